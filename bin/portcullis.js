@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// Entry point: the published package runs dist/, a source checkout runs src/ through Node's type stripping.
+import { existsSync } from 'node:fs';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  console.error(
+    `portcullis: Node ${process.versions.node} is too old: Node 24 or newer is required ` +
+      '(in a source checkout, `npm ci` installs it; run `npx portcullis`).',
+  );
+  process.exit(2);
+}
+const built = new URL('../dist/src/cli/main.js', import.meta.url);
+const entry = existsSync(built) ? built : new URL('../src/cli/main.ts', import.meta.url);
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));
