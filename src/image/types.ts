@@ -1,0 +1,165 @@
+// The contracts between transports, the copy engine and the signature code. Interfaces only.
+import type { Readable } from 'node:stream';
+import type { Digest } from './digest.ts';
+import type { DockerReference } from './reference/index.ts';
+
+/** os/architecture/variant as in OCI image indexes; unset fields mean "this machine's". */
+export interface Platform {
+  readonly os?: string;
+  readonly architecture?: string;
+  readonly variant?: string;
+}
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Settings that reach transports from the caller (CLI flags, webhook configuration). Every field
+ * is optional; each transport documents its default for what it reads.
+ */
+export interface SystemContext {
+  /** auth.json / Docker config.json path; default: the standard locations. */
+  readonly authFilePath?: string;
+  /** Explicit credentials (`--creds`); win over any auth file. */
+  readonly credentials?: Credentials;
+  /** A bearer token to use as is (`--registry-token`). */
+  readonly registryToken?: string;
+  /** The contents of a Kubernetes `.dockerconfigjson` (pull secrets), consulted before auth files. */
+  readonly dockerConfigJson?: readonly string[];
+  /** Never send credentials (`--no-creds`). */
+  readonly noCredentials?: boolean;
+  /** false = skip TLS verification and allow plain HTTP (`--tls-verify=false`); default true. */
+  readonly tlsVerify?: boolean;
+  /** A certs.d-style directory with *.crt (CAs), *.cert/*.key (client) for the registry. */
+  readonly certDir?: string;
+  /** registries.conf path; default: $CONTAINERS_REGISTRIES_CONF or the standard locations. */
+  readonly registriesConfPath?: string;
+  /** registries.d directory; default: the standard locations. */
+  readonly registriesDirPath?: string;
+  readonly userAgent?: string;
+  /** Platform to choose from multi-arch images; default: this machine's. */
+  readonly platform?: Platform;
+  /** Where temporary files go; default os.tmpdir(). */
+  readonly tmpDir?: string;
+  /** Cancels network and file work in progress. */
+  readonly signal?: AbortSignal;
+  /** dir: transport: compress / decompress layers when writing. */
+  readonly dirForceCompress?: boolean;
+  readonly dirForceDecompress?: boolean;
+  /** oci: transport: a blob directory shared between layouts. */
+  readonly ociSharedBlobDir?: string;
+  /** docker-archive: extra RepoTags to write. */
+  readonly dockerArchiveAdditionalTags?: readonly DockerReference[];
+}
+
+/** A blob as manifests describe it. `size` is -1 when unknown. */
+export interface BlobInfo {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly mediaType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly urls?: readonly string[];
+}
+
+/** A signature as stored by any transport (containers/image's internal signature model). */
+export type Signature =
+  | { readonly format: 'simple-signing'; readonly blob: Uint8Array }
+  | {
+      readonly format: 'sigstore-json';
+      readonly mimeType: string;
+      readonly payload: Uint8Array;
+      readonly annotations: Readonly<Record<string, string>>;
+    };
+
+export interface ManifestBytes {
+  readonly manifest: Uint8Array;
+  readonly mimeType: string;
+}
+
+export interface ImageTransport {
+  readonly name: string;
+  /** Parses what follows `name:` in an image name; throws a typed error on invalid input. */
+  parseReference(details: string): ImageReference;
+  /** Throws when `scope` cannot be a policy.json scope key for this transport. */
+  validatePolicyConfigurationScope(scope: string): void;
+}
+
+export interface ImageReference {
+  readonly transport: ImageTransport;
+  /** What `transport.parseReference` accepts to give back an equivalent reference. */
+  stringWithinTransport(): string;
+  /** The docker reference the image is known by (signature identities), if any. */
+  dockerReference(): DockerReference | undefined;
+  /** The most specific policy scope; "" when the transport has only the transport-wide scope. */
+  policyConfigurationIdentity(): string;
+  /** Less specific policy scopes, most specific first. */
+  policyConfigurationNamespaces(): string[];
+  /** Close MUST be called on the result. */
+  newImageSource(ctx: SystemContext): Promise<ImageSource>;
+  /** Close MUST be called on the result; nothing is visible at the destination before commit. */
+  newImageDestination(ctx: SystemContext): Promise<ImageDestination>;
+  deleteImage(ctx: SystemContext): Promise<void>;
+}
+
+export interface ImageSource {
+  readonly reference: ImageReference;
+  /** True when getBlob may be called concurrently. */
+  readonly hasThreadSafeGetBlob: boolean;
+  /**
+   * The manifest of the image, or of one instance of a list when `instanceDigest` is set.
+   * Sources for digest references verify the bytes against the digest.
+   */
+  getManifest(instanceDigest?: Digest): Promise<ManifestBytes>;
+  /** A stream of the blob's bytes. The caller must verify the digest (see verifyingStream). */
+  getBlob(info: BlobInfo): Promise<{ readonly stream: Readable; readonly size: number }>;
+  /** The signatures of the image (or of an instance); empty when there are none. */
+  getSignatures(instanceDigest?: Digest): Promise<Signature[]>;
+  /** Releases connections and temporary files. */
+  close(): Promise<void>;
+}
+
+export type LayerCompressionPreference = 'preserve' | 'compress' | 'decompress';
+
+export interface PutBlobOptions {
+  /** True for config blobs, which are never compressed or substituted. */
+  readonly isConfig: boolean;
+}
+
+export interface TryReuseOptions {
+  /** May the destination return a different (e.g. differently compressed) blob with equal contents? */
+  readonly canSubstitute: boolean;
+}
+
+export interface ImageDestination {
+  readonly reference: ImageReference;
+  /** MIME types accepted, preferred first; undefined = any. */
+  supportedManifestMIMETypes(): readonly string[] | undefined;
+  /** undefined when signatures can be stored, else the reason they cannot. */
+  supportsSignatures(): string | undefined;
+  readonly desiredLayerCompression: LayerCompressionPreference;
+  readonly acceptsForeignLayerURLs: boolean;
+  /** True when putBlob may be called concurrently. */
+  readonly hasThreadSafePutBlob: boolean;
+  /** Whether manifest lists/indexes can be written. */
+  readonly supportsManifestLists: boolean;
+  /**
+   * Stores a blob read from `stream`. `info.digest`, when known, is verified; `info.size` may be -1.
+   * Returns the stored blob's digest and size.
+   */
+  putBlob(
+    stream: Readable,
+    info: { digest?: Digest; size: number },
+    options: PutBlobOptions,
+  ): Promise<BlobInfo>;
+  /** The blob if the destination already has it (or can mount it); undefined otherwise. */
+  tryReusingBlob(info: BlobInfo, options: TryReuseOptions): Promise<BlobInfo | undefined>;
+  /** Writes the manifest; with `instanceDigest`, as an instance of a list written later. */
+  putManifest(manifest: Uint8Array, mimeType: string, instanceDigest?: Digest): Promise<void>;
+  putSignatures(signatures: readonly Signature[], instanceDigest?: Digest): Promise<void>;
+  /** Makes the image visible (tags, index entries, archive rename). Nothing is visible before. */
+  commit(): Promise<void>;
+  /** Releases resources; an uncommitted destination leaves nothing behind. */
+  close(): Promise<void>;
+}
