@@ -1,9 +1,11 @@
 // Composition root of the CLI: the only place that knows every command.
 import { BaseError } from '../image/index.ts';
+import { defaultTransportRegistry } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { copyCommand } from './copy.ts';
 
-const commands: readonly Command[] = [];
+const commands: readonly Command[] = [copyCommand({ transports: defaultTransportRegistry })];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

@@ -112,6 +112,11 @@ export interface ImageSource {
    * Sources for digest references verify the bytes against the digest.
    */
   getManifest(instanceDigest?: Digest): Promise<ManifestBytes>;
+  /**
+   * Optional: the top-level manifest's digest without transferring it (a registry HEAD), so
+   * `sync` can skip images already present without counting as a pull.
+   */
+  getManifestDigest?(): Promise<Digest>;
   /** A stream of the blob's bytes. The caller must verify the digest (see verifyingStream). */
   getBlob(info: BlobInfo): Promise<{ readonly stream: Readable; readonly size: number }>;
   /** The signatures of the image (or of an instance); empty when there are none. */

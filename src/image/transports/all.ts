@@ -1,0 +1,21 @@
+// The default set of transports: the only module that imports concrete transports.
+import type { ImageTransport } from '../types.ts';
+import { dirTransport } from './dir/transport.ts';
+import { ociTransport } from './oci/transport.ts';
+import { TransportRegistry } from './registry.ts';
+import { containersStorageTransport, dockerDaemonTransport } from './unsupported/transport.ts';
+
+// MERGE POINT (lead): add the docker transport here when branch `docker` lands, e.g.
+//   import { dockerTransport } from './docker/index.ts';
+// and list it in `defaultTransports` below.
+const defaultTransports: readonly ImageTransport[] = [
+  dirTransport,
+  ociTransport,
+  dockerDaemonTransport,
+  containersStorageTransport,
+];
+
+/** A registry holding every transport Portcullis implements. */
+export function defaultTransportRegistry(): TransportRegistry {
+  return new TransportRegistry(defaultTransports);
+}
