@@ -358,6 +358,9 @@ function header(
   block.write(linkName, 157, 100, 'utf8');
   block.write('ustar\0', 257, 6, 'ascii');
   block.write('00', 263, 2, 'ascii');
+  // Go's archive/tar fills devmajor/devminor too; matching it keeps archives byte-identical to skopeo's.
+  writeOctal(block, 0, 329, 8);
+  writeOctal(block, 0, 337, 8);
   block.fill(32, 148, 156);
   let sum = 0;
   for (const b of block) sum += b;
@@ -423,7 +426,7 @@ export class TarWriter {
   }
 
   async addSymlink(name: string, target: string): Promise<void> {
-    await this.#header(name, '2', 0, target, 0o777);
+    await this.#header(name, '2', 0, target, 0);
   }
 
   async addDirectory(name: string): Promise<void> {

@@ -1,9 +1,10 @@
 // One blob from source to destination: reuse, or stream with on-the-fly verification and an
 // optional compression step.
 import { pipeline, type Readable, Transform } from 'node:stream';
+import { sniffedStream } from '../archive/compression.ts';
 import { verifyingStream } from '../digest.ts';
 import type { BlobInfo, ImageDestination, ImageSource } from '../types.ts';
-import { compressor, type DetectedCompression, decompressor, sniffCompression } from './compression.ts';
+import { compressor, type DetectedCompression, decompressor } from './compression.ts';
 import type { BlobKind, BlobProgress, CompressionFormat, ProgressSink } from './types.ts';
 
 export interface LayerPlan {
@@ -72,7 +73,7 @@ export async function copyBlob(
     let compression: DetectedCompression | undefined;
     let changed = false;
     if (plan !== undefined && (plan.desired !== 'preserve' || plan.force || plan.needDetection)) {
-      const sniffed = await sniffCompression(verified);
+      const sniffed = await sniffedStream(verified);
       stream = sniffed.stream;
       compression = sniffed.compression;
       const transforms = [];

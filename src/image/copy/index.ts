@@ -1,5 +1,4 @@
 // The copy engine: what the CLI (and anything else that copies images) imports.
-export { detectCompression } from './compression.ts';
 export { copyImage } from './copy.ts';
 export { isTemporary, withRetry } from './retry.ts';
 export {

@@ -1,7 +1,9 @@
 // The default set of transports: the only module that imports concrete transports.
 import type { ImageTransport } from '../types.ts';
 import { dirTransport } from './dir/transport.ts';
+import { dockerArchiveTransport } from './docker-archive/transport.ts';
 import { ociTransport } from './oci/transport.ts';
+import { ociArchiveTransport } from './oci-archive/transport.ts';
 import { TransportRegistry } from './registry.ts';
 import { containersStorageTransport, dockerDaemonTransport } from './unsupported/transport.ts';
 
@@ -10,7 +12,9 @@ import { containersStorageTransport, dockerDaemonTransport } from './unsupported
 // and list it in `defaultTransports` below.
 const defaultTransports: readonly ImageTransport[] = [
   dirTransport,
+  dockerArchiveTransport,
   ociTransport,
+  ociArchiveTransport,
   dockerDaemonTransport,
   containersStorageTransport,
 ];
