@@ -52,7 +52,10 @@ export const transferFlagSpecs = {
     help: 'compression for layers that get compressed',
   },
   'dest-compress-level': { type: 'string', metavar: 'N', help: 'compression level' },
-  'dest-force-compress-format': { type: 'boolean', help: 'recompress layers compressed in another format' },
+  'dest-oci-accept-uncompressed-layers': {
+    type: 'boolean',
+    help: 'let oci: destinations keep uncompressed layers',
+  },
   'dest-compress': { type: 'boolean', help: 'compress layers when writing to dir:' },
   'dest-decompress': { type: 'boolean', help: 'decompress layers when writing to dir:' },
   'image-parallel-copies': { type: 'string', metavar: 'N', help: 'blobs copied at once (default 6)' },
@@ -164,6 +167,9 @@ export function endpointContext(flags: Flags, p: Endpoint): SystemContext {
       : {}),
     ...(p === 'dest' && bool(flags, 'dest-compress') ? { dirForceCompress: true } : {}),
     ...(p === 'dest' && bool(flags, 'dest-decompress') ? { dirForceDecompress: true } : {}),
+    ...(p === 'dest' && bool(flags, 'dest-oci-accept-uncompressed-layers')
+      ? { ociAcceptUncompressedLayers: true }
+      : {}),
   };
 }
 
@@ -208,7 +214,6 @@ export function copyOptionsFromFlags(flags: Flags): CopyOptions {
     ...(format !== undefined ? { forceManifestMIMEType: formats[format]! } : {}),
     ...(compression !== undefined ? { compressionFormat: compression as CompressionFormat } : {}),
     ...(level !== undefined ? { compressionLevel: parseCount('dest-compress-level', level, 0) } : {}),
-    forceCompressionFormat: bool(flags, 'dest-force-compress-format') ?? false,
     parallelCopies: parseCount('image-parallel-copies', str(flags, 'image-parallel-copies'), 6, 1),
     retryTimes: parseCount('retry-times', str(flags, 'retry-times'), 0),
     ...(retryDelay !== undefined ? { retryDelayMs: parseDuration('retry-delay', retryDelay) } : {}),

@@ -48,6 +48,8 @@ export interface SystemContext {
   /** dir: transport: compress / decompress layers when writing. */
   readonly dirForceCompress?: boolean;
   readonly dirForceDecompress?: boolean;
+  /** oci:/oci-archive: destinations keep uncompressed layers instead of compressing them. */
+  readonly ociAcceptUncompressedLayers?: boolean;
   /** oci: transport: a blob directory shared between layouts. */
   readonly ociSharedBlobDir?: string;
   /** docker-archive: extra RepoTags to write. */

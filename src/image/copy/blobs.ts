@@ -8,12 +8,11 @@ import { compressor, type DetectedCompression, decompressor } from './compressio
 import type { BlobKind, BlobProgress, CompressionFormat, ProgressSink } from './types.ts';
 
 export interface LayerPlan {
-  /** What the destination wants done with compression; 'preserve' streams bytes as they are. */
+  /** What the destination wants done with compression (upstream DesiredLayerCompression). */
   readonly desired: 'preserve' | 'compress' | 'decompress';
-  readonly format: CompressionFormat;
+  /** `--dest-compress-format`; undefined = gzip when compressing, and never recompress. */
+  readonly format?: CompressionFormat;
   readonly level?: number;
-  /** Recompress a layer compressed in another format than `format`. */
-  readonly force: boolean;
   /** Detect compression even when preserving (the manifest is being converted and needs the truth). */
   readonly needDetection: boolean;
 }
@@ -49,14 +48,10 @@ export async function copyBlob(
   plan: LayerPlan | undefined,
   progressSink: ProgressSink | undefined,
 ): Promise<CopiedBlob> {
-  if (plan === undefined || plan.desired === 'preserve') {
-    if (plan === undefined || !plan.force) {
-      const reused = await dest.tryReusingBlob(info, { canSubstitute: false });
-      if (reused !== undefined && !plan?.needDetection) {
-        progressSink?.blobSkipped(kind, info);
-        return { info: { ...info, digest: reused.digest, size: reused.size }, changed: false };
-      }
-    }
+  const reused = await dest.tryReusingBlob(info, { canSubstitute: false });
+  if (reused !== undefined) {
+    progressSink?.blobSkipped(kind, info);
+    return { info: { ...info, digest: reused.digest, size: reused.size }, changed: false };
   }
   const progress = progressSink?.blobStarted(kind, info) ?? noProgress;
   let raw: Readable | undefined;
@@ -72,20 +67,26 @@ export async function copyBlob(
     let stream: Readable = verified;
     let compression: DetectedCompression | undefined;
     let changed = false;
-    if (plan !== undefined && (plan.desired !== 'preserve' || plan.force || plan.needDetection)) {
+    if (plan !== undefined && (plan.desired !== 'preserve' || plan.needDetection)) {
       const sniffed = await sniffedStream(verified);
       stream = sniffed.stream;
       compression = sniffed.compression;
       const transforms = [];
+      // Upstream blobPipelineCompressionStep: compress, recompress to an explicit other format, decompress.
       if (plan.desired === 'compress' && compression === 'none') {
-        transforms.push(compressor(plan.format, plan.level));
+        transforms.push(compressor(plan.format ?? 'gzip', plan.level));
+        compression = plan.format ?? 'gzip';
+      } else if (
+        plan.desired === 'compress' &&
+        plan.format !== undefined &&
+        (compression === 'gzip' || compression === 'zstd') &&
+        compression !== plan.format
+      ) {
+        transforms.push(decompressor(compression), compressor(plan.format, plan.level));
         compression = plan.format;
       } else if (plan.desired === 'decompress' && compression !== 'none') {
         transforms.push(decompressor(compression));
         compression = 'none';
-      } else if (plan.force && compression !== 'none' && compression !== plan.format) {
-        transforms.push(decompressor(compression), compressor(plan.format, plan.level));
-        compression = plan.format;
       }
       if (transforms.length > 0) {
         changed = true;

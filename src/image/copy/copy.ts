@@ -247,9 +247,8 @@ async function copySingle(
   const desired = canModify ? s.dest.desiredLayerCompression : 'preserve';
   const plan: LayerPlan = {
     desired,
-    format: s.options.compressionFormat ?? 'gzip',
+    ...(s.options.compressionFormat !== undefined ? { format: s.options.compressionFormat } : {}),
     ...(s.options.compressionLevel !== undefined ? { level: s.options.compressionLevel } : {}),
-    force: canModify && (s.options.forceCompressionFormat ?? false),
     needDetection: converting,
   };
   const retry = <T>(fn: () => Promise<T>): Promise<T> =>

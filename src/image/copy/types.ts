@@ -73,8 +73,6 @@ export interface CopyOptions {
   /** Compression used when compressing layers (`--dest-compress-format`); default gzip. */
   readonly compressionFormat?: CompressionFormat;
   readonly compressionLevel?: number;
-  /** Recompress layers already compressed in another format (`--dest-force-compress-format`). */
-  readonly forceCompressionFormat?: boolean;
   /** Blobs copied at once when both ends allow it; default 6. */
   readonly parallelCopies?: number;
   readonly retryTimes?: number;

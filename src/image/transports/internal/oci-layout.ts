@@ -15,9 +15,11 @@ import type {
   ImageDestination,
   ImageReference,
   ImageSource,
+  LayerCompressionPreference,
   ManifestBytes,
   PutBlobOptions,
   Signature,
+  SystemContext,
 } from '../../types.ts';
 import { LocalTransportError } from './errors.ts';
 import {
@@ -240,7 +242,8 @@ export class OciLayoutSource implements ImageSource {
  */
 export class OciLayoutDestination implements ImageDestination {
   readonly reference: ImageReference;
-  readonly desiredLayerCompression = 'preserve';
+  /** Upstream: compress unless told to accept uncompressed layers. */
+  readonly desiredLayerCompression: LayerCompressionPreference;
   readonly acceptsForeignLayerURLs = true;
   readonly hasThreadSafePutBlob = true;
   readonly supportsManifestLists = true;
@@ -259,7 +262,8 @@ export class OciLayoutDestination implements ImageDestination {
     image: string,
     index: OciIndex,
     createdDir: boolean,
-    sharedBlobDir?: string,
+    sharedBlobDir: string | undefined,
+    acceptUncompressed: boolean,
   ) {
     this.reference = reference;
     this.#dir = dir;
@@ -267,14 +271,16 @@ export class OciLayoutDestination implements ImageDestination {
     this.#index = index;
     this.#createdDir = createdDir;
     this.#sharedBlobDir = sharedBlobDir;
+    this.desiredLayerCompression = acceptUncompressed ? 'preserve' : 'compress';
   }
 
   static async open(
     reference: ImageReference,
     dir: string,
     image: string,
-    sharedBlobDir?: string,
+    ctx: SystemContext,
   ): Promise<OciLayoutDestination> {
+    const sharedBlobDir = ctx.ociSharedBlobDir;
     let createdDir = false;
     try {
       const st = await stat(dir);
@@ -285,7 +291,15 @@ export class OciLayoutDestination implements ImageDestination {
       createdDir = true;
     }
     const index = (await readIndex(dir)) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
-    return new OciLayoutDestination(reference, dir, image, index, createdDir, sharedBlobDir);
+    return new OciLayoutDestination(
+      reference,
+      dir,
+      image,
+      index,
+      createdDir,
+      sharedBlobDir,
+      ctx.ociAcceptUncompressedLayers ?? false,
+    );
   }
 
   supportedManifestMIMETypes(): readonly string[] {

@@ -103,7 +103,11 @@ export class OciArchiveReference implements ImageReference {
   async newImageDestination(ctx: SystemContext): Promise<ImageDestination> {
     const dir = await tempDir(ctx);
     try {
-      return new ArchiveLayoutDestination(this, await OciLayoutDestination.open(this, dir, this.image), dir);
+      return new ArchiveLayoutDestination(
+        this,
+        await OciLayoutDestination.open(this, dir, this.image, { ...ctx, ociSharedBlobDir: undefined }),
+        dir,
+      );
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;

@@ -72,7 +72,7 @@ export class OciReference implements ImageReference {
         `oci:${this.stringWithinTransport()}: cannot use a source index as a destination`,
       );
     }
-    return OciLayoutDestination.open(this, this.resolvedDir, this.image, ctx.ociSharedBlobDir);
+    return OciLayoutDestination.open(this, this.resolvedDir, this.image, ctx);
   }
 
   async deleteImage(_ctx: SystemContext): Promise<void> {
