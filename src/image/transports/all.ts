@@ -5,6 +5,8 @@ import { dockerArchiveTransport } from './docker-archive/transport.ts';
 import { ociTransport } from './oci/transport.ts';
 import { ociArchiveTransport } from './oci-archive/transport.ts';
 import { TransportRegistry } from './registry.ts';
+import { sifTransport } from './sif/transport.ts';
+import { tarballTransport } from './tarball/transport.ts';
 import { containersStorageTransport, dockerDaemonTransport } from './unsupported/transport.ts';
 
 // MERGE POINT (lead): add the docker transport here when branch `docker` lands, e.g.
@@ -15,6 +17,8 @@ const defaultTransports: readonly ImageTransport[] = [
   dockerArchiveTransport,
   ociTransport,
   ociArchiveTransport,
+  sifTransport,
+  tarballTransport,
   dockerDaemonTransport,
   containersStorageTransport,
 ];
