@@ -31,6 +31,7 @@ export type {
   ManifestBytes,
   Platform,
   PutBlobOptions,
+  ReferrerDescriptor,
   Signature,
   SystemContext,
   TryReuseOptions,

@@ -2,6 +2,7 @@
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { Readable } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, digestOf, isDigest } from '../../digest.ts';
+import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
 import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
 import {
@@ -76,13 +77,7 @@ export interface ManifestResult {
   readonly digest: Digest;
 }
 
-export interface Descriptor {
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly size: number;
-  readonly artifactType?: string;
-  readonly annotations?: Readonly<Record<string, string>>;
-}
+export type Descriptor = ReferrerDescriptor;
 
 interface RequestSpec {
   readonly method: HttpMethod;
@@ -193,6 +188,20 @@ export function repositoryScope(repo: string, actions: string): string {
   return `repository:${repo}:${actions}`;
 }
 
+interface PingResult {
+  readonly origin: string;
+  readonly challenges: readonly Challenge[];
+  readonly supportsSignatures: boolean;
+}
+
+const PING_CACHE_MS = 60_000;
+const pingCache = new Map<string, { result: PingResult; expires: number }>();
+
+/** Forgets cached pings (tests that restart a registry on the same port). */
+export function clearPingCache(): void {
+  pingCache.clear();
+}
+
 export class RegistryClient {
   readonly registry: string;
   readonly #opts: ClientOptions;
@@ -229,17 +238,28 @@ export class RegistryClient {
     return this.#supportsSignatures;
   }
 
-  /** GET /v2/: finds the scheme (HTTPS, or HTTP when insecure) and the auth challenges. */
+  /**
+   * GET /v2/: finds the scheme (HTTPS, or HTTP when insecure and HTTPS fails) and the auth
+   * challenges. Results are shared by clients of the same registry for a minute.
+   */
   async ping(): Promise<void> {
     if (this.#origin !== undefined) return;
+    const cacheKey = `${this.#apiHost}\n${this.#opts.insecure}\n${this.#opts.tls.verify}`;
+    const cached = pingCache.get(cacheKey);
+    if (cached !== undefined && cached.expires > Date.now()) {
+      this.#setPing(cached.result);
+      return;
+    }
     const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
     let lastError: unknown;
-    for (const scheme of schemes) {
+    for (const [i, scheme] of schemes.entries()) {
       const origin = `${scheme}://${this.#apiHost}`;
+      const attempt = () =>
+        send({ method: 'GET', url: `${origin}/v2/`, signal: this.#opts.signal }, this.#http);
       try {
-        const res = await this.#withRetry(`pinging ${origin}/v2/`, () =>
-          send({ method: 'GET', url: `${origin}/v2/`, signal: this.#opts.signal }, this.#http),
-        );
+        // With an HTTP fallback left, a failing HTTPS attempt is not worth retrying.
+        const res =
+          i < schemes.length - 1 ? await attempt() : await this.#withRetry(`pinging ${origin}/v2/`, attempt);
         await drain(res.body);
         if (res.status !== 200 && res.status !== 401) {
           lastError = new DockerError('BAD_RESPONSE', `pinging ${origin}/v2/: status ${res.status}`, {
@@ -247,9 +267,14 @@ export class RegistryClient {
           });
           continue;
         }
-        this.#origin = origin;
-        this.#challenges = res.status === 401 ? parseChallenges(res.challenges) : [];
-        this.#supportsSignatures = res.headers['x-registry-supports-signatures'] === '1';
+        const result: PingResult = {
+          origin,
+          challenges: res.status === 401 ? parseChallenges(res.challenges) : [],
+          supportsSignatures: res.headers['x-registry-supports-signatures'] === '1',
+        };
+        if (pingCache.size > 1000) pingCache.clear();
+        pingCache.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
+        this.#setPing(result);
         return;
       } catch (err) {
         lastError = err;
@@ -262,6 +287,12 @@ export class RegistryClient {
       });
     }
     throw new DockerError('NETWORK', `pinging registry ${this.registry}: failed`, { cause: lastError });
+  }
+
+  #setPing(result: PingResult): void {
+    this.#origin = result.origin;
+    this.#challenges = [...result.challenges];
+    this.#supportsSignatures = result.supportsSignatures;
   }
 
   async #authorization(scopes: readonly string[], fresh: boolean): Promise<string | undefined> {
@@ -687,9 +718,12 @@ export class RegistryClient {
     return items;
   }
 
-  listTags(repo: string, maxTags = 1_000_000): Promise<string[]> {
+  /** All tags, following Link pagination; `pageSize` asks for pages of that many (`n=`). */
+  listTags(repo: string, options: { pageSize?: number; maxTags?: number } = {}): Promise<string[]> {
+    const maxTags = options.maxTags ?? 1_000_000;
+    const query = options.pageSize === undefined ? '' : `?n=${options.pageSize}`;
     return this.#paginate(
-      `/v2/${repo}/tags/list`,
+      `/v2/${repo}/tags/list${query}`,
       'tags',
       [repositoryScope(repo, 'pull')],
       'NAME_UNKNOWN',
