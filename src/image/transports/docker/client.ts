@@ -8,6 +8,7 @@ import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.
 import {
   bodyError,
   DEFAULT_TIMEOUTS,
+  discard,
   drain,
   type HttpMethod,
   type HttpResponse,
@@ -92,6 +93,8 @@ interface RequestSpec {
   readonly notFound?: DockerErrorCode;
   /** Statuses returned to the caller instead of thrown. */
   readonly accept?: readonly number[];
+  /** false when the caller retries the whole exchange itself (body reads included). */
+  readonly retry?: boolean;
 }
 
 function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
@@ -258,8 +261,7 @@ export class RegistryClient {
         send({ method: 'GET', url: `${origin}/v2/`, signal: this.#opts.signal }, this.#http);
       try {
         // With an HTTP fallback left, a failing HTTPS attempt is not worth retrying.
-        const res =
-          i < schemes.length - 1 ? await attempt() : await this.#withRetry(`pinging ${origin}/v2/`, attempt);
+        const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt);
         await drain(res.body);
         if (res.status !== 200 && res.status !== 401) {
           lastError = new DockerError('BAD_RESPONSE', `pinging ${origin}/v2/: status ${res.status}`, {
@@ -306,9 +308,8 @@ export class RegistryClient {
       if (fresh) this.#tokens.delete(key);
       const cached = this.#tokens.get(key);
       if (cached !== undefined) return `Bearer ${cached}`;
-      const t = await this.#withRetry(`authenticating to ${this.registry}`, () =>
-        fetchToken(bearer, scopes, creds, this.#http, this.#opts.signal),
-      );
+      // Runs inside request()'s retry loop; a temporary token failure retries the whole exchange.
+      const t = await fetchToken(bearer, scopes, creds, this.#http, this.#opts.signal);
       this.#tokens.set(key, t.token, t.expiresIn, t.issuedAt);
       return `Bearer ${t.token}`;
     }
@@ -319,9 +320,10 @@ export class RegistryClient {
   }
 
   /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
-  async #withRetry<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  async #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
     const policy = this.#opts.retry ?? DEFAULT_RETRY;
     const started = Date.now();
+    let slept = 0;
     for (let i = 1; ; i++) {
       try {
         return await attempt();
@@ -338,10 +340,10 @@ export class RegistryClient {
           err.retryAfter !== undefined
             ? Math.min(err.retryAfter * 1000, policy.maxDelayMs)
             : backoff / 2 + Math.random() * (backoff / 2);
-        if (Date.now() - started + delay > policy.totalMs) throw err;
+        if (Math.max(Date.now() - started, slept) + delay > policy.totalMs) throw err;
         await this.#sleep(delay, this.#opts.signal);
+        slept += delay;
       }
-      void what;
     }
   }
 
@@ -385,7 +387,7 @@ export class RegistryClient {
         throw await errorFromResponse(res, what, spec.notFound);
       }
     };
-    return replayable ? this.#withRetry(what, once) : once();
+    return replayable && spec.retry !== false ? this.#withRetry(once) : once();
   }
 
   #describe(path: string): string {
@@ -429,17 +431,18 @@ export class RegistryClient {
   ): Promise<ManifestResult> {
     const path = `/v2/${repo}/manifests/${reference}`;
     const what = `reading manifest ${reference} in ${this.registry}/${repo}`;
-    const res = await this.#withRetry(what, async () => {
+    const res = await this.#withRetry(async () => {
       const r = await this.request({
         method: 'GET',
         path,
         headers: { accept: accept.join(', ') },
         scopes: [repositoryScope(repo, 'pull')],
         notFound: 'MANIFEST_UNKNOWN',
+        retry: false,
       });
       const length = Number(r.headers['content-length'] ?? Number.NaN);
       if (length > MAX_MANIFEST_SIZE) {
-        r.body.destroy();
+        discard(r.body);
         throw new DockerError(
           'TOO_LARGE',
           `${what}: manifest of ${length} bytes exceeds ${MAX_MANIFEST_SIZE}`,
@@ -540,7 +543,7 @@ export class RegistryClient {
         notFound: 'BLOB_UNKNOWN',
       });
       if (r.status !== 206) {
-        r.body.destroy();
+        discard(r.body);
         throw new DockerError(
           'SHORT_BODY',
           `${what}: body broke off at ${offset} bytes and the registry does not support Range`,
@@ -561,7 +564,7 @@ export class RegistryClient {
             throw new DockerError('SHORT_BODY', `${what}: got ${received} of ${size} bytes`);
           return;
         } catch (err) {
-          res.body.destroy();
+          discard(res.body);
           const e = bodyError(err, what);
           if (!acceptsRanges || resumes >= MAX_BLOB_RESUMES || received >= size) throw e;
           resumes++;

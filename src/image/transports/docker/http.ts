@@ -166,7 +166,7 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
     const { headers: h, challenges } = headerRecord(res.headers);
     const location = h.location;
     if (follow && res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {
-      res.body.destroy();
+      discard(res.body);
       if (hop >= MAX_REDIRECTS) {
         throw new DockerError(
           'REDIRECT_LOOP',
@@ -201,7 +201,7 @@ export async function readCapped(body: Readable, limit: number, what: string): P
       const buf = chunk as Buffer;
       total += buf.byteLength;
       if (total > limit) {
-        body.destroy();
+        discard(body);
         throw new DockerError('TOO_LARGE', `${what}: larger than ${limit} bytes`);
       }
       chunks.push(buf);
@@ -226,9 +226,15 @@ export async function readPrefix(body: Readable, limit: number): Promise<Buffer>
   } catch {
     // an error body that breaks off is still worth reporting with what arrived
   } finally {
-    body.destroy();
+    discard(body);
   }
   return Buffer.concat(chunks);
+}
+
+/** Abandons a body; undici reports the abort as an error nobody needs to hear. */
+export function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 /** Discards a body so the connection returns to the pool. */
