@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerReference } from '../reference/index.ts';
-import { parseDockerRef } from '../reference/index.ts';
+import { parseDockerRef, parseNormalizedNamed } from '../reference/index.ts';
 import { RegistriesError } from './errors.ts';
 import { parseToml, type TomlTable, type TomlValue } from './toml.ts';
 
@@ -121,12 +121,10 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
   for (const r of tables(doc.registry, 'registry', path)) {
     checkKeys(r, registryKeys, '[[registry]]', path);
     const loc = str(r.location, 'location', path);
-    const prefix = str(r.prefix, 'prefix', path) ?? loc;
+    const rawPrefix = str(r.prefix, 'prefix', path);
+    const prefix = rawPrefix === undefined || rawPrefix === '' ? loc : rawPrefix;
     if (prefix === undefined || prefix === '') fail(path, '[[registry]]: prefix or location required');
     validPrefix(prefix, path);
-    if (prefix.startsWith('*.') && loc !== undefined && loc !== '') {
-      fail(path, `wildcarded prefix ${JSON.stringify(prefix)} cannot have a location`);
-    }
     const mirrors = tables(r.mirror, 'mirror', path).map((m): Mirror => {
       checkKeys(m, mirrorKeys, '[[registry.mirror]]', path);
       const mloc = str(m.location, 'mirror location', path);
@@ -155,7 +153,14 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
       mirrorByDigestOnly,
     });
   }
-  let search = strings(doc['unqualified-search-registries'], 'unqualified-search-registries', path);
+  const hostOnly = (h: string, what: string): string => {
+    const host = location(h.replace(/\/+$/, ''), what, path);
+    if (host.includes('/')) fail(path, `${what}: ${JSON.stringify(h)} must be a host without a namespace`);
+    return host;
+  };
+  let search = strings(doc['unqualified-search-registries'], 'unqualified-search-registries', path).map((h) =>
+    hostOnly(h, 'unqualified-search-registries'),
+  );
   if (doc.registries !== undefined) {
     // v1: [registries.search] registries = [...], [registries.insecure], [registries.block]
     if (doc.registry !== undefined) fail(path, 'mixing v1 [registries] and v2 [[registry]] tables');
@@ -165,7 +170,9 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
       const t = v1[name];
       if (t === undefined) return [];
       if (typeof t !== 'object' || Array.isArray(t)) fail(path, `registries.${name}: expected a table`);
-      return strings(t.registries, `registries.${name}.registries`, path);
+      return strings(t.registries, `registries.${name}.registries`, path).map((h) =>
+        hostOnly(h, `registries.${name}`),
+      );
     };
     search = list('search');
     const upsert = (host: string, field: 'insecure' | 'blocked'): void => {
@@ -192,6 +199,13 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
     if (typeof aliasesRaw !== 'object' || Array.isArray(aliasesRaw)) fail(path, 'aliases: expected a table');
     for (const [k, v] of Object.entries(aliasesRaw)) {
       if (typeof v !== 'string') fail(path, `aliases.${k}: expected a string`);
+      const first = v.split('/', 1)[0]!;
+      if (
+        v !== '' &&
+        (!v.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost'))
+      ) {
+        fail(path, `aliases.${k}: ${JSON.stringify(v)} must be a fully-qualified reference`);
+      }
       aliases[k] = v;
     }
   }
@@ -199,9 +213,16 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
     registries,
     unqualifiedSearchRegistries: search,
     credentialHelpers: helpers.length > 0 ? helpers : ['containers-auth.json'],
-    shortNameMode: str(doc['short-name-mode'], 'short-name-mode', path),
+    shortNameMode: shortNameMode(str(doc['short-name-mode'], 'short-name-mode', path), path),
     aliases,
   };
+}
+
+function shortNameMode(mode: string | undefined, path: string): string | undefined {
+  if (mode !== undefined && !['enforcing', 'permissive', 'disabled'].includes(mode)) {
+    fail(path, `short-name-mode: expected enforcing, permissive or disabled, got ${JSON.stringify(mode)}`);
+  }
+  return mode;
 }
 
 export function parseRegistriesConf(text: string, path = '<input>'): RegistriesConf {
@@ -280,10 +301,10 @@ export interface PullSource {
 
 function rewrite(ref: DockerReference, registry: Registry, newLocation: string): DockerReference {
   const name = ref.name();
-  const rewritten = registry.prefix.startsWith('*.')
-    ? name
-    : `${newLocation}${name.slice(registry.prefix.length)}`;
-  let out = parseDockerRef(rewritten);
+  // A wildcard prefix matches the host only, so the location replaces the host.
+  const matched = registry.prefix.startsWith('*.') ? name.split('/', 1)[0]!.length : registry.prefix.length;
+  const rewritten = `${newLocation}${name.slice(matched)}`;
+  let out = parseNormalizedNamed(rewritten);
   if (ref.tag !== undefined) out = out.withTag(ref.tag);
   if (ref.digest !== undefined) out = out.withDigest(ref.digest);
   return out;

@@ -129,6 +129,27 @@ export interface SignatureStorage {
   readonly useSigstoreAttachments: boolean;
 }
 
+/** Lookaside locations must be absolute file/http/https URLs. */
+function checkedUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new RegistriesError(
+      'REGISTRIES_D_INVALID',
+      `registries.d: lookaside ${JSON.stringify(raw)} is not an absolute URL`,
+    );
+  }
+  if (!['file:', 'http:', 'https:'].includes(url.protocol)) {
+    throw new RegistriesError(
+      'REGISTRIES_D_INVALID',
+      `registries.d: lookaside ${JSON.stringify(raw)}: unsupported scheme ${url.protocol}`,
+    );
+  }
+  return raw;
+}
+
 /**
  * Looks each key up in the most specific scope that sets it (identity, namespaces, then
  * default-docker), as upstream's code does.
@@ -148,10 +169,13 @@ export function signatureStorageFor(conf: RegistriesD, ref: DockerReference): Si
     for (const s of scopes) if (s[k] !== undefined) return s[k];
     return undefined;
   };
-  const lookaside = pick('lookaside');
+  const lookaside = checkedUrl(pick('lookaside'));
   return {
     lookaside,
-    lookasideWrite: pick('lookasideStaging') ?? lookaside,
+    // Per scope, staging wins over lookaside for writes; the first scope with either decides.
+    lookasideWrite: checkedUrl(
+      scopes.map((s) => s.lookasideStaging ?? s.lookaside).find((u) => u !== undefined),
+    ),
     useSigstoreAttachments: pick('useSigstoreAttachments') ?? true,
   };
 }
