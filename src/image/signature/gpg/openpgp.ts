@@ -7,9 +7,11 @@
 // signed messages and ASCII-armored messages are rejected (containers-signature(5) says a
 // signature MUST NOT be a cleartext signature; gpgme accepts one anyway), and blobs over
 // MAX_SIGNATURE_BYTES are refused before parsing.
-import { createHash } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { constants, createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { SignatureError } from '../errors.ts';
+import { parseSignedMessage, type SignedMessage } from './packets.ts';
 
 /** Simple signatures are well under 1 KiB; the cap also bounds what decompression can produce. */
 export const MAX_SIGNATURE_BYTES = 64 * 1024;
@@ -113,15 +115,13 @@ export async function verifyBlob(
   }
   if (blob.byteLength === 0) throw invalid('empty signature');
   if (isArmored(blob)) throw invalid('armored or cleartext-signed messages are not accepted');
+  const signed = parseSignedMessage(blob);
+  // openpgp.js no longer reads V3 signature packets, which gpg made for years; verify those here.
+  if (signed.signature[0] === 3) return verifyV3(signed, keyring, now);
   let message: openpgp.Message<Uint8Array>;
-  try {
-    message = (await openpgp.readMessage({ binaryMessage: blob, config })).unwrapCompressed();
-  } catch (err) {
-    throw invalid(`not an OpenPGP message: ${(err as Error).message}`, err);
-  }
-  checkStructure(message);
   let result: openpgp.VerifyMessageResult<Uint8Array>;
   try {
+    message = (await openpgp.readMessage({ binaryMessage: blob, config })).unwrapCompressed();
     result = await openpgp.verify({
       message,
       verificationKeys: [...keyring.keys],
@@ -135,7 +135,10 @@ export async function verifyBlob(
   }
   const [sig] = result.signatures;
   if (sig === undefined || result.signatures.length !== 1) {
-    throw invalid(`unexpected GPG signature count ${result.signatures.length}`);
+    throw new SignatureError(
+      'SIGNATURE_INVALID',
+      `Unexpected GPG signature count ${result.signatures.length}`,
+    );
   }
   const keyId = sig.keyID.toHex().toUpperCase();
   try {
@@ -147,40 +150,73 @@ export async function verifyBlob(
     }
     throw invalid(`signature by key ${keyId}: ${reason}`, err);
   }
+  return identify(keyring, sig.keyID, result.data);
+}
+
+function identify(keyring: GpgKeyring, keyID: openpgp.KeyID, payload: Uint8Array): VerifiedBlob {
   for (const key of keyring.keys) {
-    const [signing] = key.getKeys(sig.keyID);
+    const [signing] = key.getKeys(keyID);
     if (signing !== undefined) {
       return {
-        payload: result.data,
+        payload,
         keyIdentity: key.getFingerprint().toUpperCase(),
         signingKeyFingerprint: signing.getFingerprint().toUpperCase(),
       };
     }
   }
-  throw invalid(`missing key ${keyId}`);
+  throw invalid(`missing key ${keyID.toHex().toUpperCase()}: the signing key is not in the trusted keyring`);
 }
 
-/** A Signed Message: optional one-pass signature, one literal data packet, exactly one signature. */
-function checkStructure(message: openpgp.Message<Uint8Array>): void {
-  let literals = 0;
-  let signatures = 0;
-  for (const packet of message.packets) {
-    const tag = (packet.constructor as { tag?: number }).tag ?? (packet as { tag?: number }).tag;
-    switch (tag) {
-      case openpgp.enums.packet.literalData:
-        literals++;
-        break;
-      case openpgp.enums.packet.signature:
-        signatures++;
-        break;
-      case openpgp.enums.packet.onePassSignature:
-        break;
-      default:
-        throw invalid(`unexpected OpenPGP packet type ${String(tag)} in a signed message`);
-    }
+const v3Hashes: Readonly<Record<number, string>> = { 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
+
+/** RFC 4880 §5.2.2 version 3 signature of a binary document, RSA keys only. */
+async function verifyV3(signed: SignedMessage, keyring: GpgKeyring, now: Date): Promise<VerifiedBlob> {
+  const sig = signed.signature;
+  if (sig.byteLength < 21 || sig[1] !== 5) throw invalid('malformed version 3 signature packet');
+  if (sig[2] !== 0) throw invalid(`unsupported version 3 signature type ${String(sig[2])}`);
+  const keyIdHex = Buffer.from(sig.subarray(7, 15)).toString('hex');
+  const hash = v3Hashes[sig[16] ?? 0];
+  if (sig[15] !== 1 && sig[15] !== 3)
+    throw invalid(`unsupported version 3 public key algorithm ${String(sig[15])}`);
+  if (hash === undefined) throw invalid(`unsupported version 3 hash algorithm ${String(sig[16])}`);
+  const bits = ((sig[19] ?? 0) << 8) | (sig[20] ?? 0);
+  const value = sig.subarray(21);
+  if (value.byteLength !== Math.ceil(bits / 8)) throw invalid('malformed version 3 signature value');
+  const keyID = keyring.keys
+    .flatMap((k) => k.getKeys().map((sub) => sub.getKeyID()))
+    .find((id) => id.toHex() === keyIdHex);
+  const key = keyID === undefined ? undefined : keyring.keys.find((k) => k.getKeys(keyID).length > 0);
+  if (key === undefined || keyID === undefined) {
+    throw invalid(`missing key ${keyIdHex.toUpperCase()}: the signing key is not in the trusted keyring`);
   }
-  if (literals !== 1) throw invalid(`expected one literal data packet, got ${literals}`);
-  if (signatures !== 1) throw invalid(`unexpected GPG signature count ${signatures}`);
+  let signing: openpgp.Key | openpgp.Subkey;
+  try {
+    signing = await key.getSigningKey(keyID, now, undefined, { ...openpgp.config, ...config });
+  } catch (err) {
+    throw invalid(`signature by key ${keyIdHex.toUpperCase()}: ${(err as Error).message}`, err);
+  }
+  const params = signing.keyPacket.publicParams as { n?: Uint8Array; e?: Uint8Array };
+  if (params.n === undefined || params.e === undefined) throw invalid('version 3 signature by a non-RSA key');
+  const publicKey = createPublicKey({
+    key: {
+      kty: 'RSA',
+      n: Buffer.from(params.n).toString('base64url'),
+      e: Buffer.from(params.e).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+  const padded = Buffer.alloc(params.n.byteLength);
+  if (value.byteLength > padded.byteLength) throw invalid('malformed version 3 signature value');
+  padded.set(value, padded.byteLength - value.byteLength);
+  const trailer = sig.subarray(2, 7); // signature type and creation time
+  const ok = cryptoVerify(
+    hash,
+    Buffer.concat([signed.data, trailer]),
+    { key: publicKey, padding: constants.RSA_PKCS1_PADDING },
+    padded,
+  );
+  if (!ok) throw invalid(`signature by key ${keyIdHex.toUpperCase()}: signature verification failed`);
+  return identify(keyring, keyID, signed.data);
 }
 
 /** Secret keys, parsed; use `signBlob` with one of them. */
