@@ -13,16 +13,12 @@ describe('generate-sigstore-key', () => {
     await writeFile(join(dir, 'pass'), 'first line only\nsecond line\n');
   });
   after(() => rm(dir, { recursive: true, force: true }));
+  const generate = (prefix: string) =>
+    runCli(['generate-sigstore-key', '--output-prefix', prefix, '--passphrase-file', join(dir, 'pass')]);
 
   test('writes PREFIX.private (0600, opens with the first line of the passphrase file) and PREFIX.pub', async () => {
     const prefix = join(dir, 'k1');
-    const r = await runCli([
-      'generate-sigstore-key',
-      '--output-prefix',
-      prefix,
-      '--passphrase-file',
-      join(dir, 'pass'),
-    ]);
+    const r = await generate(prefix);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Key written to ".*k1\.private" and ".*k1\.pub"\n$/);
     assert.equal((await stat(`${prefix}.private`)).mode & 0o777, 0o600);
@@ -37,13 +33,7 @@ describe('generate-sigstore-key', () => {
   test('never overwrites an existing key file', async () => {
     const prefix = join(dir, 'k2');
     await writeFile(`${prefix}.private`, 'keep me');
-    const r = await runCli([
-      'generate-sigstore-key',
-      '--output-prefix',
-      prefix,
-      '--passphrase-file',
-      join(dir, 'pass'),
-    ]);
+    const r = await generate(prefix);
     assert.equal(r.code, 1);
     assert.equal(await readFile(`${prefix}.private`, 'utf8'), 'keep me');
   });
