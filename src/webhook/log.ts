@@ -2,6 +2,8 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
+/** Where log lines go: anything with write(string). */
+export type LogDestination = DestinationStream;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
