@@ -20,9 +20,9 @@ interface Rule {
 /** Caps keep CEL cost estimates bounded; they are far above any real policy. */
 const MAX_KEY_BYTES = 65536;
 const MAX_NAME = 253;
-const MAX_REQUIREMENTS = 32;
+const MAX_REQUIREMENTS = 16;
 const MAX_SCOPES = 256;
-const MAX_TRANSPORTS = 16;
+const MAX_TRANSPORTS = 8;
 
 const str = (maxLength = MAX_NAME): Schema => ({ type: 'string', maxLength });
 const base64 = (): Schema => ({ type: 'string', format: 'byte', maxLength: MAX_KEY_BYTES });
@@ -36,7 +36,7 @@ const keyRef = (what: string): Schema => ({
 });
 
 const has = (f: string) => `has(self.${f})`;
-const count = (fields: readonly string[]) => `[${fields.map(has).join(', ')}].filter(x, x).size()`;
+const count = (fields: readonly string[]) => `(${fields.map((f) => `(${has(f)} ? 1 : 0)`).join(' + ')})`;
 const none = (fields: readonly string[]) => fields.map((f) => `!${has(f)}`).join(' && ');
 
 /** `<base>Data` plus its Secret/ConfigMap reference alternatives. */
