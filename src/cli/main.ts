@@ -4,8 +4,12 @@ import { defaultTransportRegistry } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { copyCommand } from './copy.ts';
+import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 
-const commands: readonly Command[] = [copyCommand({ transports: defaultTransportRegistry })];
+const commands: readonly Command[] = [
+  copyCommand({ transports: defaultTransportRegistry }),
+  generateSigstoreKeyCommand,
+];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

@@ -1,3 +1,8 @@
+export {
+  type DockerTransportReference,
+  parseDockerTransportReference,
+  UNKNOWN_DIGEST_SUFFIX,
+} from './docker-transport.ts';
 export { DockerReferenceError, type DockerReferenceErrorCode } from './errors.ts';
 export { compilePathPattern, familiarMatch } from './match.ts';
 export { dockerReferenceIdentity, dockerReferenceNamespaces } from './namespaces.ts';

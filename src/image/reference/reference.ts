@@ -217,6 +217,7 @@ function splitDockerDomain(name: string): { domain: string; remainder: string } 
  */
 export function parseNormalizedNamed(s: string): DockerReference {
   checkInputLength(s);
+  if (s === '') throw new DockerReferenceError('NAME_EMPTY', 'invalid reference: the image name is empty');
   if (anchoredIdentifierRegexp.test(s)) {
     throw new DockerReferenceError(
       'NAME_IS_IDENTIFIER',

@@ -1,6 +1,7 @@
 // The default set of transports: the only module that imports concrete transports.
 import type { ImageTransport } from '../types.ts';
 import { dirTransport } from './dir/transport.ts';
+import { DockerTransport } from './docker/index.ts';
 import { dockerArchiveTransport } from './docker-archive/transport.ts';
 import { ociTransport } from './oci/transport.ts';
 import { ociArchiveTransport } from './oci-archive/transport.ts';
@@ -9,21 +10,22 @@ import { sifTransport } from './sif/transport.ts';
 import { tarballTransport } from './tarball/transport.ts';
 import { containersStorageTransport, dockerDaemonTransport } from './unsupported/transport.ts';
 
-// MERGE POINT (lead): add the docker transport here when branch `docker` lands, e.g.
-//   import { dockerTransport } from './docker/index.ts';
-// and list it in `defaultTransports` below.
-const defaultTransports: readonly ImageTransport[] = [
-  dirTransport,
-  dockerArchiveTransport,
-  ociTransport,
-  ociArchiveTransport,
-  sifTransport,
-  tarballTransport,
-  dockerDaemonTransport,
-  containersStorageTransport,
-];
+/** Every transport Portcullis implements, docker first. */
+export function allTransports(): ImageTransport[] {
+  return [
+    new DockerTransport(),
+    dirTransport,
+    dockerArchiveTransport,
+    ociTransport,
+    ociArchiveTransport,
+    sifTransport,
+    tarballTransport,
+    dockerDaemonTransport,
+    containersStorageTransport,
+  ];
+}
 
 /** A registry holding every transport Portcullis implements. */
 export function defaultTransportRegistry(): TransportRegistry {
-  return new TransportRegistry(defaultTransports);
+  return new TransportRegistry(allTransports());
 }

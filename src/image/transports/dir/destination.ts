@@ -2,6 +2,14 @@ import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import {
+  existingBlobSize,
+  MAX_SIGNATURE_SIZE,
+  readBounded,
+  storeStream,
+  tempSibling,
+} from '../../local/files.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -10,14 +18,6 @@ import type {
   Signature,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import {
-  existingBlobSize,
-  MAX_SIGNATURE_SIZE,
-  readBounded,
-  storeStream,
-  tempSibling,
-} from '../internal/files.ts';
 import { signatureToBlob } from './signature-blob.ts';
 import { type DirReference, digestFileName, manifestFileName, signatureFileName } from './transport.ts';
 

@@ -1,7 +1,8 @@
 // containers/image's on-disk signature format (internal/signature): raw OpenPGP bytes for simple
 // signing, else 0x00 + format id + "\n" + chunk.
+
+import { LocalTransportError } from '../../local/errors.ts';
 import type { Signature } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
 
 const openPgpFirstBytes = new Set([
   0xa0, 0xa1, 0xa2, 0xa3, 0xc8, 0x88, 0x89, 0x8a, 0x8b, 0xc2, 0x90, 0x91, 0x92, 0x3d, 0xc4,

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import { MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, openBlobFile, readBounded } from '../../local/files.ts';
 import { guessMIMEType } from '../../manifest/interim.ts';
 import type { BlobInfo, ImageSource, ManifestBytes, Signature } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import { MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, openBlobFile, readBounded } from '../internal/files.ts';
 import { signatureFromBlob } from './signature-blob.ts';
 import { type DirReference, digestFileName, manifestFileName, signatureFileName } from './transport.ts';
 

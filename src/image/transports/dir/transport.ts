@@ -1,6 +1,13 @@
 // dir: an image as plain files (manifest.json, blobs by digest, signature-N, version).
 import type { Digest } from '../../digest.ts';
 import { digestAlgorithm, digestHex } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import {
+  checkedDigest,
+  parentDirectories,
+  resolvePathToFullyExplicit,
+  validateAbsolutePathScope,
+} from '../../local/paths.ts';
 import type {
   ImageDestination,
   ImageReference,
@@ -8,13 +15,6 @@ import type {
   ImageTransport,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import {
-  checkedDigest,
-  parentDirectories,
-  resolvePathToFullyExplicit,
-  validateAbsolutePathScope,
-} from '../internal/paths.ts';
 import { DirImageDestination } from './destination.ts';
 import { DirImageSource } from './source.ts';
 

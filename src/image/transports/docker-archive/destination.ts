@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { TarWriter } from '../../archive/tar.ts';
 import { type Digest, digestHex, digestOf, verifyingStream } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import { MAX_CONFIG_SIZE, storeStream, tempSibling } from '../../local/files.ts';
 import { DOCKER_V2S2, imageManifestView } from '../../manifest/interim.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import type { BlobInfo, ImageDestination, PutBlobOptions, Signature, SystemContext } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import { MAX_CONFIG_SIZE, storeStream, tempSibling } from '../internal/files.ts';
 import type { DockerArchiveReference } from './transport.ts';
 
 interface Item {

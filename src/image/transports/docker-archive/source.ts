@@ -12,11 +12,11 @@ import {
 import type { TarEntry } from '../../archive/tar.ts';
 import { TarIndex } from '../../archive/tar-index.ts';
 import { type Digest, digestOf, isDigest } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import { MAX_CONFIG_SIZE } from '../../local/files.ts';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2 } from '../../manifest/interim.ts';
 import { parseNormalizedNamed } from '../../reference/index.ts';
 import type { BlobInfo, ImageSource, ManifestBytes, Signature, SystemContext } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import { MAX_CONFIG_SIZE } from '../internal/files.ts';
 import type { DockerArchiveReference } from './transport.ts';
 
 const MAX_TAR_MANIFEST = 1024 * 1024;

@@ -1,4 +1,6 @@
 // docker-archive: `docker save` tarballs (manifest.json + config + layer tars), read and written.
+
+import { LocalTransportError } from '../../local/errors.ts';
 import { type DockerReference, parseNormalizedNamed } from '../../reference/index.ts';
 import type {
   ImageDestination,
@@ -7,7 +9,6 @@ import type {
   ImageTransport,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
 import { DockerArchiveDestination } from './destination.ts';
 import { DockerArchiveSource } from './source.ts';
 

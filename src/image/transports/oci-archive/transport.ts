@@ -9,6 +9,19 @@ import { extractTar } from '../../archive/extract.ts';
 import { packDirectory } from '../../archive/pack.ts';
 import { TarError } from '../../archive/tar.ts';
 import type { Digest } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import { tempSibling } from '../../local/files.ts';
+import {
+  layoutStringWithinTransport,
+  OciLayoutDestination,
+  OciLayoutSource,
+  parseLayoutReference,
+} from '../../local/oci-layout.ts';
+import {
+  resolvePathToFullyExplicit,
+  selfAndParentDirectories,
+  validateAbsolutePathScope,
+} from '../../local/paths.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -21,19 +34,6 @@ import type {
   Signature,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import { tempSibling } from '../internal/files.ts';
-import {
-  layoutStringWithinTransport,
-  OciLayoutDestination,
-  OciLayoutSource,
-  parseLayoutReference,
-} from '../internal/oci-layout.ts';
-import {
-  resolvePathToFullyExplicit,
-  selfAndParentDirectories,
-  validateAbsolutePathScope,
-} from '../internal/paths.ts';
 
 export const ociArchiveTransport: ImageTransport = {
   name: 'oci-archive',

@@ -1,4 +1,17 @@
 // oci: an OCI image layout directory (index.json, oci-layout, blobs/<algo>/<hex>).
+
+import { LocalTransportError } from '../../local/errors.ts';
+import {
+  layoutStringWithinTransport,
+  OciLayoutDestination,
+  OciLayoutSource,
+  parseLayoutReference,
+} from '../../local/oci-layout.ts';
+import {
+  resolvePathToFullyExplicit,
+  selfAndParentDirectories,
+  validateAbsolutePathScope,
+} from '../../local/paths.ts';
 import type {
   ImageDestination,
   ImageReference,
@@ -6,18 +19,6 @@ import type {
   ImageTransport,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import {
-  layoutStringWithinTransport,
-  OciLayoutDestination,
-  OciLayoutSource,
-  parseLayoutReference,
-} from '../internal/oci-layout.ts';
-import {
-  resolvePathToFullyExplicit,
-  selfAndParentDirectories,
-  validateAbsolutePathScope,
-} from '../internal/paths.ts';
 
 export const ociTransport: ImageTransport = {
   name: 'oci',

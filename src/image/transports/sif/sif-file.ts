@@ -1,7 +1,7 @@
 // The parts of the SIF container format (sylabs/sif v2) needed to import an image: the header,
 // the descriptor table, the primary system partition and the definition file.
 import type { FileHandle } from 'node:fs/promises';
-import { LocalTransportError } from '../internal/errors.ts';
+import { LocalTransportError } from '../../local/errors.ts';
 
 const HEADER_SIZE = 128;
 const DESCRIPTOR_SIZE = 585;

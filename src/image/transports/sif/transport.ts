@@ -9,6 +9,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { type Digest, Digester, digestOf } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import { openBlobFile } from '../../local/files.ts';
+import {
+  parentDirectories,
+  resolvePathToFullyExplicit,
+  validateAbsolutePathScope,
+} from '../../local/paths.ts';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../manifest/interim.ts';
 import type {
   BlobInfo,
@@ -20,13 +27,6 @@ import type {
   Signature,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import { openBlobFile } from '../internal/files.ts';
-import {
-  parentDirectories,
-  resolvePathToFullyExplicit,
-  validateAbsolutePathScope,
-} from '../internal/paths.ts';
 import { parseDefFile, readSifImage } from './sif-file.ts';
 
 const exec = promisify(execFile);

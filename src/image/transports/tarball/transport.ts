@@ -7,6 +7,8 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sniffedStream, zlibDecompressor } from '../../archive/compression.ts';
 import { type Digest, Digester, digestOf } from '../../digest.ts';
+import { LocalTransportError } from '../../local/errors.ts';
+import { openBlobFile } from '../../local/files.ts';
 import {
   OCI_CONFIG,
   OCI_LAYER,
@@ -24,8 +26,6 @@ import type {
   Signature,
   SystemContext,
 } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
-import { openBlobFile } from '../internal/files.ts';
 
 export const tarballTransport: ImageTransport = {
   name: 'tarball',

@@ -1,6 +1,7 @@
 // Transports that need a daemon or containers/storage: recognised by name, answered with a typed error.
+
+import { LocalTransportError } from '../../local/errors.ts';
 import type { ImageReference, ImageTransport } from '../../types.ts';
-import { LocalTransportError } from '../internal/errors.ts';
 
 function unsupported(name: string, why: string): ImageTransport {
   return {

@@ -1,7 +1,7 @@
 // Path rules shared by the file-based transports (upstream explicitfilepath and oci/internal).
 import { lstatSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, normalize, resolve } from 'node:path';
-import { type Digest, parseDigest } from '../../digest.ts';
+import { type Digest, parseDigest } from '../digest.ts';
 import { LocalTransportError } from './errors.ts';
 
 /** An absolute path with every symlink resolved; a missing last component is kept as named. */

@@ -5,7 +5,7 @@ import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Digest, DigestError, Digester, digestAlgorithm } from '../../digest.ts';
+import { type Digest, DigestError, Digester, digestAlgorithm } from '../digest.ts';
 import { LocalTransportError } from './errors.ts';
 
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;

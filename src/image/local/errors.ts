@@ -1,4 +1,4 @@
-import { BaseError } from '../../errors.ts';
+import { BaseError } from '../errors.ts';
 
 export type LocalTransportErrorCode =
   | 'REFERENCE_INVALID'

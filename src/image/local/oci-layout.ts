@@ -2,14 +2,8 @@
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Digest, digestAlgorithm, digestHex, digestOf } from '../../digest.ts';
-import {
-  DOCKER_V2_LIST,
-  DOCKER_V2S2,
-  guessMIMEType,
-  OCI_INDEX,
-  OCI_MANIFEST,
-} from '../../manifest/interim.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf } from '../digest.ts';
+import { DOCKER_V2_LIST, DOCKER_V2S2, guessMIMEType, OCI_INDEX, OCI_MANIFEST } from '../manifest/interim.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -20,7 +14,7 @@ import type {
   PutBlobOptions,
   Signature,
   SystemContext,
-} from '../../types.ts';
+} from '../types.ts';
 import { LocalTransportError } from './errors.ts';
 import {
   existingBlobSize,

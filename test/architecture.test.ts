@@ -1,0 +1,158 @@
+// Keeps the dependency directions of ../shared/STYLE.md true by reading every import in src/.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const src = join(root, 'src');
+
+interface Import {
+  readonly file: string; // relative to the repo root, e.g. src/image/digest.ts
+  readonly target: string; // repo-relative path for local imports, package name otherwise
+  readonly local: boolean;
+  readonly typeOnly: boolean;
+}
+
+function listTs(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listTs(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+const importPattern = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
+const dynamicPattern = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function packageName(spec: string): string {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+const imports: Import[] = listTs(src).flatMap((abs) => {
+  const text = readFileSync(abs, 'utf8');
+  const file = relative(root, abs);
+  const found: Import[] = [];
+  const add = (spec: string, typeOnly: boolean) => {
+    if (spec.startsWith('node:')) return;
+    const local = spec.startsWith('.');
+    found.push({
+      file,
+      target: local ? relative(root, resolve(dirname(abs), spec)) : packageName(spec),
+      local,
+      typeOnly,
+    });
+  };
+  for (const m of text.matchAll(importPattern)) add(m[3]!, m[2] !== undefined);
+  for (const m of text.matchAll(dynamicPattern)) add(m[1]!, false);
+  return found;
+});
+
+const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
+const violations = (pred: (i: Import) => boolean) =>
+  imports.filter(pred).map((i) => `${i.file} -> ${i.target}`);
+
+describe('architecture: dependency directions', () => {
+  it('finds the imports of src/', () => {
+    assert.ok(
+      imports.some((i) => i.file === 'src/image/reference/reference.ts'),
+      'the scanner sees nothing',
+    );
+  });
+
+  it('leaves (types, reference, digest, errors) import only node:* and each other', () => {
+    const leaves = [
+      'src/image/types.ts',
+      'src/image/digest.ts',
+      'src/image/errors.ts',
+      'src/image/reference',
+    ];
+    const isLeaf = (p: string) => leaves.some((l) => under(p, l));
+    assert.deepEqual(
+      violations((i) => isLeaf(i.file) && (!i.local || !isLeaf(i.target))),
+      [],
+    );
+  });
+
+  it('the image library imports no fastify, kubernetes or higher layer', () => {
+    const higher = ['src/policy', 'src/kube', 'src/webhook', 'src/cache', 'src/cli', 'src/server.ts'];
+    assert.deepEqual(
+      violations(
+        (i) =>
+          under(i.file, 'src/image') &&
+          (i.local
+            ? higher.some((h) => under(i.target, h))
+            : ['fastify', '@kubernetes/client-node'].includes(i.target)),
+      ),
+      [],
+    );
+  });
+
+  it('transports never import each other, policy/signature or copy; only transports/all.ts wires them', () => {
+    const transportOf = (p: string) => /^src\/image\/transports\/([^/]+)\//.exec(p)?.[1];
+    assert.deepEqual(
+      violations((i) => {
+        const own = transportOf(i.file);
+        if (own === undefined || !i.local) return false;
+        const other = transportOf(i.target);
+        return (
+          (other !== undefined && other !== own) ||
+          under(i.target, 'src/image/signature') ||
+          under(i.target, 'src/image/copy')
+        );
+      }),
+      [],
+    );
+  });
+
+  it('signature and copy code never import a concrete transport', () => {
+    assert.deepEqual(
+      violations(
+        (i) =>
+          (under(i.file, 'src/image/signature') || under(i.file, 'src/image/copy')) &&
+          i.local &&
+          /^src\/image\/transports\/[^/]+\//.test(i.target),
+      ),
+      [],
+    );
+  });
+
+  it('policy, kube, webhook and cache reach the image library only through its index', () => {
+    const layers = ['src/policy', 'src/kube', 'src/webhook', 'src/cache'];
+    assert.deepEqual(
+      violations(
+        (i) =>
+          layers.some((l) => under(i.file, l)) &&
+          i.local &&
+          under(i.target, 'src/image') &&
+          i.target !== 'src/image/index.ts',
+      ),
+      [],
+    );
+  });
+
+  it('only webhook imports fastify, only kube imports kubernetes', () => {
+    assert.deepEqual(
+      violations(
+        (i) =>
+          (i.target === 'fastify' && !under(i.file, 'src/webhook')) ||
+          (i.target === '@kubernetes/client-node' && !under(i.file, 'src/kube')),
+      ),
+      [],
+    );
+  });
+
+  it('each third-party library has one importing module', () => {
+    const importers = new Map<string, Set<string>>();
+    for (const i of imports) {
+      if (i.local || i.typeOnly) continue;
+      const set = importers.get(i.target) ?? new Set<string>();
+      set.add(i.file);
+      importers.set(i.target, set);
+    }
+    const shared = [...importers]
+      .filter(([, files]) => files.size > 1)
+      .map(([pkg, files]) => `${pkg}: ${[...files].join(', ')}`);
+    assert.deepEqual(shared, []);
+  });
+});
