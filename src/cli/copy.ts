@@ -27,6 +27,8 @@ const specs = {
 export interface CopyDeps {
   readonly transports: () => TransportRegistry;
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
+  /** Releases what transports keep open (registry connections) so the process can exit. */
+  readonly cleanup?: () => Promise<void>;
 }
 
 export function copyCommand(deps: CopyDeps): Command {
@@ -70,9 +72,13 @@ ${formatFlags(specs)}
         progress: progressFor(io.stdout, flags.quiet ?? false),
         ...(deps.extraOptions !== undefined ? await deps.extraOptions(io) : {}),
       };
-      const result = await copyImage(dest, src, options);
-      if (flags.digestfile !== undefined) await writeFile(flags.digestfile, result.manifestDigest);
-      return 0;
+      try {
+        const result = await copyImage(dest, src, options);
+        if (flags.digestfile !== undefined) await writeFile(flags.digestfile, result.manifestDigest);
+        return 0;
+      } finally {
+        await deps.cleanup?.();
+      }
     },
   };
 }

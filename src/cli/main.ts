@@ -5,9 +5,17 @@ import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { copyCommand } from './copy.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
+import { closeAllAgents, listRepositoryTags, probeRegistryDestination } from './registry-support.ts';
+import { syncCommand } from './sync.ts';
 
 const commands: readonly Command[] = [
-  copyCommand({ transports: defaultTransportRegistry }),
+  copyCommand({ transports: defaultTransportRegistry, cleanup: closeAllAgents }),
+  syncCommand({
+    transports: defaultTransportRegistry,
+    listTags: listRepositoryTags,
+    probeDestination: probeRegistryDestination,
+    cleanup: closeAllAgents,
+  }),
   generateSigstoreKeyCommand,
 ];
 

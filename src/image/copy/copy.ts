@@ -336,25 +336,26 @@ async function copyList(
   return { manifest: out, mimeType: listType, digest };
 }
 
+/** True when the destination already holds `wanted` (upstream OptimizeDestinationImageAlreadyExists). */
 async function alreadyPresent(
   destRef: ImageReference,
   options: CopyOptions,
   wanted: Digest,
-): Promise<ManifestBytes | undefined> {
+): Promise<boolean> {
+  const ctx = options.destCtx ?? {};
+  const probed = await options.probeDestination?.(destRef, ctx).catch(() => undefined);
+  if (probed !== undefined) return probed.digest === wanted;
   let existing: ImageSource;
   try {
-    existing = await destRef.newImageSource(options.destCtx ?? {});
+    existing = await destRef.newImageSource(ctx);
   } catch {
-    return undefined;
+    return false;
   }
   try {
-    // A registry answers a HEAD with the digest: no pull counted, no body transferred.
-    if (existing.getManifestDigest !== undefined && (await existing.getManifestDigest()) !== wanted)
-      return undefined;
-    const m = await existing.getManifest();
-    return digestOf(m.manifest) === wanted ? m : undefined;
+    if (existing.getManifestDigest !== undefined) return (await existing.getManifestDigest()) === wanted;
+    return digestOf((await existing.getManifest()).manifest) === wanted;
   } catch {
-    return undefined;
+    return false;
   } finally {
     await existing.close();
   }
@@ -378,10 +379,10 @@ export async function copyImage(
         );
         if (chosen !== undefined) wanted = chosen.digest;
       }
-      const present = await alreadyPresent(destRef, options, wanted);
-      if (present !== undefined) {
+      if (await alreadyPresent(destRef, options, wanted)) {
         options.progress?.message('Skipping: image already present at destination');
-        return { ...present, manifestDigest: wanted, skipped: true };
+        const m = wanted === digestOf(top.manifest) ? top : await readManifest(src, wanted);
+        return { manifest: m.manifest, mimeType: m.mimeType, manifestDigest: wanted, skipped: true };
       }
     }
     const dest = await destRef.newImageDestination(options.destCtx ?? {});

@@ -80,6 +80,14 @@ export interface CopyOptions {
   readonly progress?: ProgressSink;
   /** Skip the copy when the destination already holds this manifest (sync). */
   readonly skipExisting?: boolean;
+  /**
+   * With skipExisting: the digest the destination holds without pulling it (a registry HEAD);
+   * `{ digest: undefined }` when it holds nothing, undefined when this probe cannot tell.
+   */
+  readonly probeDestination?: (
+    ref: ImageReference,
+    ctx: SystemContext,
+  ) => Promise<{ readonly digest: Digest | undefined } | undefined>;
   readonly signal?: AbortSignal;
 }
 

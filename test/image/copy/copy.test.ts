@@ -10,8 +10,8 @@ import { digestOf } from '../../../src/image/digest.ts';
 import { parseNormalizedNamed } from '../../../src/image/reference/index.ts';
 import { defaultTransportRegistry } from '../../../src/image/transports/all.ts';
 import type { ImageReference, ImageSource, Signature } from '../../../src/image/types.ts';
+import { conformancePath } from '../../helpers/conformance.ts';
 import { syntheticImage, writeOciIndexLayout, writeOciLayout } from '../../helpers/images.ts';
-import { conformancePath } from '../../helpers/shared-fixtures.ts';
 import { skopeo } from '../../helpers/skopeo.ts';
 
 const transports = defaultTransportRegistry();

@@ -8,7 +8,7 @@ import { digestOf } from '../../../../src/image/digest.ts';
 import { signatureFromBlob, signatureToBlob } from '../../../../src/image/transports/dir/signature-blob.ts';
 import { dirTransport } from '../../../../src/image/transports/dir/transport.ts';
 import type { Signature } from '../../../../src/image/types.ts';
-import { conformancePath } from '../../../helpers/shared-fixtures.ts';
+import { conformancePath } from '../../../helpers/conformance.ts';
 
 let root: string;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dockerArchiveTransport } from '../../../../src/image/transports/docker-archive/transport.ts';
-import { conformancePath } from '../../../helpers/shared-fixtures.ts';
+import { conformancePath } from '../../../helpers/conformance.ts';
 import { skopeo } from '../../../helpers/skopeo.ts';
 
 let root: string;

@@ -6,8 +6,8 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { digestOf } from '../../../../src/image/digest.ts';
 import { ociTransport } from '../../../../src/image/transports/oci/transport.ts';
+import { conformancePath } from '../../../helpers/conformance.ts';
 import { syntheticImage, writeOciLayout } from '../../../helpers/images.ts';
-import { conformancePath } from '../../../helpers/shared-fixtures.ts';
 import { skopeo } from '../../../helpers/skopeo.ts';
 
 const fixtures = conformancePath('containers-image/oci/layout/fixtures');

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseDefFile } from '../../../../src/image/transports/sif/sif-file.ts';
 import { sifTransport } from '../../../../src/image/transports/sif/transport.ts';
-import { conformancePath } from '../../../helpers/shared-fixtures.ts';
+import { conformancePath } from '../../../helpers/conformance.ts';
 import { skopeo } from '../../../helpers/skopeo.ts';
 
 const exec = promisify(execFile);
