@@ -143,6 +143,11 @@ export type LayerCompressionPreference = 'preserve' | 'compress' | 'decompress';
 export interface PutBlobOptions {
   /** True for config blobs, which are never compressed or substituted. */
   readonly isConfig: boolean;
+  /**
+   * True when the stream itself fails with DIGEST_MISMATCH unless its bytes match `info.digest`
+   * and `info.size` (the copy engine's verifyingStream), so the destination need not hash again.
+   */
+  readonly streamVerified?: boolean;
 }
 
 export interface TryReuseOptions {

@@ -96,7 +96,7 @@ export async function copyBlob(
     const stored = await dest.putBlob(
       stream,
       changed ? { size: -1 } : { digest: info.digest, size: info.size },
-      { isConfig: kind === 'config' },
+      { isConfig: kind === 'config', streamVerified: !changed },
     );
     progress.done();
     return {

@@ -321,10 +321,10 @@ export class OciLayoutDestination implements ImageDestination {
   async putBlob(
     stream: Readable,
     info: { digest?: Digest; size: number },
-    _options: PutBlobOptions,
+    options: PutBlobOptions,
   ): Promise<BlobInfo> {
     const dir = await this.#blobDir(info.digest);
-    const stored = await storeStream(stream, dir, info, `writing blob to ${this.#what()}`);
+    const stored = await storeStream(stream, dir, info, `writing blob to ${this.#what()}`, options);
     if (info.digest === undefined && digestAlgorithm(stored.digest) !== 'sha256')
       await this.#blobDir(stored.digest);
     await this.#place(stored.path, stored.digest);

@@ -108,13 +108,14 @@ export class DirImageDestination implements ImageDestination {
   async putBlob(
     stream: Readable,
     info: { digest?: Digest; size: number },
-    _options: PutBlobOptions,
+    options: PutBlobOptions,
   ): Promise<BlobInfo> {
     const stored = await storeStream(
       stream,
       this.#staging,
       info,
       `writing blob to dir:${this.reference.path}`,
+      options,
     );
     await rename(stored.path, join(this.#staging, digestFileName(stored.digest)));
     if (digestAlgorithm(stored.digest) !== 'sha256') this.#nonSha256 = true;

@@ -120,11 +120,13 @@ export class DockerArchiveDestination implements ImageDestination {
         size = stored.size;
         body = createReadStream(stored.path);
       } else {
-        body = pipeline(
-          stream,
-          verifyingStream(digest, { expectedSize: size, what: `blob ${digest}` }),
-          () => {},
-        );
+        body = options.streamVerified
+          ? stream
+          : pipeline(
+              stream,
+              verifyingStream(digest, { expectedSize: size, what: `blob ${digest}` }),
+              () => {},
+            );
       }
       const known = this.#blobs.get(digest);
       if (known !== undefined) {
