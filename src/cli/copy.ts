@@ -4,6 +4,7 @@ import { type CopyOptions, copyImage } from '../image/copy/index.ts';
 import { parseNormalizedNamed, type TransportRegistry } from '../image/index.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { progressFor } from './progress.ts';
 import { copyOptionsFromFlags, parseMultiArch, transferFlagSpecs } from './transfer-flags.ts';
 
@@ -21,6 +22,7 @@ const specs = {
     help: 'extra tags for docker-archive: destinations',
   },
   ...transferFlagSpecs,
+  ...policyFlagSpecs,
 } as const;
 
 /** Dependencies the composition root wires: transports, and (after merge) policy and signers. */
@@ -62,8 +64,10 @@ ${formatFlags(specs)}
         }
         return ref;
       });
+      const policy = await policyFromFlags(flags, io.env, registry);
       const options: CopyOptions = {
         ...base,
+        ...(policy !== undefined ? { policy } : {}),
         destCtx: {
           ...base.destCtx,
           ...(additionalTags.length > 0 ? { dockerArchiveAdditionalTags: additionalTags } : {}),

@@ -14,6 +14,7 @@ import {
 } from '../image/index.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { quietProgress } from './progress.ts';
 import { parseSyncYaml } from './sync-config.ts';
 import { copyOptionsFromFlags, parseCount, transferFlagSpecs } from './transfer-flags.ts';
@@ -29,6 +30,7 @@ const specs = {
   'keep-going': { type: 'boolean', help: 'do not abort the sync if an image copy fails' },
   'parallel-images': { type: 'string', metavar: 'N', help: 'images copied at once (default 4)' },
   ...transferFlagSpecs,
+  ...policyFlagSpecs,
 } as const;
 
 /** What the composition root wires: transports, tag listing and a cheap destination probe (registry HEAD). */
@@ -232,6 +234,7 @@ ${formatFlags(specs)}
           io.stdout.write(`Would have synced ${jobs.length} images\n`);
           return 0;
         }
+        const policy = await policyFromFlags(flags, io.env, registry);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
         const results: (CopyResult | undefined)[] = new Array(jobs.length);
         let failed = 0;
@@ -253,6 +256,7 @@ ${formatFlags(specs)}
                       ? { probeDestination: deps.probeDestination }
                       : {}),
                     progress: quietProgress,
+                    ...(policy !== undefined ? { policy } : {}),
                     ...extra,
                   }),
                 base.retryTimes ?? 0,

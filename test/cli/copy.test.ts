@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -82,6 +82,32 @@ describe('portcullis copy', () => {
       assert.equal(r.code, 2, r.stderr);
     });
   }
+
+  test('a policy that rejects the source stops the copy before anything is written', async () => {
+    const policy = join(root, 'policy.json');
+    await writeFile(
+      policy,
+      JSON.stringify({
+        default: [{ type: 'insecureAcceptAnything' }],
+        transports: { oci: { '': [{ type: 'reject' }] } },
+      }),
+    );
+    const dest = join(root, 'rejected');
+    const r = await runCli(['copy', '--policy', policy, `oci:${layout}:v1`, `dir:${dest}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /source image rejected/);
+    await assert.rejects(readFile(join(dest, 'manifest.json')), { code: 'ENOENT' });
+    const insecure = await runCli([
+      'copy',
+      '--quiet',
+      '--policy',
+      policy,
+      '--insecure-policy',
+      `oci:${layout}:v1`,
+      `dir:${dest}`,
+    ]);
+    assert.equal(insecure.code, 0, insecure.stderr);
+  });
 
   test('a failure exits 1 with the error on stderr', async () => {
     const r = await runCli(['copy', `oci:${join(root, 'absent')}:v1`, `dir:${join(root, 'd3')}`]);
