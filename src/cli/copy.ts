@@ -65,6 +65,7 @@ ${formatFlags(specs)}
         return ref;
       });
       const policy = await policyFromFlags(flags, io.env, registry);
+      const progress = progressFor(io.stdout, flags.quiet ?? false);
       const options: CopyOptions = {
         ...base,
         ...(policy !== undefined ? { policy } : {}),
@@ -73,7 +74,7 @@ ${formatFlags(specs)}
           ...(additionalTags.length > 0 ? { dockerArchiveAdditionalTags: additionalTags } : {}),
         },
         multiArch: parseMultiArch(flags['multi-arch'], flags.all ?? false),
-        progress: progressFor(io.stdout, flags.quiet ?? false),
+        ...(progress !== undefined ? { progress } : {}),
         ...(deps.extraOptions !== undefined ? await deps.extraOptions(io) : {}),
       };
       try {

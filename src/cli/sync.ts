@@ -15,7 +15,6 @@ import {
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
-import { quietProgress } from './progress.ts';
 import { parseSyncYaml } from './sync-config.ts';
 import { copyOptionsFromFlags, parseCount, transferFlagSpecs } from './transfer-flags.ts';
 
@@ -255,7 +254,6 @@ ${formatFlags(specs)}
                     ...(deps.probeDestination !== undefined
                       ? { probeDestination: deps.probeDestination }
                       : {}),
-                    progress: quietProgress,
                     ...(policy !== undefined ? { policy } : {}),
                     ...extra,
                   }),
