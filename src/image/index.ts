@@ -13,6 +13,7 @@ export {
   verifyingStream,
 } from './digest.ts';
 export { BaseError } from './errors.ts';
+export * from './manifest/index.ts';
 export * from './reference/index.ts';
 export {
   imageName,
