@@ -1,9 +1,23 @@
 // Composition root of the CLI: the only place that knows every command.
-import { BaseError } from '../image/index.ts';
+import { allTransports, BaseError } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { deleteCommand } from './delete.ts';
+import { inspectCommand } from './inspect.ts';
+import { listTagsCommand } from './list-tags.ts';
+import { loginCommand, logoutCommand } from './login.ts';
+import { manifestDigestCommand } from './manifest-digest.ts';
 
-const commands: readonly Command[] = [];
+const transports = allTransports();
+
+const commands: readonly Command[] = [
+  inspectCommand(transports),
+  listTagsCommand(transports),
+  deleteCommand(transports),
+  manifestDigestCommand,
+  loginCommand(transports),
+  logoutCommand,
+];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

@@ -16,6 +16,23 @@ export { BaseError } from './errors.ts';
 export * from './manifest/index.ts';
 export * from './reference/index.ts';
 export {
+  defaultAuthFilePath,
+  removeCredentials,
+  storeCredentials,
+  storedUsername,
+} from './registries/credentials.ts';
+export { RegistriesError, type RegistriesErrorCode } from './registries/errors.ts';
+export { allTransports } from './transports/all.ts';
+export {
+  checkDockerLogin,
+  closeAllAgents,
+  DockerError,
+  type DockerErrorCode,
+  DockerImageReference,
+  DockerTransport,
+  listDockerTags,
+} from './transports/docker/index.ts';
+export {
   imageName,
   TransportError,
   type TransportErrorCode,

@@ -129,3 +129,13 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     },
   };
 }
+
+/** The registry's `token` auth settings that trust this token server. */
+export function tokenAuthConfig(t: TokenServer): {
+  realm: string;
+  service: string;
+  issuer: string;
+  rootCertBundle: string;
+} {
+  return { realm: t.realm, service: t.service, issuer: t.issuer, rootCertBundle: t.rootCertBundle };
+}

@@ -1,7 +1,8 @@
 // A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { Readable } from 'node:stream';
-import { type Digest, Digester, digestAlgorithm, digestOf, isDigest } from '../../digest.ts';
+import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
+import { manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
 import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
@@ -398,6 +399,12 @@ export class RegistryClient {
     return `${this.#origin ?? this.registry}${path.split('?', 1)[0]}`;
   }
 
+  /** Verifies that the credentials are accepted (`login`): GET /v2/ authenticated, no scope. */
+  async checkAuth(): Promise<void> {
+    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [] });
+    await drain(res.body);
+  }
+
   /** Resolves a tag (or digest) to a digest with HEAD; falls back to GET + hashing. */
   async resolveDigest(repo: string, reference: string): Promise<Digest> {
     const path = `/v2/${repo}/manifests/${reference}`;
@@ -457,7 +464,7 @@ export class RegistryClient {
       throw new DockerError('BAD_RESPONSE', `${what}: got an HTML page instead of a manifest`);
     }
     if (isDigest(reference)) {
-      const actual = digestOf(bytes, digestAlgorithm(reference));
+      const actual = manifestDigest(bytes, digestAlgorithm(reference));
       if (actual !== reference) {
         throw new DockerError(
           'DIGEST_MISMATCH',
@@ -466,7 +473,7 @@ export class RegistryClient {
       }
       return { manifest: bytes, mimeType, digest: reference };
     }
-    return { manifest: bytes, mimeType, digest: digestOf(bytes) };
+    return { manifest: bytes, mimeType, digest: manifestDigest(bytes) };
   }
 
   async putManifest(
@@ -483,7 +490,7 @@ export class RegistryClient {
       scopes: [repositoryScope(repo, 'pull,push')],
     });
     await drain(res.body);
-    const expected = digestOf(manifest);
+    const expected = manifestDigest(manifest);
     const header = res.headers['docker-content-digest'];
     if (header !== undefined && isDigest(header) && header !== expected && header.startsWith('sha256:')) {
       throw new DockerError(

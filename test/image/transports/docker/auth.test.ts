@@ -13,7 +13,7 @@ import {
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { syntheticImage } from '../../../helpers/synthetic-image.ts';
-import { startTokenServer, type TokenServer } from '../../../helpers/token-server.ts';
+import { startTokenServer, type TokenServer, tokenAuthConfig } from '../../../helpers/token-server.ts';
 
 const PASSWORD = 'S3cret-pässword-do-not-log';
 let env: DockerTestEnv;
@@ -135,14 +135,7 @@ describe('Bearer token flow', () => {
   let tokens: TokenServer;
   before(async () => {
     tokens = await startTokenServer({ users: { bob: PASSWORD }, anonymousPull: true });
-    registry = await startRegistry({
-      token: {
-        realm: tokens.realm,
-        service: tokens.service,
-        issuer: tokens.issuer,
-        rootCertBundle: tokens.rootCertBundle,
-      },
-    });
+    registry = await startRegistry({ token: tokenAuthConfig(tokens) });
   });
   after(async () => {
     await registry.stop();

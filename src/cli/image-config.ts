@@ -1,0 +1,78 @@
+// Reads what `inspect` shows of an image: the instance manifest for this platform and its config.
+import {
+  CONFIG_SIZE_MAX,
+  chooseInstance,
+  type Digest,
+  type ImageSource,
+  isListMIMEType,
+  type Manifest,
+  parseList,
+  parseManifest,
+  type SystemContext,
+} from '../image/index.ts';
+import { CliError } from './args.ts';
+
+export interface ResolvedImage {
+  /** The top-level manifest (a list, or the image manifest itself). */
+  readonly top: { readonly manifest: Uint8Array; readonly mimeType: string };
+  readonly manifest: Manifest;
+  /** The config JSON bytes (schema1: the newest v1Compatibility entry). */
+  readonly config: Uint8Array;
+}
+
+async function readBlob(src: ImageSource, digest: Digest, size: number): Promise<Buffer> {
+  if (size > CONFIG_SIZE_MAX)
+    throw new CliError('FAILED', `config ${digest}: larger than ${CONFIG_SIZE_MAX} bytes`);
+  const { stream } = await src.getBlob({ digest, size });
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).byteLength;
+    if (total > CONFIG_SIZE_MAX) {
+      stream.destroy();
+      throw new CliError('FAILED', `config ${digest}: larger than ${CONFIG_SIZE_MAX} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Chooses the instance for `ctx.platform` from a list, parses its manifest and reads its config. */
+export async function resolveImage(src: ImageSource, ctx: SystemContext): Promise<ResolvedImage> {
+  const top = await src.getManifest();
+  let instance = top;
+  if (isListMIMEType(top.mimeType)) {
+    const chosen = chooseInstance(
+      parseList(top.manifest, top.mimeType),
+      ctx.platform === undefined ? {} : { platform: ctx.platform },
+    );
+    instance = await src.getManifest(chosen.digest);
+  }
+  const manifest = parseManifest(instance.manifest, instance.mimeType);
+  switch (manifest.kind) {
+    case 'schema1':
+      return { top, manifest, config: Buffer.from(manifest.history[0]?.v1Compatibility ?? '{}') };
+    case 'schema2':
+    case 'oci':
+      return { top, manifest, config: await readBlob(src, manifest.config.digest, manifest.config.size) };
+    default:
+      throw new CliError('FAILED', 'unknown manifest kind');
+  }
+}
+
+/** Layer digests base first, without schema1 throwaway entries. */
+export function layerDigests(manifest: Manifest): string[] {
+  switch (manifest.kind) {
+    case 'schema1':
+      return manifest.fsLayers
+        .map((l, i) => ({ digest: l.blobSum, throwaway: manifest.v1Compatibility[i]?.throwaway === true }))
+        .filter((l) => !l.throwaway)
+        .map((l) => l.digest)
+        .reverse();
+    case 'schema2':
+    case 'oci':
+      return manifest.layers.map((l) => l.digest);
+    default:
+      throw new CliError('FAILED', 'unknown manifest kind');
+  }
+}
