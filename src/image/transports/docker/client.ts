@@ -255,7 +255,7 @@ export class RegistryClient {
       return;
     }
     const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
-    let lastError: unknown;
+    const failures: DockerError[] = [];
     for (const [i, scheme] of schemes.entries()) {
       const origin = `${scheme}://${this.#apiHost}`;
       const attempt = () =>
@@ -265,9 +265,9 @@ export class RegistryClient {
         const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt);
         await drain(res.body);
         if (res.status !== 200 && res.status !== 401) {
-          lastError = new DockerError('BAD_RESPONSE', `pinging ${origin}/v2/: status ${res.status}`, {
-            status: res.status,
-          });
+          failures.push(
+            new DockerError('BAD_RESPONSE', `${scheme}: status ${res.status}`, { status: res.status }),
+          );
           continue;
         }
         const result: PingResult = {
@@ -280,16 +280,23 @@ export class RegistryClient {
         this.#setPing(result);
         return;
       } catch (err) {
-        lastError = err;
+        failures.push(
+          err instanceof DockerError
+            ? err
+            : new DockerError('NETWORK', `${scheme}: ${String(err)}`, { cause: err }),
+        );
       }
     }
-    if (lastError instanceof DockerError) {
-      throw new DockerError(lastError.code, `pinging registry ${this.registry}: ${lastError.message}`, {
-        cause: lastError,
-        ...(lastError.status !== undefined ? { status: lastError.status } : {}),
-      });
-    }
-    throw new DockerError('NETWORK', `pinging registry ${this.registry}: failed`, { cause: lastError });
+    // The HTTPS failure (e.g. an unknown CA) says more than an HTTP answer from a TLS port.
+    const first = failures[0]!;
+    throw new DockerError(
+      first.code,
+      `pinging registry ${this.registry}: ${failures.map((f) => f.message).join('; ')}`,
+      {
+        cause: first,
+        ...(first.status !== undefined ? { status: first.status } : {}),
+      },
+    );
   }
 
   #setPing(result: PingResult): void {

@@ -118,8 +118,27 @@ function networkError(err: unknown, method: string, url: string): DockerError {
     return new DockerError('TIMEOUT', `${where}: aborted`, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  if (
+    typeof code === 'string' &&
+    (tlsErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))
+  ) {
+    // A certificate problem will not go away by retrying.
+    return new DockerError('TLS_ERROR', `${where}: ${message}`, { cause: err });
+  }
   return new DockerError('NETWORK', `${where}: ${message}`, { cause: err, temporary: true });
 }
+
+const tlsErrorCodes: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'EPROTO',
+]);
 
 /** A failure while reading a response body: a timeout, or a body cut short. */
 export function bodyError(err: unknown, what: string): DockerError {
