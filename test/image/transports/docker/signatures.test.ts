@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { digestHex, digestOf, type Signature } from '../../../../src/image/index.ts';
 import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
+import { readLookaside } from '../../../../src/image/transports/docker/signatures.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startFaultRegistry } from '../../../helpers/fault-registry.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
@@ -162,5 +163,29 @@ describe('X-Registry-Supports-Signatures', () => {
     } finally {
       await fake.stop();
     }
+  });
+});
+
+describe('lookaside bounds', () => {
+  const digest = digestOf('bounded image');
+  const image = () => env.transport.parseReference('//example.com/bounded/repo:v1').ref;
+
+  it('reads at most 128 signatures', async () => {
+    const base = join(env.dir, 'many-sigs');
+    const dir = join(base, `bounded/repo@sha256=${digestHex(digest)}`);
+    await mkdir(dir, { recursive: true });
+    for (let i = 1; i <= 130; i++) await writeFile(join(dir, `signature-${i}`), `sig ${i}`);
+    const sigs = await readLookaside(`file://${base}`, image(), digest, { tls: { verify: true } });
+    assert.equal(sigs.length, 128);
+  });
+
+  it('refuses a signature larger than 4 MiB with TOO_LARGE', async () => {
+    const base = join(env.dir, 'big-sig');
+    const dir = join(base, `bounded/repo@sha256=${digestHex(digest)}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'signature-1'), Buffer.alloc((4 << 20) + 1));
+    await assert.rejects(readLookaside(`file://${base}`, image(), digest, { tls: { verify: true } }), {
+      code: 'TOO_LARGE',
+    });
   });
 });
