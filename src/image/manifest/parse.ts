@@ -93,6 +93,8 @@ export function readDescriptor(r: JsonReader, mediaTypeRequired: boolean): Descr
   if (annotations !== undefined) d.annotations = annotations;
   const artifactType = r.optString('artifactType');
   if (artifactType !== undefined) d.artifactType = artifactType;
+  const platform = r.optObject('platform');
+  if (platform !== undefined) d.platform = readPlatform(platform);
   const data = r.optString('data');
   if (data !== undefined) {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 !== 0) r.fail('data', 'expected base64');
@@ -291,18 +293,7 @@ function readPlatform(r: JsonReader): ImagePlatform {
 
 function readInstance(r: JsonReader, dockerList: boolean): ListInstance {
   const d = readDescriptor(r, true);
-  const instance: { -readonly [K in keyof ListInstance]: ListInstance[K] } = {
-    digest: d.digest,
-    size: d.size,
-    mediaType: d.mediaType,
-  };
-  const platform = r.optObject('platform');
-  if (platform !== undefined) instance.platform = readPlatform(platform);
-  else if (dockerList) instance.platform = { os: '', architecture: '' };
-  if (d.annotations !== undefined) instance.annotations = d.annotations;
-  if (d.urls !== undefined) instance.urls = d.urls;
-  if (d.artifactType !== undefined) instance.artifactType = d.artifactType;
-  return instance;
+  return dockerList && d.platform === undefined ? { ...d, platform: { os: '', architecture: '' } } : d;
 }
 
 /** Parses a Docker manifest list or an OCI index; `mimeType` as for parseManifest. */
