@@ -25,6 +25,14 @@ export function tryParseJson(bytes: Uint8Array | string): { value: unknown } | u
   }
 }
 
+// Go's key matching folds case, including ſ (U+017F) as s and the Kelvin sign (U+212A) as k.
+function foldKey(key: string): string {
+  return key
+    .replace(/\u017f/g, 's')
+    .replace(/\u212a/g, 'k')
+    .toLowerCase();
+}
+
 export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -78,11 +86,21 @@ export class JsonReader {
   }
 
   has(key: string): boolean {
-    return Object.hasOwn(this.object, key) && this.object[key] !== null;
+    return this.raw(key) !== undefined;
   }
 
-  /** The raw value; JSON null counts as absent, as in Go's decoder. */
+  /**
+   * The raw value; JSON null counts as absent, as in Go's decoder. Go also matches keys
+   * case-insensitively, so a key differing from `key` only in case would make Go readers see
+   * something else than we do: rejected.
+   */
   raw(key: string): unknown {
+    const folded = foldKey(key);
+    for (const k of Object.keys(this.object)) {
+      if (k !== key && k.length === key.length && foldKey(k) === folded) {
+        this.fail(k, `ambiguous key, differs from ${JSON.stringify(key)} only in case`);
+      }
+    }
     return Object.hasOwn(this.object, key) ? (this.object[key] ?? undefined) : undefined;
   }
 

@@ -529,6 +529,30 @@ describe('hostile input gives typed errors', () => {
       'MANIFEST_INVALID',
     ],
     [
+      'a key differing only in case',
+      S2,
+      edit(v2s2, (d) => {
+        d.Layers = [];
+      }),
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a key Go folds (long s)',
+      O,
+      edit(oci, (d) => {
+        d.config['\u017fize'] = 1;
+      }),
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a descriptor field in two cases',
+      L,
+      edit(list, (d) => {
+        d.manifests[0].Digest = d.manifests[0].digest;
+      }),
+      'MANIFEST_INVALID',
+    ],
+    [
       'list manifests missing',
       L,
       edit(list, (d) => {
