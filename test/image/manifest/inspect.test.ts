@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import {
   convertManifest,
   type Digest,
+  goTime,
   type ImageInspectInfo,
   imageInspectInfo,
   manifestDigest,
@@ -143,6 +144,10 @@ describe('imageInspectInfo (upstream Test*Inspect)', () => {
     ['Env not strings', '{"config":{"Env":[1]}}'],
     ['Labels an array', '{"config":{"Labels":[]}}'],
     ['created not a time', '{"created":"noon"}'],
+    ['created on February 30th', '{"created":"2016-02-30T10:00:00Z"}'],
+    ['created with a leap second', '{"created":"2016-12-31T23:59:60Z"}'],
+    ['created with a lowercase t', '{"created":"2016-09-23t23:20:45Z"}'],
+    ['created with an offset hour 24', '{"created":"2016-09-23T23:20:45+24:00"}'],
     ['architecture a number', '{"architecture":64}'],
   ];
   for (const [name, config] of badConfigs) {
@@ -249,4 +254,20 @@ describe('skopeoInspectOutput agrees with skopeo inspect', () => {
       ['Name', 'Digest', 'RepoTags'],
     );
   });
+});
+
+describe('goTime renders times as Go marshals them', () => {
+  const cases: [string, string][] = [
+    ['2016-09-23T23:20:45.78976459Z', '2016-09-23T23:20:45.78976459Z'],
+    ['2016-09-23T23:20:45.000000000Z', '2016-09-23T23:20:45Z'],
+    ['2016-09-23T23:20:45.120Z', '2016-09-23T23:20:45.12Z'],
+    ['2016-09-23T23:20:45+00:00', '2016-09-23T23:20:45Z'],
+    ['2016-09-23T23:20:45.5-07:00', '2016-09-23T23:20:45.5-07:00'],
+    ['2016-09-23T23:20:45.1234567891Z', '2016-09-23T23:20:45.123456789Z'],
+  ];
+  for (const [input, expected] of cases) {
+    test(`${input} -> ${expected}`, () => {
+      assert.equal(goTime(input), expected);
+    });
+  }
 });
