@@ -32,6 +32,7 @@ export type {
   ManifestBytes,
   Platform,
   PutBlobOptions,
+  ReferrerDescriptor,
   Signature,
   SystemContext,
   TryReuseOptions,
