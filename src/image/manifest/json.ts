@@ -25,12 +25,10 @@ export function tryParseJson(bytes: Uint8Array | string): { value: unknown } | u
   }
 }
 
-// Go's key matching folds case, including ſ (U+017F) as s and the Kelvin sign (U+212A) as k.
+// Go's key matching folds case, including ſ (U+017F) as s; toLowerCase already maps the Kelvin sign to k.
 function foldKey(key: string): string {
-  return key
-    .replace(/\u017f/g, 's')
-    .replace(/\u212a/g, 'k')
-    .toLowerCase();
+  const lower = key.toLowerCase();
+  return lower.includes('\u017f') ? lower.replaceAll('\u017f', 's') : lower;
 }
 
 export function isObject(value: unknown): value is JsonObject {
@@ -95,13 +93,26 @@ export class JsonReader {
    * something else than we do: rejected.
    */
   raw(key: string): unknown {
-    const folded = foldKey(key);
-    for (const k of Object.keys(this.object)) {
-      if (k !== key && k.length === key.length && foldKey(k) === folded) {
-        this.fail(k, `ambiguous key, differs from ${JSON.stringify(key)} only in case`);
+    const variants = this.#keysByFold().get(foldKey(key));
+    const other = variants?.find((k) => k !== key);
+    if (other !== undefined)
+      this.fail(other, `ambiguous key, differs from ${JSON.stringify(key)} only in case`);
+    return Object.hasOwn(this.object, key) ? (this.object[key] ?? undefined) : undefined;
+  }
+
+  #folded: Map<string, string[]> | undefined;
+
+  #keysByFold(): Map<string, string[]> {
+    if (this.#folded === undefined) {
+      this.#folded = new Map();
+      for (const k of Object.keys(this.object)) {
+        const f = foldKey(k);
+        const list = this.#folded.get(f);
+        if (list === undefined) this.#folded.set(f, [k]);
+        else list.push(k);
       }
     }
-    return Object.hasOwn(this.object, key) ? (this.object[key] ?? undefined) : undefined;
+    return this.#folded;
   }
 
   optString(key: string): string | undefined {
