@@ -16,8 +16,8 @@ export interface ResolvedImage {
   /** The top-level manifest (a list, or the image manifest itself). */
   readonly top: { readonly manifest: Uint8Array; readonly mimeType: string };
   readonly manifest: Manifest;
-  /** The config JSON bytes (schema1: the newest v1Compatibility entry). */
-  readonly config: Uint8Array;
+  /** The config blob; undefined for schema1, which has none. */
+  readonly config: Uint8Array | undefined;
 }
 
 async function readBlob(src: ImageSource, digest: Digest, size: number): Promise<Buffer> {
@@ -51,27 +51,10 @@ export async function resolveImage(src: ImageSource, ctx: SystemContext): Promis
   const manifest = parseManifest(instance.manifest, instance.mimeType);
   switch (manifest.kind) {
     case 'schema1':
-      return { top, manifest, config: Buffer.from(manifest.history[0]?.v1Compatibility ?? '{}') };
+      return { top, manifest, config: undefined };
     case 'schema2':
     case 'oci':
       return { top, manifest, config: await readBlob(src, manifest.config.digest, manifest.config.size) };
-    default:
-      throw new CliError('FAILED', 'unknown manifest kind');
-  }
-}
-
-/** Layer digests base first, without schema1 throwaway entries. */
-export function layerDigests(manifest: Manifest): string[] {
-  switch (manifest.kind) {
-    case 'schema1':
-      return manifest.fsLayers
-        .map((l, i) => ({ digest: l.blobSum, throwaway: manifest.v1Compatibility[i]?.throwaway === true }))
-        .filter((l) => !l.throwaway)
-        .map((l) => l.digest)
-        .reverse();
-    case 'schema2':
-    case 'oci':
-      return manifest.layers.map((l) => l.digest);
     default:
       throw new CliError('FAILED', 'unknown manifest kind');
   }

@@ -1,14 +1,16 @@
 import {
   closeAllAgents,
   type ImageTransport,
+  imageInspectInfo,
   listDockerTags,
   manifestDigest,
+  skopeoInspectOutput,
   TransportRegistry,
 } from '../image/index.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { formatJson, globalFlags, registryFlags, systemContextFrom } from './flags.ts';
-import { layerDigests, resolveImage } from './image-config.ts';
+import { resolveImage } from './image-config.ts';
 
 const flags = {
   raw: { type: 'boolean', help: 'output the raw manifest or config' },
@@ -17,15 +19,6 @@ const flags = {
   ...registryFlags,
   ...globalFlags,
 } as const;
-
-interface ConfigFields {
-  created?: unknown;
-  docker_version?: unknown;
-  architecture?: unknown;
-  variant?: unknown;
-  os?: unknown;
-  config?: { Labels?: unknown; Env?: unknown } | null;
-}
 
 /** `inspect`: skopeo's output fields, in skopeo's order. */
 export function inspectCommand(transports: readonly ImageTransport[]): Command {
@@ -47,6 +40,9 @@ export function inspectCommand(transports: readonly ImageTransport[]): Command {
         }
         const image = await resolveImage(src, ctx);
         if (f.config === true) {
+          // skopeo converts schema1 history into a config here; Portcullis does not (yet).
+          if (image.config === undefined)
+            throw new CliError('FAILED', 'inspect --config: schema1 images have no config blob');
           io.stdout.write(
             f.raw === true
               ? Buffer.from(image.config)
@@ -54,25 +50,20 @@ export function inspectCommand(transports: readonly ImageTransport[]): Command {
           );
           return 0;
         }
-        const config = JSON.parse(Buffer.from(image.config).toString('utf8')) as ConfigFields;
-        const dockerRef = ref.dockerReference();
+        const info = imageInspectInfo(image.manifest, image.config);
         const tags =
           ref.transport.name === 'docker' && f['no-tags'] !== true
             ? (await listDockerTags(ref, ctx)).tags
             : [];
-        const out: Record<string, unknown> = {
-          Name: dockerRef?.name() ?? '',
-          Digest: manifestDigest(image.top.manifest),
-          RepoTags: tags,
-          Created: config.created ?? null,
-          DockerVersion: typeof config.docker_version === 'string' ? config.docker_version : '',
-          Labels: config.config?.Labels ?? null,
-          Architecture: typeof config.architecture === 'string' ? config.architecture : '',
-          ...(typeof config.variant === 'string' && config.variant !== '' ? { Variant: config.variant } : {}),
-          Os: typeof config.os === 'string' ? config.os : '',
-          Layers: layerDigests(image.manifest),
-          Env: config.config?.Env ?? null,
-        };
+        const name = ref.dockerReference()?.name();
+        const out = skopeoInspectOutput(
+          {
+            ...(name !== undefined ? { name } : {}),
+            digest: manifestDigest(image.top.manifest),
+            repoTags: tags,
+          },
+          info,
+        );
         io.stdout.write(formatJson(out));
         return 0;
       } finally {

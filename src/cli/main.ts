@@ -3,6 +3,7 @@ import { allTransports, BaseError } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { deleteCommand } from './delete.ts';
+import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 import { inspectCommand } from './inspect.ts';
 import { listTagsCommand } from './list-tags.ts';
 import { loginCommand, logoutCommand } from './login.ts';
@@ -17,6 +18,7 @@ const commands: readonly Command[] = [
   manifestDigestCommand,
   loginCommand(transports),
   logoutCommand,
+  generateSigstoreKeyCommand,
 ];
 
 function globalUsage(): string {
