@@ -16,7 +16,7 @@ export interface TokenServer {
   /** PEM bundle for the registry's `rootcertbundle`. */
   readonly rootCertBundle: string;
   /** Every token request seen: requested scopes and the user (undefined = anonymous). */
-  readonly requests: { scopes: string[]; user: string | undefined; method: string }[];
+  readonly requests: { scopes: string[]; user: string | undefined; method: string; granted?: boolean }[];
   stop(): Promise<void>;
 }
 
@@ -25,6 +25,8 @@ export interface TokenServerOptions {
   /** Anonymous callers get pull access (default false: no access). */
   readonly anonymousPull?: boolean;
   readonly expiresIn?: number;
+  /** The first N tokens are already expired beyond the registry's leeway (refresh tests). */
+  readonly issueExpired?: number;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -79,7 +81,6 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       }
       user = name;
     }
-    requests.push({ scopes, user, method: req.method ?? '' });
     const access = scopes.flatMap((s) => {
       const [type, ...rest] = s.split(':');
       const actions = rest.pop() ?? '';
@@ -92,7 +93,11 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
             : [];
       return granted.length > 0 ? [{ type, name, actions: granted }] : [];
     });
-    const now = Math.floor(Date.now() / 1000);
+    const issued = requests.filter((r) => r.granted).length;
+    const expired = issued < (options.issueExpired ?? 0);
+    // Distribution allows 60 s of clock skew; an hour in the past is expired for sure.
+    const now = Math.floor(Date.now() / 1000) - (expired ? 3600 : 0);
+    requests.push({ scopes, user, method: req.method ?? '', granted: true });
     const expiresIn = options.expiresIn ?? 300;
     const header = { typ: 'JWT', alg: 'ES256', x5c: [certDer] };
     const claims = {

@@ -67,7 +67,7 @@ export interface ClientOptions {
   readonly signal?: AbortSignal;
   readonly timeouts?: Timeouts;
   readonly retry?: RetryPolicy;
-  /** Most requests in flight at once to this registry from this client. */
+  /** Most requests in flight at once to this registry from the process (the first client sets it). */
   readonly maxConcurrency?: number;
   /** Time source and sleeper, injectable for tests. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -132,6 +132,19 @@ class Limiter {
     if (next !== undefined) next();
     else this.#active--;
   }
+}
+
+const DEFAULT_CONCURRENCY = 16;
+const limiters = new Map<string, Limiter>();
+
+/** One limiter per registry host for the whole process, so many clients cannot flood one registry. */
+function limiterFor(registry: string, max: number): Limiter {
+  let limiter = limiters.get(registry);
+  if (limiter === undefined) {
+    limiter = new Limiter(max);
+    limiters.set(registry, limiter);
+  }
+  return limiter;
 }
 
 /** Parses a Retry-After value (seconds or HTTP date) into seconds. */
@@ -219,7 +232,7 @@ export class RegistryClient {
   constructor(opts: ClientOptions) {
     this.registry = opts.registry;
     this.#opts = opts;
-    this.#limiter = new Limiter(opts.maxConcurrency ?? 16);
+    this.#limiter = limiterFor(opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
   }
 

@@ -222,3 +222,25 @@ describe('Bearer token flow', () => {
     );
   });
 });
+
+describe('Bearer token refresh', () => {
+  it('fetches a new token when the registry refuses the cached one (401)', async () => {
+    const tokens = await startTokenServer({ users: { bob: PASSWORD }, anonymousPull: true, issueExpired: 1 });
+    const registry = await startRegistry({ token: tokenAuthConfig(tokens) });
+    try {
+      const ref = env.transport.parseReference(`//${registry.host}/exp/img:v1`);
+      const image = syntheticImage({ layers: 1 });
+      const dest = await ref.newImageDestination({
+        ...env.ctx,
+        credentials: { username: 'bob', password: PASSWORD },
+      });
+      await putImage(dest, image);
+      const issued = tokens.requests.filter((r) => r.granted);
+      assert.equal(issued.length, 2, 'the expired token was replaced once');
+      assert.deepEqual(issued[0]!.scopes, issued[1]!.scopes);
+    } finally {
+      await registry.stop();
+      await tokens.stop();
+    }
+  });
+});
