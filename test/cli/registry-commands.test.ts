@@ -10,7 +10,7 @@ import { parseDigest } from '../../src/image/index.ts';
 import { type CliResult, runCli } from '../helpers/cli.ts';
 import { dockerTestEnv } from '../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
+import { pushWithFetch, syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 
 const run = promisify(execFile);
 let registry: TestRegistry;
@@ -93,6 +93,57 @@ describe('inspect matches skopeo inspect', () => {
       const ours = await portcullis('inspect', '--tls-verify=false', ...flags, image);
       assert.equal(ours.code, 0, ours.stderr);
       assert.equal(ours.stdout, theirs);
+    });
+  }
+
+  for (const arch of ['amd64', 'arm64']) {
+    it(`inspects the ${arch} instance of a multi-arch index like skopeo --override-arch ${arch}`, async () => {
+      const images = {
+        amd64: syntheticImage({ architecture: 'amd64' }),
+        arm64: syntheticImage({ architecture: 'arm64' }),
+      };
+      for (const [a, img] of Object.entries(images))
+        await pushWithFetch(registry.url, 'interop/multi', `only-${a}`, img);
+      const index = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: Object.entries(images).map(([a, img]) => ({
+            mediaType: img.mimeType,
+            digest: img.manifestDigest,
+            size: img.manifest.length,
+            platform: { architecture: a, os: 'linux' },
+          })),
+        }),
+      );
+      const put = await fetch(`${registry.url}/v2/interop/multi/manifests/multi`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+        body: index,
+      });
+      assert.equal(put.status, 201);
+      const image = `docker://${registry.host}/interop/multi:multi`;
+      const theirs = await skopeo(
+        '--override-arch',
+        arch,
+        '--override-os',
+        'linux',
+        'inspect',
+        '--tls-verify=false',
+        image,
+      );
+      const ours = await portcullis(
+        'inspect',
+        '--override-arch',
+        arch,
+        '--override-os',
+        'linux',
+        '--tls-verify=false',
+        image,
+      );
+      assert.equal(ours.code, 0, ours.stderr);
+      assertSameInspect(ours.stdout, theirs);
+      assert.equal((JSON.parse(ours.stdout) as { Architecture: string }).Architecture, arch);
     });
   }
 

@@ -25,6 +25,8 @@ export interface TokenServerOptions {
   /** Anonymous callers get pull access (default false: no access). */
   readonly anonymousPull?: boolean;
   readonly expiresIn?: number;
+  /** OAuth2 refresh tokens (identitytoken in auth files) -> user. */
+  readonly refreshTokens?: Readonly<Record<string, string>>;
   /** The first N tokens are already expired beyond the registry's leeway (refresh tests). */
   readonly issueExpired?: number;
 }
@@ -62,13 +64,32 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
   const issuer = 'portcullis-test-issuer';
   const requests: TokenServer['requests'] = [];
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const scopes = url.searchParams
+    // OAuth2 (POST, refresh_token grant) carries its parameters in a form body.
+    let form = url.searchParams;
+    if (req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      form = new URLSearchParams(body);
+    }
+    const scopes = form
       .getAll('scope')
       .flatMap((s) => s.split(' '))
       .filter((s) => s !== '');
     let user: string | undefined;
+    const refresh = form.get('refresh_token');
+    if (req.method === 'POST') {
+      user =
+        refresh !== null && form.get('grant_type') === 'refresh_token'
+          ? options.refreshTokens?.[refresh]
+          : undefined;
+      if (user === undefined) {
+        requests.push({ scopes, user: undefined, method: 'POST' });
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"invalid refresh token"}');
+        return;
+      }
+    }
     const auth = req.headers.authorization;
     if (auth?.startsWith('Basic ')) {
       const decoded = Buffer.from(auth.slice(6), 'base64').toString();

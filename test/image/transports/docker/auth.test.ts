@@ -244,3 +244,36 @@ describe('Bearer token refresh', () => {
     }
   });
 });
+
+describe('OAuth2 identity tokens', () => {
+  it('exchanges an auth file identitytoken for an access token with a refresh_token POST', async () => {
+    const tokens = await startTokenServer({ users: {}, refreshTokens: { 'refresh-secret-1': 'dave' } });
+    const registry = await startRegistry({ token: tokenAuthConfig(tokens) });
+    try {
+      const authFile = join(env.dir, 'identity-auth.json');
+      await writeFile(
+        authFile,
+        JSON.stringify({ auths: { [registry.host]: { auth: '', identitytoken: 'refresh-secret-1' } } }),
+      );
+      const ref = env.transport.parseReference(`//${registry.host}/oauth/img:v1`);
+      await putImage(
+        await ref.newImageDestination({ ...env.ctx, authFilePath: authFile }),
+        syntheticImage({ layers: 1 }),
+      );
+      assert.ok(tokens.requests.length > 0);
+      assert.ok(tokens.requests.every((r) => r.method === 'POST' && r.user === 'dave'));
+      await writeFile(
+        authFile,
+        JSON.stringify({ auths: { [registry.host]: { auth: '', identitytoken: 'revoked' } } }),
+      );
+      await assert.rejects(ref.newImageSource({ ...env.ctx, authFilePath: authFile }), (e: unknown) => {
+        assert.ok(e instanceof DockerError && e.code === 'UNAUTHORIZED');
+        assertSecretFree(e, ['revoked', 'refresh-secret-1']);
+        return true;
+      });
+    } finally {
+      await registry.stop();
+      await tokens.stop();
+    }
+  });
+});
