@@ -1,5 +1,6 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
 import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { DockerError } from './errors.ts';
 
@@ -57,7 +58,8 @@ function agentFor(tls: TlsSettings, timeouts: Timeouts): Agent {
       timeout: timeouts.connectMs,
     };
     if (tls.ca !== undefined && tls.ca.length > 0) {
-      connect.ca = [...requireTlsRootCertificates(), ...tls.ca];
+      // Node replaces its default CAs when `ca` is set; extra CAs come on top of the system ones.
+      connect.ca = [...rootCertificates, ...tls.ca];
     }
     if (tls.cert !== undefined) connect.cert = tls.cert;
     if (tls.key !== undefined) connect.key = tls.key;
@@ -65,14 +67,6 @@ function agentFor(tls: TlsSettings, timeouts: Timeouts): Agent {
     agents.set(key, agent);
   }
   return agent;
-}
-
-let rootCertificates: readonly string[] | undefined;
-function requireTlsRootCertificates(): readonly string[] {
-  if (rootCertificates === undefined) {
-    rootCertificates = process.getBuiltinModule('node:tls').rootCertificates;
-  }
-  return rootCertificates;
 }
 
 /** Closes every pool (tests and CLI exit). */
