@@ -1,7 +1,10 @@
 // Signatures on docker sources and destinations: lookaside (file://), sigstore attachments, the
 // X-Registry-Supports-Signatures extension.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { digestHex, digestOf, type Signature } from '../../../../src/image/index.ts';
@@ -162,6 +165,36 @@ describe('X-Registry-Supports-Signatures', () => {
       assert.deepEqual(sigs, [{ format: 'simple-signing', blob: sig }]);
     } finally {
       await fake.stop();
+    }
+  });
+});
+
+describe('http lookaside', () => {
+  it('reads signature-1..N over HTTP until the first 404', async () => {
+    const digest = digestOf('http lookaside image');
+    const served = new Map([
+      [`/sigs/ns/repo@sha256=${digestHex(digest)}/signature-1`, 'first'],
+      [`/sigs/ns/repo@sha256=${digestHex(digest)}/signature-2`, 'second'],
+    ]);
+    const server = createServer((req, res) => {
+      const body = served.get(req.url ?? '');
+      res.writeHead(body === undefined ? 404 : 200).end(body);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const ref = env.transport.parseReference('//example.com/ns/repo:v1').ref;
+      const sigs = await readLookaside(`http://127.0.0.1:${port}/sigs`, ref, digest, {
+        tls: { verify: true },
+      });
+      assert.deepEqual(
+        sigs.map((b) => Buffer.from(b).toString()),
+        ['first', 'second'],
+      );
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
   });
 });
