@@ -120,12 +120,13 @@ class Limiter {
   constructor(max: number) {
     this.#max = max;
   }
-  async acquire(): Promise<void> {
+  /** Undefined when a slot was free (no extra await on the hot path), else a promise of one. */
+  acquire(): Promise<void> | undefined {
     if (this.#active < this.#max) {
       this.#active++;
-      return;
+      return undefined;
     }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
   release(): void {
     const next = this.#waiting.shift();
@@ -380,7 +381,8 @@ export class RegistryClient {
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
-        await this.#limiter.acquire();
+        const wait = this.#limiter.acquire();
+        if (wait !== undefined) await wait;
         let res: HttpResponse;
         try {
           res = await send(

@@ -253,6 +253,12 @@ export function discard(body: Readable): void {
 /** Discards a body so the connection returns to the pool. */
 export async function drain(body: Readable): Promise<void> {
   try {
+    const dumpable = body as Readable & { dump?: (opts?: { limit: number }) => Promise<void> };
+    if (typeof dumpable.dump === 'function') {
+      // undici reads up to the limit to keep the connection, and closes it beyond that.
+      await dumpable.dump({ limit: 128 << 10 });
+      return;
+    }
     body.resume();
     for await (const _ of body) {
       // discard
