@@ -1,9 +1,19 @@
 // Composition root of the CLI: the only place that knows every command.
-import { BaseError } from '../image/index.ts';
+import { BaseError, TransportRegistry } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { policyCommand } from './policy.ts';
+import { standaloneSignCommand } from './standalone-sign.ts';
+import { standaloneVerifyCommand } from './standalone-verify.ts';
 
-const commands: readonly Command[] = [];
+// No transport implementations have landed on main yet; `policy eval` gets them from here.
+const transports = new TransportRegistry();
+
+const commands: readonly Command[] = [
+  policyCommand({ transports }),
+  standaloneSignCommand,
+  standaloneVerifyCommand,
+];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

@@ -24,6 +24,7 @@ export {
 } from './gpg/openpgp.ts';
 export { identityMatches } from './identity.ts';
 export * from './json.ts';
+export { enclosingScopes, type LintCode, type LintWarning, lintPolicy } from './lint.ts';
 export { manifestDigest, manifestMatchesDigest } from './manifest-digest.ts';
 export {
   MAX_PAYLOAD_BYTES,
@@ -59,3 +60,4 @@ export {
   verifyAndExtractSignature,
   verifyImageManifestSignature,
 } from './simple-signing.ts';
+export { type ClosableUnparsedImage, unparsedImageFromReference } from './unparsed.ts';

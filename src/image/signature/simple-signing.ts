@@ -147,7 +147,10 @@ export async function verifyImageManifestSignature(
       acceptedKeyIdentities: fingerprints.map((f) => f.toUpperCase()),
       async validateSignedDockerManifestDigest(digest) {
         if (!manifestMatchesDigest(manifest, digest)) {
-          throw new SignatureError('SIGNATURE_DIGEST_MISMATCH', `Signature does not match digest ${digest}`);
+          throw new SignatureError(
+            'SIGNATURE_DIGEST_MISMATCH',
+            `Signature for docker digest ${JSON.stringify(digest)} does not match`,
+          );
         }
       },
       validateSignedDockerReference(reference) {
@@ -157,7 +160,7 @@ export async function verifyImageManifestSignature(
         } catch (err) {
           throw new SignatureError(
             'SIGNATURE_INVALID',
-            `invalid docker reference ${JSON.stringify(reference)} in signature`,
+            `Invalid docker reference ${JSON.stringify(reference)} in signature`,
             {
               cause: err,
             },
