@@ -1,16 +1,20 @@
 // Composition root of the CLI: the only place that knows every command.
 import { BaseError, TransportRegistry } from '../image/index.ts';
+import { sigstoreVerifier } from '../image/signature/index.ts';
+import { DockerTransport } from '../image/transports/docker/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 import { policyCommand } from './policy.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
 
-// No transport implementations have landed on main yet; `policy eval` gets them from here.
-const transports = new TransportRegistry();
+// Every transport on main today; `policy eval` resolves image names against these.
+const transports = new TransportRegistry([new DockerTransport()]);
 
 const commands: readonly Command[] = [
-  policyCommand({ transports }),
+  generateSigstoreKeyCommand,
+  policyCommand({ transports, sigstore: sigstoreVerifier() }),
   standaloneSignCommand,
   standaloneVerifyCommand,
 ];

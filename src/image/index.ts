@@ -13,6 +13,7 @@ export {
   verifyingStream,
 } from './digest.ts';
 export { BaseError } from './errors.ts';
+export * from './manifest/index.ts';
 export * from './reference/index.ts';
 export {
   type AcceptedSignature,
@@ -23,8 +24,9 @@ export {
   JsonError,
   type JsonErrorCode,
   type JsonLocation,
-  manifestDigest,
-  manifestMatchesDigest,
+  KeyringCache,
+  type LintWarning,
+  lintPolicy,
   type Policy,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
@@ -46,10 +48,12 @@ export {
   type SigstoreSignature,
   type SigstoreSignedRequirement,
   type SigstoreVerifier,
+  sigstoreVerifier,
   type UnparsedImage,
   type UntrustedPayload,
   unparsedImageFromReference,
   type Verdict,
+  VerificationCache,
 } from './signature/index.ts';
 export {
   imageName,
@@ -68,6 +72,7 @@ export type {
   ManifestBytes,
   Platform,
   PutBlobOptions,
+  ReferrerDescriptor,
   Signature,
   SystemContext,
   TryReuseOptions,

@@ -25,7 +25,6 @@ export {
 export { identityMatches } from './identity.ts';
 export * from './json.ts';
 export { enclosingScopes, type LintCode, type LintWarning, lintPolicy } from './lint.ts';
-export { manifestDigest, manifestMatchesDigest } from './manifest-digest.ts';
 export {
   MAX_PAYLOAD_BYTES,
   type PayloadType,
@@ -51,6 +50,7 @@ export {
   scopeValidatorFor,
   type TransportLookup,
 } from './scope-validation.ts';
+export { sigstoreRequirementInput, sigstoreVerifier } from './sigstore-verifier.ts';
 export {
   type AcceptanceRules,
   type AcceptedSignature,
