@@ -37,6 +37,11 @@ const evalFlags = {
     metavar: 'DIR',
     help: 'registries.d directory (lookaside signature locations)',
   },
+  'registries-conf': {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'registries.conf (mirrors, blocked registries)',
+  },
   'require-signed': { type: 'boolean', help: 'deny images no requirement verified a signature for' },
   json: { type: 'boolean', help: 'print the explanation as JSON' },
   'tls-verify': { type: 'boolean', help: 'require HTTPS and verify certificates (default true)' },
@@ -122,6 +127,7 @@ async function evaluate(argv: readonly string[], io: Io, deps: PolicyCommandDeps
     throw new CliError('USAGE', 'expected one IMAGE (transport:details)');
   const ctx: SystemContext = {
     ...(flags['registries.d'] === undefined ? {} : { registriesDirPath: flags['registries.d'] }),
+    ...(flags['registries-conf'] === undefined ? {} : { registriesConfPath: flags['registries-conf'] }),
     ...(flags['tls-verify'] === undefined ? {} : { tlsVerify: flags['tls-verify'] }),
     ...(flags['cert-dir'] === undefined ? {} : { certDir: flags['cert-dir'] }),
     ...(flags.authfile === undefined ? {} : { authFilePath: flags.authfile }),
