@@ -1,20 +1,24 @@
 // Composition root of the CLI: the only place that knows every command.
 import { BaseError, TransportRegistry } from '../image/index.ts';
-import { sigstoreVerifier } from '../image/signature/index.ts';
-import { DockerTransport } from '../image/transports/docker/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
-import { policyCommand } from './policy.ts';
+import { type PolicyCommandDeps, policyCommand } from './policy.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
 
-// Every transport on main today; `policy eval` resolves image names against these.
-const transports = new TransportRegistry([new DockerTransport()]);
+// Every transport on main today, imported only when `policy eval` runs (start-up time).
+async function policyDeps(): Promise<PolicyCommandDeps> {
+  const [{ DockerTransport }, { sigstoreVerifier }] = await Promise.all([
+    import('../image/transports/docker/index.ts'),
+    import('../image/signature/sigstore-verifier.ts'),
+  ]);
+  return { transports: new TransportRegistry([new DockerTransport()]), sigstore: sigstoreVerifier() };
+}
 
 const commands: readonly Command[] = [
   generateSigstoreKeyCommand,
-  policyCommand({ transports, sigstore: sigstoreVerifier() }),
+  policyCommand(policyDeps),
   standaloneSignCommand,
   standaloneVerifyCommand,
 ];

@@ -3,15 +3,12 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { SystemContext, TransportRegistry } from '../image/index.ts';
-import {
-  type Explanation,
-  JsonError,
-  lintPolicy,
-  PolicyEvaluator,
-  readPolicyFile,
-  type SigstoreVerifier,
-  unparsedImageFromReference,
-} from '../image/signature/index.ts';
+// Direct module imports (not the signature barrel) keep the sigstore code out of this command's start-up.
+import { type Explanation, PolicyEvaluator, type SigstoreVerifier } from '../image/signature/evaluate.ts';
+import { JsonError } from '../image/signature/json.ts';
+import { lintPolicy } from '../image/signature/lint.ts';
+import { readPolicyFile } from '../image/signature/policy-parse.ts';
+import { unparsedImageFromReference } from '../image/signature/unparsed.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 
@@ -120,7 +117,10 @@ function printExplanation(e: Explanation, io: Io): void {
   if (!e.allowed) io.stdout.write(`  reason: ${e.reason}\n`);
 }
 
-async function evaluate(argv: readonly string[], io: Io, deps: PolicyCommandDeps): Promise<number> {
+/** The dependencies, or a loader the composition root uses to import transports only for `eval`. */
+export type PolicyCommandDepsSource = PolicyCommandDeps | (() => Promise<PolicyCommandDeps>);
+
+async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDepsSource): Promise<number> {
   const { flags, positionals } = parseArgs(argv, evalFlags);
   const [name] = positionals;
   if (name === undefined || positionals.length !== 1)
@@ -135,6 +135,7 @@ async function evaluate(argv: readonly string[], io: Io, deps: PolicyCommandDeps
   let image: ReturnType<typeof unparsedImageFromReference>;
   let evaluator: PolicyEvaluator;
   try {
+    const deps = typeof source === 'function' ? await source() : source;
     const policy = await readPolicyFile(flags.policy ?? defaultPolicyPath(io.env), {
       transports: deps.transports,
     });
@@ -157,7 +158,7 @@ async function evaluate(argv: readonly string[], io: Io, deps: PolicyCommandDeps
   }
 }
 
-export function policyCommand(deps: PolicyCommandDeps): Command {
+export function policyCommand(deps: PolicyCommandDepsSource): Command {
   return {
     name: 'policy',
     summary: 'Check a policy.json (lint) or evaluate it for an image (eval)',

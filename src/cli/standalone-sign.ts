@@ -1,6 +1,7 @@
 // `portcullis standalone-sign MANIFEST DOCKER-REFERENCE KEY-FINGERPRINT -o SIGNATURE`, as skopeo.
 import { writeFile } from 'node:fs/promises';
-import { loadSecretKeyring, signBlob, simpleSigningPayload } from '../image/signature/index.ts';
+import { loadSecretKeyring, signBlob } from '../image/signature/gpg/openpgp.ts';
+import { simpleSigningPayload } from '../image/signature/simple-signing.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { exportSecretKey } from './gnupg.ts';

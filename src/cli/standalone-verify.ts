@@ -1,5 +1,6 @@
 // `portcullis standalone-verify MANIFEST DOCKER-REFERENCE KEY-FINGERPRINTS SIGNATURE`, as skopeo.
-import { loadKeyring, verifyImageManifestSignature } from '../image/signature/index.ts';
+import { loadKeyring } from '../image/signature/gpg/openpgp.ts';
+import { verifyImageManifestSignature } from '../image/signature/simple-signing.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { exportPublicKeys } from './gnupg.ts';
