@@ -1,5 +1,5 @@
 // Composition root of the CLI: the only place that knows every command.
-import { allTransports, BaseError } from '../image/index.ts';
+import { allTransports, BaseError, sigstoreVerifier, TransportRegistry } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { deleteCommand } from './delete.ts';
@@ -8,8 +8,15 @@ import { inspectCommand } from './inspect.ts';
 import { listTagsCommand } from './list-tags.ts';
 import { loginCommand, logoutCommand } from './login.ts';
 import { manifestDigestCommand } from './manifest-digest.ts';
+import { type PolicyCommandDeps, policyCommand } from './policy.ts';
+import { standaloneSignCommand } from './standalone-sign.ts';
+import { standaloneVerifyCommand } from './standalone-verify.ts';
 
 const transports = allTransports();
+
+async function policyDeps(): Promise<PolicyCommandDeps> {
+  return { transports: new TransportRegistry(transports), sigstore: sigstoreVerifier() };
+}
 
 const commands: readonly Command[] = [
   inspectCommand(transports),
@@ -19,6 +26,9 @@ const commands: readonly Command[] = [
   loginCommand(transports),
   logoutCommand,
   generateSigstoreKeyCommand,
+  policyCommand(policyDeps),
+  standaloneSignCommand,
+  standaloneVerifyCommand,
 ];
 
 function globalUsage(): string {
