@@ -10,8 +10,13 @@ import { SigstoreError } from './errors.ts';
 import { isJsonObject, type JsonObject, type JsonValue, parseStrictJson } from './json.ts';
 import { parseSigstorePayload, type SigstorePayload } from './payload.ts';
 import type { SigstoreTrust } from './trust.ts';
-import type { SignerDescription, SigstoreExpectations } from './verify.ts';
-import { fulcioIssuer, parseCertificateDer } from './x509.ts';
+import {
+  checkFulcioIdentity,
+  checkPayloadBinding,
+  type SignerDescription,
+  type SigstoreExpectations,
+} from './verify.ts';
+import { parseCertificateDer } from './x509.ts';
 
 export const BUNDLE_MEDIA_TYPES: readonly string[] = [
   'application/vnd.dev.sigstore.bundle+json;version=0.1',
@@ -130,20 +135,7 @@ function verifySignature(
   // sigstore-js verified the chain; the identity is read as for attachments (every SAN, both
   // issuer extensions and their agreement), not from its single-SAN summary.
   const leaf = parseCertificateDer(leafCertificate(bundle), 'sigstore bundle certificate');
-  const issuer = fulcioIssuer(leaf);
-  if (issuer === undefined || !trust.issuer.matches([issuer])) {
-    throw new SigstoreError(
-      'SIGSTORE_OIDC_ISSUER_MISMATCH',
-      `sigstore bundle: expected oidc issuer ${trust.issuer.description}, got ${JSON.stringify(issuer)}`,
-    );
-  }
-  const subjects = trust.subject.includesUris ? [...leaf.san.emails, ...leaf.san.uris] : leaf.san.emails;
-  if (!trust.subject.matches(subjects)) {
-    throw new SigstoreError(
-      'SIGSTORE_SUBJECT_MISMATCH',
-      `sigstore bundle: expected subject ${trust.subject.description}, got ${JSON.stringify(subjects)}`,
-    );
-  }
+  const issuer = checkFulcioIdentity(trust, leaf, 'sigstore bundle');
   return { kind: 'certificate', emails: leaf.san.emails, uris: leaf.san.uris, issuer };
 }
 
@@ -217,17 +209,6 @@ export async function verifySigstoreBundle(
   }
   const signer = verifySignature(trust, bundle, simpleSigningPayload);
   const payload = parseSigstorePayload(simpleSigningPayload);
-  if (!(await expectations.matchesManifestDigest(payload.dockerManifestDigest))) {
-    throw new SigstoreError(
-      'SIGSTORE_DIGEST_MISMATCH',
-      `signature for digest ${payload.dockerManifestDigest} does not match the image manifest`,
-    );
-  }
-  if (!(await expectations.matchesDockerReference(payload.dockerReference))) {
-    throw new SigstoreError(
-      'SIGSTORE_IDENTITY_MISMATCH',
-      `signature for identity ${JSON.stringify(payload.dockerReference)} is not accepted`,
-    );
-  }
+  await checkPayloadBinding(payload, expectations);
   return { signer, manifestDigest: payload.dockerManifestDigest, payload };
 }
