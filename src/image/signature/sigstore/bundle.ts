@@ -129,6 +129,14 @@ function verifySignature(
         lastError = err;
       }
     }
+    const cause = (lastError as { cause?: { code?: string } } | undefined)?.cause;
+    if (cause?.code === 'SIGNATURE_ERROR') {
+      throw new SigstoreError(
+        'SIGSTORE_SIGNATURE_INVALID',
+        `sigstore bundle: not signed by any of ${trust.keys.length} trusted keys`,
+        { cause: lastError },
+      );
+    }
     throw lastError ?? invalid('no trusted keys');
   }
   runVerifier(new Verifier(toTrustMaterial(root), options), bundle, artifact);

@@ -16,53 +16,22 @@ import {
 } from '../../../../src/image/signature/sigstore/trust.ts';
 import {
   CA_EXTENSIONS,
+  dsse,
   FULCIO_ISSUER,
   fulcioLeafExtensions,
   type Issued,
   issue,
+  keyBundle,
   newRekorKey,
+  statement,
 } from './pki.ts';
 
 const DIGEST = parseDigest(`sha256:${'7a'.repeat(32)}`);
 const IDENTITY = 'registry.example/bundles/app';
 const EMAIL = 'release@example.com';
-const IN_TOTO = 'application/vnd.in-toto+json';
 const b64 = (b: string | Uint8Array) => Buffer.from(b).toString('base64');
 const der = (pem: string) => Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
 const noFiles = () => Promise.reject(new Error('no files in this test'));
-
-function statement(digest: Digest): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      _type: 'https://in-toto.io/Statement/v1',
-      subject: [{ name: IDENTITY, digest: { sha256: digest.slice('sha256:'.length) } }],
-      predicateType: 'https://sigstore.dev/cosign/sign/v1',
-      predicate: {},
-    }),
-  );
-}
-
-const pae = (type: string, body: Buffer) =>
-  Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${body.length} `), body]);
-
-function dsse(key: KeyObject, payload: Buffer) {
-  const sig = sign('sha256', pae(IN_TOTO, payload), key);
-  return {
-    envelope: { payload: b64(payload), payloadType: IN_TOTO, signatures: [{ sig: b64(sig), keyid: '' }] },
-    sig,
-  };
-}
-
-function keyBundle(key: KeyObject, digest: Digest = DIGEST): Buffer {
-  const { envelope } = dsse(key, statement(digest));
-  return Buffer.from(
-    JSON.stringify({
-      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-      verificationMaterial: { publicKey: { hint: 'release-key' }, tlogEntries: [] },
-      dsseEnvelope: envelope,
-    }),
-  );
-}
 
 let dir: string;
 let root: Issued;
@@ -99,7 +68,7 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 /** A v0.1 bundle: DSSE by the leaf certificate, with a dsse 0.0.1 Rekor entry and its SET. */
 function fulcioBundle(options: { rekorKey?: KeyObject; digest?: Digest } = {}): Buffer {
-  const payload = statement(options.digest ?? DIGEST);
+  const payload = statement(options.digest ?? DIGEST, IDENTITY);
   const { envelope, sig } = dsse(leaf.key, payload);
   const body = {
     apiVersion: '0.0.1',
@@ -183,7 +152,7 @@ describe('key-signed bundles (v0.3 DSSE, no transparency log)', () => {
   const input = { keyData: b64(publicKey.export({ format: 'pem', type: 'spki' }).toString()) };
 
   test('accepts a statement whose subject is the image manifest', async () => {
-    const accepted = await verify(input, keyBundle(privateKey));
+    const accepted = await verify(input, keyBundle(privateKey, DIGEST, IDENTITY));
     assert.equal(accepted.manifestDigest, DIGEST);
     assert.equal(accepted.predicateType, 'https://sigstore.dev/cosign/sign/v1');
     assert.deepEqual(accepted.signer, { kind: 'key', source: 'keyData' });
@@ -193,30 +162,43 @@ describe('key-signed bundles (v0.3 DSSE, no transparency log)', () => {
   const cases: [string, () => Uint8Array, string][] = [
     [
       'a statement for another digest',
-      () => keyBundle(privateKey, parseDigest(`sha256:${'00'.repeat(32)}`)),
+      () => keyBundle(privateKey, parseDigest(`sha256:${'00'.repeat(32)}`), IDENTITY),
       'SIGSTORE_DIGEST_MISMATCH',
     ],
-    ['a bundle signed by an unknown key', () => keyBundle(other), 'SIGSTORE_BUNDLE_INVALID'],
+    [
+      'a bundle signed by an unknown key',
+      () => keyBundle(other, DIGEST, IDENTITY),
+      'SIGSTORE_SIGNATURE_INVALID',
+    ],
     [
       'a bundle over the size cap',
-      () => Buffer.concat([keyBundle(privateKey), Buffer.alloc(MAX_BUNDLE_BYTES, 0x20)]),
+      () => Buffer.concat([keyBundle(privateKey, DIGEST, IDENTITY), Buffer.alloc(MAX_BUNDLE_BYTES, 0x20)]),
       'SIGSTORE_BUNDLE_TOO_LARGE',
     ],
     [
       'an unknown bundle media type',
-      () => Buffer.from(keyBundle(privateKey).toString().replace('bundle.v0.3+json', 'bundle.v9+json')),
+      () =>
+        Buffer.from(
+          keyBundle(privateKey, DIGEST, IDENTITY).toString().replace('bundle.v0.3+json', 'bundle.v9+json'),
+        ),
       'SIGSTORE_BUNDLE_INVALID',
     ],
     [
       'a bundle with a duplicate key',
       () =>
         Buffer.from(
-          keyBundle(privateKey).toString().replace('{"mediaType"', '{"dsseEnvelope":{},"mediaType"'),
+          keyBundle(privateKey, DIGEST, IDENTITY)
+            .toString()
+            .replace('{"mediaType"', '{"dsseEnvelope":{},"mediaType"'),
         ),
       'SIGSTORE_BUNDLE_INVALID',
     ],
     ['bytes that are not json', () => Buffer.from('not json'), 'SIGSTORE_BUNDLE_INVALID'],
-    ['a key bundle when the requirement also wants a Rekor entry', () => keyBundle(privateKey), 'REKOR'],
+    [
+      'a key bundle when the requirement also wants a Rekor entry',
+      () => keyBundle(privateKey, DIGEST, IDENTITY),
+      'REKOR',
+    ],
   ];
   for (const [name, make, code] of cases) {
     test(`rejects ${name}`, async () => {
