@@ -25,8 +25,44 @@ function byteFields(source: ByteSource, prefix: string): Fields {
   }
 }
 
-/** policy.json field names again, from the policy parser's model. */
-export function requirementInput(req: SigstoreSignedRequirement): SigstoreRequirementInput {
+/**
+ * Portcullis extensions a policy parser may attach to a parsed sigstoreSigned requirement (the
+ * upstream model has no place for them): keyless identity patterns and an offline trusted root.
+ */
+export interface SigstoreRequirementExtensions {
+  readonly subjectRegExp?: string;
+  readonly oidcIssuerRegExp?: string;
+  readonly trustedRootPath?: string;
+  readonly trustedRootData?: Uint8Array;
+}
+
+export type ExtendedSigstoreRequirement = SigstoreSignedRequirement & {
+  readonly extensions?: SigstoreRequirementExtensions;
+};
+
+/** policy.json field names again, from the policy parser's model (plus its extensions). */
+export function requirementInput(req: ExtendedSigstoreRequirement): SigstoreRequirementInput {
+  const base = standardInput(req);
+  const x = req.extensions;
+  if (x === undefined) return base;
+  const root = {
+    ...(x.trustedRootPath === undefined ? {} : { trustedRootPath: x.trustedRootPath }),
+    ...(x.trustedRootData === undefined ? {} : { trustedRootData: x.trustedRootData }),
+  };
+  if (base.fulcio === undefined) return { ...base, ...root };
+  const { subjectEmail, oidcIssuer, ...fulcio } = base.fulcio;
+  return {
+    ...base,
+    ...root,
+    fulcio: {
+      ...fulcio,
+      ...(x.subjectRegExp === undefined ? { subjectEmail } : { subjectRegExp: x.subjectRegExp }),
+      ...(x.oidcIssuerRegExp === undefined ? { oidcIssuer } : { oidcIssuerRegExp: x.oidcIssuerRegExp }),
+    },
+  };
+}
+
+function standardInput(req: SigstoreSignedRequirement): SigstoreRequirementInput {
   const rekor = req.rekorPublicKeys ? byteFields(req.rekorPublicKeys, 'rekorPublicKey') : {};
   switch (req.trust.kind) {
     case 'publicKeys': {
@@ -74,10 +110,19 @@ async function rewrap<T>(
   }
 }
 
+/** The policy engine's SigstoreVerifier, also taking requirements that carry extensions. */
+export interface ExtendedSigstoreVerifier extends SigstoreVerifier {
+  verify(
+    requirement: ExtendedSigstoreRequirement,
+    signature: SigstoreSignature,
+    expectations: SignatureExpectations,
+  ): Promise<AcceptedSignature>;
+}
+
 export function createSigstoreVerifier(options: {
   readFile: ReadFile;
   cache?: SigstoreTrustCache;
-}): SigstoreVerifier {
+}): ExtendedSigstoreVerifier {
   const cache = options.cache ?? new SigstoreTrustCache(options.readFile);
   return {
     async verify(

@@ -42,3 +42,43 @@ describe('sigstore-cases.json through PolicyEvaluator', () => {
     });
   });
 });
+
+describe('requirement extensions through the verifier', () => {
+  const fulcioDoc = {
+    type: 'sigstoreSigned',
+    fulcio: {
+      caPath: 'containers-image/signature/fixtures/fulcio_v1.crt.pem',
+      oidcIssuer: 'https://github.com/login/oauth',
+      subjectEmail: 'nobody@example.com',
+    },
+    rekorPublicKeyPath: 'containers-image/signature/fixtures/rekor.pub',
+    signedIdentity: { type: 'matchRepository' },
+  };
+  const cases: [string, string, boolean][] = [
+    [
+      'a subject pattern covering the signer replaces subjectEmail',
+      'mitr@redhat\\.com|ci@example\\.com',
+      true,
+    ],
+    ['a subject pattern not covering the signer rejects', '.*@example\\.com', false],
+  ];
+  for (const [name, subjectRegExp, allowed] of cases) {
+    test(name, async () => {
+      const fixture = await readFixtureImage(
+        'containers-image/signature/fixtures/dir-img-cosign-fulcio-rekor-valid',
+      );
+      const policy = parsePolicy(JSON.stringify({ default: [fulcioDoc] }));
+      const [req] = policy.default;
+      assert.ok(req.type === 'sigstoreSigned');
+      const sig = fixture.signatures[0];
+      assert.ok(sig?.format === 'sigstore-json');
+      const run = verifier.verify({ ...req, extensions: { subjectRegExp } }, sig, {
+        validateSignedDockerManifestDigest: async () => {},
+        validateSignedDockerReference: () => {},
+      });
+      if (allowed)
+        assert.equal((await run).dockerReference, '192.168.64.2:5000/cosign-signed/fulcio-rekor-1');
+      else await assert.rejects(run, { code: 'SIGSTORE_SUBJECT_MISMATCH' });
+    });
+  }
+});
