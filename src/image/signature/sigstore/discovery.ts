@@ -22,7 +22,7 @@ import {
 } from './verify.ts';
 
 export interface DiscoveryOptions {
-  /** Bundle referrers examined at most (the transport already caps the listing). Default 16. */
+  /** Signature referrers (bundles, cosign OCI 1.1 signatures) examined at most. Default 16. */
   readonly maxBundles?: number;
   /** Attachment layers verified at most. Default 64. */
   readonly maxAttachmentSignatures?: number;
@@ -36,10 +36,17 @@ export interface DiscoveryOptions {
 export type DiscoveredSignature =
   | { readonly via: 'attachment'; readonly digest: Digest; readonly accepted: AcceptedSigstoreSignature }
   | {
-      readonly via: 'referrer';
+      readonly via: 'referrer-bundle';
       readonly digest: Digest;
       readonly referrer: Digest;
       readonly accepted: AcceptedSigstoreBundle;
+    }
+  /** cosign's `--registry-referrers-mode=oci-1-1`: the attachment layout, as a referrer. */
+  | {
+      readonly via: 'referrer-signature';
+      readonly digest: Digest;
+      readonly referrer: Digest;
+      readonly accepted: AcceptedSigstoreSignature;
     };
 
 export interface DiscoveryResult {
@@ -51,6 +58,9 @@ export interface DiscoveryResult {
 }
 
 const DEFAULTS = { maxBundles: 16, maxAttachmentSignatures: 64 };
+export const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
+const MAX_REFERRER_SIGNATURE_LAYERS = 16;
+const MAX_SIGNATURE_PAYLOAD_BYTES = 64 << 10;
 
 /** Short words for why a signature was not accepted, for explanations. */
 function why(err: unknown): string {
@@ -82,12 +92,13 @@ function tally(reasons: readonly string[]): string {
 
 async function readBlobCapped(
   source: ImageSource,
-  descriptor: ReferrerDescriptor | { digest: Digest; size: number },
+  descriptor: { digest: Digest; size: number },
+  cap = MAX_BUNDLE_BYTES,
 ): Promise<Buffer> {
-  if (descriptor.size > MAX_BUNDLE_BYTES) {
+  if (descriptor.size > cap) {
     throw new SigstoreError(
       'SIGSTORE_BUNDLE_TOO_LARGE',
-      `bundle of ${descriptor.size} bytes exceeds ${MAX_BUNDLE_BYTES}`,
+      `referrer blob of ${descriptor.size} bytes exceeds ${cap}`,
     );
   }
   const { stream } = await source.getBlob({ digest: descriptor.digest, size: descriptor.size });
@@ -95,9 +106,9 @@ async function readBlobCapped(
   let total = 0;
   for await (const chunk of stream) {
     total += (chunk as Buffer).length;
-    if (total > MAX_BUNDLE_BYTES) {
+    if (total > cap) {
       stream.destroy();
-      throw new SigstoreError('SIGSTORE_BUNDLE_TOO_LARGE', `bundle blob exceeds ${MAX_BUNDLE_BYTES} bytes`);
+      throw new SigstoreError('SIGSTORE_BUNDLE_TOO_LARGE', `referrer blob exceeds ${cap} bytes`);
     }
     chunks.push(chunk as Buffer);
   }
@@ -111,15 +122,61 @@ async function readBlobCapped(
   return bytes;
 }
 
-/** The bundle a referrer manifest carries (cosign: one layer of the bundle media type). */
-async function bundleOfReferrer(source: ImageSource, referrer: ReferrerDescriptor): Promise<Buffer> {
+async function referrerManifest(source: ImageSource, referrer: ReferrerDescriptor) {
   const { manifest, mimeType } = await source.getManifest(referrer.digest);
   const parsed = parseManifest(manifest, mimeType);
   if (parsed.kind !== 'oci')
     throw new SigstoreError('SIGSTORE_BUNDLE_INVALID', 'referrer is not an OCI manifest');
+  return parsed;
+}
+
+/** The bundle a referrer manifest carries (cosign: one layer of the bundle media type). */
+async function bundleOfReferrer(source: ImageSource, referrer: ReferrerDescriptor): Promise<Buffer> {
+  const parsed = await referrerManifest(source, referrer);
   const layer = parsed.layers.find((l) => isBundleMediaType(l.mediaType));
   if (layer === undefined) throw new SigstoreError('SIGSTORE_BUNDLE_INVALID', 'referrer has no bundle layer');
   return readBlobCapped(source, layer);
+}
+
+/** cosign's OCI 1.1 signature referrer: one simple-signing payload per layer, as in the .sig tag. */
+async function signaturesOfReferrer(source: ImageSource, referrer: ReferrerDescriptor): Promise<Signature[]> {
+  const parsed = await referrerManifest(source, referrer);
+  return Promise.all(
+    parsed.layers.slice(0, MAX_REFERRER_SIGNATURE_LAYERS).map(async (layer) => ({
+      format: 'sigstore-json' as const,
+      mimeType: layer.mediaType,
+      payload: await readBlobCapped(source, layer, MAX_SIGNATURE_PAYLOAD_BYTES),
+      annotations: layer.annotations ?? {},
+    })),
+  );
+}
+
+async function verifyReferrer(
+  source: ImageSource,
+  digest: Digest,
+  referrer: ReferrerDescriptor,
+  type: string,
+  trust: SigstoreTrust,
+  expectations: SigstoreExpectations,
+): Promise<DiscoveredSignature> {
+  if (isBundleMediaType(type)) {
+    const accepted = await verifySigstoreBundle(
+      trust,
+      await bundleOfReferrer(source, referrer),
+      expectations,
+    );
+    return { via: 'referrer-bundle', digest, referrer: referrer.digest, accepted };
+  }
+  let firstError: unknown;
+  for (const sig of await signaturesOfReferrer(source, referrer)) {
+    try {
+      const accepted = await verifySigstoreSignature(trust, sig, expectations);
+      return { via: 'referrer-signature', digest, referrer: referrer.digest, accepted };
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  throw firstError ?? new SigstoreError('SIGSTORE_NOT_A_SIGNATURE', 'referrer holds no signature layers');
 }
 
 interface Probe {
@@ -190,7 +247,7 @@ async function probeReferrers(
   let examined = 0;
   for (const r of referrers) {
     const type = r.artifactType ?? r.mediaType;
-    if (!isBundleMediaType(type)) {
+    if (!isBundleMediaType(type) && type !== COSIGN_SIGNATURE_ARTIFACT_TYPE) {
       note(type, 'not a signature');
       continue;
     }
@@ -200,11 +257,8 @@ async function probeReferrers(
     }
     examined++;
     try {
-      const accepted = await verifySigstoreBundle(trust, await bundleOfReferrer(source, r), expectations);
-      return {
-        accepted: { via: 'referrer', digest, referrer: r.digest, accepted },
-        lines: [`referrers: ${type} ${r.digest} accepted`],
-      };
+      const accepted = await verifyReferrer(source, digest, r, type, trust, expectations);
+      return { accepted, lines: [`referrers: ${type} ${r.digest} accepted`] };
     } catch (err) {
       note(type, why(err));
     }

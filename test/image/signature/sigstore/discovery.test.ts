@@ -81,7 +81,7 @@ describe('sigstore discovery', () => {
     await client.pushAttachment(digest, signedAttachment(unknown, buildSigstorePayload(digest, name, null)));
     await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE);
     const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
-    assert.equal(result.accepted?.via, 'referrer');
+    assert.equal(result.accepted?.via, 'referrer-bundle');
     assert.match(result.probes[0]!, /\.sig: 1 signature \(signature by an unknown key\)$/);
   });
 
@@ -117,7 +117,7 @@ describe('sigstore discovery', () => {
     const all = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
       maxBundles: 6,
     });
-    assert.equal(all.accepted?.via, 'referrer');
+    assert.equal(all.accepted?.via, 'referrer-bundle');
   });
 
   test('a bundle referrer larger than the cap is refused without reading it', async () => {

@@ -16,11 +16,14 @@ import {
   ANNOTATION_SIGNATURE,
   compileSigstoreTrust,
   decryptPrivateKey,
+  discoverSigstoreSignature,
   generateSigstoreKeyPair,
   loadSigstoreSigner,
   verifySigstoreSignature,
 } from '../../../../src/image/signature/sigstore/index.ts';
+import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
 import type { Signature } from '../../../../src/image/types.ts';
+import { dockerTestEnv } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { RegistryClient } from './oci.ts';
 
@@ -147,6 +150,45 @@ describe('cosign interop through a loopback registry', { skip: cosignMissing }, 
       `${registry.host}/interop/signed-by-cosign`,
     );
     assert.equal(accepted.payload.dockerManifestDigest, digest);
+  });
+
+  test('cosign sign --registry-referrers-mode=oci-1-1 writes a referrer that discovery accepts', async () => {
+    const repo = 'interop/referrer-by-cosign';
+    const client = new RegistryClient(registry.url, repo);
+    const digest = await client.pushImage('v1');
+    const pair = await generateSigstoreKeyPair(new TextEncoder().encode(PASS));
+    await writeFile(join(dir, 'referrer.key'), pair.privateKeyPem);
+    await run(
+      cosign,
+      [
+        'sign',
+        '--key',
+        join(dir, 'referrer.key'),
+        '--tlog-upload=false',
+        '--registry-referrers-mode=oci-1-1',
+      ].concat(registryFlags, [`${registry.host}/${repo}@${digest}`]),
+      { env: { ...env, COSIGN_EXPERIMENTAL: '1' } },
+    );
+    const docker = await dockerTestEnv();
+    try {
+      const source = await docker.transport
+        .parseReference(`//${registry.host}/${repo}@${digest}`)
+        .newImageSource(docker.ctx);
+      const trust = await compileSigstoreTrust(
+        { keyData: Buffer.from(pair.publicKeyPem).toString('base64') },
+        noFiles,
+      );
+      const result = await discoverSigstoreSignature(source, digest, undefined, trust, {
+        matchesManifestDigest: (d) => d === digest,
+        matchesDockerReference: (r) => r === `${registry.host}/${repo}`,
+      });
+      await source.close();
+      assert.equal(result.accepted?.via, 'referrer-signature', result.explanation);
+      assert.match(result.probes[0]!, /\.sig: no signatures$/);
+    } finally {
+      await docker.cleanup();
+      await closeAllAgents();
+    }
   });
 
   test('an attachment written here passes cosign verify --key, and fails it for another key', async () => {
