@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +23,7 @@ import {
 } from '../../../../src/image/signature/sigstore/index.ts';
 import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
 import type { Signature } from '../../../../src/image/types.ts';
+import { runCli } from '../../../helpers/cli.ts';
 import { dockerTestEnv } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { RegistryClient } from './oci.ts';
@@ -59,10 +60,17 @@ async function verifyHere(publicKeyPem: string, sig: Signature, digest: Digest, 
 describe('cosign interop', { skip: cosignMissing }, () => {
   const env = { ...process.env, COSIGN_PASSWORD: PASS, COSIGN_YES: 'true' };
 
-  test('a key pair generated here signs blobs in cosign, and cosign’s signature verifies here', async () => {
-    const pair = await generateSigstoreKeyPair(new TextEncoder().encode(PASS));
-    await writeFile(join(dir, 'ours.key'), pair.privateKeyPem);
-    await writeFile(join(dir, 'ours.pub'), pair.publicKeyPem);
+  test('a key pair from `portcullis generate-sigstore-key` signs blobs in cosign, verified here', async () => {
+    const cli = await runCli([
+      'generate-sigstore-key',
+      '--output-prefix',
+      join(dir, 'ours'),
+      '--passphrase-file',
+      join(dir, 'pass'),
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    await rename(join(dir, 'ours.private'), join(dir, 'ours.key'));
+    const pair = { publicKeyPem: await readText(join(dir, 'ours.pub')) };
     const digest = parseDigest(`sha256:${'12'.repeat(32)}`);
     const payload = Buffer.from(
       `{"critical":{"identity":{"docker-reference":"${IDENTITY}"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":null}`,
