@@ -35,6 +35,7 @@ export {
   type SigstoreRequirementInput,
   type SigstoreTrust,
   SigstoreTrustCache,
+  type TrustCacheOptions,
 } from './trust.ts';
 export {
   createSigstoreVerifier,
