@@ -23,6 +23,8 @@ export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 export const ANNOTATION_CHAIN = 'dev.sigstore.cosign/chain';
 export const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
 const MAX_PAYLOAD_BYTES = 4 << 20;
+// RSA-4096 signatures are 512 bytes; anything near this is not a signature.
+const MAX_SIGNATURE_CHARS = 16 << 10;
 
 /** What the policy engine supplies: the image-relative checks containers/image does last. */
 export interface SigstoreExpectations {
@@ -223,6 +225,12 @@ function establishPki(
 }
 
 function decodeSignature(text: string): Uint8Array {
+  if (text.length > MAX_SIGNATURE_CHARS) {
+    throw new SigstoreError(
+      'SIGSTORE_SIGNATURE_ENCODING',
+      `${ANNOTATION_SIGNATURE} annotation: longer than ${MAX_SIGNATURE_CHARS} characters`,
+    );
+  }
   const bytes = decodeStdBase64(text);
   if (bytes === undefined) {
     throw new SigstoreError(

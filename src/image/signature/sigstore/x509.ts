@@ -35,6 +35,8 @@ const HANDLED_CRITICAL = new Set([
   '2.5.29.54',
 ]);
 const MAX_CHAIN_DEPTH = 10;
+const MAX_PATH_CANDIDATES = 1000;
+const MAX_PEM_CHARS = 1 << 20;
 const MAX_PEM_CERTIFICATES = 100;
 
 /** A parsed certificate with the extension data verification needs, computed once. */
@@ -101,6 +103,8 @@ export function parseCertificatesPem(pem: string, context: string): Certificate[
 }
 
 function parseCertificatesPemUncached(pem: string, context: string): Certificate[] {
+  if (pem.length > MAX_PEM_CHARS)
+    throw malformed(context, `expected at most ${MAX_PEM_CHARS} characters of pem`);
   const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g)];
   if (blocks.length === 0) throw malformed(context, 'no pem certificate found');
   if (blocks.length > MAX_PEM_CERTIFICATES) {
@@ -181,10 +185,16 @@ export function verifyCertificateChain(leaf: Certificate, options: ChainOptions)
     );
   }
   let lastProblem = 'no path to a trusted root certificate';
+  // Hostile chains (many mutually signed intermediates) must not make path search explode.
+  let budget = MAX_PATH_CANDIDATES;
   const search = (path: Certificate[]): Certificate[] | undefined => {
     const current = path[path.length - 1]!;
     const caDepth = path.length - 1;
     const usable = (parent: Certificate): boolean => {
+      if (--budget < 0) {
+        lastProblem = `gave up after ${MAX_PATH_CANDIDATES} candidate issuers`;
+        return false;
+      }
       if (path.includes(parent) || !issuedBy(current, parent)) return false;
       if (!validAt(parent, options.at)) {
         lastProblem = `issuer ${parent.x509.subject.replaceAll('\n', ', ')} is not valid at ${options.at.toISOString()}`;
