@@ -1,7 +1,9 @@
 // Composition root of the CLI: the only place that knows every command.
 import { allTransports, BaseError, sigstoreVerifier, TransportRegistry } from '../image/index.ts';
+import { defaultTransportRegistry } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { copyCommand } from './copy.ts';
 import { deleteCommand } from './delete.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 import { inspectCommand } from './inspect.ts';
@@ -9,8 +11,10 @@ import { listTagsCommand } from './list-tags.ts';
 import { loginCommand, logoutCommand } from './login.ts';
 import { manifestDigestCommand } from './manifest-digest.ts';
 import { type PolicyCommandDeps, policyCommand } from './policy.ts';
+import { closeAllAgents, listRepositoryTags, probeRegistryDestination } from './registry-support.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
+import { syncCommand } from './sync.ts';
 
 const transports = allTransports();
 
@@ -19,6 +23,13 @@ async function policyDeps(): Promise<PolicyCommandDeps> {
 }
 
 const commands: readonly Command[] = [
+  copyCommand({ transports: defaultTransportRegistry, cleanup: closeAllAgents }),
+  syncCommand({
+    transports: defaultTransportRegistry,
+    listTags: listRepositoryTags,
+    probeDestination: probeRegistryDestination,
+    cleanup: closeAllAgents,
+  }),
   inspectCommand(transports),
   listTagsCommand(transports),
   deleteCommand(transports),
