@@ -1,0 +1,395 @@
+// The two CustomResourceDefinitions, generated from one requirement schema so the cluster and
+// namespaced kinds can never drift. charts/portcullis/crds/*.yaml are this output (a test checks).
+// The CEL rules refuse at `kubectl apply` time what the policy parser would refuse later, never
+// more: a policy the parser accepts must be accepted by the API server too.
+import { POLICY_GROUP, POLICY_VERSION, type PolicyKind } from './types.ts';
+
+type Schema = Record<string, unknown>;
+
+interface Rule {
+  readonly rule: string;
+  readonly message: string;
+  readonly fieldPath?: string;
+  readonly reason?:
+    | 'FieldValueInvalid'
+    | 'FieldValueRequired'
+    | 'FieldValueForbidden'
+    | 'FieldValueDuplicate';
+}
+
+/** Caps keep CEL cost estimates bounded; they are far above any real policy. */
+const MAX_KEY_BYTES = 65536;
+const MAX_NAME = 253;
+const MAX_REQUIREMENTS = 16;
+const MAX_SCOPES = 256;
+const MAX_TRANSPORTS = 8;
+
+const str = (maxLength = MAX_NAME): Schema => ({ type: 'string', maxLength });
+const base64 = (): Schema => ({ type: 'string', format: 'byte', maxLength: MAX_KEY_BYTES });
+const base64List = (): Schema => ({ type: 'array', maxItems: 16, items: base64() });
+
+const keyRef = (what: string): Schema => ({
+  type: 'object',
+  description: `A key of a ${what} holding the bytes (the policy's namespace for ImagePolicy, the controller's for ClusterImagePolicy).`,
+  required: ['name', 'key'],
+  properties: { name: { ...str(), minLength: 1 }, key: { ...str(), minLength: 1 } },
+});
+
+const has = (f: string) => `has(self.${f})`;
+const count = (fields: readonly string[]) => `(${fields.map((f) => `(${has(f)} ? 1 : 0)`).join(' + ')})`;
+const none = (fields: readonly string[]) => fields.map((f) => `!${has(f)}`).join(' && ');
+
+/** `<base>Data` plus its Secret/ConfigMap reference alternatives. */
+function keySources(base: string, what: string): Schema {
+  return {
+    [`${base}Data`]: { ...base64(), description: `${what}, base64.` },
+    [`${base}SecretRef`]: keyRef('Secret'),
+    [`${base}ConfigMapRef`]: keyRef('ConfigMap'),
+  };
+}
+const sourceFields = (base: string) => [`${base}Data`, `${base}SecretRef`, `${base}ConfigMapRef`];
+
+const identityRules: Rule[] = [
+  {
+    rule: `(self.type == 'exactReference') == has(self.dockerReference)`,
+    message: 'dockerReference is required for exactReference and forbidden for other types',
+    fieldPath: '.dockerReference',
+  },
+  {
+    rule: `(self.type == 'exactRepository') == has(self.dockerRepository)`,
+    message: 'dockerRepository is required for exactRepository and forbidden for other types',
+    fieldPath: '.dockerRepository',
+  },
+  {
+    rule: `(self.type == 'remapIdentity') == has(self.prefix) && (self.type == 'remapIdentity') == has(self.signedPrefix)`,
+    message: 'prefix and signedPrefix are required for remapIdentity and forbidden for other types',
+    fieldPath: '.prefix',
+  },
+];
+
+const identity = (): Schema => ({
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: {
+      type: 'string',
+      enum: [
+        'matchExact',
+        'matchRepoDigestOrExact',
+        'matchRepository',
+        'exactReference',
+        'exactRepository',
+        'remapIdentity',
+      ],
+    },
+    dockerReference: { ...str(), minLength: 1 },
+    dockerRepository: { ...str(), minLength: 1 },
+    prefix: str(),
+    signedPrefix: str(),
+  },
+  'x-kubernetes-validations': identityRules,
+});
+
+const KEY = ['keyData', 'keySecretRef', 'keyConfigMapRef'];
+const REKOR = [
+  'rekorPublicKeyData',
+  'rekorPublicKeyDatas',
+  'rekorPublicKeySecretRef',
+  'rekorPublicKeyConfigMapRef',
+];
+const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR];
+
+const requirementRules: Rule[] = [
+  {
+    rule: `(self.type == 'signedBy') == has(self.keyType)`,
+    message: 'keyType is required for signedBy and forbidden for other types',
+    fieldPath: '.keyType',
+  },
+  {
+    rule: `self.type != 'signedBy' || ${count(KEY)} == 1`,
+    message: 'signedBy needs exactly one of keyData, keySecretRef, keyConfigMapRef',
+  },
+  {
+    rule: `self.type != 'sigstoreSigned' || ${count([...KEY, 'keyDatas', 'fulcio', 'pki'])} == 1`,
+    message:
+      'sigstoreSigned needs exactly one of keyData, keyDatas, keySecretRef, keyConfigMapRef, fulcio, pki',
+  },
+  {
+    rule: `self.type == 'sigstoreSigned' || (${none(SIGSTORE_ONLY)})`,
+    message: 'keyDatas, fulcio, pki and rekorPublicKey* are only for sigstoreSigned',
+  },
+  {
+    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity'])})`,
+    message: 'keys and signedIdentity are only for signedBy and sigstoreSigned',
+  },
+  {
+    rule: `${count(REKOR)} <= 1`,
+    message:
+      'give at most one of rekorPublicKeyData, rekorPublicKeyDatas, rekorPublicKeySecretRef, rekorPublicKeyConfigMapRef',
+  },
+  {
+    rule: `!has(self.fulcio) || ${count(REKOR)} == 1`,
+    message: 'fulcio requires a rekorPublicKey',
+    fieldPath: '.fulcio',
+  },
+  {
+    rule: `!has(self.pki) || ${count(REKOR)} == 0`,
+    message: 'pki cannot be combined with a rekorPublicKey',
+    fieldPath: '.pki',
+  },
+  {
+    rule: `(self.type == 'signedBaseLayer') == has(self.baseLayerIdentity)`,
+    message: 'baseLayerIdentity is required for signedBaseLayer and forbidden for other types',
+    fieldPath: '.baseLayerIdentity',
+  },
+];
+
+function requirement(): Schema {
+  return {
+    type: 'object',
+    description:
+      'One containers-policy.json(5) requirement; file paths are replaced by Data fields and Secret/ConfigMap references.',
+    required: ['type'],
+    properties: {
+      type: {
+        type: 'string',
+        enum: ['insecureAcceptAnything', 'reject', 'signedBy', 'sigstoreSigned', 'signedBaseLayer'],
+      },
+      keyType: {
+        type: 'string',
+        enum: ['GPGKeys', 'signedByGPGKeys', 'X509Certificates', 'signedByX509CAs'],
+      },
+      ...keySources('key', 'The public key or GPG keyring'),
+      keyDatas: {
+        ...base64List(),
+        description: 'sigstoreSigned: several public keys, base64; any one may sign.',
+      },
+      ...keySources('rekorPublicKey', 'The Rekor public key'),
+      rekorPublicKeyDatas: base64List(),
+      fulcio: {
+        type: 'object',
+        required: ['oidcIssuer', 'subjectEmail'],
+        properties: {
+          ...keySources('ca', 'The Fulcio CA certificates (PEM)'),
+          oidcIssuer: str(1024),
+          subjectEmail: str(1024),
+        },
+        'x-kubernetes-validations': [
+          {
+            rule: `${count(sourceFields('ca'))} == 1`,
+            message: 'fulcio needs exactly one of caData, caSecretRef, caConfigMapRef',
+          },
+        ],
+      },
+      pki: {
+        type: 'object',
+        properties: {
+          ...keySources('caRoots', 'The root CA certificates (PEM)'),
+          ...keySources('caIntermediates', 'The intermediate CA certificates (PEM)'),
+          subjectEmail: str(1024),
+          subjectHostname: str(1024),
+        },
+        'x-kubernetes-validations': [
+          {
+            rule: `${count(sourceFields('caRoots'))} == 1`,
+            message: 'pki needs exactly one of caRootsData, caRootsSecretRef, caRootsConfigMapRef',
+          },
+          {
+            rule: `${count(sourceFields('caIntermediates'))} <= 1`,
+            message:
+              'give at most one of caIntermediatesData, caIntermediatesSecretRef, caIntermediatesConfigMapRef',
+          },
+          {
+            rule: `has(self.subjectEmail) || has(self.subjectHostname)`,
+            message: 'pki needs subjectEmail or subjectHostname',
+          },
+        ],
+      },
+      signedIdentity: identity(),
+      baseLayerIdentity: identity(),
+    },
+    'x-kubernetes-validations': requirementRules,
+  };
+}
+
+const requirements = (): Schema => ({
+  type: 'array',
+  minItems: 1,
+  maxItems: MAX_REQUIREMENTS,
+  items: requirement(),
+});
+
+/** Go's filepath.Clean(s) == s for an absolute path other than "/". */
+const cleanAbsolute = (s: string) =>
+  `(${s}.startsWith('/') && ${s} != '/' && !${s}.endsWith('/') && !${s}.contains('//') && !${s}.contains('/./') && !${s}.contains('/../') && !${s}.endsWith('/.') && !${s}.endsWith('/..'))`;
+
+const forTransport = (name: string, scopeOk: string) =>
+  `!('${name}' in self) || self['${name}'].all(s, s == '' || ${scopeOk})`;
+
+/** The scope checks of the transports containers/image knows; other transport names are kept unchecked, as upstream. */
+const scopeRules: Rule[] = [
+  ...['dir', 'oci', 'oci-archive', 'sif'].map((t) => ({
+    rule: forTransport(t, cleanAbsolute('s')),
+    message: `${t} scopes must be absolute, clean paths other than "/"`,
+  })),
+  ...['docker-archive', 'tarball'].map((t) => ({
+    rule: forTransport(t, 'false'),
+    message: `${t} supports only the default "" scope`,
+  })),
+  {
+    rule: forTransport(
+      'docker-daemon',
+      `!s.matches('^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$')`,
+    ),
+    message: 'docker-daemon scopes cannot be algo:digest values',
+  },
+  {
+    rule: forTransport('atomic', `s.matches('^[^/]*(/[^:/]*(/[^:/]*(:[^:/]*)?)?)?$')`),
+    message: 'atomic scopes must be hostname[/namespace[/repo[:tag]]]',
+  },
+];
+
+const labelSelector = (): Schema => ({
+  type: 'object',
+  description: 'Namespaces this policy applies to (all when omitted).',
+  properties: {
+    matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+    matchExpressions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['key', 'operator'],
+        properties: {
+          key: str(),
+          operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+          values: { type: 'array', items: str() },
+        },
+      },
+    },
+  },
+  'x-kubernetes-map-type': 'atomic',
+});
+
+function spec(kind: PolicyKind): Schema {
+  return {
+    type: 'object',
+    required: ['default'],
+    properties: {
+      mode: {
+        type: 'string',
+        enum: ['enforce', 'warn', 'audit'],
+        default: 'enforce',
+        description: 'enforce denies, warn admits with a warning, audit admits and records.',
+      },
+      ...(kind === 'ClusterImagePolicy' ? { namespaceSelector: labelSelector() } : {}),
+      default: { ...requirements(), description: 'Requirements for images no transport scope matches.' },
+      transports: {
+        type: 'object',
+        description: 'transport name -> scope -> requirements; the most specific matching scope applies.',
+        maxProperties: MAX_TRANSPORTS,
+        additionalProperties: {
+          type: 'object',
+          maxProperties: MAX_SCOPES,
+          additionalProperties: requirements(),
+        },
+        'x-kubernetes-validations': scopeRules,
+      },
+    },
+  };
+}
+
+const status = (): Schema => ({
+  type: 'object',
+  properties: {
+    observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+    activeGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+    policyHash: str(64),
+    conditions: {
+      type: 'array',
+      maxItems: 8,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+      items: {
+        type: 'object',
+        required: ['type', 'status', 'lastTransitionTime'],
+        properties: {
+          type: { type: 'string', enum: ['Ready', 'Invalid'] },
+          status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+          reason: str(),
+          message: str(32768),
+          observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+          lastTransitionTime: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+  },
+});
+
+const NAMES: Record<PolicyKind, { plural: string; singular: string; shortNames: string[]; scope: string }> = {
+  ClusterImagePolicy: {
+    plural: 'clusterimagepolicies',
+    singular: 'clusterimagepolicy',
+    shortNames: ['cip'],
+    scope: 'Cluster',
+  },
+  ImagePolicy: {
+    plural: 'imagepolicies',
+    singular: 'imagepolicy',
+    shortNames: ['ipol'],
+    scope: 'Namespaced',
+  },
+};
+
+/** The CustomResourceDefinition object of `kind`. */
+export function policyCrd(kind: PolicyKind): Schema {
+  const n = NAMES[kind];
+  const ready = '.status.conditions[?(@.type=="Ready")]';
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${n.plural}.${POLICY_GROUP}` },
+    spec: {
+      group: POLICY_GROUP,
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural: n.plural,
+        singular: n.singular,
+        shortNames: n.shortNames,
+        categories: ['portcullis'],
+      },
+      scope: n.scope,
+      versions: [
+        {
+          name: POLICY_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+            { name: 'Ready', type: 'string', jsonPath: `${ready}.status` },
+            { name: 'Reason', type: 'string', jsonPath: `${ready}.reason` },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description:
+                kind === 'ClusterImagePolicy'
+                  ? 'A containers-policy.json(5) trust policy for the namespaces its selector picks.'
+                  : 'A containers-policy.json(5) trust policy for the images of its namespace.',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: spec(kind),
+                status: status(),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// Renders charts/portcullis/crds/*.yaml from src/policy/crd/schema.ts.
+// Regenerate: node_modules/.bin/node test/policy/crd/crd-files.ts --write
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { toYaml } from '../../../src/kube/client.ts';
+import { policyCrd } from '../../../src/policy/crd/schema.ts';
+import type { PolicyKind } from '../../../src/policy/crd/types.ts';
+
+export const CRD_FILES: Readonly<Record<PolicyKind, string>> = {
+  ClusterImagePolicy: fileURLToPath(
+    new URL('../../../charts/portcullis/crds/clusterimagepolicies.yaml', import.meta.url),
+  ),
+  ImagePolicy: fileURLToPath(new URL('../../../charts/portcullis/crds/imagepolicies.yaml', import.meta.url)),
+};
+
+export function renderCrd(kind: PolicyKind): string {
+  return `# Generated from src/policy/crd/schema.ts by test/policy/crd/crd-files.ts --write; do not edit.\n${toYaml(policyCrd(kind))}`;
+}
+
+export function readCrdFile(kind: PolicyKind): string {
+  return readFileSync(CRD_FILES[kind], 'utf8');
+}
+
+if (process.argv.includes('--write')) {
+  for (const kind of Object.keys(CRD_FILES) as PolicyKind[]) writeFileSync(CRD_FILES[kind], renderCrd(kind));
+}
