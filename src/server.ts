@@ -70,7 +70,8 @@ export const DEFAULT_CACHE = {
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
-  let evaluator: Evaluator | undefined = await components.loadPolicy(config.policyPath);
+  const first = await components.loadPolicy(config.policyPath);
+  let evaluator: Evaluator | undefined = first;
   let closing = false;
   const checker = new ImageChecker({
     resolver: components.resolver,
@@ -113,19 +114,27 @@ export async function startServer(config: ServerConfig, components: Components):
     );
   });
   const policyPath = config.policyPath;
-  const stopPolicyWatch =
-    policyPath === undefined
-      ? () => {}
-      : watchFiles([policyPath], config.watchIntervalMs, () => {
-          components.loadPolicy(policyPath).then(
-            (next) => {
-              evaluator = next;
-              logger.info({ policy: policyPath, policyHash: next.policyHash }, 'policy reloaded');
-            },
-            (err: unknown) =>
-              logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one'),
+  // The policy and every key or CA file it names are watched; any change reloads the whole
+  // policy, and its new hashes retire the cached verdicts of the old one.
+  let stopPolicyWatch = () => {};
+  const watchPolicy = (sources: readonly string[]) => {
+    stopPolicyWatch();
+    stopPolicyWatch = watchFiles(sources, config.watchIntervalMs, () => {
+      components.loadPolicy(policyPath).then(
+        (next) => {
+          evaluator = next;
+          watchPolicy(next.sources);
+          logger.info(
+            { policy: policyPath, policyHash: next.policyHash, trustHash: next.trustHash },
+            'policy reloaded',
           );
-        });
+        },
+        (err: unknown) =>
+          logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one'),
+      );
+    });
+  };
+  watchPolicy(first.sources);
 
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -57,6 +57,7 @@ describe('startServer over HTTPS', () => {
         const text = await readFile(path!, 'utf8');
         evaluator = new FakeEvaluator();
         evaluator.policyHash = text;
+        evaluator.sources = [path!];
         loads++;
         return evaluator;
       },

@@ -70,7 +70,7 @@ export class ImageChecker {
       return { kind: 'error', code: 'POLICY_NOT_LOADED', reason: 'no trust policy is loaded' };
     }
     progress.stage = 'consulting the policy';
-    const early = evaluator.decideWithoutImage(ref);
+    const early = await evaluator.decideWithoutImage(ref);
     if (early !== undefined) {
       this.#s.observer.stage('policy', seconds(started));
       return early;

@@ -487,7 +487,11 @@ describe('operations endpoints', () => {
   });
   it('/metrics counts admissions by decision and mode, stages and cache results', async () => {
     const { app } = appRig();
-    const pod = review('', 'Pod', workload('', 'Pod', podSpec([SIGNED, UNSIGNED, 'registry.example/open/x:1'])));
+    const pod = review(
+      '',
+      'Pod',
+      workload('', 'Pod', podSpec([SIGNED, UNSIGNED, 'registry.example/open/x:1'])),
+    );
     await post(app, '/validate', pod);
     await post(app, '/validate', pod);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
