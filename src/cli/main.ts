@@ -1,10 +1,27 @@
 // Composition root of the CLI: the only place that knows every command.
-import { BaseError } from '../image/index.ts';
+import { BaseError, TransportRegistry } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
+import { type PolicyCommandDeps, policyCommand } from './policy.ts';
+import { standaloneSignCommand } from './standalone-sign.ts';
+import { standaloneVerifyCommand } from './standalone-verify.ts';
 
-const commands: readonly Command[] = [generateSigstoreKeyCommand];
+// Every transport on main today, imported only when `policy eval` runs (start-up time).
+async function policyDeps(): Promise<PolicyCommandDeps> {
+  const [{ DockerTransport }, { sigstoreVerifier }] = await Promise.all([
+    import('../image/transports/docker/index.ts'),
+    import('../image/signature/sigstore-verifier.ts'),
+  ]);
+  return { transports: new TransportRegistry([new DockerTransport()]), sigstore: sigstoreVerifier() };
+}
+
+const commands: readonly Command[] = [
+  generateSigstoreKeyCommand,
+  policyCommand(policyDeps),
+  standaloneSignCommand,
+  standaloneVerifyCommand,
+];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

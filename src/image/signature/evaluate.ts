@@ -4,12 +4,12 @@
 // that cannot be read, a key file that cannot be opened) is a denial too, never "allowed".
 import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest.ts';
+import { matchesDigest } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
 import type { ImageReference, ManifestBytes, Signature } from '../types.ts';
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
-import { manifestMatchesDigest } from './manifest-digest.ts';
 import {
   type ByteSource,
   type Policy,
@@ -281,7 +281,7 @@ export class PolicyEvaluator {
     return {
       async validateSignedDockerManifestDigest(digest) {
         const { manifest } = await view.manifest();
-        if (!manifestMatchesDigest(manifest, digest)) {
+        if (!matchesDigest(manifest, digest)) {
           throw new SignatureError(
             'SIGNATURE_DIGEST_MISMATCH',
             `Signature for digest ${digest} does not match`,
