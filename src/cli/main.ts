@@ -4,6 +4,7 @@ import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 import { type PolicyCommandDeps, policyCommand } from './policy.ts';
+import { serveCommand } from './serve.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
 
@@ -19,6 +20,7 @@ async function policyDeps(): Promise<PolicyCommandDeps> {
 const commands: readonly Command[] = [
   generateSigstoreKeyCommand,
   policyCommand(policyDeps),
+  serveCommand,
   standaloneSignCommand,
   standaloneVerifyCommand,
 ];

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
-import { DEFAULT_CACHE, startServer } from '../../src/server.ts';
+import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
+import { startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { FakeEvaluator, FakePullSecrets, FakeResolver } from '../policy/fakes.ts';
 import { realisticPodReview } from './pod-review.ts';
@@ -54,7 +55,7 @@ async function serve(kind: string, certDir: string): Promise<void> {
         platform: 'linux/amd64',
         watchIntervalMs: 2000,
         shutdownDelayMs: 0,
-        cache: DEFAULT_CACHE,
+        cache: DEFAULT_CACHE_LIMITS,
       },
       {
         loadPolicy: async () => new FakeEvaluator(),
