@@ -12,6 +12,7 @@ import { loginCommand, logoutCommand } from './login.ts';
 import { manifestDigestCommand } from './manifest-digest.ts';
 import { type PolicyCommandDeps, policyCommand } from './policy.ts';
 import { closeAllAgents, listRepositoryTags, probeRegistryDestination } from './registry-support.ts';
+import { serveCommand } from './serve.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
 import { syncCommand } from './sync.ts';
@@ -38,6 +39,7 @@ const commands: readonly Command[] = [
   logoutCommand,
   generateSigstoreKeyCommand,
   policyCommand(policyDeps),
+  serveCommand,
   standaloneSignCommand,
   standaloneVerifyCommand,
 ];
