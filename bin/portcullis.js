@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point: the published package runs dist/, a source checkout runs src/ through Node's type stripping.
+// Entry point: a source checkout runs src/ through Node's type stripping; the published package
+// (which ships no src/) runs the compiled dist/.
 import { existsSync } from 'node:fs';
 
 const major = Number(process.versions.node.split('.')[0]);
@@ -10,7 +11,7 @@ if (major < 24) {
   );
   process.exit(2);
 }
-const built = new URL('../dist/src/cli/main.js', import.meta.url);
-const entry = existsSync(built) ? built : new URL('../src/cli/main.ts', import.meta.url);
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const entry = existsSync(source) ? source : new URL('../dist/src/cli/main.js', import.meta.url);
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

@@ -2,8 +2,9 @@
 import { BaseError } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 
-const commands: readonly Command[] = [];
+const commands: readonly Command[] = [generateSigstoreKeyCommand];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

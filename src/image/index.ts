@@ -13,6 +13,7 @@ export {
   verifyingStream,
 } from './digest.ts';
 export { BaseError } from './errors.ts';
+export * from './manifest/index.ts';
 export * from './reference/index.ts';
 export {
   imageName,
@@ -31,6 +32,7 @@ export type {
   ManifestBytes,
   Platform,
   PutBlobOptions,
+  ReferrerDescriptor,
   Signature,
   SystemContext,
   TryReuseOptions,

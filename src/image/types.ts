@@ -63,6 +63,12 @@ export interface BlobInfo {
   readonly urls?: readonly string[];
 }
 
+/** An artifact that refers to an image (OCI 1.1 `subject`), as the referrers API lists it. */
+export interface ReferrerDescriptor extends BlobInfo {
+  readonly mediaType: string;
+  readonly artifactType?: string;
+}
+
 /** A signature as stored by any transport (containers/image's internal signature model). */
 export type Signature =
   | { readonly format: 'simple-signing'; readonly blob: Uint8Array }
@@ -116,6 +122,11 @@ export interface ImageSource {
   getBlob(info: BlobInfo): Promise<{ readonly stream: Readable; readonly size: number }>;
   /** The signatures of the image (or of an instance); empty when there are none. */
   getSignatures(instanceDigest?: Digest): Promise<Signature[]>;
+  /**
+   * Optional: artifacts whose `subject` is `digest` (OCI referrers API or its tag-schema
+   * fallback), filtered by `artifactType` when given; a bounded list, empty when there are none.
+   */
+  listReferrers?(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]>;
   /** Releases connections and temporary files. */
   close(): Promise<void>;
 }

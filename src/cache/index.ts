@@ -1,0 +1,57 @@
+// Bounded caches and in-flight coalescing for the webhook. The only module importing lru-cache.
+import { LRUCache } from 'lru-cache';
+
+/** A bounded map whose entries expire; every entry carries its own time to live. */
+export interface TtlCache<V> {
+  get(key: string): V | undefined;
+  /** Stores `value` for `ttlMs` milliseconds; a ttl <= 0 stores nothing. */
+  set(key: string, value: V, ttlMs: number): void;
+  clear(): void;
+  readonly size: number;
+}
+
+export function createTtlCache<V extends object>(maxEntries: number): TtlCache<V> {
+  // ttlAutopurge off: expired entries are dropped when read or evicted, which costs no timers.
+  const lru = new LRUCache<string, V>({ max: maxEntries, ttl: 1, allowStale: false, ttlResolution: 0 });
+  return {
+    get: (key) => lru.get(key),
+    set: (key, value, ttlMs) => {
+      if (ttlMs <= 0) return;
+      lru.set(key, value, { ttl: ttlMs });
+    },
+    clear: () => lru.clear(),
+    get size() {
+      return lru.size;
+    },
+  };
+}
+
+/**
+ * Runs at most one `work` per key at a time: callers asking for a key already in flight share
+ * its promise. Each flight gets a signal aborted after `timeoutMs`, so a hung dependency never
+ * keeps a flight (and its callers) alive longer than that.
+ */
+export class Coalescer<V> {
+  readonly #flights = new Map<string, Promise<V>>();
+  readonly #timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+  }
+
+  get inFlight(): number {
+    return this.#flights.size;
+  }
+
+  run(key: string, work: (signal: AbortSignal) => Promise<V>): Promise<V> {
+    const existing = this.#flights.get(key);
+    if (existing !== undefined) return existing;
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    // Started a microtask later so the flight is registered before `work` can settle.
+    const flight = Promise.resolve()
+      .then(() => work(signal))
+      .finally(() => this.#flights.delete(key));
+    this.#flights.set(key, flight);
+    return flight;
+  }
+}

@@ -1,0 +1,209 @@
+// `portcullis serve`: the admission webhook, from flags or PORTCULLIS_* environment variables.
+import { mkdtemp } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Components, DEFAULT_CACHE, type ServerConfig, startServer } from '../server.ts';
+import { MODES, type Mode } from '../webhook/admit.ts';
+import { DEFAULT_BODY_LIMIT } from '../webhook/app.ts';
+import type { LogLevel } from '../webhook/log.ts';
+import { writeSelfSignedCertificate } from '../webhook/tls.ts';
+import { CliError, formatFlags, parseArgs } from './args.ts';
+import type { Command, Io } from './command.ts';
+
+const flags = {
+  policy: {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'trust policy (policy.json); default: the embedded default [PORTCULLIS_POLICY]',
+  },
+  'registries.d': {
+    type: 'string',
+    metavar: 'DIR',
+    help: 'registries.d directory (signature storage) [PORTCULLIS_REGISTRIES_D]',
+  },
+  'registries-conf': {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'registries.conf (mirrors, blocked registries) [PORTCULLIS_REGISTRIES_CONF]',
+  },
+  authfile: {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'auth.json with registry credentials for every pod [PORTCULLIS_AUTHFILE]',
+  },
+  listen: {
+    type: 'string',
+    metavar: 'HOST:PORT',
+    help: 'address to serve HTTPS on (default 0.0.0.0:8443) [PORTCULLIS_LISTEN]',
+  },
+  'tls-cert': {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'serving certificate, reloaded when it changes; self-signed when absent [PORTCULLIS_TLS_CERT]',
+  },
+  'tls-key': { type: 'string', metavar: 'FILE', help: 'key of --tls-cert [PORTCULLIS_TLS_KEY]' },
+  timeout: {
+    type: 'string',
+    metavar: 'SECONDS',
+    help: 'answer every review within this time; keep it below the webhook timeoutSeconds (default 8) [PORTCULLIS_TIMEOUT]',
+  },
+  mode: {
+    type: 'string',
+    metavar: 'MODE',
+    help: 'enforce (deny), warn (admit with warnings) or audit (admit, record) (default enforce) [PORTCULLIS_MODE]',
+  },
+  'unknown-kinds': {
+    type: 'string',
+    metavar: 'allow|deny',
+    help: 'kinds without a known pod spec: allow with a warning, or deny (default allow) [PORTCULLIS_UNKNOWN_KINDS]',
+  },
+  'log-level': {
+    type: 'string',
+    metavar: 'LEVEL',
+    help: 'error, warn, info or debug (default info) [PORTCULLIS_LOG_LEVEL]',
+  },
+} as const;
+
+/** Settings only the CLI knows: where the production components read their configuration. */
+export interface ServeSettings {
+  readonly config: Omit<ServerConfig, 'tlsCertPath' | 'tlsKeyPath'>;
+  readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
+  readonly registriesDirPath: string | undefined;
+  readonly registriesConfPath: string | undefined;
+  readonly authFilePath: string | undefined;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new CliError(
+      'USAGE',
+      `invalid --${name} ${JSON.stringify(value)}: expected one of ${allowed.join(', ')}`,
+    );
+  }
+  return value as T;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = m === null ? Number.NaN : Number(m[3]);
+  if (m === null || port > 65535) {
+    throw new CliError('USAGE', `invalid --listen ${JSON.stringify(value)}: expected HOST:PORT`);
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Flags win over PORTCULLIS_* variables, which win over the defaults. */
+export function resolveServeSettings(argv: readonly string[], env: Io['env']): ServeSettings {
+  const { flags: f, positionals } = parseArgs(argv, flags);
+  if (positionals.length > 0)
+    throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
+  const pick = (name: keyof typeof flags, variable: string): string | undefined => {
+    const value = f[name] ?? env[`PORTCULLIS_${variable}`];
+    return value === '' ? undefined : value;
+  };
+  const timeoutText = pick('timeout', 'TIMEOUT') ?? '8';
+  const timeout = Number(timeoutText);
+  if (!/^\d+(\.\d+)?$/.test(timeoutText) || timeout <= 0 || timeout > 30) {
+    throw new CliError(
+      'USAGE',
+      `invalid --timeout ${JSON.stringify(timeoutText)}: expected seconds between 0 and 30`,
+    );
+  }
+  const cert = pick('tls-cert', 'TLS_CERT');
+  const key = pick('tls-key', 'TLS_KEY');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new CliError('USAGE', '--tls-cert and --tls-key must be given together');
+  }
+  const { host, port } = parseListen(pick('listen', 'LISTEN') ?? '0.0.0.0:8443');
+  return {
+    config: {
+      policyPath: pick('policy', 'POLICY'),
+      host,
+      port,
+      deadlineMs: Math.round(timeout * 1000),
+      mode: oneOf<Mode>('mode', pick('mode', 'MODE') ?? 'enforce', MODES),
+      unknownKinds: oneOf('unknown-kinds', pick('unknown-kinds', 'UNKNOWN_KINDS') ?? 'allow', [
+        'allow',
+        'deny',
+      ] as const),
+      bodyLimit: DEFAULT_BODY_LIMIT,
+      logLevel: oneOf('log-level', pick('log-level', 'LOG_LEVEL') ?? 'info', LOG_LEVELS),
+      platform: 'linux/amd64',
+      watchIntervalMs: 2000,
+      shutdownDelayMs: 2000,
+      cache: DEFAULT_CACHE,
+    },
+    tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
+    registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
+    registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
+    authFilePath: pick('authfile', 'AUTHFILE'),
+  };
+}
+
+function curlExample(certPath: string, port: number): string {
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '00000000-0000-0000-0000-000000000001',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      operation: 'CREATE',
+      namespace: 'default',
+      object: { spec: { containers: [{ name: 'web', image: 'docker.io/library/nginx:1.27' }] } },
+    },
+  };
+  return `curl --cacert ${certPath} -H 'content-type: application/json' https://localhost:${port}/validate -d '${JSON.stringify(review)}'`;
+}
+
+/** Resolves when SIGTERM or SIGINT arrives. */
+function terminated(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+/** `makeComponents` builds the real resolver, policy loader and credential source from the settings. */
+export function serveCommand(makeComponents: (settings: ServeSettings) => Components): Command {
+  return {
+    name: 'serve',
+    summary: 'Run the image-trust admission webhook (HTTPS)',
+    usage: `Usage: portcullis serve [FLAGS]
+
+Serves Kubernetes AdmissionReview v1 on /validate (and /mutate, which also pins verified
+digests on Pods), plus /healthz, /readyz and /metrics. With no flags it enforces an embedded
+default policy (reject everything but registry.k8s.io) with a self-signed certificate.
+
+Flags:
+${formatFlags(flags)}
+`,
+    async run(argv, io) {
+      const settings = resolveServeSettings(argv, io.env);
+      let tls = settings.tls;
+      if (tls === undefined) {
+        const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+        const pair = await writeSelfSignedCertificate(dir, ['localhost', hostname(), '127.0.0.1', '::1']);
+        tls = { certPath: pair.certPath, keyPath: pair.keyPath };
+        io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
+      }
+      const server = await startServer(
+        { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
+        makeComponents(settings),
+      );
+      io.stderr.write(
+        `portcullis serve: listening on ${server.url} (policy: ${settings.config.policyPath ?? 'embedded default'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
+      );
+      const signal = await terminated();
+      io.stderr.write(`portcullis serve: ${signal}: finishing in-flight reviews\n`);
+      await server.close();
+      return 0;
+    },
+  };
+}

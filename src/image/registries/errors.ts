@@ -1,0 +1,12 @@
+import { BaseError } from '../errors.ts';
+
+export type RegistriesErrorCode =
+  | 'TOML_INVALID'
+  | 'REGISTRIES_CONF_INVALID'
+  | 'REGISTRIES_D_INVALID'
+  | 'AUTH_FILE_INVALID'
+  | 'CREDENTIAL_HELPER_FAILED'
+  | 'CERTS_INVALID'
+  | 'REGISTRY_BLOCKED';
+
+export class RegistriesError extends BaseError<RegistriesErrorCode> {}

@@ -1,0 +1,420 @@
+// Policy evaluation (upstream PolicyContext.IsRunningImageAllowed and the requirement
+// evaluators): every requirement of the matched scope must allow, in order; the first denial
+// decides. A denial is a value with upstream's reason text; an unexpected failure (a manifest
+// that cannot be read, a key file that cannot be opened) is a denial too, never "allowed".
+import { readFile } from 'node:fs/promises';
+import type { Digest } from '../digest.ts';
+import { imageName } from '../transports/registry.ts';
+import type { ImageReference, ManifestBytes, Signature } from '../types.ts';
+import { SignatureError } from './errors.ts';
+import type { GpgKeyring } from './gpg/openpgp.ts';
+import { identityMatches } from './identity.ts';
+import { manifestMatchesDigest } from './manifest-digest.ts';
+import {
+  type ByteSource,
+  type Policy,
+  type PolicyRequirement,
+  type SignedByRequirement,
+  type SignedIdentity,
+  type SigstoreSignedRequirement,
+  verifiesSignatures,
+} from './policy-types.ts';
+import { requirementsForImage } from './scope.ts';
+import {
+  type AcceptedSignature,
+  KeyringCache,
+  VerificationCache,
+  verifyAndExtractSignature,
+} from './simple-signing.ts';
+
+/** What evaluation needs of an image; manifest() and signatures() are called at most once, lazily. */
+export interface UnparsedImage {
+  readonly reference: ImageReference;
+  manifest(): Promise<ManifestBytes>;
+  signatures(): Promise<Signature[]>;
+}
+
+export type SigstoreSignature = Extract<Signature, { format: 'sigstore-json' }>;
+
+/** The checks a sigstore verifier must apply to the payload after its crypto checks, in this order. */
+export interface SignatureExpectations {
+  /** Rejects (throws, with upstream's text) unless `digest` is the image's manifest digest. */
+  validateSignedDockerManifestDigest(digest: Digest): Promise<void>;
+  /** Rejects (throws) unless the payload's docker-reference satisfies the requirement's signedIdentity. */
+  validateSignedDockerReference(reference: string): void;
+}
+
+/**
+ * Verifies cosign-format signatures for sigstoreSigned requirements (implemented in
+ * image/signature/sigstore). `verify` resolves only for a signature it accepted (crypto, strict
+ * payload parse with type "cosign container image signature", then both expectations); any
+ * rejection is a thrown Error whose message is the reason shown to users.
+ */
+export interface SigstoreVerifier {
+  verify(
+    requirement: SigstoreSignedRequirement,
+    signature: SigstoreSignature,
+    expectations: SignatureExpectations,
+  ): Promise<AcceptedSignature>;
+}
+
+export const SIGSTORE_SIGNATURE_MIME_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
+
+export type DenialCode =
+  | 'REJECTED_BY_POLICY'
+  | 'NO_SIGNATURE'
+  | 'SIGNATURE_REJECTED'
+  | 'SIGNED_BASE_LAYER_UNSUPPORTED'
+  | 'SIGSTORE_NOT_CONFIGURED'
+  | 'NO_SIGNATURE_VERIFICATION'
+  | 'EVALUATION_FAILED';
+
+/** One signature considered by one requirement. */
+export interface SignatureAttempt {
+  readonly index: number;
+  readonly format: Signature['format'];
+  readonly accepted: boolean;
+  readonly reason?: string;
+  readonly code?: string;
+  readonly keyIdentity?: string;
+  readonly dockerReference?: string;
+  readonly dockerManifestDigest?: string;
+}
+
+export interface RequirementResult {
+  readonly index: number;
+  readonly type: PolicyRequirement['type'];
+  readonly allowed: boolean;
+  readonly code?: DenialCode;
+  readonly reason?: string;
+  /** Signatures tried (signedBy, sigstoreSigned), in order, until one was accepted. */
+  readonly signatures?: readonly SignatureAttempt[];
+  /** Signatures skipped as not of this requirement's kind. */
+  readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
+}
+
+/** A plain JSON-able account of one decision. */
+export interface Explanation {
+  readonly image: string;
+  readonly policyIdentity: string;
+  readonly matched: { readonly transport: string | null; readonly scope: string | null };
+  readonly requireSigned: boolean;
+  readonly allowed: boolean;
+  readonly code?: DenialCode;
+  readonly reason?: string;
+  /** Evaluated requirements in order; evaluation stops at the first denial. */
+  readonly requirements: readonly RequirementResult[];
+  readonly requirementCount: number;
+}
+
+export type Verdict =
+  | { readonly allowed: true; readonly explanation: Explanation }
+  | {
+      readonly allowed: false;
+      readonly code: DenialCode;
+      readonly reason: string;
+      readonly explanation: Explanation;
+    };
+
+export interface PolicyEvaluatorOptions {
+  /** skopeo --require-signed: also deny when no requirement verified a signature. */
+  readonly requireSigned?: boolean;
+  readonly sigstore?: SigstoreVerifier;
+  /** Clock for signature/key expiry; default the system clock. */
+  readonly now?: () => Date;
+  /** Reads keyPath files; default fs.readFile with a size cap. */
+  readonly readKeyFile?: (path: string) => Promise<Uint8Array>;
+  readonly verificationCache?: VerificationCache;
+  readonly keyringCache?: KeyringCache;
+}
+
+const MAX_KEY_FILE_BYTES = 8 * 1024 * 1024;
+
+async function defaultReadKeyFile(path: string): Promise<Uint8Array> {
+  const data = await readFile(path);
+  if (data.byteLength > MAX_KEY_FILE_BYTES) {
+    throw new SignatureError(
+      'SIGNATURE_TOO_LARGE',
+      `key file ${path}: expected at most ${MAX_KEY_FILE_BYTES} bytes, got ${data.byteLength}`,
+    );
+  }
+  return data;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Memoizes the image's lazy getters for one evaluation. */
+class ImageView {
+  readonly image: UnparsedImage;
+  #manifest: Promise<ManifestBytes> | undefined;
+  #signatures: Promise<Signature[]> | undefined;
+
+  constructor(image: UnparsedImage) {
+    this.image = image;
+  }
+  manifest(): Promise<ManifestBytes> {
+    this.#manifest ??= this.image.manifest();
+    return this.#manifest;
+  }
+  signatures(): Promise<Signature[]> {
+    this.#signatures ??= this.image.signatures();
+    return this.#signatures;
+  }
+}
+
+function rejection(index: number, sig: Signature, err: unknown): SignatureAttempt {
+  return { index, format: sig.format, accepted: false, reason: message(err), code: errorCode(err) };
+}
+
+type Outcome = Omit<RequirementResult, 'index' | 'type'>;
+
+function summarize(attempts: readonly SignatureAttempt[], noneReason: string): Outcome {
+  const rejected = attempts.filter((a) => !a.accepted);
+  if (rejected.length === 0)
+    return { allowed: false, code: 'NO_SIGNATURE', reason: noneReason, signatures: attempts };
+  const reason =
+    rejected.length === 1
+      ? (rejected[0]?.reason ?? '')
+      : `None of the signatures were accepted, reasons: ${rejected.map((a) => a.reason).join('; ')}`;
+  return { allowed: false, code: 'SIGNATURE_REJECTED', reason, signatures: attempts };
+}
+
+export class PolicyEvaluator {
+  readonly policy: Policy;
+  readonly #requireSigned: boolean;
+  readonly #sigstore: SigstoreVerifier | undefined;
+  readonly #now: () => Date;
+  readonly #readKeyFile: (path: string) => Promise<Uint8Array>;
+  readonly #verifications: VerificationCache;
+  readonly #keyrings: KeyringCache;
+
+  constructor(policy: Policy, options: PolicyEvaluatorOptions = {}) {
+    this.policy = policy;
+    this.#requireSigned = options.requireSigned ?? false;
+    this.#sigstore = options.sigstore;
+    this.#now = options.now ?? (() => new Date());
+    this.#readKeyFile = options.readKeyFile ?? defaultReadKeyFile;
+    this.#verifications = options.verificationCache ?? new VerificationCache();
+    this.#keyrings = options.keyringCache ?? new KeyringCache();
+  }
+
+  /** Upstream IsRunningImageAllowed, with an explanation. Never throws for image or key problems. */
+  async evaluate(image: UnparsedImage): Promise<Verdict> {
+    const ref = image.reference;
+    const match = requirementsForImage(this.policy, ref);
+    const view = new ImageView(image);
+    const results: RequirementResult[] = [];
+    const base = {
+      image: imageName(ref),
+      policyIdentity: `${ref.transport.name}:${ref.policyConfigurationIdentity()}`,
+      matched: { transport: match.transport ?? null, scope: match.scope ?? null },
+      requireSigned: this.#requireSigned,
+      requirementCount: match.requirements.length,
+    };
+    let verified = false;
+    for (const [index, req] of match.requirements.entries()) {
+      let outcome: Outcome;
+      try {
+        outcome = await this.#requirement(req, view);
+      } catch (err) {
+        outcome = { allowed: false, code: 'EVALUATION_FAILED', reason: message(err) };
+      }
+      results.push({ index, type: req.type, ...outcome });
+      if (!outcome.allowed) {
+        const code = outcome.code ?? 'EVALUATION_FAILED';
+        const reason = outcome.reason ?? 'denied';
+        return {
+          allowed: false,
+          code,
+          reason,
+          explanation: { ...base, allowed: false, code, reason, requirements: results },
+        };
+      }
+      if (verifiesSignatures(req)) verified = true;
+    }
+    if (this.#requireSigned && !verified) {
+      const code = 'NO_SIGNATURE_VERIFICATION';
+      const reason = `No signature verification policy found for image ${base.policyIdentity}`;
+      return {
+        allowed: false,
+        code,
+        reason,
+        explanation: { ...base, allowed: false, code, reason, requirements: results },
+      };
+    }
+    return { allowed: true, explanation: { ...base, allowed: true, requirements: results } };
+  }
+
+  async #requirement(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
+    switch (req.type) {
+      case 'insecureAcceptAnything':
+        return { allowed: true };
+      case 'reject':
+        return {
+          allowed: false,
+          code: 'REJECTED_BY_POLICY',
+          reason: `Running image ${imageName(view.image.reference)} is rejected by policy.`,
+        };
+      case 'signedBaseLayer':
+        return {
+          allowed: false,
+          code: 'SIGNED_BASE_LAYER_UNSUPPORTED',
+          reason: 'signedBaseLayer not implemented yet!',
+        };
+      case 'signedBy':
+        return this.#signedBy(req, view);
+      case 'sigstoreSigned':
+        return this.#sigstoreSigned(req, view);
+      default:
+        return { allowed: false, code: 'EVALUATION_FAILED', reason: 'unknown policy requirement type' };
+    }
+  }
+
+  #expectations(identity: SignedIdentity, view: ImageView): SignatureExpectations {
+    return {
+      async validateSignedDockerManifestDigest(digest) {
+        const { manifest } = await view.manifest();
+        if (!manifestMatchesDigest(manifest, digest)) {
+          throw new SignatureError(
+            'SIGNATURE_DIGEST_MISMATCH',
+            `Signature for digest ${digest} does not match`,
+          );
+        }
+      },
+      validateSignedDockerReference(reference) {
+        if (!identityMatches(identity, view.image.reference.dockerReference(), reference)) {
+          throw new SignatureError(
+            'SIGNATURE_IDENTITY_REJECTED',
+            `Signature for identity ${JSON.stringify(reference)} is not accepted`,
+          );
+        }
+      },
+    };
+  }
+
+  async #loadBytes(source: ByteSource): Promise<Uint8Array[]> {
+    switch (source.kind) {
+      case 'path':
+        return [await this.#readKeyFile(source.path)];
+      case 'paths':
+        return Promise.all(source.paths.map((p) => this.#readKeyFile(p)));
+      case 'data':
+        return [source.data];
+      case 'datas':
+        return [...source.datas];
+      default:
+        return [];
+    }
+  }
+
+  async #signedBy(req: SignedByRequirement, view: ImageView): Promise<Outcome> {
+    const all = await view.signatures();
+    const sigs = all.filter((s) => s.format === 'simple-signing');
+    const attempts: SignatureAttempt[] = [];
+    // Keys are loaded only when there is a signature to check, as upstream does per signature.
+    let keys:
+      | { readonly ok: true; readonly keyring: GpgKeyring }
+      | { readonly ok: false; readonly error: unknown }
+      | undefined;
+    const expectations = this.#expectations(req.signedIdentity, view);
+    for (const [index, sig] of sigs.entries()) {
+      if (req.keyType !== 'GPGKeys') {
+        attempts.push({
+          index,
+          format: sig.format,
+          accepted: false,
+          reason: `Unimplemented "keyType" value ${JSON.stringify(req.keyType)}`,
+        });
+        continue;
+      }
+      if (keys === undefined) {
+        try {
+          keys = { ok: true, keyring: await this.#keyrings.load(await this.#loadBytes(req.keys)) };
+        } catch (err) {
+          keys = { ok: false, error: err };
+        }
+      }
+      if (!keys.ok) {
+        attempts.push({
+          index,
+          format: sig.format,
+          accepted: false,
+          reason: message(keys.error),
+          code: errorCode(keys.error),
+        });
+        continue;
+      }
+      const { keyring } = keys;
+      if (keyring.fingerprints.length === 0) {
+        attempts.push({
+          index,
+          format: sig.format,
+          accepted: false,
+          reason: 'No public keys imported',
+          code: 'KEY_INVALID',
+        });
+        continue;
+      }
+      try {
+        const accepted = await verifyAndExtractSignature(
+          sig.blob,
+          keyring,
+          { acceptedKeyIdentities: keyring.fingerprints, ...expectations },
+          { cache: this.#verifications, now: this.#now() },
+        );
+        attempts.push({ index, format: sig.format, accepted: true, ...accepted });
+        return { allowed: true, signatures: attempts };
+      } catch (err) {
+        attempts.push(rejection(index, sig, err));
+      }
+    }
+    const outcome = summarize(attempts, 'A signature was required, but no signature exists');
+    const otherFormat = all.length - sigs.length;
+    return otherFormat === 0 ? outcome : { ...outcome, skipped: { otherFormat, nonSignatureAttachments: 0 } };
+  }
+
+  async #sigstoreSigned(req: SigstoreSignedRequirement, view: ImageView): Promise<Outcome> {
+    const verifier = this.#sigstore;
+    if (verifier === undefined) {
+      return {
+        allowed: false,
+        code: 'SIGSTORE_NOT_CONFIGURED',
+        reason: 'sigstore verification not configured: sigstoreSigned requirements cannot be evaluated',
+      };
+    }
+    const all = await view.signatures();
+    const attempts: SignatureAttempt[] = [];
+    let otherFormat = 0;
+    let nonSignatureAttachments = 0;
+    const expectations = this.#expectations(req.signedIdentity, view);
+    for (const [index, sig] of all.entries()) {
+      if (sig.format !== 'sigstore-json') {
+        otherFormat++;
+        continue;
+      }
+      if (sig.mimeType !== SIGSTORE_SIGNATURE_MIME_TYPE) {
+        nonSignatureAttachments++;
+        continue;
+      }
+      try {
+        const accepted = await verifier.verify(req, sig, expectations);
+        attempts.push({ index, format: sig.format, accepted: true, ...accepted });
+        return { allowed: true, signatures: attempts, skipped: { otherFormat, nonSignatureAttachments } };
+      } catch (err) {
+        attempts.push(rejection(index, sig, err));
+      }
+    }
+    const none =
+      otherFormat === 0 && nonSignatureAttachments === 0
+        ? 'A signature was required, but no signature exists'
+        : `A signature was required, but no signature exists (${otherFormat} non-sigstore signatures, ${nonSignatureAttachments} sigstore non-signature attachments)`;
+    return { ...summarize(attempts, none), skipped: { otherFormat, nonSignatureAttachments } };
+  }
+}

@@ -1,0 +1,87 @@
+// The policy.json model (containers-policy.json(5)): plain data, discriminated by `type`.
+
+/** How a signature's claimed docker reference must relate to the image (or to a fixed value). */
+export type SignedIdentity =
+  | { readonly type: 'matchExact' }
+  | { readonly type: 'matchRepoDigestOrExact' }
+  | { readonly type: 'matchRepository' }
+  /** `dockerReference` as written (normalized at match time); has a tag or digest. */
+  | { readonly type: 'exactReference'; readonly dockerReference: string }
+  | { readonly type: 'exactRepository'; readonly dockerRepository: string }
+  | { readonly type: 'remapIdentity'; readonly prefix: string; readonly signedPrefix: string };
+
+/** Where bytes (keys, certificates) come from; files are read at evaluation time, not parse time. */
+export type ByteSource =
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'paths'; readonly paths: readonly string[] }
+  | { readonly kind: 'data'; readonly data: Uint8Array }
+  | { readonly kind: 'datas'; readonly datas: readonly Uint8Array[] };
+
+export type SignedByKeyType = 'GPGKeys' | 'signedByGPGKeys' | 'X509Certificates' | 'signedByX509CAs';
+
+export interface SigstoreFulcio {
+  readonly ca: ByteSource & { readonly kind: 'path' | 'data' };
+  readonly oidcIssuer: string;
+  readonly subjectEmail: string;
+}
+
+export interface SigstorePki {
+  readonly caRoots: ByteSource & { readonly kind: 'path' | 'data' };
+  readonly caIntermediates: (ByteSource & { readonly kind: 'path' | 'data' }) | undefined;
+  /** At least one of subjectEmail / subjectHostname is set. */
+  readonly subjectEmail: string | undefined;
+  readonly subjectHostname: string | undefined;
+}
+
+/** The one trust root of a sigstoreSigned requirement. */
+export type SigstoreTrust =
+  | { readonly kind: 'publicKeys'; readonly keys: ByteSource }
+  | { readonly kind: 'fulcio'; readonly fulcio: SigstoreFulcio }
+  | { readonly kind: 'pki'; readonly pki: SigstorePki };
+
+export type PolicyRequirement =
+  | { readonly type: 'insecureAcceptAnything' }
+  | { readonly type: 'reject' }
+  | {
+      readonly type: 'signedBy';
+      readonly keyType: SignedByKeyType;
+      /** path, paths or data (never datas). */
+      readonly keys: ByteSource;
+      readonly signedIdentity: SignedIdentity;
+    }
+  | {
+      readonly type: 'sigstoreSigned';
+      readonly trust: SigstoreTrust;
+      /** Required with fulcio, forbidden with pki, optional with public keys. */
+      readonly rekorPublicKeys: ByteSource | undefined;
+      readonly signedIdentity: SignedIdentity;
+    }
+  /** Parses, but (as upstream) evaluation always rejects. */
+  | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity };
+
+export type SigstoreSignedRequirement = Extract<PolicyRequirement, { type: 'sigstoreSigned' }>;
+export type SignedByRequirement = Extract<PolicyRequirement, { type: 'signedBy' }>;
+
+/** A non-empty list: policy.json never allows an empty requirement list. */
+export type PolicyRequirements = readonly [PolicyRequirement, ...PolicyRequirement[]];
+
+export interface Policy {
+  readonly default: PolicyRequirements;
+  /** transport name -> scope -> requirements; "" is the transport-wide scope. */
+  readonly transports: ReadonlyMap<string, ReadonlyMap<string, PolicyRequirements>>;
+}
+
+/** True for requirements that verify signatures (what `--require-signed` looks for). */
+export function verifiesSignatures(req: PolicyRequirement): boolean {
+  switch (req.type) {
+    case 'signedBy':
+    case 'sigstoreSigned':
+      return true;
+    case 'insecureAcceptAnything':
+    case 'reject':
+    case 'signedBaseLayer':
+      return false;
+    default:
+      return false;
+  }
+}

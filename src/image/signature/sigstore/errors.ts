@@ -1,0 +1,36 @@
+import { BaseError } from '../../errors.ts';
+
+export type SigstoreErrorCode =
+  /** The requirement's trust material is unusable (bad PEM, wrong key type, unreadable file). */
+  | 'SIGSTORE_TRUST_INVALID'
+  /** The attachment is not a cosign simple-signing signature (e.g. an attestation). */
+  | 'SIGSTORE_NOT_A_SIGNATURE'
+  | 'SIGSTORE_MISSING_SIGNATURE_ANNOTATION'
+  | 'SIGSTORE_SIGNATURE_ENCODING'
+  /** No trusted key (or certificate key) verifies the signature over the payload. */
+  | 'SIGSTORE_SIGNATURE_INVALID'
+  | 'SIGSTORE_MISSING_BUNDLE_ANNOTATION'
+  /** The Rekor SET annotation is not the expected JSON. */
+  | 'SIGSTORE_SET_MALFORMED'
+  /** No trusted Rekor key signed the SET. */
+  | 'SIGSTORE_SET_SIGNATURE_INVALID'
+  /** The SET is valid but records another key, signature or payload. */
+  | 'SIGSTORE_SET_ENTRY_MISMATCH'
+  | 'SIGSTORE_MISSING_CERTIFICATE_ANNOTATION'
+  | 'SIGSTORE_CERTIFICATE_MALFORMED'
+  /** No chain to a trusted root at the verification time. */
+  | 'SIGSTORE_CERTIFICATE_UNTRUSTED'
+  | 'SIGSTORE_CERTIFICATE_USAGE'
+  | 'SIGSTORE_OIDC_ISSUER_MISMATCH'
+  | 'SIGSTORE_SUBJECT_MISMATCH'
+  | 'SIGSTORE_PAYLOAD_INVALID'
+  | 'SIGSTORE_DIGEST_MISMATCH'
+  | 'SIGSTORE_IDENTITY_MISMATCH'
+  | 'SIGSTORE_BUNDLE_INVALID'
+  | 'SIGSTORE_BUNDLE_TOO_LARGE'
+  | 'SIGSTORE_PRIVATE_KEY_INVALID'
+  | 'SIGSTORE_PASSPHRASE_WRONG'
+  | 'SIGSTORE_JSON_INVALID';
+
+/** Every rejection of a sigstore signature; `code` says why, the message says exactly what. */
+export class SigstoreError extends BaseError<SigstoreErrorCode> {}

@@ -1,0 +1,34 @@
+// The sigstore/cosign module's public surface (re-exported by src/image/index.ts).
+export { SigstoreError, type SigstoreErrorCode } from './errors.ts';
+export { SIMPLE_SIGNING_MEDIA_TYPE, type SigstorePayload } from './payload.ts';
+export {
+  decryptPrivateKey,
+  encryptPrivateKey,
+  generateSigstoreKeyPair,
+  type KeyPairFiles,
+} from './privatekey.ts';
+export {
+  loadSigstoreSigner,
+  type SignerOptions,
+  type SigstoreSigner,
+  sigstoreSignerFromKey,
+} from './signer.ts';
+export {
+  compileSigstoreTrust,
+  type ReadFile,
+  type SigstoreFulcioInput,
+  type SigstorePkiInput,
+  type SigstoreRequirementInput,
+  type SigstoreTrust,
+  SigstoreTrustCache,
+} from './trust.ts';
+export {
+  type AcceptedSigstoreSignature,
+  ANNOTATION_BUNDLE,
+  ANNOTATION_CERTIFICATE,
+  ANNOTATION_CHAIN,
+  ANNOTATION_SIGNATURE,
+  type SignerDescription,
+  type SigstoreExpectations,
+  verifySigstoreSignature,
+} from './verify.ts';

@@ -1,0 +1,884 @@
+// A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
+// uploads, mounts, referrers. Every size and wait is bounded.
+import { Readable } from 'node:stream';
+import { type Digest, Digester, digestAlgorithm, digestOf, isDigest } from '../../digest.ts';
+import type { ReferrerDescriptor } from '../../types.ts';
+import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
+import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
+import {
+  bodyError,
+  DEFAULT_TIMEOUTS,
+  discard,
+  drain,
+  type HttpMethod,
+  type HttpResponse,
+  readCapped,
+  readPrefix,
+  send,
+  type Timeouts,
+  type TlsSettings,
+} from './http.ts';
+
+export const MAX_MANIFEST_SIZE = 4 << 20;
+export const MAX_ERROR_BODY = 64 << 10;
+const MAX_TAGS_PAGE = 16 << 20;
+const MAX_TAG_PAGES = 10_000;
+const MAX_SIGNATURE_LIST = 16 << 20;
+/** Above this (or when the size is unknown) uploads stream through PATCH instead of one PUT. */
+const MONOLITHIC_UPLOAD_MAX = 32 << 20;
+const MAX_BLOB_RESUMES = 5;
+
+/** Every manifest type we can read, in the order a registry should prefer. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.oci.artifact.manifest.v1+json',
+];
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** No retry starts after this much time since the first attempt. */
+  readonly totalMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 5,
+  baseDelayMs: 200,
+  maxDelayMs: 10_000,
+  totalMs: 60_000,
+};
+
+export interface ClientOptions {
+  /** host[:port] as used in URLs; docker.io maps to registry-1.docker.io. */
+  readonly registry: string;
+  /** Plain HTTP is allowed (after HTTPS fails) and TLS errors are ignored. */
+  readonly insecure: boolean;
+  readonly tls: TlsSettings;
+  readonly credentials?: TokenCredentials;
+  readonly registryToken?: string;
+  readonly userAgent?: string;
+  readonly signal?: AbortSignal;
+  readonly timeouts?: Timeouts;
+  readonly retry?: RetryPolicy;
+  /** Most requests in flight at once to this registry from this client. */
+  readonly maxConcurrency?: number;
+  /** Time source and sleeper, injectable for tests. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export interface ManifestResult {
+  readonly manifest: Uint8Array;
+  readonly mimeType: string;
+  readonly digest: Digest;
+}
+
+export type Descriptor = ReferrerDescriptor;
+
+interface RequestSpec {
+  readonly method: HttpMethod;
+  /** Path after the origin, e.g. `/v2/ns/repo/manifests/latest`, or an absolute URL (uploads). */
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Only replayable bodies (bytes/strings) are retried. */
+  readonly body?: Uint8Array | string | Readable;
+  readonly scopes: readonly string[];
+  readonly followRedirects?: boolean;
+  /** Error code for a 404 whose body does not say (e.g. MANIFEST_UNKNOWN). */
+  readonly notFound?: DockerErrorCode;
+  /** Statuses returned to the caller instead of thrown. */
+  readonly accept?: readonly number[];
+  /** false when the caller retries the whole exchange itself (body reads included). */
+  readonly retry?: boolean;
+}
+
+function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(new DockerError('TIMEOUT', 'aborted while waiting to retry'));
+      },
+      { once: true },
+    );
+  });
+}
+
+/** A small FIFO semaphore. */
+class Limiter {
+  #active = 0;
+  readonly #max: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(max: number) {
+    this.#max = max;
+  }
+  async acquire(): Promise<void> {
+    if (this.#active < this.#max) {
+      this.#active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#active--;
+  }
+}
+
+/** Parses a Retry-After value (seconds or HTTP date) into seconds. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** Turns a non-2xx answer into a typed error, reading at most MAX_ERROR_BODY of the body. */
+export async function errorFromResponse(
+  res: HttpResponse,
+  what: string,
+  notFound?: DockerErrorCode,
+): Promise<DockerError> {
+  const body = await readPrefix(res.body, MAX_ERROR_BODY);
+  const retryAfter = parseRetryAfter(res.headers['retry-after']);
+  const temporary = res.status >= 500 || res.status === 429 || res.status === 408;
+  const ctype = res.headers['content-type'] ?? '';
+  let code: DockerErrorCode | undefined;
+  let detail = '';
+  if (ctype.includes('json') || body[0] === 0x7b) {
+    try {
+      const doc = JSON.parse(body.toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
+      const first = doc.errors?.[0];
+      if (first !== undefined && typeof first.code === 'string') {
+        if (isDistributionCode(first.code)) code = first.code;
+        detail = `${first.code}${typeof first.message === 'string' ? `: ${first.message.slice(0, 200)}` : ''}`;
+      }
+    } catch {
+      // not JSON after all: classified by status below
+    }
+  }
+  if (code === undefined) {
+    if (res.status === 401) code = 'UNAUTHORIZED';
+    else if (res.status === 403) code = 'DENIED';
+    else if (res.status === 404) code = notFound ?? 'NAME_UNKNOWN';
+    else if (res.status === 429) code = 'TOOMANYREQUESTS';
+    else if (res.status >= 500) code = 'SERVER_ERROR';
+    else code = 'HTTP_ERROR';
+    if (/^\s*</.test(body.toString('utf8', 0, 64))) detail = 'HTML error page';
+  }
+  const suffix = detail === '' ? '' : ` (${detail})`;
+  return new DockerError(code, `${what}: status ${res.status}${suffix}`, {
+    status: res.status,
+    temporary,
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
+  });
+}
+
+function mimeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim();
+}
+
+/** Scope strings of the token spec. */
+export function repositoryScope(repo: string, actions: string): string {
+  return `repository:${repo}:${actions}`;
+}
+
+interface PingResult {
+  readonly origin: string;
+  readonly challenges: readonly Challenge[];
+  readonly supportsSignatures: boolean;
+}
+
+const PING_CACHE_MS = 60_000;
+const pingCache = new Map<string, { result: PingResult; expires: number }>();
+
+/** Forgets cached pings (tests that restart a registry on the same port). */
+export function clearPingCache(): void {
+  pingCache.clear();
+}
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly #opts: ClientOptions;
+  readonly #tokens = new TokenCache();
+  readonly #limiter: Limiter;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  #origin: string | undefined;
+  #challenges: Challenge[] | undefined;
+  #supportsSignatures = false;
+
+  constructor(opts: ClientOptions) {
+    this.registry = opts.registry;
+    this.#opts = opts;
+    this.#limiter = new Limiter(opts.maxConcurrency ?? 16);
+    this.#sleep = opts.sleep ?? sleepDefault;
+  }
+
+  get #http() {
+    return {
+      tls: this.#opts.tls,
+      timeouts: this.#opts.timeouts ?? DEFAULT_TIMEOUTS,
+      ...(this.#opts.userAgent !== undefined ? { userAgent: this.#opts.userAgent } : {}),
+    };
+  }
+
+  /** The host to contact: Docker Hub's API lives on registry-1.docker.io. */
+  get #apiHost(): string {
+    return this.registry === 'docker.io' ? 'registry-1.docker.io' : this.registry;
+  }
+
+  /** True when the registry advertised the X-Registry-Supports-Signatures extension. */
+  async supportsSignatureExtension(): Promise<boolean> {
+    await this.ping();
+    return this.#supportsSignatures;
+  }
+
+  /**
+   * GET /v2/: finds the scheme (HTTPS, or HTTP when insecure and HTTPS fails) and the auth
+   * challenges. Results are shared by clients of the same registry for a minute.
+   */
+  async ping(): Promise<void> {
+    if (this.#origin !== undefined) return;
+    const cacheKey = `${this.#apiHost}\n${this.#opts.insecure}\n${this.#opts.tls.verify}`;
+    const cached = pingCache.get(cacheKey);
+    if (cached !== undefined && cached.expires > Date.now()) {
+      this.#setPing(cached.result);
+      return;
+    }
+    const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
+    let lastError: unknown;
+    for (const [i, scheme] of schemes.entries()) {
+      const origin = `${scheme}://${this.#apiHost}`;
+      const attempt = () =>
+        send({ method: 'GET', url: `${origin}/v2/`, signal: this.#opts.signal }, this.#http);
+      try {
+        // With an HTTP fallback left, a failing HTTPS attempt is not worth retrying.
+        const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt);
+        await drain(res.body);
+        if (res.status !== 200 && res.status !== 401) {
+          lastError = new DockerError('BAD_RESPONSE', `pinging ${origin}/v2/: status ${res.status}`, {
+            status: res.status,
+          });
+          continue;
+        }
+        const result: PingResult = {
+          origin,
+          challenges: res.status === 401 ? parseChallenges(res.challenges) : [],
+          supportsSignatures: res.headers['x-registry-supports-signatures'] === '1',
+        };
+        if (pingCache.size > 1000) pingCache.clear();
+        pingCache.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
+        this.#setPing(result);
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    if (lastError instanceof DockerError) {
+      throw new DockerError(lastError.code, `pinging registry ${this.registry}: ${lastError.message}`, {
+        cause: lastError,
+        ...(lastError.status !== undefined ? { status: lastError.status } : {}),
+      });
+    }
+    throw new DockerError('NETWORK', `pinging registry ${this.registry}: failed`, { cause: lastError });
+  }
+
+  #setPing(result: PingResult): void {
+    this.#origin = result.origin;
+    this.#challenges = [...result.challenges];
+    this.#supportsSignatures = result.supportsSignatures;
+  }
+
+  async #authorization(scopes: readonly string[], fresh: boolean): Promise<string | undefined> {
+    if (this.#opts.registryToken !== undefined) return `Bearer ${this.#opts.registryToken}`;
+    const challenges = this.#challenges ?? [];
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    const basic = challenges.find((c) => c.scheme === 'basic');
+    const creds = this.#opts.credentials;
+    if (bearer !== undefined) {
+      const key = [...scopes].sort().join(' ');
+      if (fresh) this.#tokens.delete(key);
+      const cached = this.#tokens.get(key);
+      if (cached !== undefined) return `Bearer ${cached}`;
+      // Runs inside request()'s retry loop; a temporary token failure retries the whole exchange.
+      const t = await fetchToken(bearer, scopes, creds, this.#http, this.#opts.signal);
+      this.#tokens.set(key, t.token, t.expiresIn, t.issuedAt);
+      return `Bearer ${t.token}`;
+    }
+    if (basic !== undefined && creds !== undefined) {
+      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    }
+    return undefined;
+  }
+
+  /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
+  async #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
+    const policy = this.#opts.retry ?? DEFAULT_RETRY;
+    const started = Date.now();
+    let slept = 0;
+    for (let i = 1; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (
+          !(err instanceof DockerError) ||
+          !err.temporary ||
+          i >= policy.attempts ||
+          this.#opts.signal?.aborted
+        )
+          throw err;
+        const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (i - 1));
+        const delay =
+          err.retryAfter !== undefined
+            ? Math.min(err.retryAfter * 1000, policy.maxDelayMs)
+            : backoff / 2 + Math.random() * (backoff / 2);
+        if (Math.max(Date.now() - started, slept) + delay > policy.totalMs) throw err;
+        await this.#sleep(delay, this.#opts.signal);
+        slept += delay;
+      }
+    }
+  }
+
+  /** One authenticated request; 401 refreshes the token once; temporary failures are retried. */
+  async request(spec: RequestSpec): Promise<HttpResponse> {
+    await this.ping();
+    const replayable = !(spec.body instanceof Readable);
+    const what = `${spec.method} ${this.#describe(spec.path)}`;
+    const once = async (): Promise<HttpResponse> => {
+      let fresh = false;
+      for (;;) {
+        const auth = await this.#authorization(spec.scopes, fresh);
+        const headers: Record<string, string> = { ...spec.headers };
+        if (auth !== undefined) headers.authorization = auth;
+        const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
+        await this.#limiter.acquire();
+        let res: HttpResponse;
+        try {
+          res = await send(
+            {
+              method: spec.method,
+              url,
+              headers,
+              ...(spec.body !== undefined ? { body: spec.body } : {}),
+              ...(this.#opts.signal !== undefined ? { signal: this.#opts.signal } : {}),
+              followRedirects: spec.followRedirects ?? true,
+            },
+            this.#http,
+          );
+        } finally {
+          this.#limiter.release();
+        }
+        if (res.status === 401 && !fresh && replayable && this.#opts.registryToken === undefined) {
+          const again = parseChallenges(res.challenges);
+          await drain(res.body);
+          if (again.length > 0) this.#challenges = again;
+          fresh = true;
+          continue;
+        }
+        if ((res.status >= 200 && res.status < 300) || spec.accept?.includes(res.status)) return res;
+        throw await errorFromResponse(res, what, spec.notFound);
+      }
+    };
+    return replayable && spec.retry !== false ? this.#withRetry(once) : once();
+  }
+
+  #describe(path: string): string {
+    if (/^https?:\/\//.test(path)) {
+      const u = new URL(path);
+      return `${u.protocol}//${u.host}${u.pathname}`;
+    }
+    return `${this.#origin ?? this.registry}${path.split('?', 1)[0]}`;
+  }
+
+  /** Resolves a tag (or digest) to a digest with HEAD; falls back to GET + hashing. */
+  async resolveDigest(repo: string, reference: string): Promise<Digest> {
+    const path = `/v2/${repo}/manifests/${reference}`;
+    const res = await this.request({
+      method: 'HEAD',
+      path,
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [repositoryScope(repo, 'pull')],
+      notFound: 'MANIFEST_UNKNOWN',
+      accept: [405, 400],
+    });
+    await drain(res.body);
+    const header = res.headers['docker-content-digest'];
+    if (res.status === 200 && header !== undefined && isDigest(header)) {
+      if (isDigest(reference) && header !== reference) {
+        throw new DockerError(
+          'DIGEST_MISMATCH',
+          `resolving ${repo}@${reference}: registry answered ${header}`,
+        );
+      }
+      return header;
+    }
+    return (await this.getManifest(repo, reference)).digest;
+  }
+
+  /** GETs a manifest (≤ 4 MiB); by-digest requests are verified, by-tag ones hashed. */
+  async getManifest(
+    repo: string,
+    reference: string,
+    accept: readonly string[] = MANIFEST_ACCEPT,
+  ): Promise<ManifestResult> {
+    const path = `/v2/${repo}/manifests/${reference}`;
+    const what = `reading manifest ${reference} in ${this.registry}/${repo}`;
+    const res = await this.#withRetry(async () => {
+      const r = await this.request({
+        method: 'GET',
+        path,
+        headers: { accept: accept.join(', ') },
+        scopes: [repositoryScope(repo, 'pull')],
+        notFound: 'MANIFEST_UNKNOWN',
+        retry: false,
+      });
+      const length = Number(r.headers['content-length'] ?? Number.NaN);
+      if (length > MAX_MANIFEST_SIZE) {
+        discard(r.body);
+        throw new DockerError(
+          'TOO_LARGE',
+          `${what}: manifest of ${length} bytes exceeds ${MAX_MANIFEST_SIZE}`,
+        );
+      }
+      const bytes = await readCapped(r.body, MAX_MANIFEST_SIZE, what);
+      return { r, bytes };
+    });
+    const { r, bytes } = res;
+    const mimeType = mimeOf(r.headers['content-type']);
+    if (mimeType === 'text/html' || /^\s*</.test(bytes.toString('utf8', 0, 32))) {
+      throw new DockerError('BAD_RESPONSE', `${what}: got an HTML page instead of a manifest`);
+    }
+    if (isDigest(reference)) {
+      const actual = digestOf(bytes, digestAlgorithm(reference));
+      if (actual !== reference) {
+        throw new DockerError(
+          'DIGEST_MISMATCH',
+          `${what}: manifest does not match its digest, got ${actual}`,
+        );
+      }
+      return { manifest: bytes, mimeType, digest: reference };
+    }
+    return { manifest: bytes, mimeType, digest: digestOf(bytes) };
+  }
+
+  async putManifest(
+    repo: string,
+    reference: string,
+    manifest: Uint8Array,
+    mimeType: string,
+  ): Promise<Digest> {
+    const res = await this.request({
+      method: 'PUT',
+      path: `/v2/${repo}/manifests/${reference}`,
+      headers: { 'content-type': mimeType },
+      body: manifest,
+      scopes: [repositoryScope(repo, 'pull,push')],
+    });
+    await drain(res.body);
+    const expected = digestOf(manifest);
+    const header = res.headers['docker-content-digest'];
+    if (header !== undefined && isDigest(header) && header !== expected && header.startsWith('sha256:')) {
+      throw new DockerError(
+        'DIGEST_MISMATCH',
+        `writing manifest ${reference} to ${this.registry}/${repo}: registry computed ${header}, expected ${expected}`,
+      );
+    }
+    return expected;
+  }
+
+  async deleteManifest(repo: string, digest: Digest): Promise<void> {
+    const res = await this.request({
+      method: 'DELETE',
+      path: `/v2/${repo}/manifests/${digest}`,
+      scopes: [repositoryScope(repo, '*')],
+      notFound: 'MANIFEST_UNKNOWN',
+    });
+    await drain(res.body);
+  }
+
+  /** Size of a blob, or undefined when the repository does not have it. */
+  async headBlob(repo: string, digest: Digest): Promise<number | undefined> {
+    const res = await this.request({
+      method: 'HEAD',
+      path: `/v2/${repo}/blobs/${digest}`,
+      scopes: [repositoryScope(repo, 'pull')],
+      accept: [404],
+    });
+    await drain(res.body);
+    if (res.status === 404) return undefined;
+    const n = Number(res.headers['content-length']);
+    return Number.isSafeInteger(n) ? n : -1;
+  }
+
+  /**
+   * Streams a blob. The stream resumes with `Range` when a body breaks off, and does NOT verify
+   * the digest: the caller pipes it through verifyingStream (or uses getVerifiedBlob).
+   */
+  async getBlob(repo: string, digest: Digest): Promise<{ stream: Readable; size: number }> {
+    const path = `/v2/${repo}/blobs/${digest}`;
+    const what = `reading blob ${digest} from ${this.registry}/${repo}`;
+    const first = await this.request({
+      method: 'GET',
+      path,
+      scopes: [repositoryScope(repo, 'pull')],
+      notFound: 'BLOB_UNKNOWN',
+    });
+    const lengthHeader = Number(first.headers['content-length']);
+    const size = Number.isSafeInteger(lengthHeader) ? lengthHeader : -1;
+    const acceptsRanges = size >= 0;
+    const resume = async (offset: number): Promise<HttpResponse> => {
+      const r = await this.request({
+        method: 'GET',
+        path,
+        headers: { range: `bytes=${offset}-` },
+        scopes: [repositoryScope(repo, 'pull')],
+        notFound: 'BLOB_UNKNOWN',
+      });
+      if (r.status !== 206) {
+        discard(r.body);
+        throw new DockerError(
+          'SHORT_BODY',
+          `${what}: body broke off at ${offset} bytes and the registry does not support Range`,
+        );
+      }
+      return r;
+    };
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let res = first;
+      let received = 0;
+      for (let resumes = 0; ; ) {
+        try {
+          for await (const chunk of res.body) {
+            received += (chunk as Buffer).byteLength;
+            yield chunk as Buffer;
+          }
+          if (size >= 0 && received < size)
+            throw new DockerError('SHORT_BODY', `${what}: got ${received} of ${size} bytes`);
+          return;
+        } catch (err) {
+          discard(res.body);
+          const e = bodyError(err, what);
+          if (!acceptsRanges || resumes >= MAX_BLOB_RESUMES || received >= size) throw e;
+          resumes++;
+          res = await resume(received);
+        }
+      }
+    }
+    return { stream: Readable.from(chunks(), { objectMode: false }), size };
+  }
+
+  /** Uploads a blob and returns its digest and size; the digest is verified against `expected`. */
+  async putBlob(
+    repo: string,
+    stream: Readable,
+    expected: Digest | undefined,
+    size: number,
+  ): Promise<{ digest: Digest; size: number }> {
+    const what = `writing blob to ${this.registry}/${repo}`;
+    const scopes = [repositoryScope(repo, 'pull,push')];
+    const start = await this.request({
+      method: 'POST',
+      path: `/v2/${repo}/blobs/uploads/`,
+      scopes,
+      accept: [202],
+    });
+    await drain(start.body);
+    let location = this.#uploadLocation(start, what);
+    const digester = new Digester(expected === undefined ? 'sha256' : digestAlgorithm(expected));
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of stream) {
+        digester.update(chunk as Buffer);
+        yield chunk as Buffer;
+      }
+    }
+    try {
+      if (expected !== undefined && size >= 0 && size <= MONOLITHIC_UPLOAD_MAX) {
+        const url = this.#withQuery(location, { digest: expected });
+        const res = await this.request({
+          method: 'PUT',
+          path: url,
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+          body: Readable.from(counted()),
+          scopes,
+        });
+        await drain(res.body);
+      } else {
+        const patch = await this.request({
+          method: 'PATCH',
+          path: location,
+          headers: { 'content-type': 'application/octet-stream' },
+          body: Readable.from(counted()),
+          scopes,
+        });
+        await drain(patch.body);
+        location = this.#uploadLocation(patch, what);
+        const actual = digester.digest();
+        if (expected !== undefined && actual !== expected) {
+          throw new DockerError('DIGEST_MISMATCH', `${what}: expected ${expected}, got ${actual}`);
+        }
+        const res = await this.request({
+          method: 'PUT',
+          path: this.#withQuery(location, { digest: actual }),
+          headers: { 'content-length': '0' },
+          body: '',
+          scopes,
+        });
+        await drain(res.body);
+        return { digest: actual, size: digester.size };
+      }
+    } catch (err) {
+      await this.#cancelUpload(location, scopes);
+      throw err;
+    }
+    if (size >= 0 && digester.size !== size) {
+      throw new DockerError('SIZE_INVALID', `${what}: expected ${size} bytes, got ${digester.size}`);
+    }
+    return { digest: expected, size: digester.size };
+  }
+
+  async #cancelUpload(location: string, scopes: readonly string[]): Promise<void> {
+    try {
+      const res = await this.request({ method: 'DELETE', path: location, scopes, accept: [404] });
+      await drain(res.body);
+    } catch {
+      // the registry expires abandoned uploads on its own
+    }
+  }
+
+  #uploadLocation(res: HttpResponse, what: string): string {
+    const location = res.headers.location;
+    if (location === undefined)
+      throw new DockerError('BAD_RESPONSE', `${what}: upload response without Location`);
+    return new URL(location, `${this.#origin}/`).toString();
+  }
+
+  #withQuery(url: string, params: Record<string, string>): string {
+    const u = new URL(url);
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    return u.toString();
+  }
+
+  /** Cross-repository mount; true when the registry mounted the blob (201). */
+  async mountBlob(repo: string, from: string, digest: Digest): Promise<boolean> {
+    const scopes = [repositoryScope(repo, 'pull,push'), repositoryScope(from, 'pull')];
+    const res = await this.request({
+      method: 'POST',
+      path: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      scopes,
+      accept: [202],
+    });
+    await drain(res.body);
+    if (res.status === 201) return true;
+    // 202: the registry started an ordinary upload instead; abandon it.
+    if (res.headers.location !== undefined)
+      await this.#cancelUpload(this.#uploadLocation(res, 'mount'), scopes);
+    return false;
+  }
+
+  /** Follows Link pagination; `maxItems` bounds the total. */
+  async #paginate(
+    firstPath: string,
+    field: 'tags' | 'repositories',
+    scopes: readonly string[],
+    notFound: DockerErrorCode,
+    maxItems: number,
+  ): Promise<string[]> {
+    const items: string[] = [];
+    let path: string | undefined = firstPath;
+    for (let page = 0; path !== undefined; page++) {
+      if (page >= MAX_TAG_PAGES)
+        throw new DockerError('TOO_LARGE', `listing ${this.registry}: more than ${MAX_TAG_PAGES} pages`);
+      const res = await this.request({ method: 'GET', path, scopes, notFound });
+      const body = await readCapped(res.body, MAX_TAGS_PAGE, `listing ${this.#describe(path)}`);
+      let doc: Record<string, unknown>;
+      try {
+        doc = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        throw new DockerError('BAD_RESPONSE', `listing ${this.#describe(path)}: response is not JSON`);
+      }
+      const list = doc[field];
+      if (list !== null && list !== undefined) {
+        if (!Array.isArray(list) || !list.every((t) => typeof t === 'string')) {
+          throw new DockerError(
+            'BAD_RESPONSE',
+            `listing ${this.#describe(path)}: ${field} is not a list of strings`,
+          );
+        }
+        items.push(...(list as string[]));
+        if (items.length > maxItems)
+          throw new DockerError('TOO_LARGE', `listing ${this.registry}: more than ${maxItems} ${field}`);
+      }
+      path = nextLink(res.headers.link);
+    }
+    return items;
+  }
+
+  /** All tags, following Link pagination; `pageSize` asks for pages of that many (`n=`). */
+  listTags(repo: string, options: { pageSize?: number; maxTags?: number } = {}): Promise<string[]> {
+    const maxTags = options.maxTags ?? 1_000_000;
+    const query = options.pageSize === undefined ? '' : `?n=${options.pageSize}`;
+    return this.#paginate(
+      `/v2/${repo}/tags/list${query}`,
+      'tags',
+      [repositoryScope(repo, 'pull')],
+      'NAME_UNKNOWN',
+      maxTags,
+    );
+  }
+
+  catalog(maxRepositories = 1_000_000): Promise<string[]> {
+    return this.#paginate(
+      '/v2/_catalog',
+      'repositories',
+      ['registry:catalog:*'],
+      'NOT_SUPPORTED',
+      maxRepositories,
+    );
+  }
+
+  /**
+   * OCI 1.1 referrers of `digest`; registries without the API (404/405/400) fall back to the
+   * `sha256-<hex>` tag schema. At most `max` descriptors.
+   */
+  async listReferrers(
+    repo: string,
+    digest: Digest,
+    artifactType?: string,
+    max = 1000,
+  ): Promise<Descriptor[]> {
+    const query = artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`;
+    const res = await this.request({
+      method: 'GET',
+      path: `/v2/${repo}/referrers/${digest}${query}`,
+      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+      scopes: [repositoryScope(repo, 'pull')],
+      accept: [404, 405, 400],
+    });
+    let index: Uint8Array;
+    if (
+      res.status === 200 &&
+      mimeOf(res.headers['content-type']) === 'application/vnd.oci.image.index.v1+json'
+    ) {
+      index = await readCapped(res.body, MAX_MANIFEST_SIZE, `listing referrers of ${digest}`);
+    } else {
+      await drain(res.body);
+      try {
+        index = (
+          await this.getManifest(repo, digest.replace(':', '-'), ['application/vnd.oci.image.index.v1+json'])
+        ).manifest;
+      } catch (err) {
+        if (err instanceof DockerError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN'))
+          return [];
+        throw err;
+      }
+    }
+    return descriptorsOf(index, artifactType, max, `referrers of ${digest}`);
+  }
+
+  /** Simple signatures through the X-Registry-Supports-Signatures extension (read side). */
+  async extensionSignatures(
+    repo: string,
+    digest: Digest,
+    maxSignatures: number,
+    maxBytes: number,
+  ): Promise<Uint8Array[]> {
+    const res = await this.request({
+      method: 'GET',
+      path: `/extensions/v2/${repo}/signatures/${digest}`,
+      scopes: [repositoryScope(repo, 'pull')],
+      accept: [404],
+    });
+    if (res.status === 404) {
+      await drain(res.body);
+      return [];
+    }
+    const body = await readCapped(res.body, MAX_SIGNATURE_LIST, `reading signatures of ${digest}`);
+    let doc: { signatures?: unknown };
+    try {
+      doc = JSON.parse(body.toString('utf8')) as { signatures?: unknown };
+    } catch {
+      throw new DockerError('BAD_RESPONSE', `reading signatures of ${digest}: response is not JSON`);
+    }
+    const list = Array.isArray(doc.signatures) ? doc.signatures : [];
+    const out: Uint8Array[] = [];
+    for (const s of list.slice(0, maxSignatures)) {
+      const e = s as { schemaVersion?: unknown; type?: unknown; content?: unknown };
+      if (e.schemaVersion !== 2)
+        throw new DockerError(
+          'SIGNATURE_INVALID',
+          `reading signatures of ${digest}: unsupported schemaVersion`,
+        );
+      if (e.type !== 'atomic')
+        throw new DockerError('SIGNATURE_INVALID', `reading signatures of ${digest}: unsupported type`);
+      if (typeof e.content !== 'string')
+        throw new DockerError('SIGNATURE_INVALID', `reading signatures of ${digest}: content is not base64`);
+      const bytes = Buffer.from(e.content, 'base64');
+      if (bytes.byteLength > maxBytes)
+        throw new DockerError(
+          'TOO_LARGE',
+          `reading signatures of ${digest}: signature larger than ${maxBytes} bytes`,
+        );
+      out.push(bytes);
+    }
+    return out;
+  }
+}
+
+/** The `rel="next"` target of a Link header, if any. */
+export function nextLink(link: string | undefined): string | undefined {
+  if (link === undefined) return undefined;
+  for (const part of link.split(',')) {
+    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (m !== null && /\brel\s*=\s*"?next"?/.test(m[2]!)) return m[1]!;
+  }
+  return undefined;
+}
+
+/** The descriptors of an OCI index (referrers), filtered by artifactType, at most `max`. */
+export function descriptorsOf(
+  index: Uint8Array,
+  artifactType: string | undefined,
+  max: number,
+  what: string,
+): Descriptor[] {
+  let doc: { manifests?: unknown };
+  try {
+    doc = JSON.parse(Buffer.from(index).toString('utf8')) as { manifests?: unknown };
+  } catch {
+    throw new DockerError('BAD_RESPONSE', `${what}: index is not JSON`);
+  }
+  if (!Array.isArray(doc.manifests)) return [];
+  const out: Descriptor[] = [];
+  for (const m of doc.manifests) {
+    const d = m as Record<string, unknown>;
+    if (
+      typeof d.digest !== 'string' ||
+      !isDigest(d.digest) ||
+      typeof d.mediaType !== 'string' ||
+      typeof d.size !== 'number'
+    ) {
+      throw new DockerError('BAD_RESPONSE', `${what}: invalid descriptor`);
+    }
+    const at = typeof d.artifactType === 'string' ? d.artifactType : undefined;
+    if (artifactType !== undefined && at !== artifactType) continue;
+    out.push({
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
+      ...(at !== undefined ? { artifactType: at } : {}),
+      ...(typeof d.annotations === 'object' && d.annotations !== null
+        ? { annotations: d.annotations as Record<string, string> }
+        : {}),
+    });
+    if (out.length >= max) break;
+  }
+  return out;
+}

@@ -1,0 +1,101 @@
+// Resolves a SystemContext into what a registry client needs: registries.conf sources, TLS
+// settings from certs.d, credentials, registries.d signature storage. Defaults are settled here.
+import { homedir } from 'node:os';
+import type { DockerReference } from '../../reference/index.ts';
+import { certDirs, loadCerts } from '../../registries/certs.ts';
+import { findCredentials } from '../../registries/credentials.ts';
+import { loadRegistriesConf, type RegistriesConf } from '../../registries/registries-conf.ts';
+import {
+  loadRegistriesD,
+  type SignatureStorage,
+  signatureStorageFor,
+} from '../../registries/registries-d.ts';
+import type { SystemContext } from '../../types.ts';
+import { type ClientOptions, RegistryClient } from './client.ts';
+
+export interface Environment {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly home: string;
+  /** Built-in lookaside when registries.d configures none (upstream's per-user default). */
+  readonly defaultLookaside: string;
+}
+
+/** The process environment, read once at the edge of the library. */
+export function processEnvironment(): Environment {
+  const home = homedir();
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  return {
+    env: process.env,
+    home,
+    defaultLookaside: root
+      ? 'file:///var/lib/containers/sigstore'
+      : `file://${home}/.local/share/containers/sigstore`,
+  };
+}
+
+export async function registriesConfFor(
+  ctx: SystemContext,
+  environment: Environment,
+): Promise<RegistriesConf> {
+  return loadRegistriesConf({
+    ...(ctx.registriesConfPath !== undefined ? { explicitPath: ctx.registriesConfPath } : {}),
+    env: environment.env,
+    home: environment.home,
+  });
+}
+
+/** A loopback registry never needs TLS (tests, local mirrors). */
+function isLoopback(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':', 1)[0]!;
+  return name === 'localhost' || name === '::1' || /^127\./.test(name);
+}
+
+/** A client for the registry of `ref` (a physical reference), with credentials for its repository. */
+export async function clientFor(
+  ctx: SystemContext,
+  ref: DockerReference,
+  conf: RegistriesConf,
+  insecureInConf: boolean,
+  environment: Environment,
+): Promise<RegistryClient> {
+  const host = ref.domain;
+  const certs = await loadCerts(certDirs(host, ctx.certDir, environment.home));
+  const tlsVerify = ctx.tlsVerify ?? true;
+  const creds = await findCredentials({
+    repository: ref.name(),
+    env: environment.env,
+    home: environment.home,
+    ...(ctx.credentials !== undefined ? { explicit: ctx.credentials } : {}),
+    ...(ctx.noCredentials !== undefined ? { noCredentials: ctx.noCredentials } : {}),
+    ...(ctx.dockerConfigJson !== undefined ? { dockerConfigJson: ctx.dockerConfigJson } : {}),
+    ...(ctx.authFilePath !== undefined ? { authFilePath: ctx.authFilePath } : {}),
+    credentialHelpers: conf.credentialHelpers,
+  });
+  const options: ClientOptions = {
+    registry: host,
+    insecure: !tlsVerify || insecureInConf || isLoopback(host),
+    tls: {
+      verify: tlsVerify && !insecureInConf,
+      ca: certs.ca,
+      ...(certs.cert !== undefined ? { cert: certs.cert } : {}),
+      ...(certs.key !== undefined ? { key: certs.key } : {}),
+    },
+    ...(creds !== undefined ? { credentials: creds } : {}),
+    ...(ctx.registryToken !== undefined ? { registryToken: ctx.registryToken } : {}),
+    userAgent: ctx.userAgent ?? 'portcullis/0.1.0',
+    ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+  };
+  return new RegistryClient(options);
+}
+
+export async function signatureStorage(
+  ctx: SystemContext,
+  ref: DockerReference,
+  environment: Environment,
+): Promise<SignatureStorage> {
+  const d = await loadRegistriesD(ctx.registriesDirPath, environment.home);
+  const s = signatureStorageFor(d, ref);
+  return s.lookaside === undefined && s.lookasideWrite === undefined
+    ? { ...s, lookaside: environment.defaultLookaside, lookasideWrite: environment.defaultLookaside }
+    : s;
+}

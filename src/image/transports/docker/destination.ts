@@ -1,0 +1,213 @@
+// ImageDestination for docker://, and image deletion.
+import type { Readable } from 'node:stream';
+import { type Digest, digestOf } from '../../digest.ts';
+import type { DockerReference } from '../../reference/index.ts';
+import { pushDestination } from '../../registries/registries-conf.ts';
+import type { SignatureStorage } from '../../registries/registries-d.ts';
+import type {
+  BlobInfo,
+  ImageDestination,
+  PutBlobOptions,
+  Signature,
+  SystemContext,
+  TryReuseOptions,
+} from '../../types.ts';
+import type { RegistryClient } from './client.ts';
+import { clientFor, type Environment, registriesConfFor, signatureStorage } from './context.ts';
+import { DockerError } from './errors.ts';
+import { deleteLookaside, writeLookaside, writeSigstoreAttachments } from './signatures.ts';
+import { knownBlobLocations, recordBlobLocation } from './source.ts';
+import type { DockerImageReference } from './transport.ts';
+
+const SUPPORTED_MANIFESTS = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+];
+
+export class DockerImageDestination implements ImageDestination {
+  readonly reference: DockerImageReference;
+  readonly physicalRef: DockerReference;
+  readonly client: RegistryClient;
+  readonly desiredLayerCompression = 'compress' as const;
+  readonly acceptsForeignLayerURLs = true;
+  readonly hasThreadSafePutBlob = true;
+  readonly supportsManifestLists = true;
+  readonly #storage: SignatureStorage;
+  /** Digest of the last top-level manifest written (signatures and commit need it). */
+  #manifestDigest: Digest | undefined;
+
+  constructor(
+    reference: DockerImageReference,
+    physicalRef: DockerReference,
+    client: RegistryClient,
+    storage: SignatureStorage,
+  ) {
+    this.reference = reference;
+    this.physicalRef = physicalRef;
+    this.client = client;
+    this.#storage = storage;
+  }
+
+  get #repo(): string {
+    return this.physicalRef.path;
+  }
+
+  supportedManifestMIMETypes(): readonly string[] {
+    return SUPPORTED_MANIFESTS;
+  }
+
+  supportsSignatures(): string | undefined {
+    return undefined;
+  }
+
+  async putBlob(
+    stream: Readable,
+    info: { digest?: Digest; size: number },
+    _options: PutBlobOptions,
+  ): Promise<BlobInfo> {
+    try {
+      const stored = await this.client.putBlob(this.#repo, stream, info.digest, info.size);
+      recordBlobLocation(this.physicalRef.domain, this.#repo, stored.digest);
+      return { digest: stored.digest, size: stored.size };
+    } catch (err) {
+      stream.destroy();
+      if (err instanceof DockerError) {
+        throw new DockerError(err.code, `writing blob to ${this.physicalRef.name()}: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** HEAD in this repository, then cross-repository mounts from repositories known to hold it. */
+  async tryReusingBlob(info: BlobInfo, _options: TryReuseOptions): Promise<BlobInfo | undefined> {
+    const size = await this.client.headBlob(this.#repo, info.digest);
+    if (size !== undefined) return { digest: info.digest, size: size >= 0 ? size : info.size };
+    for (const from of knownBlobLocations(this.physicalRef.domain, info.digest)) {
+      if (from === this.#repo) continue;
+      if (await this.client.mountBlob(this.#repo, from, info.digest)) {
+        recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
+        return { digest: info.digest, size: info.size };
+      }
+    }
+    return undefined;
+  }
+
+  async putManifest(manifest: Uint8Array, mimeType: string, instanceDigest?: Digest): Promise<void> {
+    const digest = digestOf(manifest);
+    let target: string;
+    if (instanceDigest !== undefined) target = instanceDigest;
+    else if (this.reference.isUnknownDigest) target = digest;
+    else {
+      const refDigest = this.reference.digest();
+      if (refDigest !== undefined && refDigest !== digest) {
+        throw new DockerError(
+          'DIGEST_MISMATCH',
+          `writing manifest to ${this.physicalRef.toString()}: manifest digest ${digest} does not match the reference`,
+        );
+      }
+      target = this.reference.tagOrDigest();
+    }
+    try {
+      await this.client.putManifest(this.#repo, target, manifest, mimeType);
+    } catch (err) {
+      if (err instanceof DockerError) {
+        throw new DockerError(err.code, `writing manifest to ${this.physicalRef.name()}: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    if (instanceDigest === undefined) this.#manifestDigest = digest;
+  }
+
+  async putSignatures(signatures: readonly Signature[], instanceDigest?: Digest): Promise<void> {
+    const digest = instanceDigest ?? this.#manifestDigest;
+    if (digest === undefined) {
+      throw new DockerError(
+        'NOT_SUPPORTED',
+        `writing signatures to ${this.physicalRef.name()}: the manifest must be written first`,
+      );
+    }
+    const simple: Uint8Array[] = [];
+    const sigstore: Extract<Signature, { format: 'sigstore-json' }>[] = [];
+    for (const s of signatures) {
+      switch (s.format) {
+        case 'simple-signing':
+          simple.push(s.blob);
+          break;
+        case 'sigstore-json':
+          sigstore.push(s);
+          break;
+        default:
+          throw new DockerError(
+            'NOT_SUPPORTED',
+            `writing signatures: unknown format ${JSON.stringify((s as { format: unknown }).format)}`,
+          );
+      }
+    }
+    if (simple.length > 0) {
+      if (this.#storage.lookasideWrite === undefined) {
+        throw new DockerError(
+          'NOT_SUPPORTED',
+          `writing signatures to ${this.physicalRef.name()}: no lookaside configured in registries.d`,
+        );
+      }
+      await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
+    }
+    if (sigstore.length > 0) {
+      if (!this.#storage.useSigstoreAttachments) {
+        throw new DockerError(
+          'NOT_SUPPORTED',
+          `writing signatures to ${this.physicalRef.name()}: use-sigstore-attachments is disabled in registries.d`,
+        );
+      }
+      await writeSigstoreAttachments(this.client, this.#repo, digest, sigstore);
+    }
+  }
+
+  /** Registries make manifests visible when they are written; nothing is left to do. */
+  async commit(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+export async function openDockerDestination(
+  ref: DockerImageReference,
+  ctx: SystemContext,
+  environment: Environment,
+): Promise<DockerImageDestination> {
+  const conf = await registriesConfFor(ctx, environment);
+  const target = pushDestination(conf, ref.ref);
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const storage = await signatureStorage(ctx, target.reference, environment);
+  return new DockerImageDestination(ref, target.reference, client, storage);
+}
+
+/** Deletes the manifest (by its digest, resolved from a tag if needed) and its lookaside signatures. */
+export async function deleteDockerImage(
+  ref: DockerImageReference,
+  ctx: SystemContext,
+  environment: Environment,
+): Promise<void> {
+  const conf = await registriesConfFor(ctx, environment);
+  const target = pushDestination(conf, ref.ref);
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const what = `deleting docker:${ref.stringWithinTransport()}`;
+  try {
+    const digest = (await client.getManifest(target.reference.path, ref.tagOrDigest())).digest;
+    await client.deleteManifest(target.reference.path, digest);
+    const storage = await signatureStorage(ctx, target.reference, environment);
+    if (storage.lookasideWrite !== undefined)
+      await deleteLookaside(storage.lookasideWrite, target.reference, digest);
+  } catch (err) {
+    if (err instanceof DockerError)
+      throw new DockerError(err.code, `${what}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}

@@ -1,0 +1,250 @@
+// The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
+import type { Readable } from 'node:stream';
+import { Agent, request, errors as undiciErrors } from 'undici';
+import { DockerError } from './errors.ts';
+
+export interface TlsSettings {
+  /** false skips certificate verification. */
+  readonly verify: boolean;
+  /** Extra CA certificates (PEM) on top of the system ones. */
+  readonly ca?: readonly string[];
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly headersMs: number;
+  /** Maximum idle time between two body chunks. */
+  readonly bodyMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 10_000, headersMs: 30_000, bodyMs: 60_000 };
+export const MAX_REDIRECTS = 10;
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpRequest {
+  readonly method: HttpMethod;
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array | string | Readable;
+  readonly signal?: AbortSignal;
+  /** Follow 3xx answers (GET/HEAD only); Authorization is dropped when the host changes. */
+  readonly followRedirects?: boolean;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  /** Lower-case header names; repeated headers joined with ", " except where noted. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** Every WWW-Authenticate header value (they cannot be joined safely). */
+  readonly challenges: readonly string[];
+  readonly body: Readable;
+  /** The URL that answered, after redirects. */
+  readonly url: string;
+}
+
+const agents = new Map<string, Agent>();
+
+/** One keep-alive pool per TLS configuration, shared by every registry client in the process. */
+function agentFor(tls: TlsSettings, timeouts: Timeouts): Agent {
+  const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
+  let agent = agents.get(key);
+  if (agent === undefined) {
+    const connect: Record<string, unknown> = {
+      rejectUnauthorized: tls.verify,
+      timeout: timeouts.connectMs,
+    };
+    if (tls.ca !== undefined && tls.ca.length > 0) {
+      connect.ca = [...requireTlsRootCertificates(), ...tls.ca];
+    }
+    if (tls.cert !== undefined) connect.cert = tls.cert;
+    if (tls.key !== undefined) connect.key = tls.key;
+    agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+let rootCertificates: readonly string[] | undefined;
+function requireTlsRootCertificates(): readonly string[] {
+  if (rootCertificates === undefined) {
+    rootCertificates = process.getBuiltinModule('node:tls').rootCertificates;
+  }
+  return rootCertificates;
+}
+
+/** Closes every pool (tests and CLI exit). */
+export async function closeAllAgents(): Promise<void> {
+  const all = [...agents.values()];
+  agents.clear();
+  await Promise.all(all.map((a) => a.close()));
+}
+
+function headerRecord(raw: Record<string, string | string[] | undefined>): {
+  headers: Record<string, string | undefined>;
+  challenges: string[];
+} {
+  const headers: Record<string, string | undefined> = {};
+  let challenges: string[] = [];
+  for (const [name, value] of Object.entries(raw)) {
+    const lower = name.toLowerCase();
+    if (lower === 'www-authenticate') {
+      challenges = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    }
+    headers[lower] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return { headers, challenges };
+}
+
+function describe(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+/** Maps undici/network failures onto typed errors; the URL shown never carries a query string. */
+function networkError(err: unknown, method: string, url: string): DockerError {
+  if (err instanceof DockerError) return err;
+  const where = `${method} ${describe(url)}`;
+  if (
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError ||
+    err instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new DockerError('TIMEOUT', `${where}: ${err.message}`, { cause: err, temporary: true });
+  }
+  if (err instanceof Error && err.name === 'AbortError') {
+    return new DockerError('TIMEOUT', `${where}: aborted`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new DockerError('NETWORK', `${where}: ${message}`, { cause: err, temporary: true });
+}
+
+/** A failure while reading a response body: a timeout, or a body cut short. */
+export function bodyError(err: unknown, what: string): DockerError {
+  if (err instanceof DockerError) return err;
+  if (err instanceof undiciErrors.BodyTimeoutError) {
+    return new DockerError('TIMEOUT', `${what}: ${err.message}`, { cause: err, temporary: true });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new DockerError('SHORT_BODY', `${what}: body ended early: ${message}`, {
+    cause: err,
+    temporary: true,
+  });
+}
+
+export interface HttpClientOptions {
+  readonly tls: TlsSettings;
+  readonly timeouts?: Timeouts;
+  readonly userAgent?: string;
+}
+
+/** Sends one request (following redirects when asked). Callers must consume or destroy `body`. */
+export async function send(req: HttpRequest, options: HttpClientOptions): Promise<HttpResponse> {
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const dispatcher = agentFor(options.tls, timeouts);
+  let url = req.url;
+  let headers: Record<string, string> = { ...req.headers };
+  if (options.userAgent !== undefined) headers['user-agent'] = options.userAgent;
+  const follow = req.followRedirects === true && (req.method === 'GET' || req.method === 'HEAD');
+  for (let hop = 0; ; hop++) {
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, {
+        dispatcher,
+        method: req.method,
+        headers,
+        body: req.body ?? null,
+        signal: req.signal,
+        headersTimeout: timeouts.headersMs,
+        bodyTimeout: timeouts.bodyMs,
+      });
+    } catch (err) {
+      throw networkError(err, req.method, url);
+    }
+    const { headers: h, challenges } = headerRecord(res.headers);
+    const location = h.location;
+    if (follow && res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {
+      discard(res.body);
+      if (hop >= MAX_REDIRECTS) {
+        throw new DockerError(
+          'REDIRECT_LOOP',
+          `${req.method} ${describe(req.url)}: more than ${MAX_REDIRECTS} redirects`,
+        );
+      }
+      const next = new URL(location, url);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new DockerError(
+          'BAD_RESPONSE',
+          `${req.method} ${describe(url)}: redirect to unsupported scheme ${next.protocol}`,
+        );
+      }
+      // Credentials for one host must never reach another (blob storage behind a registry).
+      if (next.host !== new URL(url).host) {
+        const { authorization: _dropped, ...rest } = headers;
+        headers = rest;
+      }
+      url = next.toString();
+      continue;
+    }
+    return { status: res.statusCode, headers: h, challenges, body: res.body, url };
+  }
+}
+
+/** Reads at most `limit` bytes of a body; more is TOO_LARGE (the rest is discarded). */
+export async function readCapped(body: Readable, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      total += buf.byteLength;
+      if (total > limit) {
+        discard(body);
+        throw new DockerError('TOO_LARGE', `${what}: larger than ${limit} bytes`);
+      }
+      chunks.push(buf);
+    }
+  } catch (err) {
+    throw bodyError(err, what);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Reads up to `limit` bytes and drops the rest without failing (error bodies). */
+export async function readPrefix(body: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      if (total < limit) chunks.push(buf.subarray(0, limit - total));
+      total += buf.byteLength;
+      if (total >= limit) break;
+    }
+  } catch {
+    // an error body that breaks off is still worth reporting with what arrived
+  } finally {
+    discard(body);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Abandons a body; undici reports the abort as an error nobody needs to hear. */
+export function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
+/** Discards a body so the connection returns to the pool. */
+export async function drain(body: Readable): Promise<void> {
+  try {
+    body.resume();
+    for await (const _ of body) {
+      // discard
+    }
+  } catch {
+    // the response is already handled; a broken tail changes nothing
+  }
+}

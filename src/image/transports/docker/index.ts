@@ -1,0 +1,13 @@
+export {
+  type Descriptor,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_SIZE,
+  type ManifestResult,
+  RegistryClient,
+} from './client.ts';
+export { clientFor, type Environment, processEnvironment, registriesConfFor } from './context.ts';
+export { DockerImageDestination } from './destination.ts';
+export { DockerError, type DockerErrorCode } from './errors.ts';
+export { closeAllAgents } from './http.ts';
+export { DockerImageSource } from './source.ts';
+export { DockerImageReference, DockerTransport, UNKNOWN_DIGEST_SUFFIX } from './transport.ts';

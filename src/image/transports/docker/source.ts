@@ -1,0 +1,181 @@
+// ImageSource for docker://: mirrors from registries.conf, verified manifests, verified blob
+// streams, signatures from lookaside / the signature extension / sigstore attachments.
+import { pipeline, type Readable } from 'node:stream';
+import { type Digest, verifyingStream } from '../../digest.ts';
+import type { DockerReference } from '../../reference/index.ts';
+import { pullSources } from '../../registries/registries-conf.ts';
+import type { SignatureStorage } from '../../registries/registries-d.ts';
+import type { BlobInfo, ImageSource, ManifestBytes, Signature, SystemContext } from '../../types.ts';
+import type { Descriptor, ManifestResult, RegistryClient } from './client.ts';
+import { clientFor, type Environment, registriesConfFor, signatureStorage } from './context.ts';
+import { DockerError } from './errors.ts';
+import {
+  MAX_LOOKASIDE_SIGNATURES,
+  MAX_SIGNATURE_SIZE,
+  readLookaside,
+  readSigstoreAttachments,
+} from './signatures.ts';
+import type { DockerImageReference } from './transport.ts';
+
+/** Blobs seen per registry → repositories holding them: cross-repository mount candidates. */
+const knownLocations = new Map<string, Set<string>>();
+const MAX_KNOWN_LOCATIONS = 10_000;
+
+export function recordBlobLocation(registry: string, repo: string, digest: Digest): void {
+  const key = `${registry}\n${digest}`;
+  let set = knownLocations.get(key);
+  if (set === undefined) {
+    if (knownLocations.size >= MAX_KNOWN_LOCATIONS) knownLocations.clear();
+    set = new Set();
+    knownLocations.set(key, set);
+  }
+  set.add(repo);
+}
+
+export function knownBlobLocations(registry: string, digest: Digest): string[] {
+  return [...(knownLocations.get(`${registry}\n${digest}`) ?? [])];
+}
+
+export class DockerImageSource implements ImageSource {
+  readonly reference: DockerImageReference;
+  readonly hasThreadSafeGetBlob = true;
+  /** The reference actually read (after mirrors and rewrites). */
+  readonly physicalRef: DockerReference;
+  readonly client: RegistryClient;
+  readonly #storage: SignatureStorage;
+  readonly #environment: Environment;
+  readonly #ctx: SystemContext;
+  #manifest: ManifestResult | undefined;
+
+  constructor(
+    reference: DockerImageReference,
+    physicalRef: DockerReference,
+    client: RegistryClient,
+    storage: SignatureStorage,
+    ctx: SystemContext,
+    environment: Environment,
+    manifest: ManifestResult | undefined,
+  ) {
+    this.reference = reference;
+    this.physicalRef = physicalRef;
+    this.client = client;
+    this.#storage = storage;
+    this.#ctx = ctx;
+    this.#environment = environment;
+    this.#manifest = manifest;
+  }
+
+  get #repo(): string {
+    return this.physicalRef.path;
+  }
+
+  async getManifest(instanceDigest?: Digest): Promise<ManifestBytes> {
+    if (instanceDigest !== undefined) {
+      const m = await this.client.getManifest(this.#repo, instanceDigest);
+      return { manifest: m.manifest, mimeType: m.mimeType };
+    }
+    if (this.#manifest === undefined) {
+      this.#manifest = await this.client.getManifest(this.#repo, this.reference.tagOrDigest());
+    }
+    return { manifest: this.#manifest.manifest, mimeType: this.#manifest.mimeType };
+  }
+
+  /** The digest of the top-level manifest (resolved from the tag when needed). */
+  async manifestDigest(): Promise<Digest> {
+    if (this.#manifest === undefined) await this.getManifest();
+    return this.#manifest!.digest;
+  }
+
+  /** The stream is verified against `info.digest` (and `info.size` when known) as it is read. */
+  async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {
+    const { stream, size } = await this.client.getBlob(this.#repo, info.digest);
+    recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
+    const verifier = verifyingStream(info.digest, {
+      what: `blob ${info.digest} from ${this.physicalRef.name()}`,
+      ...(info.size >= 0 ? { expectedSize: info.size } : {}),
+    });
+    pipeline(stream, verifier, () => {
+      // errors surface on `verifier`
+    });
+    return { stream: verifier, size: info.size >= 0 ? info.size : size };
+  }
+
+  async getSignatures(instanceDigest?: Digest): Promise<Signature[]> {
+    const digest = instanceDigest ?? (await this.manifestDigest());
+    const what = `reading signatures of ${this.physicalRef.name()}@${digest}`;
+    try {
+      const out: Signature[] = [];
+      let simple: Uint8Array[];
+      if (await this.client.supportsSignatureExtension()) {
+        simple = await this.client.extensionSignatures(
+          this.#repo,
+          digest,
+          MAX_LOOKASIDE_SIGNATURES,
+          MAX_SIGNATURE_SIZE,
+        );
+      } else if (this.#storage.lookaside !== undefined) {
+        simple = await readLookaside(this.#storage.lookaside, this.physicalRef, digest, {
+          tls: { verify: this.#ctx.tlsVerify ?? true },
+        });
+      } else simple = [];
+      for (const blob of simple) out.push({ format: 'simple-signing', blob });
+      if (this.#storage.useSigstoreAttachments) {
+        out.push(...(await readSigstoreAttachments(this.client, this.#repo, digest)));
+      }
+      return out;
+    } catch (err) {
+      if (err instanceof DockerError)
+        throw new DockerError(err.code, `${what}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** OCI 1.1 referrers (or the `sha256-<hex>` tag schema on registries without the API). */
+  listReferrers(digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    return this.client.listReferrers(this.#repo, digest, artifactType);
+  }
+
+  async close(): Promise<void> {
+    void this.#environment;
+  }
+}
+
+/**
+ * Opens a source: tries each pull source (mirrors first) and keeps the first that serves the
+ * manifest. The last failure is reported when none does.
+ */
+export async function openDockerSource(
+  ref: DockerImageReference,
+  ctx: SystemContext,
+  environment: Environment,
+): Promise<DockerImageSource> {
+  if (ref.isUnknownDigest) {
+    throw new DockerError(
+      'REFERENCE_INVALID',
+      `docker:${ref.stringWithinTransport()}: cannot read an image without a tag or digest`,
+    );
+  }
+  const conf = await registriesConfFor(ctx, environment);
+  const sources = pullSources(conf, ref.ref);
+  const errors: unknown[] = [];
+  for (const source of sources) {
+    const client = await clientFor(ctx, source.reference, conf, source.insecure, environment);
+    try {
+      const manifest = await client.getManifest(source.reference.path, ref.tagOrDigest());
+      const storage = await signatureStorage(ctx, source.reference, environment);
+      return new DockerImageSource(ref, source.reference, client, storage, ctx, environment, manifest);
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  const last = errors[errors.length - 1];
+  const prefix = `initializing source docker:${ref.stringWithinTransport()}`;
+  if (last instanceof DockerError) {
+    throw new DockerError(last.code, `${prefix}: ${last.message}`, {
+      cause: errors.length > 1 ? new AggregateError(errors) : last,
+    });
+  }
+  throw last instanceof Error
+    ? new DockerError('NETWORK', `${prefix}: ${last.message}`, { cause: last })
+    : new DockerError('NETWORK', prefix);
+}

@@ -1,0 +1,130 @@
+// Image string + pull credentials -> Verdict: parse, ask the policy, resolve, verify, with caching.
+import type { Coalescer, TtlCache } from '../cache/index.ts';
+import { BaseError, type Digest, type DockerReference, parseNormalizedNamed } from '../image/index.ts';
+import { credentialScope } from './credentials.ts';
+import type { CheckObserver, Evaluator, PullCredentials, Resolver, Verdict } from './types.ts';
+
+/** What a check is doing now; read by the caller to explain a missed deadline. */
+export interface CheckProgress {
+  stage: 'parsing' | 'consulting the policy' | 'resolving the tag' | 'verifying signatures' | 'done';
+}
+
+export interface CheckerSettings {
+  readonly resolver: Resolver;
+  /** The policy in force, or undefined while none is loaded. */
+  readonly evaluator: () => Evaluator | undefined;
+  readonly verdicts: TtlCache<Verdict>;
+  readonly digests: TtlCache<{ readonly digest: Digest }>;
+  readonly resolutions: Coalescer<Digest>;
+  readonly evaluations: Coalescer<Verdict>;
+  /** The platform images are verified for (`os/arch[/variant]`), part of every verdict's key. */
+  readonly platform: string;
+  readonly allowedTtlMs: number;
+  /** Definite denials are kept briefly so a crash-looping controller does not hammer the registry. */
+  readonly deniedTtlMs: number;
+  readonly digestTtlMs: number;
+  readonly observer: CheckObserver;
+}
+
+function errorVerdict(context: string, err: unknown): Verdict {
+  const code = err instanceof BaseError ? String(err.code) : 'INTERNAL';
+  const detail = err instanceof Error ? err.message : String(err);
+  return { kind: 'error', code, reason: `${context}: ${detail}` };
+}
+
+function seconds(since: number): number {
+  return (performance.now() - since) / 1000;
+}
+
+export class ImageChecker {
+  readonly #s: CheckerSettings;
+
+  constructor(settings: CheckerSettings) {
+    this.#s = settings;
+  }
+
+  /** Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict. */
+  async check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
+    try {
+      return await this.#check(image, credentials, progress);
+    } catch (err) {
+      return errorVerdict(`checking ${image}`, err);
+    } finally {
+      progress.stage = 'done';
+    }
+  }
+
+  async #check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
+    progress.stage = 'parsing';
+    let ref: DockerReference;
+    try {
+      ref = parseNormalizedNamed(image).tagNameOnly();
+    } catch (err) {
+      return { kind: 'denied', reason: `invalid image reference: ${(err as Error).message}` };
+    }
+    const evaluator = this.#s.evaluator();
+    if (evaluator === undefined) {
+      return { kind: 'error', code: 'POLICY_NOT_LOADED', reason: 'no trust policy is loaded' };
+    }
+    progress.stage = 'consulting the policy';
+    const started = performance.now();
+    const early = evaluator.decideWithoutImage(ref);
+    this.#s.observer.stage('policy', seconds(started));
+    if (early !== undefined) return early;
+
+    const scope = credentialScope(ref, credentials);
+    progress.stage = 'resolving the tag';
+    let digest: Digest;
+    try {
+      digest = ref.digest ?? (await this.#resolve(ref, scope, credentials));
+    } catch (err) {
+      return errorVerdict(`resolving ${ref.toString()}`, err);
+    }
+
+    progress.stage = 'verifying signatures';
+    // The reference (with its tag) is part of the key: scope lookup and identity matching depend
+    // on it, so two names for one digest can have different verdicts.
+    const key = [
+      ref.toString(),
+      digest,
+      this.#s.platform,
+      evaluator.policyHash,
+      evaluator.trustHash,
+      scope,
+    ].join('\0');
+    const lookup = performance.now();
+    const cached = this.#s.verdicts.get(key);
+    this.#s.observer.stage('cache', seconds(lookup));
+    this.#s.observer.cache('verdict', cached !== undefined);
+    if (cached !== undefined) return cached;
+    return this.#s.evaluations.run(key, async (signal) => {
+      let verdict: Verdict;
+      try {
+        verdict = await evaluator.evaluate(ref, digest, credentials, signal, this.#s.observer);
+      } catch (err) {
+        return errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
+      }
+      if (verdict.kind === 'allowed') {
+        verdict = { ...verdict, digest: verdict.digest ?? digest };
+        this.#s.verdicts.set(key, verdict, this.#s.allowedTtlMs);
+      } else if (verdict.kind === 'denied') {
+        this.#s.verdicts.set(key, verdict, this.#s.deniedTtlMs);
+      }
+      return verdict;
+    });
+  }
+
+  async #resolve(ref: DockerReference, scope: string, credentials: PullCredentials): Promise<Digest> {
+    const key = `${ref.toString()}\0${scope}`;
+    const cached = this.#s.digests.get(key);
+    this.#s.observer.cache('digest', cached !== undefined);
+    if (cached !== undefined) return cached.digest;
+    return this.#s.resolutions.run(key, async (signal) => {
+      const started = performance.now();
+      const digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer);
+      this.#s.observer.stage('resolve', seconds(started));
+      this.#s.digests.set(key, { digest }, this.#s.digestTtlMs);
+      return digest;
+    });
+  }
+}

@@ -1,0 +1,89 @@
+// The contracts between the admission webhook and whatever resolves and judges images.
+import type { Digest, DockerReference } from '../image/index.ts';
+
+/**
+ * What the trust policy says about one image. A denial is a value, and so is a failure to
+ * decide (`error`): callers deny or warn on it, never admit because of it.
+ */
+export type Verdict =
+  | {
+      readonly kind: 'allowed';
+      readonly reason: string;
+      /** The manifest digest the decision was made on; undefined when no image was looked at. */
+      readonly digest?: Digest;
+      /** True when signatures were verified against `digest` (only then may it be pinned). */
+      readonly verified: boolean;
+    }
+  | { readonly kind: 'denied'; readonly reason: string }
+  | { readonly kind: 'error'; readonly code: string; readonly reason: string };
+
+/** Registry credentials for one admission: Kubernetes `.dockerconfigjson` documents, most specific first. */
+export interface PullCredentials {
+  readonly dockerConfigJson: readonly string[];
+}
+
+/** Where a pod's pull credentials come from (its imagePullSecrets, its ServiceAccount's). */
+export interface PodCredentialContext {
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+  readonly imagePullSecrets: readonly string[];
+}
+
+/** Reads pull secrets; the Kubernetes implementation lives in src/kube. */
+export interface PullSecretSource {
+  /**
+   * The `.dockerconfigjson` contents of the pod's pull secrets then its ServiceAccount's, in
+   * that order. Secrets that do not exist are skipped; other failures throw.
+   */
+  secretsFor(context: PodCredentialContext, signal: AbortSignal): Promise<PullCredentials>;
+}
+
+/** Latency stages reported to metrics. */
+export type Stage = 'policy' | 'resolve' | 'fetch_signatures' | 'verify' | 'cache';
+
+/** Where implementations report what they did; every method must be cheap and never throw. */
+export interface CheckObserver {
+  stage(stage: Stage, seconds: number): void;
+  cache(cache: 'verdict' | 'digest', hit: boolean): void;
+  /** One registry HTTP exchange; `status` is the HTTP status or `error` when there was none. */
+  registryRequest(status: string): void;
+}
+
+/** Turns a tag into the digest of the manifest it names now (one HEAD request). */
+export interface Resolver {
+  /**
+   * The digest `ref` (which has a tag and no digest) points to. Throws on failure; errors with
+   * `temporary: true` are worth retrying.
+   */
+  resolve(
+    ref: DockerReference,
+    credentials: PullCredentials,
+    signal: AbortSignal,
+    observer: CheckObserver,
+  ): Promise<Digest>;
+}
+
+/** A loaded trust policy. Replaced as a whole when the policy or its keys change. */
+export interface Evaluator {
+  /** Hash of the policy document; differs between any two different policies. */
+  readonly policyHash: string;
+  /** Hash of the trust material the policy names (keys, CAs, Rekor keys). */
+  readonly trustHash: string;
+  /**
+   * The verdict for `ref` when its requirements decide without looking at the image
+   * (`reject`, `insecureAcceptAnything`), else undefined. Never touches the network.
+   */
+  decideWithoutImage(ref: DockerReference): Verdict | undefined;
+  /**
+   * Judges the image `ref` names, pinned to `digest` (the manifest `ref`'s tag resolved to, or
+   * its own digest). `ref` keeps its tag because signature identities are matched against it.
+   * Returns denials as verdicts; throws only when it could not decide.
+   */
+  evaluate(
+    ref: DockerReference,
+    digest: Digest,
+    credentials: PullCredentials,
+    signal: AbortSignal,
+    observer: CheckObserver,
+  ): Promise<Verdict>;
+}

@@ -1,0 +1,149 @@
+// Composition root of the webhook: wires policy, caches, metrics, logs and TLS into a listener.
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Coalescer, createTtlCache } from './cache/index.ts';
+import type { Digest } from './image/index.ts';
+import {
+  type Evaluator,
+  ImageChecker,
+  type PullSecretSource,
+  type Resolver,
+  type Verdict,
+} from './policy/index.ts';
+import type { Mode } from './webhook/admit.ts';
+import { buildApp } from './webhook/app.ts';
+import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
+import { createMetrics } from './webhook/metrics.ts';
+import { readKeyPair, watchFiles } from './webhook/tls.ts';
+
+export interface ServerConfig {
+  /** policy.json; undefined = the embedded default. */
+  readonly policyPath: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly tlsCertPath: string;
+  readonly tlsKeyPath: string;
+  readonly deadlineMs: number;
+  readonly mode: Mode;
+  readonly unknownKinds: 'allow' | 'deny';
+  readonly bodyLimit: number;
+  readonly logLevel: LogLevel;
+  /** The platform verdicts are computed for, `os/arch[/variant]`. */
+  readonly platform: string;
+  /** How often certificate, key and policy files are checked for changes. */
+  readonly watchIntervalMs: number;
+  /** After SIGTERM: how long /readyz fails before the listener stops, so endpoints drain first. */
+  readonly shutdownDelayMs: number;
+  readonly cache: {
+    readonly maxEntries: number;
+    readonly allowedTtlMs: number;
+    readonly deniedTtlMs: number;
+    readonly digestTtlMs: number;
+  };
+}
+
+/** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
+export interface Components {
+  /** Loads and compiles the policy (and the trust material it names); throws when invalid. */
+  loadPolicy(path: string | undefined): Promise<Evaluator>;
+  readonly resolver: Resolver;
+  readonly pullSecrets: PullSecretSource;
+  /** Where logs go; default stdout. */
+  readonly logDestination?: LogDestination;
+}
+
+export interface RunningServer {
+  /** https://host:port as bound (the port resolved when 0 was asked for). */
+  readonly url: string;
+  readonly port: number;
+  /** Fails readiness, waits shutdownDelayMs, then stops accepting and finishes in-flight reviews. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CACHE = {
+  maxEntries: 10_000,
+  allowedTtlMs: 10 * 60_000,
+  deniedTtlMs: 10_000,
+  digestTtlMs: 30_000,
+};
+
+export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel, components.logDestination);
+  const metrics = createMetrics();
+  let evaluator: Evaluator | undefined = await components.loadPolicy(config.policyPath);
+  let closing = false;
+  const checker = new ImageChecker({
+    resolver: components.resolver,
+    evaluator: () => evaluator,
+    verdicts: createTtlCache<Verdict>(config.cache.maxEntries),
+    digests: createTtlCache<{ digest: Digest }>(config.cache.maxEntries),
+    // A flight may outlive the review that started it (its result then serves the retry), but
+    // never the webhook's own deadline by much.
+    resolutions: new Coalescer<Digest>(config.deadlineMs * 2),
+    evaluations: new Coalescer<Verdict>(config.deadlineMs * 2),
+    platform: config.platform,
+    ...config.cache,
+    observer: metrics,
+  });
+  const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
+  const app = buildApp({
+    admission: {
+      checker,
+      pullSecrets: components.pullSecrets,
+      mode: config.mode,
+      deadlineMs: config.deadlineMs,
+      unknownKinds: config.unknownKinds,
+      metrics,
+      logger,
+    },
+    ready: () => evaluator !== undefined && !closing,
+    bodyLimit: config.bodyLimit,
+    tls,
+  });
+  await app.listen({ host: config.host, port: config.port });
+
+  const stopTlsWatch = watchFiles([config.tlsCertPath, config.tlsKeyPath], config.watchIntervalMs, () => {
+    readKeyPair(config.tlsCertPath, config.tlsKeyPath).then(
+      (pair) => {
+        (app.server as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+        logger.info({ cert: config.tlsCertPath }, 'tls certificate reloaded');
+      },
+      // A half-written pair is normal during a rotation: keep serving the old one.
+      (err: unknown) => logger.warn({ err: (err as Error).message }, 'tls certificate not reloaded'),
+    );
+  });
+  const policyPath = config.policyPath;
+  const stopPolicyWatch =
+    policyPath === undefined
+      ? () => {}
+      : watchFiles([policyPath], config.watchIntervalMs, () => {
+          components.loadPolicy(policyPath).then(
+            (next) => {
+              evaluator = next;
+              logger.info({ policy: policyPath, policyHash: next.policyHash }, 'policy reloaded');
+            },
+            (err: unknown) =>
+              logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one'),
+          );
+        });
+
+  const port = (app.server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  logger.info(
+    { port, mode: config.mode, policy: policyPath ?? 'embedded default' },
+    'portcullis webhook listening',
+  );
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    async close() {
+      closing = true;
+      stopTlsWatch();
+      stopPolicyWatch();
+      await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      await app.close();
+      evaluator = undefined;
+      logger.info('portcullis webhook stopped');
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// The HTTP face of the webhook. The only module importing fastify; buildApp never listens.
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import { type AdmissionSettings, admit } from './admit.ts';
+import { rejection } from './review.ts';
+
+export interface AppOptions {
+  readonly admission: AdmissionSettings;
+  /** True once a policy is loaded; /readyz answers 503 until then (and again while shutting down). */
+  readonly ready: () => boolean;
+  /** Largest accepted request body in bytes. */
+  readonly bodyLimit: number;
+  /** Serve HTTPS with this certificate; plain HTTP (tests) when absent. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+}
+
+/** The default body limit: two objects at etcd's 1.5 MiB each (UPDATE) plus the review envelope. */
+export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const { admission } = options;
+  const app = Fastify({
+    loggerInstance: admission.logger,
+    // One line per admission comes from admit(); per-request framework lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit,
+    ...(options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } }),
+  }) as unknown as FastifyInstance;
+
+  // Whatever goes wrong before a review is read still gets an AdmissionReview-shaped answer.
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const status =
+      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500;
+    const message =
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? `admission review: body larger than the ${options.bodyLimit} byte limit`
+        : `admission review: ${error.message}`;
+    if (status === 500) admission.logger.error({ err: error }, 'request failed');
+    void reply.code(status).send(rejection('', status, message));
+  });
+
+  app.post('/validate', async (request, reply) => {
+    const { status, review } = await admit(admission, request.body, false);
+    return reply.code(status).send(review);
+  });
+  app.post('/mutate', async (request, reply) => {
+    const { status, review } = await admit(admission, request.body, true);
+    return reply.code(status).send(review);
+  });
+  app.get('/healthz', async () => 'ok\n');
+  app.get('/readyz', async (_request, reply) =>
+    options.ready() ? reply.send('ok\n') : reply.code(503).send('no trust policy loaded\n'),
+  );
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await admission.metrics.render();
+    return reply.type(contentType).send(body);
+  });
+  return app;
+}

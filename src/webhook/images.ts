@@ -1,0 +1,140 @@
+// Which images a workload would run, with the field path of each.
+import type { AdmissionRequest } from './review.ts';
+
+export interface ImageSite {
+  readonly image: string;
+  /** Kubernetes field path, e.g. `spec.template.spec.containers[1].image`. */
+  readonly path: string;
+  /** JSON Pointer of the same field, for patches. */
+  readonly pointer: string;
+}
+
+export interface PodIdentity {
+  readonly serviceAccountName: string;
+  readonly imagePullSecrets: readonly string[];
+}
+
+export type Extraction =
+  /** Nothing to judge: deletions, status updates, scale, ... */
+  | { readonly kind: 'none' }
+  | { readonly kind: 'unsupported'; readonly what: string }
+  | { readonly kind: 'invalid'; readonly message: string }
+  | {
+      readonly kind: 'workload';
+      /** True for Pods: the only objects whose images may be pinned. */
+      readonly isPod: boolean;
+      readonly sites: readonly ImageSite[];
+      readonly pod: PodIdentity;
+    };
+
+/** Where the pod spec sits in each supported kind, keyed by `group/Kind`. */
+const POD_SPEC_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['/Pod', ['spec']],
+  ['/PodTemplate', ['template', 'spec']],
+  ['/ReplicationController', ['spec', 'template', 'spec']],
+  ['apps/Deployment', ['spec', 'template', 'spec']],
+  ['apps/ReplicaSet', ['spec', 'template', 'spec']],
+  ['apps/StatefulSet', ['spec', 'template', 'spec']],
+  ['apps/DaemonSet', ['spec', 'template', 'spec']],
+  ['batch/Job', ['spec', 'template', 'spec']],
+  ['batch/CronJob', ['spec', 'jobTemplate', 'spec', 'template', 'spec']],
+]);
+
+const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+
+class InvalidObject extends Error {}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function child(value: unknown, key: string, path: string): unknown {
+  if (value === undefined || value === null) return undefined;
+  if (!isRecord(value)) throw new InvalidObject(`${path}: expected an object`);
+  return value[key];
+}
+
+function sitesOf(spec: unknown, path: readonly string[], lists: readonly string[]): ImageSite[] {
+  const sites: ImageSite[] = [];
+  const prefix = path.join('.');
+  for (const list of lists) {
+    const containers = child(spec, list, prefix);
+    if (containers === undefined || containers === null) continue;
+    if (!Array.isArray(containers)) throw new InvalidObject(`${prefix}.${list}: expected an array`);
+    containers.forEach((container, i) => {
+      const where = `${prefix ? `${prefix}.` : ''}${list}[${i}].image`;
+      const image = child(container, 'image', `${prefix}.${list}[${i}]`);
+      // Controllers may leave the image to be defaulted later; an empty one runs nothing yet.
+      if (image === undefined || image === null || image === '') return;
+      if (typeof image !== 'string')
+        throw new InvalidObject(`${where}: expected a string, got ${typeof image}`);
+      sites.push({ image, path: where, pointer: `/${[...path, list, String(i), 'image'].join('/')}` });
+    });
+  }
+  return sites;
+}
+
+function podIdentity(spec: unknown, prefix: string): PodIdentity {
+  const sa = child(spec, 'serviceAccountName', prefix);
+  const secrets = child(spec, 'imagePullSecrets', prefix);
+  const names: string[] = [];
+  if (Array.isArray(secrets)) {
+    for (const s of secrets) {
+      const name = isRecord(s) ? s.name : undefined;
+      if (typeof name === 'string' && name !== '') names.push(name);
+    }
+  }
+  return {
+    serviceAccountName: typeof sa === 'string' && sa !== '' ? sa : 'default',
+    imagePullSecrets: names,
+  };
+}
+
+function extractFrom(object: unknown, path: readonly string[], lists: readonly string[]) {
+  let spec: unknown = object;
+  for (let i = 0; i < path.length; i++) spec = child(spec, path[i]!, path.slice(0, i).join('.') || 'object');
+  return { sites: sitesOf(spec, path, lists), pod: podIdentity(spec, path.join('.')) };
+}
+
+/**
+ * The images of the object under review. On UPDATE only images the update introduces are
+ * returned (same field, same image = already admitted), so editing labels of a running workload
+ * never waits on a registry.
+ */
+export function extractImages(request: AdmissionRequest): Extraction {
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { kind: 'none' };
+  const { group, kind } = request.kind;
+  let path: readonly string[] | undefined;
+  let lists: readonly string[] = CONTAINER_LISTS;
+  if (request.subResource === 'ephemeralcontainers') {
+    // Since Kubernetes 1.22 the subresource carries a Pod; before, an EphemeralContainers object.
+    if (group === '' && kind === 'EphemeralContainers') path = [];
+    else if (group === '' && kind === 'Pod') path = ['spec'];
+    lists = ['ephemeralContainers'];
+  } else if (request.subResource !== '') {
+    return { kind: 'none' };
+  } else {
+    path = POD_SPEC_PATHS.get(`${group}/${kind}`);
+  }
+  if (path === undefined) {
+    return {
+      kind: 'unsupported',
+      what: `${group === '' ? '' : `${group}/`}${request.kind.version}, Kind=${kind}`,
+    };
+  }
+  if (!isRecord(request.object)) return { kind: 'invalid', message: 'request.object: expected an object' };
+  try {
+    const current = extractFrom(request.object, path, lists);
+    let sites = current.sites;
+    if (request.operation === 'UPDATE' && isRecord(request.oldObject)) {
+      const before = new Set(
+        extractFrom(request.oldObject, path, lists).sites.map((s) => `${s.path}\0${s.image}`),
+      );
+      sites = sites.filter((s) => !before.has(`${s.path}\0${s.image}`));
+    }
+    return { kind: 'workload', isPod: group === '' && kind === 'Pod', sites, pod: current.pod };
+  } catch (err) {
+    if (err instanceof InvalidObject) return { kind: 'invalid', message: err.message };
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseListen, resolveServeSettings } from '../../src/cli/serve.ts';
+
+describe('serve settings', () => {
+  it('defaults: embedded policy, 0.0.0.0:8443, 8 s deadline, enforce, self-signed', () => {
+    const s = resolveServeSettings([], {});
+    assert.equal(s.config.policyPath, undefined);
+    assert.deepEqual([s.config.host, s.config.port], ['0.0.0.0', 8443]);
+    assert.equal(s.config.deadlineMs, 8000);
+    assert.equal(s.config.mode, 'enforce');
+    assert.equal(s.config.unknownKinds, 'allow');
+    assert.equal(s.tls, undefined);
+  });
+
+  it('reads every setting from PORTCULLIS_* variables', () => {
+    const s = resolveServeSettings([], {
+      PORTCULLIS_POLICY: '/etc/p.json',
+      PORTCULLIS_REGISTRIES_D: '/etc/r.d',
+      PORTCULLIS_REGISTRIES_CONF: '/etc/r.conf',
+      PORTCULLIS_AUTHFILE: '/etc/auth.json',
+      PORTCULLIS_LISTEN: '127.0.0.1:9443',
+      PORTCULLIS_TLS_CERT: '/tls/crt',
+      PORTCULLIS_TLS_KEY: '/tls/key',
+      PORTCULLIS_TIMEOUT: '2.5',
+      PORTCULLIS_MODE: 'warn',
+      PORTCULLIS_UNKNOWN_KINDS: 'deny',
+      PORTCULLIS_LOG_LEVEL: 'debug',
+    });
+    assert.equal(s.config.policyPath, '/etc/p.json');
+    assert.deepEqual(
+      [s.registriesDirPath, s.registriesConfPath, s.authFilePath],
+      ['/etc/r.d', '/etc/r.conf', '/etc/auth.json'],
+    );
+    assert.deepEqual([s.config.host, s.config.port], ['127.0.0.1', 9443]);
+    assert.deepEqual(s.tls, { certPath: '/tls/crt', keyPath: '/tls/key' });
+    assert.equal(s.config.deadlineMs, 2500);
+    assert.equal(s.config.mode, 'warn');
+    assert.equal(s.config.unknownKinds, 'deny');
+    assert.equal(s.config.logLevel, 'debug');
+  });
+
+  it('flags win over variables', () => {
+    const s = resolveServeSettings(['--mode', 'audit', '--policy=/a.json', '--registries.d', '/d'], {
+      PORTCULLIS_MODE: 'warn',
+      PORTCULLIS_POLICY: '/b.json',
+    });
+    assert.deepEqual([s.config.mode, s.config.policyPath, s.registriesDirPath], ['audit', '/a.json', '/d']);
+  });
+
+  const bad: Array<[string, string[], Record<string, string>]> = [
+    ['an unknown mode', ['--mode', 'strict'], {}],
+    ['an unknown mode from the environment', [], { PORTCULLIS_MODE: 'strict' }],
+    ['a zero timeout', ['--timeout', '0'], {}],
+    ['a timeout above the webhook maximum', ['--timeout', '31'], {}],
+    ['a non-numeric timeout', ['--timeout', '5s'], {}],
+    ['a certificate without its key', ['--tls-cert', '/c'], {}],
+    ['a bad listen address', ['--listen', 'localhost'], {}],
+    ['unknown kinds neither allow nor deny', ['--unknown-kinds', 'warn'], {}],
+    ['a positional argument', ['policy.json'], {}],
+    ['an unknown flag', ['--port', '1'], {}],
+  ];
+  for (const [what, argv, env] of bad) {
+    it(`rejects ${what} as a usage error`, () => {
+      assert.throws(() => resolveServeSettings(argv, env), { code: 'USAGE' });
+    });
+  }
+
+  const listens: Array<[string, string, number]> = [
+    ['0.0.0.0:8443', '0.0.0.0', 8443],
+    [':9443', '0.0.0.0', 9443],
+    ['[::1]:8443', '::1', 8443],
+    ['webhook.local:443', 'webhook.local', 443],
+  ];
+  for (const [input, host, port] of listens) {
+    it(`parses --listen ${input}`, () => assert.deepEqual(parseListen(input), { host, port }));
+  }
+});

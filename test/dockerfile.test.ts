@@ -1,0 +1,54 @@
+// The image cannot be built here (no container engine), so check what it copies exists.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+
+interface Copy {
+  readonly from: string | undefined;
+  readonly sources: string[];
+}
+
+const copies: Copy[] = [...dockerfile.matchAll(/^COPY\s+(?:--from=(\S+)\s+)?(.+)$/gm)].map((m) => {
+  const parts = m[2]!.trim().split(/\s+/);
+  return { from: m[1], sources: parts.slice(0, -1) };
+});
+
+describe('Dockerfile', () => {
+  it('copies only files that exist in the repository', () => {
+    const missing = copies
+      .filter((c) => c.from === undefined)
+      .flatMap((c) => c.sources)
+      .filter((s) => !existsSync(join(root, s)));
+    assert.deepEqual(missing, []);
+  });
+
+  it('copies the build output that `tsc -p tsconfig.build.json` produces', async () => {
+    await promisify(execFile)(
+      process.execPath,
+      [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: root,
+      },
+    );
+    const fromBuild = copies.filter((c) => c.from === 'build').flatMap((c) => c.sources);
+    assert.ok(fromBuild.length > 0, 'expected a COPY --from=build');
+    for (const s of fromBuild) {
+      const local = s.replace(/^\/src\//, '');
+      assert.ok(existsSync(join(root, local)), `${local} missing after the build`);
+    }
+    assert.ok(existsSync(join(root, 'dist/src/cli/main.js')), 'the bin entry needs dist/src/cli/main.js');
+  });
+
+  it('runs as a non-root user and starts the webhook', () => {
+    const user = /^USER\s+(\S+)/m.exec(dockerfile)?.[1];
+    assert.ok(user !== undefined && !/^(0|root)(:|$)/.test(user), `USER ${user}`);
+    assert.match(dockerfile, /^CMD \["serve"\]/m);
+  });
+});

@@ -1,0 +1,38 @@
+// A tiny HTTPS client that trusts one CA and reports the certificate the server presented.
+import { request } from 'node:https';
+
+export interface HttpsResult {
+  readonly status: number;
+  readonly body: string;
+  readonly fingerprint: string;
+}
+
+export function httpsRequest(
+  url: string,
+  options: { ca: string | Buffer; method?: string; body?: unknown },
+): Promise<HttpsResult> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const req = request(
+      url,
+      {
+        method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
+        ca: options.ca,
+        agent: false,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const fingerprint = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parseNormalizedNamed } from '../../../src/image/index.ts';
+import { RegistriesError } from '../../../src/image/registries/errors.ts';
+import {
+  findRegistry,
+  parseRegistriesConf,
+  pullSources,
+} from '../../../src/image/registries/registries-conf.ts';
+import { parseToml } from '../../../src/image/registries/toml.ts';
+import { conformancePath } from '../../helpers/conformance.ts';
+
+const testdata = (f: string) =>
+  readFileSync(conformancePath(`containers-image/pkg/sysregistriesv2/testdata/${f}`), 'utf8');
+
+describe('TOML subset', () => {
+  const valid: [string, unknown][] = [
+    ['a = "x"\nb = true\nc = [1, 2]', { a: 'x', b: true, c: [1, 2] }],
+    ["s = 'lit\\eral'", { s: 'lit\\eral' }],
+    ['s = "tab\\tq\\"\\u00e9"', { s: 'tab\tq"é' }],
+    ['[[r]]\nx = 1\n[[r.m]]\ny = 2\n[[r]]\nx = 3', { r: [{ x: 1, m: [{ y: 2 }] }, { x: 3 }] }],
+    ['[t.u]\nk = "v" # comment\n', { t: { u: { k: 'v' } } }],
+    ['a = [\n  "x", # c\n  "y",\n]', { a: ['x', 'y'] }],
+    ['"quoted key" = 1', { 'quoted key': 1 }],
+  ];
+  for (const [input, want] of valid)
+    it(`parses ${JSON.stringify(input)}`, () => assert.deepEqual(parseToml(input), want));
+  const invalid = [
+    'a = ',
+    'a = "x" b = 1',
+    'a = 1\na = 2',
+    '[t]\n[t]',
+    'a = 1.5',
+    'a = {x = 1}',
+    'a = """x"""',
+    'a = "unterminated',
+    '[t',
+    'a = [1, 2',
+  ];
+  for (const input of invalid) {
+    it(`rejects ${JSON.stringify(input)}`, () =>
+      assert.throws(() => parseToml(input), { code: 'TOML_INVALID' }));
+  }
+});
+
+describe('registries.conf upstream fixtures', () => {
+  const table: [string, boolean][] = [
+    ['aliases.conf', true],
+    ['base-for-registries.d.conf', true],
+    ['blocked-conflicts.conf', false],
+    ['cred-helper.conf', true],
+    ['empty.conf', true],
+    ['find-registry.conf', true],
+    ['insecure-conflicts.conf', false],
+    ['invalid-aliases.conf', false],
+    ['invalid-config-level-mirror.conf', false],
+    ['invalid-conflict-mirror.conf', false],
+    ['invalid-prefix.conf', false],
+    ['invalid-search.conf', false],
+    ['invalid-short-name-mode.conf', false],
+    ['invalid-value-mirror.conf', false],
+    ['mirrors.conf', true],
+    ['missing-mirror-location.conf', false],
+    ['mixing-v1-v2-empty.conf', true],
+    ['mixing-v1-v2.conf', false],
+    ['pull-sources-from-reference.conf', true],
+    ['try-update-cache-invalid.conf', false],
+    ['try-update-cache-valid.conf', true],
+    ['unmarshal.conf', true],
+    ['unqualified-search.conf', true],
+    ['v1-compatibility.conf', true],
+    ['v1-invalid-block.conf', false],
+    ['v1-invalid-insecure.conf', false],
+    ['v1-invalid-search.conf', false],
+  ];
+  for (const [file, ok] of table) {
+    it(`${file} ${ok ? 'parses' : 'is rejected'}`, () => {
+      if (ok) parseRegistriesConf(testdata(file), file);
+      else
+        assert.throws(
+          () => parseRegistriesConf(testdata(file), file),
+          (e: unknown) => e instanceof RegistriesError,
+        );
+    });
+  }
+});
+
+describe('registry lookup and pull sources', () => {
+  const find = parseRegistriesConf(testdata('find-registry.conf'));
+  const lookups: [string, string | undefined][] = [
+    ['simple-prefix.com/foo/bar', 'simple-prefix.com'],
+    ['complex-prefix.com:4000/with/path/and/beyond', 'complex-prefix.com:4000/with/path'],
+    ['no-prefix.com/x', 'no-prefix.com'],
+    ['a.so.simple-prefix.com/x', '*.so.simple-prefix.com'],
+    ['b.simple-prefix.com/x', '*.simple-prefix.com'],
+    ['simple-prefix.com.evil/x', undefined],
+  ];
+  for (const [name, prefix] of lookups) {
+    it(`${name} uses [[registry]] ${prefix ?? '(none)'}`, () =>
+      assert.equal(findRegistry(find, name)?.prefix, prefix));
+  }
+
+  const conf = parseRegistriesConf(testdata('pull-sources-from-reference.conf'));
+  const d = `sha256:${'a'.repeat(64)}`;
+  const cases: [string, string[]][] = [
+    [
+      'registry-a.com/foo/image:latest',
+      [
+        'mirror-1.registry-a.com/image:latest',
+        'mirror-2.registry-a.com/image:latest',
+        'registry-a.com/bar/image:latest',
+      ],
+    ],
+    ['registry-b.com/foo/image:latest', ['registry-b.com/bar/image:latest']],
+    [
+      `registry-b.com/foo/image@${d}`,
+      [
+        `mirror-1.registry-b.com/image@${d}`,
+        `mirror-2.registry-b.com/image@${d}`,
+        `registry-b.com/bar/image@${d}`,
+      ],
+    ],
+    [
+      'registry-c.com/baz/image:latest',
+      ['mirror-1.registry-c.com/image:latest', 'registry-c.com/bar/image:latest'],
+    ],
+    ['unrelated.com/image:latest', ['unrelated.com/image:latest']],
+  ];
+  for (const [input, want] of cases) {
+    it(`pulls ${input} from ${want.join(', ')}`, () => {
+      assert.deepEqual(
+        pullSources(conf, parseNormalizedNamed(input)).map((s) => s.reference.toString()),
+        want,
+      );
+    });
+  }
+  it('marks insecure mirrors', () => {
+    const sources = pullSources(conf, parseNormalizedNamed('registry-a.com/foo/image:latest'));
+    assert.deepEqual(
+      sources.map((s) => s.insecure),
+      [false, true, false],
+    );
+  });
+  it('refuses a blocked registry with REGISTRY_BLOCKED', () => {
+    const blocked = parseRegistriesConf('[[registry]]\nlocation = "blocked.example.com"\nblocked = true\n');
+    assert.throws(() => pullSources(blocked, parseNormalizedNamed('blocked.example.com/x:1')), {
+      code: 'REGISTRY_BLOCKED',
+    });
+  });
+});

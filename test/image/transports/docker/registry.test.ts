@@ -1,0 +1,233 @@
+// The docker transport against the real Distribution registry (anonymous access).
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { after, before, describe, it } from 'node:test';
+import { digestOf } from '../../../../src/image/index.ts';
+import {
+  closeAllAgents,
+  DockerError,
+  type DockerImageSource,
+} from '../../../../src/image/transports/docker/index.ts';
+import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
+import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
+import { pushWithFetch, syntheticImage } from '../../../helpers/synthetic-image.ts';
+
+let registry: TestRegistry;
+let env: DockerTestEnv;
+
+before(async () => {
+  registry = await startRegistry();
+  env = await dockerTestEnv();
+});
+after(async () => {
+  await registry.stop();
+  await env.cleanup();
+  await closeAllAgents();
+});
+
+const ref = (s: string) => env.transport.parseReference(`//${registry.host}/${s}`);
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('docker transport: push and pull round trip', () => {
+  it('writes an image and reads back identical manifest and blobs', async () => {
+    const image = syntheticImage();
+    const dest = await ref('round/trip:v1').newImageDestination(env.ctx);
+    await putImage(dest, image);
+    await dest.close();
+    const src = (await ref('round/trip:v1').newImageSource(env.ctx)) as DockerImageSource;
+    const m = await src.getManifest();
+    assert.deepEqual(Buffer.from(m.manifest), image.manifest);
+    assert.equal(m.mimeType, image.mimeType);
+    assert.equal(await src.manifestDigest(), image.manifestDigest);
+    for (const b of [image.config, ...image.layers]) {
+      const { stream, size } = await src.getBlob({ digest: b.digest, size: b.bytes.length });
+      assert.equal(size, b.bytes.length);
+      assert.deepEqual(await readAll(stream), b.bytes);
+    }
+    await src.close();
+  });
+
+  it('reads an image by digest and verifies it', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'by/digest', 'x', image);
+    const src = await ref(`by/digest@${image.manifestDigest}`).newImageSource(env.ctx);
+    assert.deepEqual(Buffer.from((await src.getManifest()).manifest), image.manifest);
+  });
+
+  it('resolves a tag to its digest with HEAD', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'head/tag', 'v1', image);
+    const src = (await ref('head/tag:v1').newImageSource(env.ctx)) as DockerImageSource;
+    assert.equal(await src.client.resolveDigest('head/tag', 'v1'), image.manifestDigest);
+  });
+
+  it('uploads a blob of unknown digest through PATCH and reports its digest', async () => {
+    const dest = await ref('patch/upload:v1').newImageDestination(env.ctx);
+    const bytes = Buffer.from('blob with unknown digest');
+    const stored = await dest.putBlob(Readable.from([bytes]), { size: -1 }, { isConfig: false });
+    assert.equal(stored.digest, digestOf(bytes));
+    assert.equal(stored.size, bytes.length);
+    assert.deepEqual(
+      await dest.tryReusingBlob({ digest: stored.digest, size: -1 }, { canSubstitute: false }),
+      {
+        digest: stored.digest,
+        size: bytes.length,
+      },
+    );
+  });
+
+  it('refuses a blob whose bytes do not match the digest given, and stores nothing', async () => {
+    const dest = await ref('bad/blob:v1').newImageDestination(env.ctx);
+    const claimed = digestOf('something else');
+    await assert.rejects(
+      dest.putBlob(
+        Readable.from([Buffer.from('actual bytes')]),
+        { digest: claimed, size: 12 },
+        { isConfig: false },
+      ),
+      (e: unknown) =>
+        e instanceof DockerError && (e.code === 'DIGEST_INVALID' || e.code === 'DIGEST_MISMATCH'),
+    );
+    assert.equal(
+      await dest.tryReusingBlob({ digest: claimed, size: 12 }, { canSubstitute: false }),
+      undefined,
+    );
+  });
+
+  it('mounts a blob from another repository instead of uploading it', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'mount/from', 'v1', image);
+    const src = await ref('mount/from:v1').newImageSource(env.ctx);
+    const layer = image.layers[0]!;
+    await readAll((await src.getBlob({ digest: layer.digest, size: layer.bytes.length })).stream);
+    const dest = await ref('mount/to:v1').newImageDestination(env.ctx);
+    const reused = await dest.tryReusingBlob(
+      { digest: layer.digest, size: layer.bytes.length },
+      { canSubstitute: false },
+    );
+    assert.deepEqual(reused, { digest: layer.digest, size: layer.bytes.length });
+    const head = await fetch(`${registry.url}/v2/mount/to/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+  });
+
+  it('reports a blob the registry does not have as BLOB_UNKNOWN', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'missing/blob', 'v1', image);
+    const src = await ref('missing/blob:v1').newImageSource(env.ctx);
+    await assert.rejects(src.getBlob({ digest: digestOf('nope'), size: 4 }), { code: 'BLOB_UNKNOWN' });
+  });
+});
+
+describe('docker transport: registry errors are typed', () => {
+  const table: { name: string; image: string; code: string }[] = [
+    { name: 'unknown tag', image: 'errs/known:nope', code: 'MANIFEST_UNKNOWN' },
+    { name: 'unknown repository', image: 'errs/never:v1', code: 'NAME_UNKNOWN' },
+    { name: 'unknown digest', image: `errs/known@${digestOf('x')}`, code: 'MANIFEST_UNKNOWN' },
+  ];
+  before(async () => pushWithFetch(registry.url, 'errs/known', 'v1', syntheticImage()));
+  for (const t of table) {
+    it(`${t.name} is ${t.code}`, async () => {
+      await assert.rejects(ref(t.image).newImageSource(env.ctx), (e: unknown) => {
+        assert.ok(e instanceof DockerError);
+        assert.ok(
+          t.code === e.code || (t.code === 'NAME_UNKNOWN' && e.code === 'MANIFEST_UNKNOWN'),
+          `got ${e.code}`,
+        );
+        return true;
+      });
+    });
+  }
+});
+
+describe('docker transport: tags, delete, referrers', () => {
+  it('lists many tags across Link-paginated pages', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'many/tags', 't000', image);
+    const want = ['t000'];
+    for (let i = 1; i < 120; i++) {
+      const tag = `t${String(i).padStart(3, '0')}`;
+      want.push(tag);
+      const res = await fetch(`${registry.url}/v2/many/tags/manifests/${tag}`, {
+        method: 'PUT',
+        headers: { 'content-type': image.mimeType },
+        body: image.manifest,
+      });
+      await res.arrayBuffer();
+    }
+    const src = (await ref('many/tags:t000').newImageSource(env.ctx)) as DockerImageSource;
+    const tags = await src.client.listTags('many/tags', { pageSize: 25 });
+    assert.deepEqual([...tags].sort(), want);
+    await assert.rejects(src.client.listTags('many/tags', { pageSize: 25, maxTags: 50 }), {
+      code: 'TOO_LARGE',
+    });
+  });
+
+  it('deletes an image by the digest of its tag', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'del/me', 'v1', image);
+    await ref('del/me:v1').deleteImage(env.ctx);
+    const res = await fetch(`${registry.url}/v2/del/me/manifests/${image.manifestDigest}`);
+    await res.arrayBuffer();
+    assert.equal(res.status, 404);
+  });
+
+  it('falls back to the sha256-<hex> tag schema for referrers and filters by artifactType', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'refs/repo', 'v1', image);
+    // Distribution 2.8 checks that index children exist: push two artifacts to point at.
+    const artifact = async (type: string, tag: string) => {
+      const a = syntheticImage({ layers: 1 });
+      await pushWithFetch(registry.url, 'refs/repo', tag, a);
+      return { mediaType: a.mimeType, digest: a.manifestDigest, size: a.manifest.length, artifactType: type };
+    };
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          await artifact('application/vnd.dev.sigstore.bundle.v0.3+json', 'a1'),
+          await artifact('application/spdx+json', 'a2'),
+        ],
+      }),
+    );
+    const put = await fetch(
+      `${registry.url}/v2/refs/repo/manifests/${image.manifestDigest.replace(':', '-')}`,
+      {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+        body: index,
+      },
+    );
+    assert.equal(put.status, 201, await put.text());
+    const src = await ref('refs/repo:v1').newImageSource(env.ctx);
+    const all = await src.listReferrers!(image.manifestDigest);
+    assert.equal(all.length, 2);
+    const bundles = await src.listReferrers!(
+      image.manifestDigest,
+      'application/vnd.dev.sigstore.bundle.v0.3+json',
+    );
+    assert.deepEqual(
+      bundles.map((d) => d.artifactType),
+      ['application/vnd.dev.sigstore.bundle.v0.3+json'],
+    );
+    assert.deepEqual(await src.listReferrers!(digestOf('no referrers')), []);
+  });
+});
+
+describe('docker transport: blob streams', () => {
+  it('fails the stream when the registry serves bytes that do not match the digest asked for', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'verify/blob', 'v1', image);
+    const src = await ref('verify/blob:v1').newImageSource(env.ctx);
+    const layer = image.layers[0]!;
+    // ask for the layer with the wrong size: the verifier must refuse it
+    const { stream } = await src.getBlob({ digest: layer.digest, size: layer.bytes.length + 1 });
+    await assert.rejects(text(stream), { code: 'DIGEST_MISMATCH' });
+  });
+});

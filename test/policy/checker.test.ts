@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseNormalizedNamed } from '../../src/image/index.ts';
+import {
+  ANONYMOUS_SCOPE,
+  type CheckProgress,
+  credentialScope,
+  normalizeAuthKey,
+} from '../../src/policy/index.ts';
+import { checkerRig, digestFor } from './fakes.ts';
+
+const none = { dockerConfigJson: [] };
+const progress = (): CheckProgress => ({ stage: 'parsing' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const authFor = (host: string, user: string) =>
+  JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${user}:pw`).toString('base64') } } });
+
+describe('ImageChecker', () => {
+  it('resolves tags, verifies the digest and reports it', async () => {
+    const rig = checkerRig();
+    const verdict = await rig.checker.check('registry.example/team/app:1', none, progress());
+    assert.deepEqual(verdict, {
+      kind: 'allowed',
+      reason: 'signed by a trusted key',
+      verified: true,
+      digest: digestFor('registry.example/team/app:1'),
+    });
+  });
+  it('normalizes short names and adds :latest as the kubelet does', async () => {
+    const rig = checkerRig();
+    await rig.checker.check('nginx', none, progress());
+    assert.deepEqual(rig.resolver.calls, ['docker.io/library/nginx:latest']);
+  });
+  it('does not resolve references that carry a digest, and keeps the tag for identity checks', async () => {
+    const rig = checkerRig();
+    const digest = digestFor('x');
+    await rig.checker.check(`registry.example/team/app:1@${digest}`, none, progress());
+    assert.deepEqual(rig.resolver.calls, []);
+    assert.deepEqual(rig.evaluator!.evaluations, [`registry.example/team/app:1@${digest}@${digest}`]);
+  });
+  it('marks the progress done whatever happened', async () => {
+    const rig = checkerRig();
+    const p = progress();
+    await rig.checker.check('registry.example/team/app:1', none, p);
+    assert.equal(p.stage, 'done');
+  });
+
+  describe('verdict cache key', () => {
+    const image = 'registry.example/team/app:1';
+    const changes: Array<[string, (rig: ReturnType<typeof checkerRig>) => void]> = [
+      ['the policy changes', (rig) => (rig.evaluator!.policyHash = 'policy-2')],
+      ['the trust material changes', (rig) => (rig.evaluator!.trustHash = 'trust-2')],
+      ['the tag moves to another digest', (rig) => rig.resolver.tags.set(image, digestFor('moved'))],
+    ];
+    for (const [what, change] of changes) {
+      it(`re-evaluates when ${what}`, async () => {
+        const rig = checkerRig({ digestTtlMs: 0 });
+        await rig.checker.check(image, none, progress());
+        await rig.checker.check(image, none, progress());
+        assert.equal(rig.evaluator!.evaluations.length, 1);
+        change(rig);
+        await rig.checker.check(image, none, progress());
+        assert.equal(rig.evaluator!.evaluations.length, 2);
+      });
+    }
+    it('re-evaluates when the credentials for the registry differ, not for other registries', async () => {
+      const rig = checkerRig();
+      await rig.checker.check(image, none, progress());
+      await rig.checker.check(image, { dockerConfigJson: [authFor('other.example', 'x')] }, progress());
+      assert.equal(rig.evaluator!.evaluations.length, 1);
+      await rig.checker.check(image, { dockerConfigJson: [authFor('registry.example', 'x')] }, progress());
+      assert.equal(rig.evaluator!.evaluations.length, 2);
+    });
+    it('keeps two names of one digest apart (scopes and identities depend on the name)', async () => {
+      const rig = checkerRig();
+      const digest = digestFor('same');
+      rig.resolver.tags.set('registry.example/team/app:1', digest);
+      rig.resolver.tags.set('registry.example/team/app:2', digest);
+      await rig.checker.check('registry.example/team/app:1', none, progress());
+      await rig.checker.check('registry.example/team/app:2', none, progress());
+      assert.equal(rig.evaluator!.evaluations.length, 2);
+    });
+  });
+
+  it('keeps definite denials only for the denial ttl', async () => {
+    const rig = checkerRig({ deniedTtlMs: 40 });
+    const image = 'registry.example/unsigned/app:1';
+    assert.equal((await rig.checker.check(image, none, progress())).kind, 'denied');
+    await rig.checker.check(image, none, progress());
+    assert.equal(rig.evaluator!.evaluations.length, 1);
+    await sleep(60);
+    await rig.checker.check(image, none, progress());
+    assert.equal(rig.evaluator!.evaluations.length, 2);
+  });
+  it('never caches failures to decide', async () => {
+    const rig = checkerRig();
+    rig.evaluator!.behaviour = 'throw';
+    const failed = await rig.checker.check('registry.example/team/app:1', none, progress());
+    assert.equal(failed.kind, 'error');
+    rig.evaluator!.behaviour = 'ok';
+    assert.equal((await rig.checker.check('registry.example/team/app:1', none, progress())).kind, 'allowed');
+    assert.equal(rig.evaluator!.evaluations.length, 2);
+  });
+  it('never caches failed resolutions', async () => {
+    const rig = checkerRig();
+    rig.resolver.behaviour = 'throw';
+    assert.equal((await rig.checker.check('registry.example/team/app:1', none, progress())).kind, 'error');
+    rig.resolver.behaviour = 'ok';
+    assert.equal((await rig.checker.check('registry.example/team/app:1', none, progress())).kind, 'allowed');
+    assert.equal(rig.resolver.calls.length, 2);
+  });
+  it('caches tag resolutions for their ttl', async () => {
+    const rig = checkerRig({ digestTtlMs: 40 });
+    await rig.checker.check('registry.example/team/app:1', none, progress());
+    await rig.checker.check('registry.example/team/app:1', none, progress());
+    assert.equal(rig.resolver.calls.length, 1);
+    await sleep(60);
+    await rig.checker.check('registry.example/team/app:1', none, progress());
+    assert.equal(rig.resolver.calls.length, 2);
+  });
+  it('coalesces concurrent resolutions and verifications of one image', async () => {
+    const rig = checkerRig();
+    rig.evaluator!.delayMs = 30;
+    const verdicts = await Promise.all(
+      Array.from({ length: 5 }, () => rig.checker.check('registry.example/team/app:1', none, progress())),
+    );
+    assert.ok(verdicts.every((v) => v.kind === 'allowed'));
+    assert.equal(rig.resolver.calls.length, 1);
+    assert.equal(rig.evaluator!.evaluations.length, 1);
+  });
+  it('answers an error, not a denial, while no policy is loaded', async () => {
+    const rig = checkerRig();
+    rig.evaluator = undefined;
+    const verdict = await rig.checker.check('registry.example/team/app:1', none, progress());
+    assert.deepEqual(verdict, {
+      kind: 'error',
+      code: 'POLICY_NOT_LOADED',
+      reason: 'no trust policy is loaded',
+    });
+  });
+});
+
+describe('credentialScope', () => {
+  const ref = parseNormalizedNamed('registry.example/team/app:1');
+  const cases: Array<[string, string[], 'anonymous' | 'scoped']> = [
+    ['no secrets', [], 'anonymous'],
+    ['secrets for other registries only', [authFor('other.example', 'a')], 'anonymous'],
+    ['a secret for the host', [authFor('registry.example', 'a')], 'scoped'],
+    ['a secret for the repository namespace', [authFor('registry.example/team', 'a')], 'scoped'],
+    ['a secret for another namespace', [authFor('registry.example/other', 'a')], 'anonymous'],
+    ['a secret with a URL key', [authFor('https://registry.example/', 'a')], 'scoped'],
+    ['malformed documents', ['{not json', '[]', '{"auths": 3}'], 'anonymous'],
+  ];
+  for (const [what, docs, expected] of cases) {
+    it(`${what}: ${expected}`, () => {
+      const scope = credentialScope(ref, { dockerConfigJson: docs });
+      assert.equal(scope === ANONYMOUS_SCOPE ? 'anonymous' : 'scoped', expected);
+    });
+  }
+  it('differs between two users of one registry, and never contains the secret', () => {
+    const a = credentialScope(ref, { dockerConfigJson: [authFor('registry.example', 'alice')] });
+    const b = credentialScope(ref, { dockerConfigJson: [authFor('registry.example', 'bob')] });
+    assert.notEqual(a, b);
+    assert.doesNotMatch(a, /alice|YWxpY2U/);
+  });
+  const keys: Array<[string, string]> = [
+    ['https://index.docker.io/v1/', 'docker.io'],
+    ['registry-1.docker.io', 'docker.io'],
+    ['http://registry.example:5000/', 'registry.example:5000'],
+    ['registry.example/ns/', 'registry.example/ns'],
+  ];
+  for (const [key, normalized] of keys) {
+    it(`normalizes auth key ${key} to ${normalized}`, () => assert.equal(normalizeAuthKey(key), normalized));
+  }
+});

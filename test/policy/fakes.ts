@@ -1,0 +1,135 @@
+// In-test Resolver/Evaluator/PullSecretSource: scriptable, counting, able to hang or throw — the
+// faults a real registry and policy cannot be made to produce on demand.
+import { Coalescer, createTtlCache } from '../../src/cache/index.ts';
+import { type Digest, type DockerReference, digestOf } from '../../src/image/index.ts';
+import {
+  type CheckObserver,
+  type Evaluator,
+  ImageChecker,
+  type PullCredentials,
+  type PullSecretSource,
+  type Resolver,
+  type Verdict,
+} from '../../src/policy/index.ts';
+
+export const digestFor = (name: string): Digest => digestOf(`manifest of ${name}`);
+
+export type Behaviour = 'ok' | 'hang' | 'throw';
+
+export class FakeResolver implements Resolver {
+  calls: string[] = [];
+  behaviour: Behaviour = 'ok';
+  /** tag reference -> digest; unknown ones get digestFor(reference). */
+  readonly tags = new Map<string, Digest>();
+
+  async resolve(
+    ref: DockerReference,
+    _c: PullCredentials,
+    signal: AbortSignal,
+    observer: CheckObserver,
+  ): Promise<Digest> {
+    this.calls.push(ref.toString());
+    observer.registryRequest('200');
+    await behave(this.behaviour, signal);
+    return this.tags.get(ref.toString()) ?? digestFor(ref.toString());
+  }
+}
+
+async function behave(behaviour: Behaviour, signal: AbortSignal): Promise<void> {
+  if (behaviour === 'throw') throw new Error('registry exploded');
+  if (behaviour === 'hang') {
+    await new Promise((_resolve, reject) => {
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+}
+
+/**
+ * Images whose repository path starts with `rejected/` are rejected and `open/` accepted without
+ * looking (like reject / insecureAcceptAnything scopes); `unsigned/` fail verification; anything
+ * else passes verification.
+ */
+export class FakeEvaluator implements Evaluator {
+  policyHash = 'policy-1';
+  trustHash = 'trust-1';
+  behaviour: Behaviour = 'ok';
+  evaluations: string[] = [];
+  delayMs = 0;
+
+  decideWithoutImage(ref: DockerReference): Verdict | undefined {
+    if (ref.path.startsWith('rejected/'))
+      return { kind: 'denied', reason: `running image ${ref} is rejected by policy` };
+    if (ref.path.startsWith('open/'))
+      return { kind: 'allowed', reason: 'insecureAcceptAnything', verified: false };
+    return undefined;
+  }
+
+  async evaluate(
+    ref: DockerReference,
+    digest: Digest,
+    _c: PullCredentials,
+    signal: AbortSignal,
+    observer: CheckObserver,
+  ): Promise<Verdict> {
+    this.evaluations.push(`${ref}@${digest}`);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    await behave(this.behaviour, signal);
+    observer.stage('verify', 0.001);
+    if (ref.path.startsWith('unsigned/')) {
+      return { kind: 'denied', reason: 'a signature was required, but no signature exists' };
+    }
+    return { kind: 'allowed', reason: 'signed by a trusted key', verified: true };
+  }
+}
+
+export class FakePullSecrets implements PullSecretSource {
+  behaviour: Behaviour = 'ok';
+  documents: string[] = [];
+  requests: Array<{ namespace: string; serviceAccountName: string; imagePullSecrets: readonly string[] }> =
+    [];
+
+  async secretsFor(
+    context: { namespace: string; serviceAccountName: string; imagePullSecrets: readonly string[] },
+    signal: AbortSignal,
+  ): Promise<PullCredentials> {
+    this.requests.push(context);
+    await behave(this.behaviour, signal);
+    return { dockerConfigJson: this.documents };
+  }
+}
+
+export const silentObserver: CheckObserver = { stage() {}, cache() {}, registryRequest() {} };
+
+export interface CheckerRig {
+  readonly checker: ImageChecker;
+  readonly resolver: FakeResolver;
+  evaluator: FakeEvaluator | undefined;
+}
+
+export function checkerRig(
+  overrides: {
+    allowedTtlMs?: number;
+    deniedTtlMs?: number;
+    digestTtlMs?: number;
+    observer?: CheckObserver;
+  } = {},
+): CheckerRig {
+  const rig: { checker?: ImageChecker; resolver: FakeResolver; evaluator: FakeEvaluator | undefined } = {
+    resolver: new FakeResolver(),
+    evaluator: new FakeEvaluator(),
+  };
+  rig.checker = new ImageChecker({
+    resolver: rig.resolver,
+    evaluator: () => rig.evaluator,
+    verdicts: createTtlCache<Verdict>(1000),
+    digests: createTtlCache<{ digest: Digest }>(1000),
+    resolutions: new Coalescer<Digest>(5000),
+    evaluations: new Coalescer<Verdict>(5000),
+    platform: 'linux/amd64',
+    allowedTtlMs: overrides.allowedTtlMs ?? 60_000,
+    deniedTtlMs: overrides.deniedTtlMs ?? 5_000,
+    digestTtlMs: overrides.digestTtlMs ?? 10_000,
+    observer: overrides.observer ?? silentObserver,
+  });
+  return rig as CheckerRig;
+}

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_CACHE, type RunningServer, type ServerConfig, startServer } from '../src/server.ts';
+import { writeSelfSignedCertificate } from '../src/webhook/tls.ts';
+import { httpsRequest } from './helpers/https.ts';
+import { FakeEvaluator, FakePullSecrets, FakeResolver } from './policy/fakes.ts';
+import { podSpec, review, workload } from './webhook/rig.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, predicate: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('startServer over HTTPS', () => {
+  let dir: string;
+  let certPath: string;
+  let keyPath: string;
+  let policyPath: string;
+  let server: RunningServer;
+  let evaluator: FakeEvaluator;
+  let loads = 0;
+  let logs = '';
+
+  const config = (): ServerConfig => ({
+    policyPath,
+    host: '127.0.0.1',
+    port: 0,
+    tlsCertPath: certPath,
+    tlsKeyPath: keyPath,
+    deadlineMs: 2000,
+    mode: 'enforce',
+    unknownKinds: 'allow',
+    bodyLimit: 1024 * 1024,
+    logLevel: 'info',
+    platform: 'linux/amd64',
+    watchIntervalMs: 50,
+    shutdownDelayMs: 200,
+    cache: DEFAULT_CACHE,
+  });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-server-'));
+    ({ certPath, keyPath } = await writeSelfSignedCertificate(dir, ['localhost', '127.0.0.1']));
+    policyPath = join(dir, 'policy.json');
+    await writeFile(policyPath, '{"default":[{"type":"reject"}]}');
+    server = await startServer(config(), {
+      async loadPolicy(path) {
+        const text = await readFile(path!, 'utf8');
+        evaluator = new FakeEvaluator();
+        evaluator.policyHash = text;
+        loads++;
+        return evaluator;
+      },
+      resolver: new FakeResolver(),
+      pullSecrets: new FakePullSecrets(),
+      logDestination: new Writable({
+        write(chunk, _e, done) {
+          logs += chunk.toString();
+          done();
+        },
+      }),
+    });
+  });
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers AdmissionReviews with the self-signed certificate', async () => {
+    const ca = await readFile(certPath);
+    const pod = review('', 'Pod', workload('', 'Pod', podSpec(['registry.example/unsigned/x:1'])));
+    const res = await httpsRequest(`${server.url}/validate`, { ca, body: pod });
+    assert.equal(res.status, 200);
+    const body = JSON.parse(res.body);
+    assert.equal(body.response.uid, pod.request.uid);
+    assert.equal(body.response.allowed, false);
+    assert.match(logs, new RegExp(`"uid":"${pod.request.uid}"`));
+  });
+
+  it('reloads the policy when its file changes', async () => {
+    const before = loads;
+    await writeFile(policyPath, '{"default":[{"type":"insecureAcceptAnything"}]}');
+    await until('policy reload', async () => loads > before);
+    assert.equal(evaluator.policyHash, '{"default":[{"type":"insecureAcceptAnything"}]}');
+  });
+
+  it('keeps the previous policy when the new file does not load', async () => {
+    const previous = evaluator;
+    await rm(policyPath);
+    await until('policy reload failure', async () => logs.includes('policy not reloaded'));
+    assert.equal(evaluator, previous);
+    const res = await httpsRequest(`${server.url}/readyz`, { ca: await readFile(certPath) });
+    assert.equal(res.status, 200);
+  });
+
+  it('serves a rotated certificate without restarting', async () => {
+    const oldCa = await readFile(certPath);
+    const first = await httpsRequest(`${server.url}/healthz`, { ca: oldCa });
+    const rotated = await mkdtemp(join(tmpdir(), 'portcullis-rotated-'));
+    const fresh = await writeSelfSignedCertificate(rotated, ['127.0.0.1']);
+    await writeFile(keyPath, await readFile(fresh.keyPath));
+    await writeFile(certPath, await readFile(fresh.certPath));
+    const newCa = await readFile(certPath);
+    await until('certificate reload', async () => {
+      const r = await httpsRequest(`${server.url}/healthz`, { ca: newCa }).catch(() => undefined);
+      return r !== undefined && r.fingerprint !== first.fingerprint;
+    });
+    await rm(rotated, { recursive: true, force: true });
+  });
+
+  it('finishes in-flight reviews on shutdown while readiness fails', async () => {
+    const ca = await readFile(certPath);
+    evaluator.delayMs = 400;
+    const pod = review('', 'Pod', workload('', 'Pod', podSpec(['registry.example/team/slow:1'])));
+    const inFlight = httpsRequest(`${server.url}/validate`, { ca, body: pod });
+    await sleep(50);
+    const closing = server.close();
+    const ready = await httpsRequest(`${server.url}/readyz`, { ca });
+    assert.equal(ready.status, 503);
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(res.body).response.allowed, true);
+    await closing;
+    await assert.rejects(httpsRequest(`${server.url}/healthz`, { ca }), { code: 'ECONNREFUSED' });
+  });
+});

@@ -1,0 +1,108 @@
+// Builds the webhook app over in-test policy fakes, and AdmissionReviews for every workload kind.
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { AdmissionSettings, Mode } from '../../src/webhook/admit.ts';
+import { buildApp, DEFAULT_BODY_LIMIT } from '../../src/webhook/app.ts';
+import { createLogger } from '../../src/webhook/log.ts';
+import { createMetrics } from '../../src/webhook/metrics.ts';
+import { type CheckerRig, checkerRig, FakePullSecrets } from '../policy/fakes.ts';
+
+export interface AppRig extends CheckerRig {
+  readonly app: FastifyInstance;
+  readonly pullSecrets: FakePullSecrets;
+  /** Everything logged, one JSON document per line. */
+  readonly logs: () => string;
+}
+
+export function appRig(
+  options: Partial<Pick<AdmissionSettings, 'mode' | 'deadlineMs' | 'unknownKinds'>> & {
+    bodyLimit?: number;
+  } = {},
+): AppRig {
+  const metrics = createMetrics();
+  const rig = checkerRig({ observer: metrics });
+  const pullSecrets = new FakePullSecrets();
+  let logged = '';
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logged += chunk.toString();
+      done();
+    },
+  });
+  const app = buildApp({
+    admission: {
+      checker: rig.checker,
+      pullSecrets,
+      mode: options.mode ?? 'enforce',
+      deadlineMs: options.deadlineMs ?? 2000,
+      unknownKinds: options.unknownKinds ?? 'allow',
+      metrics,
+      logger: createLogger('debug', sink),
+    },
+    ready: () => rig.evaluator !== undefined,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+  });
+  return Object.assign(rig, { app, pullSecrets, logs: () => logged });
+}
+
+export interface ReviewOptions {
+  readonly uid?: string;
+  readonly operation?: string;
+  readonly subResource?: string;
+  readonly oldObject?: unknown;
+  readonly dryRun?: boolean;
+  readonly namespace?: string;
+}
+
+export function review(group: string, kind: string, object: unknown, options: ReviewOptions = {}) {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: options.uid ?? 'b6f0c0a4-6d1c-4c8e-9d1e-000000000001',
+      kind: { group, version: 'v1', kind },
+      resource: { group, version: 'v1', resource: `${kind.toLowerCase()}s` },
+      ...(options.subResource === undefined ? {} : { subResource: options.subResource }),
+      requestKind: { group, version: 'v1', kind },
+      name: 'demo',
+      namespace: options.namespace ?? 'team-a',
+      operation: options.operation ?? 'CREATE',
+      userInfo: { username: 'alice', groups: ['system:authenticated'] },
+      object,
+      oldObject: options.oldObject ?? null,
+      dryRun: options.dryRun ?? false,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+    },
+  };
+}
+
+export function podSpec(images: readonly string[], extra: Record<string, unknown> = {}) {
+  return { containers: images.map((image, i) => ({ name: `c${i}`, image })), ...extra };
+}
+
+/** Wraps a pod spec the way `group/kind` carries it. */
+export function workload(group: string, kind: string, spec: unknown): unknown {
+  const template = { metadata: { labels: { app: 'demo' } }, spec };
+  const meta = {
+    apiVersion: group === '' ? 'v1' : `${group}/v1`,
+    kind,
+    metadata: { name: 'demo', namespace: 'team-a' },
+  };
+  switch (kind) {
+    case 'Pod':
+      return { ...meta, spec };
+    case 'PodTemplate':
+      return { ...meta, template };
+    case 'CronJob':
+      return { ...meta, spec: { schedule: '* * * * *', jobTemplate: { spec: { template } } } };
+    default:
+      return { ...meta, spec: { selector: { matchLabels: { app: 'demo' } }, template } };
+  }
+}
+
+export async function post(app: FastifyInstance, path: string, body: unknown) {
+  const res = await app.inject({ method: 'POST', url: path, payload: body as object });
+  return { status: res.statusCode, body: res.json(), raw: res.body };
+}
+
+export type { Mode };
