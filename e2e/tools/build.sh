@@ -141,3 +141,4 @@ main() {
 }
 
 main "$@"
+exit
