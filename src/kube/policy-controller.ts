@@ -263,7 +263,7 @@ export class PolicyController<T> implements PolicySource<T> {
     this.#states.set(key, state);
     if (state.fingerprint !== fingerprint) {
       state.fingerprint = fingerprint;
-      const retired = this.#compile(state, refNamespace);
+      const retired = await this.#compile(state, refNamespace);
       if (!sameSet(previous, refIds)) await this.#releaseRefs();
       this.#invalidate(retired);
     }
@@ -271,7 +271,7 @@ export class PolicyController<T> implements PolicySource<T> {
   }
 
   /** Compiles the object's current version; returns the hashes it retires. */
-  #compile(state: PolicyState<T>, refNamespace: string): string[] {
+  async #compile(state: PolicyState<T>, refNamespace: string): Promise<string[]> {
     const { obj, kind } = state;
     const generation = obj.metadata.generation ?? 0;
     const resolver = {
@@ -281,7 +281,7 @@ export class PolicyController<T> implements PolicySource<T> {
     const before = state.good;
     const failedBefore = state.failure;
     try {
-      const compiled = compilePolicyObject(kind, obj, resolver, this.#o.compile);
+      const compiled = await compilePolicyObject(kind, obj, resolver, this.#o.compile);
       state.good = compiled;
       state.failure = undefined;
       if (before?.hash !== compiled.hash) {

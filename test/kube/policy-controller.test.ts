@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
-import { createPublicKey } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { LeaderElector } from '../../src/kube/leader.ts';
 import { type ActivePolicy, type PolicyChange, PolicyController } from '../../src/kube/policy-controller.ts';
 import type { PolicyStatus } from '../../src/policy/crd/types.ts';
+import { compileWithKeys } from './compile.ts';
 import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
 
-/**
- * Stands in for the evaluator's constructor: keeps the policy.json and, like the real one must,
- * loads every sigstore public key eagerly so a key that does not parse fails the compile.
- */
-function compileForTest(policyJson: string): { doc: unknown; compiles: number } {
-  const doc = JSON.parse(policyJson) as {
-    default: unknown[];
-    transports?: Record<string, Record<string, unknown[]>>;
-  };
-  const reqs = [
-    ...doc.default,
-    ...Object.values(doc.transports ?? {}).flatMap((s) => Object.values(s).flat()),
-  ];
-  for (const r of reqs as { type: string; keyData?: string }[]) {
-    if (r.type === 'sigstoreSigned' && r.keyData !== undefined)
-      createPublicKey(Buffer.from(r.keyData, 'base64'));
-  }
-  compiles++;
-  return { doc, compiles };
-}
 let compiles = 0;
+/** The real parser and key loading, counted so tests can prove a version is compiled once. */
+async function compileCounted(policyJson: string) {
+  const compiled = await compileWithKeys(policyJson);
+  compiles++;
+  return compiled;
+}
 
 const running: { stop(): Promise<void> | void }[] = [];
 afterEach(async () => {
@@ -37,7 +23,7 @@ async function startController(cluster: FakeCluster, leader?: LeaderElector) {
   const errors: string[] = [];
   const controller = new PolicyController({
     api: cluster,
-    compile: compileForTest,
+    compile: compileCounted,
     controllerNamespace: 'portcullis-system',
     leader,
     informer: { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} },
@@ -103,7 +89,7 @@ describe('PolicyController', () => {
     const pub = fixture<{ data: Record<string, string> }>('secret-cosign').data['cosign.pub'];
     const cip = byKey.get('ClusterImagePolicy/signed-quay');
     assert.ok(cip?.state === 'ready');
-    assert.deepEqual((cip.compiled as { doc: unknown }).doc, {
+    assert.deepEqual(JSON.parse(cip.compiled.policyJson), {
       default: [{ type: 'insecureAcceptAnything' }],
       transports: {
         docker: {
@@ -116,8 +102,9 @@ describe('PolicyController', () => {
     const ip = byKey.get('ImagePolicy/team-a/team-a');
     assert.ok(ip?.state === 'ready');
     const cm = fixture<{ data: Record<string, string> }>('configmap-team-keys').data['cosign.pub']!;
-    const doc = (ip.compiled as { doc: { transports: { docker: Record<string, { keyData: string }[]> } } })
-      .doc;
+    const doc = JSON.parse(ip.compiled.policyJson) as {
+      transports: { docker: Record<string, { keyData: string }[]> };
+    };
     assert.equal(
       doc.transports.docker['registry.example:5000']![0]!.keyData,
       Buffer.from(cm).toString('base64'),
