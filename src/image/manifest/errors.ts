@@ -22,6 +22,8 @@ export type ManifestErrorCode =
   /** updateLayerInfos got a different number of layers than the manifest has. */
   | 'MANIFEST_LAYER_COUNT_MISMATCH'
   /** The image configuration blob is not valid JSON of the expected shape. */
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  /** The config blob given does not hash to the manifest's config digest. */
+  | 'CONFIG_DIGEST_MISMATCH';
 
 export class ManifestError extends BaseError<ManifestErrorCode> {}

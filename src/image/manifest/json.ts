@@ -25,6 +25,12 @@ export function tryParseJson(bytes: Uint8Array | string): { value: unknown } | u
   }
 }
 
+// Go's key matching folds case, including ſ (U+017F) as s; toLowerCase already maps the Kelvin sign to k.
+function foldKey(key: string): string {
+  const lower = key.toLowerCase();
+  return lower.includes('\u017f') ? lower.replaceAll('\u017f', 's') : lower;
+}
+
 export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -78,12 +84,35 @@ export class JsonReader {
   }
 
   has(key: string): boolean {
-    return Object.hasOwn(this.object, key) && this.object[key] !== null;
+    return this.raw(key) !== undefined;
   }
 
-  /** The raw value; JSON null counts as absent, as in Go's decoder. */
+  /**
+   * The raw value; JSON null counts as absent, as in Go's decoder. Go also matches keys
+   * case-insensitively, so a key differing from `key` only in case would make Go readers see
+   * something else than we do: rejected.
+   */
   raw(key: string): unknown {
+    const variants = this.#keysByFold().get(foldKey(key));
+    const other = variants?.find((k) => k !== key);
+    if (other !== undefined)
+      this.fail(other, `ambiguous key, differs from ${JSON.stringify(key)} only in case`);
     return Object.hasOwn(this.object, key) ? (this.object[key] ?? undefined) : undefined;
+  }
+
+  #folded: Map<string, string[]> | undefined;
+
+  #keysByFold(): Map<string, string[]> {
+    if (this.#folded === undefined) {
+      this.#folded = new Map();
+      for (const k of Object.keys(this.object)) {
+        const f = foldKey(k);
+        const list = this.#folded.get(f);
+        if (list === undefined) this.#folded.set(f, [k]);
+        else list.push(k);
+      }
+    }
+    return this.#folded;
   }
 
   optString(key: string): string | undefined {

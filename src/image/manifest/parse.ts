@@ -82,17 +82,20 @@ function resolveMIMEType(bytes: Uint8Array, declared: string | undefined, what: 
   );
 }
 
-export function readDescriptor(r: JsonReader, mediaTypeRequired: boolean): Descriptor {
-  const mediaType = mediaTypeRequired ? r.string('mediaType') : (r.optString('mediaType') ?? '');
-  const d: {
-    -readonly [K in keyof Descriptor]: Descriptor[K];
-  } = { mediaType, digest: r.digest('digest'), size: r.integer('size', -1) };
+function readDescriptor(r: JsonReader): Descriptor {
+  const d: { -readonly [K in keyof Descriptor]: Descriptor[K] } = {
+    mediaType: r.string('mediaType'),
+    digest: r.digest('digest'),
+    size: r.integer('size', -1),
+  };
   const urls = r.optStringArray('urls');
   if (urls !== undefined) d.urls = urls;
   const annotations = r.optStringMap('annotations');
   if (annotations !== undefined) d.annotations = annotations;
   const artifactType = r.optString('artifactType');
   if (artifactType !== undefined) d.artifactType = artifactType;
+  const platform = r.optObject('platform');
+  if (platform !== undefined) d.platform = readPlatform(platform);
   const data = r.optString('data');
   if (data !== undefined) {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 !== 0) r.fail('data', 'expected base64');
@@ -101,11 +104,35 @@ export function readDescriptor(r: JsonReader, mediaTypeRequired: boolean): Descr
   return d;
 }
 
-const rfc3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
+const rfc3339 = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-](\d\d):(\d\d))$/;
+
+// What Go's time.Time accepts in JSON: RFC 3339 with in-range fields (no leap second, real dates).
+function isGoTime(s: string): boolean {
+  const m = rfc3339.exec(s);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  date.setUTCFullYear(year);
+  return (
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    hour < 24 &&
+    minute < 60 &&
+    second < 60 &&
+    (m[9] === undefined || (Number(m[9]) < 24 && Number(m[10]) < 60))
+  );
+}
 
 export function readTimestamp(r: JsonReader, key: string): string | undefined {
   const v = r.optString(key);
-  if (v !== undefined && !rfc3339.test(v)) r.fail(key, `expected an RFC 3339 time, got ${JSON.stringify(v)}`);
+  if (v !== undefined && !isGoTime(v)) r.fail(key, `expected an RFC 3339 time, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -199,10 +226,10 @@ function parseSchema2(r: JsonReader): Schema2Manifest {
   if (mediaType !== DOCKER_V2_SCHEMA2_MEDIA_TYPE) {
     r.fail('mediaType', `expected ${DOCKER_V2_SCHEMA2_MEDIA_TYPE}, got ${JSON.stringify(mediaType)}`);
   }
-  const config = readDescriptor(r.object_('config'), true);
+  const config = readDescriptor(r.object_('config'));
   const layerReaders = r.objects('layers', true);
   const layers = layerReaders.map((l) => {
-    const d = readDescriptor(l, true);
+    const d = readDescriptor(l);
     if (!SCHEMA2_LAYER_MEDIA_TYPES.has(d.mediaType)) {
       l.fail('mediaType', `unsupported docker v2s2 layer media type ${JSON.stringify(d.mediaType)}`);
     }
@@ -223,8 +250,8 @@ function parseOCI(r: JsonReader): OCIManifest {
     kind: 'oci',
     mimeType: OCI_MANIFEST_MEDIA_TYPE,
     hasMediaTypeField: mediaType !== undefined,
-    config: readDescriptor(r.object_('config'), true),
-    layers: r.objects('layers', true).map((l) => readDescriptor(l, true)),
+    config: readDescriptor(r.object_('config')),
+    layers: r.objects('layers', true).map((l) => readDescriptor(l)),
     ...readOCIExtras(r),
   };
 }
@@ -239,7 +266,7 @@ function readOCIExtras(r: JsonReader): {
   const artifactType = r.optString('artifactType');
   if (artifactType !== undefined) out.artifactType = artifactType;
   const subject = r.optObject('subject');
-  if (subject !== undefined) out.subject = readDescriptor(subject, true);
+  if (subject !== undefined) out.subject = readDescriptor(subject);
   const annotations = r.optStringMap('annotations');
   if (annotations !== undefined) out.annotations = annotations;
   return out;
@@ -290,19 +317,8 @@ function readPlatform(r: JsonReader): ImagePlatform {
 }
 
 function readInstance(r: JsonReader, dockerList: boolean): ListInstance {
-  const d = readDescriptor(r, true);
-  const instance: { -readonly [K in keyof ListInstance]: ListInstance[K] } = {
-    digest: d.digest,
-    size: d.size,
-    mediaType: d.mediaType,
-  };
-  const platform = r.optObject('platform');
-  if (platform !== undefined) instance.platform = readPlatform(platform);
-  else if (dockerList) instance.platform = { os: '', architecture: '' };
-  if (d.annotations !== undefined) instance.annotations = d.annotations;
-  if (d.urls !== undefined) instance.urls = d.urls;
-  if (d.artifactType !== undefined) instance.artifactType = d.artifactType;
-  return instance;
+  const d = readDescriptor(r);
+  return dockerList && d.platform === undefined ? { ...d, platform: { os: '', architecture: '' } } : d;
 }
 
 /** Parses a Docker manifest list or an OCI index; `mimeType` as for parseManifest. */

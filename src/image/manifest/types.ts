@@ -14,6 +14,11 @@ export interface Descriptor extends BlobInfo {
   readonly artifactType?: string;
   /** Base64 embedded content (OCI 1.1 `data`), kept verbatim. */
   readonly data?: string;
+  /**
+   * OCI descriptors may carry a platform; in lists it is what instance choice matches. Always set
+   * in Docker lists, optional in OCI indexes (an entry without one matches any platform).
+   */
+  readonly platform?: ImagePlatform;
 }
 
 /** The v1Compatibility fields of a schema1 history entry that upstream reads. */
@@ -73,16 +78,8 @@ export interface ImagePlatform {
   readonly features?: readonly string[];
 }
 
-export interface ListInstance {
-  readonly digest: Digest;
-  readonly size: number;
-  readonly mediaType: string;
-  /** Always set in Docker lists; optional in OCI indexes (an entry without one matches any platform). */
-  readonly platform?: ImagePlatform;
-  readonly annotations?: Readonly<Record<string, string>>;
-  readonly urls?: readonly string[];
-  readonly artifactType?: string;
-}
+/** An entry of a manifest list or index. */
+export type ListInstance = Descriptor;
 
 export interface ManifestList {
   readonly kind: 'docker-list' | 'oci-index';

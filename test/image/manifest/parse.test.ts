@@ -3,13 +3,17 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
+  bareMediaType,
+  DEFAULT_REQUESTED_MANIFEST_MIME_TYPES,
   DOCKER_V2_LIST_MEDIA_TYPE,
   DOCKER_V2_SCHEMA1_SIGNED_MEDIA_TYPE,
   DOCKER_V2_SCHEMA2_MEDIA_TYPE,
   guessMIMEType,
   isListMIMEType,
+  isManifestMIMEType,
   MANIFEST_SIZE_MAX,
   ManifestError,
+  normalizedMIMEType,
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
   parseList,
@@ -293,6 +297,27 @@ describe('fields of another format make a manifest ambiguous', () => {
 });
 
 describe('MIME type resolution', () => {
+  test('normalizedMIMEType keeps manifest types and maps anything else to signed schema1 (upstream TestNormalizedMIMEType)', () => {
+    for (const t of DEFAULT_REQUESTED_MANIFEST_MIME_TYPES) assert.equal(normalizedMIMEType(t), t);
+    for (const t of ['application/json', 'text/plain', 'not at all a valid MIME type', '']) {
+      assert.equal(normalizedMIMEType(t), DOCKER_V2_SCHEMA1_SIGNED_MEDIA_TYPE);
+    }
+  });
+  test('the default Accept list has every manifest type, lists last', () => {
+    assert.equal(new Set(DEFAULT_REQUESTED_MANIFEST_MIME_TYPES).size, 6);
+    assert.deepEqual(DEFAULT_REQUESTED_MANIFEST_MIME_TYPES.slice(-2), [
+      DOCKER_V2_LIST_MEDIA_TYPE,
+      OCI_INDEX_MEDIA_TYPE,
+    ]);
+    assert.ok(DEFAULT_REQUESTED_MANIFEST_MIME_TYPES.every((t) => isManifestMIMEType(t)));
+  });
+  test('bareMediaType drops parameters from a Content-Type', () => {
+    assert.equal(
+      bareMediaType('Application/Vnd.OCI.Image.Manifest.v1+json; charset=utf-8'),
+      OCI_MANIFEST_MEDIA_TYPE,
+    );
+  });
+
   test('application/json means schema1', () => {
     assert.equal(parseManifest(manifestFixture('v2s1.manifest.json'), 'application/json').kind, 'schema1');
   });
@@ -525,6 +550,30 @@ describe('hostile input gives typed errors', () => {
       O,
       edit(oci, (d) => {
         d.config.data = '***';
+      }),
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a key differing only in case',
+      S2,
+      edit(v2s2, (d) => {
+        d.Layers = [];
+      }),
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a key Go folds (long s)',
+      O,
+      edit(oci, (d) => {
+        d.config['\u017fize'] = 1;
+      }),
+      'MANIFEST_INVALID',
+    ],
+    [
+      'a descriptor field in two cases',
+      L,
+      edit(list, (d) => {
+        d.manifests[0].Digest = d.manifests[0].digest;
       }),
       'MANIFEST_INVALID',
     ],
