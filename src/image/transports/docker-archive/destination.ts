@@ -247,7 +247,7 @@ export class DockerArchiveDestination implements ImageDestination {
 
   async close(): Promise<void> {
     if (this.#committed) return;
-    // The file is opened asynchronously: wait until it is closed, or rm could run before it exists.
+    // The file is opened asynchronously: wait until it is closed, or the removal can run first.
     if (!this.#out.closed) {
       const closed = once(this.#out, 'close');
       this.#out.destroy();
