@@ -75,7 +75,7 @@ export async function copyBlob(
       compression = sniffed.compression;
       const transforms = [];
       // Upstream blobPipelineCompressionStep: compress, recompress to an explicit other format, decompress.
-      if (plan.desired === 'compress' && compression === 'none') {
+      if (plan.desired === 'compress' && compression === 'uncompressed') {
         transforms.push(compressor(plan.format ?? 'gzip', plan.level));
         compression = plan.format ?? 'gzip';
       } else if (
@@ -86,9 +86,9 @@ export async function copyBlob(
       ) {
         transforms.push(decompressor(compression), compressor(plan.format, plan.level));
         compression = plan.format;
-      } else if (plan.desired === 'decompress' && compression !== 'none') {
+      } else if (plan.desired === 'decompress' && compression !== 'uncompressed') {
         transforms.push(decompressor(compression));
-        compression = 'none';
+        compression = 'uncompressed';
       }
       if (transforms.length > 0) {
         changed = true;

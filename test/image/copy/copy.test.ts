@@ -170,7 +170,7 @@ describe('upstream and skopeo fixtures', () => {
   });
 
   test('copy/fixtures: bzip2 and xz layers are detected and refused for recompression with a typed error', async () => {
-    const { detectCompression } = await import('../../../src/image/archive/compression.ts');
+    const { detectCompression } = await import('../../../src/image/manifest/index.ts');
     assert.equal(
       detectCompression(await readFile(conformancePath('containers-image/copy/fixtures/Hello.bz2'))),
       'bzip2',
@@ -250,6 +250,34 @@ describe('manifest conversion and compression', () => {
     assert.equal(m.config.mediaType, 'application/vnd.docker.container.image.v1+json');
     assert.ok(m.layers.every((l: { mediaType: string }) => l.mediaType.endsWith('.tar.gzip')));
     assert.notEqual(result.manifestDigest, image.manifestDigest);
+  });
+
+  test('--format v2s2 writes the manifest skopeo writes, byte for byte', async () => {
+    const ours = fresh('v2s2-ours');
+    const theirs = fresh('v2s2-theirs');
+    await copy(`oci:${ociSource}:v1`, `dir:${ours}`, {
+      forceManifestMIMEType: 'application/vnd.docker.distribution.manifest.v2+json',
+    });
+    await skopeo('copy', '--quiet', '--format', 'v2s2', `oci:${ociSource}:v1`, `dir:${theirs}`);
+    assert.deepEqual(
+      await readFile(join(ours, 'manifest.json')),
+      await readFile(join(theirs, 'manifest.json')),
+    );
+  });
+
+  test('docker-archive -> oci re-encodes the config as skopeo does; layer contents agree', async () => {
+    const fixture = conformancePath('containers-image/docker/archive/fixtures/almostempty.tar');
+    const ours = fresh('conv-ours');
+    const theirs = fresh('conv-theirs');
+    await copy(`docker-archive:${fixture}`, `oci:${ours}:x`);
+    await skopeo('copy', '--quiet', `docker-archive:${fixture}`, `oci:${theirs}:x`);
+    const a = JSON.parse(await skopeo('inspect', '--raw', `oci:${ours}:x`));
+    const b = JSON.parse(await skopeo('inspect', '--raw', `oci:${theirs}:x`));
+    assert.deepEqual(a.config, b.config);
+    assert.equal(a.layers[0].mediaType, b.layers[0].mediaType);
+    const layer = async (dir: string, d: string) =>
+      gunzipSync(await readFile(join(dir, 'blobs/sha256', d.slice(7))));
+    assert.deepEqual(await layer(ours, a.layers[0].digest), await layer(theirs, b.layers[0].digest));
   });
 
   test('--preserve-digests refuses a conversion', async () => {
