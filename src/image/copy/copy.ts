@@ -31,7 +31,6 @@ import type {
   Signature,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
-import type { DetectedCompression } from './compression.ts';
 import { withRetry } from './retry.ts';
 import { CopyError, type CopyOptions, type CopyResult, type UnparsedImage } from './types.ts';
 
