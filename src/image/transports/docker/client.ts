@@ -1,5 +1,6 @@
 // A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
 // uploads, mounts, referrers. Every size and wait is bounded.
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
 import { manifestDigest } from '../../manifest/index.ts';
@@ -135,6 +136,31 @@ class Limiter {
   }
 }
 
+const MAX_TOKEN_CACHES = 1000;
+const tokenCaches = new Map<string, TokenCache>();
+
+/**
+ * Tokens are shared by every client of the same registry and identity, so a webhook opening a
+ * source per admission does not fetch a token each time. The key holds a hash, never a secret.
+ */
+function tokenCacheFor(opts: ClientOptions): TokenCache {
+  const c = opts.credentials;
+  const identity =
+    c === undefined
+      ? 'anonymous'
+      : createHash('sha256')
+          .update(`${c.username}\0${c.password}\0${c.identityToken ?? ''}`)
+          .digest('hex');
+  const key = `${opts.registry}\n${identity}`;
+  let cache = tokenCaches.get(key);
+  if (cache === undefined) {
+    if (tokenCaches.size >= MAX_TOKEN_CACHES) tokenCaches.clear();
+    cache = new TokenCache();
+    tokenCaches.set(key, cache);
+  }
+  return cache;
+}
+
 const DEFAULT_CONCURRENCY = 16;
 const limiters = new Map<string, Limiter>();
 
@@ -223,7 +249,7 @@ export function clearPingCache(): void {
 export class RegistryClient {
   readonly registry: string;
   readonly #opts: ClientOptions;
-  readonly #tokens = new TokenCache();
+  readonly #tokens: TokenCache;
   readonly #limiter: Limiter;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   #origin: string | undefined;
@@ -233,6 +259,7 @@ export class RegistryClient {
   constructor(opts: ClientOptions) {
     this.registry = opts.registry;
     this.#opts = opts;
+    this.#tokens = tokenCacheFor(opts);
     this.#limiter = limiterFor(opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
   }
