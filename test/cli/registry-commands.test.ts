@@ -147,6 +147,39 @@ describe('inspect matches skopeo inspect', () => {
     });
   }
 
+  for (const template of [
+    '{{.Digest}}',
+    '{{.Name}} {{.Architecture}}/{{.Os}}',
+    '{{.RepoTags}}',
+    '{{.Labels}}',
+  ]) {
+    it(`inspect --format '${template}' prints what skopeo prints`, async () => {
+      await pushWithSkopeo('interop/format:v1');
+      await pushWithSkopeo('interop/format:v2');
+      const image = `docker://${registry.host}/interop/format:v1`;
+      const theirs = await skopeo('inspect', '--tls-verify=false', '--format', template, image);
+      const ours = await portcullis('inspect', '--tls-verify=false', '--format', template, image);
+      assert.equal(ours.code, 0, ours.stderr);
+      assert.equal(ours.stdout, theirs);
+    });
+  }
+
+  it('inspect --format {{json .Field}} prints the field as JSON (newer skopeo has json; 1.9.3 has not)', async () => {
+    const image = `docker://${registry.host}/interop/format:v1`;
+    const ours = await portcullis('inspect', '--tls-verify=false', '--format', '{{json .Labels}}', image);
+    assert.deepEqual(JSON.parse(ours.stdout), { 'org.example.name': 'interop/format:v1' });
+  });
+
+  it('inspect --format refuses template actions it does not implement', async () => {
+    const r = await portcullis(
+      'inspect',
+      '--format',
+      '{{range .Layers}}{{.}}{{end}}',
+      `docker://${registry.host}/interop/format:v1`,
+    );
+    assert.equal(r.code, 2);
+  });
+
   it('inspect --no-tags prints what skopeo prints', async () => {
     await pushWithSkopeo('interop/notags:v1');
     const image = `docker://${registry.host}/interop/notags:v1`;
