@@ -666,6 +666,7 @@ export class RegistryClient {
           scopes,
         });
         await drain(res.body);
+        checkStoredDigest(res, expected, what);
       } else {
         const patch = await this.request({
           method: 'PATCH',
@@ -688,6 +689,7 @@ export class RegistryClient {
           scopes,
         });
         await drain(res.body);
+        checkStoredDigest(res, actual, what);
         return { digest: actual, size: digester.size };
       }
     } catch (err) {
@@ -885,6 +887,19 @@ export class RegistryClient {
       out.push(bytes);
     }
     return out;
+  }
+}
+
+/** A registry that stores a blob under another digest than the one sent is not trusted further. */
+function checkStoredDigest(res: HttpResponse, expected: Digest, what: string): void {
+  const stored = res.headers['docker-content-digest'];
+  if (
+    stored !== undefined &&
+    isDigest(stored) &&
+    stored !== expected &&
+    digestAlgorithm(stored) === digestAlgorithm(expected)
+  ) {
+    throw new DockerError('DIGEST_MISMATCH', `${what}: registry stored ${stored}, expected ${expected}`);
   }
 }
 

@@ -1,6 +1,7 @@
 // Faults the real registry cannot produce, each ending in a typed error within a bounded time.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { digestOf, verifyingStream } from '../../../../src/image/index.ts';
@@ -341,5 +342,36 @@ describe('OCI 1.1 referrers API', () => {
       return true;
     });
     assert.equal((await client().listReferrers('r/x', manifestDigest, undefined, 10)).length, 10);
+  });
+});
+
+describe('uploads', () => {
+  it('refuses a registry that says it stored the blob under another digest, and cancels the upload', async () => {
+    const blob = Buffer.from('upload me');
+    fake.handle(async (req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/r/x/blobs/uploads/u1' }).end();
+        return true;
+      }
+      if (req.method === 'PUT') {
+        for await (const _ of req) {
+          // consume the body
+        }
+        res.writeHead(201, { 'docker-content-digest': digestOf('something else') }).end();
+        return true;
+      }
+      if (req.method === 'DELETE') {
+        res.writeHead(204).end();
+        return true;
+      }
+      return false;
+    });
+    await assert.rejects(client().putBlob('r/x', Readable.from([blob]), digestOf(blob), blob.length), {
+      code: 'DIGEST_MISMATCH',
+    });
+    assert.deepEqual(
+      fake.requests.map((r) => r.method),
+      ['POST', 'PUT', 'DELETE'],
+    );
   });
 });
