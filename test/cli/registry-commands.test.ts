@@ -201,6 +201,27 @@ describe('inspect matches skopeo inspect', () => {
   });
 });
 
+describe('schema1 images', () => {
+  let legacy: TestRegistry;
+  before(async () => {
+    legacy = await startRegistry({ extraConfig: 'compatibility:\n  schema1:\n    enabled: true\n' });
+  });
+  after(() => legacy.stop());
+
+  it('inspects a signed schema1 image like skopeo, digest computed without the JWS signatures', async () => {
+    const layout = join(dir, 'layout-schema1');
+    await writeOciLayout(layout, syntheticImage({ labels: { 'org.example.schema': '1' } }), 'v1');
+    const image = `docker://${legacy.host}/interop/schema1:v1`;
+    await skopeo('copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s1', `oci:${layout}:v1`, image);
+    const raw = await portcullis('inspect', '--tls-verify=false', '--raw', image);
+    assert.match(raw.stdout, /"signatures"/);
+    const theirs = await skopeo('inspect', '--tls-verify=false', image);
+    const ours = await portcullis('inspect', '--tls-verify=false', image);
+    assert.equal(ours.code, 0, ours.stderr);
+    assertSameInspect(ours.stdout, theirs);
+  });
+});
+
 describe('images pushed by skopeo read with identical digests', () => {
   it('manifest digest and blobs match what skopeo reports', async () => {
     await pushWithSkopeo('interop/digests:v1');
