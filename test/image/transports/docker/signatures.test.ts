@@ -130,6 +130,24 @@ describe('lookaside signatures', () => {
   });
 });
 
+describe('deleting an image', () => {
+  it('removes its lookaside signatures too', async () => {
+    const image = syntheticImage();
+    const dir = join(env.dir, 'registries-delete.d');
+    const base = join(env.dir, 'sigstore-delete');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'l.yaml'), `default-docker:\n  lookaside: file://${base}\n`);
+    const ctx = { ...env.ctx, registriesDirPath: dir };
+    const dest = await ref('del/signed:v1').newImageDestination(ctx);
+    await putImage(dest, image);
+    await dest.putSignatures([{ format: 'simple-signing', blob: Buffer.from('\xa3sig', 'latin1') }]);
+    const path = join(base, `del/signed@sha256=${digestHex(image.manifestDigest)}/signature-1`);
+    await readFile(path);
+    await ref('del/signed:v1').deleteImage(ctx);
+    await assert.rejects(readFile(path), { code: 'ENOENT' });
+  });
+});
+
 describe('X-Registry-Supports-Signatures', () => {
   it('reads simple signatures from the extension API when the registry advertises it', async () => {
     const fake = await startFaultRegistry('127.0.0.1', { 'x-registry-supports-signatures': '1' });
