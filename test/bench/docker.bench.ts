@@ -101,7 +101,9 @@ try {
   );
   console.log(`  node -e 0           ${ms(median(startup))}  (bare Node start-up, for reference)`);
   console.log(`  portcullis --version ${ms(median(cliStartup))}  (CLI start-up: loading every command)`);
-  console.log(`  inspect in-process  ${ms(median(inProcess))}  (no module loading; fresh connections each run)`);
+  console.log(
+    `  inspect in-process  ${ms(median(inProcess))}  (no module loading; fresh connections each run)`,
+  );
 
   const url = `${registry.url}/v2/bench/img/manifests/v1`;
   const accept =
