@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
-import { manifestDigest } from '../../manifest/index.ts';
+import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
 import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
@@ -508,10 +508,15 @@ export class RegistryClient {
       return { r, bytes };
     });
     const { r, bytes } = res;
-    const mimeType = mimeOf(r.headers['content-type']);
-    if (mimeType === 'text/html' || /^\s*</.test(bytes.toString('utf8', 0, 32))) {
+    const served = mimeOf(r.headers['content-type']);
+    if (served === 'text/html' || /^\s*</.test(bytes.toString('utf8', 0, 32))) {
       throw new DockerError('BAD_RESPONSE', `${what}: got an HTML page instead of a manifest`);
     }
+    // Some registries label manifests generically; the bytes say what they are (as upstream).
+    const mimeType =
+      served === '' || served === 'text/plain' || served === 'application/json'
+        ? guessMIMEType(bytes)
+        : served;
     if (isDigest(reference)) {
       const actual = manifestDigest(bytes, digestAlgorithm(reference));
       if (actual !== reference) {

@@ -130,6 +130,14 @@ describe('bad answers', () => {
     await assert.rejects(client().getManifest('r/x', manifestDigest), { code: 'DIGEST_MISMATCH' });
   });
 
+  it('guesses the type of a manifest served as application/json', async () => {
+    fake.handle((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(manifest);
+      return true;
+    });
+    assert.equal((await client().getManifest('r/x', 'v1')).mimeType, OCI);
+  });
+
   it('refuses a HEAD digest that differs from the digest asked for', async () => {
     fake.handle((_req, res) => {
       res.writeHead(200, { 'content-type': OCI, 'docker-content-digest': digestOf('other') }).end();
