@@ -29,6 +29,8 @@ const MAX_SIGNATURE_LIST = 16 << 20;
 /** Above this (or when the size is unknown) uploads stream through PATCH instead of one PUT. */
 const MONOLITHIC_UPLOAD_MAX = 32 << 20;
 const MAX_BLOB_RESUMES = 5;
+/** Size of each PATCH of a chunked upload. */
+const UPLOAD_CHUNK_SIZE = 64 << 20;
 
 /** Every manifest type we can read, in the order a registry should prefer. */
 export const MANIFEST_ACCEPT = [
@@ -70,6 +72,8 @@ export interface ClientOptions {
   readonly retry?: RetryPolicy;
   /** Most requests in flight at once to this registry from the process (the first client sets it). */
   readonly maxConcurrency?: number;
+  /** Bytes per PATCH for chunked uploads (default 64 MiB). */
+  readonly uploadChunkSize?: number;
   /** Time source and sleeper, injectable for tests. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -673,15 +677,43 @@ export class RegistryClient {
         await drain(res.body);
         checkStoredDigest(res, expected, what);
       } else {
-        const patch = await this.request({
-          method: 'PATCH',
-          path: location,
-          headers: { 'content-type': 'application/octet-stream' },
-          body: Readable.from(counted()),
-          scopes,
-        });
-        await drain(patch.body);
-        location = this.#uploadLocation(patch, what);
+        // Large or unsized blobs go up as a series of streamed PATCH chunks, never buffered whole.
+        const source = counted()[Symbol.asyncIterator]();
+        let pending: Buffer | undefined;
+        const chunkSize = this.#opts.uploadChunkSize ?? UPLOAD_CHUNK_SIZE;
+        async function* chunk(): AsyncGenerator<Buffer> {
+          for (let sent = 0; sent < chunkSize; ) {
+            let buf = pending;
+            pending = undefined;
+            if (buf === undefined) {
+              const next = await source.next();
+              if (next.done === true) return;
+              buf = next.value;
+            }
+            if (sent + buf.length > chunkSize) {
+              pending = buf.subarray(chunkSize - sent);
+              buf = buf.subarray(0, chunkSize - sent);
+            }
+            sent += buf.length;
+            yield buf;
+          }
+        }
+        for (let first = true; ; first = false) {
+          if (pending === undefined) {
+            const next = await source.next();
+            if (next.done === true && !first) break;
+            pending = next.done === true ? undefined : next.value;
+          }
+          const patch = await this.request({
+            method: 'PATCH',
+            path: location,
+            headers: { 'content-type': 'application/octet-stream' },
+            body: Readable.from(chunk()),
+            scopes,
+          });
+          await drain(patch.body);
+          location = this.#uploadLocation(patch, what);
+        }
         const actual = digester.digest();
         if (expected !== undefined && actual !== expected) {
           throw new DockerError('DIGEST_MISMATCH', `${what}: expected ${expected}, got ${actual}`);

@@ -354,6 +354,44 @@ describe('OCI 1.1 referrers API', () => {
 });
 
 describe('uploads', () => {
+  it('sends a large blob as several PATCH chunks, then one PUT with the digest', async () => {
+    const blob = randomBytes(10_000);
+    let received = 0;
+    let uploads = 0;
+    fake.handle(async (req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/r/x/blobs/uploads/u0' }).end();
+        return true;
+      }
+      for await (const c of req) received += (c as Buffer).length;
+      if (req.method === 'PATCH') {
+        uploads++;
+        res.writeHead(202, { location: `/v2/r/x/blobs/uploads/u${uploads}` }).end();
+        return true;
+      }
+      res.writeHead(201).end();
+      return true;
+    });
+    const stored = await client({ uploadChunkSize: 4096 }).putBlob(
+      'r/x',
+      Readable.from([blob]),
+      undefined,
+      -1,
+    );
+    assert.equal(stored.digest, digestOf(blob));
+    assert.equal(received, blob.length);
+    assert.deepEqual(
+      fake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`),
+      [
+        'POST /v2/r/x/blobs/uploads/',
+        'PATCH /v2/r/x/blobs/uploads/u0',
+        'PATCH /v2/r/x/blobs/uploads/u1',
+        'PATCH /v2/r/x/blobs/uploads/u2',
+        'PUT /v2/r/x/blobs/uploads/u3',
+      ],
+    );
+  });
+
   it('refuses a registry that says it stored the blob under another digest, and cancels the upload', async () => {
     const blob = Buffer.from('upload me');
     fake.handle(async (req, res) => {
