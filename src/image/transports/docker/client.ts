@@ -1,6 +1,6 @@
 // A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
 // uploads, mounts, referrers. Every size and wait is bounded.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
@@ -887,7 +887,7 @@ export class RegistryClient {
   ): Promise<Uint8Array[]> {
     const res = await this.request({
       method: 'GET',
-      path: `/extensions/v2/${repo}/signatures/${digest}`,
+      path: extensionSignaturesPath(repo, digest),
       scopes: [repositoryScope(repo, 'pull')],
       accept: [404],
     });
@@ -925,6 +925,48 @@ export class RegistryClient {
     }
     return out;
   }
+
+  /**
+   * Adds simple signatures through the X-Registry-Supports-Signatures extension; signatures the
+   * registry already has (same bytes) are skipped. Each new one gets a random unique name.
+   */
+  async putExtensionSignatures(repo: string, digest: Digest, blobs: readonly Uint8Array[]): Promise<void> {
+    const existing = await this.extensionSignatures(
+      repo,
+      digest,
+      Number.MAX_SAFE_INTEGER,
+      MAX_SIGNATURE_LIST,
+    );
+    for (const blob of blobs) {
+      if (existing.some((e) => Buffer.compare(Buffer.from(e), Buffer.from(blob)) === 0)) continue;
+      const body = JSON.stringify({
+        schemaVersion: 2,
+        name: `${digest}@${randomBytes(16).toString('hex')}`,
+        type: 'atomic',
+        content: Buffer.from(blob).toString('base64'),
+      });
+      const res = await this.request({
+        method: 'PUT',
+        path: extensionSignaturesPath(repo, digest),
+        headers: { 'content-type': 'application/json' },
+        body,
+        scopes: [repositoryScope(repo, 'pull,push')],
+      });
+      await drain(res.body);
+      if (res.status !== 201) {
+        throw new DockerError(
+          'BAD_RESPONSE',
+          `writing a signature of ${digest} to ${this.registry}/${repo}: status ${res.status}, expected 201`,
+          { status: res.status },
+        );
+      }
+    }
+  }
+}
+
+/** The extension API's path for the signatures of `digest`. */
+function extensionSignaturesPath(repo: string, digest: Digest): string {
+  return `/extensions/v2/${repo}/signatures/${digest}`;
 }
 
 /** A registry that stores a blob under another digest than the one sent is not trusted further. */
