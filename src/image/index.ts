@@ -37,6 +37,7 @@ export {
   parsePolicy,
   parseRequirement,
   parseSignedIdentity,
+  policyFilePaths,
   readPolicyFile,
   requirementsForImage,
   SIGSTORE_PAYLOAD_TYPE,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { JsonError, parsePolicy } from '../../../src/image/signature/index.ts';
+import { JsonError, parsePolicy, policyFilePaths } from '../../../src/image/signature/index.ts';
 import { fakeTransport, fixture, readJson } from './helpers.ts';
 
 interface ParseCase {
@@ -190,6 +190,15 @@ describe('policy parsing: scope validation', () => {
     ['atomic', 'host/ns/stream:tag', true],
     ['atomic', 'host/ns/stream/x', false],
     ['no-such-transport', 'anything at all', true],
+    ['containers-storage', '[overlay@/var/lib/containers/storage]docker.io/library/busybox', true],
+    [
+      'containers-storage',
+      `[/var/lib/containers/storage]busybox@sha256:${'a'.repeat(64)}@${'b'.repeat(64)}`,
+      true,
+    ],
+    ['containers-storage', '[overlay@relative]busybox', false],
+    ['containers-storage', 'docker.io/library/busybox', false],
+    ['containers-storage', '[/root]busybox@notanid', false],
   ];
   for (const [transport, scope, ok] of table) {
     it(`${transport} scope ${JSON.stringify(scope)} is ${ok ? 'accepted' : 'rejected'}`, () => {
@@ -201,4 +210,33 @@ describe('policy parsing: scope validation', () => {
       else assert.throws(() => parsePolicy(doc), JsonError);
     });
   }
+});
+
+describe('policyFilePaths', () => {
+  it('lists every key, CA and Rekor file once, sorted', () => {
+    const p = parsePolicy(
+      JSON.stringify({
+        default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/k/b', '/k/a'] }],
+        transports: {
+          docker: {
+            x: [
+              {
+                type: 'sigstoreSigned',
+                fulcio: { caPath: '/ca', oidcIssuer: 'i', subjectEmail: 'e' },
+                rekorPublicKeyPath: '/rekor',
+              },
+            ],
+            y: [
+              {
+                type: 'sigstoreSigned',
+                pki: { caRootsPath: '/roots', caIntermediatesData: 'YWJj', subjectEmail: 'e' },
+              },
+            ],
+            z: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k/a' }, { type: 'reject' }],
+          },
+        },
+      }),
+    );
+    assert.deepEqual(policyFilePaths(p), ['/ca', '/k/a', '/k/b', '/rekor', '/roots']);
+  });
 });
