@@ -1,4 +1,5 @@
 // Composition root of the CLI: the only place that knows every command.
+import { enableCompileCache } from 'node:module';
 import { BaseError, TransportRegistry } from '../image/index.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
@@ -6,6 +7,10 @@ import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
 import { type PolicyCommandDeps, policyCommand } from './policy.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
+
+// V8's on-disk code cache: modules loaded lazily from here on (openpgp, transports) start about
+// twice as fast on later runs. A read-only file system just leaves it disabled.
+enableCompileCache();
 
 // Every transport on main today, imported only when `policy eval` runs (start-up time).
 async function policyDeps(): Promise<PolicyCommandDeps> {
