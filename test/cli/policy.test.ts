@@ -71,7 +71,7 @@ describe('portcullis policy lint', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /bad\.json:3:\d+: error: \/transports\/docker\/x\/0 at 3:\d+: exactly one of keyPath, keyPaths and keyData must be specified \[JSON_INVALID_VALUE\]/,
+      /bad\.json:3:\d+: error: \/transports\/docker\/x\/0 at 3:\d+: exactly one of keyPath, keyPaths and keyData must be specified, none present \[JSON_INVALID_VALUE\]/,
     );
   });
 

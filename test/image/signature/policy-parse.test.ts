@@ -79,6 +79,48 @@ describe('policy parsing: model', () => {
   });
 });
 
+describe('policy parsing: key source presence (upstream code reading)', () => {
+  const table: ReadonlyArray<[string, unknown, boolean]> = [
+    [
+      'signedBy keyPath "" with keyData: two sources present',
+      { type: 'signedBy', keyType: 'GPGKeys', keyPath: '', keyData: 'YWJj' },
+      false,
+    ],
+    ['signedBy keyData "" is an empty keyring', { type: 'signedBy', keyType: 'GPGKeys', keyData: '' }, true],
+    [
+      'sigstoreSigned keyPath "" with keyData: the empty path is no source',
+      { type: 'sigstoreSigned', keyPath: '', keyData: 'YWJj' },
+      true,
+    ],
+    [
+      'sigstoreSigned keyData "" counts as a source',
+      { type: 'sigstoreSigned', keyData: '', keyPath: '/k' },
+      false,
+    ],
+    [
+      'fulcio caPath "" with caData',
+      {
+        type: 'sigstoreSigned',
+        fulcio: { caPath: '', caData: 'YWJj', oidcIssuer: 'i', subjectEmail: 'e' },
+        rekorPublicKeyData: 'YWJj',
+      },
+      true,
+    ],
+    [
+      'rekorPublicKeyPath "" with rekorPublicKeyData',
+      { type: 'sigstoreSigned', keyPath: '/k', rekorPublicKeyPath: '', rekorPublicKeyData: '' },
+      true,
+    ],
+  ];
+  for (const [name, req, valid] of table) {
+    it(`${name}: ${valid ? 'valid' : 'invalid'}`, () => {
+      const doc = JSON.stringify({ default: [req] });
+      if (valid) assert.doesNotThrow(() => parsePolicy(doc));
+      else assert.throws(() => parsePolicy(doc), JsonError);
+    });
+  }
+});
+
 describe('policy parsing: errors carry locations', () => {
   const table: ReadonlyArray<{
     name: string;
