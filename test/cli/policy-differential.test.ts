@@ -166,6 +166,7 @@ describe('policy eval vs skopeo copy --policy', () => {
     if (f.work) await rm(f.work, { recursive: true, force: true });
   });
 
+  const verdicts = new Map<string, boolean>();
   const images = [
     'ns/app:v1',
     'ns/app:v2',
@@ -238,6 +239,7 @@ describe('policy eval vs skopeo copy --policy', () => {
         const ours = result(code);
         assert.ok(code === 0 || code === 1, ours.stderr);
         const explanation = JSON.parse(ours.stdout);
+        verdicts.set(`${policyName} x ${image}`, theirs.allowed);
         assert.equal(
           code === 0,
           theirs.allowed,
@@ -252,4 +254,12 @@ describe('policy eval vs skopeo copy --policy', () => {
       });
     }
   }
+
+  it('the table exercises both outcomes, including our signatures accepted by skopeo', () => {
+    assert.equal(verdicts.size, policyNames.length * images.length);
+    assert.ok([...verdicts.values()].filter((v) => v).length >= 15);
+    assert.ok([...verdicts.values()].filter((v) => !v).length >= 15);
+    assert.equal(verdicts.get('signedBy, default identity x ns/ours:v1'), true);
+    assert.equal(verdicts.get('signedBy, default identity x ns/app:v1'), true);
+  });
 });
