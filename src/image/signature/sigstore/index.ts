@@ -8,6 +8,7 @@ export {
   verifySigstoreBundle,
 } from './bundle.ts';
 export {
+  COSIGN_SIGNATURE_ARTIFACT_TYPE,
   type DiscoveredSignature,
   type DiscoveryOptions,
   type DiscoveryResult,
