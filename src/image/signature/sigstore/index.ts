@@ -33,18 +33,13 @@ export {
   type ReadFile,
   type SigstoreFulcioInput,
   type SigstorePkiInput,
+  type SigstoreRequirementExtensions,
   type SigstoreRequirementInput,
   type SigstoreTrust,
   SigstoreTrustCache,
   type TrustCacheOptions,
+  withSigstoreExtensions,
 } from './trust.ts';
-export {
-  createSigstoreVerifier,
-  type ExtendedSigstoreRequirement,
-  type ExtendedSigstoreVerifier,
-  requirementInput,
-  type SigstoreRequirementExtensions,
-} from './verifier.ts';
 export {
   type AcceptedSigstoreSignature,
   ANNOTATION_BUNDLE,
