@@ -23,9 +23,12 @@ export {
   type KeyPairFiles,
 } from './privatekey.ts';
 export {
+  BUNDLE_V03_MEDIA_TYPE,
   loadSigstoreSigner,
+  type ManifestSigner,
   type SignerOptions,
   type SigstoreSigner,
+  sigstoreCopySigner,
   sigstoreSignerFromKey,
 } from './signer.ts';
 export {

@@ -3,6 +3,8 @@
 // sigstore bundle for an OCI 1.1 referrer.
 import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { type Digest, digestHex } from '../../digest.ts';
+import { manifestDigest } from '../../manifest/index.ts';
+import type { DockerReference } from '../../reference/index.ts';
 import type { Signature } from '../../types.ts';
 import { buildSigstorePayload, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import { decryptPrivateKey } from './privatekey.ts';
@@ -91,4 +93,26 @@ export async function loadSigstoreSigner(
   options: SignerOptions = {},
 ): Promise<SigstoreSigner> {
   return sigstoreSignerFromKey(await decryptPrivateKey(privateKeyPem, passphrase), options);
+}
+
+/** What the copy engine calls per written manifest (structurally its `Signer`). */
+export interface ManifestSigner {
+  sign(manifest: Uint8Array, dockerReference: DockerReference): Promise<Signature>;
+}
+
+/**
+ * `copy --sign-by-sigstore-private-key KEY --sign-passphrase-file F`: signs the digest of each
+ * manifest copy writes for the destination reference, as containers/image does (with creator and
+ * timestamp in `optional`).
+ */
+export async function sigstoreCopySigner(
+  privateKeyPem: string,
+  passphrase: Uint8Array,
+  options: SignerOptions = { creator: 'portcullis' },
+): Promise<ManifestSigner> {
+  const signer = await loadSigstoreSigner(privateKeyPem, passphrase, options);
+  return {
+    sign: async (manifest, dockerReference) =>
+      signer.sign(manifestDigest(manifest), dockerReference.toString()),
+  };
 }
