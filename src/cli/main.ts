@@ -29,9 +29,14 @@ async function policyDeps(): Promise<PolicyCommandDeps> {
 }
 
 const commands: readonly Command[] = [
-  copyCommand({ transports: defaultTransportRegistry, cleanup: closeAllAgents }),
+  copyCommand({
+    transports: defaultTransportRegistry,
+    cleanup: closeAllAgents,
+    sigstore: sigstoreVerifier(),
+  }),
   syncCommand({
     transports: defaultTransportRegistry,
+    sigstore: sigstoreVerifier(),
     listTags: listRepositoryTags,
     probeDestination: probeRegistryDestination,
     cleanup: closeAllAgents,
