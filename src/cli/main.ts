@@ -1,23 +1,42 @@
 // Composition root of the CLI: the only place that knows every command.
-import { BaseError, TransportRegistry } from '../image/index.ts';
+import { allTransports, BaseError, sigstoreVerifier, TransportRegistry } from '../image/index.ts';
+import { defaultTransportRegistry } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { copyCommand } from './copy.ts';
+import { deleteCommand } from './delete.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
+import { inspectCommand } from './inspect.ts';
+import { listTagsCommand } from './list-tags.ts';
+import { loginCommand, logoutCommand } from './login.ts';
+import { manifestDigestCommand } from './manifest-digest.ts';
 import { type PolicyCommandDeps, policyCommand } from './policy.ts';
+import { closeAllAgents, listRepositoryTags, probeRegistryDestination } from './registry-support.ts';
 import { serveCommand } from './serve.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
+import { syncCommand } from './sync.ts';
 
-// Every transport on main today, imported only when `policy eval` runs (start-up time).
+const transports = allTransports();
+
 async function policyDeps(): Promise<PolicyCommandDeps> {
-  const [{ DockerTransport }, { sigstoreVerifier }] = await Promise.all([
-    import('../image/transports/docker/index.ts'),
-    import('../image/signature/sigstore-verifier.ts'),
-  ]);
-  return { transports: new TransportRegistry([new DockerTransport()]), sigstore: sigstoreVerifier() };
+  return { transports: new TransportRegistry(transports), sigstore: sigstoreVerifier() };
 }
 
 const commands: readonly Command[] = [
+  copyCommand({ transports: defaultTransportRegistry, cleanup: closeAllAgents }),
+  syncCommand({
+    transports: defaultTransportRegistry,
+    listTags: listRepositoryTags,
+    probeDestination: probeRegistryDestination,
+    cleanup: closeAllAgents,
+  }),
+  inspectCommand(transports),
+  listTagsCommand(transports),
+  deleteCommand(transports),
+  manifestDigestCommand,
+  loginCommand(transports),
+  logoutCommand,
   generateSigstoreKeyCommand,
   policyCommand(policyDeps),
   serveCommand,

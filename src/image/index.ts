@@ -16,6 +16,13 @@ export { BaseError } from './errors.ts';
 export * from './manifest/index.ts';
 export * from './reference/index.ts';
 export {
+  defaultAuthFilePath,
+  removeCredentials,
+  storeCredentials,
+  storedUsername,
+} from './registries/credentials.ts';
+export { RegistriesError, type RegistriesErrorCode } from './registries/errors.ts';
+export {
   type AcceptedSignature,
   type ClosableUnparsedImage,
   type DenialCode,
@@ -55,6 +62,16 @@ export {
   type Verdict,
   VerificationCache,
 } from './signature/index.ts';
+export { allTransports } from './transports/all.ts';
+export {
+  checkDockerLogin,
+  closeAllAgents,
+  DockerError,
+  type DockerErrorCode,
+  DockerImageReference,
+  DockerTransport,
+  listDockerTags,
+} from './transports/docker/index.ts';
 export {
   imageName,
   TransportError,

@@ -4,8 +4,12 @@ import { type PolicySettings, policySettings, type RefResolver, specToPolicyJson
 import { CrdError } from './errors.ts';
 import type { PolicyKind, PolicyObject } from './types.ts';
 
-/** Parses policy.json text into whatever the evaluator needs; throws on an invalid policy. */
-export type PolicyCompiler<T> = (policyJson: string) => T;
+/**
+ * Parses policy.json text into whatever the evaluator needs; throws (or rejects) on an invalid
+ * policy. It should load every inline key so that a key that does not parse fails here, while the
+ * last good version is still in force, rather than at admission time.
+ */
+export type PolicyCompiler<T> = (policyJson: string) => T | Promise<T>;
 
 export interface CompiledPolicy<T> {
   readonly kind: PolicyKind;
@@ -29,19 +33,19 @@ export function policyKey(kind: PolicyKind, namespace: string | undefined, name:
  * Converts and compiles one policy object. Throws CrdError: CRD_INVALID and REF_* from the
  * conversion, POLICY_INVALID (with the parser's error as cause) from `compile`.
  */
-export function compilePolicyObject<T>(
+export async function compilePolicyObject<T>(
   kind: PolicyKind,
   obj: PolicyObject,
   resolver: RefResolver,
   compile: PolicyCompiler<T>,
-): CompiledPolicy<T> {
+): Promise<CompiledPolicy<T>> {
   const name = obj.metadata.name ?? '';
   const namespace = kind === 'ImagePolicy' ? obj.metadata.namespace : undefined;
   const settings = policySettings(kind, obj.spec);
   const policyJson = specToPolicyJson(obj.spec, resolver);
   let compiled: T;
   try {
-    compiled = compile(policyJson);
+    compiled = await compile(policyJson);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     throw new CrdError('POLICY_INVALID', `spec: ${detail}`, { cause: err });

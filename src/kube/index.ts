@@ -1,0 +1,81 @@
+// The entry of the Kubernetes layer: the policy source and pull secrets the webhook consumes.
+import type { PolicyCompiler } from '../policy/crd/compile.ts';
+import { ClientKubeApi, loadKubeConfig } from './client.ts';
+import { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
+import { LeaderElector } from './leader.ts';
+import { PolicyController } from './policy-controller.ts';
+import { KubePullSecrets } from './pull-secrets.ts';
+import type { KubeApi } from './types.ts';
+
+export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
+export type { ActivePolicy, PolicyChange, PolicySource } from './policy-controller.ts';
+export { PolicyController } from './policy-controller.ts';
+export {
+  dockercfgToConfigJson,
+  KubePullSecrets,
+  type PodCredentialContext,
+  type PullCredentials,
+} from './pull-secrets.ts';
+export { type KubeApi, KubeError, type KubeErrorCode } from './types.ts';
+
+export interface KubeSettings<T> {
+  /** Parses policy.json text (key material inline) into the evaluator; must load every key eagerly, throwing on any that does not parse. */
+  readonly compile: PolicyCompiler<T>;
+  /** The namespace the webhook runs in: ClusterImagePolicy key references and the Lease live there. */
+  readonly namespace: string;
+  /** This replica's name (the pod name), for the Lease. */
+  readonly identity: string;
+  /** A kubeconfig file; in-cluster config or ~/.kube/config when undefined. */
+  readonly kubeconfig?: string;
+  readonly onError: (err: unknown, context: string) => void;
+  /** For tests: an API other than the kubeconfig's. */
+  readonly api?: KubeApi;
+}
+
+export interface KubeIntegration<T> {
+  readonly policies: PolicyController<T>;
+  readonly pullSecrets: KubePullSecrets;
+  /** For /readyz: every informer synced and every policy compiled once. */
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts the controller; resolves after the first sync of every informer. */
+export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeIntegration<T>> {
+  const api = settings.api ?? new ClientKubeApi(loadKubeConfig(settings.kubeconfig));
+  const informer = {
+    ...DEFAULT_INFORMER_OPTIONS,
+    onError: (err: unknown) => settings.onError(err, 'watching the API server'),
+  };
+  const leader = new LeaderElector(api, {
+    namespace: settings.namespace,
+    name: 'portcullis-controller',
+    identity: settings.identity,
+    leaseDurationSeconds: 15,
+    retryPeriodMs: 2000,
+    now: () => new Date(),
+    onError: (err) => settings.onError(err, 'leader election'),
+  });
+  const policies = new PolicyController<T>({
+    api,
+    compile: settings.compile,
+    controllerNamespace: settings.namespace,
+    leader,
+    informer,
+    refLoadTimeoutMs: 5000,
+    now: () => new Date(),
+    onError: settings.onError,
+  });
+  const pullSecrets = new KubePullSecrets(api, informer);
+  leader.start();
+  await Promise.all([policies.start(), pullSecrets.start()]);
+  return {
+    policies,
+    pullSecrets,
+    ready: () => policies.ready() && pullSecrets.ready(),
+    stop: async () => {
+      leader.stop();
+      await Promise.all([policies.stop(), pullSecrets.stop()]);
+    },
+  };
+}

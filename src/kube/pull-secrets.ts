@@ -1,0 +1,102 @@
+// A pod's registry credentials: the .dockerconfigjson of its imagePullSecrets, then of its
+// ServiceAccount's, from informers that cache only ServiceAccounts and pull-secret-typed Secrets
+// (fieldSelector on type), never the cluster's other Secrets.
+import { Informer, type InformerOptions } from './informer.ts';
+import { type KubeApi, KubeError, type SecretObject, type ServiceAccountObject } from './types.ts';
+
+export const DOCKER_CONFIG_JSON = 'kubernetes.io/dockerconfigjson';
+export const DOCKER_CFG = 'kubernetes.io/dockercfg';
+
+/** The pod fields credentials depend on (the webhook's PodCredentialContext). */
+export interface PodCredentialContext {
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+  readonly imagePullSecrets: readonly string[];
+}
+
+/** Structurally the webhook's PullCredentials: `.dockerconfigjson` documents, most specific first. */
+export interface PullCredentials {
+  readonly dockerConfigJson: readonly string[];
+}
+
+/** Converts a legacy `.dockercfg` document (`{registry: {auth, ...}}`) to `.dockerconfigjson` form. */
+export function dockercfgToConfigJson(dockercfg: string): string {
+  const parsed: unknown = JSON.parse(dockercfg);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new KubeError('API_ERROR', 'converting .dockercfg: expected a JSON object');
+  }
+  return JSON.stringify({ auths: parsed });
+}
+
+export class KubePullSecrets {
+  readonly #serviceAccounts: Informer<ServiceAccountObject>;
+  readonly #secrets: readonly Informer<SecretObject>[];
+
+  constructor(api: KubeApi, options: InformerOptions) {
+    this.#serviceAccounts = new Informer(
+      api.watch<ServiceAccountObject>({ resource: 'serviceaccounts' }),
+      options,
+    );
+    this.#secrets = [DOCKER_CONFIG_JSON, DOCKER_CFG].map(
+      (type) =>
+        new Informer(
+          api.watch<SecretObject>({
+            resource: 'secrets',
+            namespace: undefined,
+            fieldSelector: `type=${type}`,
+          }),
+          options,
+        ),
+    );
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.#serviceAccounts.start(), ...this.#secrets.map((s) => s.start())]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.#serviceAccounts.stop(), ...this.#secrets.map((s) => s.stop())]);
+  }
+
+  ready(): boolean {
+    return this.#serviceAccounts.synced && this.#secrets.every((s) => s.synced);
+  }
+
+  /**
+   * The pull secrets of the pod, then of its ServiceAccount, each once. Missing Secrets are
+   * skipped (the kubelet skips them too); before the first sync this throws NOT_SYNCED, so
+   * credentials are never silently absent because the cache was empty.
+   */
+  async secretsFor(context: PodCredentialContext, _signal?: AbortSignal): Promise<PullCredentials> {
+    if (!this.ready())
+      throw new KubeError('NOT_SYNCED', 'reading pull secrets: the secret cache has not synced yet');
+    const sa = this.#serviceAccounts.get(context.serviceAccountName, context.namespace);
+    const names = [...context.imagePullSecrets, ...(sa?.imagePullSecrets ?? []).map((s) => s.name ?? '')];
+    const documents: string[] = [];
+    for (const name of new Set(names)) {
+      if (name === '') continue;
+      const doc = this.#document(name, context.namespace);
+      if (doc !== undefined) documents.push(doc);
+    }
+    return { dockerConfigJson: documents };
+  }
+
+  #document(name: string, namespace: string): string | undefined {
+    for (const informer of this.#secrets) {
+      const secret = informer.get(name, namespace);
+      if (secret === undefined) continue;
+      try {
+        if (secret.type === DOCKER_CONFIG_JSON) {
+          const v = secret.data?.['.dockerconfigjson'];
+          return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+        }
+        const v = secret.data?.['.dockercfg'];
+        return v === undefined ? undefined : dockercfgToConfigJson(Buffer.from(v, 'base64').toString('utf8'));
+      } catch {
+        // No cause: JSON.parse errors quote the input, and the input holds credentials.
+        throw new KubeError('API_ERROR', `reading pull secret ${namespace}/${name}: not valid JSON`);
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,249 @@
+// An in-memory API server for unit tests: recorded objects, list/watch with field selectors,
+// status patches, Events and Leases, and an outage switch (what a restarting API server does to
+// watches). The e2e tests run the same controller against the real kube-apiserver.
+import { readFileSync } from 'node:fs';
+import type {
+  KubeApi,
+  KubeObject,
+  Lease,
+  PolicyEvent,
+  Watched,
+  WatchedResource,
+} from '../../src/kube/types.ts';
+import { KubeError } from '../../src/kube/types.ts';
+
+type Obj = KubeObject & { spec?: unknown; status?: unknown; type?: string; [k: string]: unknown };
+type Resource = WatchedResource['resource'];
+type Handler = (obj: Obj) => void;
+
+export function fixture<T = Obj>(name: string): T {
+  return JSON.parse(readFileSync(new URL(`fixtures/${name}.json`, import.meta.url), 'utf8')) as T;
+}
+
+const objKey = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+const clone = <T>(v: T): T => structuredClone(v);
+
+class FakeWatched implements Watched<Obj> {
+  readonly #cluster: FakeCluster;
+  readonly #what: WatchedResource;
+  readonly #handlers: Record<'add' | 'update' | 'delete' | 'error', ((arg: never) => void)[]> = {
+    add: [],
+    update: [],
+    delete: [],
+    error: [],
+  };
+  readonly #cache = new Map<string, Obj>();
+  connected = false;
+  starts = 0;
+
+  constructor(cluster: FakeCluster, what: WatchedResource) {
+    this.#cluster = cluster;
+    this.#what = what;
+  }
+
+  matches(resource: Resource, o: Obj): boolean {
+    const w = this.#what;
+    if (w.resource !== resource) return false;
+    if ('namespace' in w && w.namespace !== undefined && o.metadata?.namespace !== w.namespace) return false;
+    const selector = 'fieldSelector' in w ? w.fieldSelector : undefined;
+    if (selector === undefined) return true;
+    const [field, value] = selector.split('=') as [string, string];
+    if (field === 'metadata.name') return o.metadata?.name === value;
+    if (field === 'type') return o.type === value;
+    throw new Error(`fake: unsupported field selector ${selector}`);
+  }
+
+  on(event: 'add' | 'update' | 'delete' | 'error', handler: (arg: never) => void): void {
+    this.#handlers[event].push(handler);
+  }
+
+  #emit(event: 'add' | 'update' | 'delete', o: Obj): void {
+    for (const h of this.#handlers[event]) (h as Handler)(clone(o));
+  }
+
+  fail(err: unknown): void {
+    this.connected = false;
+    for (const h of this.#handlers.error) (h as (e: unknown) => void)(err);
+  }
+
+  async start(): Promise<void> {
+    this.starts++;
+    await Promise.resolve();
+    if (this.#cluster.down) {
+      this.fail(new Error('connect ECONNREFUSED 127.0.0.1:6443'));
+      return;
+    }
+    const now = new Map<string, Obj>();
+    for (const [resource, store] of this.#cluster.store) {
+      for (const o of store.values()) if (this.matches(resource, o)) now.set(objKey(o), o);
+    }
+    for (const [k, o] of this.#cache) {
+      if (!now.has(k)) {
+        this.#cache.delete(k);
+        this.#emit('delete', o);
+      }
+    }
+    for (const [k, o] of now) this.deliver(o, this.#cache.has(k) ? 'update' : 'add');
+    this.connected = true;
+  }
+
+  deliver(o: Obj, event: 'add' | 'update' | 'delete'): void {
+    if (event === 'delete') this.#cache.delete(objKey(o));
+    else this.#cache.set(objKey(o), clone(o));
+    this.#emit(event, o);
+  }
+
+  async stop(): Promise<void> {
+    this.connected = false;
+    this.#cluster.watchers.delete(this);
+  }
+
+  list(): readonly Obj[] {
+    return [...this.#cache.values()].map(clone);
+  }
+
+  get(name: string, namespace?: string): Obj | undefined {
+    const o = this.#cache.get(`${namespace ?? ''}/${name}`);
+    return o === undefined ? undefined : clone(o);
+  }
+}
+
+export class FakeCluster implements KubeApi {
+  readonly store = new Map<Resource, Map<string, Obj>>();
+  readonly watchers = new Set<FakeWatched>();
+  readonly statusPatches: {
+    resource: string;
+    namespace: string | undefined;
+    name: string;
+    status: unknown;
+  }[] = [];
+  readonly events: PolicyEvent[] = [];
+  readonly leases = new Map<string, Lease>();
+  down = false;
+  #rv = 1000;
+
+  watch<T extends KubeObject>(what: WatchedResource): Watched<T> {
+    const w = new FakeWatched(this, what);
+    this.watchers.add(w);
+    return w as unknown as Watched<T>;
+  }
+
+  /** Creates or updates an object as the API server would (resourceVersion, generation on spec change). */
+  apply(resource: Resource, input: Obj): Obj {
+    const store = this.store.get(resource) ?? new Map<string, Obj>();
+    this.store.set(resource, store);
+    const old = store.get(objKey(input));
+    const o = clone(input) as Obj;
+    const metadata: Record<string, unknown> = { ...o.metadata, resourceVersion: String(++this.#rv) };
+    if (resource === 'clusterimagepolicies' || resource === 'imagepolicies') {
+      const oldGen = (old?.metadata?.generation as number | undefined) ?? 0;
+      const changed = old === undefined || JSON.stringify(old.spec) !== JSON.stringify(o.spec);
+      metadata.generation = changed ? oldGen + 1 : oldGen;
+      if (old !== undefined && !('status' in input)) o.status = old.status;
+    }
+    (o as { metadata: unknown }).metadata = metadata;
+    store.set(objKey(o), o);
+    this.#notify(resource, o, old === undefined ? 'add' : 'update');
+    return clone(o);
+  }
+
+  remove(resource: Resource, namespace: string | undefined, name: string): void {
+    const store = this.store.get(resource);
+    const o = store?.get(`${namespace ?? ''}/${name}`);
+    if (store === undefined || o === undefined) return;
+    store.delete(objKey(o));
+    this.#notify(resource, o, 'delete');
+  }
+
+  #notify(resource: Resource, o: Obj, event: 'add' | 'update' | 'delete'): void {
+    if (this.down) return;
+    for (const w of this.watchers) if (w.connected && w.matches(resource, o)) w.deliver(o, event);
+  }
+
+  /** The API server goes away: every open watch fails, lists fail until restore(). */
+  outage(): void {
+    this.down = true;
+    for (const w of this.watchers) if (w.connected) w.fail(new Error('watch closed: connection reset'));
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  async patchPolicyStatus(
+    resource: 'clusterimagepolicies' | 'imagepolicies',
+    namespace: string | undefined,
+    name: string,
+    status: unknown,
+  ): Promise<void> {
+    if (this.down) throw new KubeError('API_ERROR', 'patching status: connection refused');
+    this.statusPatches.push({ resource, namespace, name, status: clone(status) });
+    const o = this.store.get(resource)?.get(`${namespace ?? ''}/${name}`);
+    if (o === undefined) throw new KubeError('NOT_FOUND', `patching status of ${name}: not found`);
+    const merged = { ...(o.status as object | undefined), ...(status as object) } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(merged)) if (v === null) delete merged[k];
+    this.apply(resource, { ...o, status: merged });
+  }
+
+  /** Writes status directly (what `kubectl edit --subresource=status` does). */
+  writeStatus(
+    resource: 'clusterimagepolicies' | 'imagepolicies',
+    namespace: string | undefined,
+    name: string,
+    status: unknown,
+  ): void {
+    const o = this.store.get(resource)?.get(`${namespace ?? ''}/${name}`);
+    if (o === undefined) throw new Error(`fake: no ${resource} ${name}`);
+    this.apply(resource, { ...o, status });
+  }
+
+  get(resource: Resource, namespace: string | undefined, name: string): Obj | undefined {
+    const o = this.store.get(resource)?.get(`${namespace ?? ''}/${name}`);
+    return o === undefined ? undefined : clone(o);
+  }
+
+  async createEvent(event: PolicyEvent): Promise<void> {
+    this.events.push(event);
+  }
+
+  async readLease(namespace: string, name: string): Promise<Lease | undefined> {
+    if (this.down) throw new KubeError('API_ERROR', 'reading lease: connection refused');
+    const l = this.leases.get(`${namespace}/${name}`);
+    return l === undefined ? undefined : clone(l);
+  }
+
+  async createLease(lease: Lease): Promise<Lease> {
+    const k = `${lease.metadata.namespace}/${lease.metadata.name}`;
+    if (this.leases.has(k)) throw new KubeError('CONFLICT', 'lease exists');
+    const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.#rv) } };
+    this.leases.set(k, stored);
+    return clone(stored);
+  }
+
+  async replaceLease(lease: Lease): Promise<Lease> {
+    const k = `${lease.metadata.namespace}/${lease.metadata.name}`;
+    const old = this.leases.get(k);
+    if (old === undefined) throw new KubeError('NOT_FOUND', 'no lease');
+    if (old.metadata.resourceVersion !== lease.metadata.resourceVersion)
+      throw new KubeError('CONFLICT', 'stale lease');
+    const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.#rv) } };
+    this.leases.set(k, stored);
+    return clone(stored);
+  }
+}
+
+/** Loads the recorded objects of test/kube/fixtures into a fresh fake cluster. */
+export function recordedCluster(): FakeCluster {
+  const c = new FakeCluster();
+  c.apply('namespaces', fixture('namespace-default'));
+  c.apply('namespaces', fixture('namespace-team-a'));
+  c.apply('secrets', fixture('secret-cosign'));
+  c.apply('secrets', fixture('secret-regcred'));
+  c.apply('secrets', fixture('secret-legacy'));
+  c.apply('configmaps', fixture('configmap-team-keys'));
+  c.apply('serviceaccounts', fixture('serviceaccount-builder'));
+  c.apply('clusterimagepolicies', fixture('cip-signed-quay'));
+  c.apply('clusterimagepolicies', fixture('cip-everywhere'));
+  c.apply('imagepolicies', fixture('ip-team-a'));
+  return c;
+}

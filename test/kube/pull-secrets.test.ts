@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { dockercfgToConfigJson, KubePullSecrets } from '../../src/kube/pull-secrets.ts';
+import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
+
+const options = { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} };
+const running: KubePullSecrets[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+});
+
+async function started(cluster: FakeCluster): Promise<KubePullSecrets> {
+  const source = new KubePullSecrets(cluster, options);
+  running.push(source);
+  await source.start();
+  return source;
+}
+
+const decoded = (name: string) =>
+  Buffer.from(
+    fixture<{ data: Record<string, string> }>(name).data['.dockerconfigjson']!,
+    'base64',
+  ).toString();
+const legacy = () =>
+  JSON.stringify({
+    auths: JSON.parse(
+      Buffer.from(
+        fixture<{ data: Record<string, string> }>('secret-legacy').data['.dockercfg']!,
+        'base64',
+      ).toString(),
+    ),
+  });
+
+describe('KubePullSecrets', () => {
+  const cases: {
+    name: string;
+    pod: { serviceAccountName: string; imagePullSecrets: string[] };
+    want: () => string[];
+  }[] = [
+    {
+      name: 'the pod secret only',
+      pod: { serviceAccountName: 'default', imagePullSecrets: ['regcred'] },
+      want: () => [decoded('secret-regcred')],
+    },
+    {
+      name: 'pod secrets first, then the ServiceAccount ones (dockercfg converted, missing skipped)',
+      pod: { serviceAccountName: 'builder', imagePullSecrets: ['regcred'] },
+      want: () => [decoded('secret-regcred'), legacy()],
+    },
+    {
+      name: 'a secret named by both the pod and its ServiceAccount is used once',
+      pod: { serviceAccountName: 'builder', imagePullSecrets: ['legacy', 'regcred'] },
+      want: () => [legacy(), decoded('secret-regcred')],
+    },
+    {
+      name: 'no secrets at all',
+      pod: { serviceAccountName: 'nobody', imagePullSecrets: [] },
+      want: () => [],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const source = await started(recordedCluster());
+      const got = await source.secretsFor({ namespace: 'team-a', ...c.pod });
+      assert.deepEqual(got.dockerConfigJson, c.want());
+    });
+  }
+
+  it('never reads a pull secret of another namespace', async () => {
+    const source = await started(recordedCluster());
+    const got = await source.secretsFor({
+      namespace: 'default',
+      serviceAccountName: 'default',
+      imagePullSecrets: ['regcred'],
+    });
+    assert.deepEqual(got.dockerConfigJson, []);
+  });
+
+  it('caches only pull-secret-typed Secrets', async () => {
+    const cluster = recordedCluster();
+    await started(cluster);
+    const watched = [...cluster.watchers].map((w) => w.matches('secrets', fixture('secret-cosign')));
+    assert.ok(!watched.includes(true), 'an Opaque secret is not cached');
+  });
+
+  it('throws NOT_SYNCED before the first sync instead of answering without credentials', async () => {
+    const cluster = recordedCluster();
+    cluster.down = true;
+    const source = new KubePullSecrets(cluster, options);
+    running.push(source);
+    void source.start();
+    await assert.rejects(
+      source.secretsFor({ namespace: 'team-a', serviceAccountName: 'builder', imagePullSecrets: [] }),
+      {
+        code: 'NOT_SYNCED',
+      },
+    );
+  });
+
+  it('converts .dockercfg to .dockerconfigjson', () => {
+    assert.equal(dockercfgToConfigJson('{"r.io":{"auth":"dTpw"}}'), '{"auths":{"r.io":{"auth":"dTpw"}}}');
+    assert.throws(() => dockercfgToConfigJson('[]'), { code: 'API_ERROR' });
+  });
+});
