@@ -2,6 +2,7 @@
 // Entry point: a source checkout runs src/ through Node's type stripping; the published package
 // (which ships no src/) runs the compiled dist/.
 import { existsSync } from 'node:fs';
+import module from 'node:module';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -11,6 +12,9 @@ if (major < 24) {
   );
   process.exit(2);
 }
+// Caches compiled code between runs (a short-lived CLI spends most of its time loading modules);
+// where the cache directory is not writable this quietly does nothing.
+module.enableCompileCache?.();
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const entry = existsSync(source) ? source : new URL('../dist/src/cli/main.js', import.meta.url);
 const { main } = await import(entry.href);

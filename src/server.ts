@@ -2,11 +2,18 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Coalescer, createTtlCache } from './cache/index.ts';
-import type { Digest } from './image/index.ts';
+import type { Digest, SystemContext } from './image/index.ts';
+import { pullSources } from './image/registries/registries-conf.ts';
+import { sigstoreVerifier } from './image/signature/index.ts';
+import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
 import {
+  type DigestLookup,
   type Evaluator,
   ImageChecker,
+  loadPolicy,
+  NO_PULL_SECRETS,
   type PullSecretSource,
+  RegistryResolver,
   type Resolver,
   type Verdict,
 } from './policy/index.ts';
@@ -70,7 +77,8 @@ export const DEFAULT_CACHE = {
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
-  let evaluator: Evaluator | undefined = await components.loadPolicy(config.policyPath);
+  const first = await components.loadPolicy(config.policyPath);
+  let evaluator: Evaluator | undefined = first;
   let closing = false;
   const checker = new ImageChecker({
     resolver: components.resolver,
@@ -113,19 +121,27 @@ export async function startServer(config: ServerConfig, components: Components):
     );
   });
   const policyPath = config.policyPath;
-  const stopPolicyWatch =
-    policyPath === undefined
-      ? () => {}
-      : watchFiles([policyPath], config.watchIntervalMs, () => {
-          components.loadPolicy(policyPath).then(
-            (next) => {
-              evaluator = next;
-              logger.info({ policy: policyPath, policyHash: next.policyHash }, 'policy reloaded');
-            },
-            (err: unknown) =>
-              logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one'),
+  // The policy and every key or CA file it names are watched; any change reloads the whole
+  // policy, and its new hashes retire the cached verdicts of the old one.
+  let stopPolicyWatch = () => {};
+  const watchPolicy = (sources: readonly string[]) => {
+    stopPolicyWatch();
+    stopPolicyWatch = watchFiles(sources, config.watchIntervalMs, () => {
+      components.loadPolicy(policyPath).then(
+        (next) => {
+          evaluator = next;
+          watchPolicy(next.sources);
+          logger.info(
+            { policy: policyPath, policyHash: next.policyHash, trustHash: next.trustHash },
+            'policy reloaded',
           );
-        });
+        },
+        (err: unknown) =>
+          logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one'),
+      );
+    });
+  };
+  watchPolicy(first.sources);
 
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -145,5 +161,47 @@ export async function startServer(config: ServerConfig, components: Components):
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },
+  };
+}
+
+/** Where the production components read registry configuration (`serve` flags). */
+export interface RegistrySettings {
+  readonly registriesDirPath: string | undefined;
+  readonly registriesConfPath: string | undefined;
+  readonly authFilePath: string | undefined;
+}
+
+/** HEAD of the tag at each pull source of registries.conf (mirrors first), like a pull would. */
+function dockerDigestLookup(transport: DockerTransport): DigestLookup {
+  return async (ref, ctx) => {
+    const conf = await registriesConfFor(ctx, transport.environment);
+    let last: unknown;
+    for (const source of pullSources(conf, ref)) {
+      const client = await clientFor(ctx, source.reference, conf, source.insecure, transport.environment);
+      try {
+        return await client.resolveDigest(source.reference.path, ref.tag ?? 'latest');
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  };
+}
+
+/** The real thing: policy.json through the signature layer, the docker transport, the auth file. */
+export function productionComponents(
+  settings: RegistrySettings,
+  transport: DockerTransport = new DockerTransport(),
+): Components {
+  const context: SystemContext = {
+    ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),
+    ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),
+    ...(settings.authFilePath === undefined ? {} : { authFilePath: settings.authFilePath }),
+  };
+  const sigstore = sigstoreVerifier();
+  return {
+    loadPolicy: (path) => loadPolicy(path, { transport, sigstore, context }),
+    resolver: new RegistryResolver(dockerDigestLookup(transport), context),
+    pullSecrets: NO_PULL_SECRETS,
   };
 }

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_CACHE, type RunningServer, type ServerConfig, startServer } from '../src/server.ts';
+import { DEFAULT_CACHE_LIMITS } from '../src/cache/index.ts';
+import { type RunningServer, type ServerConfig, startServer } from '../src/server.ts';
 import { writeSelfSignedCertificate } from '../src/webhook/tls.ts';
 import { httpsRequest } from './helpers/https.ts';
 import { FakeEvaluator, FakePullSecrets, FakeResolver } from './policy/fakes.ts';
@@ -44,7 +45,7 @@ describe('startServer over HTTPS', () => {
     platform: 'linux/amd64',
     watchIntervalMs: 50,
     shutdownDelayMs: 200,
-    cache: DEFAULT_CACHE,
+    cache: DEFAULT_CACHE_LIMITS,
   });
 
   before(async () => {
@@ -57,6 +58,7 @@ describe('startServer over HTTPS', () => {
         const text = await readFile(path!, 'utf8');
         evaluator = new FakeEvaluator();
         evaluator.policyHash = text;
+        evaluator.sources = [path!];
         loads++;
         return evaluator;
       },

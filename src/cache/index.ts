@@ -1,6 +1,17 @@
 // Bounded caches and in-flight coalescing for the webhook. The only module importing lru-cache.
 import { LRUCache } from 'lru-cache';
 
+/**
+ * Default bounds: verdicts are keyed by content and policy generation, so an admitted verdict
+ * can live long; denials only briefly (a fix must take effect fast); tags move, so briefly too.
+ */
+export const DEFAULT_CACHE_LIMITS = {
+  maxEntries: 10_000,
+  allowedTtlMs: 10 * 60_000,
+  deniedTtlMs: 10_000,
+  digestTtlMs: 30_000,
+} as const;
+
 /** A bounded map whose entries expire; every entry carries its own time to live. */
 export interface TtlCache<V> {
   get(key: string): V | undefined;

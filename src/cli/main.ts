@@ -1,10 +1,48 @@
 // Composition root of the CLI: the only place that knows every command.
-import { BaseError } from '../image/index.ts';
+import { allTransports, BaseError, sigstoreVerifier, TransportRegistry } from '../image/index.ts';
+import { defaultTransportRegistry } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { copyCommand } from './copy.ts';
+import { deleteCommand } from './delete.ts';
 import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
+import { inspectCommand } from './inspect.ts';
+import { listTagsCommand } from './list-tags.ts';
+import { loginCommand, logoutCommand } from './login.ts';
+import { manifestDigestCommand } from './manifest-digest.ts';
+import { type PolicyCommandDeps, policyCommand } from './policy.ts';
+import { closeAllAgents, listRepositoryTags, probeRegistryDestination } from './registry-support.ts';
+import { serveCommand } from './serve.ts';
+import { standaloneSignCommand } from './standalone-sign.ts';
+import { standaloneVerifyCommand } from './standalone-verify.ts';
+import { syncCommand } from './sync.ts';
 
-const commands: readonly Command[] = [generateSigstoreKeyCommand];
+const transports = allTransports();
+
+async function policyDeps(): Promise<PolicyCommandDeps> {
+  return { transports: new TransportRegistry(transports), sigstore: sigstoreVerifier() };
+}
+
+const commands: readonly Command[] = [
+  copyCommand({ transports: defaultTransportRegistry, cleanup: closeAllAgents }),
+  syncCommand({
+    transports: defaultTransportRegistry,
+    listTags: listRepositoryTags,
+    probeDestination: probeRegistryDestination,
+    cleanup: closeAllAgents,
+  }),
+  inspectCommand(transports),
+  listTagsCommand(transports),
+  deleteCommand(transports),
+  manifestDigestCommand,
+  loginCommand(transports),
+  logoutCommand,
+  generateSigstoreKeyCommand,
+  policyCommand(policyDeps),
+  serveCommand,
+  standaloneSignCommand,
+  standaloneVerifyCommand,
+];
 
 function globalUsage(): string {
   const width = Math.max(0, ...commands.map((c) => c.name.length)) + 2;

@@ -2,10 +2,11 @@
 import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Components, DEFAULT_CACHE, type ServerConfig, startServer } from '../server.ts';
+import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import type { ServerConfig } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
-import { DEFAULT_BODY_LIMIT } from '../webhook/app.ts';
 import type { LogLevel } from '../webhook/log.ts';
+import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
 import { writeSelfSignedCertificate } from '../webhook/tls.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
@@ -133,7 +134,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       platform: 'linux/amd64',
       watchIntervalMs: 2000,
       shutdownDelayMs: 2000,
-      cache: DEFAULT_CACHE,
+      cache: DEFAULT_CACHE_LIMITS,
     },
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
@@ -170,12 +171,10 @@ function terminated(): Promise<string> {
   });
 }
 
-/** `makeComponents` builds the real resolver, policy loader and credential source from the settings. */
-export function serveCommand(makeComponents: (settings: ServeSettings) => Components): Command {
-  return {
-    name: 'serve',
-    summary: 'Run the image-trust admission webhook (HTTPS)',
-    usage: `Usage: portcullis serve [FLAGS]
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Run the image-trust admission webhook (HTTPS)',
+  usage: `Usage: portcullis serve [FLAGS]
 
 Serves Kubernetes AdmissionReview v1 on /validate (and /mutate, which also pins verified
 digests on Pods), plus /healthz, /readyz and /metrics. With no flags it enforces an embedded
@@ -184,26 +183,27 @@ default policy (reject everything but registry.k8s.io) with a self-signed certif
 Flags:
 ${formatFlags(flags)}
 `,
-    async run(argv, io) {
-      const settings = resolveServeSettings(argv, io.env);
-      let tls = settings.tls;
-      if (tls === undefined) {
-        const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
-        const pair = await writeSelfSignedCertificate(dir, ['localhost', hostname(), '127.0.0.1', '::1']);
-        tls = { certPath: pair.certPath, keyPath: pair.keyPath };
-        io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
-      }
-      const server = await startServer(
-        { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
-        makeComponents(settings),
-      );
-      io.stderr.write(
-        `portcullis serve: listening on ${server.url} (policy: ${settings.config.policyPath ?? 'embedded default'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
-      );
-      const signal = await terminated();
-      io.stderr.write(`portcullis serve: ${signal}: finishing in-flight reviews\n`);
-      await server.close();
-      return 0;
-    },
-  };
-}
+  async run(argv, io) {
+    const settings = resolveServeSettings(argv, io.env);
+    let tls = settings.tls;
+    if (tls === undefined) {
+      const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+      const pair = await writeSelfSignedCertificate(dir, ['localhost', hostname(), '127.0.0.1', '::1']);
+      tls = { certPath: pair.certPath, keyPath: pair.keyPath };
+      io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
+    }
+    // Loaded here so other commands never pay for fastify, pino and prom-client.
+    const { productionComponents, startServer } = await import('../server.ts');
+    const server = await startServer(
+      { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
+      productionComponents(settings),
+    );
+    io.stderr.write(
+      `portcullis serve: listening on ${server.url} (policy: ${settings.config.policyPath ?? 'embedded default'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
+    );
+    const signal = await terminated();
+    io.stderr.write(`portcullis serve: ${signal}: finishing in-flight reviews\n`);
+    await server.close();
+    return 0;
+  },
+};

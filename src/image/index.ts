@@ -16,6 +16,63 @@ export { BaseError } from './errors.ts';
 export * from './manifest/index.ts';
 export * from './reference/index.ts';
 export {
+  defaultAuthFilePath,
+  removeCredentials,
+  storeCredentials,
+  storedUsername,
+} from './registries/credentials.ts';
+export { RegistriesError, type RegistriesErrorCode } from './registries/errors.ts';
+export {
+  type AcceptedSignature,
+  type ClosableUnparsedImage,
+  type DenialCode,
+  type Explanation,
+  identityMatches,
+  JsonError,
+  type JsonErrorCode,
+  type JsonLocation,
+  KeyringCache,
+  type LintWarning,
+  lintPolicy,
+  type Policy,
+  PolicyEvaluator,
+  type PolicyEvaluatorOptions,
+  type PolicyRequirement,
+  type PolicyRequirements,
+  parseJson,
+  parsePayload,
+  parsePolicy,
+  parseRequirement,
+  parseSignedIdentity,
+  readPolicyFile,
+  requirementsForImage,
+  SIGSTORE_PAYLOAD_TYPE,
+  SIGSTORE_SIGNATURE_MIME_TYPE,
+  SignatureError,
+  type SignatureErrorCode,
+  type SignatureExpectations,
+  type SignedIdentity,
+  type SigstoreSignature,
+  type SigstoreSignedRequirement,
+  type SigstoreVerifier,
+  sigstoreVerifier,
+  type UnparsedImage,
+  type UntrustedPayload,
+  unparsedImageFromReference,
+  type Verdict,
+  VerificationCache,
+} from './signature/index.ts';
+export { allTransports } from './transports/all.ts';
+export {
+  checkDockerLogin,
+  closeAllAgents,
+  DockerError,
+  type DockerErrorCode,
+  DockerImageReference,
+  DockerTransport,
+  listDockerTags,
+} from './transports/docker/index.ts';
+export {
   imageName,
   TransportError,
   type TransportErrorCode,

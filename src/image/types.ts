@@ -48,6 +48,8 @@ export interface SystemContext {
   /** dir: transport: compress / decompress layers when writing. */
   readonly dirForceCompress?: boolean;
   readonly dirForceDecompress?: boolean;
+  /** oci:/oci-archive: destinations keep uncompressed layers instead of compressing them. */
+  readonly ociAcceptUncompressedLayers?: boolean;
   /** oci: transport: a blob directory shared between layouts. */
   readonly ociSharedBlobDir?: string;
   /** docker-archive: extra RepoTags to write. */
@@ -118,6 +120,11 @@ export interface ImageSource {
    * Sources for digest references verify the bytes against the digest.
    */
   getManifest(instanceDigest?: Digest): Promise<ManifestBytes>;
+  /**
+   * Optional: the top-level manifest's digest without transferring it (a registry HEAD), so
+   * `sync` can skip images already present without counting as a pull.
+   */
+  getManifestDigest?(): Promise<Digest>;
   /** A stream of the blob's bytes. The caller must verify the digest (see verifyingStream). */
   getBlob(info: BlobInfo): Promise<{ readonly stream: Readable; readonly size: number }>;
   /** The signatures of the image (or of an instance); empty when there are none. */
@@ -136,6 +143,11 @@ export type LayerCompressionPreference = 'preserve' | 'compress' | 'decompress';
 export interface PutBlobOptions {
   /** True for config blobs, which are never compressed or substituted. */
   readonly isConfig: boolean;
+  /**
+   * True when the stream itself fails with DIGEST_MISMATCH unless its bytes match `info.digest`
+   * and `info.size` (the copy engine's verifyingStream), so the destination need not hash again.
+   */
+  readonly streamVerified?: boolean;
 }
 
 export interface TryReuseOptions {

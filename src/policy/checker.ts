@@ -56,6 +56,9 @@ export class ImageChecker {
 
   async #check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
     progress.stage = 'parsing';
+    // One latency observation per check: 'policy' when the policy alone decided, 'cache' when
+    // the verdict cache did; misses report their resolve/fetch/verify stages instead.
+    const started = performance.now();
     let ref: DockerReference;
     try {
       ref = parseNormalizedNamed(image).tagNameOnly();
@@ -67,10 +70,11 @@ export class ImageChecker {
       return { kind: 'error', code: 'POLICY_NOT_LOADED', reason: 'no trust policy is loaded' };
     }
     progress.stage = 'consulting the policy';
-    const started = performance.now();
-    const early = evaluator.decideWithoutImage(ref);
-    this.#s.observer.stage('policy', seconds(started));
-    if (early !== undefined) return early;
+    const early = await evaluator.decideWithoutImage(ref);
+    if (early !== undefined) {
+      this.#s.observer.stage('policy', seconds(started));
+      return early;
+    }
 
     const scope = credentialScope(ref, credentials);
     progress.stage = 'resolving the tag';
@@ -92,11 +96,12 @@ export class ImageChecker {
       evaluator.trustHash,
       scope,
     ].join('\0');
-    const lookup = performance.now();
     const cached = this.#s.verdicts.get(key);
-    this.#s.observer.stage('cache', seconds(lookup));
     this.#s.observer.cache('verdict', cached !== undefined);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.#s.observer.stage('cache', seconds(started));
+      return cached;
+    }
     return this.#s.evaluations.run(key, async (signal) => {
       let verdict: Verdict;
       try {

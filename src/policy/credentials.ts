@@ -1,7 +1,7 @@
 // Which part of a set of pull credentials can matter for one image: the cache's credential scope.
 import { createHash } from 'node:crypto';
 import type { DockerReference } from '../image/index.ts';
-import type { PullCredentials } from './types.ts';
+import type { PullCredentials, PullSecretSource } from './types.ts';
 
 export const ANONYMOUS_SCOPE = 'anonymous';
 
@@ -50,3 +50,8 @@ export function credentialScope(ref: DockerReference, credentials: PullCredentia
   }
   return matched ? hash.digest('hex').slice(0, 32) : ANONYMOUS_SCOPE;
 }
+
+/** No per-pod secrets: every admission uses the server's auth file only (until src/kube provides them). */
+export const NO_PULL_SECRETS: PullSecretSource = {
+  secretsFor: async () => ({ dockerConfigJson: [] }),
+};

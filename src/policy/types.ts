@@ -73,7 +73,9 @@ export interface Evaluator {
    * The verdict for `ref` when its requirements decide without looking at the image
    * (`reject`, `insecureAcceptAnything`), else undefined. Never touches the network.
    */
-  decideWithoutImage(ref: DockerReference): Verdict | undefined;
+  decideWithoutImage(ref: DockerReference): Promise<Verdict | undefined>;
+  /** Files the policy was loaded from (policy, keys, CAs): a change to any means reloading. */
+  readonly sources: readonly string[];
   /**
    * Judges the image `ref` names, pinned to `digest` (the manifest `ref`'s tag resolved to, or
    * its own digest). `ref` keeps its tag because signature identities are matched against it.

@@ -91,6 +91,7 @@ async function judge(
       );
     const read = await Promise.race([secrets, limit.expired]);
     if (read === 'expired') {
+      controller.abort();
       const reason = `no verdict within the ${seconds(settings.deadlineMs)} deadline: still reading pull secrets`;
       return all({ kind: 'error', code: 'DEADLINE', reason });
     }
@@ -122,7 +123,6 @@ async function judge(
     });
   } finally {
     limit.cancel();
-    controller.abort();
   }
 }
 
@@ -215,14 +215,6 @@ export async function admit(
     settings.logger.warn({ uid: salvageUid(body), err: message }, 'invalid admission review');
     return { status: 400, review: rejection(salvageUid(body), 400, message) };
   }
-  const log = settings.logger.child({
-    uid: request.uid,
-    kind: request.kind.kind,
-    namespace: request.namespace,
-    name: request.name,
-    operation: request.operation,
-    dryRun: request.dryRun,
-  });
   let answer: { response: AdmissionResponse; decision: Decision };
   let outcomes: Outcome[] = [];
   try {
@@ -257,22 +249,34 @@ export async function admit(
         throw new WebhookError('INTERNAL', 'unexpected extraction result');
     }
   } catch (err) {
-    log.error({ err }, 'admission failed');
+    settings.logger.error({ uid: request.uid, err }, 'admission failed');
     answer = decide(settings, request.uid, [`internal error: ${(err as Error).message}`], []);
   }
   const elapsed = (performance.now() - started) / 1000;
   settings.metrics.admission(answer.decision, settings.mode, elapsed);
-  const fields = {
-    decision: answer.decision,
-    seconds: elapsed,
-    images: outcomes.map((o) => ({
+  // Admissions that needed no attention are logged at debug: at thousands per second the
+  // line would cost more than the review.
+  const level = answer.decision === 'allowed' || answer.decision === 'skipped' ? 'debug' : 'info';
+  if (settings.logger.isLevelEnabled(level)) {
+    const images = outcomes.map((o) => ({
       image: o.site.image,
       path: o.site.path,
       verdict: o.verdict.kind,
       reason: o.verdict.reason,
-    })),
-  };
-  if (answer.decision === 'allowed' || answer.decision === 'skipped') log.debug(fields, 'admission reviewed');
-  else log.info(fields, 'admission reviewed');
+    }));
+    const { uid, kind, namespace, name, operation, dryRun } = request;
+    const fields = {
+      uid,
+      kind: kind.kind,
+      namespace,
+      name,
+      operation,
+      dryRun,
+      decision: answer.decision,
+      seconds: elapsed,
+      images,
+    };
+    settings.logger[level](fields, 'admission reviewed');
+  }
   return { status: 200, review: reviewResponse(answer.response) };
 }

@@ -13,9 +13,6 @@ export interface AppOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
-/** The default body limit: two objects at etcd's 1.5 MiB each (UPDATE) plus the review envelope. */
-export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
-
 export function buildApp(options: AppOptions): FastifyInstance {
   const { admission } = options;
   const app = Fastify({

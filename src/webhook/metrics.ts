@@ -30,7 +30,7 @@ export function createMetrics(): Metrics {
   });
   const stages = new Histogram({
     name: 'portcullis_stage_duration_seconds',
-    help: 'Time spent per stage of an image check (policy, resolve, fetch_signatures, verify, cache).',
+    help: 'Image check latency by stage: policy (decided by the policy alone), cache (answered from the verdict cache), resolve, fetch_signatures, verify (the work of cache misses).',
     labelNames: ['stage'] as const,
     buckets: BUCKETS,
     registers: [registry],

@@ -7,6 +7,9 @@ export class WebhookError extends BaseError<WebhookErrorCode> {}
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
+/** The default body limit: two objects at etcd's 1.5 MiB each (UPDATE) plus the review envelope. */
+export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+
 export interface GroupVersionKind {
   readonly group: string;
   readonly version: string;

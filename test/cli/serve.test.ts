@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { parseListen, resolveServeSettings } from '../../src/cli/serve.ts';
 
 describe('serve settings', () => {
@@ -75,4 +79,40 @@ describe('serve settings', () => {
   for (const [input, host, port] of listens) {
     it(`parses --listen ${input}`, () => assert.deepEqual(parseListen(input), { host, port }));
   }
+});
+
+describe('portcullis serve', () => {
+  it('starts on the embedded policy with a self-signed certificate, and its printed curl example is denied', async () => {
+    const bin = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--log-level', 'warn'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/^ {2}curl .*$/m.test(stderr)) {
+        if (child.exitCode !== null || Date.now() > deadline) assert.fail(`serve did not start:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(stderr, /self-signed certificate written to \/.*\/tls\.crt/);
+      assert.match(stderr, /policy: embedded default, mode: enforce/);
+      const curl = /^ {2}(curl .*)$/m.exec(stderr)![1]!;
+      const { stdout } = await promisify(execFile)('sh', ['-c', curl]);
+      const review = JSON.parse(stdout);
+      assert.equal(review.response.allowed, false);
+      // The image's spelling inside the reason is the docker transport's (upstream writes the familiar form).
+      assert.match(
+        review.response.status.message,
+        /^image "docker\.io\/library\/nginx:1\.27" at spec\.containers\[0\]\.image is not trusted: Running image docker:\/\/(docker\.io\/library\/)?nginx:1\.27 is rejected by policy\.$/,
+      );
+    } finally {
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /SIGTERM: finishing in-flight reviews/);
+    }
+  });
 });

@@ -27,14 +27,17 @@ export interface FaultRegistry {
   stop(): Promise<void>;
 }
 
-export async function startFaultRegistry(host = '127.0.0.1'): Promise<FaultRegistry> {
+export async function startFaultRegistry(
+  host = '127.0.0.1',
+  pingHeaders: Record<string, string> = {},
+): Promise<FaultRegistry> {
   let handler: FaultHandler = () => false;
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer(async (req, res) => {
     const path = req.url ?? '/';
     if (path === '/v2/' && req.method === 'GET') {
-      res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+      res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0', ...pingHeaders }).end('{}');
       return;
     }
     requests.push({ method: req.method ?? '', path, headers: req.headers });

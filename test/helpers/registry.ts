@@ -2,7 +2,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -26,6 +26,12 @@ export interface RegistryOptions {
     readonly service: string;
     readonly issuer: string;
     readonly rootCertBundle: string;
+  };
+  /** Serve HTTPS with this PEM certificate and key (paths); clientCAs requires client certificates. */
+  readonly tls?: {
+    readonly certificate: string;
+    readonly key: string;
+    readonly clientCAs?: readonly string[];
   };
   /** Extra YAML appended to the config (top-level keys). */
   readonly extraConfig?: string;
@@ -58,6 +64,14 @@ function htpasswdLine(user: string, password: string): string {
   return `${user}:${bcrypt.hashSync(password, 4)}`;
 }
 
+function tlsConfig(tls: RegistryOptions['tls']): string {
+  if (tls === undefined) return '';
+  const clientCAs = tls.clientCAs?.length
+    ? `    clientcas:\n${tls.clientCAs.map((c) => `      - ${c}\n`).join('')}`
+    : '';
+  return `  tls:\n    certificate: ${tls.certificate}\n    key: ${tls.key}\n${clientCAs}`;
+}
+
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
   const binary = registryBinary();
   const root = await mkdtemp(join(tmpdir(), 'portcullis-registry-'));
@@ -87,7 +101,7 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:${port}
-  debug:
+${tlsConfig(options.tls)}  debug:
     addr: 127.0.0.1:${debugPort}
 ${auth}${options.extraConfig ?? ''}`;
   const configPath = join(root, 'config.yml');
@@ -100,11 +114,22 @@ ${auth}${options.extraConfig ?? ''}`;
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`test registry: exited with ${child.exitCode}:\n${output}`);
     try {
+      if (options.tls) {
+        // fetch cannot skip verification; a TCP connect shows the listener is up
+        await new Promise<void>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () => {
+            s.destroy();
+            resolve();
+          });
+          s.on('error', reject);
+        });
+        break;
+      }
       const res = await fetch(`${url}/v2/`);
       await res.arrayBuffer();
       if (res.status === 200 || res.status === 401) break;

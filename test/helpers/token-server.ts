@@ -16,7 +16,7 @@ export interface TokenServer {
   /** PEM bundle for the registry's `rootcertbundle`. */
   readonly rootCertBundle: string;
   /** Every token request seen: requested scopes and the user (undefined = anonymous). */
-  readonly requests: { scopes: string[]; user: string | undefined; method: string }[];
+  readonly requests: { scopes: string[]; user: string | undefined; method: string; granted?: boolean }[];
   stop(): Promise<void>;
 }
 
@@ -25,6 +25,10 @@ export interface TokenServerOptions {
   /** Anonymous callers get pull access (default false: no access). */
   readonly anonymousPull?: boolean;
   readonly expiresIn?: number;
+  /** OAuth2 refresh tokens (identitytoken in auth files) -> user. */
+  readonly refreshTokens?: Readonly<Record<string, string>>;
+  /** The first N tokens are already expired beyond the registry's leeway (refresh tests). */
+  readonly issueExpired?: number;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -60,13 +64,32 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
   const issuer = 'portcullis-test-issuer';
   const requests: TokenServer['requests'] = [];
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const scopes = url.searchParams
+    // OAuth2 (POST, refresh_token grant) carries its parameters in a form body.
+    let form = url.searchParams;
+    if (req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      form = new URLSearchParams(body);
+    }
+    const scopes = form
       .getAll('scope')
       .flatMap((s) => s.split(' '))
       .filter((s) => s !== '');
     let user: string | undefined;
+    const refresh = form.get('refresh_token');
+    if (req.method === 'POST') {
+      user =
+        refresh !== null && form.get('grant_type') === 'refresh_token'
+          ? options.refreshTokens?.[refresh]
+          : undefined;
+      if (user === undefined) {
+        requests.push({ scopes, user: undefined, method: 'POST' });
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"invalid refresh token"}');
+        return;
+      }
+    }
     const auth = req.headers.authorization;
     if (auth?.startsWith('Basic ')) {
       const decoded = Buffer.from(auth.slice(6), 'base64').toString();
@@ -79,7 +102,6 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       }
       user = name;
     }
-    requests.push({ scopes, user, method: req.method ?? '' });
     const access = scopes.flatMap((s) => {
       const [type, ...rest] = s.split(':');
       const actions = rest.pop() ?? '';
@@ -92,7 +114,11 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
             : [];
       return granted.length > 0 ? [{ type, name, actions: granted }] : [];
     });
-    const now = Math.floor(Date.now() / 1000);
+    const issued = requests.filter((r) => r.granted).length;
+    const expired = issued < (options.issueExpired ?? 0);
+    // Distribution allows 60 s of clock skew; an hour in the past is expired for sure.
+    const now = Math.floor(Date.now() / 1000) - (expired ? 3600 : 0);
+    requests.push({ scopes, user, method: req.method ?? '', granted: true });
     const expiresIn = options.expiresIn ?? 300;
     const header = { typ: 'JWT', alg: 'ES256', x5c: [certDer] };
     const claims = {
@@ -128,4 +154,14 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The registry's `token` auth settings that trust this token server. */
+export function tokenAuthConfig(t: TokenServer): {
+  realm: string;
+  service: string;
+  issuer: string;
+  rootCertBundle: string;
+} {
+  return { realm: t.realm, service: t.service, issuer: t.issuer, rootCertBundle: t.rootCertBundle };
 }

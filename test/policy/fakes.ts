@@ -56,7 +56,9 @@ export class FakeEvaluator implements Evaluator {
   evaluations: string[] = [];
   delayMs = 0;
 
-  decideWithoutImage(ref: DockerReference): Verdict | undefined {
+  sources: readonly string[] = [];
+
+  async decideWithoutImage(ref: DockerReference): Promise<Verdict | undefined> {
     if (ref.path.startsWith('rejected/'))
       return { kind: 'denied', reason: `running image ${ref} is rejected by policy` };
     if (ref.path.startsWith('open/'))

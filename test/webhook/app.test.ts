@@ -487,7 +487,11 @@ describe('operations endpoints', () => {
   });
   it('/metrics counts admissions by decision and mode, stages and cache results', async () => {
     const { app } = appRig();
-    const pod = review('', 'Pod', workload('', 'Pod', podSpec([SIGNED, UNSIGNED])));
+    const pod = review(
+      '',
+      'Pod',
+      workload('', 'Pod', podSpec([SIGNED, UNSIGNED, 'registry.example/open/x:1'])),
+    );
     await post(app, '/validate', pod);
     await post(app, '/validate', pod);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
@@ -498,6 +502,7 @@ describe('operations endpoints', () => {
     assert.match(text, /portcullis_cache_requests_total\{cache="verdict",result="hit"\} 2/);
     assert.match(text, /portcullis_registry_requests_total\{status="200"\} 2/);
     assert.match(text, /portcullis_stage_duration_seconds_count\{stage="verify"\} 2/);
-    assert.match(text, /portcullis_stage_duration_seconds_count\{stage="policy"\} 4/);
+    assert.match(text, /portcullis_stage_duration_seconds_count\{stage="policy"\} 2/);
+    assert.match(text, /portcullis_stage_duration_seconds_count\{stage="cache"\} 2/);
   });
 });

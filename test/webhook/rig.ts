@@ -2,9 +2,10 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { AdmissionSettings, Mode } from '../../src/webhook/admit.ts';
-import { buildApp, DEFAULT_BODY_LIMIT } from '../../src/webhook/app.ts';
+import { buildApp } from '../../src/webhook/app.ts';
 import { createLogger } from '../../src/webhook/log.ts';
 import { createMetrics } from '../../src/webhook/metrics.ts';
+import { DEFAULT_BODY_LIMIT } from '../../src/webhook/review.ts';
 import { type CheckerRig, checkerRig, FakePullSecrets } from '../policy/fakes.ts';
 
 export interface AppRig extends CheckerRig {

@@ -3,8 +3,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { type DockerReference, dockerReferenceNamespaces } from '../reference/index.ts';
+import { parseYamlDocument } from '../yaml.ts';
 import { RegistriesError } from './errors.ts';
 
 export interface RegistryNamespace {
@@ -65,7 +65,7 @@ export function addRegistriesDFile(
 ): void {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 10 });
+    doc = parseYamlDocument(text, 10);
   } catch (err) {
     throw new RegistriesError('REGISTRIES_D_INVALID', `registries.d ${path}: invalid YAML`, { cause: err });
   }

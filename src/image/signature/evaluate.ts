@@ -4,12 +4,12 @@
 // that cannot be read, a key file that cannot be opened) is a denial too, never "allowed".
 import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest.ts';
+import { matchesDigest } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
 import type { ImageReference, ManifestBytes, Signature } from '../types.ts';
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
-import { manifestMatchesDigest } from './manifest-digest.ts';
 import {
   type ByteSource,
   type Policy,
@@ -19,7 +19,7 @@ import {
   type SigstoreSignedRequirement,
   verifiesSignatures,
 } from './policy-types.ts';
-import { requirementsForImage } from './scope.ts';
+import { requirementsForImage, type ScopeMatch } from './scope.ts';
 import {
   type AcceptedSignature,
   KeyringCache,
@@ -208,51 +208,68 @@ export class PolicyEvaluator {
   /** Upstream IsRunningImageAllowed, with an explanation. Never throws for image or key problems. */
   async evaluate(image: UnparsedImage): Promise<Verdict> {
     const ref = image.reference;
-    const match = requirementsForImage(this.policy, ref);
     const view = new ImageView(image);
-    const results: RequirementResult[] = [];
+    const match = requirementsForImage(this.policy, ref);
+    const outcomes: Outcome[] = [];
+    for (const req of match.requirements) {
+      let outcome: Outcome;
+      try {
+        outcome = this.#withoutImage(req, ref) ?? (await this.#withImage(req, view));
+      } catch (err) {
+        outcome = { allowed: false, code: 'EVALUATION_FAILED', reason: message(err) };
+      }
+      outcomes.push(outcome);
+      if (!outcome.allowed) break;
+    }
+    return this.#verdict(ref, match, outcomes);
+  }
+
+  /**
+   * The verdict when the requirements decide before any of them needs the image (reject,
+   * insecureAcceptAnything, signedBaseLayer, sigstoreSigned without a verifier); undefined when
+   * the manifest or signatures are needed. Touches nothing but the policy.
+   */
+  decideWithoutImage(ref: ImageReference): Verdict | undefined {
+    const match = requirementsForImage(this.policy, ref);
+    const outcomes: Outcome[] = [];
+    for (const req of match.requirements) {
+      const outcome = this.#withoutImage(req, ref);
+      if (outcome === undefined) return undefined;
+      outcomes.push(outcome);
+      if (!outcome.allowed) break;
+    }
+    return this.#verdict(ref, match, outcomes);
+  }
+
+  #verdict(ref: ImageReference, match: ScopeMatch, outcomes: readonly Outcome[]): Verdict {
+    const requirements: RequirementResult[] = outcomes.map((o, index) => ({
+      index,
+      type: match.requirements[index]?.type ?? 'reject',
+      ...o,
+    }));
     const base = {
       image: imageName(ref),
       policyIdentity: `${ref.transport.name}:${ref.policyConfigurationIdentity()}`,
       matched: { transport: match.transport ?? null, scope: match.scope ?? null },
       requireSigned: this.#requireSigned,
       requirementCount: match.requirements.length,
+      requirements,
     };
-    let verified = false;
-    for (const [index, req] of match.requirements.entries()) {
-      let outcome: Outcome;
-      try {
-        outcome = await this.#requirement(req, view);
-      } catch (err) {
-        outcome = { allowed: false, code: 'EVALUATION_FAILED', reason: message(err) };
-      }
-      results.push({ index, type: req.type, ...outcome });
-      if (!outcome.allowed) {
-        const code = outcome.code ?? 'EVALUATION_FAILED';
-        const reason = outcome.reason ?? 'denied';
-        return {
-          allowed: false,
-          code,
-          reason,
-          explanation: { ...base, allowed: false, code, reason, requirements: results },
-        };
-      }
-      if (verifiesSignatures(req)) verified = true;
+    const denied = outcomes.find((o) => !o.allowed);
+    if (denied !== undefined) {
+      const code = denied.code ?? 'EVALUATION_FAILED';
+      const reason = denied.reason ?? 'denied';
+      return { allowed: false, code, reason, explanation: { ...base, allowed: false, code, reason } };
     }
-    if (this.#requireSigned && !verified) {
+    if (this.#requireSigned && !match.requirements.some(verifiesSignatures)) {
       const code = 'NO_SIGNATURE_VERIFICATION';
       const reason = `No signature verification policy found for image ${base.policyIdentity}`;
-      return {
-        allowed: false,
-        code,
-        reason,
-        explanation: { ...base, allowed: false, code, reason, requirements: results },
-      };
+      return { allowed: false, code, reason, explanation: { ...base, allowed: false, code, reason } };
     }
-    return { allowed: true, explanation: { ...base, allowed: true, requirements: results } };
+    return { allowed: true, explanation: { ...base, allowed: true } };
   }
 
-  async #requirement(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
+  #withoutImage(req: PolicyRequirement, ref: ImageReference): Outcome | undefined {
     switch (req.type) {
       case 'insecureAcceptAnything':
         return { allowed: true };
@@ -260,7 +277,7 @@ export class PolicyEvaluator {
         return {
           allowed: false,
           code: 'REJECTED_BY_POLICY',
-          reason: `Running image ${imageName(view.image.reference)} is rejected by policy.`,
+          reason: `Running image ${imageName(ref)} is rejected by policy.`,
         };
       case 'signedBaseLayer':
         return {
@@ -268,12 +285,28 @@ export class PolicyEvaluator {
           code: 'SIGNED_BASE_LAYER_UNSUPPORTED',
           reason: 'signedBaseLayer not implemented yet!',
         };
+      case 'sigstoreSigned':
+        if (this.#sigstore !== undefined) return undefined;
+        return {
+          allowed: false,
+          code: 'SIGSTORE_NOT_CONFIGURED',
+          reason: 'sigstore verification not configured: sigstoreSigned requirements cannot be evaluated',
+        };
+      case 'signedBy':
+        return undefined;
+      default:
+        return { allowed: false, code: 'EVALUATION_FAILED', reason: 'unknown policy requirement type' };
+    }
+  }
+
+  async #withImage(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
+    switch (req.type) {
       case 'signedBy':
         return this.#signedBy(req, view);
       case 'sigstoreSigned':
         return this.#sigstoreSigned(req, view);
       default:
-        return { allowed: false, code: 'EVALUATION_FAILED', reason: 'unknown policy requirement type' };
+        return { allowed: false, code: 'EVALUATION_FAILED', reason: `unexpected ${req.type} requirement` };
     }
   }
 
@@ -281,7 +314,7 @@ export class PolicyEvaluator {
     return {
       async validateSignedDockerManifestDigest(digest) {
         const { manifest } = await view.manifest();
-        if (!manifestMatchesDigest(manifest, digest)) {
+        if (!matchesDigest(manifest, digest)) {
           throw new SignatureError(
             'SIGNATURE_DIGEST_MISMATCH',
             `Signature for digest ${digest} does not match`,
@@ -382,13 +415,12 @@ export class PolicyEvaluator {
 
   async #sigstoreSigned(req: SigstoreSignedRequirement, view: ImageView): Promise<Outcome> {
     const verifier = this.#sigstore;
-    if (verifier === undefined) {
+    if (verifier === undefined)
       return {
         allowed: false,
         code: 'SIGSTORE_NOT_CONFIGURED',
-        reason: 'sigstore verification not configured: sigstoreSigned requirements cannot be evaluated',
+        reason: 'sigstore verification not configured',
       };
-    }
     const all = await view.signatures();
     const attempts: SignatureAttempt[] = [];
     let otherFormat = 0;

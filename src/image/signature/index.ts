@@ -24,7 +24,7 @@ export {
 } from './gpg/openpgp.ts';
 export { identityMatches } from './identity.ts';
 export * from './json.ts';
-export { manifestDigest, manifestMatchesDigest } from './manifest-digest.ts';
+export { enclosingScopes, type LintCode, type LintWarning, lintPolicy } from './lint.ts';
 export {
   MAX_PAYLOAD_BYTES,
   type PayloadType,
@@ -50,6 +50,7 @@ export {
   scopeValidatorFor,
   type TransportLookup,
 } from './scope-validation.ts';
+export { sigstoreRequirementInput, sigstoreVerifier } from './sigstore-verifier.ts';
 export {
   type AcceptanceRules,
   type AcceptedSignature,
@@ -59,3 +60,4 @@ export {
   verifyAndExtractSignature,
   verifyImageManifestSignature,
 } from './simple-signing.ts';
+export { type ClosableUnparsedImage, unparsedImageFromReference } from './unparsed.ts';

@@ -1,6 +1,7 @@
 // The signed payload shared by simple signing ("atomic container signature") and cosign
 // ("cosign container image signature"): containers-signature(5). Parsed strictly, as upstream's
-// strictUnmarshalJSON: exact `critical`, ignored unknown `optional` members.
+// strictUnmarshalJSON: exact `critical`, ignored unknown `optional` members. Stricter than
+// upstream: duplicate keys are rejected inside ignored `optional` values too.
 import { type Digest, parseDigest } from '../digest.ts';
 import { SignatureError } from './errors.ts';
 import { asInteger, asString, invalidValue, JsonError, ObjectReader, parseJson } from './json.ts';

@@ -3,10 +3,10 @@
 // identity, in upstream's order (signature/simple.go verifyAndExtractSignature).
 import { createHash } from 'node:crypto';
 import type { Digest } from '../digest.ts';
+import { manifestDigest, matchesDigest } from '../manifest/index.ts';
 import { parseNormalizedNamed } from '../reference/index.ts';
 import { SignatureError } from './errors.ts';
 import { type GpgKeyring, loadKeyring, type VerifiedBlob, verifyBlob } from './gpg/openpgp.ts';
-import { manifestDigest, manifestMatchesDigest } from './manifest-digest.ts';
 import { parsePayload, SIMPLE_SIGNING_TYPE, serializePayload } from './payload.ts';
 
 export interface AcceptanceRules {
@@ -146,8 +146,11 @@ export async function verifyImageManifestSignature(
     {
       acceptedKeyIdentities: fingerprints.map((f) => f.toUpperCase()),
       async validateSignedDockerManifestDigest(digest) {
-        if (!manifestMatchesDigest(manifest, digest)) {
-          throw new SignatureError('SIGNATURE_DIGEST_MISMATCH', `Signature does not match digest ${digest}`);
+        if (!matchesDigest(manifest, digest)) {
+          throw new SignatureError(
+            'SIGNATURE_DIGEST_MISMATCH',
+            `Signature for docker digest ${JSON.stringify(digest)} does not match`,
+          );
         }
       },
       validateSignedDockerReference(reference) {
@@ -157,7 +160,7 @@ export async function verifyImageManifestSignature(
         } catch (err) {
           throw new SignatureError(
             'SIGNATURE_INVALID',
-            `invalid docker reference ${JSON.stringify(reference)} in signature`,
+            `Invalid docker reference ${JSON.stringify(reference)} in signature`,
             {
               cause: err,
             },

@@ -24,6 +24,8 @@ const keyPath = conformancePathOf('containers-image/signature/fixtures/public-ke
 const signedBy = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath, ...extra }] });
 const ref = (name = 'testing/manifest:latest') => dockerLikeReference(name);
+const signedByThenReject = () =>
+  JSON.stringify({ default: [JSON.parse(signedBy()).default[0], { type: 'reject' }] });
 const simple = (blob: Uint8Array): Signature => ({ format: 'simple-signing', blob });
 const sigstoreSig = (mimeType = SIGSTORE_SIGNATURE_MIME_TYPE): Signature => ({
   format: 'sigstore-json',
@@ -78,6 +80,31 @@ describe('evaluation: requirements that need no signatures', () => {
     assert.equal(v.explanation.requirementCount, 3);
     assert.deepEqual(image.calls, { manifest: 0, signatures: 0 });
   });
+});
+
+describe('evaluation: decideWithoutImage', () => {
+  const table: ReadonlyArray<[string, string, boolean | undefined]> = [
+    ['insecureAcceptAnything', '{"default":[{"type":"insecureAcceptAnything"}]}', true],
+    ['reject', '{"default":[{"type":"reject"}]}', false],
+    ['reject after signedBy needs the image', signedByThenReject(), undefined],
+    ['signedBy', signedBy(), undefined],
+    [
+      'reject before signedBy',
+      '{"default":[{"type":"reject"},{"type":"signedBy","keyType":"GPGKeys","keyPath":"/k"}]}',
+      false,
+    ],
+    ['sigstoreSigned without a verifier', '{"default":[{"type":"sigstoreSigned","keyData":"YWJj"}]}', false],
+  ];
+  for (const [name, doc, expected] of table) {
+    it(`${name}: ${expected === undefined ? 'needs the image' : expected ? 'allowed' : 'denied'}`, async () => {
+      const evaluator = new PolicyEvaluator(parsePolicy(doc));
+      const v = evaluator.decideWithoutImage(ref());
+      assert.equal(v?.allowed, expected);
+      if (v !== undefined) {
+        assert.deepEqual(v, await evaluator.evaluate(memoryImage(ref(), manifest, [])));
+      }
+    });
+  }
 });
 
 describe('evaluation: --require-signed', () => {

@@ -9,7 +9,7 @@
 // MAX_SIGNATURE_BYTES are refused before parsing.
 import { Buffer } from 'node:buffer';
 import { constants, createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import * as openpgp from 'openpgp';
+import type * as OpenPGP from 'openpgp';
 import { SignatureError } from '../errors.ts';
 import { parseSignedMessage, type SignedMessage } from './packets.ts';
 
@@ -20,13 +20,21 @@ export const MAX_KEYRING_BYTES = 8 * 1024 * 1024;
 
 const config = { ignoreUnsupportedPackets: true, ignoreMalformedPackets: false } as const;
 
+// Loaded on first use: most policies (reject, insecureAcceptAnything, sigstore) never need it,
+// and importing it is most of a CLI invocation's start-up time.
+let loaded: Promise<typeof OpenPGP> | undefined;
+function pgp(): Promise<typeof OpenPGP> {
+  loaded ??= import('openpgp');
+  return loaded;
+}
+
 /** Trusted public keys, parsed once. */
 export interface GpgKeyring {
   /** Stable identity of the key material (sha256 of the inputs), for caches. */
   readonly id: string;
   /** Uppercase primary-key fingerprints, in input order. */
   readonly fingerprints: readonly string[];
-  readonly keys: readonly openpgp.Key[];
+  readonly keys: readonly OpenPGP.Key[];
 }
 
 export interface VerifiedBlob {
@@ -51,14 +59,15 @@ function isArmored(data: Uint8Array): boolean {
   return head.startsWith('-----BEGIN PGP');
 }
 
-async function readKeyBlock(data: Uint8Array): Promise<openpgp.Key[]> {
+async function readKeyBlock(data: Uint8Array): Promise<OpenPGP.Key[]> {
+  const openpgp = await pgp();
   if (!isArmored(data)) return openpgp.readKeys({ binaryKeys: data, config });
   const text = new TextDecoder().decode(data);
   const blocks = text.match(
     /-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g,
   );
   if (blocks === null) throw new Error('no armored key block found');
-  const keys: openpgp.Key[] = [];
+  const keys: OpenPGP.Key[] = [];
   for (const block of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: block, config })));
   return keys;
 }
@@ -69,7 +78,7 @@ async function readKeyBlock(data: Uint8Array): Promise<openpgp.Key[]> {
  */
 export async function loadKeyring(inputs: readonly Uint8Array[]): Promise<GpgKeyring> {
   const hash = createHash('sha256');
-  const keys: openpgp.Key[] = [];
+  const keys: OpenPGP.Key[] = [];
   for (const [i, data] of inputs.entries()) {
     if (data.byteLength > MAX_KEYRING_BYTES) {
       throw new SignatureError(
@@ -107,6 +116,7 @@ export async function verifyBlob(
   keyring: GpgKeyring,
   now: Date = new Date(),
 ): Promise<VerifiedBlob> {
+  const openpgp = await pgp();
   if (blob.byteLength > MAX_SIGNATURE_BYTES) {
     throw new SignatureError(
       'SIGNATURE_TOO_LARGE',
@@ -118,8 +128,8 @@ export async function verifyBlob(
   const signed = parseSignedMessage(blob);
   // openpgp.js no longer reads V3 signature packets, which gpg made for years; verify those here.
   if (signed.signature[0] === 3) return verifyV3(signed, keyring, now);
-  let message: openpgp.Message<Uint8Array>;
-  let result: openpgp.VerifyMessageResult<Uint8Array>;
+  let message: OpenPGP.Message<Uint8Array>;
+  let result: OpenPGP.VerifyMessageResult<Uint8Array>;
   try {
     message = (await openpgp.readMessage({ binaryMessage: blob, config })).unwrapCompressed();
     result = await openpgp.verify({
@@ -153,7 +163,7 @@ export async function verifyBlob(
   return identify(keyring, sig.keyID, result.data);
 }
 
-function identify(keyring: GpgKeyring, keyID: openpgp.KeyID, payload: Uint8Array): VerifiedBlob {
+function identify(keyring: GpgKeyring, keyID: OpenPGP.KeyID, payload: Uint8Array): VerifiedBlob {
   for (const key of keyring.keys) {
     const [signing] = key.getKeys(keyID);
     if (signing !== undefined) {
@@ -171,6 +181,7 @@ const v3Hashes: Readonly<Record<number, string>> = { 8: 'sha256', 9: 'sha384', 1
 
 /** RFC 4880 §5.2.2 version 3 signature of a binary document, RSA keys only. */
 async function verifyV3(signed: SignedMessage, keyring: GpgKeyring, now: Date): Promise<VerifiedBlob> {
+  const openpgp = await pgp();
   const sig = signed.signature;
   if (sig.byteLength < 21 || sig[1] !== 5) throw invalid('malformed version 3 signature packet');
   if (sig[2] !== 0) throw invalid(`unsupported version 3 signature type ${String(sig[2])}`);
@@ -189,7 +200,7 @@ async function verifyV3(signed: SignedMessage, keyring: GpgKeyring, now: Date): 
   if (key === undefined || keyID === undefined) {
     throw invalid(`missing key ${keyIdHex.toUpperCase()}: the signing key is not in the trusted keyring`);
   }
-  let signing: openpgp.Key | openpgp.Subkey;
+  let signing: OpenPGP.Key | OpenPGP.Subkey;
   try {
     signing = await key.getSigningKey(keyID, now, undefined, { ...openpgp.config, ...config });
   } catch (err) {
@@ -223,17 +234,18 @@ async function verifyV3(signed: SignedMessage, keyring: GpgKeyring, now: Date): 
 export interface GpgSecretKeyring {
   /** Uppercase primary fingerprints. */
   readonly fingerprints: readonly string[];
-  readonly keys: readonly openpgp.PrivateKey[];
+  readonly keys: readonly OpenPGP.PrivateKey[];
 }
 
 export async function loadSecretKeyring(data: Uint8Array): Promise<GpgSecretKeyring> {
+  const openpgp = await pgp();
   if (data.byteLength > MAX_KEYRING_BYTES) {
     throw new SignatureError(
       'SIGNATURE_TOO_LARGE',
       `secret keyring: expected at most ${MAX_KEYRING_BYTES} bytes, got ${data.byteLength}`,
     );
   }
-  let keys: openpgp.PrivateKey[];
+  let keys: OpenPGP.PrivateKey[];
   try {
     keys = isArmored(data)
       ? await openpgp.readPrivateKeys({ armoredKeys: new TextDecoder().decode(data), config })
@@ -257,6 +269,7 @@ export async function signBlob(
   fingerprint: string,
   passphrase: string | undefined,
 ): Promise<Uint8Array> {
+  const openpgp = await pgp();
   const want = fingerprint.toUpperCase().replace(/^0X/, '');
   const key = secretKeys.keys.find(
     (k) =>
@@ -269,7 +282,7 @@ export async function signBlob(
   );
   if (key === undefined)
     throw new SignatureError('KEY_NOT_FOUND', `signing key ${want} not found in the secret keyring`);
-  let unlocked: openpgp.PrivateKey = key;
+  let unlocked: OpenPGP.PrivateKey = key;
   if (!key.isDecrypted()) {
     if (passphrase === undefined)
       throw new SignatureError(

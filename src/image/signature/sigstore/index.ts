@@ -1,4 +1,18 @@
-// The sigstore/cosign module's public surface (re-exported by src/image/index.ts).
+// The sigstore/cosign module's public surface.
+
+export {
+  type AcceptedSigstoreBundle,
+  BUNDLE_MEDIA_TYPES,
+  isBundleMediaType,
+  MAX_BUNDLE_BYTES,
+  verifySigstoreBundle,
+} from './bundle.ts';
+export {
+  type DiscoveredSignature,
+  type DiscoveryOptions,
+  type DiscoveryResult,
+  discoverSigstoreSignature,
+} from './discovery.ts';
 export { SigstoreError, type SigstoreErrorCode } from './errors.ts';
 export { SIMPLE_SIGNING_MEDIA_TYPE, type SigstorePayload } from './payload.ts';
 export {
@@ -21,7 +35,15 @@ export {
   type SigstoreRequirementInput,
   type SigstoreTrust,
   SigstoreTrustCache,
+  type TrustCacheOptions,
 } from './trust.ts';
+export {
+  createSigstoreVerifier,
+  type ExtendedSigstoreRequirement,
+  type ExtendedSigstoreVerifier,
+  requirementInput,
+  type SigstoreRequirementExtensions,
+} from './verifier.ts';
 export {
   type AcceptedSigstoreSignature,
   ANNOTATION_BUNDLE,

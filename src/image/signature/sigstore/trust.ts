@@ -309,32 +309,46 @@ export async function compileSigstoreTrust(
   };
 }
 
+export interface TrustCacheOptions {
+  readonly maxEntries?: number;
+  /** How long compiled trust is reused; key files are re-read after this. Default 60 s. */
+  readonly ttlMs?: number;
+  readonly now?: () => number;
+}
+
 /**
  * Compiled trust per requirement, keyed by the requirement's contents: parsing PEM and certificates
- * is the costly part of a key-signed verification and the inputs do not change between images.
+ * is the costly part of a key-signed verification. Entries expire so rotated key files are seen.
  */
 export class SigstoreTrustCache {
   readonly #readFile: ReadFile;
   readonly #max: number;
-  readonly #entries = new Map<string, Promise<SigstoreTrust>>();
+  readonly #ttl: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, { readonly trust: Promise<SigstoreTrust>; readonly until: number }>();
 
-  constructor(readFile: ReadFile, maxEntries = 256) {
+  constructor(readFile: ReadFile, options: TrustCacheOptions = {}) {
     this.#readFile = readFile;
-    this.#max = maxEntries;
+    this.#max = options.maxEntries ?? 256;
+    this.#ttl = options.ttlMs ?? 60_000;
+    this.#now = options.now ?? Date.now;
   }
 
   get(input: SigstoreRequirementInput): Promise<SigstoreTrust> {
     const key = JSON.stringify(input, (_k, v) =>
       v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
     );
-    let entry = this.#entries.get(key);
-    if (entry === undefined) {
-      entry = compileSigstoreTrust(input, this.#readFile);
-      // A failed compilation is not cached: the file may be fixed or appear later.
-      entry.catch(() => this.#entries.delete(key));
-      if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
-      this.#entries.set(key, entry);
-    }
-    return entry;
+    const now = this.#now();
+    const cached = this.#entries.get(key);
+    if (cached !== undefined && cached.until > now) return cached.trust;
+    const trust = compileSigstoreTrust(input, this.#readFile);
+    // A failed compilation is not cached: the file may be fixed or appear later.
+    trust.catch(() => {
+      if (this.#entries.get(key)?.trust === trust) this.#entries.delete(key);
+    });
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, { trust, until: now + this.#ttl });
+    return trust;
   }
 }

@@ -23,6 +23,8 @@ export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 export const ANNOTATION_CHAIN = 'dev.sigstore.cosign/chain';
 export const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
 const MAX_PAYLOAD_BYTES = 4 << 20;
+// RSA-4096 signatures are 512 bytes; anything near this is not a signature.
+const MAX_SIGNATURE_CHARS = 16 << 10;
 
 /** What the policy engine supplies: the image-relative checks containers/image does last. */
 export interface SigstoreExpectations {
@@ -152,27 +154,50 @@ function establishFulcio(
   const { integratedTime } = verifyRekorSet(trust.rekorKeys, set, cert.der, signature, sig.payload);
   // Fulcio certificates live minutes; the transparency log vouches for when the signing happened.
   verifyCertificateChain(cert, { roots: trust.roots, intermediates, at: new Date(integratedTime * 1000) });
+  const issuer = checkFulcioIdentity(trust, cert, 'fulcio certificate');
+  return { key: certificateKey(cert), signer: describeCertificate(cert, issuer), integratedTime };
+}
+
+/** The OIDC issuer and subject checks shared by attachments and bundles; returns the issuer. */
+export function checkFulcioIdentity(
+  trust: Extract<SigstoreTrust, { kind: 'fulcio' }>,
+  cert: Certificate,
+  context: string,
+): string {
   const issuer = fulcioIssuer(cert);
-  if (issuer === undefined) {
+  if (issuer === undefined || !trust.issuer.matches([issuer])) {
     throw new SigstoreError(
       'SIGSTORE_OIDC_ISSUER_MISMATCH',
-      'fulcio certificate has no oidc issuer extension',
-    );
-  }
-  if (!trust.issuer.matches([issuer])) {
-    throw new SigstoreError(
-      'SIGSTORE_OIDC_ISSUER_MISMATCH',
-      `fulcio certificate: expected oidc issuer ${trust.issuer.description}, got ${JSON.stringify(issuer)}`,
+      `${context}: expected oidc issuer ${trust.issuer.description}, got ${issuer === undefined ? 'no issuer extension' : JSON.stringify(issuer)}`,
     );
   }
   const subjects = trust.subject.includesUris ? [...cert.san.emails, ...cert.san.uris] : cert.san.emails;
   if (!trust.subject.matches(subjects)) {
     throw new SigstoreError(
       'SIGSTORE_SUBJECT_MISMATCH',
-      `fulcio certificate: expected subject ${trust.subject.description}, got ${JSON.stringify(subjects)}`,
+      `${context}: expected subject ${trust.subject.description}, got ${JSON.stringify(subjects)}`,
     );
   }
-  return { key: certificateKey(cert), signer: describeCertificate(cert, issuer), integratedTime };
+  return issuer;
+}
+
+/** containers/image's last two steps: the signed digest, then the signed identity. */
+export async function checkPayloadBinding(
+  payload: SigstorePayload,
+  expectations: SigstoreExpectations,
+): Promise<void> {
+  if (!(await expectations.matchesManifestDigest(payload.dockerManifestDigest))) {
+    throw new SigstoreError(
+      'SIGSTORE_DIGEST_MISMATCH',
+      `signature for digest ${payload.dockerManifestDigest} does not match the image manifest`,
+    );
+  }
+  if (!(await expectations.matchesDockerReference(payload.dockerReference))) {
+    throw new SigstoreError(
+      'SIGSTORE_IDENTITY_MISMATCH',
+      `signature for identity ${JSON.stringify(payload.dockerReference)} is not accepted`,
+    );
+  }
 }
 
 function establishPki(
@@ -200,6 +225,12 @@ function establishPki(
 }
 
 function decodeSignature(text: string): Uint8Array {
+  if (text.length > MAX_SIGNATURE_CHARS) {
+    throw new SigstoreError(
+      'SIGSTORE_SIGNATURE_ENCODING',
+      `${ANNOTATION_SIGNATURE} annotation: longer than ${MAX_SIGNATURE_CHARS} characters`,
+    );
+  }
   const bytes = decodeStdBase64(text);
   if (bytes === undefined) {
     throw new SigstoreError(
@@ -252,18 +283,7 @@ export async function verifySigstoreSignature(
     throw new SigstoreError('SIGSTORE_SIGNATURE_INVALID', 'cryptographic signature verification failed');
   }
   const payload = parseSigstorePayload(sig.payload);
-  if (!(await expectations.matchesManifestDigest(payload.dockerManifestDigest))) {
-    throw new SigstoreError(
-      'SIGSTORE_DIGEST_MISMATCH',
-      `signature for digest ${payload.dockerManifestDigest} does not match the image manifest`,
-    );
-  }
-  if (!(await expectations.matchesDockerReference(payload.dockerReference))) {
-    throw new SigstoreError(
-      'SIGSTORE_IDENTITY_MISMATCH',
-      `signature for identity ${JSON.stringify(payload.dockerReference)} is not accepted`,
-    );
-  }
+  await checkPayloadBinding(payload, expectations);
   const { signer, integratedTime } = established;
   return integratedTime === undefined ? { payload, signer } : { payload, signer, integratedTime };
 }

@@ -35,6 +35,8 @@ const HANDLED_CRITICAL = new Set([
   '2.5.29.54',
 ]);
 const MAX_CHAIN_DEPTH = 10;
+const MAX_PATH_CANDIDATES = 1000;
+const MAX_PEM_CHARS = 1 << 20;
 const MAX_PEM_CERTIFICATES = 100;
 
 /** A parsed certificate with the extension data verification needs, computed once. */
@@ -83,8 +85,26 @@ export function parseCertificateDer(der: Uint8Array, context: string): Certifica
   }
 }
 
+// Parsed certificates by PEM text: the same Fulcio chain annotation arrives with every keyless
+// signature, and parsing is pure. Failures are not memoized (their message names the context).
+const parsedPem = new Map<string, Certificate[]>();
+const MAX_PARSED_PEM = 1024;
+const MAX_PARSED_PEM_CHARS = 16 << 10;
+
 /** Every CERTIFICATE block of a PEM text; anything else in it (or no certificate) is an error. */
 export function parseCertificatesPem(pem: string, context: string): Certificate[] {
+  const known = parsedPem.get(pem);
+  if (known !== undefined) return known;
+  const certs = parseCertificatesPemUncached(pem, context);
+  if (pem.length > MAX_PARSED_PEM_CHARS) return certs;
+  if (parsedPem.size >= MAX_PARSED_PEM) parsedPem.delete(parsedPem.keys().next().value!);
+  parsedPem.set(pem, certs);
+  return certs;
+}
+
+function parseCertificatesPemUncached(pem: string, context: string): Certificate[] {
+  if (pem.length > MAX_PEM_CHARS)
+    throw malformed(context, `expected at most ${MAX_PEM_CHARS} characters of pem`);
   const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g)];
   if (blocks.length === 0) throw malformed(context, 'no pem certificate found');
   if (blocks.length > MAX_PEM_CERTIFICATES) {
@@ -118,12 +138,25 @@ function allowsCodeSigning(c: Certificate): boolean {
   );
 }
 
+// Whether one certificate's signature verifies under another's key is a pure function of the two
+// DER encodings, and the slow part of keyless verification (P-384 chains, ~3 ms a link), so
+// results are memoized by both SHA-256 fingerprints, bounded.
+const issuance = new Map<string, boolean>();
+const MAX_ISSUANCE_ENTRIES = 4096;
+
 function issuedBy(child: Certificate, parent: Certificate): boolean {
+  const key = `${child.x509.fingerprint256}/${parent.x509.fingerprint256}`;
+  const known = issuance.get(key);
+  if (known !== undefined) return known;
+  let result: boolean;
   try {
-    return child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
+    result = child.x509.checkIssued(parent.x509) && child.x509.verify(parent.x509.publicKey);
   } catch {
-    return false;
+    result = false;
   }
+  if (issuance.size >= MAX_ISSUANCE_ENTRIES) issuance.delete(issuance.keys().next().value!);
+  issuance.set(key, result);
+  return result;
 }
 
 export interface ChainOptions {
@@ -152,10 +185,16 @@ export function verifyCertificateChain(leaf: Certificate, options: ChainOptions)
     );
   }
   let lastProblem = 'no path to a trusted root certificate';
+  // Hostile chains (many mutually signed intermediates) must not make path search explode.
+  let budget = MAX_PATH_CANDIDATES;
   const search = (path: Certificate[]): Certificate[] | undefined => {
     const current = path[path.length - 1]!;
     const caDepth = path.length - 1;
     const usable = (parent: Certificate): boolean => {
+      if (--budget < 0) {
+        lastProblem = `gave up after ${MAX_PATH_CANDIDATES} candidate issuers`;
+        return false;
+      }
       if (path.includes(parent) || !issuedBy(current, parent)) return false;
       if (!validAt(parent, options.at)) {
         lastProblem = `issuer ${parent.x509.subject.replaceAll('\n', ', ')} is not valid at ${options.at.toISOString()}`;

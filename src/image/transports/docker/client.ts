@@ -1,7 +1,8 @@
 // A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { Readable } from 'node:stream';
-import { type Digest, Digester, digestAlgorithm, digestOf, isDigest } from '../../digest.ts';
+import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
+import { manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
 import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
@@ -66,7 +67,7 @@ export interface ClientOptions {
   readonly signal?: AbortSignal;
   readonly timeouts?: Timeouts;
   readonly retry?: RetryPolicy;
-  /** Most requests in flight at once to this registry from this client. */
+  /** Most requests in flight at once to this registry from the process (the first client sets it). */
   readonly maxConcurrency?: number;
   /** Time source and sleeper, injectable for tests. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -119,18 +120,32 @@ class Limiter {
   constructor(max: number) {
     this.#max = max;
   }
-  async acquire(): Promise<void> {
+  /** Undefined when a slot was free (no extra await on the hot path), else a promise of one. */
+  acquire(): Promise<void> | undefined {
     if (this.#active < this.#max) {
       this.#active++;
-      return;
+      return undefined;
     }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
   release(): void {
     const next = this.#waiting.shift();
     if (next !== undefined) next();
     else this.#active--;
   }
+}
+
+const DEFAULT_CONCURRENCY = 16;
+const limiters = new Map<string, Limiter>();
+
+/** One limiter per registry host for the whole process, so many clients cannot flood one registry. */
+function limiterFor(registry: string, max: number): Limiter {
+  let limiter = limiters.get(registry);
+  if (limiter === undefined) {
+    limiter = new Limiter(max);
+    limiters.set(registry, limiter);
+  }
+  return limiter;
 }
 
 /** Parses a Retry-After value (seconds or HTTP date) into seconds. */
@@ -218,7 +233,7 @@ export class RegistryClient {
   constructor(opts: ClientOptions) {
     this.registry = opts.registry;
     this.#opts = opts;
-    this.#limiter = new Limiter(opts.maxConcurrency ?? 16);
+    this.#limiter = limiterFor(opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
   }
 
@@ -254,7 +269,7 @@ export class RegistryClient {
       return;
     }
     const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
-    let lastError: unknown;
+    const failures: DockerError[] = [];
     for (const [i, scheme] of schemes.entries()) {
       const origin = `${scheme}://${this.#apiHost}`;
       const attempt = () =>
@@ -264,9 +279,9 @@ export class RegistryClient {
         const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt);
         await drain(res.body);
         if (res.status !== 200 && res.status !== 401) {
-          lastError = new DockerError('BAD_RESPONSE', `pinging ${origin}/v2/: status ${res.status}`, {
-            status: res.status,
-          });
+          failures.push(
+            new DockerError('BAD_RESPONSE', `${scheme}: status ${res.status}`, { status: res.status }),
+          );
           continue;
         }
         const result: PingResult = {
@@ -279,16 +294,23 @@ export class RegistryClient {
         this.#setPing(result);
         return;
       } catch (err) {
-        lastError = err;
+        failures.push(
+          err instanceof DockerError
+            ? err
+            : new DockerError('NETWORK', `${scheme}: ${String(err)}`, { cause: err }),
+        );
       }
     }
-    if (lastError instanceof DockerError) {
-      throw new DockerError(lastError.code, `pinging registry ${this.registry}: ${lastError.message}`, {
-        cause: lastError,
-        ...(lastError.status !== undefined ? { status: lastError.status } : {}),
-      });
-    }
-    throw new DockerError('NETWORK', `pinging registry ${this.registry}: failed`, { cause: lastError });
+    // The HTTPS failure (e.g. an unknown CA) says more than an HTTP answer from a TLS port.
+    const first = failures[0]!;
+    throw new DockerError(
+      first.code,
+      `pinging registry ${this.registry}: ${failures.map((f) => f.message).join('; ')}`,
+      {
+        cause: first,
+        ...(first.status !== undefined ? { status: first.status } : {}),
+      },
+    );
   }
 
   #setPing(result: PingResult): void {
@@ -359,7 +381,8 @@ export class RegistryClient {
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
-        await this.#limiter.acquire();
+        const wait = this.#limiter.acquire();
+        if (wait !== undefined) await wait;
         let res: HttpResponse;
         try {
           res = await send(
@@ -396,6 +419,12 @@ export class RegistryClient {
       return `${u.protocol}//${u.host}${u.pathname}`;
     }
     return `${this.#origin ?? this.registry}${path.split('?', 1)[0]}`;
+  }
+
+  /** Verifies that the credentials are accepted (`login`): GET /v2/ authenticated, no scope. */
+  async checkAuth(): Promise<void> {
+    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [] });
+    await drain(res.body);
   }
 
   /** Resolves a tag (or digest) to a digest with HEAD; falls back to GET + hashing. */
@@ -457,7 +486,7 @@ export class RegistryClient {
       throw new DockerError('BAD_RESPONSE', `${what}: got an HTML page instead of a manifest`);
     }
     if (isDigest(reference)) {
-      const actual = digestOf(bytes, digestAlgorithm(reference));
+      const actual = manifestDigest(bytes, digestAlgorithm(reference));
       if (actual !== reference) {
         throw new DockerError(
           'DIGEST_MISMATCH',
@@ -466,7 +495,7 @@ export class RegistryClient {
       }
       return { manifest: bytes, mimeType, digest: reference };
     }
-    return { manifest: bytes, mimeType, digest: digestOf(bytes) };
+    return { manifest: bytes, mimeType, digest: manifestDigest(bytes) };
   }
 
   async putManifest(
@@ -483,7 +512,7 @@ export class RegistryClient {
       scopes: [repositoryScope(repo, 'pull,push')],
     });
     await drain(res.body);
-    const expected = digestOf(manifest);
+    const expected = manifestDigest(manifest);
     const header = res.headers['docker-content-digest'];
     if (header !== undefined && isDigest(header) && header !== expected && header.startsWith('sha256:')) {
       throw new DockerError(

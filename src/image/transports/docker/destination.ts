@@ -1,6 +1,7 @@
 // ImageDestination for docker://, and image deletion.
 import type { Readable } from 'node:stream';
-import { type Digest, digestOf } from '../../digest.ts';
+import type { Digest } from '../../digest.ts';
+import { manifestDigest } from '../../manifest/index.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import { pushDestination } from '../../registries/registries-conf.ts';
 import type { SignatureStorage } from '../../registries/registries-d.ts';
@@ -99,7 +100,7 @@ export class DockerImageDestination implements ImageDestination {
   }
 
   async putManifest(manifest: Uint8Array, mimeType: string, instanceDigest?: Digest): Promise<void> {
-    const digest = digestOf(manifest);
+    const digest = manifestDigest(manifest);
     let target: string;
     if (instanceDigest !== undefined) target = instanceDigest;
     else if (this.reference.isUnknownDigest) target = digest;

@@ -25,6 +25,7 @@ export type DockerErrorCode =
   | 'BAD_RESPONSE'
   | 'NETWORK'
   | 'TIMEOUT'
+  | 'TLS_ERROR'
   | 'TOO_LARGE'
   | 'SHORT_BODY'
   | 'DIGEST_MISMATCH'

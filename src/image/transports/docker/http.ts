@@ -1,5 +1,6 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
 import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { DockerError } from './errors.ts';
 
@@ -57,7 +58,8 @@ function agentFor(tls: TlsSettings, timeouts: Timeouts): Agent {
       timeout: timeouts.connectMs,
     };
     if (tls.ca !== undefined && tls.ca.length > 0) {
-      connect.ca = [...requireTlsRootCertificates(), ...tls.ca];
+      // Node replaces its default CAs when `ca` is set; extra CAs come on top of the system ones.
+      connect.ca = [...rootCertificates, ...tls.ca];
     }
     if (tls.cert !== undefined) connect.cert = tls.cert;
     if (tls.key !== undefined) connect.key = tls.key;
@@ -65,14 +67,6 @@ function agentFor(tls: TlsSettings, timeouts: Timeouts): Agent {
     agents.set(key, agent);
   }
   return agent;
-}
-
-let rootCertificates: readonly string[] | undefined;
-function requireTlsRootCertificates(): readonly string[] {
-  if (rootCertificates === undefined) {
-    rootCertificates = process.getBuiltinModule('node:tls').rootCertificates;
-  }
-  return rootCertificates;
 }
 
 /** Closes every pool (tests and CLI exit). */
@@ -118,8 +112,27 @@ function networkError(err: unknown, method: string, url: string): DockerError {
     return new DockerError('TIMEOUT', `${where}: aborted`, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  if (
+    typeof code === 'string' &&
+    (tlsErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))
+  ) {
+    // A certificate problem will not go away by retrying.
+    return new DockerError('TLS_ERROR', `${where}: ${message}`, { cause: err });
+  }
   return new DockerError('NETWORK', `${where}: ${message}`, { cause: err, temporary: true });
 }
+
+const tlsErrorCodes: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'EPROTO',
+]);
 
 /** A failure while reading a response body: a timeout, or a body cut short. */
 export function bodyError(err: unknown, what: string): DockerError {
@@ -240,6 +253,12 @@ export function discard(body: Readable): void {
 /** Discards a body so the connection returns to the pool. */
 export async function drain(body: Readable): Promise<void> {
   try {
+    const dumpable = body as Readable & { dump?: (opts?: { limit: number }) => Promise<void> };
+    if (typeof dumpable.dump === 'function') {
+      // undici reads up to the limit to keep the connection, and closes it beyond that.
+      await dumpable.dump({ limit: 128 << 10 });
+      return;
+    }
     body.resume();
     for await (const _ of body) {
       // discard

@@ -1,3 +1,4 @@
+export { checkDockerLogin, listDockerTags } from './api.ts';
 export {
   type Descriptor,
   MANIFEST_ACCEPT,

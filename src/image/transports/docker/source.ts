@@ -43,7 +43,6 @@ export class DockerImageSource implements ImageSource {
   readonly physicalRef: DockerReference;
   readonly client: RegistryClient;
   readonly #storage: SignatureStorage;
-  readonly #environment: Environment;
   readonly #ctx: SystemContext;
   #manifest: ManifestResult | undefined;
 
@@ -53,7 +52,6 @@ export class DockerImageSource implements ImageSource {
     client: RegistryClient,
     storage: SignatureStorage,
     ctx: SystemContext,
-    environment: Environment,
     manifest: ManifestResult | undefined,
   ) {
     this.reference = reference;
@@ -61,7 +59,6 @@ export class DockerImageSource implements ImageSource {
     this.client = client;
     this.#storage = storage;
     this.#ctx = ctx;
-    this.#environment = environment;
     this.#manifest = manifest;
   }
 
@@ -135,9 +132,8 @@ export class DockerImageSource implements ImageSource {
     return this.client.listReferrers(this.#repo, digest, artifactType);
   }
 
-  async close(): Promise<void> {
-    void this.#environment;
-  }
+  /** Connections are pooled per process (closeAllAgents); nothing is held per source. */
+  async close(): Promise<void> {}
 }
 
 /**
@@ -163,7 +159,7 @@ export async function openDockerSource(
     try {
       const manifest = await client.getManifest(source.reference.path, ref.tagOrDigest());
       const storage = await signatureStorage(ctx, source.reference, environment);
-      return new DockerImageSource(ref, source.reference, client, storage, ctx, environment, manifest);
+      return new DockerImageSource(ref, source.reference, client, storage, ctx, manifest);
     } catch (err) {
       errors.push(err);
     }

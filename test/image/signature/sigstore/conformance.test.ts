@@ -9,13 +9,12 @@ import {
   compileSigstoreTrust,
   type SigstoreRequirementInput,
 } from '../../../../src/image/signature/sigstore/trust.ts';
-import {
-  ANNOTATION_CHAIN,
-  verifySigstoreSignature,
-} from '../../../../src/image/signature/sigstore/verify.ts';
+import { verifySigstoreSignature } from '../../../../src/image/signature/sigstore/verify.ts';
 import type { Signature } from '../../../../src/image/types.ts';
 import { readConformanceJson } from '../../../helpers/conformance.ts';
 import {
+  applyMutation,
+  fillRequirement,
   identityMatches,
   manifestMatchesDigest,
   readConformanceFile,
@@ -72,42 +71,9 @@ const expectedRejection: Record<number, string> = {
   47: 'SIGSTORE_MISSING_SIGNATURE_ANNOTATION',
 };
 
-function applyMutation(sig: Signature, mutation: string | undefined): Signature {
-  if (mutation === undefined || sig.format !== 'sigstore-json') return sig;
-  const annotations: Record<string, string> = { ...sig.annotations };
-  if (mutation === 'remove all annotations') return { ...sig, annotations: {} };
-  const remove = /^remove annotation (\S+)$/.exec(mutation);
-  const setBase64 = /^set (\S+) = base64\("(.*)"\)$/.exec(mutation);
-  const setText = /^set (\S+) = "(.*)"$/.exec(mutation);
-  if (remove) delete annotations[remove[1]!];
-  else if (setBase64) annotations[setBase64[1]!] = Buffer.from(setBase64[2]!).toString('base64');
-  else if (setText) annotations[setText[1]!] = setText[2]!;
-  else throw new Error(`unknown mutation ${mutation}`);
-  return { ...sig, annotations };
-}
-
-/** Fills the placeholders; drops explicit nulls (policy.json's "null counts as absent" for paths). */
 async function requirementInput(c: Case, original: Signature[]): Promise<SigstoreRequirementInput> {
-  const fill = async (v: unknown): Promise<unknown> => {
-    if (v === '<base64 of cosign.pub>') {
-      return Buffer.from(
-        await readConformanceFile('containers-image/signature/fixtures/cosign.pub'),
-      ).toString('base64');
-    }
-    if (v === '<base64 of the dev.sigstore.cosign/chain annotation value>') {
-      const sig = original[0];
-      assert.ok(sig?.format === 'sigstore-json');
-      return Buffer.from(sig.annotations[ANNOTATION_CHAIN]!).toString('base64');
-    }
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = await fill(x);
-      return out;
-    }
-    return v;
-  };
-  const { type: _type, signedIdentity: _identity, ...rest } = c.requirement;
-  return (await fill(rest)) as SigstoreRequirementInput;
+  const { type: _type, signedIdentity: _identity, ...rest } = await fillRequirement(c.requirement, original);
+  return rest as SigstoreRequirementInput;
 }
 
 /** sigstoreSigned.isRunningImageAllowed over the fixture image; returns the outcome code. */

@@ -90,3 +90,46 @@ export function identityMatches(identity: SignedIdentity, imageRef: string, sign
       return false;
   }
 }
+
+/** Applies a sigstore-cases.json `mutation` to a signature. */
+export function applyMutation(sig: Signature, mutation: string | undefined): Signature {
+  if (mutation === undefined || sig.format !== 'sigstore-json') return sig;
+  const annotations: Record<string, string> = { ...sig.annotations };
+  if (mutation === 'remove all annotations') return { ...sig, annotations: {} };
+  const remove = /^remove annotation (\S+)$/.exec(mutation);
+  const setBase64 = /^set (\S+) = base64\("(.*)"\)$/.exec(mutation);
+  const setText = /^set (\S+) = "(.*)"$/.exec(mutation);
+  if (remove) delete annotations[remove[1]!];
+  else if (setBase64) annotations[setBase64[1]!] = Buffer.from(setBase64[2]!).toString('base64');
+  else if (setText) annotations[setText[1]!] = setText[2]!;
+  else throw new Error(`unknown mutation ${mutation}`);
+  return { ...sig, annotations };
+}
+
+/**
+ * A sigstore-cases.json requirement with its placeholders filled; explicit nulls dropped (the
+ * upstream Go test leaves those fields unset).
+ */
+export async function fillRequirement(
+  requirement: Record<string, unknown>,
+  original: readonly Signature[],
+): Promise<Record<string, unknown>> {
+  const fill = async (v: unknown): Promise<unknown> => {
+    if (v === '<base64 of cosign.pub>') {
+      const pub = await readConformanceFile('containers-image/signature/fixtures/cosign.pub');
+      return Buffer.from(pub).toString('base64');
+    }
+    if (v === '<base64 of the dev.sigstore.cosign/chain annotation value>') {
+      const sig = original[0];
+      if (sig?.format !== 'sigstore-json') throw new Error('fixture has no sigstore signature');
+      return Buffer.from(sig.annotations['dev.sigstore.cosign/chain'] ?? '').toString('base64');
+    }
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = await fill(x);
+      return out;
+    }
+    return v;
+  };
+  return (await fill(requirement)) as Record<string, unknown>;
+}

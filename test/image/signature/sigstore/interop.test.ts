@@ -4,26 +4,29 @@
 // change: sigstore disabled"), so it cannot serve as a second reference here.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { type Digest, parseDigest } from '../../../../src/image/digest.ts';
 import {
   ANNOTATION_SIGNATURE,
   compileSigstoreTrust,
   decryptPrivateKey,
+  discoverSigstoreSignature,
   generateSigstoreKeyPair,
   loadSigstoreSigner,
   verifySigstoreSignature,
 } from '../../../../src/image/signature/sigstore/index.ts';
+import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
 import type { Signature } from '../../../../src/image/types.ts';
+import { runCli } from '../../../helpers/cli.ts';
+import { dockerTestEnv } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
+import { RegistryClient } from './oci.ts';
 
 const run = promisify(execFile);
 const cosign = fileURLToPath(new URL('../../../../.cache/tools/cosign', import.meta.url));
@@ -57,10 +60,17 @@ async function verifyHere(publicKeyPem: string, sig: Signature, digest: Digest, 
 describe('cosign interop', { skip: cosignMissing }, () => {
   const env = { ...process.env, COSIGN_PASSWORD: PASS, COSIGN_YES: 'true' };
 
-  test('a key pair generated here signs blobs in cosign, and cosign’s signature verifies here', async () => {
-    const pair = await generateSigstoreKeyPair(new TextEncoder().encode(PASS));
-    await writeFile(join(dir, 'ours.key'), pair.privateKeyPem);
-    await writeFile(join(dir, 'ours.pub'), pair.publicKeyPem);
+  test('a key pair from `portcullis generate-sigstore-key` signs blobs in cosign, verified here', async () => {
+    const cli = await runCli([
+      'generate-sigstore-key',
+      '--output-prefix',
+      join(dir, 'ours'),
+      '--passphrase-file',
+      join(dir, 'pass'),
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    await rename(join(dir, 'ours.private'), join(dir, 'ours.key'));
+    const pair = { publicKeyPem: await readText(join(dir, 'ours.pub')) };
     const digest = parseDigest(`sha256:${'12'.repeat(32)}`);
     const payload = Buffer.from(
       `{"critical":{"identity":{"docker-reference":"${IDENTITY}"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":null}`,
@@ -116,118 +126,6 @@ describe('cosign interop', { skip: cosignMissing }, () => {
   });
 });
 
-interface AttachmentLayer {
-  mediaType: string;
-  digest: string;
-  annotations?: Record<string, string>;
-}
-
-/** Just enough of the registry API to push synthetic images and read attachments. */
-class RegistryClient {
-  readonly url: string;
-  readonly repo: string;
-
-  constructor(url: string, repo: string) {
-    this.url = url;
-    this.repo = repo;
-  }
-
-  async pushBlob(bytes: Uint8Array): Promise<{ digest: string; size: number }> {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    const start = await fetch(`${this.url}/v2/${this.repo}/blobs/uploads/`, { method: 'POST' });
-    await start.arrayBuffer();
-    const location = new URL(start.headers.get('location')!, this.url);
-    location.searchParams.set('digest', digest);
-    const put = await fetch(location, {
-      method: 'PUT',
-      body: bytes,
-      headers: { 'content-type': 'application/octet-stream' },
-    });
-    await put.arrayBuffer();
-    assert.equal(put.status, 201, `pushing blob ${digest}`);
-    return { digest, size: bytes.length };
-  }
-
-  async pushManifest(reference: string, manifest: object): Promise<Digest> {
-    const bytes = Buffer.from(JSON.stringify(manifest));
-    const res = await fetch(`${this.url}/v2/${this.repo}/manifests/${reference}`, {
-      method: 'PUT',
-      body: bytes,
-      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
-    });
-    await res.arrayBuffer();
-    assert.equal(res.status, 201, `pushing manifest ${reference}`);
-    return parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
-  }
-
-  async getJson(path: string): Promise<{ layers: AttachmentLayer[] }> {
-    const res = await fetch(`${this.url}/v2/${this.repo}/${path}`, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-    });
-    assert.equal(res.status, 200, `GET ${path}`);
-    return (await res.json()) as { layers: AttachmentLayer[] };
-  }
-
-  async getBlob(digest: string): Promise<Buffer> {
-    const res = await fetch(`${this.url}/v2/${this.repo}/blobs/${digest}`);
-    assert.equal(res.status, 200, `GET blob ${digest}`);
-    return Buffer.from(await res.arrayBuffer());
-  }
-
-  /** A one-layer OCI image tagged `tag`; returns its manifest digest. */
-  async pushImage(tag: string): Promise<Digest> {
-    const layer = await this.pushBlob(gzipSync(Buffer.from('interop layer')));
-    const config = await this.pushBlob(
-      Buffer.from(
-        JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-      ),
-    );
-    return this.pushManifest(tag, {
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-    });
-  }
-
-  /** The cosign attachment layout containers/image writes: one layer per signature. */
-  async pushAttachment(digest: Digest, sig: Signature): Promise<void> {
-    assert.ok(sig.format === 'sigstore-json');
-    const layer = await this.pushBlob(sig.payload);
-    const config = await this.pushBlob(
-      Buffer.from(
-        JSON.stringify({
-          architecture: '',
-          os: '',
-          config: {},
-          rootfs: { type: 'layers', diff_ids: [layer.digest] },
-        }),
-      ),
-    );
-    await this.pushManifest(`${digest.replace(':', '-')}.sig`, {
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: sig.mimeType, ...layer, annotations: sig.annotations }],
-    });
-  }
-
-  /** Every layer of the `sha256-<hex>.sig` attachment as a Signature. */
-  async readAttachment(digest: Digest): Promise<Signature[]> {
-    const manifest = await this.getJson(`manifests/${digest.replace(':', '-')}.sig`);
-    return Promise.all(
-      manifest.layers.map(
-        async (l: { mediaType: string; digest: string; annotations?: Record<string, string> }) => ({
-          format: 'sigstore-json' as const,
-          mimeType: l.mediaType,
-          payload: await this.getBlob(l.digest),
-          annotations: l.annotations ?? {},
-        }),
-      ),
-    );
-  }
-}
-
 describe('cosign interop through a loopback registry', { skip: cosignMissing }, () => {
   let registry: TestRegistry;
   before(async () => {
@@ -260,6 +158,45 @@ describe('cosign interop through a loopback registry', { skip: cosignMissing }, 
       `${registry.host}/interop/signed-by-cosign`,
     );
     assert.equal(accepted.payload.dockerManifestDigest, digest);
+  });
+
+  test('cosign sign --registry-referrers-mode=oci-1-1 writes a referrer that discovery accepts', async () => {
+    const repo = 'interop/referrer-by-cosign';
+    const client = new RegistryClient(registry.url, repo);
+    const digest = await client.pushImage('v1');
+    const pair = await generateSigstoreKeyPair(new TextEncoder().encode(PASS));
+    await writeFile(join(dir, 'referrer.key'), pair.privateKeyPem);
+    await run(
+      cosign,
+      [
+        'sign',
+        '--key',
+        join(dir, 'referrer.key'),
+        '--tlog-upload=false',
+        '--registry-referrers-mode=oci-1-1',
+      ].concat(registryFlags, [`${registry.host}/${repo}@${digest}`]),
+      { env: { ...env, COSIGN_EXPERIMENTAL: '1' } },
+    );
+    const docker = await dockerTestEnv();
+    try {
+      const source = await docker.transport
+        .parseReference(`//${registry.host}/${repo}@${digest}`)
+        .newImageSource(docker.ctx);
+      const trust = await compileSigstoreTrust(
+        { keyData: Buffer.from(pair.publicKeyPem).toString('base64') },
+        noFiles,
+      );
+      const result = await discoverSigstoreSignature(source, digest, undefined, trust, {
+        matchesManifestDigest: (d) => d === digest,
+        matchesDockerReference: (r) => r === `${registry.host}/${repo}`,
+      });
+      await source.close();
+      assert.equal(result.accepted?.via, 'referrer-signature', result.explanation);
+      assert.match(result.probes[0]!, /\.sig: no signatures$/);
+    } finally {
+      await docker.cleanup();
+      await closeAllAgents();
+    }
   });
 
   test('an attachment written here passes cosign verify --key, and fails it for another key', async () => {

@@ -328,6 +328,14 @@ describe('fulcio + rekor', () => {
       'SIGSTORE_CERTIFICATE_MALFORMED',
     ],
     [
+      'a chain annotation with more than 100 certificates',
+      () => [
+        fulcioInput(),
+        keylessSignature({ annotations: { [ANNOTATION_CHAIN]: inter.certPem.repeat(101) } }),
+      ],
+      'SIGSTORE_CERTIFICATE_MALFORMED',
+    ],
+    [
       'a public key instead of a certificate',
       () => [
         fulcioInput(),
@@ -571,6 +579,14 @@ describe('key-signed payload checks', () => {
     [
       'a signature annotation that is not base64',
       { ...withPayload(critical(good)), annotations: { [ANNOTATION_SIGNATURE]: '***' } } as Signature,
+      'SIGSTORE_SIGNATURE_ENCODING',
+    ],
+    [
+      'a signature annotation far longer than any signature',
+      {
+        ...withPayload(critical(good)),
+        annotations: { [ANNOTATION_SIGNATURE]: 'A'.repeat(20_000) },
+      } as Signature,
       'SIGSTORE_SIGNATURE_ENCODING',
     ],
     [

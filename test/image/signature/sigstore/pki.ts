@@ -158,3 +158,45 @@ export function signedAttachment(
 }
 
 export { ANNOTATION_BUNDLE, ANNOTATION_CERTIFICATE, ANNOTATION_CHAIN, ANNOTATION_SIGNATURE };
+
+const IN_TOTO = 'application/vnd.in-toto+json';
+
+/** cosign v3's signature statement: an in-toto statement whose subject is the manifest digest. */
+export function statement(digest: string, name: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name, digest: { sha256: digest.slice('sha256:'.length) } }],
+      predicateType: 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    }),
+  );
+}
+
+const pae = (type: string, body: Buffer) =>
+  Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${body.length} `), body]);
+
+/** A one-signature DSSE envelope over an in-toto payload. */
+export function dsse(key: KeyObject, payload: Buffer) {
+  const sig = sign('sha256', pae(IN_TOTO, payload), key);
+  return {
+    envelope: {
+      payload: payload.toString('base64'),
+      payloadType: IN_TOTO,
+      signatures: [{ sig: sig.toString('base64'), keyid: '' }],
+    },
+    sig,
+  };
+}
+
+/** A v0.3 bundle: a DSSE statement for `digest` signed by `key`, no transparency log entry. */
+export function keyBundle(key: KeyObject, digest: string, name: string): Buffer {
+  const { envelope } = dsse(key, statement(digest, name));
+  return Buffer.from(
+    JSON.stringify({
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { publicKey: { hint: 'release-key' }, tlogEntries: [] },
+      dsseEnvelope: envelope,
+    }),
+  );
+}

@@ -13,7 +13,7 @@ import {
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { syntheticImage } from '../../../helpers/synthetic-image.ts';
-import { startTokenServer, type TokenServer } from '../../../helpers/token-server.ts';
+import { startTokenServer, type TokenServer, tokenAuthConfig } from '../../../helpers/token-server.ts';
 
 const PASSWORD = 'S3cret-pässword-do-not-log';
 let env: DockerTestEnv;
@@ -135,14 +135,7 @@ describe('Bearer token flow', () => {
   let tokens: TokenServer;
   before(async () => {
     tokens = await startTokenServer({ users: { bob: PASSWORD }, anonymousPull: true });
-    registry = await startRegistry({
-      token: {
-        realm: tokens.realm,
-        service: tokens.service,
-        issuer: tokens.issuer,
-        rootCertBundle: tokens.rootCertBundle,
-      },
-    });
+    registry = await startRegistry({ token: tokenAuthConfig(tokens) });
   });
   after(async () => {
     await registry.stop();
@@ -227,5 +220,60 @@ describe('Bearer token flow', () => {
         return true;
       },
     );
+  });
+});
+
+describe('Bearer token refresh', () => {
+  it('fetches a new token when the registry refuses the cached one (401)', async () => {
+    const tokens = await startTokenServer({ users: { bob: PASSWORD }, anonymousPull: true, issueExpired: 1 });
+    const registry = await startRegistry({ token: tokenAuthConfig(tokens) });
+    try {
+      const ref = env.transport.parseReference(`//${registry.host}/exp/img:v1`);
+      const image = syntheticImage({ layers: 1 });
+      const dest = await ref.newImageDestination({
+        ...env.ctx,
+        credentials: { username: 'bob', password: PASSWORD },
+      });
+      await putImage(dest, image);
+      const issued = tokens.requests.filter((r) => r.granted);
+      assert.equal(issued.length, 2, 'the expired token was replaced once');
+      assert.deepEqual(issued[0]!.scopes, issued[1]!.scopes);
+    } finally {
+      await registry.stop();
+      await tokens.stop();
+    }
+  });
+});
+
+describe('OAuth2 identity tokens', () => {
+  it('exchanges an auth file identitytoken for an access token with a refresh_token POST', async () => {
+    const tokens = await startTokenServer({ users: {}, refreshTokens: { 'refresh-secret-1': 'dave' } });
+    const registry = await startRegistry({ token: tokenAuthConfig(tokens) });
+    try {
+      const authFile = join(env.dir, 'identity-auth.json');
+      await writeFile(
+        authFile,
+        JSON.stringify({ auths: { [registry.host]: { auth: '', identitytoken: 'refresh-secret-1' } } }),
+      );
+      const ref = env.transport.parseReference(`//${registry.host}/oauth/img:v1`);
+      await putImage(
+        await ref.newImageDestination({ ...env.ctx, authFilePath: authFile }),
+        syntheticImage({ layers: 1 }),
+      );
+      assert.ok(tokens.requests.length > 0);
+      assert.ok(tokens.requests.every((r) => r.method === 'POST' && r.user === 'dave'));
+      await writeFile(
+        authFile,
+        JSON.stringify({ auths: { [registry.host]: { auth: '', identitytoken: 'revoked' } } }),
+      );
+      await assert.rejects(ref.newImageSource({ ...env.ctx, authFilePath: authFile }), (e: unknown) => {
+        assert.ok(e instanceof DockerError && e.code === 'UNAUTHORIZED');
+        assertSecretFree(e, ['revoked', 'refresh-secret-1']);
+        return true;
+      });
+    } finally {
+      await registry.stop();
+      await tokens.stop();
+    }
   });
 });

@@ -301,3 +301,45 @@ describe('timeouts', () => {
     );
   });
 });
+
+describe('OCI 1.1 referrers API', () => {
+  // Distribution 2.8 has no referrers API (the tag fallback is tested against it); a fake serves one.
+  it('uses the API when the registry has it, passing artifactType through', async () => {
+    const bundle = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+    fake.handle((req, res) => {
+      if (!req.url?.startsWith(`/v2/r/x/referrers/${manifestDigest}`)) return false;
+      const all = [
+        { mediaType: OCI, digest: digestOf('a'), size: 1, artifactType: bundle },
+        { mediaType: OCI, digest: digestOf('b'), size: 1, artifactType: 'application/spdx+json' },
+      ];
+      const wanted = new URL(req.url, 'http://x').searchParams.get('artifactType');
+      const manifests = wanted === null ? all : all.filter((d) => d.artifactType === wanted);
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' });
+      res.end(
+        JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
+      );
+      return true;
+    });
+    const refs = await client().listReferrers('r/x', manifestDigest, bundle);
+    assert.deepEqual(
+      refs.map((r) => r.artifactType),
+      [bundle],
+    );
+    assert.equal(fake.requests.length, 1, 'no tag fallback when the API answers');
+    assert.equal((await client().listReferrers('r/x', manifestDigest)).length, 2);
+  });
+
+  it('bounds the number of referrers returned', async () => {
+    fake.handle((_req, res) => {
+      const manifests = Array.from({ length: 50 }, (_, i) => ({
+        mediaType: OCI,
+        digest: digestOf(String(i)),
+        size: 1,
+      }));
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' });
+      res.end(JSON.stringify({ schemaVersion: 2, manifests }));
+      return true;
+    });
+    assert.equal((await client().listReferrers('r/x', manifestDigest, undefined, 10)).length, 10);
+  });
+});

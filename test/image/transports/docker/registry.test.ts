@@ -168,6 +168,12 @@ describe('docker transport: tags, delete, referrers', () => {
     });
   });
 
+  it('lists the catalog of repositories', async () => {
+    await pushWithFetch(registry.url, 'catalog/one', 'v1', syntheticImage({ layers: 1 }));
+    const src = (await ref('catalog/one:v1').newImageSource(env.ctx)) as DockerImageSource;
+    assert.ok((await src.client.catalog()).includes('catalog/one'));
+  });
+
   it('deletes an image by the digest of its tag', async () => {
     const image = syntheticImage();
     await pushWithFetch(registry.url, 'del/me', 'v1', image);

@@ -1,0 +1,75 @@
+import {
+  closeAllAgents,
+  type ImageTransport,
+  imageInspectInfo,
+  listDockerTags,
+  manifestDigest,
+  skopeoInspectOutput,
+  TransportRegistry,
+} from '../image/index.ts';
+import { CliError, formatFlags, parseArgs } from './args.ts';
+import type { Command, Io } from './command.ts';
+import { formatJson, globalFlags, registryFlags, systemContextFrom } from './flags.ts';
+import { resolveImage } from './image-config.ts';
+
+const flags = {
+  raw: { type: 'boolean', help: 'output the raw manifest or config' },
+  config: { type: 'boolean', help: 'output the configuration instead of the manifest' },
+  'no-tags': { type: 'boolean', short: 'n', help: 'do not list the repository tags' },
+  ...registryFlags,
+  ...globalFlags,
+} as const;
+
+/** `inspect`: skopeo's output fields, in skopeo's order. */
+export function inspectCommand(transports: readonly ImageTransport[]): Command {
+  const registry = new TransportRegistry(transports);
+  return {
+    name: 'inspect',
+    summary: 'Inspect image IMAGE-NAME',
+    usage: `Usage: portcullis inspect [FLAGS] IMAGE-NAME\n\nReturn low-level information about IMAGE-NAME in a registry or another transport.\n\nFlags:\n${formatFlags(flags)}\n`,
+    async run(argv: readonly string[], io: Io): Promise<number> {
+      const { flags: f, positionals } = parseArgs(argv, flags);
+      if (positionals.length !== 1) throw new CliError('USAGE', 'exactly one argument expected');
+      const ctx = systemContextFrom(f, io.env);
+      const ref = registry.parseImageName(positionals[0]!);
+      const src = await ref.newImageSource(ctx);
+      try {
+        if (f.raw === true && f.config !== true) {
+          io.stdout.write(Buffer.from((await src.getManifest()).manifest));
+          return 0;
+        }
+        const image = await resolveImage(src, ctx);
+        if (f.config === true) {
+          // skopeo converts schema1 history into a config here; Portcullis does not (yet).
+          if (image.config === undefined)
+            throw new CliError('FAILED', 'inspect --config: schema1 images have no config blob');
+          io.stdout.write(
+            f.raw === true
+              ? Buffer.from(image.config)
+              : formatJson(JSON.parse(Buffer.from(image.config).toString('utf8'))),
+          );
+          return 0;
+        }
+        const info = imageInspectInfo(image.manifest, image.config);
+        const tags =
+          ref.transport.name === 'docker' && f['no-tags'] !== true
+            ? (await listDockerTags(ref, ctx)).tags
+            : [];
+        const name = ref.dockerReference()?.name();
+        const out = skopeoInspectOutput(
+          {
+            ...(name !== undefined ? { name } : {}),
+            digest: manifestDigest(image.top.manifest),
+            repoTags: tags,
+          },
+          info,
+        );
+        io.stdout.write(formatJson(out));
+        return 0;
+      } finally {
+        await src.close();
+        await closeAllAgents();
+      }
+    },
+  };
+}

@@ -1,0 +1,38 @@
+// Registry-specific helpers the CLI wires into copy and sync: tag listing, a HEAD probe of a
+// destination (so sync skips images without pulling them), and closing keep-alive connections.
+import type { Digest } from '../image/digest.ts';
+import type { DockerReference, ImageReference, SystemContext } from '../image/index.ts';
+import {
+  clientFor,
+  closeAllAgents,
+  DockerError,
+  DockerImageReference,
+  processEnvironment,
+  registriesConfFor,
+} from '../image/transports/docker/index.ts';
+
+export async function listRepositoryTags(repo: DockerReference, ctx: SystemContext): Promise<string[]> {
+  const env = processEnvironment();
+  const client = await clientFor(ctx, repo, await registriesConfFor(ctx, env), false, env);
+  return client.listTags(repo.path);
+}
+
+/** The digest a registry holds for a docker reference, by HEAD; undefined for other transports. */
+export async function probeRegistryDestination(
+  ref: ImageReference,
+  ctx: SystemContext,
+): Promise<{ digest: Digest | undefined } | undefined> {
+  if (!(ref instanceof DockerImageReference)) return undefined;
+  const env = processEnvironment();
+  const client = await clientFor(ctx, ref.ref, await registriesConfFor(ctx, env), false, env);
+  try {
+    return { digest: await client.resolveDigest(ref.ref.path, ref.tagOrDigest()) };
+  } catch (err) {
+    if (err instanceof DockerError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) {
+      return { digest: undefined };
+    }
+    throw err;
+  }
+}
+
+export { closeAllAgents };

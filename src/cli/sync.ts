@@ -1,0 +1,306 @@
+// `portcullis sync --src docker|dir|yaml --dest docker|dir SOURCE DESTINATION`: skopeo sync, with
+// several images in flight and images already at the destination skipped by digest.
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join, posix, relative } from 'node:path';
+import { type CopyOptions, type CopyResult, copyImage, withRetry } from '../image/copy/index.ts';
+import {
+  type DockerReference,
+  type ImageReference,
+  imageName,
+  isDigest,
+  parseNormalizedNamed,
+  type SystemContext,
+  type TransportRegistry,
+} from '../image/index.ts';
+import { CliError, formatFlags, parseArgs } from './args.ts';
+import type { Command, Io } from './command.ts';
+import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
+import { quietProgress } from './progress.ts';
+import { parseSyncYaml } from './sync-config.ts';
+import { copyOptionsFromFlags, parseCount, transferFlagSpecs } from './transfer-flags.ts';
+
+const specs = {
+  src: { type: 'string', short: 's', metavar: 'docker|dir|yaml', help: 'SOURCE transport type' },
+  dest: { type: 'string', short: 'd', metavar: 'docker|dir', help: 'DESTINATION transport type' },
+  scoped: { type: 'boolean', help: 'prefix destination images with the full source image path' },
+  'append-suffix': { type: 'string', metavar: 'SUFFIX', help: 'string appended to destination tags' },
+  digestfile: { type: 'string', metavar: 'PATH', help: 'write "DIGEST IMAGE" lines for the copied images' },
+  all: { type: 'boolean', short: 'a', help: 'copy all images if SOURCE-IMAGE is a list' },
+  'dry-run': { type: 'boolean', help: 'print what would be copied, copy nothing' },
+  'keep-going': { type: 'boolean', help: 'do not abort the sync if an image copy fails' },
+  'parallel-images': { type: 'string', metavar: 'N', help: 'images copied at once (default 4)' },
+  ...transferFlagSpecs,
+  ...policyFlagSpecs,
+} as const;
+
+/** What the composition root wires: transports, tag listing and a cheap destination probe (registry HEAD). */
+export interface SyncDeps {
+  readonly transports: () => TransportRegistry;
+  readonly listTags?: (repo: DockerReference, ctx: SystemContext) => Promise<string[]>;
+  readonly probeDestination?: CopyOptions['probeDestination'];
+  readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
+  readonly cleanup?: () => Promise<void>;
+}
+
+interface Planned {
+  readonly source: ImageReference;
+  /** What names the image below DESTINATION (docker: the reference; dir: the relative path). */
+  readonly suffix: string;
+  readonly ctx: SystemContext;
+}
+
+async function listTags(deps: SyncDeps, repo: DockerReference, ctx: SystemContext): Promise<string[]> {
+  if (deps.listTags === undefined) {
+    throw new CliError('FAILED', `listing tags of ${repo.name()}: no docker registry support is wired in`);
+  }
+  return deps.listTags(repo, ctx);
+}
+
+async function dirImages(base: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true });
+    // upstream: a directory holding manifest.json is an image; its subdirectories are not searched.
+    if (entries.some((e) => e.isFile() && e.name === 'manifest.json')) {
+      found.push(dir);
+      return;
+    }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1)))
+      if (e.isDirectory()) await walk(join(dir, e.name));
+  };
+  await walk(base);
+  return found;
+}
+
+function dockerRef(registry: TransportRegistry, ref: DockerReference): ImageReference {
+  return registry.parseImageName(`docker://${ref.toString()}`);
+}
+
+async function plan(
+  deps: SyncDeps,
+  registry: TransportRegistry,
+  transport: string,
+  source: string,
+  ctx: SystemContext,
+): Promise<Planned[]> {
+  switch (transport) {
+    case 'docker': {
+      const named = parseNormalizedNamed(source);
+      const refs = named.isNameOnly()
+        ? (await listTags(deps, named, ctx)).map((t) => named.withTag(t))
+        : [named];
+      if (refs.length === 0)
+        throw new CliError('FAILED', `no images to sync found in ${JSON.stringify(source)}`);
+      return refs.map((r) => ({ source: dockerRef(registry, r), suffix: r.toString(), ctx }));
+    }
+    case 'dir': {
+      try {
+        await stat(source);
+      } catch (err) {
+        throw new CliError('FAILED', `invalid source directory specified: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      const dirs = await dirImages(source);
+      if (dirs.length === 0)
+        throw new CliError('FAILED', `no images to sync found in ${JSON.stringify(source)}`);
+      return dirs.map((d) => {
+        const rel = relative(source, d);
+        return {
+          source: registry.parseImageName(`dir:${d}`),
+          suffix: rel === '' ? basename(source) : `/${rel}`,
+          ctx,
+        };
+      });
+    }
+    case 'yaml': {
+      const config = parseSyncYaml(await readFile(source, 'utf8'), source);
+      const out: Planned[] = [];
+      for (const [host, cfg] of config) {
+        const serverCtx: SystemContext = {
+          ...ctx,
+          ...(cfg.certDir !== undefined ? { certDir: cfg.certDir } : {}),
+          ...(cfg.tlsVerify !== undefined ? { tlsVerify: cfg.tlsVerify } : {}),
+          ...(cfg.credentials !== undefined ? { credentials: cfg.credentials } : {}),
+        };
+        const add = (r: DockerReference) =>
+          out.push({ source: dockerRef(registry, r), suffix: r.toString(), ctx: serverCtx });
+        for (const [repo, refs] of cfg.images) {
+          const named = parseNormalizedNamed(`${host}/${repo}`);
+          if (!named.isNameOnly())
+            throw new CliError('USAGE', `${host}/${repo}: names a reference, not a repository`);
+          if (refs.length === 0)
+            for (const t of await listTags(deps, named, serverCtx)) add(named.withTag(t));
+          for (const r of refs) add(isDigest(r) ? named.withDigest(r) : named.withTag(r));
+        }
+        const filtered: [string, (tag: string) => boolean][] = [
+          ...[...cfg.imagesByTagRegex].map(([repo, re]): [string, (t: string) => boolean] => [
+            repo,
+            (t) => re.test(t),
+          ]),
+          ...[...cfg.imagesBySemver].map(([repo, c]): [string, (t: string) => boolean] => [
+            repo,
+            (t) => c.check(t),
+          ]),
+        ];
+        for (const [repo, keep] of filtered) {
+          const named = parseNormalizedNamed(`${host}/${repo}`);
+          for (const t of await listTags(deps, named, serverCtx)) if (keep(t)) add(named.withTag(t));
+        }
+      }
+      return out;
+    }
+    default:
+      throw new CliError('USAGE', `${JSON.stringify(transport)} is not a valid source transport`);
+  }
+}
+
+async function destinationFor(
+  registry: TransportRegistry,
+  transport: string,
+  destination: string,
+  suffix: string,
+  dryRun: boolean,
+): Promise<ImageReference> {
+  const target = posix.join(destination, suffix);
+  if (transport === 'docker') return registry.parseImageName(`docker://${target}`);
+  // upstream refuses to overwrite an existing directory when syncing to dir:.
+  try {
+    await stat(target);
+    throw new CliError('FAILED', `refusing to overwrite destination directory ${JSON.stringify(target)}`);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (!dryRun) await mkdir(posix.dirname(target), { recursive: true, mode: 0o755 });
+  return registry.parseImageName(`dir:${target}`);
+}
+
+export function syncCommand(deps: SyncDeps): Command {
+  return {
+    name: 'sync',
+    summary: 'Synchronize one or more images from one location to another',
+    usage: `Usage: portcullis sync [FLAGS] --src TRANSPORT --dest TRANSPORT SOURCE DESTINATION
+
+Copies all the images from SOURCE to DESTINATION, as skopeo sync does, several images at a time;
+images the destination already holds (same manifest digest) are skipped without pulling them.
+
+Allowed SOURCE transports (--src): docker, dir, yaml. Allowed DESTINATION transports (--dest): docker, dir.
+
+Flags:
+${formatFlags(specs)}
+`,
+    async run(argv, io) {
+      const { flags, positionals } = parseArgs(argv, specs);
+      if (positionals.length !== 2) throw new CliError('USAGE', 'exactly two arguments expected');
+      const [source, destination] = positionals as [string, string];
+      const src = flags.src;
+      const dest = flags.dest;
+      if (src === undefined) throw new CliError('USAGE', 'a source transport must be specified');
+      if (!['docker', 'dir', 'yaml'].includes(src))
+        throw new CliError('USAGE', `${JSON.stringify(src)} is not a valid source transport`);
+      if (dest === undefined) throw new CliError('USAGE', 'a destination transport must be specified');
+      if (!['docker', 'dir'].includes(dest))
+        throw new CliError('USAGE', `${JSON.stringify(dest)} is not a valid destination transport`);
+      if (src === 'dir' && dest === 'dir') {
+        throw new CliError('USAGE', "sync from 'dir' to 'dir' not implemented, consider using rsync instead");
+      }
+      const registry = deps.transports();
+      const base = copyOptionsFromFlags(flags);
+      const inFlight = parseCount('parallel-images', flags['parallel-images'], 4, 1);
+      const dryRun = flags['dry-run'] ?? false;
+      try {
+        const planned = await withRetry(
+          () => plan(deps, registry, src, source, base.sourceCtx ?? {}),
+          base.retryTimes ?? 0,
+          base.retryDelayMs ?? 0,
+        );
+        const jobs: { from: ImageReference; to: ImageReference; ctx: SystemContext }[] = [];
+        for (const p of planned) {
+          const suffix =
+            (flags.scoped ? p.suffix : posix.basename(p.suffix)) + (flags['append-suffix'] ?? '');
+          jobs.push({
+            from: p.source,
+            to: await destinationFor(registry, dest, destination, suffix, dryRun),
+            ctx: p.ctx,
+          });
+        }
+        if (dryRun) {
+          for (const [i, j] of jobs.entries()) {
+            io.stdout.write(
+              `Would have copied image ref ${i + 1}/${jobs.length} from ${imageName(j.from)} to ${imageName(j.to)}\n`,
+            );
+          }
+          io.stdout.write(`Would have synced ${jobs.length} images\n`);
+          return 0;
+        }
+        const policy = await policyFromFlags(flags, io.env, registry);
+        const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
+        const results: (CopyResult | undefined)[] = new Array(jobs.length);
+        let failed = 0;
+        let next = 0;
+        let abort: unknown;
+        const worker = async (): Promise<void> => {
+          while (abort === undefined && next < jobs.length) {
+            const i = next++;
+            const job = jobs[i]!;
+            try {
+              const result = await withRetry(
+                () =>
+                  copyImage(job.to, job.from, {
+                    ...base,
+                    sourceCtx: job.ctx,
+                    multiArch: flags.all ? 'all' : 'system',
+                    skipExisting: true,
+                    ...(deps.probeDestination !== undefined
+                      ? { probeDestination: deps.probeDestination }
+                      : {}),
+                    progress: quietProgress,
+                    ...(policy !== undefined ? { policy } : {}),
+                    ...extra,
+                  }),
+                base.retryTimes ?? 0,
+                base.retryDelayMs ?? 0,
+              );
+              results[i] = result;
+              if (!flags.quiet) {
+                io.stdout.write(
+                  result.skipped
+                    ? `Skipping ${imageName(job.from)}: image already present at ${imageName(job.to)}\n`
+                    : `Copied ${imageName(job.from)} to ${imageName(job.to)} (${result.manifestDigest})\n`,
+                );
+              }
+            } catch (err) {
+              failed++;
+              io.stderr.write(
+                `Error copying ref ${JSON.stringify(imageName(job.from))}: ${(err as Error).message}\n`,
+              );
+              if (!flags['keep-going']) abort = err;
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(inFlight, jobs.length) }, worker));
+        if (flags.digestfile !== undefined) {
+          const lines = jobs.flatMap((j, i) => {
+            const r = results[i];
+            return r === undefined ? [] : [`${r.manifestDigest} ${imageName(j.to)}\n`];
+          });
+          await writeFile(flags.digestfile, lines.join(''));
+        }
+        if (abort !== undefined) {
+          throw new CliError('FAILED', `error copying images: ${(abort as Error).message}`, { cause: abort });
+        }
+        const synced = results.filter((r) => r !== undefined).length;
+        io.stderr.write(`Synced ${synced} images\n`);
+        if (failed > 0)
+          throw new CliError(
+            'FAILED',
+            'sync failed due to previous reported error(s) for one or more images',
+          );
+        return 0;
+      } finally {
+        await deps.cleanup?.();
+      }
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// One blob from source to destination: reuse, or stream with on-the-fly verification and an
+// optional compression step.
+import { pipeline, type Readable, Transform } from 'node:stream';
+import { sniffedStream } from '../archive/compression.ts';
+import { verifyingStream } from '../digest.ts';
+import type { BlobInfo, ImageDestination, ImageSource } from '../types.ts';
+import { compressor, type DetectedCompression, decompressor } from './compression.ts';
+import type { BlobKind, BlobProgress, CompressionFormat, ProgressSink } from './types.ts';
+
+export interface LayerPlan {
+  /** What the destination wants done with compression (upstream DesiredLayerCompression). */
+  readonly desired: 'preserve' | 'compress' | 'decompress';
+  /** `--dest-compress-format`; undefined = gzip when compressing, and never recompress. */
+  readonly format?: CompressionFormat;
+  readonly level?: number;
+  /** Detect compression even when preserving (the manifest is being converted and needs the truth). */
+  readonly needDetection: boolean;
+}
+
+export interface CopiedBlob {
+  readonly info: BlobInfo;
+  /** Compression of the bytes now at the destination; undefined when not detected. */
+  readonly compression?: DetectedCompression;
+  /** True when the stored blob differs from the source one. */
+  readonly changed: boolean;
+}
+
+function counting(progress: BlobProgress): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      progress.advance(chunk.length);
+      callback(null, chunk);
+    },
+  });
+}
+
+const noProgress: BlobProgress = { advance() {}, done() {}, failed() {} };
+
+/**
+ * Copies one blob. Source bytes are verified against `info.digest` as they flow; a mismatch fails
+ * the destination write, which then leaves nothing behind.
+ */
+export async function copyBlob(
+  src: ImageSource,
+  dest: ImageDestination,
+  info: BlobInfo,
+  kind: BlobKind,
+  plan: LayerPlan | undefined,
+  progressSink: ProgressSink | undefined,
+): Promise<CopiedBlob> {
+  const reused = await dest.tryReusingBlob(info, { canSubstitute: false });
+  if (reused !== undefined) {
+    progressSink?.blobSkipped(kind, info);
+    return { info: { ...info, digest: reused.digest, size: reused.size }, changed: false };
+  }
+  const progress = progressSink?.blobStarted(kind, info) ?? noProgress;
+  let raw: Readable | undefined;
+  try {
+    raw = (await src.getBlob(info)).stream;
+    const what = `${kind} ${info.digest}`;
+    const verified = pipeline(
+      raw,
+      verifyingStream(info.digest, { ...(info.size >= 0 ? { expectedSize: info.size } : {}), what }),
+      counting(progress),
+      () => {},
+    );
+    let stream: Readable = verified;
+    let compression: DetectedCompression | undefined;
+    let changed = false;
+    if (plan !== undefined && (plan.desired !== 'preserve' || plan.needDetection)) {
+      const sniffed = await sniffedStream(verified);
+      stream = sniffed.stream;
+      compression = sniffed.compression;
+      const transforms = [];
+      // Upstream blobPipelineCompressionStep: compress, recompress to an explicit other format, decompress.
+      if (plan.desired === 'compress' && compression === 'none') {
+        transforms.push(compressor(plan.format ?? 'gzip', plan.level));
+        compression = plan.format ?? 'gzip';
+      } else if (
+        plan.desired === 'compress' &&
+        plan.format !== undefined &&
+        (compression === 'gzip' || compression === 'zstd') &&
+        compression !== plan.format
+      ) {
+        transforms.push(decompressor(compression), compressor(plan.format, plan.level));
+        compression = plan.format;
+      } else if (plan.desired === 'decompress' && compression !== 'none') {
+        transforms.push(decompressor(compression));
+        compression = 'none';
+      }
+      if (transforms.length > 0) {
+        changed = true;
+        stream = pipeline([stream, ...transforms], () => {}) as unknown as Readable;
+      }
+    }
+    const stored = await dest.putBlob(
+      stream,
+      changed ? { size: -1 } : { digest: info.digest, size: info.size },
+      { isConfig: kind === 'config', streamVerified: !changed },
+    );
+    progress.done();
+    return {
+      info: { ...info, digest: stored.digest, size: stored.size },
+      ...(compression !== undefined ? { compression } : {}),
+      changed,
+    };
+  } catch (err) {
+    raw?.destroy();
+    progress.failed();
+    throw err;
+  }
+}

@@ -1,0 +1,429 @@
+// The copy engine (upstream copy.Image): policy check first, then blobs in parallel, manifest
+// conversion when needed, signatures, commit.
+import { arch } from 'node:process';
+import { type Digest, digestAlgorithm, digestOf } from '../digest.ts';
+import {
+  chooseInstance,
+  convertManifest,
+  DOCKER_LAYER_GZIP,
+  DOCKER_LAYER_ZSTD,
+  DOCKER_V2_LIST,
+  DOCKER_V2S2,
+  imageManifestView,
+  isListMIMEType,
+  listInstances,
+  OCI_INDEX,
+  OCI_LAYER,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_ZSTD,
+  OCI_MANIFEST,
+  updateInstances,
+  updateLayers,
+} from '../manifest/interim.ts';
+import type {
+  BlobInfo,
+  ImageDestination,
+  ImageReference,
+  ImageSource,
+  ManifestBytes,
+  Platform,
+  Signature,
+} from '../types.ts';
+import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
+import type { DetectedCompression } from './compression.ts';
+import { withRetry } from './retry.ts';
+import { CopyError, type CopyOptions, type CopyResult, type UnparsedImage } from './types.ts';
+
+const DEFAULT_PARALLEL = 6;
+
+const goArch: Record<string, string> = {
+  x64: 'amd64',
+  ia32: '386',
+  arm64: 'arm64',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
+
+function wantedPlatform(p: Platform | undefined): { os: string; architecture: string; variant?: string } {
+  const architecture = p?.architecture ?? goArch[arch] ?? arch;
+  const variant = p?.variant ?? (architecture === 'arm64' ? 'v8' : architecture === 'arm' ? 'v7' : undefined);
+  return { os: p?.os ?? 'linux', architecture, ...(variant !== undefined ? { variant } : {}) };
+}
+
+function layerMediaType(manifestType: string, compression: DetectedCompression): string {
+  const oci = manifestType === OCI_MANIFEST;
+  switch (compression) {
+    case 'gzip':
+      return oci ? OCI_LAYER_GZIP : DOCKER_LAYER_GZIP;
+    case 'zstd':
+      return oci ? OCI_LAYER_ZSTD : DOCKER_LAYER_ZSTD;
+    case 'none':
+      // Docker schema2 has no uncompressed layer type in practice; upstream labels them .tar.
+      return oci ? OCI_LAYER : 'application/vnd.docker.image.rootfs.diff.tar';
+    default:
+      throw new CopyError(
+        'MANIFEST_CONVERSION_FAILED',
+        `no ${manifestType} media type for ${compression} layers`,
+      );
+  }
+}
+
+/** Upstream determineManifestConversion, restricted to the conversions we can do. */
+function chooseManifestType(srcType: string, dest: ImageDestination, forced: string | undefined): string {
+  const supported = dest.supportedManifestMIMETypes();
+  if (forced !== undefined) {
+    if (supported !== undefined && !supported.includes(forced)) {
+      throw new CopyError(
+        'MANIFEST_CONVERSION_FAILED',
+        `destination ${dest.reference.transport.name}: does not accept manifest type ${forced}`,
+      );
+    }
+    return forced;
+  }
+  if (supported === undefined || supported.includes(srcType)) return srcType;
+  const convertible = srcType === DOCKER_V2S2 || srcType === OCI_MANIFEST ? [DOCKER_V2S2, OCI_MANIFEST] : [];
+  const choice = [DOCKER_V2S2, ...supported].find((t) => supported.includes(t) && convertible.includes(t));
+  if (choice === undefined) {
+    throw new CopyError(
+      'MANIFEST_CONVERSION_FAILED',
+      `manifest type ${srcType} is not accepted by the destination (accepts ${supported.join(', ')})`,
+    );
+  }
+  return choice;
+}
+
+function listTypeFor(srcType: string, dest: ImageDestination, forced: string | undefined): string {
+  const supported = dest.supportedManifestMIMETypes();
+  if (forced === OCI_MANIFEST) return OCI_INDEX;
+  if (forced === DOCKER_V2S2) return DOCKER_V2_LIST;
+  if (supported === undefined || supported.includes(srcType)) return srcType;
+  const other = srcType === OCI_INDEX ? DOCKER_V2_LIST : OCI_INDEX;
+  if (supported.includes(other)) return other;
+  throw new CopyError('LISTS_UNSUPPORTED', `destination does not accept manifest lists of type ${srcType}`);
+}
+
+async function limitedMap<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  async function worker(): Promise<void> {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  }
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
+  const settled = await Promise.allSettled(workers);
+  const rejected = settled.find((s) => s.status === 'rejected');
+  if (rejected !== undefined) throw (rejected as PromiseRejectedResult).reason;
+  return results;
+}
+
+function describe(ref: ImageReference): string {
+  return `${ref.transport.name}:${ref.stringWithinTransport()}`;
+}
+
+interface Session {
+  readonly src: ImageSource;
+  readonly dest: ImageDestination;
+  readonly options: CopyOptions;
+  readonly parallel: number;
+}
+
+async function checkPolicy(s: Session, instanceDigest?: Digest): Promise<void> {
+  if (s.options.policy === undefined) return;
+  const image: UnparsedImage = {
+    reference: s.src.reference,
+    ...(instanceDigest !== undefined ? { instanceDigest } : {}),
+    manifest: () => s.src.getManifest(instanceDigest),
+    signatures: () => s.src.getSignatures(instanceDigest),
+  };
+  try {
+    await s.options.policy.checkSource(image);
+  } catch (err) {
+    throw new CopyError('SOURCE_REJECTED', `source image rejected: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+async function readManifest(src: ImageSource, instanceDigest?: Digest): Promise<ManifestBytes> {
+  const m = await src.getManifest(instanceDigest);
+  if (
+    instanceDigest !== undefined &&
+    digestOf(m.manifest, digestAlgorithm(instanceDigest)) !== instanceDigest
+  ) {
+    throw new CopyError(
+      'INSTANCE_DIGEST_MISMATCH',
+      `manifest of instance ${instanceDigest} in ${describe(src.reference)} does not match its digest`,
+    );
+  }
+  return m;
+}
+
+async function sourceSignatures(s: Session, instanceDigest?: Digest): Promise<Signature[]> {
+  if (s.options.removeSignatures) return [];
+  const sigs = await s.src.getSignatures(instanceDigest);
+  const reason = s.dest.supportsSignatures();
+  if (sigs.length > 0 && reason !== undefined) {
+    throw new CopyError(
+      'SIGNATURES_UNSUPPORTED',
+      `can not copy signatures to ${describe(s.dest.reference)}: ${reason} (use --remove-signatures to drop them)`,
+    );
+  }
+  return sigs;
+}
+
+async function storeSignatures(
+  s: Session,
+  copied: Signature[],
+  manifest: Uint8Array,
+  instanceDigest?: Digest,
+): Promise<void> {
+  const signers = s.options.signers ?? [];
+  const all = [...copied];
+  if (signers.length > 0) {
+    const identity = s.options.signIdentity ?? s.dest.reference.dockerReference();
+    if (identity === undefined) {
+      throw new CopyError(
+        'NO_SIGNING_IDENTITY',
+        `cannot determine canonical docker reference for destination ${describe(s.dest.reference)}`,
+      );
+    }
+    for (const signer of signers) {
+      try {
+        all.push(await signer.sign(manifest, identity));
+      } catch (err) {
+        throw new CopyError('SIGNING_FAILED', `creating signature: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+  }
+  // skopeo 1.9 prints this line whether or not there are signatures; keep its output.
+  s.options.progress?.message('Storing signatures');
+  if (all.length > 0) await s.dest.putSignatures(all, instanceDigest);
+}
+
+/** Copies one image (not a list); returns the manifest written. */
+async function copySingle(
+  s: Session,
+  instanceDigest: Digest | undefined,
+  asInstance: boolean,
+): Promise<ManifestBytes & { digest: Digest }> {
+  await checkPolicy(s, instanceDigest);
+  const { manifest, mimeType } = await readManifest(s.src, instanceDigest);
+  if (isListMIMEType(mimeType)) {
+    throw new CopyError(
+      'NESTED_LIST',
+      `${describe(s.src.reference)}: manifest list contains a manifest list`,
+    );
+  }
+  s.options.progress?.message('Getting image source signatures');
+  const sigs = await sourceSignatures(s, instanceDigest);
+  const canModify = sigs.length === 0 && !s.options.preserveDigests;
+  const targetType = chooseManifestType(mimeType, s.dest, s.options.forceManifestMIMEType);
+  const converting = targetType !== mimeType;
+  if (converting && !canModify) {
+    throw new CopyError(
+      'DIGESTS_WOULD_CHANGE',
+      s.options.preserveDigests
+        ? `copying ${describe(s.src.reference)}: manifest conversion to ${targetType} required, but digests must be preserved`
+        : `copying ${describe(s.src.reference)}: manifest conversion to ${targetType} would invalidate its signatures; use --remove-signatures`,
+    );
+  }
+  const view = imageManifestView(manifest, mimeType);
+  const desired = canModify ? s.dest.desiredLayerCompression : 'preserve';
+  const plan: LayerPlan = {
+    desired,
+    ...(s.options.compressionFormat !== undefined ? { format: s.options.compressionFormat } : {}),
+    ...(s.options.compressionLevel !== undefined ? { level: s.options.compressionLevel } : {}),
+    needDetection: converting,
+  };
+  const retry = <T>(fn: () => Promise<T>): Promise<T> =>
+    withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, s.options.signal);
+  const layers: CopiedBlob[] = await limitedMap(view.layers, s.parallel, (layer) =>
+    layer.urls !== undefined && layer.urls.length > 0 && s.dest.acceptsForeignLayerURLs
+      ? Promise.resolve({ info: layer, changed: false })
+      : retry(() => copyBlob(s.src, s.dest, layer, 'blob', plan, s.options.progress)),
+  );
+  await retry(() => copyBlob(s.src, s.dest, view.config, 'config', undefined, s.options.progress));
+  let out = manifest;
+  const layersChanged = layers.some((l) => l.changed);
+  if (converting || layersChanged) {
+    try {
+      out = convertManifest(manifest, mimeType, targetType);
+    } catch (err) {
+      throw new CopyError(
+        'MANIFEST_CONVERSION_FAILED',
+        `converting manifest to ${targetType}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const updated: BlobInfo[] = layers.map((l, i) => {
+      const original = view.layers[i]!;
+      if (!l.changed && !converting) return original;
+      const mediaType = l.compression !== undefined ? layerMediaType(targetType, l.compression) : undefined;
+      return { ...l.info, ...(mediaType !== undefined ? { mediaType } : {}) };
+    });
+    out = updateLayers(out, updated);
+  }
+  const digest = digestOf(out);
+  s.options.progress?.message('Writing manifest to image destination');
+  await s.dest.putManifest(out, targetType, asInstance ? digest : undefined);
+  await storeSignatures(s, sigs, out, asInstance ? digest : undefined);
+  return { manifest: out, mimeType: targetType, digest };
+}
+
+async function copyList(
+  s: Session,
+  list: ManifestBytes,
+  mode: 'all' | 'index-only',
+): Promise<ManifestBytes & { digest: Digest }> {
+  if (!s.dest.supportsManifestLists) {
+    throw new CopyError(
+      'LISTS_UNSUPPORTED',
+      `destination ${describe(s.dest.reference)} does not support manifest lists`,
+    );
+  }
+  await checkPolicy(s);
+  const sigs = await sourceSignatures(s);
+  const canModify = sigs.length === 0 && !s.options.preserveDigests;
+  const instances = listInstances(list.manifest);
+  const updated: BlobInfo[] = [];
+  if (mode === 'all') {
+    for (const [i, instance] of instances.entries()) {
+      s.options.progress?.message(`Copying ${i + 1} of ${instances.length} images in list`);
+      const copied = await copySingle(s, instance.digest, true);
+      updated.push({
+        ...instance,
+        digest: copied.digest,
+        size: copied.manifest.byteLength,
+        mediaType: copied.mimeType,
+      });
+    }
+  }
+  const listType = listTypeFor(list.mimeType, s.dest, s.options.forceManifestMIMEType);
+  const changed = listType !== list.mimeType || updated.some((u, i) => u.digest !== instances[i]!.digest);
+  if (changed && !canModify) {
+    throw new CopyError(
+      'DIGESTS_WOULD_CHANGE',
+      `copying ${describe(s.src.reference)}: the manifest list would have to change`,
+    );
+  }
+  let out = list.manifest;
+  if (changed) {
+    out = convertManifest(out, list.mimeType, listType);
+    if (updated.length > 0) out = updateInstances(out, updated);
+  }
+  const digest = digestOf(out);
+  s.options.progress?.message('Writing manifest list to image destination');
+  await s.dest.putManifest(out, listType);
+  await storeSignatures(s, sigs, out);
+  return { manifest: out, mimeType: listType, digest };
+}
+
+/** True when the destination already holds `wanted` (upstream OptimizeDestinationImageAlreadyExists). */
+async function alreadyPresent(
+  destRef: ImageReference,
+  options: CopyOptions,
+  wanted: Digest,
+): Promise<boolean> {
+  const ctx = options.destCtx ?? {};
+  const probed = await options.probeDestination?.(destRef, ctx).catch(() => undefined);
+  if (probed !== undefined) return probed.digest === wanted;
+  let existing: ImageSource;
+  try {
+    existing = await destRef.newImageSource(ctx);
+  } catch {
+    return false;
+  }
+  try {
+    if (existing.getManifestDigest !== undefined) return (await existing.getManifestDigest()) === wanted;
+    return digestOf((await existing.getManifest()).manifest) === wanted;
+  } catch {
+    return false;
+  } finally {
+    await existing.close();
+  }
+}
+
+/** Copies `srcRef` to `destRef`; the destination is committed only when everything succeeded. */
+export async function copyImage(
+  destRef: ImageReference,
+  srcRef: ImageReference,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const src = await srcRef.newImageSource(options.sourceCtx ?? {});
+  try {
+    const top = await src.getManifest();
+    if (options.skipExisting) {
+      let wanted = digestOf(top.manifest);
+      if (isListMIMEType(top.mimeType) && (options.multiArch ?? 'system') === 'system') {
+        const chosen = chooseInstance(
+          listInstances(top.manifest),
+          wantedPlatform(options.sourceCtx?.platform),
+        );
+        if (chosen !== undefined) wanted = chosen.digest;
+      }
+      if (await alreadyPresent(destRef, options, wanted)) {
+        options.progress?.message('Skipping: image already present at destination');
+        const m = wanted === digestOf(top.manifest) ? top : await readManifest(src, wanted);
+        return { manifest: m.manifest, mimeType: m.mimeType, manifestDigest: wanted, skipped: true };
+      }
+    }
+    const dest = await destRef.newImageDestination(options.destCtx ?? {});
+    try {
+      const threadSafe = src.hasThreadSafeGetBlob && dest.hasThreadSafePutBlob;
+      const s: Session = {
+        src,
+        dest,
+        options,
+        parallel: threadSafe ? (options.parallelCopies ?? DEFAULT_PARALLEL) : 1,
+      };
+      let written: ManifestBytes & { digest: Digest };
+      if (!isListMIMEType(top.mimeType)) {
+        written = await copySingle(s, undefined, false);
+      } else {
+        const mode = options.multiArch ?? 'system';
+        if (mode === 'system') {
+          const want = wantedPlatform(options.sourceCtx?.platform);
+          const chosen = chooseInstance(listInstances(top.manifest), want);
+          if (chosen === undefined) {
+            throw new CopyError(
+              'NO_MATCHING_INSTANCE',
+              `choosing an image from manifest list ${describe(srcRef)}: no image found for architecture ${want.architecture}, variant ${JSON.stringify(want.variant ?? '')}, OS ${want.os}`,
+            );
+          }
+          written = await copySingle(s, chosen.digest, false);
+        } else {
+          written = await copyList(s, top, mode);
+        }
+      }
+      await dest.commit();
+      return {
+        manifest: written.manifest,
+        mimeType: written.mimeType,
+        manifestDigest: written.digest,
+        skipped: false,
+      };
+    } finally {
+      await dest.close();
+    }
+  } finally {
+    await src.close();
+  }
+}

@@ -1,0 +1,100 @@
+// The copy engine's contracts with its callers: options, policy and signing hooks, progress.
+import type { Digest } from '../digest.ts';
+import { BaseError } from '../errors.ts';
+import type { DockerReference } from '../reference/index.ts';
+import type { BlobInfo, ImageReference, ManifestBytes, Signature, SystemContext } from '../types.ts';
+
+export type CopyErrorCode =
+  | 'SOURCE_REJECTED'
+  | 'SIGNATURES_UNSUPPORTED'
+  | 'DIGESTS_WOULD_CHANGE'
+  | 'NESTED_LIST'
+  | 'LISTS_UNSUPPORTED'
+  | 'NO_MATCHING_INSTANCE'
+  | 'MANIFEST_CONVERSION_FAILED'
+  | 'COMPRESSION_UNSUPPORTED'
+  | 'INSTANCE_DIGEST_MISMATCH'
+  | 'SIGNING_FAILED'
+  | 'NO_SIGNING_IDENTITY';
+
+export class CopyError extends BaseError<CopyErrorCode> {}
+
+/** An image as the policy sees it before anything else is read (upstream UnparsedImage). */
+export interface UnparsedImage {
+  readonly reference: ImageReference;
+  /** Set when this is one instance of a list. */
+  readonly instanceDigest?: Digest;
+  manifest(): Promise<ManifestBytes>;
+  signatures(): Promise<Signature[]>;
+}
+
+/** The policy hook: called for every image before its blobs are read; throws to reject. */
+export interface SourcePolicy {
+  checkSource(image: UnparsedImage): Promise<void>;
+}
+
+/** A signing mechanism (GPG simple signing, sigstore) wired by the CLI. */
+export interface Signer {
+  sign(manifest: Uint8Array, dockerReference: DockerReference): Promise<Signature>;
+}
+
+export type BlobKind = 'blob' | 'config';
+
+/** Progress of one blob; `done` or `failed` ends it. */
+export interface BlobProgress {
+  advance(bytes: number): void;
+  done(): void;
+  failed(): void;
+}
+
+/** Where the engine reports what it does (TTY bars, skopeo-style lines, or nothing). */
+export interface ProgressSink {
+  blobStarted(kind: BlobKind, info: BlobInfo): BlobProgress;
+  blobSkipped(kind: BlobKind, info: BlobInfo): void;
+  message(line: string): void;
+}
+
+export type MultiArch = 'system' | 'all' | 'index-only';
+export type CompressionFormat = 'gzip' | 'zstd';
+
+export interface CopyOptions {
+  readonly sourceCtx?: SystemContext;
+  readonly destCtx?: SystemContext;
+  readonly policy?: SourcePolicy;
+  readonly signers?: readonly Signer[];
+  /** Identity to sign for; default the destination's docker reference. */
+  readonly signIdentity?: DockerReference;
+  readonly removeSignatures?: boolean;
+  /** Default 'system'. */
+  readonly multiArch?: MultiArch;
+  /** Convert to this manifest MIME type (`--format`). */
+  readonly forceManifestMIMEType?: string;
+  readonly preserveDigests?: boolean;
+  /** Compression used when compressing layers (`--dest-compress-format`); default gzip. */
+  readonly compressionFormat?: CompressionFormat;
+  readonly compressionLevel?: number;
+  /** Blobs copied at once when both ends allow it; default 6. */
+  readonly parallelCopies?: number;
+  readonly retryTimes?: number;
+  readonly retryDelayMs?: number;
+  readonly progress?: ProgressSink;
+  /** Skip the copy when the destination already holds this manifest (sync). */
+  readonly skipExisting?: boolean;
+  /**
+   * With skipExisting: the digest the destination holds without pulling it (a registry HEAD);
+   * `{ digest: undefined }` when it holds nothing, undefined when this probe cannot tell.
+   */
+  readonly probeDestination?: (
+    ref: ImageReference,
+    ctx: SystemContext,
+  ) => Promise<{ readonly digest: Digest | undefined } | undefined>;
+  readonly signal?: AbortSignal;
+}
+
+export interface CopyResult {
+  /** The top-level manifest written (or found, when skipped). */
+  readonly manifest: Uint8Array;
+  readonly mimeType: string;
+  readonly manifestDigest: Digest;
+  readonly skipped: boolean;
+}

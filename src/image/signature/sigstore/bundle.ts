@@ -1,0 +1,222 @@
+// Sigstore bundles (v0.1-v0.3, as cosign v3 attaches them through OCI referrers), verified offline
+// with sigstore-js against a trusted_root.json; never dials TUF. The only module importing
+// @sigstore/bundle, @sigstore/protobuf-specs and @sigstore/verify.
+import { createHash } from 'node:crypto';
+import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import type { Digest } from '../../digest.ts';
+import { SigstoreError } from './errors.ts';
+import { isJsonObject, type JsonObject, type JsonValue, parseStrictJson } from './json.ts';
+import { parseSigstorePayload, type SigstorePayload } from './payload.ts';
+import type { SigstoreTrust } from './trust.ts';
+import {
+  checkFulcioIdentity,
+  checkPayloadBinding,
+  type SignerDescription,
+  type SigstoreExpectations,
+} from './verify.ts';
+import { parseCertificateDer } from './x509.ts';
+
+export const BUNDLE_MEDIA_TYPES: readonly string[] = [
+  'application/vnd.dev.sigstore.bundle+json;version=0.1',
+  'application/vnd.dev.sigstore.bundle+json;version=0.2',
+  'application/vnd.dev.sigstore.bundle+json;version=0.3',
+  'application/vnd.dev.sigstore.bundle.v0.3+json',
+];
+/** Bundles are a few KiB; anything near this is not a signature. */
+export const MAX_BUNDLE_BYTES = 256 << 10;
+const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+const IN_TOTO_STATEMENT_TYPES = ['https://in-toto.io/Statement/v0.1', 'https://in-toto.io/Statement/v1'];
+
+export function isBundleMediaType(mediaType: string | undefined): boolean {
+  return mediaType !== undefined && BUNDLE_MEDIA_TYPES.includes(mediaType);
+}
+
+export interface AcceptedSigstoreBundle {
+  readonly signer: SignerDescription;
+  /** The manifest digest the bundle binds (in-toto subject, or the simple-signing payload's). */
+  readonly manifestDigest: Digest;
+  /** Present when the bundle signs a cosign simple-signing payload. */
+  readonly payload?: SigstorePayload;
+  /** The in-toto predicate type when the bundle holds a DSSE statement. */
+  readonly predicateType?: string;
+}
+
+function invalid(detail: string, cause?: unknown): SigstoreError {
+  return new SigstoreError('SIGSTORE_BUNDLE_INVALID', `sigstore bundle: ${detail}`, { cause });
+}
+
+function parseBundle(bytes: Uint8Array): Bundle {
+  if (bytes.length > MAX_BUNDLE_BYTES) {
+    throw new SigstoreError(
+      'SIGSTORE_BUNDLE_TOO_LARGE',
+      `sigstore bundle: larger than ${MAX_BUNDLE_BYTES} bytes`,
+    );
+  }
+  let doc: JsonValue;
+  try {
+    doc = parseStrictJson(bytes);
+  } catch (err) {
+    throw invalid((err as Error).message, err);
+  }
+  if (!isJsonObject(doc)) throw invalid('expected a json object');
+  if (typeof doc.mediaType !== 'string' || !isBundleMediaType(doc.mediaType)) {
+    throw invalid(`unsupported media type ${JSON.stringify(doc.mediaType)}`);
+  }
+  try {
+    return bundleFromJSON(doc);
+  } catch (err) {
+    throw invalid((err as Error).message, err);
+  }
+}
+
+const EMPTY_ROOT = {
+  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+  tlogs: [],
+  certificateAuthorities: [],
+  ctlogs: [],
+  timestampAuthorities: [],
+};
+
+/**
+ * The trusted root for a requirement: the configured trusted_root.json, or for key requirements one
+ * built from the Rekor keys (Rekor's log ID is the SHA-256 of its key's DER).
+ */
+function trustedRootFor(trust: Extract<SigstoreTrust, { kind: 'keys' | 'fulcio' }>): TrustedRoot {
+  if (trust.trustedRoot !== undefined) return TrustedRoot.fromJSON(trust.trustedRoot);
+  if (trust.kind === 'fulcio') throw invalid('verifying bundles with fulcio trust requires a trusted root');
+  const tlogs = (trust.rekorKeys ?? []).map((k) => ({
+    baseUrl: 'https://rekor.invalid',
+    hashAlgorithm: 'SHA2_256',
+    publicKey: { rawBytes: Buffer.from(k.spki).toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256' },
+    logId: { keyId: createHash('sha256').update(k.spki).digest('base64') },
+  }));
+  return TrustedRoot.fromJSON({ ...EMPTY_ROOT, tlogs });
+}
+
+function runVerifier(verifier: Verifier, bundle: Bundle, artifact: Uint8Array | undefined): void {
+  try {
+    verifier.verify(toSignedEntity(bundle, artifact ? Buffer.from(artifact) : undefined));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw invalid(`verification failed${code ? ` (${code})` : ''}: ${(err as Error).message}`, err);
+  }
+}
+
+function verifySignature(
+  trust: SigstoreTrust,
+  bundle: Bundle,
+  artifact: Uint8Array | undefined,
+): SignerDescription {
+  if (trust.kind === 'pki') throw invalid('pki requirements do not apply to sigstore bundles');
+  const root = trustedRootFor(trust);
+  const withTlog = trust.kind === 'fulcio' || trust.rekorKeys !== undefined;
+  // A tlog entry's integrated time is the timestamp; SCTs are not required, as upstream does not check them.
+  const options = {
+    tlogThreshold: withTlog ? 1 : 0,
+    ctlogThreshold: 0,
+    timestampThreshold: withTlog ? 1 : 0,
+  };
+  if (trust.kind === 'keys') {
+    let lastError: unknown;
+    for (const key of trust.keys) {
+      const material = toTrustMaterial(root, () => ({ publicKey: key.key, validFor: () => true }));
+      try {
+        runVerifier(new Verifier(material, options), bundle, artifact);
+        return { kind: 'key', source: key.source };
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    const cause = (lastError as { cause?: { code?: string } } | undefined)?.cause;
+    if (cause?.code === 'SIGNATURE_ERROR') {
+      throw new SigstoreError(
+        'SIGSTORE_SIGNATURE_INVALID',
+        `sigstore bundle: not signed by any of ${trust.keys.length} trusted keys`,
+        { cause: lastError },
+      );
+    }
+    throw lastError ?? invalid('no trusted keys');
+  }
+  runVerifier(new Verifier(toTrustMaterial(root), options), bundle, artifact);
+  // sigstore-js verified the chain; the identity is read as for attachments (every SAN, both
+  // issuer extensions and their agreement), not from its single-SAN summary.
+  const leaf = parseCertificateDer(leafCertificate(bundle), 'sigstore bundle certificate');
+  const issuer = checkFulcioIdentity(trust, leaf, 'sigstore bundle');
+  return { kind: 'certificate', emails: leaf.san.emails, uris: leaf.san.uris, issuer };
+}
+
+function leafCertificate(bundle: Bundle): Uint8Array {
+  const material = bundle.verificationMaterial.content;
+  switch (material.$case) {
+    case 'certificate':
+      return material.certificate.rawBytes;
+    case 'x509CertificateChain': {
+      const first = material.x509CertificateChain.certificates[0];
+      if (first === undefined) throw invalid('empty certificate chain');
+      return first.rawBytes;
+    }
+    default:
+      throw invalid('expected a certificate in the verification material');
+  }
+}
+
+function statementSubjects(payload: Buffer): { digests: string[]; predicateType: string | undefined } {
+  let doc: JsonValue;
+  try {
+    doc = parseStrictJson(payload);
+  } catch (err) {
+    throw invalid(`in-toto statement: ${(err as Error).message}`, err);
+  }
+  if (!isJsonObject(doc) || typeof doc._type !== 'string' || !IN_TOTO_STATEMENT_TYPES.includes(doc._type)) {
+    throw invalid('expected an in-toto statement');
+  }
+  if (!Array.isArray(doc.subject)) throw invalid('in-toto statement: expected a subject list');
+  const digests = doc.subject.flatMap((s) => {
+    const d = isJsonObject(s) && isJsonObject(s.digest) ? (s.digest as JsonObject).sha256 : undefined;
+    return typeof d === 'string' && /^[a-f0-9]{64}$/.test(d) ? [`sha256:${d}`] : [];
+  });
+  return { digests, predicateType: typeof doc.predicateType === 'string' ? doc.predicateType : undefined };
+}
+
+/**
+ * Verifies a bundle against the requirement's trust, then binds it to the image: a DSSE in-toto
+ * statement must list the manifest digest as a subject (statements carry no docker reference, so
+ * signedIdentity cannot apply to them); a message signature must be over `simpleSigningPayload`, a
+ * cosign payload checked exactly as an attachment's is.
+ */
+export async function verifySigstoreBundle(
+  trust: SigstoreTrust,
+  bundleBytes: Uint8Array,
+  expectations: SigstoreExpectations,
+  simpleSigningPayload?: Uint8Array,
+): Promise<AcceptedSigstoreBundle> {
+  const bundle = parseBundle(bundleBytes);
+  const content = bundle.content;
+  if (content.$case === 'dsseEnvelope') {
+    if (content.dsseEnvelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+      throw invalid(`unsupported dsse payload type ${JSON.stringify(content.dsseEnvelope.payloadType)}`);
+    }
+    const signer = verifySignature(trust, bundle, undefined);
+    const { digests, predicateType } = statementSubjects(content.dsseEnvelope.payload);
+    for (const d of digests) {
+      if (await expectations.matchesManifestDigest(d as Digest)) {
+        return predicateType === undefined
+          ? { signer, manifestDigest: d as Digest }
+          : { signer, manifestDigest: d as Digest, predicateType };
+      }
+    }
+    throw new SigstoreError(
+      'SIGSTORE_DIGEST_MISMATCH',
+      `sigstore bundle: no statement subject matches the image manifest (subjects ${digests.join(', ') || 'none'})`,
+    );
+  }
+  if (simpleSigningPayload === undefined) {
+    throw invalid('a message-signature bundle needs the signed payload, which was not found');
+  }
+  const signer = verifySignature(trust, bundle, simpleSigningPayload);
+  const payload = parseSigstorePayload(simpleSigningPayload);
+  await checkPayloadBinding(payload, expectations);
+  return { signer, manifestDigest: payload.dockerManifestDigest, payload };
+}

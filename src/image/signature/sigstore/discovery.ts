@@ -1,0 +1,318 @@
+// Finding and verifying every kind of cosign/sigstore signature of one image: the cosign
+// attachment tag (through ImageSource.getSignatures) and sigstore bundles attached as OCI 1.1
+// referrers, optionally on the multi-arch index too. Every count and size is bounded, and when
+// nothing is accepted the result says what was probed and what was found.
+import { createHash } from 'node:crypto';
+import { type Digest, digestHex } from '../../digest.ts';
+import { parseManifest } from '../../manifest/index.ts';
+import type { ImageSource, ReferrerDescriptor, Signature } from '../../types.ts';
+import {
+  type AcceptedSigstoreBundle,
+  isBundleMediaType,
+  MAX_BUNDLE_BYTES,
+  verifySigstoreBundle,
+} from './bundle.ts';
+import { SigstoreError } from './errors.ts';
+import { SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
+import type { SigstoreTrust } from './trust.ts';
+import {
+  type AcceptedSigstoreSignature,
+  type SigstoreExpectations,
+  verifySigstoreSignature,
+} from './verify.ts';
+
+export interface DiscoveryOptions {
+  /** Signature referrers (bundles, cosign OCI 1.1 signatures) examined at most. Default 16. */
+  readonly maxBundles?: number;
+  /** Attachment layers verified at most. Default 64. */
+  readonly maxAttachmentSignatures?: number;
+  /**
+   * Extension: the digest of the multi-arch index the image was chosen from. When set, signatures
+   * made on the index are accepted for this instance (cosign signs the index unless --recursive).
+   */
+  readonly indexDigest?: Digest;
+}
+
+export type DiscoveredSignature =
+  | { readonly via: 'attachment'; readonly digest: Digest; readonly accepted: AcceptedSigstoreSignature }
+  | {
+      readonly via: 'referrer-bundle';
+      readonly digest: Digest;
+      readonly referrer: Digest;
+      readonly accepted: AcceptedSigstoreBundle;
+    }
+  /** cosign's `--registry-referrers-mode=oci-1-1`: the attachment layout, as a referrer. */
+  | {
+      readonly via: 'referrer-signature';
+      readonly digest: Digest;
+      readonly referrer: Digest;
+      readonly accepted: AcceptedSigstoreSignature;
+    };
+
+export interface DiscoveryResult {
+  readonly accepted: DiscoveredSignature | undefined;
+  /** One line per place probed, e.g. "tag sha256-….sig: 404". */
+  readonly probes: readonly string[];
+  /** The probes joined, for a denial message. */
+  readonly explanation: string;
+}
+
+const DEFAULTS = { maxBundles: 16, maxAttachmentSignatures: 64 };
+export const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
+const MAX_REFERRER_SIGNATURE_LAYERS = 16;
+const MAX_SIGNATURE_PAYLOAD_BYTES = 64 << 10;
+
+/** Short words for why a signature was not accepted, for explanations. */
+function why(err: unknown): string {
+  if (!(err instanceof SigstoreError)) return `error: ${err instanceof Error ? err.message : String(err)}`;
+  switch (err.code) {
+    case 'SIGSTORE_SIGNATURE_INVALID':
+      return 'signature by an unknown key';
+    case 'SIGSTORE_SET_SIGNATURE_INVALID':
+      return 'logged by an unknown transparency log';
+    case 'SIGSTORE_CERTIFICATE_UNTRUSTED':
+      return 'certificate from an untrusted CA or outside its validity';
+    case 'SIGSTORE_SUBJECT_MISMATCH':
+    case 'SIGSTORE_OIDC_ISSUER_MISMATCH':
+      return 'signed by another identity';
+    case 'SIGSTORE_DIGEST_MISMATCH':
+      return 'signature for another image';
+    case 'SIGSTORE_IDENTITY_MISMATCH':
+      return 'signed for another reference';
+    default:
+      return `rejected (${err.code}): ${err.message}`;
+  }
+}
+
+function tally(reasons: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const r of reasons) counts.set(r, (counts.get(r) ?? 0) + 1);
+  return [...counts].map(([r, n]) => (n === 1 ? r : `${n}× ${r}`)).join(', ');
+}
+
+async function readBlobCapped(
+  source: ImageSource,
+  descriptor: { digest: Digest; size: number },
+  cap = MAX_BUNDLE_BYTES,
+): Promise<Buffer> {
+  if (descriptor.size > cap) {
+    throw new SigstoreError(
+      'SIGSTORE_BUNDLE_TOO_LARGE',
+      `referrer blob of ${descriptor.size} bytes exceeds ${cap}`,
+    );
+  }
+  const { stream } = await source.getBlob({ digest: descriptor.digest, size: descriptor.size });
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > cap) {
+      stream.destroy();
+      throw new SigstoreError('SIGSTORE_BUNDLE_TOO_LARGE', `referrer blob exceeds ${cap} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const bytes = Buffer.concat(chunks);
+  if (createHash('sha256').update(bytes).digest('hex') !== digestHex(descriptor.digest)) {
+    throw new SigstoreError(
+      'SIGSTORE_BUNDLE_INVALID',
+      `bundle blob does not match its digest ${descriptor.digest}`,
+    );
+  }
+  return bytes;
+}
+
+async function referrerManifest(source: ImageSource, referrer: ReferrerDescriptor) {
+  const { manifest, mimeType } = await source.getManifest(referrer.digest);
+  const parsed = parseManifest(manifest, mimeType);
+  if (parsed.kind !== 'oci')
+    throw new SigstoreError('SIGSTORE_BUNDLE_INVALID', 'referrer is not an OCI manifest');
+  return parsed;
+}
+
+/** The bundle a referrer manifest carries (cosign: one layer of the bundle media type). */
+async function bundleOfReferrer(source: ImageSource, referrer: ReferrerDescriptor): Promise<Buffer> {
+  const parsed = await referrerManifest(source, referrer);
+  const layer = parsed.layers.find((l) => isBundleMediaType(l.mediaType));
+  if (layer === undefined) throw new SigstoreError('SIGSTORE_BUNDLE_INVALID', 'referrer has no bundle layer');
+  return readBlobCapped(source, layer);
+}
+
+/** cosign's OCI 1.1 signature referrer: one simple-signing payload per layer, as in the .sig tag. */
+async function signaturesOfReferrer(source: ImageSource, referrer: ReferrerDescriptor): Promise<Signature[]> {
+  const parsed = await referrerManifest(source, referrer);
+  return Promise.all(
+    parsed.layers.slice(0, MAX_REFERRER_SIGNATURE_LAYERS).map(async (layer) => ({
+      format: 'sigstore-json' as const,
+      mimeType: layer.mediaType,
+      payload: await readBlobCapped(source, layer, MAX_SIGNATURE_PAYLOAD_BYTES),
+      annotations: layer.annotations ?? {},
+    })),
+  );
+}
+
+async function verifyReferrer(
+  source: ImageSource,
+  digest: Digest,
+  referrer: ReferrerDescriptor,
+  type: string,
+  trust: SigstoreTrust,
+  expectations: SigstoreExpectations,
+): Promise<DiscoveredSignature> {
+  if (isBundleMediaType(type)) {
+    const accepted = await verifySigstoreBundle(
+      trust,
+      await bundleOfReferrer(source, referrer),
+      expectations,
+    );
+    return { via: 'referrer-bundle', digest, referrer: referrer.digest, accepted };
+  }
+  let firstError: unknown;
+  for (const sig of await signaturesOfReferrer(source, referrer)) {
+    try {
+      const accepted = await verifySigstoreSignature(trust, sig, expectations);
+      return { via: 'referrer-signature', digest, referrer: referrer.digest, accepted };
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  throw firstError ?? new SigstoreError('SIGSTORE_NOT_A_SIGNATURE', 'referrer holds no signature layers');
+}
+
+interface Probe {
+  readonly accepted: DiscoveredSignature | undefined;
+  readonly lines: string[];
+}
+
+async function probeAttachments(
+  source: ImageSource,
+  digest: Digest,
+  instance: Digest | undefined,
+  trust: SigstoreTrust,
+  expectations: SigstoreExpectations,
+  max: number,
+): Promise<Probe> {
+  const tag = `tag ${digest.replace(':', '-')}.sig`;
+  let all: Signature[];
+  try {
+    all = await source.getSignatures(instance);
+  } catch (err) {
+    return {
+      accepted: undefined,
+      lines: [`${tag}: error: ${err instanceof Error ? err.message : String(err)}`],
+    };
+  }
+  const sigstore = all.filter((s) => s.format === 'sigstore-json');
+  const signatures = sigstore.filter((s) => s.mimeType === SIMPLE_SIGNING_MEDIA_TYPE);
+  if (sigstore.length === 0) return { accepted: undefined, lines: [`${tag}: no signatures`] };
+  const reasons: string[] = [];
+  for (const sig of signatures.slice(0, max)) {
+    try {
+      const accepted = await verifySigstoreSignature(trust, sig, expectations);
+      return { accepted: { via: 'attachment', digest, accepted }, lines: [`${tag}: accepted`] };
+    } catch (err) {
+      reasons.push(why(err));
+    }
+  }
+  const other = sigstore.length - signatures.length;
+  const parts = [
+    `${signatures.length} signature${signatures.length === 1 ? '' : 's'}${reasons.length ? ` (${tally(reasons)})` : ''}`,
+    ...(signatures.length > max ? [`only ${max} examined`] : []),
+    ...(other ? [`${other} non-signature attachment${other === 1 ? '' : 's'}`] : []),
+  ];
+  return { accepted: undefined, lines: [`${tag}: ${parts.join('; ')}`] };
+}
+
+async function probeReferrers(
+  source: ImageSource,
+  digest: Digest,
+  trust: SigstoreTrust,
+  expectations: SigstoreExpectations,
+  max: number,
+): Promise<Probe> {
+  if (source.listReferrers === undefined)
+    return { accepted: undefined, lines: ['referrers: not supported by this transport'] };
+  let referrers: ReferrerDescriptor[];
+  try {
+    referrers = await source.listReferrers(digest);
+  } catch (err) {
+    return {
+      accepted: undefined,
+      lines: [`referrers: error: ${err instanceof Error ? err.message : String(err)}`],
+    };
+  }
+  if (referrers.length === 0) return { accepted: undefined, lines: ['referrers: none'] };
+  const byType = new Map<string, string[]>();
+  const note = (type: string, reason: string) => byType.set(type, [...(byType.get(type) ?? []), reason]);
+  let examined = 0;
+  for (const r of referrers) {
+    const type = r.artifactType ?? r.mediaType;
+    if (!isBundleMediaType(type) && type !== COSIGN_SIGNATURE_ARTIFACT_TYPE) {
+      note(type, 'not a signature');
+      continue;
+    }
+    if (examined >= max) {
+      note(type, 'not examined (limit reached)');
+      continue;
+    }
+    examined++;
+    try {
+      const accepted = await verifyReferrer(source, digest, r, type, trust, expectations);
+      return { accepted, lines: [`referrers: ${type} ${r.digest} accepted`] };
+    } catch (err) {
+      note(type, why(err));
+    }
+  }
+  const list = [...byType].map(([type, reasons]) => `${reasons.length} of type ${type}: ${tally(reasons)}`);
+  return {
+    accepted: undefined,
+    lines: [
+      `referrers: ${referrers.length} artifact${referrers.length === 1 ? '' : 's'} (${list.join('; ')})`,
+    ],
+  };
+}
+
+/**
+ * Looks for a signature of `manifestDigest` that `trust` accepts: first the cosign attachment,
+ * then bundle referrers, then (when `options.indexDigest` opts in) the same on the index.
+ * `instanceDigest` is what to pass to source.getSignatures for this image (undefined for the
+ * source's own image). Never resolves with `accepted` set unless verification fully passed.
+ */
+export async function discoverSigstoreSignature(
+  source: ImageSource,
+  manifestDigest: Digest,
+  instanceDigest: Digest | undefined,
+  trust: SigstoreTrust,
+  expectations: SigstoreExpectations,
+  options: DiscoveryOptions = {},
+): Promise<DiscoveryResult> {
+  const o = { ...DEFAULTS, ...options };
+  const targets: {
+    digest: Digest;
+    instance: Digest | undefined;
+    expectations: SigstoreExpectations;
+    prefix: string;
+  }[] = [{ digest: manifestDigest, instance: instanceDigest, expectations, prefix: '' }];
+  if (o.indexDigest !== undefined) {
+    const indexDigest = o.indexDigest;
+    targets.push({
+      digest: indexDigest,
+      instance: indexDigest,
+      // The signature names the index; accepting it for this instance is the opt-in.
+      expectations: { ...expectations, matchesManifestDigest: (d) => d === indexDigest },
+      prefix: `index ${indexDigest}: `,
+    });
+  }
+  const probes: string[] = [];
+  for (const t of targets) {
+    for (const probe of [
+      () => probeAttachments(source, t.digest, t.instance, trust, t.expectations, o.maxAttachmentSignatures),
+      () => probeReferrers(source, t.digest, trust, t.expectations, o.maxBundles),
+    ]) {
+      const result = await probe();
+      probes.push(...result.lines.map((l) => t.prefix + l));
+      if (result.accepted) return { accepted: result.accepted, probes, explanation: probes.join('; ') };
+    }
+  }
+  return { accepted: undefined, probes, explanation: probes.join('; ') };
+}

@@ -1,0 +1,204 @@
+// The real Evaluator: a policy.json loaded into the signature layer's PolicyEvaluator, judging
+// images through a transport (docker) with the admission's pull credentials.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  BaseError,
+  type Digest,
+  type DockerReference,
+  type ImageReference,
+  type ImageSource,
+  type ImageTransport,
+  type Policy,
+  PolicyEvaluator,
+  type Verdict as PolicyVerdict,
+  parsePolicy,
+  requirementsForImage,
+  type SigstoreVerifier,
+  type SystemContext,
+  type UnparsedImage,
+} from '../image/index.ts';
+import { DEFAULT_POLICY_JSON } from './default-policy.ts';
+import { registryStatus } from './resolver.ts';
+import type { CheckObserver, Evaluator, PullCredentials, Verdict } from './types.ts';
+
+export type PolicyLoadErrorCode = 'POLICY_UNREADABLE' | 'TRUST_UNREADABLE';
+
+export class PolicyLoadError extends BaseError<PolicyLoadErrorCode> {}
+
+export interface EngineOptions {
+  /** The docker transport: images in pods are docker references. */
+  readonly transport: ImageTransport;
+  readonly sigstore: SigstoreVerifier;
+  /** registries.conf, registries.d, auth file, TLS settings shared by every admission. */
+  readonly context: SystemContext;
+}
+
+/** Every key/CA file a policy names (ByteSource path/paths anywhere in the model). */
+function trustPaths(policy: Policy): string[] {
+  const found = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null || node instanceof Uint8Array) return;
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+      return;
+    }
+    const record = node as Record<string, unknown>;
+    if (record.kind === 'path' && typeof record.path === 'string') found.add(record.path);
+    if (record.kind === 'paths' && Array.isArray(record.paths))
+      for (const p of record.paths) found.add(String(p));
+    for (const value of Object.values(record)) walk(value);
+  };
+  walk(policy.default);
+  for (const scopes of policy.transports.values()) for (const reqs of scopes.values()) walk(reqs);
+  return [...found].sort();
+}
+
+const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** An image whose bytes must never be needed: used for requirements that decide without them. */
+function imageWithoutBytes(reference: ImageReference): UnparsedImage {
+  const refuse = () => Promise.reject(new Error('the policy requirement unexpectedly needed the image'));
+  return { reference, manifest: refuse, signatures: refuse };
+}
+
+function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined): Verdict {
+  if (!verdict.allowed) {
+    // EVALUATION_FAILED covers a registry that failed mid-way: undecided, so never cached.
+    return verdict.code === 'EVALUATION_FAILED'
+      ? { kind: 'error', code: verdict.code, reason: verdict.reason }
+      : { kind: 'denied', reason: verdict.reason };
+  }
+  const accepted = verdict.explanation.requirements
+    .flatMap((r) => r.signatures ?? [])
+    .filter((s) => s.accepted);
+  const reason =
+    accepted.length === 0
+      ? 'accepted by policy without signature verification'
+      : `signed by ${[...new Set(accepted.map((s) => s.keyIdentity ?? 'a trusted key'))].join(', ')}`;
+  return {
+    kind: 'allowed',
+    reason,
+    verified: accepted.length > 0,
+    ...(digest === undefined ? {} : { digest }),
+  };
+}
+
+class PolicyEngine implements Evaluator {
+  readonly policyHash: string;
+  readonly trustHash: string;
+  readonly sources: readonly string[];
+  readonly #policy: Policy;
+  readonly #evaluator: PolicyEvaluator;
+  readonly #options: EngineOptions;
+
+  constructor(
+    policy: Policy,
+    hashes: { policy: string; trust: string },
+    sources: string[],
+    options: EngineOptions,
+  ) {
+    this.#policy = policy;
+    this.policyHash = hashes.policy;
+    this.trustHash = hashes.trust;
+    this.sources = sources;
+    this.#options = options;
+    this.#evaluator = new PolicyEvaluator(policy, { sigstore: options.sigstore });
+  }
+
+  /** The transport reference policy scopes and identities are matched on: the tag when there is one. */
+  #reference(ref: DockerReference): ImageReference {
+    // containers/image has no reference with both: the kubelet pulls such images by digest.
+    const logical = ref.tag !== undefined && ref.digest !== undefined ? ref.withoutTag() : ref;
+    return this.#options.transport.parseReference(`//${logical.toString()}`);
+  }
+
+  async decideWithoutImage(ref: DockerReference): Promise<Verdict | undefined> {
+    const reference = this.#reference(ref);
+    const { requirements } = requirementsForImage(this.#policy, reference);
+    if (!requirements.every((r) => r.type === 'reject' || r.type === 'insecureAcceptAnything'))
+      return undefined;
+    return toVerdict(await this.#evaluator.evaluate(imageWithoutBytes(reference)), undefined);
+  }
+
+  async evaluate(
+    ref: DockerReference,
+    digest: Digest,
+    credentials: PullCredentials,
+    signal: AbortSignal,
+    observer: CheckObserver,
+  ): Promise<Verdict> {
+    const started = performance.now();
+    let fetching = 0;
+    const ctx: SystemContext = {
+      ...this.#options.context,
+      dockerConfigJson: credentials.dockerConfigJson,
+      signal,
+    };
+    // Bytes come from name@digest (what was resolved and will be pinned), while scope and
+    // identity use the name the pod gave, tag included.
+    const pinned = this.#options.transport.parseReference(
+      `//${ref.withoutTag().withDigest(digest).toString()}`,
+    );
+    let source: Promise<ImageSource> | undefined;
+    const timed = async <T>(work: (s: ImageSource) => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        source ??= pinned.newImageSource(ctx);
+        const result = await work(await source);
+        observer.registryRequest('200');
+        return result;
+      } catch (err) {
+        observer.registryRequest(registryStatus(err));
+        throw err;
+      } finally {
+        fetching += performance.now() - t;
+      }
+    };
+    try {
+      const verdict = await this.#evaluator.evaluate({
+        reference: this.#reference(ref),
+        manifest: () => timed((s) => s.getManifest()),
+        signatures: () => timed((s) => s.getSignatures()),
+      });
+      observer.stage('fetch_signatures', fetching / 1000);
+      observer.stage('verify', (performance.now() - started - fetching) / 1000);
+      return toVerdict(verdict, digest);
+    } finally {
+      if (source !== undefined) await (await source.catch(() => undefined))?.close();
+    }
+  }
+}
+
+/**
+ * Loads `path` (or the embedded default policy) and hashes it and the trust material it names,
+ * so a change to either yields a new generation of cache keys.
+ */
+export async function loadPolicy(path: string | undefined, options: EngineOptions): Promise<Evaluator> {
+  let text: Uint8Array | string;
+  try {
+    text = path === undefined ? DEFAULT_POLICY_JSON : await readFile(path);
+  } catch (err) {
+    throw new PolicyLoadError('POLICY_UNREADABLE', `reading policy ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const policy = parsePolicy(text, {
+    transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
+  });
+  const paths = trustPaths(policy);
+  const trust = createHash('sha256');
+  for (const p of paths) {
+    try {
+      trust.update(`${p}\0${sha256(await readFile(p))}\0`);
+    } catch (err) {
+      throw new PolicyLoadError(
+        'TRUST_UNREADABLE',
+        `reading trust material ${p}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+  const sources = path === undefined ? paths : [path, ...paths];
+  return new PolicyEngine(policy, { policy: sha256(text), trust: trust.digest('hex') }, sources, options);
+}

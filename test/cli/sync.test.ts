@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseSemverConstraint } from '../../src/cli/sync-config.ts';
+import { runCli } from '../helpers/cli.ts';
+import { syntheticImage, writeOciLayout } from '../helpers/images.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { skopeo } from '../helpers/skopeo.ts';
+
+const tags = ['1.0.0', '1.2.0', '2.0.0', '1.5.0-rc1', 'latest'];
+let root: string;
+let registry: TestRegistry;
+const digests = new Map<string, string>();
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'cli-sync-'));
+  registry = await startRegistry();
+  for (const tag of tags) {
+    const image = syntheticImage({ layers: 1 });
+    const layout = join(root, `src-${tag}`);
+    await writeOciLayout(layout, { t: image });
+    await skopeo(
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci:${layout}:t`,
+      `docker://${registry.host}/src/app:${tag}`,
+    );
+    digests.set(tag, image.manifestDigest);
+  }
+});
+after(async () => {
+  await registry.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
+
+describe('portcullis sync', () => {
+  test('docker -> docker copies every tag of a repository, then skips them all by HEAD', async () => {
+    const digestfile = join(root, 'digests');
+    const r = await runCli([
+      'sync',
+      ...tls,
+      '--src',
+      'docker',
+      '--dest',
+      'docker',
+      '--digestfile',
+      digestfile,
+      `${registry.host}/src/app`,
+      `${registry.host}/mirror`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const tag of tags) {
+      const raw = await skopeo(
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${registry.host}/mirror/app:${tag}`,
+      );
+      assert.equal((await import('../../src/image/digest.ts')).digestOf(raw), digests.get(tag));
+    }
+    const lines = (await readFile(digestfile, 'utf8')).trim().split('\n');
+    assert.equal(lines.length, tags.length);
+    assert.ok(lines.every((l) => /^sha256:[0-9a-f]{64} docker:\/\/.+\/mirror\/app:/.test(l)));
+    const before = registry.log().length;
+    const again = await runCli([
+      'sync',
+      ...tls,
+      '--src',
+      'docker',
+      '--dest',
+      'docker',
+      `${registry.host}/src/app`,
+      `${registry.host}/mirror`,
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout.split('\n').filter((l) => l.startsWith('Skipping')).length, tags.length);
+    const newLog = registry.log().slice(before);
+    assert.doesNotMatch(
+      newLog,
+      /"GET \/v2\/mirror\/app\/manifests/,
+      'destination manifests are never pulled',
+    );
+  });
+
+  test('docker -> dir matches skopeo sync output; an existing destination directory is refused', async () => {
+    const ours = join(root, 'ours');
+    const theirs = join(root, 'theirs');
+    const r = await runCli([
+      'sync',
+      '--src-tls-verify=false',
+      '--scoped',
+      '--src',
+      'docker',
+      '--dest',
+      'dir',
+      `${registry.host}/src/app:1.0.0`,
+      ours,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    await skopeo(
+      'sync',
+      '--src-tls-verify=false',
+      '--scoped',
+      '--src',
+      'docker',
+      '--dest',
+      'dir',
+      `${registry.host}/src/app:1.0.0`,
+      theirs,
+    );
+    const path = `${registry.host}/src/app:1.0.0`;
+    assert.deepEqual(
+      await readFile(join(ours, path, 'manifest.json')),
+      await readFile(join(theirs, path, 'manifest.json')),
+    );
+    assert.deepEqual((await readdir(join(ours, path))).sort(), (await readdir(join(theirs, path))).sort());
+    const refused = await runCli([
+      'sync',
+      '--src-tls-verify=false',
+      '--scoped',
+      '--src',
+      'docker',
+      '--dest',
+      'dir',
+      `${registry.host}/src/app:1.0.0`,
+      ours,
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /refusing to overwrite/);
+  });
+
+  test('yaml: explicit tags, tag regex and semver constraints select like skopeo', async () => {
+    const yaml = join(root, 'sync.yaml');
+    await writeFile(
+      yaml,
+      `${registry.host}:\n  tls-verify: false\n  images:\n    src/app: ["latest"]\n  images-by-tag-regex:\n    src/app: ^1\\.2\n  images-by-semver:\n    src/app: ">= 1.1, < 3"\n`,
+    );
+    const r = await runCli([
+      'sync',
+      '--dest-tls-verify=false',
+      '--dry-run',
+      '--src',
+      'yaml',
+      '--dest',
+      'docker',
+      yaml,
+      `${registry.host}/y`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const planned = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('Would have copied'))
+      .map((l) => l.split(' to ')[1]);
+    assert.deepEqual(planned.sort(), [
+      `docker://${registry.host}/y/app:1.2.0`,
+      `docker://${registry.host}/y/app:1.2.0`,
+      `docker://${registry.host}/y/app:2.0.0`,
+      `docker://${registry.host}/y/app:latest`,
+    ]);
+    const real = await runCli([
+      'sync',
+      '--dest-tls-verify=false',
+      '--src',
+      'yaml',
+      '--dest',
+      'docker',
+      yaml,
+      `${registry.host}/y`,
+    ]);
+    assert.equal(real.code, 0, real.stderr);
+    await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/y/app:2.0.0`);
+  });
+
+  test('--keep-going copies what it can and exits 1; without it the first error stops the sync', async () => {
+    const yaml = join(root, 'bad.yaml');
+    await writeFile(
+      yaml,
+      `${registry.host}:\n  tls-verify: false\n  images:\n    src/app: ["1.0.0", "missing", "2.0.0"]\n`,
+    );
+    const r = await runCli([
+      'sync',
+      '--dest-tls-verify=false',
+      '--keep-going',
+      '--src',
+      'yaml',
+      '--dest',
+      'docker',
+      yaml,
+      `${registry.host}/kg`,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /missing/);
+    await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/kg/app:2.0.0`);
+  });
+
+  const usage: [string, string[]][] = [
+    ['no --src', ['sync', '--dest', 'dir', 'a', 'b']],
+    ['bad --dest', ['sync', '--src', 'docker', '--dest', 'oci', 'a', 'b']],
+    ['dir to dir', ['sync', '--src', 'dir', '--dest', 'dir', 'a', 'b']],
+  ];
+  for (const [name, argv] of usage) {
+    test(`usage error: ${name}`, async () => {
+      assert.equal((await runCli(argv)).code, 2);
+    });
+  }
+});
+
+describe('semver constraints (Masterminds/semver subset)', () => {
+  const cases: [string, string, boolean][] = [
+    ['>= 1.1, < 3', '1.2.0', true],
+    ['>= 1.1, < 3', '3.0.0', false],
+    ['>= 1.1, < 3', '1.5.0-rc1', false],
+    ['>= 1.5.0-rc0', '1.5.0-rc1', true],
+    ['~1.2', '1.2.9', true],
+    ['~1.2', '1.3.0', false],
+    ['^1.2.3', '1.9.0', true],
+    ['^1.2.3', '2.0.0', false],
+    ['^0.2.3', '0.3.0', false],
+    ['1.x', '1.7.1', true],
+    ['1.x', '2.0.0', false],
+    ['< 1 || >= 2', '0.9.0', true],
+    ['< 1 || >= 2', '1.5.0', false],
+    ['1.0 - 1.4', '1.4.0', true],
+    ['!= 1.0.0', '1.0.0', false],
+    ['>= 1', 'v1.2', true],
+    ['>= 1', 'latest', false],
+  ];
+  for (const [constraint, tag, ok] of cases) {
+    test(`${JSON.stringify(constraint)} ${ok ? 'matches' : 'rejects'} ${tag}`, () => {
+      assert.equal(parseSemverConstraint(constraint).check(tag), ok);
+    });
+  }
+});

@@ -1,0 +1,158 @@
+// Discovery through the real docker transport against a loopback Distribution registry (no
+// referrers API, so the `sha256-<hex>` tag schema is exercised): cosign attachments, bundle
+// referrers, limits, index-level signatures, and the explanation when nothing is accepted.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Digest } from '../../../../src/image/digest.ts';
+import type { ImageSource } from '../../../../src/image/index.ts';
+import { discoverSigstoreSignature } from '../../../../src/image/signature/sigstore/discovery.ts';
+import { buildSigstorePayload } from '../../../../src/image/signature/sigstore/payload.ts';
+import { compileSigstoreTrust, type SigstoreTrust } from '../../../../src/image/signature/sigstore/trust.ts';
+import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
+import { type DockerTestEnv, dockerTestEnv } from '../../../helpers/docker-env.ts';
+import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
+import { RegistryClient } from './oci.ts';
+import { keyBundle, signedAttachment } from './pki.ts';
+
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const pem = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
+
+let registry: TestRegistry;
+let env: DockerTestEnv;
+let trust: SigstoreTrust;
+const trusted = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const unknown = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const sources: ImageSource[] = [];
+
+before(async () => {
+  registry = await startRegistry();
+  env = await dockerTestEnv();
+  trust = await compileSigstoreTrust(
+    { keyData: Buffer.from(pem(trusted.publicKey)).toString('base64') },
+    () => Promise.reject(new Error('no files')),
+  );
+});
+after(async () => {
+  for (const s of sources) await s.close();
+  await registry.stop();
+  await env.cleanup();
+  await closeAllAgents();
+});
+
+async function setup(repo: string) {
+  const client = new RegistryClient(registry.url, repo);
+  const digest = await client.pushImage('v1');
+  const source = await env.transport
+    .parseReference(`//${registry.host}/${repo}@${digest}`)
+    .newImageSource(env.ctx);
+  sources.push(source);
+  const name = `${registry.host}/${repo}`;
+  const expectations = {
+    matchesManifestDigest: (d: Digest) => d === digest,
+    matchesDockerReference: (r: string) => r === name,
+  };
+  return { client, digest, source, name, expectations };
+}
+
+describe('sigstore discovery', () => {
+  test('explains an unsigned image: nothing at the tag, no referrers', async () => {
+    const { digest, source, expectations } = await setup('discovery/unsigned');
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(result.accepted, undefined);
+    assert.deepEqual(result.probes, [
+      `tag ${digest.replace(':', '-')}.sig: no signatures`,
+      'referrers: none',
+    ]);
+  });
+
+  test('accepts a cosign attachment signed by the trusted key', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/attached');
+    await client.pushAttachment(
+      digest,
+      signedAttachment(trusted.privateKey, buildSigstorePayload(digest, name, null)),
+    );
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(result.accepted?.via, 'attachment');
+  });
+
+  test('falls through an unknown-key attachment to a trusted bundle referrer', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/referrer');
+    await client.pushAttachment(digest, signedAttachment(unknown, buildSigstorePayload(digest, name, null)));
+    await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE);
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(result.accepted?.via, 'referrer-bundle');
+    assert.match(result.probes[0]!, /\.sig: 1 signature \(signature by an unknown key\)$/);
+  });
+
+  test('explains what was found when nothing is accepted', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/explained');
+    await client.pushAttachment(digest, signedAttachment(unknown, buildSigstorePayload(digest, name, null)));
+    let entries = await client.pushReferrer(digest, keyBundle(unknown, digest, name), BUNDLE);
+    entries = await client.pushReferrer(
+      digest,
+      Buffer.from('{"spdxVersion":"SPDX-2.3"}'),
+      'application/spdx+json',
+      entries,
+    );
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(result.accepted, undefined);
+    assert.equal(
+      result.explanation,
+      `tag ${digest.replace(':', '-')}.sig: 1 signature (signature by an unknown key); referrers: 2 artifacts (1 of type ${BUNDLE}: signature by an unknown key; 1 of type application/spdx+json: not a signature)`,
+    );
+  });
+
+  test('examines at most maxBundles bundle referrers', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/many');
+    let entries: object[] = [];
+    for (let i = 0; i < 5; i++)
+      entries = await client.pushReferrer(digest, keyBundle(unknown, digest, name), BUNDLE, entries);
+    entries = await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE, entries);
+    const limited = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+      maxBundles: 3,
+    });
+    assert.equal(limited.accepted, undefined);
+    assert.match(limited.explanation, /3× signature by an unknown key, 3× not examined \(limit reached\)/);
+    const all = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+      maxBundles: 6,
+    });
+    assert.equal(all.accepted?.via, 'referrer-bundle');
+  });
+
+  test('a bundle referrer larger than the cap is refused without reading it', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/oversized');
+    const big = Buffer.concat([keyBundle(trusted.privateKey, digest, name), Buffer.alloc(300 << 10, 0x20)]);
+    await client.pushReferrer(digest, big, BUNDLE);
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(result.accepted, undefined);
+    assert.match(result.explanation, /SIGSTORE_BUNDLE_TOO_LARGE/);
+  });
+
+  test('index-level signatures count for an instance only when the policy opts in', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/index');
+    const indexDigest = await client.pushIndex('multi', {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest,
+          size: 1,
+          platform: { os: 'linux', architecture: 'amd64' },
+        },
+      ],
+    });
+    await client.pushAttachment(
+      indexDigest,
+      signedAttachment(trusted.privateKey, buildSigstorePayload(indexDigest, name, null)),
+    );
+    const without = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(without.accepted, undefined);
+    const opted = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+      indexDigest,
+    });
+    assert.equal(opted.accepted?.via, 'attachment');
+    assert.equal(opted.accepted?.digest, indexDigest);
+  });
+});
