@@ -7,8 +7,8 @@ import { PolicyController } from './policy-controller.ts';
 import { KubePullSecrets } from './pull-secrets.ts';
 import type { KubeApi } from './types.ts';
 
+export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
-export type { ActivePolicy, PolicyChange, PolicySource } from './policy-controller.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
   dockercfgToConfigJson,

@@ -1,10 +1,7 @@
 // Watches ClusterImagePolicies, ImagePolicies, Namespaces and the Secrets/ConfigMaps policies
 // reference; compiles each policy version once; serves the policies in force per namespace.
 //
-// How policies combine: for a pod in namespace N, every ClusterImagePolicy whose namespaceSelector
-// selects N and every ImagePolicy in N applies, and each must admit the image (AND). Within one
-// policy, policy.json's rule holds: only the most specific matching scope's requirements apply.
-
+// How policies combine: see src/policy/crd/source.ts.
 import {
   type CompiledPolicy,
   compilePolicyObject,
@@ -13,11 +10,11 @@ import {
 } from '../policy/crd/compile.ts';
 import { type PolicySettings, policySettings, specToPolicyJson } from '../policy/crd/convert.ts';
 import { CrdError, type CrdErrorCode } from '../policy/crd/errors.ts';
+import type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 import {
   POLICY_KINDS,
   type PolicyCondition,
   type PolicyKind,
-  type PolicyMode,
   type PolicyObject,
   type PolicyStatus,
   type RefKind,
@@ -27,41 +24,6 @@ import type { LeaderElector } from './leader.ts';
 import { type RefId, RefStore, refId } from './refs.ts';
 import { selectorMatches } from './selector.ts';
 import type { KubeApi, KubeObject } from './types.ts';
-
-/** One policy that applies to a namespace, as the webhook consumes it. */
-export type ActivePolicy<T> = {
-  /** `ClusterImagePolicy/name` or `ImagePolicy/namespace/name`. */
-  readonly key: string;
-  readonly mode: PolicyMode;
-} & (
-  | {
-      readonly state: 'ready';
-      /** Generation hash of the version in force: part of every verdict cache key. */
-      readonly hash: string;
-      readonly generation: number;
-      readonly compiled: T;
-    }
-  | {
-      /** No version of this policy ever compiled: the webhook must treat every image as undecided. */
-      readonly state: 'failed';
-      readonly reason: string;
-    }
-);
-
-export interface PolicyChange {
-  /** Generation hashes no longer in force: cache entries keyed by them can be dropped. */
-  readonly retiredHashes: readonly string[];
-}
-
-/** What the webhook needs from the policy CRDs. */
-export interface PolicySource<T> {
-  /** True once every informer synced and every policy was compiled at least once. */
-  ready(): boolean;
-  /** The policies applying to pods in `namespace`, sorted by key; they must all admit an image. */
-  policiesFor(namespace: string): readonly ActivePolicy<T>[];
-  /** Called after every change of the policies in force; returns an unsubscribe function. */
-  onChange(listener: (change: PolicyChange) => void): () => void;
-}
 
 export interface PolicyControllerOptions<T> {
   readonly api: KubeApi;

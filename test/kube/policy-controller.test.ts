@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { LeaderElector } from '../../src/kube/leader.ts';
-import { type ActivePolicy, type PolicyChange, PolicyController } from '../../src/kube/policy-controller.ts';
+import { PolicyController } from '../../src/kube/policy-controller.ts';
+import type { ActivePolicy, PolicyChange } from '../../src/policy/crd/source.ts';
 import type { PolicyStatus } from '../../src/policy/crd/types.ts';
 import { compileWithKeys } from './compile.ts';
 import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
