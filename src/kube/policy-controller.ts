@@ -23,7 +23,7 @@ import { Informer, type InformerOptions } from './informer.ts';
 import type { LeaderElector } from './leader.ts';
 import { type RefId, RefStore, refId } from './refs.ts';
 import { selectorMatches } from './selector.ts';
-import type { KubeApi, KubeObject } from './types.ts';
+import { type KubeApi, KubeError, type KubeObject } from './types.ts';
 
 export interface PolicyControllerOptions<T> {
   readonly api: KubeApi;
@@ -150,6 +150,9 @@ export class PolicyController<T> implements PolicySource<T> {
   }
 
   policiesFor(namespace: string): readonly ActivePolicy<T>[] {
+    // An empty list before the first sync would read as "no policy applies".
+    if (!this.#initialDone)
+      throw new KubeError('NOT_SYNCED', 'policies: the policy informers have not synced yet');
     const cached = this.#byNamespace.get(namespace);
     if (cached !== undefined) return cached;
     const ns = this.#namespaces.get(namespace);

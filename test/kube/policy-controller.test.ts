@@ -285,6 +285,30 @@ describe('PolicyController', () => {
     assert.equal(controller.ready(), true);
   });
 
+  it('is not ready, and serves nothing, while the API server cannot be reached at start', async () => {
+    const cluster = recordedCluster();
+    cluster.down = true;
+    const controller = new PolicyController({
+      api: cluster,
+      compile: compileCounted,
+      controllerNamespace: 'portcullis-system',
+      leader: undefined,
+      informer: { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} },
+      refLoadTimeoutMs: 200,
+      now: () => new Date(),
+      onError: () => {},
+    });
+    running.push(controller);
+    const started = controller.start();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(controller.ready(), false);
+    assert.throws(() => controller.policiesFor('team-a'), { code: 'NOT_SYNCED' });
+    cluster.restore();
+    await started;
+    assert.equal(controller.ready(), true);
+    assert.equal(controller.policiesFor('team-a').length, 3);
+  });
+
   it('writes no status and no events unless it leads', async () => {
     const cluster = recordedCluster();
     cluster.leases.set('portcullis-system/portcullis-controller', {

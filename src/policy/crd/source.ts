@@ -35,7 +35,10 @@ export interface PolicyChange {
 export interface PolicySource<T> {
   /** True once every informer synced and every policy was compiled at least once. */
   ready(): boolean;
-  /** The policies applying to pods in `namespace`, sorted by key; they must all admit an image. */
+  /**
+   * The policies applying to pods in `namespace`, sorted by key; they must all admit an image.
+   * Throws before the first sync (never an empty list that would read as "nothing applies").
+   */
   policiesFor(namespace: string): readonly ActivePolicy<T>[];
   /** Called after every change of the policies in force; returns an unsubscribe function. */
   onChange(listener: (change: PolicyChange) => void): () => void;
