@@ -3,7 +3,9 @@
 // answer from the API server + CRD path as from the parser, and the controller writes status,
 // Events and a Lease, follows changes within seconds, and reads pull secrets.
 import assert from 'node:assert/strict';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { runPolicyExport } from '../src/cli/policy-export.ts';
 import { parsePolicy } from '../src/image/signature/index.ts';
 import { ClientKubeApi, loadKubeConfig, parseYamlDocuments } from '../src/kube/client.ts';
 import { DEFAULT_INFORMER_OPTIONS } from '../src/kube/informer.ts';
@@ -49,6 +51,23 @@ const policy = (
     metadata: { name, ...(namespace ? { namespace } : {}) },
     spec,
   });
+
+/** Runs `portcullis policy export ARGS` on `input`; returns stdout. */
+async function exportPolicy(args: string[], input: string): Promise<string> {
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const code = await runPolicyExport(args, {
+    stdout,
+    stderr: new PassThrough(),
+    stdin: Readable.from([input]),
+    env: {},
+  });
+  assert.equal(code, 0);
+  return out;
+}
 
 before(async () => {
   cluster = await startCluster();
@@ -174,6 +193,23 @@ describe('the policy CRDs on kube-apiserver', () => {
       assert.match(r.stderr, c.field);
     });
   }
+
+  test('policy export: a policy.json becomes a CRD the API server accepts, and exports back', async () => {
+    const policyJson = JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: {
+        docker: {
+          'quay.io/team': [
+            { type: 'sigstoreSigned', keyData: 'YWJj', signedIdentity: { type: 'matchRepository' } },
+          ],
+        },
+      },
+    });
+    const crd = await exportPolicy(['--name', 'exported', '-'], policyJson);
+    await mustKubectl(['apply', '-f', '-'], crd);
+    const served = await mustKubectl(['get', 'cip', 'exported', '-o', 'yaml']);
+    assert.deepEqual(JSON.parse(await exportPolicy(['-'], served)), JSON.parse(policyJson));
+  });
 
   test('every policy-parse case: API server + CRD path answer as the parser does', async () => {
     const disagreements: string[] = [];
