@@ -353,6 +353,7 @@ describe('the controller against kube-apiserver', () => {
   test('a policy update takes effect within two seconds', async () => {
     const before = controller.policiesFor('default').find((p) => p.key === 'ClusterImagePolicy/no-mode');
     assert.ok(before?.state === 'ready');
+    const started = performance.now();
     await mustKubectl(
       ['apply', '-f', '-'],
       policy('ClusterImagePolicy', 'no-mode', {
@@ -370,8 +371,10 @@ describe('the controller against kube-apiserver', () => {
       2000,
       10,
     );
-    const ms = performance.now() - applied;
-    process.stdout.write(`# policy update in force ${ms.toFixed(0)} ms after kubectl apply returned\n`);
+    const now = performance.now();
+    process.stdout.write(
+      `# policy update in force ${(now - started).toFixed(0)} ms after kubectl apply started (kubectl itself took ${(applied - started).toFixed(0)} ms)\n`,
+    );
   });
 
   test('a missing Secret is reported, then the policy recovers when the Secret appears', async () => {
