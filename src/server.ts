@@ -124,11 +124,16 @@ export async function startServer(config: ServerConfig, components: Components):
   // The policy and every key or CA file it names are watched; any change reloads the whole
   // policy, and its new hashes retire the cached verdicts of the old one.
   let stopPolicyWatch = () => {};
+  // Loads can overlap (a file written in two steps changes twice); only the newest may apply,
+  // or a slow load of an older version could replace a newer policy.
+  let reloads = 0;
   const watchPolicy = (sources: readonly string[]) => {
     stopPolicyWatch();
     stopPolicyWatch = watchFiles(sources, config.watchIntervalMs, () => {
+      const reload = ++reloads;
       components.loadPolicy(policyPath).then(
         (next) => {
+          if (reload !== reloads) return;
           evaluator = next;
           watchPolicy(next.sources);
           logger.info(
@@ -136,8 +141,11 @@ export async function startServer(config: ServerConfig, components: Components):
             'policy reloaded',
           );
         },
-        (err: unknown) =>
-          logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one'),
+        (err: unknown) => {
+          if (reload === reloads) {
+            logger.error({ err: (err as Error).message }, 'policy not reloaded, keeping the previous one');
+          }
+        },
       );
     });
   };

@@ -96,6 +96,12 @@ describe('startServer over HTTPS', () => {
   });
 
   it('keeps the previous policy when the new file does not load', async () => {
+    // Let reloads of the previous write settle (a write can be seen as two changes).
+    let seen = -1;
+    while (seen !== loads) {
+      seen = loads;
+      await new Promise((r) => setTimeout(r, 300));
+    }
     const previous = evaluator;
     await rm(policyPath);
     await until('policy reload failure', async () => logs.includes('policy not reloaded'));

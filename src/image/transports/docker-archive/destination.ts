@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -246,7 +247,12 @@ export class DockerArchiveDestination implements ImageDestination {
 
   async close(): Promise<void> {
     if (this.#committed) return;
-    this.#out.destroy();
+    // The file is opened asynchronously: wait until it is closed, or the removal can run first.
+    if (!this.#out.closed) {
+      const closed = once(this.#out, 'close');
+      this.#out.destroy();
+      await closed;
+    }
     await rm(this.#temp, { force: true });
   }
 }
