@@ -3,6 +3,9 @@
 // answer from the API server + CRD path as from the parser, and the controller writes status,
 // Events and a Lease, follows changes within seconds, and reads pull secrets.
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { runPolicyExport } from '../src/cli/policy-export.ts';
@@ -92,9 +95,52 @@ before(async () => {
   }
 });
 
+let restarted: ChildProcess | undefined;
+
 after(async () => {
+  restarted?.kill('SIGTERM');
   await cluster?.stop();
 });
+
+/**
+ * Kills this cluster's kube-apiserver, runs `whileDown`, and starts it again with the same
+ * arguments (same port, certificates and etcd); resolves when it is ready again.
+ */
+async function restartApiServer(whileDown: () => Promise<void>): Promise<void> {
+  const mine = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((pid) => {
+      try {
+        return {
+          pid: Number(pid),
+          args: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean),
+        };
+      } catch {
+        return undefined;
+      }
+    })
+    .find(
+      (p) => p?.args[0] === cluster.binaries.kubeApiserver && p.args.some((a) => a.includes(cluster.dir)),
+    );
+  assert.ok(mine !== undefined, 'kube-apiserver of this cluster not found');
+  // SIGKILL: a crash, and no graceful drain of the open watches to wait for.
+  process.kill(mine.pid, 'SIGKILL');
+  await eventually(
+    'kube-apiserver stopped',
+    async () => (existsSync(`/proc/${mine.pid}`) ? undefined : true),
+    30_000,
+    100,
+  );
+  await whileDown();
+  const log = openSync(join(cluster.dir, 'kube-apiserver-restarted.log'), 'a');
+  restarted = spawn(mine.args[0]!, mine.args.slice(1), { stdio: ['ignore', log, log] });
+  await eventually(
+    'kube-apiserver ready again',
+    async () => ((await kubectl(['get', '--raw', '/readyz'])).code === 0 ? true : undefined),
+    90_000,
+    500,
+  );
+}
 
 describe('the policy CRDs on kube-apiserver', () => {
   test('short names, categories and printer columns are served', async () => {
@@ -467,6 +513,45 @@ describe('the controller against kube-apiserver', () => {
     );
     const hash = await mustKubectl(['get', 'cip', 'signed-quay', '-o', 'jsonpath={.status.policyHash}']);
     assert.notEqual(hash, 'forged');
+  });
+
+  test('kube-apiserver restarts: the last policies keep serving, the informers reconnect and catch up', async () => {
+    const keysBefore = controller.policiesFor('team-a').map((p) => `${p.key}:${p.state}`);
+    await restartApiServer(async () => {
+      assert.deepEqual(
+        controller.policiesFor('team-a').map((p) => `${p.key}:${p.state}`),
+        keysBefore,
+        'the cache is kept while the API server is away',
+      );
+    });
+    await mustKubectl(['delete', 'ipol', '-n', 'team-a', 'late-key']);
+    await eventually(
+      'the deletion seen after reconnecting',
+      async () =>
+        controller.policiesFor('team-a').some((p) => p.key === 'ImagePolicy/team-a/late-key')
+          ? undefined
+          : true,
+      60_000,
+    );
+    assert.equal(controller.ready(), true);
+    await mustKubectl([
+      'patch',
+      'cip',
+      'signed-quay',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"policyHash":"forged-again"}}',
+    ]);
+    await eventually(
+      'status written again after the restart',
+      async () =>
+        (await mustKubectl(['get', 'cip', 'signed-quay', '-o', 'jsonpath={.status.policyHash}'])) !==
+        'forged-again'
+          ? true
+          : undefined,
+      60_000,
+    );
   });
 
   test('the pull secrets of a pod and its ServiceAccount come from the cluster', async () => {
