@@ -69,8 +69,8 @@ function endpoint(what: WatchedResource): string {
     case 'imagepolicies':
       return `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${what.resource}`;
     case 'namespaces':
-    case 'serviceaccounts':
       return `/api/v1/${what.resource}`;
+    case 'serviceaccounts':
     case 'secrets':
     case 'configmaps':
       return what.namespace === undefined
@@ -105,8 +105,13 @@ export class ClientKubeApi implements KubeApi {
           (await this.#custom.listClusterCustomObject({ ...g, plural: what.resource })) as AnyList;
       case 'namespaces':
         return async () => (await this.#core.listNamespace()) as AnyList;
-      case 'serviceaccounts':
-        return async () => (await this.#core.listServiceAccountForAllNamespaces()) as AnyList;
+      case 'serviceaccounts': {
+        const { namespace, fieldSelector } = what;
+        return async () =>
+          (namespace === undefined
+            ? await this.#core.listServiceAccountForAllNamespaces({ fieldSelector })
+            : await this.#core.listNamespacedServiceAccount({ namespace, fieldSelector })) as AnyList;
+      }
       case 'secrets': {
         const { namespace, fieldSelector } = what;
         return async () =>

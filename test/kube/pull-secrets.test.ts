@@ -100,6 +100,27 @@ describe('KubePullSecrets', () => {
     );
   });
 
+  it('restricted to namespaces (a Role in each): reads those, and gives nothing elsewhere', async () => {
+    const cluster = recordedCluster();
+    const source = new KubePullSecrets(cluster, options, ['team-a']);
+    running.push(source);
+    await source.start();
+    const inTeam = await source.secretsFor({
+      namespace: 'team-a',
+      serviceAccountName: 'builder',
+      imagePullSecrets: ['regcred'],
+    });
+    assert.deepEqual(inTeam.dockerConfigJson, [decoded('secret-regcred'), legacy()]);
+    const elsewhere = await source.secretsFor({
+      namespace: 'default',
+      serviceAccountName: 'default',
+      imagePullSecrets: ['regcred'],
+    });
+    assert.deepEqual(elsewhere.dockerConfigJson, []);
+    const other = { metadata: { name: 'x', namespace: 'default' }, type: 'kubernetes.io/dockerconfigjson' };
+    assert.ok(![...cluster.watchers].some((w) => w.matches('secrets', other)), 'no watch outside team-a');
+  });
+
   it('converts .dockercfg to .dockerconfigjson', () => {
     assert.equal(dockercfgToConfigJson('{"r.io":{"auth":"dTpw"}}'), '{"auths":{"r.io":{"auth":"dTpw"}}}');
     assert.throws(() => dockercfgToConfigJson('[]'), { code: 'API_ERROR' });
