@@ -105,26 +105,21 @@ export class ClientKubeApi implements KubeApi {
           (await this.#custom.listClusterCustomObject({ ...g, plural: what.resource })) as AnyList;
       case 'namespaces':
         return async () => (await this.#core.listNamespace()) as AnyList;
-      case 'serviceaccounts': {
-        const { namespace, fieldSelector } = what;
-        return async () =>
-          (namespace === undefined
-            ? await this.#core.listServiceAccountForAllNamespaces({ fieldSelector })
-            : await this.#core.listNamespacedServiceAccount({ namespace, fieldSelector })) as AnyList;
-      }
-      case 'secrets': {
-        const { namespace, fieldSelector } = what;
-        return async () =>
-          (namespace === undefined
-            ? await this.#core.listSecretForAllNamespaces({ fieldSelector })
-            : await this.#core.listNamespacedSecret({ namespace, fieldSelector })) as AnyList;
-      }
+      case 'serviceaccounts':
+      case 'secrets':
       case 'configmaps': {
         const { namespace, fieldSelector } = what;
+        const core = this.#core;
+        const lists = {
+          serviceaccounts: [core.listServiceAccountForAllNamespaces, core.listNamespacedServiceAccount],
+          secrets: [core.listSecretForAllNamespaces, core.listNamespacedSecret],
+          configmaps: [core.listConfigMapForAllNamespaces, core.listNamespacedConfigMap],
+        } as const;
+        const [all, one] = lists[what.resource];
         return async () =>
           (namespace === undefined
-            ? await this.#core.listConfigMapForAllNamespaces({ fieldSelector })
-            : await this.#core.listNamespacedConfigMap({ namespace, fieldSelector })) as AnyList;
+            ? await all.call(core, { fieldSelector })
+            : await one.call(core, { namespace, fieldSelector })) as AnyList;
       }
       default:
         throw new KubeError('API_ERROR', `unknown resource ${JSON.stringify(what)}`);
