@@ -325,6 +325,9 @@ export class PolicyController<T> implements PolicySource<T> {
   }
 }
 
+/** Status messages stay far below the schema's 32 KiB so a long parser error cannot block the patch. */
+const capped = (message: string) => (message.length > 4096 ? `${message.slice(0, 4093)}...` : message);
+
 const delay = (ms: number) =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, ms).unref();
@@ -416,7 +419,7 @@ function desiredStatus<T>(st: PolicyState<T>, current: PolicyStatus | undefined,
               ? 'no version of this policy is valid: images it covers are denied (enforce) or warned about'
               : `generation ${generation} is invalid; generation ${good.generation} stays in force`,
           ),
-          condition('Invalid', 'True', REASONS[failure.code], failure.message),
+          condition('Invalid', 'True', REASONS[failure.code], capped(failure.message)),
         ];
   return {
     observedGeneration: generation,
