@@ -265,7 +265,7 @@ export class PolicyController<T> implements PolicySource<T> {
       if (failedBefore?.message !== message) {
         const kept =
           before === undefined ? 'no version is in force' : `generation ${before.generation} stays in force`;
-        this.#event(state, 'Warning', REASONS[code], `${message}; ${kept}`);
+        this.#event(state, 'Warning', REASONS[code], `${capped(message)}; ${kept}`);
       }
       // An invalid policy with no good version changes what applies (to "undecided"): callers re-read.
       return [];
