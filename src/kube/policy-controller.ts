@@ -208,7 +208,7 @@ export class PolicyController<T> implements PolicySource<T> {
     // Bounded: a reference that cannot load (RBAC, outage) fails this policy, not the whole queue;
     // its informer's first sync triggers a recompile later.
     await Promise.race([
-      Promise.all(refs.map((r) => this.#refs.ensure(r.kind, refNamespace, r.name))),
+      Promise.allSettled(refs.map((r) => this.#refs.ensure(r.kind, refNamespace, r.name))),
       delay(this.#o.refLoadTimeoutMs),
     ]);
     const refIds = new Set(refs.map((r) => refId(r.kind, refNamespace, r.name)));
