@@ -178,6 +178,28 @@ describe('PolicyController', () => {
     );
   });
 
+  it('a reference whose watch cannot start fails its policy (ReferenceNotLoaded) instead of dropping it', async () => {
+    const cluster = recordedCluster();
+    const watch = cluster.watch.bind(cluster);
+    cluster.watch = ((what: Parameters<typeof watch>[0]) => {
+      if ('fieldSelector' in what && what.fieldSelector === 'metadata.name=forbidden')
+        throw new Error('secrets is forbidden');
+      return watch(what);
+    }) as typeof cluster.watch;
+    const { controller } = await startController(cluster);
+    cluster.apply('imagepolicies', {
+      metadata: { name: 'forbidden-key', namespace: 'team-a' },
+      spec: { default: [{ type: 'sigstoreSigned', keySecretRef: { name: 'forbidden', key: 'k' } }] },
+    });
+    await controller.settled();
+    const p = controller.policiesFor('team-a').find((x) => x.key === 'ImagePolicy/team-a/forbidden-key');
+    assert.equal(p?.state, 'failed');
+    assert.equal(
+      condition(status(cluster, 'imagepolicies', 'team-a', 'forbidden-key'), 'Invalid')?.reason,
+      'ReferenceNotLoaded',
+    );
+  });
+
   it('a key that does not parse keeps the last good version and reports PolicyInvalid', async () => {
     const cluster = recordedCluster();
     const { controller } = await startController(cluster);
