@@ -76,6 +76,15 @@ describe('PolicyController', () => {
     assert.deepEqual(keys(controller.policiesFor('default')), ['ClusterImagePolicy/everywhere:warn:ready']);
   });
 
+  it('follows namespace labels: labelling a namespace brings a selecting policy into force there', async () => {
+    const cluster = recordedCluster();
+    const { controller } = await startController(cluster);
+    assert.ok(!controller.policiesFor('default').some((p) => p.key === 'ClusterImagePolicy/signed-quay'));
+    const ns = fixture<{ metadata: Record<string, unknown> }>('namespace-default');
+    cluster.apply('namespaces', { ...ns, metadata: { ...ns.metadata, labels: { trust: 'on' } } });
+    assert.ok(controller.policiesFor('default').some((p) => p.key === 'ClusterImagePolicy/signed-quay'));
+  });
+
   it('applies every ClusterImagePolicy to a namespace not in the cache yet (fail closed)', async () => {
     const { controller } = await startController(recordedCluster());
     assert.deepEqual(keys(controller.policiesFor('created-a-moment-ago')), [
