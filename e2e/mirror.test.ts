@@ -101,23 +101,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
       yaml,
       `${f.origin.host}:\n  tls-verify: false\n  images:\n    team/gpg: ["v1"]\n    team/cosign: ["v1"]\n    team/unsigned: ["v1"]\n`,
     );
-    const synced = await runCli(
-      [
-        'sync',
-        '--src-tls-verify=false',
-        '--dest-tls-verify=false',
-        '--registries.d',
-        f.registriesD,
-        '--insecure-policy',
-        '--src',
-        'yaml',
-        '--dest',
-        'docker',
-        yaml,
-        mirrorPrefix,
-      ],
-      f.env,
-    );
+    const synced = await runCli(f.syncArgs(['--insecure-policy'], yaml, mirrorPrefix), f.env);
     assert.equal(synced.code, 0, synced.stderr);
   });
 
@@ -129,23 +113,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
   });
 
   test('pods using the mirror are admitted under remapIdentity; unsigned ones are denied', async () => {
-    const remap = { type: 'remapIdentity', prefix: mirrorPrefix, signedPrefix: `${f.origin.host}/team` };
-    await serveWebhook({
-      default: [{ type: 'reject' }],
-      transports: {
-        docker: {
-          [`${mirrorPrefix}/gpg`]: [
-            { type: 'signedBy', keyType: 'GPGKeys', keyPath: f.originGpgPub, signedIdentity: remap },
-          ],
-          [`${mirrorPrefix}/cosign`]: [
-            { type: 'sigstoreSigned', keyPath: f.originCosignPub, signedIdentity: remap },
-          ],
-          [`${mirrorPrefix}/unsigned`]: [
-            { type: 'signedBy', keyType: 'GPGKeys', keyPath: f.originGpgPub, signedIdentity: remap },
-          ],
-        },
-      },
-    });
+    await serveWebhook(f.remapPolicy(mirrorPrefix, { gpg: ['gpg', 'unsigned'], cosign: ['cosign'] }));
     // The API server takes a moment to call a newly registered webhook.
     await eventually('webhook denies an unsigned mirror image', async () => {
       const r = await createPod('unsigned', `${mirrorPrefix}/unsigned:v1`);
@@ -271,49 +239,18 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
     const previous = process.env.KUBECONFIG;
     process.env.KUBECONFIG = kubeconfig;
     try {
-      const synced = await runCli(
-        [
-          'sync',
-          '--src-tls-verify=false',
-          '--dest-tls-verify=false',
-          '--registries.d',
-          f.registriesD,
-          '--insecure-policy',
-          '--report-configmap',
-          'rel-portcullis-mirror-report',
-          '--src',
-          'yaml',
-          '--dest',
-          'docker',
-          yaml,
-          `${f.mirror.host}/cron`,
-        ],
-        f.env,
-      );
+      const cron = (report: string) =>
+        runCli(
+          f.syncArgs(['--insecure-policy', '--report-configmap', report], yaml, `${f.mirror.host}/cron`),
+          f.env,
+        );
+      const synced = await cron('rel-portcullis-mirror-report');
       assert.equal(synced.code, 0, synced.stderr);
       assert.match(
         synced.stderr,
         new RegExp(`Report written to configmap ${namespace}/rel-portcullis-mirror-report`),
       );
-      const refused = await runCli(
-        [
-          'sync',
-          '--src-tls-verify=false',
-          '--dest-tls-verify=false',
-          '--registries.d',
-          f.registriesD,
-          '--insecure-policy',
-          '--report-configmap',
-          'other',
-          '--src',
-          'yaml',
-          '--dest',
-          'docker',
-          yaml,
-          `${f.mirror.host}/cron`,
-        ],
-        f.env,
-      );
+      const refused = await cron('other');
       assert.equal(refused.code, 1, 'a report that cannot be written fails the run');
       assert.match(refused.stderr, /writing report configmap mirror-e2e\/other: HTTP 403/);
     } finally {

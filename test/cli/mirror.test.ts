@@ -56,22 +56,7 @@ async function yamlFor(name: string, repos: readonly string[]): Promise<string> 
 }
 
 async function sync(args: readonly string[], yaml: string, dest: string) {
-  return runCli(
-    [
-      'sync',
-      ...tls,
-      '--registries.d',
-      f.registriesD,
-      '--src',
-      'yaml',
-      '--dest',
-      'docker',
-      ...args,
-      yaml,
-      dest,
-    ],
-    f.env,
-  );
+  return runCli(f.syncArgs(args, yaml, dest), f.env);
 }
 
 async function readReport(path: string): Promise<SyncReport> {
@@ -90,24 +75,8 @@ async function tags(registryUrl: string, repo: string, authorization?: string): 
 
 /** policy.json for the mirror: images under `mirror` verify against origin signatures (remapIdentity). */
 async function remapPolicy(mirrorPrefix: string): Promise<string> {
-  const remap = { type: 'remapIdentity', prefix: mirrorPrefix, signedPrefix: `${f.origin.host}/team` };
   const path = join(f.work, `policy-${mirrorPrefix.replaceAll(/[/:]/g, '-')}.json`);
-  await writeFile(
-    path,
-    JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: {
-        docker: {
-          [`${mirrorPrefix}/gpg`]: [
-            { type: 'signedBy', keyType: 'GPGKeys', keyPath: f.originGpgPub, signedIdentity: remap },
-          ],
-          [`${mirrorPrefix}/cosign`]: [
-            { type: 'sigstoreSigned', keyPath: f.originCosignPub, signedIdentity: remap },
-          ],
-        },
-      },
-    }),
-  );
+  await writeFile(path, JSON.stringify(f.remapPolicy(mirrorPrefix, { gpg: ['gpg'], cosign: ['cosign'] })));
   return path;
 }
 
@@ -451,26 +420,10 @@ describe('a destination that refuses pushes', () => {
     const locked = await startRegistry({ users: { mirror: 'right' } });
     try {
       const reportFile = join(f.work, 'locked.json');
-      const r = await runCli(
-        [
-          'sync',
-          ...tls,
-          '--registries.d',
-          f.registriesD,
-          '--insecure-policy',
-          '--keep-going',
-          '--dest-creds',
-          'mirror:wrong',
-          '--report',
-          reportFile,
-          '--src',
-          'yaml',
-          '--dest',
-          'docker',
-          await yamlFor('locked', ['gpg', 'cosign']),
-          `${locked.host}/locked`,
-        ],
-        f.env,
+      const r = await sync(
+        ['--insecure-policy', '--keep-going', '--dest-creds', 'mirror:wrong', '--report', reportFile],
+        await yamlFor('locked', ['gpg', 'cosign']),
+        `${locked.host}/locked`,
       );
       assert.equal(r.code, 1);
       const report = await readReport(reportFile);

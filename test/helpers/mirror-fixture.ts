@@ -48,6 +48,13 @@ export interface MirrorFixture {
   /** Pushes a fresh image with a cosign attachment and/or a sigstore bundle referrer by the origin key. */
   pushCosignSigned(repoTag: string, how?: { attachment?: boolean; bundle?: boolean }): Promise<Digest>;
   pushUnsigned(repoTag: string): Promise<Digest>;
+  /**
+   * A policy.json document for images under `mirrorPrefix/<repo>` (one per GPG-signed and
+   * cosign-signed repository): origin signatures, identities mapped back with remapIdentity.
+   */
+  remapPolicy(mirrorPrefix: string, repos: { gpg: readonly string[]; cosign: readonly string[] }): object;
+  /** `sync` arguments: plain HTTP both ends, this registries.d, yaml source to docker `dest`. */
+  syncArgs(extra: readonly string[], yaml: string, dest: string): string[];
   stop(): Promise<void>;
 }
 
@@ -146,6 +153,37 @@ export async function startMirrorFixture(mirrorOptions: RegistryOptions = {}): P
       return digest;
     },
     pushUnsigned: (repoTag) => pushUnsigned(repoTag),
+    remapPolicy(mirrorPrefix, repos) {
+      const signedIdentity = {
+        type: 'remapIdentity',
+        prefix: mirrorPrefix,
+        signedPrefix: `${origin.host}/team`,
+      };
+      const scopes: Record<string, object[]> = {};
+      for (const r of repos.gpg)
+        scopes[`${mirrorPrefix}/${r}`] = [
+          { type: 'signedBy', keyType: 'GPGKeys', keyPath: originGpgPub, signedIdentity },
+        ];
+      for (const r of repos.cosign)
+        scopes[`${mirrorPrefix}/${r}`] = [
+          { type: 'sigstoreSigned', keyPath: originCosignPub, signedIdentity },
+        ];
+      return { default: [{ type: 'reject' }], transports: { docker: scopes } };
+    },
+    syncArgs: (extra, yaml, dest) => [
+      'sync',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      '--registries.d',
+      registriesD,
+      ...extra,
+      '--src',
+      'yaml',
+      '--dest',
+      'docker',
+      yaml,
+      dest,
+    ],
     async stop() {
       await Promise.all([origin.stop(), mirror.stop(), gpg.remove()]);
       await rm(work, { recursive: true, force: true });
