@@ -17,6 +17,7 @@ import { serveCommand } from './serve.ts';
 import { standaloneSignCommand } from './standalone-sign.ts';
 import { standaloneVerifyCommand } from './standalone-verify.ts';
 import { syncCommand } from './sync.ts';
+import { publishSyncReport } from './sync-publish.ts';
 
 const transports = allTransports();
 
@@ -40,6 +41,7 @@ const commands: readonly Command[] = [
     listTags: listRepositoryTags,
     probeDestination: probeRegistryDestination,
     cleanup: closeAllAgents,
+    publishReport: publishSyncReport,
   }),
   inspectCommand(transports),
   listTagsCommand(transports),

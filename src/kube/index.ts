@@ -16,6 +16,7 @@ export {
   type PodCredentialContext,
   type PullCredentials,
 } from './pull-secrets.ts';
+export { applyReportConfigMap, type ConfigMapReport, MAX_CONFIGMAP_DATA } from './report-configmap.ts';
 export { type KubeApi, KubeError, type KubeErrorCode } from './types.ts';
 
 export interface KubeSettings<T> {
