@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { resolveServeSettings } from '../../src/cli/serve.ts';
 import { type Cluster, type CommandResult, eventually, startCluster } from '../harness.ts';
 import {
   type Portcullis,
@@ -208,6 +209,18 @@ describe('helm chart against the real API server', () => {
       assert.equal(left.stdout.trim(), '');
     });
   }
+
+  test("every value set's Deployment passes only flags portcullis serve accepts", async () => {
+    for (const set of valueSets) {
+      const rendered = docs(await helmTemplate(set.values(), `chart-${set.name}`));
+      const deployment = rendered.find((d) => d.kind === 'Deployment') as unknown as {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      const [command, ...args] = deployment.spec.template.spec.containers[0]?.args ?? [];
+      assert.equal(command, 'serve');
+      assert.doesNotThrow(() => resolveServeSettings(args, {}), `${set.name}: ${args.join(' ')}`);
+    }
+  });
 
   test('url mode points the webhooks at the URL with its path and the given CA bundle', async () => {
     const rendered = docs(

@@ -158,7 +158,12 @@ process.on('exit', () => {
  * Runs `node bin/portcullis.js serve` on a free loopback port with a serving certificate from the
  * harness CA, and waits for /readyz.
  */
-export async function startPortcullis(cluster: Cluster, work: string, args: string[]): Promise<Portcullis> {
+export async function startPortcullis(
+  cluster: Cluster,
+  work: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Portcullis> {
   const port = await freePort();
   const cert = await cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']);
   const logPath = join(work, `portcullis-${port}.log`);
@@ -174,7 +179,10 @@ export async function startPortcullis(cluster: Cluster, work: string, args: stri
       '--log-level=warn',
       ...args,
     ],
-    { stdio: ['ignore', log, log], env: { ...process.env, NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1' } },
+    {
+      stdio: ['ignore', log, log],
+      env: { ...process.env, NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1', ...env },
+    },
   );
   closeSync(log);
   children.add(child);
