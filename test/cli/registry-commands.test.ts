@@ -264,6 +264,7 @@ describe('images pushed by skopeo read with identical digests', () => {
         }
       }
       await dest.putManifest(m.manifest, m.mimeType);
+      await dest.commit();
     } finally {
       await env.cleanup();
     }
