@@ -7,6 +7,7 @@ import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { progressFor } from './progress.ts';
+import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
 import { copyOptionsFromFlags, parseMultiArch, transferFlagSpecs } from './transfer-flags.ts';
 
 const specs = {
@@ -24,6 +25,7 @@ const specs = {
   },
   ...transferFlagSpecs,
   ...policyFlagSpecs,
+  ...signFlagSpecs,
 } as const;
 
 /** Dependencies the composition root wires: transports, and (after merge) policy and signers. */
@@ -72,6 +74,7 @@ ${formatFlags(specs)}
       const options: CopyOptions = {
         ...base,
         ...(policy !== undefined ? { policy } : {}),
+        ...(await signingFromFlags(flags, io.env)),
         destCtx: {
           ...base.destCtx,
           ...(additionalTags.length > 0 ? { dockerArchiveAdditionalTags: additionalTags } : {}),
