@@ -19,6 +19,10 @@ import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
 import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from './real-server.ts';
 import { podSpec, review, workload } from './rig.ts';
 
+// Short enough for the moved-tag test, long enough that back-to-back admissions on a loaded
+// machine still find the tag cached.
+const TAG_TTL_MS = 2000;
+
 describe('webhook over HTTPS against a real registry', () => {
   let registry: TestRegistry;
   let env: DockerTestEnv;
@@ -101,7 +105,7 @@ describe('webhook over HTTPS against a real registry', () => {
     const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
     ca = await readFile(tls.certPath);
     server = await startServer(
-      serverConfig(work, { cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: 300 } }),
+      serverConfig(work, { cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: TAG_TTL_MS } }),
       realComponents(work, env.transport),
     );
   });
@@ -180,7 +184,7 @@ describe('webhook over HTTPS against a real registry', () => {
   it('re-verifies a tag that moved to an unsigned image once the short tag cache expires', async () => {
     assert.equal((await post('/validate', pod(`${h}/ns/gpg:v1`))).allowed, true);
     await push('ns/gpg:v1');
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, TAG_TTL_MS + 100));
     const response = await post('/validate', pod(`${h}/ns/gpg:v1`));
     assert.equal(response.allowed, false);
     assert.match(response.status.message, /no signature exists/);
