@@ -640,12 +640,17 @@ export class RegistryClient {
     return { stream: Readable.from(chunks(), { objectMode: false }), size };
   }
 
-  /** Uploads a blob and returns its digest and size; the digest is verified against `expected`. */
+  /**
+   * Uploads a blob and returns its digest and size; the digest is verified against `expected`.
+   * With `streamVerified` the stream itself fails unless its bytes match `expected` (the copy
+   * engine's verifier), so it is not hashed a second time; sizes are still counted.
+   */
   async putBlob(
     repo: string,
     stream: Readable,
     expected: Digest | undefined,
     size: number,
+    options: { readonly streamVerified?: boolean } = {},
   ): Promise<{ digest: Digest; size: number }> {
     const what = `writing blob to ${this.registry}/${repo}`;
     const scopes = [repositoryScope(repo, 'pull,push')];
@@ -657,10 +662,15 @@ export class RegistryClient {
     });
     await drain(start.body);
     let location = this.#uploadLocation(start, what);
-    const digester = new Digester(expected === undefined ? 'sha256' : digestAlgorithm(expected));
+    const trusted = options.streamVerified === true && expected !== undefined;
+    const digester = trusted
+      ? undefined
+      : new Digester(expected === undefined ? 'sha256' : digestAlgorithm(expected));
+    let sent = 0;
     async function* counted(): AsyncGenerator<Buffer> {
       for await (const chunk of stream) {
-        digester.update(chunk as Buffer);
+        digester?.update(chunk as Buffer);
+        sent += (chunk as Buffer).byteLength;
         yield chunk as Buffer;
       }
     }
@@ -714,9 +724,12 @@ export class RegistryClient {
           await drain(patch.body);
           location = this.#uploadLocation(patch, what);
         }
-        const actual = digester.digest();
+        const actual = digester === undefined ? (expected as Digest) : digester.digest();
         if (expected !== undefined && actual !== expected) {
           throw new DockerError('DIGEST_MISMATCH', `${what}: expected ${expected}, got ${actual}`);
+        }
+        if (size >= 0 && sent !== size) {
+          throw new DockerError('SIZE_INVALID', `${what}: expected ${size} bytes, got ${sent}`);
         }
         const res = await this.request({
           method: 'PUT',
@@ -727,16 +740,16 @@ export class RegistryClient {
         });
         await drain(res.body);
         checkStoredDigest(res, actual, what);
-        return { digest: actual, size: digester.size };
+        return { digest: actual, size: sent };
       }
     } catch (err) {
       await this.#cancelUpload(location, scopes);
       throw err;
     }
-    if (size >= 0 && digester.size !== size) {
-      throw new DockerError('SIZE_INVALID', `${what}: expected ${size} bytes, got ${digester.size}`);
+    if (size >= 0 && sent !== size) {
+      throw new DockerError('SIZE_INVALID', `${what}: expected ${size} bytes, got ${sent}`);
     }
-    return { digest: expected, size: digester.size };
+    return { digest: expected, size: sent };
   }
 
   async #cancelUpload(location: string, scopes: readonly string[]): Promise<void> {

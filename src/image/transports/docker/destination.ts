@@ -72,10 +72,12 @@ export class DockerImageDestination implements ImageDestination {
   async putBlob(
     stream: Readable,
     info: { digest?: Digest; size: number },
-    _options: PutBlobOptions,
+    options: PutBlobOptions,
   ): Promise<BlobInfo> {
     try {
-      const stored = await this.client.putBlob(this.#repo, stream, info.digest, info.size);
+      const stored = await this.client.putBlob(this.#repo, stream, info.digest, info.size, {
+        streamVerified: options.streamVerified === true,
+      });
       recordBlobLocation(this.physicalRef.domain, this.#repo, stored.digest);
       return { digest: stored.digest, size: stored.size };
     } catch (err) {

@@ -48,12 +48,29 @@ export interface HttpResponse {
 
 const agents = new Map<string, Agent>();
 
-type Undici = typeof import('undici');
+interface Undici {
+  readonly Agent: typeof import('undici').Agent;
+  readonly request: typeof import('undici').request;
+}
 let undici: Promise<Undici> | undefined;
+
+// undici's index also loads fetch, WebSocket, caches and mocks (13 MiB more RSS); only the pool
+// and the request API are used here. The package has no "exports" map, so these paths are public.
+const AGENT_MODULE: string = 'undici/lib/dispatcher/agent.js';
+const REQUEST_MODULE: string = 'undici/lib/api/api-request.js';
 
 /** undici is loaded on first use: CLI commands that never reach a registry do not pay for it. */
 function loadUndici(): Promise<Undici> {
-  undici ??= import('undici');
+  undici ??= Promise.all([import(AGENT_MODULE), import(REQUEST_MODULE)]).then(([agent, api]) => {
+    const dispatch = api.default as (this: Agent, opts: Record<string, unknown>) => unknown;
+    // What undici's top-level request() does: split the URL into origin and path for the pool.
+    const request = (url: string, opts: Record<string, unknown> & { dispatcher: Agent }) => {
+      const u = new URL(url);
+      const { dispatcher, ...rest } = opts;
+      return dispatch.call(dispatcher, { ...rest, origin: u.origin, path: `${u.pathname}${u.search}` });
+    };
+    return { Agent: agent.default, request } as unknown as Undici;
+  });
   return undici;
 }
 
