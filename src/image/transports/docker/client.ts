@@ -616,28 +616,60 @@ export class RegistryClient {
       }
       return r;
     };
-    async function* chunks(): AsyncGenerator<Buffer> {
-      let res = first;
-      let received = 0;
-      for (let resumes = 0; ; ) {
-        try {
-          for await (const chunk of res.body) {
-            received += (chunk as Buffer).byteLength;
-            yield chunk as Buffer;
-          }
-          if (size >= 0 && received < size)
-            throw new DockerError('SHORT_BODY', `${what}: got ${received} of ${size} bytes`);
-          return;
-        } catch (err) {
-          discard(res.body);
-          const e = bodyError(err, what);
-          if (!acceptsRanges || resumes >= MAX_BLOB_RESUMES || received >= size) throw e;
-          resumes++;
-          res = await resume(received);
-        }
+    // Body chunks are pushed straight on (no async iteration per chunk); a body that breaks off is
+    // resumed from the byte reached.
+    let body = first.body;
+    let received = 0;
+    let resumes = 0;
+    // Bumped when a body is given up, so its late events are ignored.
+    let attempt = 0;
+    const stream = new Readable({
+      read() {
+        body.resume();
+      },
+      destroy(err, callback) {
+        discard(body);
+        callback(err);
+      },
+    });
+    const brokeOff = (err: unknown): void => {
+      attempt++;
+      discard(body);
+      if (stream.destroyed) return;
+      const e = bodyError(err, what);
+      if (!acceptsRanges || resumes >= MAX_BLOB_RESUMES || received >= size) {
+        stream.destroy(e);
+        return;
       }
-    }
-    return { stream: Readable.from(chunks(), { objectMode: false }), size };
+      resumes++;
+      resume(received).then(
+        (r) => {
+          if (stream.destroyed) discard(r.body);
+          else attach(r.body);
+        },
+        (e2: unknown) => stream.destroy(e2 as Error),
+      );
+    };
+    const attach = (b: Readable): void => {
+      body = b;
+      const mine = attempt;
+      b.on('data', (chunk: Buffer) => {
+        if (mine !== attempt) return;
+        received += chunk.byteLength;
+        if (!stream.push(chunk)) b.pause();
+      });
+      b.on('end', () => {
+        if (mine !== attempt) return;
+        if (size >= 0 && received < size)
+          brokeOff(new DockerError('SHORT_BODY', `${what}: got ${received} of ${size} bytes`));
+        else stream.push(null);
+      });
+      b.on('error', (err) => {
+        if (mine === attempt) brokeOff(err);
+      });
+    };
+    attach(first.body);
+    return { stream, size };
   }
 
   /**
