@@ -1,7 +1,7 @@
 // A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
@@ -699,13 +699,16 @@ export class RegistryClient {
       ? undefined
       : new Digester(expected === undefined ? 'sha256' : digestAlgorithm(expected));
     let sent = 0;
-    async function* counted(): AsyncGenerator<Buffer> {
-      for await (const chunk of stream) {
-        digester?.update(chunk as Buffer);
-        sent += (chunk as Buffer).byteLength;
-        yield chunk as Buffer;
-      }
-    }
+    const metered = new Transform({
+      transform(chunk: Buffer, _enc, callback) {
+        digester?.update(chunk);
+        sent += chunk.byteLength;
+        callback(null, chunk);
+      },
+    });
+    pipeline(stream, metered, () => {
+      // errors surface on `metered`, which the request body reads
+    });
     try {
       if (expected !== undefined && size >= 0 && size <= MONOLITHIC_UPLOAD_MAX) {
         const url = this.#withQuery(location, { digest: expected });
@@ -713,22 +716,28 @@ export class RegistryClient {
           method: 'PUT',
           path: url,
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-          body: Readable.from(counted()),
+          body: metered,
           scopes,
         });
         await drain(res.body);
         checkStoredDigest(res, expected, what);
       } else {
         // Large or unsized blobs go up as a series of streamed PATCH chunks, never buffered whole.
-        const source = counted()[Symbol.asyncIterator]();
-        let pending: Buffer | undefined;
         const chunkSize = this.#opts.uploadChunkSize ?? UPLOAD_CHUNK_SIZE;
+        const whole = size >= 0 && size <= chunkSize;
+        // Created only when re-chunking: an iterator starts reading the stream at once.
+        let source: AsyncIterator<Buffer> | undefined;
+        const nextChunk = () => {
+          source ??= metered[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+          return source.next();
+        };
+        let pending: Buffer | undefined;
         async function* chunk(): AsyncGenerator<Buffer> {
           for (let sent = 0; sent < chunkSize; ) {
             let buf = pending;
             pending = undefined;
             if (buf === undefined) {
-              const next = await source.next();
+              const next = await nextChunk();
               if (next.done === true) return;
               buf = next.value;
             }
@@ -740,9 +749,21 @@ export class RegistryClient {
             yield buf;
           }
         }
-        for (let first = true; ; first = false) {
+        if (whole) {
+          // One PATCH takes the stream as it is, without re-chunking it.
+          const patch = await this.request({
+            method: 'PATCH',
+            path: location,
+            headers: { 'content-type': 'application/octet-stream' },
+            body: metered,
+            scopes,
+          });
+          await drain(patch.body);
+          location = this.#uploadLocation(patch, what);
+        }
+        for (let first = true; !whole; first = false) {
           if (pending === undefined) {
-            const next = await source.next();
+            const next = await nextChunk();
             if (next.done === true && !first) break;
             pending = next.done === true ? undefined : next.value;
           }
