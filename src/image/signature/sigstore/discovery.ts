@@ -31,6 +31,8 @@ export interface DiscoveryOptions {
    * made on the index are accepted for this instance (cosign signs the index unless --recursive).
    */
   readonly indexDigest?: Digest;
+  /** The caller has already verified the attachments of `manifestDigest`: start at its referrers. */
+  readonly attachmentsVerified?: boolean;
 }
 
 export type DiscoveredSignature =
@@ -288,11 +290,20 @@ export async function discoverSigstoreSignature(
 ): Promise<DiscoveryResult> {
   const o = { ...DEFAULTS, ...options };
   const targets: {
+    skipAttachments?: boolean;
     digest: Digest;
     instance: Digest | undefined;
     expectations: SigstoreExpectations;
     prefix: string;
-  }[] = [{ digest: manifestDigest, instance: instanceDigest, expectations, prefix: '' }];
+  }[] = [
+    {
+      digest: manifestDigest,
+      instance: instanceDigest,
+      expectations,
+      prefix: '',
+      skipAttachments: o.attachmentsVerified === true,
+    },
+  ];
   if (o.indexDigest !== undefined) {
     const indexDigest = o.indexDigest;
     targets.push({
@@ -306,7 +317,19 @@ export async function discoverSigstoreSignature(
   const probes: string[] = [];
   for (const t of targets) {
     for (const probe of [
-      () => probeAttachments(source, t.digest, t.instance, trust, t.expectations, o.maxAttachmentSignatures),
+      ...(t.skipAttachments
+        ? []
+        : [
+            () =>
+              probeAttachments(
+                source,
+                t.digest,
+                t.instance,
+                trust,
+                t.expectations,
+                o.maxAttachmentSignatures,
+              ),
+          ]),
       () => probeReferrers(source, t.digest, trust, t.expectations, o.maxBundles),
     ]) {
       const result = await probe();
