@@ -109,8 +109,10 @@ function printExplanation(e: Explanation, io: Io): void {
       const what = s.accepted
         ? `accepted (key ${s.keyIdentity ?? '?'}, identity ${s.dockerReference ?? '?'})`
         : `rejected: ${s.reason}`;
-      io.stdout.write(`    signature ${s.index} (${s.format}): ${what}\n`);
+      const where = s.referrer === undefined ? '' : `, referrer ${s.referrer}`;
+      io.stdout.write(`    signature ${s.index} (${s.format}${where}): ${what}\n`);
     }
+    for (const p of r.probes ?? []) io.stdout.write(`    probed ${p}\n`);
   }
   if (e.requirements.length < e.requirementCount) {
     io.stdout.write(`  (${e.requirementCount - e.requirements.length} later requirement(s) not evaluated)\n`);
