@@ -77,6 +77,8 @@ export interface SigstoreVerifier {
 export interface ReferrerVerification {
   readonly accepted: (AcceptedSignature & { readonly referrer: Digest }) | undefined;
   readonly probes: readonly string[];
+  /** Something could not be read (maybe temporarily): a denial then is undecided, not final. */
+  readonly incomplete: boolean;
 }
 
 export const SIGSTORE_SIGNATURE_MIME_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -486,6 +488,10 @@ export class PolicyEvaluator {
       const signatures = [...attempts, { ...attempt, ...accepted }];
       return { allowed: true, signatures, ...(outcome.skipped ? { skipped: outcome.skipped } : {}), probes };
     }
-    return { ...outcome, reason: `${outcome.reason}; probed: ${probes.join('; ')}`, probes };
+    const reason = `${outcome.reason}; probed: ${probes.join('; ')}`;
+    // A referrer that could not be read might have been the signature: undecided, never cached.
+    return found.incomplete
+      ? { ...outcome, code: 'EVALUATION_FAILED', reason, probes }
+      : { ...outcome, reason, probes };
   }
 }

@@ -173,6 +173,7 @@ export function sigstoreVerifier(
       return {
         accepted: result.accepted === undefined ? undefined : acceptedReferrer(result.accepted),
         probes: result.probes,
+        incomplete: result.incomplete,
       };
     },
   };

@@ -21,7 +21,7 @@ const attachment: Signature = {
 };
 
 /** A verifier that accepts attachments when told to and counts referrer lookups. */
-function countingVerifier(acceptAttachments: boolean, acceptReferrer: boolean) {
+function countingVerifier(acceptAttachments: boolean, acceptReferrer: boolean, incomplete = false) {
   const calls = { referrers: 0 };
   const verifier: SigstoreVerifier = {
     async verify() {
@@ -43,8 +43,9 @@ function countingVerifier(acceptAttachments: boolean, acceptReferrer: boolean) {
               keyIdentity: 'k',
             },
             probes: ['referrers: accepted'],
+            incomplete: false,
           }
-        : { accepted: undefined, probes: ['referrers: none'] };
+        : { accepted: undefined, probes: ['referrers: none'], incomplete };
     },
   };
   return { verifier, calls };
@@ -118,6 +119,15 @@ describe('evaluation: referrer signatures', () => {
       verdict.reason,
       /no signature exists; probed: tag sha256-\w+\.sig: no signatures; referrers: none$/,
     );
+  });
+
+  it('a denial after a referrer could not be read is undecided (EVALUATION_FAILED)', async () => {
+    const { verifier } = countingVerifier(false, false, true);
+    const verdict = await new PolicyEvaluator(policyOf(sigstore), { sigstore: verifier }).evaluate(
+      imageWithReferrers([]),
+    );
+    assert.ok(!verdict.allowed);
+    assert.equal(verdict.code, 'EVALUATION_FAILED');
   });
 
   it('an image without a referrer source keeps upstream behaviour', async () => {

@@ -57,6 +57,8 @@ export interface DiscoveryResult {
   readonly probes: readonly string[];
   /** The probes joined, for a denial message. */
   readonly explanation: string;
+  /** Something could not be read (not rejected): a registry or network failure, maybe temporary. */
+  readonly incomplete: boolean;
 }
 
 const DEFAULTS = { maxBundles: 16, maxAttachmentSignatures: 64 };
@@ -184,6 +186,7 @@ async function verifyReferrer(
 interface Probe {
   readonly accepted: DiscoveredSignature | undefined;
   readonly lines: string[];
+  readonly failed?: boolean;
 }
 
 async function probeAttachments(
@@ -202,6 +205,7 @@ async function probeAttachments(
     return {
       accepted: undefined,
       lines: [`${tag}: error: ${err instanceof Error ? err.message : String(err)}`],
+      failed: true,
     };
   }
   const sigstore = all.filter((s) => s.format === 'sigstore-json');
@@ -241,12 +245,14 @@ async function probeReferrers(
     return {
       accepted: undefined,
       lines: [`referrers: error: ${err instanceof Error ? err.message : String(err)}`],
+      failed: true,
     };
   }
   if (referrers.length === 0) return { accepted: undefined, lines: ['referrers: none'] };
   const byType = new Map<string, string[]>();
   const note = (type: string, reason: string) => byType.set(type, [...(byType.get(type) ?? []), reason]);
   let examined = 0;
+  let failed = false;
   for (const r of referrers) {
     const type = r.artifactType ?? r.mediaType;
     if (!isBundleMediaType(type) && type !== COSIGN_SIGNATURE_ARTIFACT_TYPE) {
@@ -262,6 +268,7 @@ async function probeReferrers(
       const accepted = await verifyReferrer(source, digest, r, type, trust, expectations);
       return { accepted, lines: [`referrers: ${type} ${r.digest} accepted`] };
     } catch (err) {
+      failed ||= !(err instanceof SigstoreError);
       note(type, why(err));
     }
   }
@@ -271,6 +278,7 @@ async function probeReferrers(
     lines: [
       `referrers: ${referrers.length} artifact${referrers.length === 1 ? '' : 's'} (${list.join('; ')})`,
     ],
+    failed,
   };
 }
 
@@ -315,6 +323,7 @@ export async function discoverSigstoreSignature(
     });
   }
   const probes: string[] = [];
+  let incomplete = false;
   for (const t of targets) {
     for (const probe of [
       ...(t.skipAttachments
@@ -334,8 +343,10 @@ export async function discoverSigstoreSignature(
     ]) {
       const result = await probe();
       probes.push(...result.lines.map((l) => t.prefix + l));
-      if (result.accepted) return { accepted: result.accepted, probes, explanation: probes.join('; ') };
+      incomplete ||= result.failed === true;
+      if (result.accepted)
+        return { accepted: result.accepted, probes, explanation: probes.join('; '), incomplete };
     }
   }
-  return { accepted: undefined, probes, explanation: probes.join('; ') };
+  return { accepted: undefined, probes, explanation: probes.join('; '), incomplete };
 }
