@@ -1,11 +1,13 @@
 // The webhook end to end (HTTPS server, production components, loopback Distribution registry)
 // for images whose only sigstore signature is a bundle attached as an OCI 1.1 referrer.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
+import { type Digest, parseDigest } from '../../src/image/digest.ts';
 import { generateSigstoreKeyPair, loadSigstoreSigner } from '../../src/image/signature/sigstore/index.ts';
 import type { PullSecretSource } from '../../src/policy/index.ts';
 import { productionComponents, type RunningServer, startServer } from '../../src/server.ts';
@@ -44,10 +46,10 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
   };
 
   /** Pushes `repo:v1` with one bundle referrer by `by`; returns the pod's image name and digest. */
-  const pushSigned = async (repo: string, by: typeof trusted) => {
+  const pushSigned = async (repo: string, by: typeof trusted, signedDigest?: Digest) => {
     const client = new RegistryClient(registry.url, repo);
     const digest = await client.pushImage('v1');
-    const { artifactType, bundle } = by.signBundle(digest, `${registry.host}/${repo}`);
+    const { artifactType, bundle } = by.signBundle(signedDigest ?? digest, `${registry.host}/${repo}`);
     await client.pushReferrer(digest, bundle, artifactType);
     return { image: `${registry.host}/${repo}:v1`, digest };
   };
@@ -125,6 +127,17 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
       new RegExp(
         `tag ${digest.replace(':', '-')}\\.sig: no signatures; referrers: 1 artifact \\(1 of type application/vnd\\.dev\\.sigstore\\.bundle\\.v0\\.3\\+json: signature by an unknown key\\)`,
       ),
+    );
+  });
+
+  it('denies a trusted bundle made for another digest', async () => {
+    const another = parseDigest(`sha256:${createHash('sha256').update('another image').digest('hex')}`);
+    const { image } = await pushSigned('webhook/other-digest', trusted, another);
+    const response = await admit(image, 'uid-other-digest');
+    assert.equal(response.allowed, false);
+    assert.match(
+      response.status.message,
+      /referrers: 1 artifact \(1 of type \S+: signature for another image\)/,
     );
   });
 });
