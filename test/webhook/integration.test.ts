@@ -16,6 +16,7 @@ import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { loopbackServerConfig } from '../helpers/server-config.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
 import { podSpec, review, workload } from './rig.ts';
@@ -128,22 +129,10 @@ describe('webhook over HTTPS against a real registry', () => {
     const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
     ca = await readFile(tls.certPath);
     server = await startServer(
-      {
-        policyPath: join(work, 'policy.json'),
-        host: '127.0.0.1',
-        port: 0,
-        tlsCertPath: tls.certPath,
-        tlsKeyPath: tls.keyPath,
-        deadlineMs: 5000,
-        mode: 'enforce',
-        unknownKinds: 'allow',
-        bodyLimit: 1024 * 1024,
-        logLevel: 'silent',
-        platform: 'linux/amd64',
-        watchIntervalMs: 60_000,
-        shutdownDelayMs: 0,
-        cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: 300 },
-      },
+      loopbackServerConfig(
+        { tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
+        { policyPath: join(work, 'policy.json'), cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: 300 } },
+      ),
       productionComponents(
         {
           registriesDirPath: join(work, 'registries.d'),

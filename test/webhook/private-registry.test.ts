@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import type { PullSecretSource } from '../../src/policy/index.ts';
 import { productionComponents, type RunningServer, startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { loopbackServerConfig } from '../helpers/server-config.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
 import { podSpec, review, workload } from './rig.ts';
@@ -103,22 +103,10 @@ describe('webhook with a private registry', () => {
       env.transport,
     );
     server = await startServer(
-      {
-        policyPath: join(work, 'policy.json'),
-        host: '127.0.0.1',
-        port: 0,
-        tlsCertPath: tls.certPath,
-        tlsKeyPath: tls.keyPath,
-        deadlineMs: 5000,
-        mode: 'enforce',
-        unknownKinds: 'allow',
-        bodyLimit: 1024 * 1024,
-        logLevel: 'silent',
-        platform: 'linux/amd64',
-        watchIntervalMs: 60_000,
-        shutdownDelayMs: 0,
-        cache: DEFAULT_CACHE_LIMITS,
-      },
+      loopbackServerConfig(
+        { tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
+        { policyPath: join(work, 'policy.json') },
+      ),
       { ...components, pullSecrets },
     );
   });

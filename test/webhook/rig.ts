@@ -30,11 +30,12 @@ export function appRig(
       done();
     },
   });
+  const mode = options.mode ?? 'enforce';
   const app = buildApp({
     admission: {
-      checker: rig.checker,
+      checks: () => [{ mode, checker: rig.checker }],
       pullSecrets,
-      mode: options.mode ?? 'enforce',
+      mode,
       deadlineMs: options.deadlineMs ?? 2000,
       unknownKinds: options.unknownKinds ?? 'allow',
       metrics,
