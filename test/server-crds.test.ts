@@ -1,7 +1,7 @@
 // startServer with the policy CRD controller (serve --watch-policies) over the in-memory API
 // server: every policy selecting a namespace must admit, each in its own mode.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,7 @@ const rejectLibrary = {
   transports: { docker: { 'docker.io/library': [{ type: 'reject' }] } },
 };
 const acceptAll = { default: [{ type: 'insecureAcceptAnything' }] };
+const acceptAllJson = JSON.stringify(acceptAll);
 
 async function admitPod(server: RunningServer, ns: string, images: string[], extra = {}) {
   const object = { ...(workload('', 'Pod', podSpec(images, extra)) as object) };
@@ -355,4 +356,32 @@ describe('startServer with policy CRDs: caching and credentials', () => {
       await kube.stop();
     }
   });
+});
+
+describe('productionComponents.compilePolicy: what the controller compiles CRD policies with', () => {
+  const sigstore = (keyData: string) =>
+    JSON.stringify({
+      default: [{ type: 'sigstoreSigned', keyData, signedIdentity: { type: 'matchRepository' } }],
+    });
+  const gpg = (keyData: string) =>
+    JSON.stringify({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData }] });
+  const garbage = Buffer.from('not a key').toString('base64');
+
+  it('loads an inline cosign key, and the hash follows the text', async () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const compiled = await real.compilePolicy(sigstore(Buffer.from(pem).toString('base64')));
+    assert.deepEqual(compiled.sources, []);
+    const other = await real.compilePolicy(acceptAllJson);
+    assert.notEqual(compiled.policyHash, other.policyHash);
+  });
+
+  for (const [what, text] of [
+    ['a cosign key that does not parse', sigstore(garbage)],
+    ['a GPG keyring that does not parse', gpg(garbage)],
+  ] as const) {
+    it(`rejects ${what} at compile time`, async () => {
+      await assert.rejects(real.compilePolicy(text));
+    });
+  }
 });

@@ -104,12 +104,12 @@ async function judge(
   remainingMs: number,
 ): Promise<Outcome[]> {
   const checks = settings.checks(request.namespace);
+  if (checks.length === 0) return [];
   const limit = deadline(remainingMs);
   const controller = new AbortController();
   try {
     const all = (verdict: Verdict) =>
       checks.flatMap(({ mode }) => sites.map((site) => ({ site, mode, verdict })));
-    if (checks.length === 0) return [];
     const secrets = settings.pullSecrets
       .secretsFor({ namespace: request.namespace, ...pod }, controller.signal)
       .then(
@@ -190,6 +190,7 @@ function decide(
     };
   }
   const of = (mode: Mode) => problems.filter((p) => p.mode === mode).map((p) => p.text);
+  // MODES lists the strictest first; a mode outside it (a bad setting) falls to the default case.
   const mode = MODES.find((m) => of(m).length > 0);
   const audit = {
     decision: '',
