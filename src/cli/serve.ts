@@ -235,16 +235,19 @@ ${formatFlags(flags)}
     let stopped: Promise<string | Error> = terminated();
     let synced: KubeIntegration<Evaluator> | undefined;
     if (kube !== undefined && crds !== undefined) {
-      const { startKube } = await import('../kube/index.ts');
+      const [{ startKube }, { createLogger }] = await Promise.all([
+        import('../kube/index.ts'),
+        import('../webhook/log.ts'),
+      ]);
+      // JSON log lines like the webhook's, so controller trouble sits beside the admissions it affects.
+      const logger = createLogger(settings.config.logLevel);
       const starting = startKube({
         compile: components.compilePolicy,
         namespace: kube.namespace,
         identity: kube.identity,
         ...(kube.kubeconfig === undefined ? {} : { kubeconfig: kube.kubeconfig }),
         onError: (err, context) =>
-          io.stderr.write(
-            `portcullis serve: ${context}: ${err instanceof Error ? err.message : String(err)}\n`,
-          ),
+          logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
       });
       crds.resolve(starting);
       starting.then(
