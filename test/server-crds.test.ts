@@ -201,7 +201,10 @@ describe('startServer with policy CRDs: the real policy engine', () => {
     await kube.policies.settled();
     const res = await admitPod(server, 'team-b', ['quay.io/team/app:1']);
     assert.equal(res.allowed, false);
-    assert.match(res.status!.message, /could not be verified: .*absent/);
+    assert.match(
+      res.status!.message,
+      /could not be verified: ImagePolicy\/team-b\/broken: no version in force: .*absent/,
+    );
     assert.equal((await admitPod(server, 'team-a', ['quay.io/team/app:1'])).allowed, true);
   });
 });
