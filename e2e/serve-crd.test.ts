@@ -118,7 +118,7 @@ describe('portcullis serve --watch-policies behind the real API server', () => {
     );
     assert.equal(
       message,
-      'image "nginx:1.27" at spec.containers[0].image is not trusted: ClusterImagePolicy/no-library: Running image docker://docker.io/library/nginx:1.27 is rejected by policy.',
+      'image "nginx:1.27" at spec.containers[0].image is not trusted: ClusterImagePolicy/no-library: Running image docker://nginx:1.27 is rejected by policy.',
     );
   });
 
@@ -155,7 +155,7 @@ describe('portcullis serve --watch-policies behind the real API server', () => {
     assert.match(warned.stdout, /pod\/redis created/);
     assert.match(
       warned.stderr,
-      /Warning: portcullis: image "redis:7" at spec\.containers\[0\]\.image is not trusted: ImagePolicy\/team-a\/warn-library: Running image docker:\/\/docker.io\/library\/redis:7 is rejected by policy\./,
+      /Warning: portcullis: image "redis:7" at spec\.containers\[0\]\.image is not trusted: ImagePolicy\/team-a\/warn-library: Running image docker:\/\/redis:7 is rejected by policy\./,
     );
     const elsewhere = await kubectl(['apply', '-f', '-'], podJson('redis', 'team-b', ['redis:7']));
     assert.equal(elsewhere.code, 0, elsewhere.stderr);

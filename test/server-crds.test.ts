@@ -19,9 +19,9 @@ import {
 } from '../src/server.ts';
 import { writeSelfSignedCertificate } from '../src/webhook/tls.ts';
 import { httpsRequest } from './helpers/https.ts';
-import { loopbackServerConfig } from './helpers/server-config.ts';
 import { FakeCluster, fixture } from './kube/fake-cluster.ts';
 import { FakeEvaluator, FakePullSecrets, FakeResolver } from './policy/fakes.ts';
+import { serverConfig } from './webhook/real-server.ts';
 import { podSpec, review, workload } from './webhook/rig.ts';
 
 const CONTROLLER_NS = 'portcullis-system';
@@ -39,7 +39,7 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 const config = (policyPath?: string): ServerConfig =>
-  loopbackServerConfig({ tlsCertPath: certPath, tlsKeyPath: keyPath }, { policyPath, deadlineMs: 2000 });
+  serverConfig(dir, { policyPath, tlsCertPath: certPath, tlsKeyPath: keyPath, deadlineMs: 2000 });
 
 function namespace(name: string, labels: Record<string, string> = {}) {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
