@@ -7,6 +7,7 @@ import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
 import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
 import {
+  type ActivePolicy,
   combineEvaluators,
   type DigestLookup,
   type Evaluator,
@@ -151,7 +152,7 @@ export async function startServer(config: ServerConfig, components: Components):
     if (crds === undefined) {
       return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', crdsUnavailable()) }];
     }
-    let policies: ReturnType<PolicySource<Evaluator>['policiesFor']>;
+    let policies: readonly ActivePolicy<Evaluator>[];
     try {
       policies = crds.policies.policiesFor(namespace);
     } catch (err) {
