@@ -202,9 +202,31 @@ export async function loadPolicy(path: string | undefined, options: EngineOption
       cause: err,
     });
   }
+  return compile(text, options, path, async () => {});
+}
+
+/**
+ * Compiles policy.json text that has no file of its own (a policy CRD's). `prepare` sees the
+ * parsed policy first and may reject it, e.g. when an inline key does not load.
+ */
+export function loadPolicyText(
+  text: string,
+  options: EngineOptions,
+  prepare: (policy: Policy) => Promise<void>,
+): Promise<Evaluator> {
+  return compile(text, options, undefined, prepare);
+}
+
+async function compile(
+  text: Uint8Array | string,
+  options: EngineOptions,
+  path: string | undefined,
+  prepare: (policy: Policy) => Promise<void>,
+): Promise<Evaluator> {
   const policy = parsePolicy(text, {
     transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
   });
+  await prepare(policy);
   const paths = trustPaths(policy);
   const trust = createHash('sha256');
   for (const p of paths) {
