@@ -252,6 +252,41 @@ describe('sync carries signatures to a mirror', () => {
   });
 });
 
+describe('sync --src docker of whole repositories', () => {
+  test('signature and referrer-index tags travel with their images, never as images of their own', async () => {
+    for (const repo of ['cosign', 'bundle']) {
+      const reportFile = join(f.work, `whole-${repo}.json`);
+      const r = await runCli(
+        [
+          'sync',
+          ...tls,
+          '--registries.d',
+          f.registriesD,
+          '--insecure-policy',
+          '--report',
+          reportFile,
+          '--src',
+          'docker',
+          '--dest',
+          'docker',
+          `${f.origin.host}/team/${repo}`,
+          `${f.mirror.host}/whole`,
+        ],
+        f.env,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const report = await readReport(reportFile);
+      assert.ok(
+        report.images.every((i) => !/:sha256-/.test(i.source)),
+        report.images.map((i) => i.source).join(', '),
+      );
+      const carried = (await tags(f.mirror.url, `whole/${repo}`)).filter((t) => t.startsWith('sha256-'));
+      const digest = digests[repo]!.replace(':', '-');
+      assert.deepEqual(carried, [repo === 'cosign' ? `${digest}.sig` : digest]);
+    }
+  });
+});
+
 describe('sync verifies on the way in and re-signs with the mirror keys', () => {
   const prefix = () => `${f.mirror.host}/resigned`;
 
