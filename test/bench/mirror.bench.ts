@@ -46,29 +46,11 @@ async function main(): Promise<void> {
     const yaml = join(f.work, 'bench.yaml');
     const tags = Array.from({ length: TAGS }, (_, i) => `"t${i}"`).join(', ');
     await writeFile(yaml, `${f.origin.host}:\n  tls-verify: false\n  images:\n    team/many: [${tags}]\n`);
-    const common = (dest: string) => [
-      '--src-tls-verify=false',
-      '--dest-tls-verify=false',
-      '--src',
-      'yaml',
-      '--dest',
-      'docker',
-      yaml,
-      dest,
-    ];
+    // skopeo takes its global flags (--registries.d) after the subcommand too.
     const tools = {
       portcullis: (dest: string) =>
-        timed(f, process.execPath, [
-          cli,
-          'sync',
-          '--quiet',
-          '--insecure-policy',
-          '--registries.d',
-          f.registriesD,
-          ...common(dest),
-        ]),
-      skopeo: (dest: string) =>
-        timed(f, 'skopeo', ['--insecure-policy', '--registries.d', f.registriesD, 'sync', ...common(dest)]),
+        timed(f, process.execPath, [cli, ...f.syncArgs(['--quiet', '--insecure-policy'], yaml, dest)]),
+      skopeo: (dest: string) => timed(f, 'skopeo', ['--insecure-policy', ...f.syncArgs([], yaml, dest)]),
     };
     const best: Record<string, { first: number; again: number }> = {};
     for (let n = 0; n < runs; n++) {
