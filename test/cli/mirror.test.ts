@@ -287,6 +287,89 @@ describe('sync --src docker of whole repositories', () => {
   });
 });
 
+/** The referrer manifests listed in the mirror's fallback index of `digest` in `repo`. */
+async function mirrorReferrers(repo: string, digest: string): Promise<{ subject: { digest: string } }[]> {
+  const res = await fetch(`${f.mirror.url}/v2/${repo}/manifests/${digest.replace(':', '-')}`, {
+    headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+  });
+  if (res.status === 404) return [];
+  const index = (await res.json()) as { manifests: { digest: string }[] };
+  return Promise.all(
+    index.manifests.map(async (m) => {
+      const r = await fetch(`${f.mirror.url}/v2/${repo}/manifests/${m.digest}`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      return (await r.json()) as { subject: { digest: string } };
+    }),
+  );
+}
+
+describe('copy', () => {
+  test('carries the bundle referrer and signs with --sign-by; skopeo verifies the mirror signature', async () => {
+    const dest = `${f.mirror.host}/copied/bundle:v1`;
+    const r = await runCli(
+      [
+        'copy',
+        ...tls,
+        '--registries.d',
+        f.registriesD,
+        '--insecure-policy',
+        '--sign-by',
+        f.mirrorFpr,
+        `docker://${f.origin.host}/team/bundle:v1`,
+        `docker://${dest}`,
+      ],
+      f.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const referrers = await mirrorReferrers('copied/bundle', digests.bundle!);
+    assert.deepEqual(
+      referrers.map((m) => m.subject.digest),
+      [digests.bundle],
+    );
+    const policy = join(f.work, 'copied-policy.json');
+    await writeFile(
+      policy,
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: {
+          docker: { [dest]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: f.mirrorGpgPub }] },
+        },
+      }),
+    );
+    assert.deepEqual(await skopeoAllows(policy, `docker://${dest}`), { ok: true, stderr: '' });
+  });
+
+  test('a converted copy points its referrers at the digest written', async () => {
+    const digestfile = join(f.work, 'converted.digest');
+    const r = await runCli(
+      [
+        'copy',
+        ...tls,
+        '--registries.d',
+        f.registriesD,
+        '--insecure-policy',
+        '--format',
+        'v2s2',
+        '--digestfile',
+        digestfile,
+        `docker://${f.origin.host}/team/bundle:v1`,
+        `docker://${f.mirror.host}/converted/bundle:v1`,
+      ],
+      f.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const written = (await readFile(digestfile, 'utf8')).trim();
+    assert.notEqual(written, digests.bundle);
+    const referrers = await mirrorReferrers('converted/bundle', written);
+    assert.deepEqual(
+      referrers.map((m) => m.subject.digest),
+      [written],
+    );
+    assert.deepEqual(await mirrorReferrers('converted/bundle', digests.bundle!), []);
+  });
+});
+
 describe('sync verifies on the way in and re-signs with the mirror keys', () => {
   const prefix = () => `${f.mirror.host}/resigned`;
 
