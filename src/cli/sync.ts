@@ -12,10 +12,10 @@ import {
   type SystemContext,
   type TransportRegistry,
 } from '../image/index.ts';
+import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
-import { quietProgress } from './progress.ts';
 import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
 import { parseSyncYaml } from './sync-config.ts';
 import { buildSyncReport, type JobOutcome, type SyncReport, writeSyncReport } from './sync-report.ts';
@@ -49,6 +49,8 @@ export interface SyncDeps {
   readonly probeDestination?: CopyOptions['probeDestination'];
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
   readonly cleanup?: () => Promise<void>;
+  /** Verifies sigstoreSigned policy requirements; without it they deny. */
+  readonly sigstore?: SigstoreVerifier;
   /** Stores the report in a ConfigMap (`--report-configmap`); returns where it went. */
   readonly publishReport?: (target: string, report: SyncReport) => Promise<string>;
 }
@@ -265,7 +267,7 @@ ${formatFlags(specs)}
           io.stdout.write(`Would have synced ${jobs.length} images\n`);
           return 0;
         }
-        const policy = await policyFromFlags(flags, io.env, registry);
+        const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
         const signing = await signingFromFlags(flags, io.env);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
         const startedAt = new Date();
@@ -302,7 +304,6 @@ ${formatFlags(specs)}
                     ...(deps.probeDestination !== undefined
                       ? { probeDestination: deps.probeDestination }
                       : {}),
-                    progress: quietProgress,
                     ...(policy !== undefined ? { policy } : {}),
                     ...signing,
                     ...extra,

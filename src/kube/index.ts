@@ -7,8 +7,8 @@ import { PolicyController } from './policy-controller.ts';
 import { KubePullSecrets } from './pull-secrets.ts';
 import type { KubeApi } from './types.ts';
 
+export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
-export type { ActivePolicy, PolicyChange, PolicySource } from './policy-controller.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
   dockercfgToConfigJson,
@@ -29,6 +29,8 @@ export interface KubeSettings<T> {
   /** A kubeconfig file; in-cluster config or ~/.kube/config when undefined. */
   readonly kubeconfig?: string;
   readonly onError: (err: unknown, context: string) => void;
+  /** Namespaces whose pull secrets may be read (a Role in each); undefined: all (a ClusterRole). */
+  readonly pullSecretNamespaces?: readonly string[];
   /** For tests: an API other than the kubeconfig's. */
   readonly api?: KubeApi;
 }
@@ -67,7 +69,7 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     now: () => new Date(),
     onError: settings.onError,
   });
-  const pullSecrets = new KubePullSecrets(api, informer);
+  const pullSecrets = new KubePullSecrets(api, informer, settings.pullSecretNamespaces);
   leader.start();
   await Promise.all([policies.start(), pullSecrets.start()]);
   return {
