@@ -1,9 +1,9 @@
 // skopeo's signing flags for copy and sync: the signers the copy engine runs after the manifest is
 // written (GPG simple signing from the GnuPG home or a key file, cosign-format sigstore signatures).
 import type { Signer } from '../image/copy/index.ts';
-import { type DockerReference, manifestDigest, parseNormalizedNamed } from '../image/index.ts';
+import { type DockerReference, parseNormalizedNamed } from '../image/index.ts';
 import { loadSecretKeyring, signBlob } from '../image/signature/gpg/openpgp.ts';
-import { loadSigstoreSigner } from '../image/signature/sigstore/signer.ts';
+import { sigstoreCopySigner } from '../image/signature/sigstore/signer.ts';
 import { simpleSigningPayload } from '../image/signature/simple-signing.ts';
 import { CliError, type FlagSpec } from './args.ts';
 import { exportSecretKey } from './gnupg.ts';
@@ -78,14 +78,7 @@ export async function signingFromFlags(
   if (gpgKey !== undefined) signers.push(await gpgSigner(gpgKey, flags['sign-by-key-file'], passphrase, env));
   if (sigstoreKey !== undefined) {
     const pem = new TextDecoder().decode(await readInputFile(sigstoreKey, 'private key'));
-    const signer = await loadSigstoreSigner(pem, new TextEncoder().encode(passphrase), {
-      creator: 'portcullis 0.1.0',
-    });
-    signers.push({
-      async sign(manifest, dockerReference) {
-        return signer.sign(manifestDigest(manifest), dockerReference.toString());
-      },
-    });
+    signers.push(await sigstoreCopySigner(pem, new TextEncoder().encode(passphrase)));
   }
   const identity = flags['sign-identity'];
   if (identity === undefined) return { signers };

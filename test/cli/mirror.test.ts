@@ -304,22 +304,21 @@ async function mirrorReferrers(repo: string, digest: string): Promise<{ subject:
   );
 }
 
+/** `portcullis copy` between the two registries with the fixture's registries.d. */
+function copy(extra: readonly string[], src: string, dest: string) {
+  return runCli(
+    ['copy', ...tls, '--registries.d', f.registriesD, '--insecure-policy', ...extra, src, dest],
+    f.env,
+  );
+}
+
 describe('copy', () => {
   test('carries the bundle referrer and signs with --sign-by; skopeo verifies the mirror signature', async () => {
     const dest = `${f.mirror.host}/copied/bundle:v1`;
-    const r = await runCli(
-      [
-        'copy',
-        ...tls,
-        '--registries.d',
-        f.registriesD,
-        '--insecure-policy',
-        '--sign-by',
-        f.mirrorFpr,
-        `docker://${f.origin.host}/team/bundle:v1`,
-        `docker://${dest}`,
-      ],
-      f.env,
+    const r = await copy(
+      ['--sign-by', f.mirrorFpr],
+      `docker://${f.origin.host}/team/bundle:v1`,
+      `docker://${dest}`,
     );
     assert.equal(r.code, 0, r.stderr);
     const referrers = await mirrorReferrers('copied/bundle', digests.bundle!);
@@ -342,21 +341,10 @@ describe('copy', () => {
 
   test('a converted copy points its referrers at the digest written', async () => {
     const digestfile = join(f.work, 'converted.digest');
-    const r = await runCli(
-      [
-        'copy',
-        ...tls,
-        '--registries.d',
-        f.registriesD,
-        '--insecure-policy',
-        '--format',
-        'v2s2',
-        '--digestfile',
-        digestfile,
-        `docker://${f.origin.host}/team/bundle:v1`,
-        `docker://${f.mirror.host}/converted/bundle:v1`,
-      ],
-      f.env,
+    const r = await copy(
+      ['--format', 'v2s2', '--digestfile', digestfile],
+      `docker://${f.origin.host}/team/bundle:v1`,
+      `docker://${f.mirror.host}/converted/bundle:v1`,
     );
     assert.equal(r.code, 0, r.stderr);
     const written = (await readFile(digestfile, 'utf8')).trim();
@@ -387,7 +375,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
             [`${f.origin.host}/team/forged`]: [
               { type: 'signedBy', keyType: 'GPGKeys', keyPath: f.originGpgPub },
             ],
-            [`${f.origin.host}/team/cosign`]: [{ type: 'insecureAcceptAnything' }],
+            [`${f.origin.host}/team/cosign`]: [{ type: 'sigstoreSigned', keyPath: f.originCosignPub }],
           },
         },
       }),

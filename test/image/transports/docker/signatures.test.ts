@@ -177,7 +177,8 @@ describe('X-Registry-Supports-Signatures', () => {
           res.writeHead(201).end();
           return true;
         }
-        if (req.url === '/v2/ext/dest/manifests/v1' && req.method === 'PUT') {
+        // The manifest goes by digest; its tag is written on commit.
+        if (req.url === `/v2/ext/dest/manifests/${d}` && req.method === 'PUT') {
           res.writeHead(201, { 'docker-content-digest': d }).end();
           return true;
         }
