@@ -80,6 +80,27 @@ async function remapPolicy(mirrorPrefix: string): Promise<string> {
   return path;
 }
 
+/** Sigstore discovery on `repo@digest` at the mirror, trusting `publicKey`, for `identity`. */
+async function discover(repo: string, digest: Digest, publicKey: string, identity: string) {
+  const env = await dockerTestEnv();
+  const source = await env.transport
+    .parseReference(`//${repo}@${digest}`)
+    .newImageSource({ ...env.ctx, registriesDirPath: f.registriesD });
+  try {
+    const pem = await readFile(publicKey);
+    const trust = await compileSigstoreTrust({ keyData: pem.toString('base64') }, () =>
+      Promise.reject(new Error('no files')),
+    );
+    return await discoverSigstoreSignature(source, digest, undefined, trust, {
+      matchesManifestDigest: (d) => d === digest,
+      matchesDockerReference: (ref) => ref === identity,
+    });
+  } finally {
+    await source.close();
+    await env.cleanup();
+  }
+}
+
 async function evalPolicy(policy: string, image: string) {
   return runCli(['policy', 'eval', '--policy', policy, '--registries.d', f.registriesD, image], f.env);
 }
@@ -206,24 +227,13 @@ describe('sync carries signatures to a mirror', () => {
       originIndex.manifests.map((m) => m.digest),
       'same referrer digest: the subject is unchanged',
     );
-    const env = await dockerTestEnv();
-    const source = await env.transport
-      .parseReference(`//${prefix()}/bundle@${digests.bundle}`)
-      .newImageSource({ ...env.ctx, registriesDirPath: f.registriesD });
-    try {
-      const pem = await readFile(f.originCosignPub);
-      const trust = await compileSigstoreTrust({ keyData: pem.toString('base64') }, () =>
-        Promise.reject(new Error('no files')),
-      );
-      const result = await discoverSigstoreSignature(source, digests.bundle!, undefined, trust, {
-        matchesManifestDigest: (d) => d === digests.bundle,
-        matchesDockerReference: (ref) => ref === `${f.origin.host}/team/bundle:v1`,
-      });
-      assert.equal(result.accepted?.via, 'referrer-bundle', result.explanation);
-    } finally {
-      await source.close();
-      await env.cleanup();
-    }
+    const result = await discover(
+      `${prefix()}/bundle`,
+      digests.bundle!,
+      f.originCosignPub,
+      `${f.origin.host}/team/bundle:v1`,
+    );
+    assert.equal(result.accepted?.via, 'referrer-bundle', result.explanation);
   });
 
   test('a second sync skips every image and carries nothing twice', async () => {
@@ -391,6 +401,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
         f.mirrorFpr,
         '--sign-by-sigstore-private-key',
         f.mirrorCosignKey,
+        '--sign-sigstore-bundle',
         '--sign-passphrase-file',
         f.passphraseFile,
         '--report',
@@ -404,7 +415,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
     const result = Object.fromEntries(report.images.map((i) => [i.destination.split('/').pop(), i]));
     assert.equal(result['gpg:v1']?.result, 'copied');
     assert.equal(result['cosign:v1']?.result, 'copied', JSON.stringify(result['cosign:v1']));
-    assert.deepEqual(result['gpg:v1']?.signatures, { copied: 0, created: 2, referrers: 0 });
+    assert.deepEqual(result['gpg:v1']?.signatures, { copied: 0, created: 3, referrers: 0 });
     for (const bad of ['unsigned:v1', 'forged:v1']) {
       assert.equal(result[bad]?.result, 'rejected', JSON.stringify(result[bad]));
       assert.equal(result[bad]?.error?.code, 'SOURCE_REJECTED');
@@ -437,6 +448,26 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
     // The origin signatures were removed: the origin keys no longer verify the mirror copies.
     const origin = await evalPolicy(await remapPolicy(prefix()), `docker://${prefix()}/gpg:v1`);
     assert.equal(origin.code, 1, origin.stdout);
+
+    // Without the attachment, the mirror's sigstore bundle referrer alone verifies.
+    const sigTag = `${f.mirror.url}/v2/resigned/cosign/manifests/${digests.cosign!.replace(':', '-')}.sig`;
+    const head = await fetch(sigTag, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    const attachment = head.headers.get('docker-content-digest')!;
+    const del = await fetch(`${f.mirror.url}/v2/resigned/cosign/manifests/${attachment}`, {
+      method: 'DELETE',
+    });
+    await del.arrayBuffer();
+    assert.equal(del.status, 202);
+    const discovered = await discover(
+      `${prefix()}/cosign`,
+      digests.cosign!,
+      f.mirrorCosignPub,
+      `${prefix()}/cosign:v1`,
+    );
+    assert.equal(discovered.accepted?.via, 'referrer-bundle', discovered.explanation);
   });
 });
 
