@@ -188,6 +188,15 @@ describe('inspect matches skopeo inspect', () => {
     assertSameInspect(ours.stdout, theirs);
   });
 
+  it('inspects an oci: layout (no registry, no tags) like skopeo', async () => {
+    const layout = join(dir, 'layout-local');
+    await writeOciLayout(layout, syntheticImage(), 'v1');
+    const theirs = await skopeo('inspect', `oci:${layout}:v1`);
+    const ours = await portcullis('inspect', `oci:${layout}:v1`);
+    assert.equal(ours.code, 0, ours.stderr);
+    assertSameInspect(ours.stdout, theirs);
+  });
+
   it('reports an unknown image with exit code 1 and the registry error', async () => {
     const r = await portcullis('inspect', '--tls-verify=false', `docker://${registry.host}/interop/nope:v1`);
     assert.equal(r.code, 1);

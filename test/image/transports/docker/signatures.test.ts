@@ -177,8 +177,11 @@ describe('X-Registry-Supports-Signatures', () => {
           res.writeHead(201).end();
           return true;
         }
-        // The manifest goes by digest; its tag is written on commit.
-        if (req.url === `/v2/ext/dest/manifests/${d}` && req.method === 'PUT') {
+        // The manifest goes in by digest, and the tag only at commit.
+        if (
+          (req.url === '/v2/ext/dest/manifests/v1' || req.url === `/v2/ext/dest/manifests/${d}`) &&
+          req.method === 'PUT'
+        ) {
           res.writeHead(201, { 'docker-content-digest': d }).end();
           return true;
         }
