@@ -505,6 +505,18 @@ describe('bad input is reported per image and never tagged', () => {
     assert.deepEqual(await tags(f.mirror.url, 'bad/stays'), ['v1']);
   });
 
+  test('a source that cannot be listed at all is reported with its error and no image', async () => {
+    const yaml = join(f.work, 'unlisted.yaml');
+    await writeFile(yaml, '127.0.0.1:1:\n  tls-verify: false\n  images-by-tag-regex:\n    team/app: ^v\n');
+    const reportFile = join(f.work, 'unlisted.json');
+    const r = await sync(['--insecure-policy', '--report', reportFile], yaml, `${f.mirror.host}/unlisted`);
+    assert.equal(r.code, 1);
+    const report = await readReport(reportFile);
+    assert.deepEqual(report.images, []);
+    assert.equal(report.summary.images, 0);
+    assert.equal(report.error?.code, 'NETWORK', JSON.stringify(report.error));
+  });
+
   test('without --keep-going the first failure stops the sync and the rest is reported not attempted', async () => {
     const reportFile = join(f.work, 'stop.json');
     const r = await sync(
