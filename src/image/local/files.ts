@@ -1,11 +1,10 @@
 // File helpers of the local transports: temp names, atomic renames, verified blob storage.
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type Digest, DigestError, Digester, digestAlgorithm } from '../digest.ts';
 import { LocalTransportError } from './errors.ts';
 
@@ -39,48 +38,6 @@ export interface StoredBlob {
 /** Large buffers for blob files: fewer, larger (vectored) writes and reads. */
 export const BLOB_IO_CHUNK = 256 * 1024;
 
-/** Bytes gathered before one vectored write (the stream's chunks are not copied). */
-const WRITE_BATCH = 1 << 20;
-
-/**
- * Writes `stream` to `out` in batches of about WRITE_BATCH bytes: one write per 64 KiB socket chunk
- * is one thread-pool hand-off each, which costs the main thread dearly on a busy machine.
- */
-async function writeBatched(
-  stream: Readable,
-  out: WriteStream,
-  onChunk: (chunk: Buffer) => void,
-): Promise<void> {
-  const closed = finished(out);
-  closed.catch(() => {});
-  let batch: Buffer[] = [];
-  let bytes = 0;
-  const flush = async () => {
-    out.cork();
-    let ok = true;
-    for (const b of batch) ok = out.write(b);
-    out.uncork();
-    batch = [];
-    bytes = 0;
-    if (!ok) await Promise.race([once(out, 'drain'), closed]);
-  };
-  try {
-    for await (const chunk of stream) {
-      onChunk(chunk as Buffer);
-      batch.push(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-      if (bytes >= WRITE_BATCH) await flush();
-    }
-    await flush();
-    out.end();
-    await closed;
-  } catch (err) {
-    out.destroy();
-    stream.destroy();
-    throw err;
-  }
-}
-
 /**
  * Streams a blob into a new temp file in `dir`. The bytes are hashed unless `options.streamVerified`
  * says the stream already fails on a digest mismatch; the file is deleted and DIGEST_MISMATCH thrown
@@ -97,11 +54,19 @@ export async function storeStream(
   const trusted = options.streamVerified === true && expected.digest !== undefined;
   const digester = new Digester(expected.digest === undefined ? 'sha256' : digestAlgorithm(expected.digest));
   let size = 0;
-  try {
-    await writeBatched(stream, createWriteStream(path, { flags: 'wx', mode: 0o644 }), (chunk) => {
+  const measuring = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
       size += chunk.length;
       if (!trusted) digester.update(chunk);
-    });
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(
+      stream,
+      measuring,
+      createWriteStream(path, { flags: 'wx', mode: 0o644, highWaterMark: BLOB_IO_CHUNK }),
+    );
     if (expected.size >= 0 && size !== expected.size) {
       throw new DigestError(
         'DIGEST_MISMATCH',
