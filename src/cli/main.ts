@@ -1,5 +1,7 @@
 // Composition root of the CLI: the only place that knows every command. Each command's module
 // graph is imported only when that command runs, so `--version` or `inspect` load a fraction of it.
+
+import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { allTransports, transportRegistryFor } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
@@ -10,7 +12,16 @@ interface CommandEntry {
   load(): Promise<Command>;
 }
 
-const sigstore = async () => (await import('../image/signature/sigstore-verifier.ts')).sigstoreVerifier();
+/** The sigstore verifier, importing it (and @sigstore/*) at the first sigstoreSigned requirement. */
+function sigstore(): SigstoreVerifier {
+  let verifier: Promise<SigstoreVerifier> | undefined;
+  return {
+    async verify(requirement, signature, expectations) {
+      verifier ??= import('../image/signature/sigstore-verifier.ts').then((m) => m.sigstoreVerifier());
+      return (await verifier).verify(requirement, signature, expectations);
+    },
+  };
+}
 
 const commands: readonly CommandEntry[] = [
   {
@@ -24,7 +35,7 @@ const commands: readonly CommandEntry[] = [
       return copyCommand({
         transports: transportRegistryFor,
         cleanup: closeAllAgents,
-        sigstore: await sigstore(),
+        sigstore: sigstore(),
       });
     },
   },
@@ -39,7 +50,7 @@ const commands: readonly CommandEntry[] = [
       ]);
       return syncCommand({
         transports: transportRegistryFor,
-        sigstore: await sigstore(),
+        sigstore: sigstore(),
         listTags: support.listRepositoryTags,
         probeDestination: support.probeRegistryDestination,
         cleanup: support.closeAllAgents,
@@ -90,7 +101,7 @@ const commands: readonly CommandEntry[] = [
       // Transports and the sigstore verifier only for `eval`, and only the image's transport.
       return policyCommand(async (imageName) => ({
         transports: await transportRegistryFor([imageName]),
-        sigstore: await sigstore(),
+        sigstore: sigstore(),
       }));
     },
   },
