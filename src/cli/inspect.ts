@@ -1,6 +1,6 @@
-// Deep imports, not the image barrel: inspect loads only the transport IMAGE-NAME uses.
+// Deep imports, not the image barrel: inspect loads only the transport IMAGE-NAME uses (and
+// the docker tag listing only for docker://).
 import { imageInspectInfo, manifestDigest, skopeoInspectOutput } from '../image/manifest/index.ts';
-import { listDockerTags } from '../image/transports/docker/api.ts';
 import { closeAllAgents } from '../image/transports/docker/http.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
@@ -77,7 +77,7 @@ export function inspectCommand(transports: TransportsFor): Command {
         const info = imageInspectInfo(image.manifest, image.config);
         const tags =
           ref.transport.name === 'docker' && f['no-tags'] !== true
-            ? (await listDockerTags(ref, ctx)).tags
+            ? (await (await import('../image/transports/docker/api.ts')).listDockerTags(ref, ctx)).tags
             : [];
         const name = ref.dockerReference()?.name();
         const out = skopeoInspectOutput(
