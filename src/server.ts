@@ -2,29 +2,34 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Coalescer, createTtlCache } from './cache/index.ts';
-import type { Digest, SystemContext } from './image/index.ts';
+import { type Digest, loadKeyring, parsePublicKeyPem, type SystemContext } from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
 import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
 import {
+  type ActivePolicy,
+  combineEvaluators,
   type DigestLookup,
   type Evaluator,
   ImageChecker,
+  loadInlineKeys,
   loadPolicy,
+  loadPolicyText,
   NO_PULL_SECRETS,
+  type PolicySource,
   type PullSecretSource,
   RegistryResolver,
   type Resolver,
   type Verdict,
 } from './policy/index.ts';
-import type { Mode } from './webhook/admit.ts';
+import { type Checker, MODES, type Mode, type PolicyCheck } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
 import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
 import { createMetrics } from './webhook/metrics.ts';
 import { readKeyPair, watchFiles } from './webhook/tls.ts';
 
 export interface ServerConfig {
-  /** policy.json; undefined = the embedded default. */
+  /** policy.json; undefined = the embedded default, or none when Components.crds is given. */
   readonly policyPath: string | undefined;
   readonly host: string;
   readonly port: number;
@@ -55,8 +60,26 @@ export interface Components {
   loadPolicy(path: string | undefined): Promise<Evaluator>;
   readonly resolver: Resolver;
   readonly pullSecrets: PullSecretSource;
+  /**
+   * The policy CRD controller (`serve --watch-policies`), settling after its first sync: its
+   * policies apply in addition to the file's, and its pull secrets replace `pullSecrets`.
+   */
+  readonly crds?: Promise<PolicyCrds>;
   /** Where logs go; default stdout. */
   readonly logDestination?: LogDestination;
+}
+
+/** What the webhook needs of src/kube's startKube. */
+export interface PolicyCrds {
+  readonly policies: PolicySource<Evaluator>;
+  readonly pullSecrets: PullSecretSource;
+  /** Every informer synced and every policy compiled once. */
+  ready(): boolean;
+}
+
+/** A checker that refuses every image with one reason: what stands in for a policy it cannot consult. */
+function refusing(code: string, reason: string): Checker {
+  return { check: async () => ({ kind: 'error', code, reason }) };
 }
 
 export interface RunningServer {
@@ -77,12 +100,15 @@ export const DEFAULT_CACHE = {
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
-  const first = await components.loadPolicy(config.policyPath);
+  // With policy CRDs watched, a policy file applies only when one is named.
+  const withFile = config.policyPath !== undefined || components.crds === undefined;
+  const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
   let evaluator: Evaluator | undefined = first;
   let closing = false;
-  const checker = new ImageChecker({
+  // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
+  // policies, every member's generation hash), so a change retires exactly its own entries.
+  const shared = {
     resolver: components.resolver,
-    evaluator: () => evaluator,
     verdicts: createTtlCache<Verdict>(config.cache.maxEntries),
     digests: createTtlCache<{ digest: Digest }>(config.cache.maxEntries),
     // A flight may outlive the review that started it (its result then serves the retry), but
@@ -92,19 +118,77 @@ export async function startServer(config: ServerConfig, components: Components):
     platform: config.platform,
     ...config.cache,
     observer: metrics,
-  });
+  };
+  const fileCheck: PolicyCheck = {
+    mode: config.mode,
+    checker: new ImageChecker({ ...shared, evaluator: () => evaluator }),
+  };
+  // combineEvaluators returns the same evaluator while a namespace's policies are unchanged.
+  const crdCheckers = new WeakMap<Evaluator, Checker>();
+  const crdChecker = (combined: Evaluator): Checker => {
+    let checker = crdCheckers.get(combined);
+    if (checker === undefined) {
+      checker = new ImageChecker({ ...shared, evaluator: () => combined });
+      crdCheckers.set(combined, checker);
+    }
+    return checker;
+  };
+  let crds: PolicyCrds | undefined;
+  let crdsFailure: string | undefined;
+  components.crds?.then(
+    (synced) => {
+      crds = synced;
+      logger.info('policy CRDs synced');
+    },
+    (err: unknown) => {
+      crdsFailure = (err as Error).message;
+      logger.error({ err: crdsFailure }, 'policy CRDs not watched');
+    },
+  );
+  const crdsUnavailable = () => `policy CRDs: ${crdsFailure ?? 'not synced with the API server yet'}`;
+  const checks = (namespace: string): PolicyCheck[] => {
+    const out = withFile ? [fileCheck] : [];
+    if (components.crds === undefined) return out;
+    if (crds === undefined) {
+      return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', crdsUnavailable()) }];
+    }
+    let policies: readonly ActivePolicy<Evaluator>[];
+    try {
+      policies = crds.policies.policiesFor(namespace);
+    } catch (err) {
+      const reason = `policy CRDs for namespace ${namespace}: ${(err as Error).message}`;
+      return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', reason) }];
+    }
+    for (const mode of MODES) {
+      const combined = combineEvaluators(policies, mode);
+      if (combined !== undefined) out.push({ mode, checker: crdChecker(combined) });
+    }
+    return out;
+  };
+  const pullSecrets: PullSecretSource =
+    components.crds === undefined
+      ? components.pullSecrets
+      : {
+          async secretsFor(context, signal) {
+            if (crds === undefined) throw new Error(crdsUnavailable());
+            return crds.pullSecrets.secretsFor(context, signal);
+          },
+        };
   const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
   const app = buildApp({
     admission: {
-      checker,
-      pullSecrets: components.pullSecrets,
+      checks,
+      pullSecrets,
       mode: config.mode,
       deadlineMs: config.deadlineMs,
       unknownKinds: config.unknownKinds,
       metrics,
       logger,
     },
-    ready: () => evaluator !== undefined && !closing,
+    ready: () =>
+      !closing &&
+      (!withFile || evaluator !== undefined) &&
+      (components.crds === undefined || crds?.ready() === true),
     bodyLimit: config.bodyLimit,
     tls,
   });
@@ -149,12 +233,17 @@ export async function startServer(config: ServerConfig, components: Components):
       );
     });
   };
-  watchPolicy(first.sources);
+  if (first !== undefined) watchPolicy(first.sources);
 
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.info(
-    { port, mode: config.mode, policy: policyPath ?? 'embedded default' },
+    {
+      port,
+      mode: config.mode,
+      policy: withFile ? (policyPath ?? 'embedded default') : 'none',
+      crds: components.crds !== undefined,
+    },
     'portcullis webhook listening',
   );
   return {
@@ -196,19 +285,28 @@ function dockerDigestLookup(transport: DockerTransport): DigestLookup {
   };
 }
 
-/** The real thing: policy.json through the signature layer, the docker transport, the auth file. */
+const keyLoaders = {
+  gpg: loadKeyring,
+  sigstore: (pem: string, field: string) => parsePublicKeyPem(pem, field),
+};
+
+/**
+ * The real thing: policy.json through the signature layer, the docker transport, the auth file;
+ * `compilePolicy` is what the policy CRD controller compiles each policy's text with.
+ */
 export function productionComponents(
   settings: RegistrySettings,
   transport: DockerTransport = new DockerTransport(),
-): Components {
+): Components & { compilePolicy(text: string): Promise<Evaluator> } {
   const context: SystemContext = {
     ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),
     ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),
     ...(settings.authFilePath === undefined ? {} : { authFilePath: settings.authFilePath }),
   };
-  const sigstore = sigstoreVerifier();
+  const options = { transport, sigstore: sigstoreVerifier(), context };
   return {
-    loadPolicy: (path) => loadPolicy(path, { transport, sigstore, context }),
+    loadPolicy: (path) => loadPolicy(path, options),
+    compilePolicy: (text) => loadPolicyText(text, options, (policy) => loadInlineKeys(policy, keyLoaders)),
     resolver: new RegistryResolver(dockerDigestLookup(transport), context),
     pullSecrets: NO_PULL_SECRETS,
   };

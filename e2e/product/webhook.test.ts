@@ -151,9 +151,10 @@ describe('portcullis serve --policy behind the real API server', () => {
   test('a Deployment with an unsigned image is denied at its pod template path', async () => {
     const result = await apply(deploymentJson('unsigned', 'enforce', `${h}/cosign/unsigned:v1`));
     const message = denial(result, 'enforce.e2e.portcullis.dev');
+    // Upstream's reason first (what users search for), then what was probed for sigstore signatures.
     assert.equal(
       message,
-      `image "${h}/cosign/unsigned:v1" at spec.template.spec.containers[0].image is not trusted: A signature was required, but no signature exists`,
+      `image "${h}/cosign/unsigned:v1" at spec.template.spec.containers[0].image is not trusted: A signature was required, but no signature exists; probed: tag ${message.match(/tag (sha256-[0-9a-f]{64}\.sig)/)?.[1]}: no signatures; referrers: none`,
     );
   });
 

@@ -12,14 +12,17 @@ interface CommandEntry {
   load(): Promise<Command>;
 }
 
-/** The sigstore verifier, importing it (and @sigstore/*) at the first sigstoreSigned requirement. */
-function sigstore(): SigstoreVerifier {
-  let verifier: Promise<SigstoreVerifier> | undefined;
+/**
+ * The sigstore verifier, importing it (and @sigstore/*) at the first sigstoreSigned requirement.
+ * Required<>: a method added to SigstoreVerifier must be forwarded here too.
+ */
+function sigstore(): Required<SigstoreVerifier> {
+  let verifier: Promise<Required<SigstoreVerifier>> | undefined;
+  const load = () =>
+    (verifier ??= import('../image/signature/sigstore-verifier.ts').then((m) => m.sigstoreVerifier()));
   return {
-    async verify(requirement, signature, expectations) {
-      verifier ??= import('../image/signature/sigstore-verifier.ts').then((m) => m.sigstoreVerifier());
-      return (await verifier).verify(requirement, signature, expectations);
-    },
+    verify: async (...args) => (await load()).verify(...args),
+    verifyReferrers: async (...args) => (await load()).verifyReferrers(...args),
   };
 }
 
@@ -95,7 +98,7 @@ const commands: readonly CommandEntry[] = [
   },
   {
     name: 'policy',
-    summary: 'Check a policy.json (lint) or evaluate it for an image (eval)',
+    summary: 'Check a policy.json (lint), evaluate it for an image (eval), convert to/from a CRD (export)',
     async load() {
       const { policyCommand } = await import('./policy.ts');
       // Transports and the sigstore verifier only for `eval`, and only the image's transport.

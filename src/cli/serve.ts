@@ -3,6 +3,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import type { KubeIntegration } from '../kube/index.ts';
+import type { Evaluator } from '../policy/index.ts';
 import type { ServerConfig } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { LogLevel } from '../webhook/log.ts';
@@ -63,6 +65,15 @@ const flags = {
     metavar: 'LEVEL',
     help: 'error, warn, info or debug (default info) [PORTCULLIS_LOG_LEVEL]',
   },
+  'watch-policies': {
+    type: 'boolean',
+    help: 'apply the ClusterImagePolicy and ImagePolicy objects too (needs POD_NAMESPACE; POD_NAME names this replica); no --policy then means no policy file',
+  },
+  kubeconfig: {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'kubeconfig for --watch-policies (default: $KUBECONFIG, ~/.kube/config, then in-cluster)',
+  },
 } as const;
 
 /** Settings only the CLI knows: where the production components read their configuration. */
@@ -72,6 +83,10 @@ export interface ServeSettings {
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
+  /** --watch-policies: where the controller runs (the Pod's namespace and name) and its API server. */
+  readonly kube:
+    | { readonly namespace: string; readonly identity: string; readonly kubeconfig: string | undefined }
+    | undefined;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -100,7 +115,10 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   const { flags: f, positionals } = parseArgs(argv, flags);
   if (positionals.length > 0)
     throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  const pick = (name: keyof typeof flags, variable: string): string | undefined => {
+  const pick = (
+    name: Exclude<keyof typeof flags, 'watch-policies'>,
+    variable: string,
+  ): string | undefined => {
     const value = f[name] ?? env[`PORTCULLIS_${variable}`];
     return value === '' ? undefined : value;
   };
@@ -118,6 +136,17 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     throw new CliError('USAGE', '--tls-cert and --tls-key must be given together');
   }
   const { host, port } = parseListen(pick('listen', 'LISTEN') ?? '0.0.0.0:8443');
+  if (f.kubeconfig !== undefined && f['watch-policies'] !== true) {
+    throw new CliError('USAGE', '--kubeconfig needs --watch-policies');
+  }
+  let kube: ServeSettings['kube'];
+  if (f['watch-policies'] === true) {
+    const namespace = env.POD_NAMESPACE;
+    if (namespace === undefined || namespace === '') {
+      throw new CliError('USAGE', "--watch-policies needs POD_NAMESPACE, the webhook's own namespace");
+    }
+    kube = { namespace, identity: env.POD_NAME || hostname(), kubeconfig: f.kubeconfig };
+  }
   return {
     config: {
       policyPath: pick('policy', 'POLICY'),
@@ -140,6 +169,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     authFilePath: pick('authfile', 'AUTHFILE'),
+    kube,
   };
 }
 
@@ -190,18 +220,62 @@ ${formatFlags(flags)}
       tls = { certPath: pair.certPath, keyPath: pair.keyPath };
       io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
     }
-    // Loaded here so other commands never pay for fastify, pino and prom-client.
+    // Loaded here so other commands never pay for fastify, pino, prom-client and the kube client.
     const { productionComponents, startServer } = await import('../server.ts');
+    const components = productionComponents(settings);
+    const kube = settings.kube;
+    // The controller starts once the listener is up, so a failing start leaves nothing running.
+    const crds = kube === undefined ? undefined : Promise.withResolvers<KubeIntegration<Evaluator>>();
     const server = await startServer(
       { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
-      productionComponents(settings),
+      { ...components, ...(crds === undefined ? {} : { crds: crds.promise }) },
     );
+    let stopped: Promise<string | Error> = terminated();
+    let synced: KubeIntegration<Evaluator> | undefined;
+    if (kube !== undefined && crds !== undefined) {
+      const [{ startKube }, { createLogger }] = await Promise.all([
+        import('../kube/index.ts'),
+        import('../webhook/log.ts'),
+      ]);
+      // JSON log lines like the webhook's, so controller trouble sits beside the admissions it affects.
+      const logger = createLogger(settings.config.logLevel);
+      const starting = startKube({
+        compile: components.compilePolicy,
+        namespace: kube.namespace,
+        identity: kube.identity,
+        ...(kube.kubeconfig === undefined ? {} : { kubeconfig: kube.kubeconfig }),
+        onError: (err, context) =>
+          logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
+      });
+      crds.resolve(starting);
+      starting.then(
+        (k) => {
+          synced = k;
+        },
+        () => {},
+      );
+      // startKube fails only on a bad configuration (informers retry): the webhook exits then.
+      stopped = Promise.race([
+        stopped,
+        starting.then(
+          () => new Promise<never>(() => {}),
+          (err: unknown) => err as Error,
+        ),
+      ]);
+    }
+    const policy = settings.config.policyPath ?? (kube === undefined ? 'embedded default' : 'none');
     io.stderr.write(
-      `portcullis serve: listening on ${server.url} (policy: ${settings.config.policyPath ?? 'embedded default'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
+      `portcullis serve: listening on ${server.url} (policy: ${policy}${kube === undefined ? '' : ' + policy CRDs'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
     );
-    const signal = await terminated();
-    io.stderr.write(`portcullis serve: ${signal}: finishing in-flight reviews\n`);
+    const stop = await stopped;
+    io.stderr.write(
+      stop instanceof Error
+        ? `portcullis serve: policy CRDs: ${stop.message}\n`
+        : `portcullis serve: ${stop}: finishing in-flight reviews\n`,
+    );
     await server.close();
-    return 0;
+    // A controller still waiting for its first sync cannot be stopped; the exit ends it.
+    await synced?.stop();
+    return stop instanceof Error ? 1 : 0;
   },
 };

@@ -23,9 +23,17 @@ export interface Checker {
   check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
 }
 
-export interface AdmissionSettings {
+/** One policy (or set of policies) every image must pass, and what its refusals do. */
+export interface PolicyCheck {
+  readonly mode: Mode;
   readonly checker: Checker;
+}
+
+export interface AdmissionSettings {
+  /** The checks for images of pods in `namespace`; each must admit (AND), each in its own mode. */
+  readonly checks: (namespace: string) => readonly PolicyCheck[];
   readonly pullSecrets: PullSecretSource;
+  /** The mode of refusals no policy made: invalid objects, unknown kinds, internal errors. */
   readonly mode: Mode;
   /** The answer is given this long after the review arrived at the latest. */
   readonly deadlineMs: number;
@@ -37,7 +45,13 @@ export interface AdmissionSettings {
 
 interface Outcome {
   readonly site: ImageSite;
+  readonly mode: Mode;
   readonly verdict: Verdict;
+}
+
+interface Problem {
+  readonly mode: Mode;
+  readonly text: string;
 }
 
 // The API server may truncate longer warnings; keep each readable whole.
@@ -73,6 +87,7 @@ function seconds(ms: number): string {
 }
 
 interface PendingCheck {
+  readonly mode: Mode;
   readonly progress: CheckProgress;
   verdict?: Verdict;
 }
@@ -88,10 +103,13 @@ async function judge(
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
   remainingMs: number,
 ): Promise<Outcome[]> {
+  const checks = settings.checks(request.namespace);
+  if (checks.length === 0) return [];
   const limit = deadline(remainingMs);
   const controller = new AbortController();
   try {
-    const all = (verdict: Verdict) => sites.map((site) => ({ site, verdict }));
+    const all = (verdict: Verdict) =>
+      checks.flatMap(({ mode }) => sites.map((site) => ({ site, mode, verdict })));
     const secrets = settings.pullSecrets
       .secretsFor({ namespace: request.namespace, ...pod }, controller.signal)
       .then(
@@ -106,100 +124,117 @@ async function judge(
     }
     if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
     const { credentials } = read;
-    // Duplicate images within one request are checked once.
-    const checks = new Map<string, PendingCheck>();
+    // Duplicate images within one request are checked once per policy check.
+    const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
-    for (const site of sites) {
-      if (checks.has(site.image)) continue;
-      const entry: PendingCheck = { progress: { stage: 'parsing' } };
-      checks.set(site.image, entry);
-      done.push(
-        settings.checker.check(site.image, credentials, entry.progress).then((v) => {
-          entry.verdict = v;
-        }),
-      );
+    for (const [i, { mode, checker }] of checks.entries()) {
+      for (const site of sites) {
+        if (pending[i]!.has(site.image)) continue;
+        const entry: PendingCheck = { mode, progress: { stage: 'parsing' } };
+        pending[i]!.set(site.image, entry);
+        done.push(
+          checker.check(site.image, credentials, entry.progress).then((v) => {
+            entry.verdict = v;
+          }),
+        );
+      }
     }
     await Promise.race([Promise.all(done), limit.expired]);
-    return sites.map((site) => {
-      const entry = checks.get(site.image)!;
-      const verdict: Verdict = entry.verdict ?? {
-        kind: 'error',
-        code: 'DEADLINE',
-        reason: `no verdict within the ${seconds(settings.deadlineMs)} deadline: still ${entry.progress.stage}`,
-      };
-      return { site, verdict };
-    });
+    return pending.flatMap((bySite) =>
+      sites.map((site) => {
+        const entry = bySite.get(site.image)!;
+        const verdict: Verdict = entry.verdict ?? {
+          kind: 'error',
+          code: 'DEADLINE',
+          reason: `no verdict within the ${seconds(settings.deadlineMs)} deadline: still ${entry.progress.stage}`,
+        };
+        return { site, mode: entry.mode, verdict };
+      }),
+    );
   } finally {
     limit.cancel();
   }
 }
 
 function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
-  const ops = [];
+  // Several policies may verify one site: pin only a digest they agree on.
+  const digests = new Map<ImageSite, Set<string>>();
   for (const { site, verdict } of outcomes) {
     if (verdict.kind !== 'allowed' || !verdict.verified || verdict.digest === undefined) continue;
     if (site.image.includes('@')) continue;
-    ops.push({ op: 'replace', path: site.pointer, value: `${site.image}@${verdict.digest}` });
+    digests.set(site, (digests.get(site) ?? new Set()).add(verdict.digest));
+  }
+  const ops = [];
+  for (const [site, found] of digests) {
+    if (found.size === 1)
+      ops.push({ op: 'replace', path: site.pointer, value: `${site.image}@${[...found][0]}` });
   }
   return ops.length === 0 ? undefined : Buffer.from(JSON.stringify(ops)).toString('base64');
 }
 
+type Answer = { response: AdmissionResponse; decision: Decision; mode: Mode };
+
+/** The strictest mode among the problems decides; the others' problems still show. */
 function decide(
   settings: AdmissionSettings,
   uid: string,
-  problems: readonly string[],
+  problems: readonly Problem[],
   extraWarnings: readonly string[],
-): { response: AdmissionResponse; decision: Decision } {
+): Answer {
   const warnings = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
   if (problems.length === 0) {
     return {
       response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
       decision: 'allowed',
+      mode: settings.mode,
     };
   }
-  const summary = problems.join('; ');
-  const audit = { decision: '', mode: settings.mode, problems: oneLine(summary, 4096) };
-  switch (settings.mode) {
+  const of = (mode: Mode) => problems.filter((p) => p.mode === mode).map((p) => p.text);
+  // MODES lists the strictest first; a mode outside it (a bad setting) falls to the default case.
+  const mode = MODES.find((m) => of(m).length > 0);
+  const audit = {
+    decision: '',
+    mode: String(mode),
+    problems: oneLine(problems.map((p) => p.text).join('; '), 4096),
+  };
+  const warned = [...warnings, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
+  const withWarnings = warned.length > 0 ? { warnings: warned } : {};
+  switch (mode) {
     case 'enforce':
       return {
         response: {
           uid,
           allowed: false,
-          status: { code: 403, reason: 'Forbidden', message: summary },
-          ...(warnings.length > 0 ? { warnings } : {}),
+          status: { code: 403, reason: 'Forbidden', message: of('enforce').join('; ') },
+          ...withWarnings,
           auditAnnotations: { ...audit, decision: 'denied' },
         },
         decision: 'denied',
+        mode,
       };
     case 'warn':
       return {
-        response: {
-          uid,
-          allowed: true,
-          warnings: [...warnings, ...problems.map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))],
-          auditAnnotations: { ...audit, decision: 'warned' },
-        },
+        response: { uid, allowed: true, ...withWarnings, auditAnnotations: { ...audit, decision: 'warned' } },
         decision: 'warned',
+        mode,
       };
     case 'audit':
       return {
         response: {
           uid,
           allowed: true,
-          ...(warnings.length > 0 ? { warnings } : {}),
+          ...withWarnings,
           auditAnnotations: { ...audit, decision: 'audited' },
         },
         decision: 'audited',
+        mode,
       };
     default:
       // An unknown mode never admits.
       return {
-        response: {
-          uid,
-          allowed: false,
-          status: { code: 500, message: `unknown mode ${String(settings.mode)}` },
-        },
+        response: { uid, allowed: false, status: { code: 500, message: `unknown mode ${String(mode)}` } },
         decision: 'denied',
+        mode: settings.mode,
       };
   }
 }
@@ -223,24 +258,38 @@ export async function admit(
     settings.logger.warn({ uid: salvageUid(body), err: message }, 'invalid admission review');
     return { status: 400, review: rejection(salvageUid(body), 400, message) };
   }
-  let answer: { response: AdmissionResponse; decision: Decision };
+  let answer: Answer;
   let outcomes: Outcome[] = [];
   try {
     const extraction = extractImages(request);
     switch (extraction.kind) {
       case 'none':
-        answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped' };
+        answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped', mode: settings.mode };
         break;
       case 'unsupported': {
         const note = `portcullis: kind ${extraction.what} is not a workload portcullis knows how to inspect`;
         answer =
           settings.unknownKinds === 'allow'
-            ? { response: { uid: request.uid, allowed: true, warnings: [note] }, decision: 'skipped' }
-            : decide(settings, request.uid, [`${note}, and unknown kinds are denied`], []);
+            ? {
+                response: { uid: request.uid, allowed: true, warnings: [note] },
+                decision: 'skipped',
+                mode: settings.mode,
+              }
+            : decide(
+                settings,
+                request.uid,
+                [{ mode: settings.mode, text: `${note}, and unknown kinds are denied` }],
+                [],
+              );
         break;
       }
       case 'invalid':
-        answer = decide(settings, request.uid, [`invalid object: ${extraction.message}`], []);
+        answer = decide(
+          settings,
+          request.uid,
+          [{ mode: settings.mode, text: `invalid object: ${extraction.message}` }],
+          [],
+        );
         break;
       case 'workload': {
         outcomes = await judge(
@@ -250,7 +299,9 @@ export async function admit(
           extraction.pod,
           settings.deadlineMs - (performance.now() - started),
         );
-        const problems = outcomes.filter((o) => o.verdict.kind !== 'allowed').map(describe);
+        const problems = outcomes
+          .filter((o) => o.verdict.kind !== 'allowed')
+          .map((o) => ({ mode: o.mode, text: describe(o) }));
         answer = decide(settings, request.uid, problems, []);
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
@@ -264,16 +315,22 @@ export async function admit(
     }
   } catch (err) {
     settings.logger.error({ uid: request.uid, err }, 'admission failed');
-    answer = decide(settings, request.uid, [`internal error: ${(err as Error).message}`], []);
+    answer = decide(
+      settings,
+      request.uid,
+      [{ mode: settings.mode, text: `internal error: ${(err as Error).message}` }],
+      [],
+    );
   }
   const elapsed = (performance.now() - started) / 1000;
-  settings.metrics.admission(answer.decision, settings.mode, elapsed);
+  settings.metrics.admission(answer.decision, answer.mode, elapsed);
   // Admissions that needed no attention are logged at debug: at thousands per second the
   // line would cost more than the review.
   const level = answer.decision === 'allowed' || answer.decision === 'skipped' ? 'debug' : 'info';
   if (settings.logger.isLevelEnabled(level)) {
     const images = outcomes.map((o) => ({
       image: o.site.image,
+      mode: o.mode,
       path: o.site.path,
       verdict: o.verdict.kind,
       reason: o.verdict.reason,

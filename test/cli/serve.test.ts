@@ -52,7 +52,26 @@ describe('serve settings', () => {
     assert.deepEqual([s.config.mode, s.config.policyPath, s.registriesDirPath], ['audit', '/a.json', '/d']);
   });
 
+  it('--watch-policies: the Pod identity from POD_NAMESPACE and POD_NAME, the kubeconfig flag', () => {
+    const s = resolveServeSettings(['--watch-policies', '--kubeconfig', '/k'], {
+      POD_NAMESPACE: 'portcullis-system',
+      POD_NAME: 'portcullis-7d9-abc',
+    });
+    assert.deepEqual(s.kube, {
+      namespace: 'portcullis-system',
+      identity: 'portcullis-7d9-abc',
+      kubeconfig: '/k',
+    });
+    assert.equal(s.config.policyPath, undefined);
+  });
+
+  it('without --watch-policies, no controller', () => {
+    assert.equal(resolveServeSettings([], { POD_NAMESPACE: 'portcullis-system' }).kube, undefined);
+  });
+
   const bad: Array<[string, string[], Record<string, string>]> = [
+    ['--watch-policies without POD_NAMESPACE', ['--watch-policies'], {}],
+    ['--kubeconfig without --watch-policies', ['--kubeconfig', '/k'], { POD_NAMESPACE: 'ns' }],
     ['an unknown mode', ['--mode', 'strict'], {}],
     ['an unknown mode from the environment', [], { PORTCULLIS_MODE: 'strict' }],
     ['a zero timeout', ['--timeout', '0'], {}],
