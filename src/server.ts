@@ -6,8 +6,11 @@ import type { Digest, SystemContext } from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
 import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
+import type { PolicySource } from './kube/index.ts';
 import {
+  compilePolicy,
   type DigestLookup,
+  type EngineOptions,
   type Evaluator,
   ImageChecker,
   loadPolicy,
@@ -17,7 +20,7 @@ import {
   type Resolver,
   type Verdict,
 } from './policy/index.ts';
-import type { Mode } from './webhook/admit.ts';
+import type { Mode, NamespacePolicies } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
 import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
 import { createMetrics } from './webhook/metrics.ts';
@@ -55,6 +58,11 @@ export interface Components {
   loadPolicy(path: string | undefined): Promise<Evaluator>;
   readonly resolver: Resolver;
   readonly pullSecrets: PullSecretSource;
+  /**
+   * Policy objects by namespace (`serve --watch-policies`). Each must admit an image, and so must
+   * the policy file when one is configured; without one, only they apply.
+   */
+  readonly policies?: PolicySource<Evaluator>;
   /** Where logs go; default stdout. */
   readonly logDestination?: LogDestination;
 }
@@ -77,7 +85,8 @@ export const DEFAULT_CACHE = {
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
-  const first = await components.loadPolicy(config.policyPath);
+  const withFilePolicy = config.policyPath !== undefined || components.policies === undefined;
+  const first = withFilePolicy ? await components.loadPolicy(config.policyPath) : undefined;
   let evaluator: Evaluator | undefined = first;
   let closing = false;
   const checker = new ImageChecker({
@@ -98,13 +107,17 @@ export async function startServer(config: ServerConfig, components: Components):
     admission: {
       checker,
       pullSecrets: components.pullSecrets,
+      ...(components.policies === undefined
+        ? {}
+        : { policies: namespacePolicies(components.policies, withFilePolicy) }),
       mode: config.mode,
       deadlineMs: config.deadlineMs,
       unknownKinds: config.unknownKinds,
       metrics,
       logger,
     },
-    ready: () => evaluator !== undefined && !closing,
+    ready: () =>
+      !closing && (!withFilePolicy || evaluator !== undefined) && (components.policies?.ready() ?? true),
     bodyLimit: config.bodyLimit,
     tls,
   });
@@ -149,7 +162,7 @@ export async function startServer(config: ServerConfig, components: Components):
       );
     });
   };
-  watchPolicy(first.sources);
+  if (first !== undefined) watchPolicy(first.sources);
 
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -168,6 +181,23 @@ export async function startServer(config: ServerConfig, components: Components):
       await app.close();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
+    },
+  };
+}
+
+/** The policy objects as the admission consumes them; unknown until synced, so reviews fail closed. */
+function namespacePolicies(source: PolicySource<Evaluator>, withFilePolicy: boolean): NamespacePolicies {
+  return {
+    withFilePolicy,
+    policiesFor(namespace) {
+      if (!source.ready()) throw new Error('the policy objects are not synced yet');
+      return source
+        .policiesFor(namespace)
+        .map((p) =>
+          p.state === 'ready'
+            ? { key: p.key, mode: p.mode, evaluator: p.compiled }
+            : { key: p.key, mode: p.mode, failure: p.reason },
+        );
     },
   };
 }
@@ -200,15 +230,17 @@ function dockerDigestLookup(transport: DockerTransport): DigestLookup {
 export function productionComponents(
   settings: RegistrySettings,
   transport: DockerTransport = new DockerTransport(),
-): Components {
+): Components & { compilePolicy(text: string): Promise<Evaluator> } {
   const context: SystemContext = {
     ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),
     ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),
     ...(settings.authFilePath === undefined ? {} : { authFilePath: settings.authFilePath }),
   };
-  const sigstore = sigstoreVerifier();
+  const engine: EngineOptions = { transport, sigstore: sigstoreVerifier(), context };
   return {
-    loadPolicy: (path) => loadPolicy(path, { transport, sigstore, context }),
+    loadPolicy: (path) => loadPolicy(path, engine),
+    // Policy objects carry their keys inline: nothing to read or watch besides the text.
+    compilePolicy: (text) => compilePolicy(text, undefined, engine),
     resolver: new RegistryResolver(dockerDigestLookup(transport), context),
     pullSecrets: NO_PULL_SECRETS,
   };

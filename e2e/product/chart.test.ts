@@ -4,21 +4,21 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { resolveServeSettings } from '../../src/cli/serve.ts';
-import { type Cluster, type CommandResult, eventually, startCluster } from '../harness.ts';
+import { type Cluster, eventually, startCluster } from '../harness.ts';
 import {
+  ok,
   type Portcullis,
   podJson,
+  repoRoot,
   type SignedRegistry,
   startPortcullis,
   startSignedRegistry,
 } from './fixtures.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const chart = join(repoRoot, 'charts', 'portcullis');
 const KUBE_VERSION = 'v1.36.3';
 
@@ -65,11 +65,6 @@ function docs(text: string): Doc[] {
   return parseAllDocuments(text)
     .map((d) => d.toJS() as Doc | null)
     .filter((d): d is Doc => d !== null);
-}
-
-function ok(result: CommandResult, what: string): string {
-  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
-  return result.stdout;
 }
 
 describe('helm chart against the real API server', () => {

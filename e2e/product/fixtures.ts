@@ -1,6 +1,7 @@
 // Product e2e fixtures: a loopback registry holding synthetic images signed with the project's own
 // signers (GPG simple signing into a file:// lookaside, cosign-format sigstore attachments), and
 // `portcullis serve` run on the host as a child process the API server calls by `url:`.
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -19,9 +20,15 @@ import { httpsRequest } from '../../test/helpers/https.ts';
 import { freePort, startRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
 import { syntheticImage } from '../../test/helpers/synthetic-image.ts';
 import { type GnupgHome, gnupgHome } from '../../test/image/signature/gnupg.ts';
-import type { Cluster } from '../harness.ts';
+import type { Cluster, CommandResult } from '../harness.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The command's stdout; fails the test with its stderr when it did not exit 0. */
+export function ok(result: CommandResult, what: string): string {
+  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
+  return result.stdout;
+}
 
 export type Signing = 'none' | 'gpg' | 'cosign';
 

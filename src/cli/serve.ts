@@ -3,6 +3,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import type { PolicySource } from '../kube/index.ts';
+import type { Evaluator, PullSecretSource } from '../policy/index.ts';
 import type { ServerConfig } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { LogLevel } from '../webhook/log.ts';
@@ -63,6 +65,15 @@ const flags = {
     metavar: 'LEVEL',
     help: 'error, warn, info or debug (default info) [PORTCULLIS_LOG_LEVEL]',
   },
+  'watch-policies': {
+    type: 'boolean',
+    help: "enforce ClusterImagePolicy/ImagePolicy objects (besides --policy, if given) and use pods' pull secrets, read through the API server [PORTCULLIS_WATCH_POLICIES]",
+  },
+  kubeconfig: {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'kubeconfig for --watch-policies (default: in-cluster, then ~/.kube/config) [PORTCULLIS_KUBECONFIG]',
+  },
 } as const;
 
 /** Settings only the CLI knows: where the production components read their configuration. */
@@ -72,6 +83,16 @@ export interface ServeSettings {
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
+  /** Set with --watch-policies: where the policy objects and pull secrets are read. */
+  readonly kube:
+    | {
+        readonly kubeconfigPath: string | undefined;
+        /** The webhook's own namespace (ClusterImagePolicy key references, the Lease). */
+        readonly namespace: string;
+        /** This replica's name in the Lease. */
+        readonly identity: string;
+      }
+    | undefined;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -100,7 +121,10 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   const { flags: f, positionals } = parseArgs(argv, flags);
   if (positionals.length > 0)
     throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  const pick = (name: keyof typeof flags, variable: string): string | undefined => {
+  const pick = (
+    name: Exclude<keyof typeof flags, 'watch-policies'>,
+    variable: string,
+  ): string | undefined => {
     const value = f[name] ?? env[`PORTCULLIS_${variable}`];
     return value === '' ? undefined : value;
   };
@@ -118,6 +142,12 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     throw new CliError('USAGE', '--tls-cert and --tls-key must be given together');
   }
   const { host, port } = parseListen(pick('listen', 'LISTEN') ?? '0.0.0.0:8443');
+  const watchText = env.PORTCULLIS_WATCH_POLICIES;
+  const watchPolicies =
+    f['watch-policies'] ??
+    (watchText === undefined || watchText === ''
+      ? false
+      : oneOf('watch-policies', watchText, ['true', 'false']) === 'true');
   return {
     config: {
       policyPath: pick('policy', 'POLICY'),
@@ -140,6 +170,14 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     authFilePath: pick('authfile', 'AUTHFILE'),
+    // POD_NAMESPACE and POD_NAME come from the Deployment's downward API.
+    kube: watchPolicies
+      ? {
+          kubeconfigPath: pick('kubeconfig', 'KUBECONFIG'),
+          namespace: env.POD_NAMESPACE || 'portcullis',
+          identity: env.POD_NAME || hostname(),
+        }
+      : undefined,
   };
 }
 
@@ -194,9 +232,29 @@ ${formatFlags(flags)}
     }
     // Loaded here so other commands never pay for fastify, pino and prom-client.
     const { productionComponents, startServer } = await import('../server.ts');
+    const components = productionComponents(settings);
+    let kube:
+      | { policies: PolicySource<Evaluator>; pullSecrets: PullSecretSource; stop(): Promise<void> }
+      | undefined;
+    if (settings.kube !== undefined) {
+      // Only --watch-policies pays for the Kubernetes client.
+      const { startKube } = await import('../kube/index.ts');
+      kube = await startKube({
+        compile: (text) => components.compilePolicy(text),
+        namespace: settings.kube.namespace,
+        identity: settings.kube.identity,
+        ...(settings.kube.kubeconfigPath === undefined ? {} : { kubeconfig: settings.kube.kubeconfigPath }),
+        onError: (err, context) =>
+          io.stderr.write(
+            `portcullis serve: ${context}: ${err instanceof Error ? err.message : String(err)}\n`,
+          ),
+      });
+    }
     const server = await startServer(
       { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
-      productionComponents(settings),
+      kube === undefined
+        ? components
+        : { ...components, policies: kube.policies, pullSecrets: kube.pullSecrets },
     );
     io.stderr.write(
       `portcullis serve: listening on ${server.url} (policy: ${settings.config.policyPath ?? 'embedded default'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
@@ -204,6 +262,7 @@ ${formatFlags(flags)}
     const signal = await terminated();
     io.stderr.write(`portcullis serve: ${signal}: finishing in-flight reviews\n`);
     await server.close();
+    await kube?.stop();
     return 0;
   },
 };

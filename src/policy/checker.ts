@@ -43,10 +43,18 @@ export class ImageChecker {
     this.#s = settings;
   }
 
-  /** Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict. */
-  async check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
+  /**
+   * Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict.
+   * `evaluator` replaces the policy in force for this check (a namespace's policy object).
+   */
+  async check(
+    image: string,
+    credentials: PullCredentials,
+    progress: CheckProgress,
+    evaluator?: Evaluator,
+  ): Promise<Verdict> {
     try {
-      return await this.#check(image, credentials, progress);
+      return await this.#check(image, credentials, progress, evaluator ?? this.#s.evaluator());
     } catch (err) {
       return errorVerdict(`checking ${image}`, err);
     } finally {
@@ -54,7 +62,12 @@ export class ImageChecker {
     }
   }
 
-  async #check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
+  async #check(
+    image: string,
+    credentials: PullCredentials,
+    progress: CheckProgress,
+    evaluator: Evaluator | undefined,
+  ): Promise<Verdict> {
     progress.stage = 'parsing';
     // One latency observation per check: 'policy' when the policy alone decided, 'cache' when
     // the verdict cache did; misses report their resolve/fetch/verify stages instead.
@@ -65,7 +78,6 @@ export class ImageChecker {
     } catch (err) {
       return { kind: 'denied', reason: `invalid image reference: ${(err as Error).message}` };
     }
-    const evaluator = this.#s.evaluator();
     if (evaluator === undefined) {
       return { kind: 'error', code: 'POLICY_NOT_LOADED', reason: 'no trust policy is loaded' };
     }

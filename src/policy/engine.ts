@@ -183,6 +183,15 @@ export async function loadPolicy(path: string | undefined, options: EngineOption
       cause: err,
     });
   }
+  return compilePolicy(text, path, options);
+}
+
+/** Compiles policy.json text (e.g. a policy CRD's, keys inline); `path` names where it came from. */
+export async function compilePolicy(
+  text: Uint8Array | string,
+  path: string | undefined,
+  options: EngineOptions,
+): Promise<Evaluator> {
   const policy = parsePolicy(text, {
     transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
   });

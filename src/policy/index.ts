@@ -1,7 +1,13 @@
 // The entry the webhook and the CLI import from the policy layer.
 export { type CheckerSettings, type CheckProgress, ImageChecker } from './checker.ts';
 export { ANONYMOUS_SCOPE, credentialScope, NO_PULL_SECRETS, normalizeAuthKey } from './credentials.ts';
-export { type EngineOptions, loadPolicy, PolicyLoadError, type PolicyLoadErrorCode } from './engine.ts';
+export {
+  compilePolicy,
+  type EngineOptions,
+  loadPolicy,
+  PolicyLoadError,
+  type PolicyLoadErrorCode,
+} from './engine.ts';
 export { type DigestLookup, RegistryResolver, registryStatus } from './resolver.ts';
 export type {
   CheckObserver,

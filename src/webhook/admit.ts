@@ -1,5 +1,11 @@
 // One admission review in, one answer out, always within the deadline.
-import type { CheckProgress, PullCredentials, PullSecretSource, Verdict } from '../policy/index.ts';
+import type {
+  CheckProgress,
+  Evaluator,
+  PullCredentials,
+  PullSecretSource,
+  Verdict,
+} from '../policy/index.ts';
 import { extractImages, type ImageSite } from './images.ts';
 import type { Logger } from './log.ts';
 import type { Decision, Metrics } from './metrics.ts';
@@ -19,13 +25,34 @@ export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
 export interface Checker {
-  /** Never throws. */
-  check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
+  /** Never throws; `evaluator` replaces the checker's own policy for this check. */
+  check(
+    image: string,
+    credentials: PullCredentials,
+    progress: CheckProgress,
+    evaluator?: Evaluator,
+  ): Promise<Verdict>;
+}
+
+/** A policy chosen by namespace (a policy object), with its own mode. */
+export type ScopedPolicy = { readonly key: string; readonly mode: Mode } & (
+  | { readonly evaluator: Evaluator }
+  /** It never compiled: every image is undecided under it. */
+  | { readonly failure: string }
+);
+
+export interface NamespacePolicies {
+  /** Whether the checker's own policy (the policy file, in the configured mode) applies as well. */
+  readonly withFilePolicy: boolean;
+  /** The policies for pods in `namespace`, each of which must admit; throws while unknown. */
+  policiesFor(namespace: string): readonly ScopedPolicy[];
 }
 
 export interface AdmissionSettings {
   readonly checker: Checker;
   readonly pullSecrets: PullSecretSource;
+  /** Policies by namespace, besides or instead of the checker's own; undefined: only its own. */
+  readonly policies?: NamespacePolicies;
   readonly mode: Mode;
   /** The answer is given this long after the review arrived at the latest. */
   readonly deadlineMs: number;
@@ -38,6 +65,22 @@ export interface AdmissionSettings {
 interface Outcome {
   readonly site: ImageSite;
   readonly verdict: Verdict;
+  /** The mode of the policy that gave the verdict. */
+  readonly mode: Mode;
+}
+
+interface Problem {
+  readonly mode: Mode;
+  readonly text: string;
+}
+
+/** One policy every image is checked against: the checker's own (no key) or a namespace's. */
+type Slot = { readonly mode: Mode } & ({ readonly key?: undefined } | ScopedPolicy);
+
+function slotsFor(settings: AdmissionSettings, namespace: string): Slot[] {
+  if (settings.policies === undefined) return [{ mode: settings.mode }];
+  const scoped = settings.policies.policiesFor(namespace);
+  return settings.policies.withFilePolicy ? [{ mode: settings.mode }, ...scoped] : [...scoped];
 }
 
 // The API server may truncate longer warnings; keep each readable whole.
@@ -79,10 +122,21 @@ async function judge(
   sites: readonly ImageSite[],
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
 ): Promise<Outcome[]> {
+  let slots: Slot[];
+  try {
+    slots = slotsFor(settings, request.namespace);
+  } catch (err) {
+    const reason = `reading the policies of namespace ${request.namespace}: ${(err as Error).message}`;
+    return sites.map((site) => ({
+      site,
+      verdict: { kind: 'error', code: 'POLICY_NOT_LOADED', reason },
+      mode: settings.mode,
+    }));
+  }
   const limit = deadline(settings.deadlineMs);
   const controller = new AbortController();
   try {
-    const all = (verdict: Verdict) => sites.map((site) => ({ site, verdict }));
+    const all = (verdict: Verdict) => sites.map((site) => ({ site, verdict, mode: settings.mode }));
     const secrets = settings.pullSecrets
       .secretsFor({ namespace: request.namespace, ...pod }, controller.signal)
       .then(
@@ -97,30 +151,46 @@ async function judge(
     }
     if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
     const { credentials } = read;
-    // Duplicate images within one request are checked once.
+    // Duplicate images within one request are checked once per policy.
     const checks = new Map<string, { progress: CheckProgress; verdict?: Verdict; done: Promise<void> }>();
-    for (const site of sites) {
-      if (checks.has(site.image)) continue;
-      const progress: CheckProgress = { stage: 'parsing' };
-      const entry: { progress: CheckProgress; verdict?: Verdict; done: Promise<void> } = {
-        progress,
-        done: Promise.resolve(),
-      };
-      entry.done = settings.checker.check(site.image, credentials, progress).then((v) => {
-        entry.verdict = v;
-      });
-      checks.set(site.image, entry);
-    }
-    await Promise.race([Promise.all([...checks.values()].map((c) => c.done)), limit.expired]);
-    return sites.map((site) => {
-      const entry = checks.get(site.image)!;
-      const verdict: Verdict = entry.verdict ?? {
-        kind: 'error',
-        code: 'DEADLINE',
-        reason: `no verdict within the ${seconds(settings.deadlineMs)} deadline: still ${entry.progress.stage}`,
-      };
-      return { site, verdict };
+    const checkKey = (slot: number, image: string) => `${slot}\0${image}`;
+    slots.forEach((slot, index) => {
+      for (const site of sites) {
+        const key = checkKey(index, site.image);
+        if (checks.has(key)) continue;
+        const progress: CheckProgress = { stage: 'parsing' };
+        const entry: { progress: CheckProgress; verdict?: Verdict; done: Promise<void> } = {
+          progress,
+          done: Promise.resolve(),
+        };
+        if ('failure' in slot) {
+          entry.verdict = { kind: 'error', code: 'POLICY_INVALID', reason: slot.failure };
+        } else {
+          const evaluator = 'evaluator' in slot ? slot.evaluator : undefined;
+          entry.done = settings.checker.check(site.image, credentials, progress, evaluator).then((v) => {
+            entry.verdict = v;
+          });
+        }
+        checks.set(key, entry);
+      }
     });
+    await Promise.race([Promise.all([...checks.values()].map((c) => c.done)), limit.expired]);
+    return slots.flatMap((slot, index) =>
+      sites.map((site) => {
+        const entry = checks.get(checkKey(index, site.image))!;
+        const verdict: Verdict = entry.verdict ?? {
+          kind: 'error',
+          code: 'DEADLINE',
+          reason: `no verdict within the ${seconds(settings.deadlineMs)} deadline: still ${entry.progress.stage}`,
+        };
+        // A refusal names the policy object that refused, so several policies stay tellable apart.
+        const named =
+          slot.key === undefined || verdict.kind === 'allowed'
+            ? verdict
+            : { ...verdict, reason: `${slot.key}: ${verdict.reason}` };
+        return { site, verdict: named, mode: slot.mode };
+      }),
+    );
   } finally {
     limit.cancel();
   }
@@ -128,36 +198,52 @@ async function judge(
 
 function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
   const ops = [];
+  const pinned = new Set<string>();
   for (const { site, verdict } of outcomes) {
     if (verdict.kind !== 'allowed' || !verdict.verified || verdict.digest === undefined) continue;
-    if (site.image.includes('@')) continue;
+    if (site.image.includes('@') || pinned.has(site.pointer)) continue;
+    // Pinned only when every policy admitted the image at this place.
+    const others = outcomes.filter((o) => o.site.pointer === site.pointer);
+    if (others.some((o) => o.verdict.kind !== 'allowed')) continue;
+    pinned.add(site.pointer);
     ops.push({ op: 'replace', path: site.pointer, value: `${site.image}@${verdict.digest}` });
   }
   return ops.length === 0 ? undefined : Buffer.from(JSON.stringify(ops)).toString('base64');
 }
 
 function decide(
-  settings: AdmissionSettings,
   uid: string,
-  problems: readonly string[],
+  problems: readonly Problem[],
   extraWarnings: readonly string[],
 ): { response: AdmissionResponse; decision: Decision } {
-  const warnings = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
+  const extra = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
   if (problems.length === 0) {
     return {
-      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
+      response: { uid, allowed: true, ...(extra.length > 0 ? { warnings: extra } : {}) },
       decision: 'allowed',
     };
   }
-  const summary = problems.join('; ');
-  const audit = { decision: '', mode: settings.mode, problems: oneLine(summary, 4096) };
-  switch (settings.mode) {
+  const of = (mode: Mode) => problems.filter((p) => p.mode === mode).map((p) => p.text);
+  // The strictest mode among the refusing policies decides; warn-mode refusals always warn.
+  const unknown = problems.find((p) => !MODES.includes(p.mode));
+  const mode: Mode | undefined =
+    unknown !== undefined
+      ? unknown.mode
+      : of('enforce').length > 0
+        ? 'enforce'
+        : of('warn').length > 0
+          ? 'warn'
+          : 'audit';
+  const warnings = [...extra, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
+  const summary = problems.map((p) => p.text).join('; ');
+  const audit = { decision: '', mode, problems: oneLine(summary, 4096) };
+  switch (mode) {
     case 'enforce':
       return {
         response: {
           uid,
           allowed: false,
-          status: { code: 403, reason: 'Forbidden', message: summary },
+          status: { code: 403, reason: 'Forbidden', message: of('enforce').join('; ') },
           ...(warnings.length > 0 ? { warnings } : {}),
           auditAnnotations: { ...audit, decision: 'denied' },
         },
@@ -168,7 +254,7 @@ function decide(
         response: {
           uid,
           allowed: true,
-          warnings: [...warnings, ...problems.map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))],
+          warnings,
           auditAnnotations: { ...audit, decision: 'warned' },
         },
         decision: 'warned',
@@ -189,7 +275,7 @@ function decide(
         response: {
           uid,
           allowed: false,
-          status: { code: 500, message: `unknown mode ${String(settings.mode)}` },
+          status: { code: 500, message: `unknown mode ${String(mode)}` },
         },
         decision: 'denied',
       };
@@ -228,16 +314,26 @@ export async function admit(
         answer =
           settings.unknownKinds === 'allow'
             ? { response: { uid: request.uid, allowed: true, warnings: [note] }, decision: 'skipped' }
-            : decide(settings, request.uid, [`${note}, and unknown kinds are denied`], []);
+            : decide(
+                request.uid,
+                [{ mode: settings.mode, text: `${note}, and unknown kinds are denied` }],
+                [],
+              );
         break;
       }
       case 'invalid':
-        answer = decide(settings, request.uid, [`invalid object: ${extraction.message}`], []);
+        answer = decide(
+          request.uid,
+          [{ mode: settings.mode, text: `invalid object: ${extraction.message}` }],
+          [],
+        );
         break;
       case 'workload': {
         outcomes = await judge(settings, request, extraction.sites, extraction.pod);
-        const problems = outcomes.filter((o) => o.verdict.kind !== 'allowed').map(describe);
-        answer = decide(settings, request.uid, problems, []);
+        const problems = outcomes
+          .filter((o) => o.verdict.kind !== 'allowed')
+          .map((o) => ({ mode: o.mode, text: describe(o) }));
+        answer = decide(request.uid, problems, []);
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
           if (patch !== undefined)
@@ -250,7 +346,11 @@ export async function admit(
     }
   } catch (err) {
     settings.logger.error({ uid: request.uid, err }, 'admission failed');
-    answer = decide(settings, request.uid, [`internal error: ${(err as Error).message}`], []);
+    answer = decide(
+      request.uid,
+      [{ mode: settings.mode, text: `internal error: ${(err as Error).message}` }],
+      [],
+    );
   }
   const elapsed = (performance.now() - started) / 1000;
   settings.metrics.admission(answer.decision, settings.mode, elapsed);
