@@ -16,7 +16,7 @@ export interface AppRig extends CheckerRig {
 }
 
 export function appRig(
-  options: Partial<Pick<AdmissionSettings, 'mode' | 'deadlineMs' | 'unknownKinds'>> & {
+  options: Partial<Pick<AdmissionSettings, 'mode' | 'deadlineMs' | 'unknownKinds' | 'policies'>> & {
     bodyLimit?: number;
   } = {},
 ): AppRig {
@@ -37,6 +37,7 @@ export function appRig(
       mode: options.mode ?? 'enforce',
       deadlineMs: options.deadlineMs ?? 2000,
       unknownKinds: options.unknownKinds ?? 'allow',
+      ...(options.policies === undefined ? {} : { policies: options.policies }),
       metrics,
       logger: createLogger('debug', sink),
     },
