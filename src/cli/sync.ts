@@ -12,11 +12,13 @@ import {
   type SystemContext,
   type TransportRegistry,
 } from '../image/index.ts';
+import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
-import { quietProgress } from './progress.ts';
+import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
 import { parseSyncYaml } from './sync-config.ts';
+import { buildSyncReport, type JobOutcome, type SyncReport, writeSyncReport } from './sync-report.ts';
 import { copyOptionsFromFlags, parseCount, transferFlagSpecs } from './transfer-flags.ts';
 
 const specs = {
@@ -29,8 +31,15 @@ const specs = {
   'dry-run': { type: 'boolean', help: 'print what would be copied, copy nothing' },
   'keep-going': { type: 'boolean', help: 'do not abort the sync if an image copy fails' },
   'parallel-images': { type: 'string', metavar: 'N', help: 'images copied at once (default 4)' },
+  report: { type: 'string', metavar: 'FILE', help: 'write a JSON report of every image (also on failure)' },
+  'report-configmap': {
+    type: 'string',
+    metavar: '[NAMESPACE/]NAME',
+    help: 'write the report to this Kubernetes ConfigMap (in-cluster mirror jobs)',
+  },
   ...transferFlagSpecs,
   ...policyFlagSpecs,
+  ...signFlagSpecs,
 } as const;
 
 /** What the composition root wires: transports, tag listing and a cheap destination probe (registry HEAD). */
@@ -40,7 +49,14 @@ export interface SyncDeps {
   readonly probeDestination?: CopyOptions['probeDestination'];
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
   readonly cleanup?: () => Promise<void>;
+  /** Verifies sigstoreSigned policy requirements; without it they deny. */
+  readonly sigstore?: SigstoreVerifier;
+  /** Stores the report in a ConfigMap (`--report-configmap`); returns where it went. */
+  readonly publishReport?: (target: string, report: SyncReport) => Promise<string>;
 }
+
+/** Tags of signatures and referrer indexes travel with their images, never as images of their own. */
+const SIGNATURE_TAG = /^sha256-[a-f0-9]{64}(\.sig)?$/;
 
 interface Planned {
   readonly source: ImageReference;
@@ -53,7 +69,7 @@ async function listTags(deps: SyncDeps, repo: DockerReference, ctx: SystemContex
   if (deps.listTags === undefined) {
     throw new CliError('FAILED', `listing tags of ${repo.name()}: no docker registry support is wired in`);
   }
-  return deps.listTags(repo, ctx);
+  return (await deps.listTags(repo, ctx)).filter((t) => !SIGNATURE_TAG.test(t));
 }
 
 async function dirImages(base: string): Promise<string[]> {
@@ -176,6 +192,23 @@ async function destinationFor(
   return registry.parseImageName(`dir:${target}`);
 }
 
+async function reportOutcome(
+  deps: SyncDeps,
+  flags: { readonly report?: string | undefined; readonly 'report-configmap'?: string | undefined },
+  io: Io,
+  startedAt: Date,
+  jobs: readonly JobOutcome[],
+): Promise<void> {
+  if (flags.report === undefined && flags['report-configmap'] === undefined) return;
+  const report = buildSyncReport(startedAt, new Date(), jobs);
+  if (flags.report !== undefined) await writeSyncReport(flags.report, report);
+  const target = flags['report-configmap'];
+  if (target === undefined) return;
+  if (deps.publishReport === undefined)
+    throw new CliError('FAILED', '--report-configmap: no Kubernetes support is wired in');
+  io.stderr.write(`Report written to configmap ${await deps.publishReport(target, report)}\n`);
+}
+
 export function syncCommand(deps: SyncDeps): Command {
   return {
     name: 'sync',
@@ -234,17 +267,33 @@ ${formatFlags(specs)}
           io.stdout.write(`Would have synced ${jobs.length} images\n`);
           return 0;
         }
-        const policy = await policyFromFlags(flags, io.env, registry);
+        const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
+        const signing = await signingFromFlags(flags, io.env);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
+        const startedAt = new Date();
         const results: (CopyResult | undefined)[] = new Array(jobs.length);
+        const errors: unknown[] = new Array(jobs.length);
         let failed = 0;
         let next = 0;
         let abort: unknown;
+        // Two jobs for one destination (a tag both a regex and a semver range select) run one after
+        // the other: the registry may garble concurrent pushes of the same manifest.
+        const destinations = new Map<string, Promise<unknown>>();
         const worker = async (): Promise<void> => {
           while (abort === undefined && next < jobs.length) {
             const i = next++;
             const job = jobs[i]!;
+            const key = imageName(job.to);
+            const earlier = destinations.get(key);
+            let done = (): void => {};
+            destinations.set(
+              key,
+              new Promise((resolve) => {
+                done = () => resolve(undefined);
+              }),
+            );
             try {
+              await earlier;
               const result = await withRetry(
                 () =>
                   copyImage(job.to, job.from, {
@@ -255,8 +304,8 @@ ${formatFlags(specs)}
                     ...(deps.probeDestination !== undefined
                       ? { probeDestination: deps.probeDestination }
                       : {}),
-                    progress: quietProgress,
                     ...(policy !== undefined ? { policy } : {}),
+                    ...signing,
                     ...extra,
                   }),
                 base.retryTimes ?? 0,
@@ -272,10 +321,13 @@ ${formatFlags(specs)}
               }
             } catch (err) {
               failed++;
+              errors[i] = err;
               io.stderr.write(
                 `Error copying ref ${JSON.stringify(imageName(job.from))}: ${(err as Error).message}\n`,
               );
               if (!flags['keep-going']) abort = err;
+            } finally {
+              done();
             }
           }
         };
@@ -287,6 +339,20 @@ ${formatFlags(specs)}
           });
           await writeFile(flags.digestfile, lines.join(''));
         }
+        await reportOutcome(
+          deps,
+          flags,
+          io,
+          startedAt,
+          jobs.map(
+            (j, i): JobOutcome => ({
+              source: imageName(j.from),
+              destination: imageName(j.to),
+              ...(results[i] !== undefined ? { result: results[i] } : {}),
+              ...(errors[i] !== undefined ? { error: errors[i] } : {}),
+            }),
+          ),
+        );
         if (abort !== undefined) {
           throw new CliError('FAILED', `error copying images: ${(abort as Error).message}`, { cause: abort });
         }

@@ -43,6 +43,12 @@ export const transferFlagSpecs = {
   ...endpointSpecs('src', 'source'),
   ...endpointSpecs('dest', 'destination'),
   authfile: { type: 'string', metavar: 'PATH', help: 'auth.json for both registries' },
+  'registries.d': {
+    type: 'string',
+    metavar: 'DIR',
+    help: 'registries.d directory (where signatures are read and written)',
+  },
+  'registries-conf': { type: 'string', metavar: 'FILE', help: 'registries.conf (mirrors, rewrites)' },
   'remove-signatures': { type: 'boolean', help: 'do not copy signatures' },
   'preserve-digests': { type: 'boolean', help: 'fail instead of changing any manifest digest' },
   format: { type: 'string', short: 'f', metavar: 'oci|v2s2', help: 'manifest type to write' },
@@ -147,7 +153,11 @@ export function endpointContext(flags: Flags, p: Endpoint): SystemContext {
   const tlsVerify = bool(flags, `${p}-tls-verify`);
   const shared = str(flags, `${p}-shared-blob-dir`);
   const tmpDir = str(flags, 'tmpdir');
+  const registriesD = str(flags, 'registries.d');
+  const registriesConf = str(flags, 'registries-conf');
   return {
+    ...(registriesD !== undefined ? { registriesDirPath: registriesD } : {}),
+    ...(registriesConf !== undefined ? { registriesConfPath: registriesConf } : {}),
     ...(authfile !== undefined ? { authFilePath: authfile } : {}),
     ...(creds !== undefined ? { credentials: creds } : {}),
     ...(token !== undefined ? { registryToken: token } : {}),

@@ -181,6 +181,12 @@ export interface ImageDestination {
   /** Writes the manifest; with `instanceDigest`, as an instance of a list written later. */
   putManifest(manifest: Uint8Array, mimeType: string, instanceDigest?: Digest): Promise<void>;
   putSignatures(signatures: readonly Signature[], instanceDigest?: Digest): Promise<void>;
+  /**
+   * Optional: stores an artifact manifest whose `subject` is `subject` (its blobs already put)
+   * under its digest, and lists it among the referrers of `subject` (through the registry's
+   * referrers API, or the `sha256-<hex>` tag-schema index where the registry has none).
+   */
+  putReferrer?(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void>;
   /** Makes the image visible (tags, index entries, archive rename). Nothing is visible before. */
   commit(): Promise<void>;
   /** Releases resources; an uncommitted destination leaves nothing behind. */

@@ -37,10 +37,30 @@ export function loadKubeConfig(file?: string): KubeConfig {
 function wrap(context: string, err: unknown): KubeError {
   if (err instanceof ApiException) {
     const code = err.code === 404 ? 'NOT_FOUND' : err.code === 409 ? 'CONFLICT' : 'API_ERROR';
-    return new KubeError(code, `${context}: HTTP ${err.code}`, { cause: err });
+    return new KubeError(code, `${context}: HTTP ${err.code}${statusMessage(err.body)}`, { cause: err });
   }
   const detail = err instanceof Error ? err.message : String(err);
   return new KubeError('API_ERROR', `${context}: ${detail}`, { cause: err });
+}
+
+/** The message of a metav1.Status body (the API server's reason, never object contents). */
+function statusMessage(body: unknown): string {
+  try {
+    const message = (JSON.parse(String(body)) as { message?: unknown }).message;
+    return typeof message === 'string' ? `: ${message.slice(0, 512)}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Lease times are metav1.MicroTime, which the API server parses with exactly six fractional
+ * digits; client-node serializes Dates with three, which it refuses.
+ */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  }
 }
 
 function endpoint(what: WatchedResource): string {
@@ -49,8 +69,8 @@ function endpoint(what: WatchedResource): string {
     case 'imagepolicies':
       return `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${what.resource}`;
     case 'namespaces':
-    case 'serviceaccounts':
       return `/api/v1/${what.resource}`;
+    case 'serviceaccounts':
     case 'secrets':
     case 'configmaps':
       return what.namespace === undefined
@@ -86,20 +106,20 @@ export class ClientKubeApi implements KubeApi {
       case 'namespaces':
         return async () => (await this.#core.listNamespace()) as AnyList;
       case 'serviceaccounts':
-        return async () => (await this.#core.listServiceAccountForAllNamespaces()) as AnyList;
-      case 'secrets': {
-        const { namespace, fieldSelector } = what;
-        return async () =>
-          (namespace === undefined
-            ? await this.#core.listSecretForAllNamespaces({ fieldSelector })
-            : await this.#core.listNamespacedSecret({ namespace, fieldSelector })) as AnyList;
-      }
+      case 'secrets':
       case 'configmaps': {
         const { namespace, fieldSelector } = what;
+        const core = this.#core;
+        const lists = {
+          serviceaccounts: [core.listServiceAccountForAllNamespaces, core.listNamespacedServiceAccount],
+          secrets: [core.listSecretForAllNamespaces, core.listNamespacedSecret],
+          configmaps: [core.listConfigMapForAllNamespaces, core.listNamespacedConfigMap],
+        } as const;
+        const [all, one] = lists[what.resource];
         return async () =>
           (namespace === undefined
-            ? await this.#core.listConfigMapForAllNamespaces({ fieldSelector })
-            : await this.#core.listNamespacedConfigMap({ namespace, fieldSelector })) as AnyList;
+            ? await all.call(core, { fieldSelector })
+            : await one.call(core, { namespace, fieldSelector })) as AnyList;
       }
       default:
         throw new KubeError('API_ERROR', `unknown resource ${JSON.stringify(what)}`);
@@ -221,7 +241,7 @@ function toLease(l: V1Lease): Lease {
 }
 
 function fromLease(l: Lease): V1Lease {
-  const date = (t: string | undefined) => (t === undefined ? undefined : new Date(t));
+  const date = (t: string | undefined) => (t === undefined ? undefined : new MicroTime(t));
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',

@@ -7,8 +7,8 @@ import { PolicyController } from './policy-controller.ts';
 import { KubePullSecrets } from './pull-secrets.ts';
 import type { KubeApi } from './types.ts';
 
+export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
-export type { ActivePolicy, PolicyChange, PolicySource } from './policy-controller.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
   dockercfgToConfigJson,
@@ -16,6 +16,7 @@ export {
   type PodCredentialContext,
   type PullCredentials,
 } from './pull-secrets.ts';
+export { applyReportConfigMap, type ConfigMapReport, MAX_CONFIGMAP_DATA } from './report-configmap.ts';
 export { type KubeApi, KubeError, type KubeErrorCode } from './types.ts';
 
 export interface KubeSettings<T> {
@@ -28,6 +29,8 @@ export interface KubeSettings<T> {
   /** A kubeconfig file; in-cluster config or ~/.kube/config when undefined. */
   readonly kubeconfig?: string;
   readonly onError: (err: unknown, context: string) => void;
+  /** Namespaces whose pull secrets may be read (a Role in each); undefined: all (a ClusterRole). */
+  readonly pullSecretNamespaces?: readonly string[];
   /** For tests: an API other than the kubeconfig's. */
   readonly api?: KubeApi;
 }
@@ -66,7 +69,7 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     now: () => new Date(),
     onError: settings.onError,
   });
-  const pullSecrets = new KubePullSecrets(api, informer);
+  const pullSecrets = new KubePullSecrets(api, informer, settings.pullSecretNamespaces);
   leader.start();
   await Promise.all([policies.start(), pullSecrets.start()]);
   return {

@@ -1,10 +1,7 @@
 // Watches ClusterImagePolicies, ImagePolicies, Namespaces and the Secrets/ConfigMaps policies
 // reference; compiles each policy version once; serves the policies in force per namespace.
 //
-// How policies combine: for a pod in namespace N, every ClusterImagePolicy whose namespaceSelector
-// selects N and every ImagePolicy in N applies, and each must admit the image (AND). Within one
-// policy, policy.json's rule holds: only the most specific matching scope's requirements apply.
-
+// How policies combine: see src/policy/crd/source.ts.
 import {
   type CompiledPolicy,
   compilePolicyObject,
@@ -13,11 +10,11 @@ import {
 } from '../policy/crd/compile.ts';
 import { type PolicySettings, policySettings, specToPolicyJson } from '../policy/crd/convert.ts';
 import { CrdError, type CrdErrorCode } from '../policy/crd/errors.ts';
+import type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 import {
   POLICY_KINDS,
   type PolicyCondition,
   type PolicyKind,
-  type PolicyMode,
   type PolicyObject,
   type PolicyStatus,
   type RefKind,
@@ -26,42 +23,7 @@ import { Informer, type InformerOptions } from './informer.ts';
 import type { LeaderElector } from './leader.ts';
 import { type RefId, RefStore, refId } from './refs.ts';
 import { selectorMatches } from './selector.ts';
-import type { KubeApi, KubeObject } from './types.ts';
-
-/** One policy that applies to a namespace, as the webhook consumes it. */
-export type ActivePolicy<T> = {
-  /** `ClusterImagePolicy/name` or `ImagePolicy/namespace/name`. */
-  readonly key: string;
-  readonly mode: PolicyMode;
-} & (
-  | {
-      readonly state: 'ready';
-      /** Generation hash of the version in force: part of every verdict cache key. */
-      readonly hash: string;
-      readonly generation: number;
-      readonly compiled: T;
-    }
-  | {
-      /** No version of this policy ever compiled: the webhook must treat every image as undecided. */
-      readonly state: 'failed';
-      readonly reason: string;
-    }
-);
-
-export interface PolicyChange {
-  /** Generation hashes no longer in force: cache entries keyed by them can be dropped. */
-  readonly retiredHashes: readonly string[];
-}
-
-/** What the webhook needs from the policy CRDs. */
-export interface PolicySource<T> {
-  /** True once every informer synced and every policy was compiled at least once. */
-  ready(): boolean;
-  /** The policies applying to pods in `namespace`, sorted by key; they must all admit an image. */
-  policiesFor(namespace: string): readonly ActivePolicy<T>[];
-  /** Called after every change of the policies in force; returns an unsubscribe function. */
-  onChange(listener: (change: PolicyChange) => void): () => void;
-}
+import { type KubeApi, KubeError, type KubeObject } from './types.ts';
 
 export interface PolicyControllerOptions<T> {
   readonly api: KubeApi;
@@ -188,6 +150,9 @@ export class PolicyController<T> implements PolicySource<T> {
   }
 
   policiesFor(namespace: string): readonly ActivePolicy<T>[] {
+    // An empty list before the first sync would read as "no policy applies".
+    if (!this.#initialDone)
+      throw new KubeError('NOT_SYNCED', 'policies: the policy informers have not synced yet');
     const cached = this.#byNamespace.get(namespace);
     if (cached !== undefined) return cached;
     const ns = this.#namespaces.get(namespace);
@@ -243,7 +208,7 @@ export class PolicyController<T> implements PolicySource<T> {
     // Bounded: a reference that cannot load (RBAC, outage) fails this policy, not the whole queue;
     // its informer's first sync triggers a recompile later.
     await Promise.race([
-      Promise.all(refs.map((r) => this.#refs.ensure(r.kind, refNamespace, r.name))),
+      Promise.allSettled(refs.map((r) => this.#refs.ensure(r.kind, refNamespace, r.name))),
       delay(this.#o.refLoadTimeoutMs),
     ]);
     const refIds = new Set(refs.map((r) => refId(r.kind, refNamespace, r.name)));
@@ -300,7 +265,7 @@ export class PolicyController<T> implements PolicySource<T> {
       if (failedBefore?.message !== message) {
         const kept =
           before === undefined ? 'no version is in force' : `generation ${before.generation} stays in force`;
-        this.#event(state, 'Warning', REASONS[code], `${message}; ${kept}`);
+        this.#event(state, 'Warning', REASONS[code], `${capped(message)}; ${kept}`);
       }
       // An invalid policy with no good version changes what applies (to "undecided"): callers re-read.
       return [];
@@ -359,6 +324,9 @@ export class PolicyController<T> implements PolicySource<T> {
     }
   }
 }
+
+/** Status messages stay far below the schema's 32 KiB so a long parser error cannot block the patch. */
+const capped = (message: string) => (message.length > 4096 ? `${message.slice(0, 4093)}...` : message);
 
 const delay = (ms: number) =>
   new Promise<void>((resolve) => {
@@ -451,7 +419,7 @@ function desiredStatus<T>(st: PolicyState<T>, current: PolicyStatus | undefined,
               ? 'no version of this policy is valid: images it covers are denied (enforce) or warned about'
               : `generation ${generation} is invalid; generation ${good.generation} stays in force`,
           ),
-          condition('Invalid', 'True', REASONS[failure.code], failure.message),
+          condition('Invalid', 'True', REASONS[failure.code], capped(failure.message)),
         ];
   return {
     observedGeneration: generation,

@@ -28,61 +28,81 @@ export function dockercfgToConfigJson(dockercfg: string): string {
   return JSON.stringify({ auths: parsed });
 }
 
-export class KubePullSecrets {
-  readonly #serviceAccounts: Informer<ServiceAccountObject>;
-  readonly #secrets: readonly Informer<SecretObject>[];
+interface NamespaceCaches {
+  readonly serviceAccounts: Informer<ServiceAccountObject>;
+  readonly secrets: readonly Informer<SecretObject>[];
+}
 
-  constructor(api: KubeApi, options: InformerOptions) {
-    this.#serviceAccounts = new Informer(
-      api.watch<ServiceAccountObject>({ resource: 'serviceaccounts' }),
-      options,
-    );
-    this.#secrets = [DOCKER_CONFIG_JSON, DOCKER_CFG].map(
-      (type) =>
-        new Informer(
-          api.watch<SecretObject>({
-            resource: 'secrets',
-            namespace: undefined,
-            fieldSelector: `type=${type}`,
+export class KubePullSecrets {
+  /** One set of caches for every namespace (key ''), or one per namespace RBAC grants. */
+  readonly #caches = new Map<string, NamespaceCaches>();
+
+  /**
+   * `namespaces` restricts the caches to those namespaces (for a Role per namespace instead of a
+   * ClusterRole); pods elsewhere then get no pull secrets. Undefined: every namespace.
+   */
+  constructor(api: KubeApi, options: InformerOptions, namespaces?: readonly string[]) {
+    for (const ns of namespaces ?? [undefined]) {
+      this.#caches.set(ns ?? '', {
+        serviceAccounts: new Informer(
+          api.watch<ServiceAccountObject>({
+            resource: 'serviceaccounts',
+            namespace: ns,
+            fieldSelector: undefined,
           }),
           options,
         ),
-    );
+        secrets: [DOCKER_CONFIG_JSON, DOCKER_CFG].map(
+          (type) =>
+            new Informer(
+              api.watch<SecretObject>({ resource: 'secrets', namespace: ns, fieldSelector: `type=${type}` }),
+              options,
+            ),
+        ),
+      });
+    }
+  }
+
+  #all(): Informer<ServiceAccountObject | SecretObject>[] {
+    return [...this.#caches.values()].flatMap((c) => [c.serviceAccounts, ...c.secrets]);
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.#serviceAccounts.start(), ...this.#secrets.map((s) => s.start())]);
+    await Promise.all(this.#all().map((i) => i.start()));
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.#serviceAccounts.stop(), ...this.#secrets.map((s) => s.stop())]);
+    await Promise.all(this.#all().map((i) => i.stop()));
   }
 
   ready(): boolean {
-    return this.#serviceAccounts.synced && this.#secrets.every((s) => s.synced);
+    return this.#all().every((i) => i.synced);
   }
 
   /**
    * The pull secrets of the pod, then of its ServiceAccount, each once. Missing Secrets are
-   * skipped (the kubelet skips them too); before the first sync this throws NOT_SYNCED, so
-   * credentials are never silently absent because the cache was empty.
+   * skipped (the kubelet skips them too), as are pods in namespaces outside the caches: without
+   * credentials a private image cannot be resolved, so this can deny but never admit by mistake.
+   * Before the first sync this throws NOT_SYNCED.
    */
   async secretsFor(context: PodCredentialContext, _signal?: AbortSignal): Promise<PullCredentials> {
     if (!this.ready())
       throw new KubeError('NOT_SYNCED', 'reading pull secrets: the secret cache has not synced yet');
-    const sa = this.#serviceAccounts.get(context.serviceAccountName, context.namespace);
+    const caches = this.#caches.get('') ?? this.#caches.get(context.namespace);
+    if (caches === undefined) return { dockerConfigJson: [] };
+    const sa = caches.serviceAccounts.get(context.serviceAccountName, context.namespace);
     const names = [...context.imagePullSecrets, ...(sa?.imagePullSecrets ?? []).map((s) => s.name ?? '')];
     const documents: string[] = [];
     for (const name of new Set(names)) {
       if (name === '') continue;
-      const doc = this.#document(name, context.namespace);
+      const doc = this.#document(caches.secrets, name, context.namespace);
       if (doc !== undefined) documents.push(doc);
     }
     return { dockerConfigJson: documents };
   }
 
-  #document(name: string, namespace: string): string | undefined {
-    for (const informer of this.#secrets) {
+  #document(secrets: readonly Informer<SecretObject>[], name: string, namespace: string): string | undefined {
+    for (const informer of secrets) {
       const secret = informer.get(name, namespace);
       if (secret === undefined) continue;
       try {

@@ -49,10 +49,9 @@ export type WatchedResource =
   | { readonly resource: 'clusterimagepolicies' }
   | { readonly resource: 'imagepolicies' }
   | { readonly resource: 'namespaces' }
-  | { readonly resource: 'serviceaccounts' }
   /** All namespaces when `namespace` is undefined. */
   | {
-      readonly resource: 'secrets' | 'configmaps';
+      readonly resource: 'secrets' | 'configmaps' | 'serviceaccounts';
       readonly namespace: string | undefined;
       readonly fieldSelector: string | undefined;
     };

@@ -115,12 +115,21 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-/** Judges every image of the request; images still undecided at the deadline get an error verdict. */
+interface PendingCheck {
+  readonly progress: CheckProgress;
+  verdict?: Verdict;
+}
+
+/**
+ * Judges every image of the request; images still undecided when `remainingMs` has passed get
+ * an error verdict saying what they were waiting for.
+ */
 async function judge(
   settings: AdmissionSettings,
   request: AdmissionRequest,
   sites: readonly ImageSite[],
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
+  remainingMs: number,
 ): Promise<Outcome[]> {
   let slots: Slot[];
   try {
@@ -133,7 +142,7 @@ async function judge(
       mode: settings.mode,
     }));
   }
-  const limit = deadline(settings.deadlineMs);
+  const limit = deadline(remainingMs);
   const controller = new AbortController();
   try {
     const all = (verdict: Verdict) => sites.map((site) => ({ site, verdict, mode: settings.mode }));
@@ -152,29 +161,28 @@ async function judge(
     if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
     const { credentials } = read;
     // Duplicate images within one request are checked once per policy.
-    const checks = new Map<string, { progress: CheckProgress; verdict?: Verdict; done: Promise<void> }>();
+    const checks = new Map<string, PendingCheck>();
+    const done: Promise<void>[] = [];
     const checkKey = (slot: number, image: string) => `${slot}\0${image}`;
     slots.forEach((slot, index) => {
       for (const site of sites) {
         const key = checkKey(index, site.image);
         if (checks.has(key)) continue;
-        const progress: CheckProgress = { stage: 'parsing' };
-        const entry: { progress: CheckProgress; verdict?: Verdict; done: Promise<void> } = {
-          progress,
-          done: Promise.resolve(),
-        };
+        const entry: PendingCheck = { progress: { stage: 'parsing' } };
+        checks.set(key, entry);
         if ('failure' in slot) {
           entry.verdict = { kind: 'error', code: 'POLICY_INVALID', reason: slot.failure };
-        } else {
-          const evaluator = 'evaluator' in slot ? slot.evaluator : undefined;
-          entry.done = settings.checker.check(site.image, credentials, progress, evaluator).then((v) => {
-            entry.verdict = v;
-          });
+          continue;
         }
-        checks.set(key, entry);
+        const evaluator = 'evaluator' in slot ? slot.evaluator : undefined;
+        done.push(
+          settings.checker.check(site.image, credentials, entry.progress, evaluator).then((v) => {
+            entry.verdict = v;
+          }),
+        );
       }
     });
-    await Promise.race([Promise.all([...checks.values()].map((c) => c.done)), limit.expired]);
+    await Promise.race([Promise.all(done), limit.expired]);
     return slots.flatMap((slot, index) =>
       sites.map((site) => {
         const entry = checks.get(checkKey(index, site.image))!;
@@ -329,7 +337,13 @@ export async function admit(
         );
         break;
       case 'workload': {
-        outcomes = await judge(settings, request, extraction.sites, extraction.pod);
+        outcomes = await judge(
+          settings,
+          request,
+          extraction.sites,
+          extraction.pod,
+          settings.deadlineMs - (performance.now() - started),
+        );
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { runPolicyExport } from '../../src/cli/policy-export.ts';
 import { parseYamlDocuments } from '../../src/kube/client.ts';
+import { conformancePath } from '../helpers/conformance.ts';
 
 /** Plain data: client-node returns metadata as a V1ObjectMeta instance. */
 const yamlDocs = (text: string): unknown[] => JSON.parse(JSON.stringify(parseYamlDocuments(text)));
@@ -178,6 +180,52 @@ spec:
   for (const c of failures) {
     it(`refuses ${c.name}`, async () => {
       await assert.rejects(run(c.argv, c.stdin), { code: c.code });
+    });
+  }
+});
+
+describe('policy export: skopeo enforces the exported policy.json', () => {
+  const image = join(dir, 'img');
+  before(() => {
+    // A small real image in dir: form, from skopeo's own test data.
+    const archive = join(dir, 'two.tar');
+    writeFileSync(
+      archive,
+      execFileSync('xz', ['-dc', conformancePath('skopeo/systemtest/testdata/docker-two-images.tar.xz')]),
+    );
+    execFileSync('skopeo', ['copy', '--insecure-policy', `docker-archive:${archive}:@0`, `dir:${image}`], {
+      stdio: 'ignore',
+    });
+  });
+
+  const crd = (spec: string) =>
+    `apiVersion: portcullis.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata: {name: node}\nspec:\n${spec}`;
+  const cases: { name: string; spec: string; ok: boolean; stderr?: RegExp }[] = [
+    { name: 'accept anything: copied', spec: '  default: [{type: insecureAcceptAnything}]\n', ok: true },
+    {
+      name: 'reject: refused by policy',
+      spec: '  default: [{type: reject}]\n',
+      ok: false,
+      stderr: /rejected by policy/,
+    },
+    {
+      name: 'a key reference written as a path: parsed, and the unsigned image refused',
+      spec: '  default: [{type: sigstoreSigned, keySecretRef: {name: cosign, key: cosign.pub}}]\n',
+      ok: false,
+      stderr: /no signature exists/,
+    },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(c.name, async () => {
+      const exported = await run(['--ref-dir', join(dir, 'keys'), '-'], crd(c.spec));
+      const policy = file(`node-${i}.json`, exported.stdout);
+      const r = spawnSync(
+        'skopeo',
+        ['copy', '--policy', policy, `dir:${image}`, `dir:${join(dir, `out-${i}`)}`],
+        { encoding: 'utf8' },
+      );
+      assert.equal(r.status === 0, c.ok, r.stderr);
+      if (c.stderr !== undefined) assert.match(r.stderr, c.stderr);
     });
   }
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { LeaderElector } from '../../src/kube/leader.ts';
-import { type ActivePolicy, type PolicyChange, PolicyController } from '../../src/kube/policy-controller.ts';
+import { PolicyController } from '../../src/kube/policy-controller.ts';
+import type { ActivePolicy, PolicyChange } from '../../src/policy/crd/source.ts';
 import type { PolicyStatus } from '../../src/policy/crd/types.ts';
 import { compileWithKeys } from './compile.ts';
 import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
@@ -73,6 +74,15 @@ describe('PolicyController', () => {
   it('applies a ClusterImagePolicy only to namespaces its selector picks', async () => {
     const { controller } = await startController(recordedCluster());
     assert.deepEqual(keys(controller.policiesFor('default')), ['ClusterImagePolicy/everywhere:warn:ready']);
+  });
+
+  it('follows namespace labels: labelling a namespace brings a selecting policy into force there', async () => {
+    const cluster = recordedCluster();
+    const { controller } = await startController(cluster);
+    assert.ok(!controller.policiesFor('default').some((p) => p.key === 'ClusterImagePolicy/signed-quay'));
+    const ns = fixture<{ metadata: Record<string, unknown> }>('namespace-default');
+    cluster.apply('namespaces', { ...ns, metadata: { ...ns.metadata, labels: { trust: 'on' } } });
+    assert.ok(controller.policiesFor('default').some((p) => p.key === 'ClusterImagePolicy/signed-quay'));
   });
 
   it('applies every ClusterImagePolicy to a namespace not in the cache yet (fail closed)', async () => {
@@ -174,6 +184,28 @@ describe('PolicyController', () => {
     assert.equal(
       condition(status(cluster, 'imagepolicies', 'team-a', 'needs-secret'), 'Ready')?.status,
       'True',
+    );
+  });
+
+  it('a reference whose watch cannot start fails its policy (ReferenceNotLoaded) instead of dropping it', async () => {
+    const cluster = recordedCluster();
+    const watch = cluster.watch.bind(cluster);
+    cluster.watch = ((what: Parameters<typeof watch>[0]) => {
+      if ('fieldSelector' in what && what.fieldSelector === 'metadata.name=forbidden')
+        throw new Error('secrets is forbidden');
+      return watch(what);
+    }) as typeof cluster.watch;
+    const { controller } = await startController(cluster);
+    cluster.apply('imagepolicies', {
+      metadata: { name: 'forbidden-key', namespace: 'team-a' },
+      spec: { default: [{ type: 'sigstoreSigned', keySecretRef: { name: 'forbidden', key: 'k' } }] },
+    });
+    await controller.settled();
+    const p = controller.policiesFor('team-a').find((x) => x.key === 'ImagePolicy/team-a/forbidden-key');
+    assert.equal(p?.state, 'failed');
+    assert.equal(
+      condition(status(cluster, 'imagepolicies', 'team-a', 'forbidden-key'), 'Invalid')?.reason,
+      'ReferenceNotLoaded',
     );
   });
 
@@ -282,6 +314,30 @@ describe('PolicyController', () => {
       () => !controller.policiesFor('team-a').some((p) => p.key === 'ImagePolicy/team-a/team-a'),
     );
     assert.equal(controller.ready(), true);
+  });
+
+  it('is not ready, and serves nothing, while the API server cannot be reached at start', async () => {
+    const cluster = recordedCluster();
+    cluster.down = true;
+    const controller = new PolicyController({
+      api: cluster,
+      compile: compileCounted,
+      controllerNamespace: 'portcullis-system',
+      leader: undefined,
+      informer: { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} },
+      refLoadTimeoutMs: 200,
+      now: () => new Date(),
+      onError: () => {},
+    });
+    running.push(controller);
+    const started = controller.start();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(controller.ready(), false);
+    assert.throws(() => controller.policiesFor('team-a'), { code: 'NOT_SYNCED' });
+    cluster.restore();
+    await started;
+    assert.equal(controller.ready(), true);
+    assert.equal(controller.policiesFor('team-a').length, 3);
   });
 
   it('writes no status and no events unless it leads', async () => {

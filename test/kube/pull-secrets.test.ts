@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import type { PolicyController } from '../../src/kube/policy-controller.ts';
 import { dockercfgToConfigJson, KubePullSecrets } from '../../src/kube/pull-secrets.ts';
+import type { PolicySource } from '../../src/policy/crd/source.ts';
+import type { Evaluator, PullSecretSource } from '../../src/policy/index.ts';
 import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
 
 const options = { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} };
@@ -97,8 +100,38 @@ describe('KubePullSecrets', () => {
     );
   });
 
+  it('restricted to namespaces (a Role in each): reads those, and gives nothing elsewhere', async () => {
+    const cluster = recordedCluster();
+    const source = new KubePullSecrets(cluster, options, ['team-a']);
+    running.push(source);
+    await source.start();
+    const inTeam = await source.secretsFor({
+      namespace: 'team-a',
+      serviceAccountName: 'builder',
+      imagePullSecrets: ['regcred'],
+    });
+    assert.deepEqual(inTeam.dockerConfigJson, [decoded('secret-regcred'), legacy()]);
+    const elsewhere = await source.secretsFor({
+      namespace: 'default',
+      serviceAccountName: 'default',
+      imagePullSecrets: ['regcred'],
+    });
+    assert.deepEqual(elsewhere.dockerConfigJson, []);
+    const other = { metadata: { name: 'x', namespace: 'default' }, type: 'kubernetes.io/dockerconfigjson' };
+    assert.ok(![...cluster.watchers].some((w) => w.matches('secrets', other)), 'no watch outside team-a');
+  });
+
   it('converts .dockercfg to .dockerconfigjson', () => {
     assert.equal(dockercfgToConfigJson('{"r.io":{"auth":"dTpw"}}'), '{"auths":{"r.io":{"auth":"dTpw"}}}');
     assert.throws(() => dockercfgToConfigJson('[]'), { code: 'API_ERROR' });
+  });
+});
+
+describe('the webhook contracts', () => {
+  it('KubePullSecrets is a PullSecretSource and PolicyController a PolicySource of Evaluators (compile-time)', () => {
+    const sources: { pull: PullSecretSource; policies: PolicySource<Evaluator> } | undefined = undefined as
+      | { pull: KubePullSecrets; policies: PolicyController<Evaluator> }
+      | undefined;
+    assert.equal(sources, undefined);
   });
 });

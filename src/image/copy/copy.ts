@@ -31,6 +31,7 @@ import type {
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
 import type { DetectedCompression } from './compression.ts';
+import { copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
 import { CopyError, type CopyOptions, type CopyResult, type UnparsedImage } from './types.ts';
 
@@ -139,6 +140,7 @@ interface Session {
   readonly dest: ImageDestination;
   readonly options: CopyOptions;
   readonly parallel: number;
+  readonly counts: { copied: number; created: number; referrers: number };
 }
 
 async function checkPolicy(s: Session, instanceDigest?: Digest): Promise<void> {
@@ -214,6 +216,28 @@ async function storeSignatures(
   // skopeo 1.9 prints this line whether or not there are signatures; keep its output.
   s.options.progress?.message('Storing signatures');
   if (all.length > 0) await s.dest.putSignatures(all, instanceDigest);
+  s.counts.copied += copied.length;
+  s.counts.created += all.length - copied.length;
+}
+
+/** Referrers of the source manifest follow it to the manifest written (before commit tags it). */
+async function carryReferrers(
+  s: Session,
+  sourceDigest: Digest,
+  written: ManifestBytes & { digest: Digest },
+): Promise<void> {
+  if (s.options.removeSignatures) return;
+  s.counts.referrers += await copyReferrers(
+    s.src,
+    s.dest,
+    {
+      sourceDigest,
+      digest: written.digest,
+      mediaType: written.mimeType,
+      size: written.manifest.byteLength,
+    },
+    s.options.progress,
+  );
 }
 
 /** Copies one image (not a list); returns the manifest written. */
@@ -285,7 +309,9 @@ async function copySingle(
   s.options.progress?.message('Writing manifest to image destination');
   await s.dest.putManifest(out, targetType, asInstance ? digest : undefined);
   await storeSignatures(s, sigs, out, asInstance ? digest : undefined);
-  return { manifest: out, mimeType: targetType, digest };
+  const written = { manifest: out, mimeType: targetType, digest };
+  await carryReferrers(s, digestOf(manifest), written);
+  return written;
 }
 
 async function copyList(
@@ -333,7 +359,9 @@ async function copyList(
   s.options.progress?.message('Writing manifest list to image destination');
   await s.dest.putManifest(out, listType);
   await storeSignatures(s, sigs, out);
-  return { manifest: out, mimeType: listType, digest };
+  const written = { manifest: out, mimeType: listType, digest };
+  await carryReferrers(s, digestOf(list.manifest), written);
+  return written;
 }
 
 /** True when the destination already holds `wanted` (upstream OptimizeDestinationImageAlreadyExists). */
@@ -382,7 +410,13 @@ export async function copyImage(
       if (await alreadyPresent(destRef, options, wanted)) {
         options.progress?.message('Skipping: image already present at destination');
         const m = wanted === digestOf(top.manifest) ? top : await readManifest(src, wanted);
-        return { manifest: m.manifest, mimeType: m.mimeType, manifestDigest: wanted, skipped: true };
+        return {
+          manifest: m.manifest,
+          mimeType: m.mimeType,
+          manifestDigest: wanted,
+          skipped: true,
+          signatures: { copied: 0, created: 0, referrers: 0 },
+        };
       }
     }
     const dest = await destRef.newImageDestination(options.destCtx ?? {});
@@ -393,6 +427,7 @@ export async function copyImage(
         dest,
         options,
         parallel: threadSafe ? (options.parallelCopies ?? DEFAULT_PARALLEL) : 1,
+        counts: { copied: 0, created: 0, referrers: 0 },
       };
       let written: ManifestBytes & { digest: Digest };
       if (!isListMIMEType(top.mimeType)) {
@@ -419,6 +454,7 @@ export async function copyImage(
         mimeType: written.mimeType,
         manifestDigest: written.digest,
         skipped: false,
+        signatures: { ...s.counts },
       };
     } finally {
       await dest.close();

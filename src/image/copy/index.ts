@@ -11,6 +11,7 @@ export {
   type CopyResult,
   type MultiArch,
   type ProgressSink,
+  type SignatureCounts,
   type Signer,
   type SourcePolicy,
   type UnparsedImage,

@@ -15,7 +15,8 @@ export type CopyErrorCode =
   | 'COMPRESSION_UNSUPPORTED'
   | 'INSTANCE_DIGEST_MISMATCH'
   | 'SIGNING_FAILED'
-  | 'NO_SIGNING_IDENTITY';
+  | 'NO_SIGNING_IDENTITY'
+  | 'REFERRER_INVALID';
 
 export class CopyError extends BaseError<CopyErrorCode> {}
 
@@ -97,4 +98,15 @@ export interface CopyResult {
   readonly mimeType: string;
   readonly manifestDigest: Digest;
   readonly skipped: boolean;
+  /** Signatures carried and made, over every image copied (none when skipped). */
+  readonly signatures: SignatureCounts;
+}
+
+export interface SignatureCounts {
+  /** Signatures read at the source and stored at the destination. */
+  readonly copied: number;
+  /** Signatures made by the copy's signers. */
+  readonly created: number;
+  /** OCI 1.1 referrer artifacts (sigstore bundles, attestations) copied. */
+  readonly referrers: number;
 }

@@ -67,8 +67,13 @@ const identityRules: Rule[] = [
   },
 ];
 
+/**
+ * Nullable so an explicit null is stored rather than dropped: policy.json refuses it, and CEL cannot
+ * see a null, so the controller's parser refuses it (status Invalid) instead of reading "absent".
+ */
 const identity = (): Schema => ({
   type: 'object',
+  nullable: true,
   required: ['type'],
   properties: {
     type: {

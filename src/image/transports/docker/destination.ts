@@ -9,6 +9,7 @@ import type {
   BlobInfo,
   ImageDestination,
   PutBlobOptions,
+  ReferrerDescriptor,
   Signature,
   SystemContext,
   TryReuseOptions,
@@ -16,6 +17,7 @@ import type {
 import type { RegistryClient } from './client.ts';
 import { clientFor, type Environment, registriesConfFor, signatureStorage } from './context.ts';
 import { DockerError } from './errors.ts';
+import { putReferrer } from './referrers.ts';
 import { deleteLookaside, writeLookaside, writeSigstoreAttachments } from './signatures.ts';
 import { knownBlobLocations, recordBlobLocation } from './source.ts';
 import type { DockerImageReference } from './transport.ts';
@@ -40,6 +42,8 @@ export class DockerImageDestination implements ImageDestination {
   readonly #storage: SignatureStorage;
   /** Digest of the last top-level manifest written (signatures and commit need it). */
   #manifestDigest: Digest | undefined;
+  /** The tag commit points at the manifest: until then it is stored by digest only. */
+  #pendingTag: { tag: string; manifest: Uint8Array; mimeType: string } | undefined;
 
   constructor(
     reference: DockerImageReference,
@@ -113,7 +117,17 @@ export class DockerImageDestination implements ImageDestination {
         );
       }
       target = this.reference.tagOrDigest();
+      // Nothing half-copied may carry the tag: it is written in commit, after signatures and referrers.
+      if (refDigest === undefined) {
+        this.#pendingTag = { tag: target, manifest, mimeType };
+        target = digest;
+      }
     }
+    await this.#putManifest(target, manifest, mimeType);
+    if (instanceDigest === undefined) this.#manifestDigest = digest;
+  }
+
+  async #putManifest(target: string, manifest: Uint8Array, mimeType: string): Promise<void> {
     try {
       await this.client.putManifest(this.#repo, target, manifest, mimeType);
     } catch (err) {
@@ -124,7 +138,21 @@ export class DockerImageDestination implements ImageDestination {
       }
       throw err;
     }
-    if (instanceDigest === undefined) this.#manifestDigest = digest;
+  }
+
+  async putReferrer(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void> {
+    try {
+      await putReferrer(this.client, this.#repo, manifest, descriptor, subject);
+    } catch (err) {
+      if (err instanceof DockerError) {
+        throw new DockerError(
+          err.code,
+          `writing referrer ${descriptor.digest} of ${subject} to ${this.physicalRef.name()}: ${err.message}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   async putSignatures(signatures: readonly Signature[], instanceDigest?: Digest): Promise<void> {
@@ -153,13 +181,17 @@ export class DockerImageDestination implements ImageDestination {
       }
     }
     if (simple.length > 0) {
-      if (this.#storage.lookasideWrite === undefined) {
+      // As upstream: the registry's own signature store wins over a configured lookaside.
+      if (await this.client.supportsSignatureExtension()) {
+        await this.client.putExtensionSignatures(this.#repo, digest, simple);
+      } else if (this.#storage.lookasideWrite !== undefined) {
+        await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
+      } else {
         throw new DockerError(
           'NOT_SUPPORTED',
           `writing signatures to ${this.physicalRef.name()}: no lookaside configured in registries.d`,
         );
       }
-      await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
     }
     if (sigstore.length > 0) {
       if (!this.#storage.useSigstoreAttachments) {
@@ -172,8 +204,13 @@ export class DockerImageDestination implements ImageDestination {
     }
   }
 
-  /** Registries make manifests visible when they are written; nothing is left to do. */
-  async commit(): Promise<void> {}
+  /** Tags the manifest written by digest in putManifest. */
+  async commit(): Promise<void> {
+    const pending = this.#pendingTag;
+    if (pending === undefined) return;
+    await this.#putManifest(pending.tag, pending.manifest, pending.mimeType);
+    this.#pendingTag = undefined;
+  }
 
   async close(): Promise<void> {}
 }

@@ -1,7 +1,7 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, request, errors as undiciErrors } from 'undici';
+import type { Agent } from 'undici';
 import { DockerError } from './errors.ts';
 
 export interface TlsSettings {
@@ -48,8 +48,19 @@ export interface HttpResponse {
 
 const agents = new Map<string, Agent>();
 
+type Undici = typeof import('undici');
+let undici: Promise<Undici> | undefined;
+
+/** undici is loaded on first use: CLI commands that never reach a registry do not pay for it. */
+function loadUndici(): Promise<Undici> {
+  undici ??= import('undici');
+  return undici;
+}
+
 /** One keep-alive pool per TLS configuration, shared by every registry client in the process. */
-function agentFor(tls: TlsSettings, timeouts: Timeouts): Agent {
+async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
+  // Loaded before the lookup, so concurrent first calls cannot both create a pool.
+  const { Agent } = await loadUndici();
   const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
   let agent = agents.get(key);
   if (agent === undefined) {
@@ -97,15 +108,17 @@ function describe(url: string): string {
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
+const timeoutCodes: ReadonlySet<string> = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /** Maps undici/network failures onto typed errors; the URL shown never carries a query string. */
 function networkError(err: unknown, method: string, url: string): DockerError {
   if (err instanceof DockerError) return err;
   const where = `${method} ${describe(url)}`;
-  if (
-    err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError ||
-    err instanceof undiciErrors.ConnectTimeoutError
-  ) {
+  if (err instanceof Error && timeoutCodes.has((err as { code?: unknown }).code as string)) {
     return new DockerError('TIMEOUT', `${where}: ${err.message}`, { cause: err, temporary: true });
   }
   if (err instanceof Error && err.name === 'AbortError') {
@@ -137,7 +150,7 @@ const tlsErrorCodes: ReadonlySet<string> = new Set([
 /** A failure while reading a response body: a timeout, or a body cut short. */
 export function bodyError(err: unknown, what: string): DockerError {
   if (err instanceof DockerError) return err;
-  if (err instanceof undiciErrors.BodyTimeoutError) {
+  if (err instanceof Error && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT') {
     return new DockerError('TIMEOUT', `${what}: ${err.message}`, { cause: err, temporary: true });
   }
   const message = err instanceof Error ? err.message : String(err);
@@ -156,7 +169,8 @@ export interface HttpClientOptions {
 /** Sends one request (following redirects when asked). Callers must consume or destroy `body`. */
 export async function send(req: HttpRequest, options: HttpClientOptions): Promise<HttpResponse> {
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
-  const dispatcher = agentFor(options.tls, timeouts);
+  const dispatcher = await agentFor(options.tls, timeouts);
+  const { request } = await loadUndici();
   let url = req.url;
   let headers: Record<string, string> = { ...req.headers };
   if (options.userAgent !== undefined) headers['user-agent'] = options.userAgent;

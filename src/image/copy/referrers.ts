@@ -1,0 +1,129 @@
+// OCI 1.1 referrers (sigstore bundles, attestations, SBOMs) travel with the image they refer to:
+// each artifact manifest and its blobs are copied, with `subject` pointing at the destination digest.
+import { type Digest, digestOf } from '../digest.ts';
+import type { ImageDestination, ImageSource, ReferrerDescriptor } from '../types.ts';
+import { copyBlob } from './blobs.ts';
+import { CopyError, type ProgressSink } from './types.ts';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** An image carries at most this many referrers through a copy. */
+export const MAX_REFERRERS = 128;
+
+interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+function descriptorOf(value: unknown, what: string): Descriptor {
+  const d = value as Partial<Record<keyof Descriptor, unknown>> | null;
+  if (
+    d === null ||
+    typeof d !== 'object' ||
+    typeof d.mediaType !== 'string' ||
+    typeof d.digest !== 'string' ||
+    typeof d.size !== 'number' ||
+    !/^sha256:[a-f0-9]{64}$/.test(d.digest)
+  ) {
+    throw new CopyError('REFERRER_INVALID', `${what}: invalid descriptor`);
+  }
+  return { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size };
+}
+
+/** The subject the referrer is about to point at: the image as written at the destination. */
+export interface ReferrerSubject {
+  readonly sourceDigest: Digest;
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+/**
+ * Copies the referrers of `subject.sourceDigest` to the destination; returns how many were copied.
+ * Nothing is copied when the source cannot list referrers or the destination cannot store them.
+ */
+export async function copyReferrers(
+  src: ImageSource,
+  dest: ImageDestination,
+  subject: ReferrerSubject,
+  progress: ProgressSink | undefined,
+): Promise<number> {
+  if (src.listReferrers === undefined) return 0;
+  const listed = await src.listReferrers(subject.sourceDigest);
+  if (listed.length === 0) return 0;
+  if (listed.length > MAX_REFERRERS) {
+    throw new CopyError(
+      'REFERRER_INVALID',
+      `referrers of ${subject.sourceDigest}: ${listed.length} listed, at most ${MAX_REFERRERS} are copied`,
+    );
+  }
+  if (dest.putReferrer === undefined) {
+    // Local layouts have no place for them; upstream never copies referrers at all.
+    progress?.message(`Skipping ${listed.length} referrers: the destination cannot store them`);
+    return 0;
+  }
+  let copied = 0;
+  for (const referrer of listed) {
+    // Nested indexes (referrers that are lists) are not produced by cosign or notation.
+    if (referrer.mediaType !== OCI_MANIFEST) continue;
+    await copyOne(src, dest, referrer, subject, progress);
+    copied++;
+  }
+  return copied;
+}
+
+async function copyOne(
+  src: ImageSource,
+  dest: ImageDestination,
+  referrer: ReferrerDescriptor,
+  subject: ReferrerSubject,
+  progress: ProgressSink | undefined,
+): Promise<void> {
+  const what = `referrer ${referrer.digest} of ${subject.sourceDigest}`;
+  // getManifest by digest verifies the bytes against it.
+  const { manifest } = await src.getManifest(referrer.digest);
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(Buffer.from(manifest).toString('utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new CopyError('REFERRER_INVALID', `${what}: manifest is not JSON`, { cause: err });
+  }
+  const declared = descriptorOf(doc.subject, `${what}: subject`);
+  if (declared.digest !== subject.sourceDigest) {
+    throw new CopyError(
+      'REFERRER_INVALID',
+      `${what}: expected subject ${subject.sourceDigest}, got ${declared.digest}`,
+    );
+  }
+  const layers = Array.isArray(doc.layers) ? doc.layers : [];
+  const blobs = [
+    descriptorOf(doc.config, `${what}: config`),
+    ...layers.map((l) => descriptorOf(l, `${what}: layer`)),
+  ];
+  for (const blob of blobs) await copyBlob(src, dest, blob, 'blob', undefined, progress);
+  let bytes = manifest;
+  if (subject.digest !== subject.sourceDigest) {
+    bytes = Buffer.from(
+      JSON.stringify({
+        ...doc,
+        subject: {
+          ...(doc.subject as object),
+          mediaType: subject.mediaType,
+          digest: subject.digest,
+          size: subject.size,
+        },
+      }),
+    );
+  }
+  await dest.putReferrer!(
+    bytes,
+    {
+      mediaType: OCI_MANIFEST,
+      digest: digestOf(bytes),
+      size: bytes.byteLength,
+      ...(referrer.artifactType !== undefined ? { artifactType: referrer.artifactType } : {}),
+      ...(referrer.annotations !== undefined ? { annotations: referrer.annotations } : {}),
+    },
+    subject.digest,
+  );
+}
