@@ -157,6 +157,7 @@ export interface Portcullis {
 }
 
 const children = new Set<ChildProcess>();
+let certificates: Promise<unknown> = Promise.resolve();
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
@@ -172,7 +173,10 @@ export async function startPortcullis(
   env: Record<string, string> = {},
 ): Promise<Portcullis> {
   const port = await freePort();
-  const cert = await cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']);
+  // The harness CA's serial file is rewritten by every issue: concurrent issues corrupt it.
+  const issued = certificates.then(() => cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']));
+  certificates = issued.catch(() => undefined);
+  const cert = await issued;
   const logPath = join(work, `portcullis-${port}.log`);
   const log = openSync(logPath, 'a');
   const child = spawn(
