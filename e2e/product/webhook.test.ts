@@ -8,6 +8,7 @@ import { type Cluster, type CommandResult, eventually, startCluster } from '../h
 import {
   deploymentJson,
   type HangingServer,
+  ok,
   type Portcullis,
   podJson,
   type SignedRegistry,
@@ -61,10 +62,12 @@ describe('portcullis serve --policy behind the real API server', () => {
     p: Portcullis,
     mode: string,
     failurePolicy: 'Fail' | 'Ignore' = 'Fail',
+    kind: 'validating' | 'mutating' = 'validating',
   ): Promise<void> {
     await cluster.registerWebhook({
       name: `${mode}.e2e.portcullis.dev`,
-      url: `${p.url}/validate`,
+      kind,
+      url: `${p.url}/${kind === 'validating' ? 'validate' : 'mutate'}`,
       failurePolicy,
       timeoutSeconds: WEBHOOK_TIMEOUT_S,
       namespaceLabels: { [LABEL]: mode },
@@ -207,6 +210,43 @@ describe('portcullis serve --policy behind the real API server', () => {
     const signed = await apply(podJson('quiet', 'warn', [`${h}/gpg/app:v1`]));
     assert.equal(signed.code, 0, signed.stderr);
     assert.doesNotMatch(signed.stderr, /Warning: /);
+  });
+
+  test('the mutating webhook pins the verified digest of a pod image, and leaves Deployments alone', async () => {
+    await namespace('pinned', 'pinned');
+    await register(enforce, 'pinned', 'Fail', 'mutating');
+    ok(await apply(podJson('pinned', 'pinned', [`${h}/cosign/app:v1`])), 'signed pod');
+    const image = ok(
+      await cluster.kubectl([
+        'get',
+        'pod',
+        'pinned',
+        '-n',
+        'pinned',
+        '-o',
+        'jsonpath={.spec.containers[0].image}',
+      ]),
+      'get pod',
+    );
+    const head = await fetch(`http://${h}/v2/cosign/app/manifests/v1`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(image, `${h}/cosign/app:v1@${head.headers.get('docker-content-digest')}`);
+    ok(await apply(deploymentJson('unpinned', 'pinned', `${h}/cosign/app:v1`)), 'signed Deployment');
+    const template = ok(
+      await cluster.kubectl([
+        'get',
+        'deployment',
+        'unpinned',
+        '-n',
+        'pinned',
+        '-o',
+        'jsonpath={.spec.template.spec.containers[0].image}',
+      ]),
+      'get deployment',
+    );
+    assert.equal(template, `${h}/cosign/app:v1`);
   });
 
   test('a registry that hangs gets a denial from the webhook before the API server times out', async () => {
