@@ -161,6 +161,31 @@ describe('portcullis serve --watch-policies behind the real API server', () => {
     assert.equal(withSecret.code, 0, withSecret.stderr);
   });
 
+  test('an ImagePolicy in the namespace must admit too, and its deletion is in force at once', async () => {
+    const imagePolicy = JSON.stringify({
+      apiVersion: 'portcullis.dev/v1alpha1',
+      kind: 'ImagePolicy',
+      metadata: { name: 'frozen', namespace: NS },
+      spec: { default: [{ type: 'reject' }] },
+    });
+    ok(await apply(imagePolicy), 'ImagePolicy');
+    const denied = await eventually('the ImagePolicy is in force', async () => {
+      const result = await apply(pod('frozen', `${h}/team/app:v1`), '--dry-run=server');
+      return result.code !== 0 ? result : undefined;
+    });
+    assert.match(
+      denied.stderr,
+      new RegExp(
+        `image "${h}/team/app:v1" at spec\\.containers\\[0\\]\\.image is not trusted: ImagePolicy/${NS}/frozen: .*rejected by policy`,
+      ),
+    );
+    ok(await cluster.kubectl(['delete', 'imagepolicy', 'frozen', '-n', NS]), 'delete the ImagePolicy');
+    await eventually('the ImagePolicy is gone', async () => {
+      const result = await apply(pod('thawed', `${h}/team/app:v1`), '--dry-run=server');
+      return result.code === 0 ? result : undefined;
+    });
+  });
+
   test('an update of the policy is in force without a restart', async () => {
     ok(await apply(clusterPolicy(signedBy(), 'warn')), 'switch the policy to warn');
     const warned = await eventually('the warn mode is in force', async () => {
