@@ -385,7 +385,8 @@ const guardScript = [
   'guard=$!',
   'exec 3<&-',
   'trap \'kill -TERM "$server" 2>/dev/null\' TERM INT',
-  'status=0',
+  // The first wait also collects the status of a server that exited before the loop could see it.
+  'wait "$server"; status=$?',
   'while kill -0 "$server" 2>/dev/null; do wait "$server"; status=$?; done',
   'kill "$guard" 2>/dev/null',
   'exit "$status"',

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_CACHE_LIMITS } from '../src/cache/index.ts';
 import { type RunningServer, type ServerConfig, startServer } from '../src/server.ts';
 import { writeSelfSignedCertificate } from '../src/webhook/tls.ts';
 import { httpsRequest } from './helpers/https.ts';
 import { FakeEvaluator, FakePullSecrets, FakeResolver } from './policy/fakes.ts';
+import { serverConfig } from './webhook/real-server.ts';
 import { podSpec, review, workload } from './webhook/rig.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,22 +31,8 @@ describe('startServer over HTTPS', () => {
   let loads = 0;
   let logs = '';
 
-  const config = (): ServerConfig => ({
-    policyPath,
-    host: '127.0.0.1',
-    port: 0,
-    tlsCertPath: certPath,
-    tlsKeyPath: keyPath,
-    deadlineMs: 2000,
-    mode: 'enforce',
-    unknownKinds: 'allow',
-    bodyLimit: 1024 * 1024,
-    logLevel: 'info',
-    platform: 'linux/amd64',
-    watchIntervalMs: 50,
-    shutdownDelayMs: 200,
-    cache: DEFAULT_CACHE_LIMITS,
-  });
+  const config = (): ServerConfig =>
+    serverConfig(dir, { deadlineMs: 2000, logLevel: 'info', watchIntervalMs: 50, shutdownDelayMs: 200 });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-server-'));

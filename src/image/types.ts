@@ -116,6 +116,11 @@ export interface ImageSource {
   /** True when getBlob may be called concurrently. */
   readonly hasThreadSafeGetBlob: boolean;
   /**
+   * True when getBlob's stream itself fails with DIGEST_MISMATCH unless the bytes match the
+   * requested digest (and size, when known), so callers need not hash it a second time.
+   */
+  readonly verifiesBlobs?: boolean;
+  /**
    * The manifest of the image, or of one instance of a list when `instanceDigest` is set.
    * Sources for digest references verify the bytes against the digest.
    */

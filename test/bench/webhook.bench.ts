@@ -8,22 +8,21 @@
 // Servers run in a child process so server and load generator each get a core.
 //
 //   node_modules/.bin/node test/bench/webhook.bench.ts [--duration SECONDS] [--rounds N]
-import { type ChildProcess, execFile, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import { DockerTransport } from '../../src/image/transports/docker/index.ts';
-import { productionComponents, startServer } from '../../src/server.ts';
+import { startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 import { gnupgHome } from '../image/signature/gnupg.ts';
+import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from '../webhook/real-server.ts';
 import { realisticPodReview } from './pod-review.ts';
 
 interface AutocannonResult {
@@ -61,30 +60,8 @@ async function serve(kind: Kind, work: string): Promise<void> {
         ? DEFAULT_CACHE_LIMITS
         : { maxEntries: 1, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0 };
     const server = await startServer(
-      {
-        policyPath: join(work, 'policy.json'),
-        host: '127.0.0.1',
-        port: 0,
-        tlsCertPath: certPath,
-        tlsKeyPath: keyPath,
-        deadlineMs: 8000,
-        mode: 'enforce',
-        unknownKinds: 'allow',
-        bodyLimit: 4 << 20,
-        logLevel: 'warn',
-        platform: 'linux/amd64',
-        watchIntervalMs: 60_000,
-        shutdownDelayMs: 0,
-        cache,
-      },
-      productionComponents(
-        {
-          registriesDirPath: join(work, 'registries.d'),
-          registriesConfPath: join(work, 'registries.conf'),
-          authFilePath: join(work, 'auth.json'),
-        },
-        new DockerTransport(environment),
-      ),
+      serverConfig(work, { deadlineMs: 8000, logLevel: 'warn', cache }),
+      realComponents(work, new DockerTransport(environment)),
     );
     port = server.port;
   }
@@ -103,31 +80,8 @@ async function prepare(work: string, host: string, images: readonly string[]): P
   try {
     const fingerprint = await gpg.generate('Bench <bench@example.com>', 'ed25519');
     await writeFile(join(work, 'trusted.gpg'), await gpg.exportPublic(fingerprint));
-    await writeFile(join(work, 'registries.conf'), '');
-    await mkdir(join(work, 'registries.d'));
-    const lookaside = `file://${join(work, 'lookaside')}`;
-    await writeFile(
-      join(work, 'registries.d', 'bench.yaml'),
-      `docker:\n  ${host}:\n    lookaside: ${lookaside}\n    lookaside-staging: ${lookaside}\n`,
-    );
-    for (const image of images) {
-      const layout = join(work, `layout-${image.replaceAll(/[/:]/g, '-')}`);
-      await writeOciLayout(layout, syntheticImage({ labels: { image } }), 'v');
-      const args = [
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        '--registries.d',
-        join(work, 'registries.d'),
-      ];
-      await promisify(execFile)(
-        'skopeo',
-        [...args, '--sign-by', fingerprint, `oci:${layout}:v`, `docker://${image}`],
-        {
-          env: gpg.env,
-        },
-      );
-    }
+    await writeRegistriesD(work, host);
+    for (const image of images) await skopeoPush(work, image, ['--sign-by', fingerprint], gpg.env);
   } finally {
     await gpg.remove();
   }

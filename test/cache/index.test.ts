@@ -7,10 +7,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('createTtlCache', () => {
   it('returns entries until their own ttl passes', async () => {
     const cache = createTtlCache<{ v: number }>(10);
-    cache.set('short', { v: 1 }, 30);
+    cache.set('short', { v: 1 }, 300);
     cache.set('long', { v: 2 }, 10_000);
     assert.deepEqual(cache.get('short'), { v: 1 });
-    await sleep(60);
+    await sleep(400);
     assert.equal(cache.get('short'), undefined);
     assert.deepEqual(cache.get('long'), { v: 2 });
   });

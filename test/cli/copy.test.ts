@@ -109,6 +109,25 @@ describe('portcullis copy', () => {
     assert.equal(insecure.code, 0, insecure.stderr);
   });
 
+  test('--additional-tag adds RepoTags to a docker-archive', async () => {
+    const archive = join(root, 'tags.tar');
+    const r = await runCli([
+      'copy',
+      '--quiet',
+      '--additional-tag',
+      'example.com/extra:two',
+      `oci:${layout}:v1`,
+      `docker-archive:${archive}:example.com/main:one`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const tag of ['example.com/main:one', 'example.com/extra:two']) {
+      assert.equal(
+        await skopeo('inspect', '--raw', `docker-archive:${archive}:${tag}`),
+        await skopeo('inspect', '--raw', `docker-archive:${archive}`),
+      );
+    }
+  });
+
   test('a failure exits 1 with the error on stderr', async () => {
     const r = await runCli(['copy', `oci:${join(root, 'absent')}:v1`, `dir:${join(root, 'd3')}`]);
     assert.equal(r.code, 1);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -132,6 +132,59 @@ describe('portcullis sync', () => {
     ]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /refusing to overwrite/);
+  });
+
+  test('dir -> docker pushes every image directory found under SOURCE', async () => {
+    const base = join(root, 'dirsrc');
+    await mkdir(join(base, 'nested'), { recursive: true });
+    await skopeo(
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${registry.host}/src/app:1.0.0`,
+      `dir:${join(base, 'one')}`,
+    );
+    await skopeo(
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${registry.host}/src/app:2.0.0`,
+      `dir:${join(base, 'nested', 'two')}`,
+    );
+    const r = await runCli([
+      'sync',
+      '--dest-tls-verify=false',
+      '--src',
+      'dir',
+      '--dest',
+      'docker',
+      base,
+      `${registry.host}/fromdir`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const { digestOf } = await import('../../src/image/digest.ts');
+    assert.equal(
+      digestOf(
+        await skopeo(
+          'inspect',
+          '--raw',
+          '--tls-verify=false',
+          `docker://${registry.host}/fromdir/one:latest`,
+        ),
+      ),
+      digests.get('1.0.0'),
+    );
+    assert.equal(
+      digestOf(
+        await skopeo(
+          'inspect',
+          '--raw',
+          '--tls-verify=false',
+          `docker://${registry.host}/fromdir/two:latest`,
+        ),
+      ),
+      digests.get('2.0.0'),
+    );
   });
 
   test('yaml: explicit tags, tag regex and semver constraints select like skopeo', async () => {

@@ -83,12 +83,12 @@ describe('ImageChecker', () => {
   });
 
   it('keeps definite denials only for the denial ttl', async () => {
-    const rig = checkerRig({ deniedTtlMs: 40 });
+    const rig = checkerRig({ deniedTtlMs: 400 });
     const image = 'registry.example/unsigned/app:1';
     assert.equal((await rig.checker.check(image, none, progress())).kind, 'denied');
     await rig.checker.check(image, none, progress());
     assert.equal(rig.evaluator!.evaluations.length, 1);
-    await sleep(60);
+    await sleep(500);
     await rig.checker.check(image, none, progress());
     assert.equal(rig.evaluator!.evaluations.length, 2);
   });
@@ -110,11 +110,11 @@ describe('ImageChecker', () => {
     assert.equal(rig.resolver.calls.length, 2);
   });
   it('caches tag resolutions for their ttl', async () => {
-    const rig = checkerRig({ digestTtlMs: 40 });
+    const rig = checkerRig({ digestTtlMs: 400 });
     await rig.checker.check('registry.example/team/app:1', none, progress());
     await rig.checker.check('registry.example/team/app:1', none, progress());
     assert.equal(rig.resolver.calls.length, 1);
-    await sleep(60);
+    await sleep(500);
     await rig.checker.check('registry.example/team/app:1', none, progress());
     assert.equal(rig.resolver.calls.length, 2);
   });

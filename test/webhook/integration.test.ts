@@ -2,25 +2,26 @@
 // layer, the docker transport against a real Distribution registry, images signed by skopeo
 // 1.9.3 (GPG simple signing in a lookaside, and cosign-format sigstore attachments).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import { type SigstoreSigner, sigstoreSignerFromKey } from '../../src/image/signature/sigstore/signer.ts';
-import { productionComponents, type RunningServer, startServer } from '../../src/server.ts';
+import { type RunningServer, startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
+import { syntheticImage } from '../helpers/synthetic-image.ts';
 import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
+import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from './real-server.ts';
 import { podSpec, review, workload } from './rig.ts';
 
-const run = promisify(execFile);
+// Short enough for the moved-tag test, long enough that back-to-back admissions on a loaded
+// machine still find the tag cached.
+const TAG_TTL_MS = 2000;
 
 describe('webhook over HTTPS against a real registry', () => {
   let registry: TestRegistry;
@@ -33,27 +34,8 @@ describe('webhook over HTTPS against a real registry', () => {
   let cosignSigner: SigstoreSigner;
 
   /** Pushes a fresh synthetic image with skopeo, GPG-signed by skopeo when `fingerprint` is given. */
-  async function push(repoTag: string, fingerprint?: string): Promise<void> {
-    const layout = join(work, `layout-${repoTag.replaceAll(/[/:]/g, '-')}-${Math.random()}`);
-    await writeOciLayout(layout, syntheticImage({ labels: { image: repoTag } }), 'v');
-    const signing = fingerprint === undefined ? [] : ['--sign-by', fingerprint];
-    const registriesD = ['--registries.d', join(work, 'registries.d')];
-    await run(
-      'skopeo',
-      [
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        ...registriesD,
-        ...signing,
-        `oci:${layout}:v`,
-        `docker://${h}/${repoTag}`,
-      ],
-      {
-        env: gpg.env,
-      },
-    );
-  }
+  const push = (repoTag: string, fingerprint?: string) =>
+    skopeoPush(work, `${h}/${repoTag}`, fingerprint === undefined ? [] : ['--sign-by', fingerprint], gpg.env);
 
   /**
    * Pushes an image with a cosign-format signature attached. Debian's skopeo is built without
@@ -95,12 +77,7 @@ describe('webhook over HTTPS against a real registry', () => {
     cosignSigner = sigstoreSignerFromKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     await writeFile(join(work, 'cosign.pub'), cosignSigner.publicKeyPem);
     await writeFile(join(work, 'trusted.gpg'), await gpg.exportPublic(trusted));
-    await mkdir(join(work, 'registries.d'));
-    const lookaside = `file://${join(work, 'lookaside')}`;
-    await writeFile(
-      join(work, 'registries.d', 'test.yaml'),
-      `docker:\n  ${h}:\n    lookaside: ${lookaside}\n    lookaside-staging: ${lookaside}\n    use-sigstore-attachments: true\n`,
-    );
+    await writeRegistriesD(work, h, true);
     await push('ns/gpg:v1', trusted);
     await push('ns/gpg-untrusted:v1', untrusted);
     await push('ns/unsigned:v1');
@@ -128,30 +105,8 @@ describe('webhook over HTTPS against a real registry', () => {
     const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
     ca = await readFile(tls.certPath);
     server = await startServer(
-      {
-        policyPath: join(work, 'policy.json'),
-        host: '127.0.0.1',
-        port: 0,
-        tlsCertPath: tls.certPath,
-        tlsKeyPath: tls.keyPath,
-        deadlineMs: 5000,
-        mode: 'enforce',
-        unknownKinds: 'allow',
-        bodyLimit: 1024 * 1024,
-        logLevel: 'silent',
-        platform: 'linux/amd64',
-        watchIntervalMs: 60_000,
-        shutdownDelayMs: 0,
-        cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: 300 },
-      },
-      productionComponents(
-        {
-          registriesDirPath: join(work, 'registries.d'),
-          registriesConfPath: env.ctx.registriesConfPath,
-          authFilePath: env.ctx.authFilePath,
-        },
-        env.transport,
-      ),
+      serverConfig(work, { cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: TAG_TTL_MS } }),
+      realComponents(work, env.transport),
     );
   });
   after(async () => {
@@ -229,7 +184,7 @@ describe('webhook over HTTPS against a real registry', () => {
   it('re-verifies a tag that moved to an unsigned image once the short tag cache expires', async () => {
     assert.equal((await post('/validate', pod(`${h}/ns/gpg:v1`))).allowed, true);
     await push('ns/gpg:v1');
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, TAG_TTL_MS + 100));
     const response = await post('/validate', pod(`${h}/ns/gpg:v1`));
     assert.equal(response.allowed, false);
     assert.match(response.status.message, /no signature exists/);

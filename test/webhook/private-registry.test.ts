@@ -2,21 +2,18 @@
 // pull secret for it and one whose namespace has none. The verdict cache must never let the
 // second ride on the first's credentials.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import type { PullSecretSource } from '../../src/policy/index.ts';
-import { productionComponents, type RunningServer, startServer } from '../../src/server.ts';
+import { type RunningServer, startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
+import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from './real-server.ts';
 import { podSpec, review, workload } from './rig.ts';
 
 describe('webhook with a private registry', () => {
@@ -49,31 +46,8 @@ describe('webhook with a private registry', () => {
     image = `${registry.host}/team/app:v1`;
     const fingerprint = await gpg.generate('Trusted <trusted@example.com>', 'ed25519');
     await writeFile(join(work, 'trusted.gpg'), await gpg.exportPublic(fingerprint));
-    await mkdir(join(work, 'registries.d'));
-    const lookaside = `file://${join(work, 'lookaside')}`;
-    await writeFile(
-      join(work, 'registries.d', 'test.yaml'),
-      `docker:\n  ${registry.host}:\n    lookaside: ${lookaside}\n    lookaside-staging: ${lookaside}\n`,
-    );
-    const layout = join(work, 'layout');
-    await writeOciLayout(layout, syntheticImage(), 'v');
-    await promisify(execFile)(
-      'skopeo',
-      [
-        'copy',
-        '--quiet',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        'alice:s3cret',
-        '--registries.d',
-        join(work, 'registries.d'),
-        '--sign-by',
-        fingerprint,
-        `oci:${layout}:v`,
-        `docker://${image}`,
-      ],
-      { env: gpg.env },
-    );
+    await writeRegistriesD(work, registry.host);
+    await skopeoPush(work, image, ['--dest-creds', 'alice:s3cret', '--sign-by', fingerprint], gpg.env);
     const signedBy = { type: 'signedBy', keyType: 'GPGKeys', keyPath: join(work, 'trusted.gpg') };
     await writeFile(
       join(work, 'policy.json'),
@@ -94,33 +68,7 @@ describe('webhook with a private registry', () => {
     };
     const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
     ca = await readFile(tls.certPath);
-    const components = productionComponents(
-      {
-        registriesDirPath: join(work, 'registries.d'),
-        registriesConfPath: env.ctx.registriesConfPath,
-        authFilePath: env.ctx.authFilePath,
-      },
-      env.transport,
-    );
-    server = await startServer(
-      {
-        policyPath: join(work, 'policy.json'),
-        host: '127.0.0.1',
-        port: 0,
-        tlsCertPath: tls.certPath,
-        tlsKeyPath: tls.keyPath,
-        deadlineMs: 5000,
-        mode: 'enforce',
-        unknownKinds: 'allow',
-        bodyLimit: 1024 * 1024,
-        logLevel: 'silent',
-        platform: 'linux/amd64',
-        watchIntervalMs: 60_000,
-        shutdownDelayMs: 0,
-        cache: DEFAULT_CACHE_LIMITS,
-      },
-      { ...components, pullSecrets },
-    );
+    server = await startServer(serverConfig(work), { ...realComponents(work, env.transport), pullSecrets });
   });
   after(async () => {
     await server?.close();

@@ -6,21 +6,15 @@ import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { BaseError } from '../errors.ts';
+import {
+  COMPRESSION_MAGIC_MAX as COMPRESSION_SNIFF_BYTES,
+  type Compression,
+  detectCompression,
+} from '../manifest/compression.ts';
 
-export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
+export type { Compression };
 
 export class CompressionError extends BaseError<'COMPRESSION_UNSUPPORTED' | 'DECOMPRESSION_FAILED'> {}
-
-export const COMPRESSION_SNIFF_BYTES = 6;
-
-export function detectCompression(head: Uint8Array): Compression {
-  if (head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
-  const xz = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
-  if (xz.every((b, i) => head[i] === b)) return 'xz';
-  return 'none';
-}
 
 /** A zlib decompressor for gzip/zstd; bzip2 and xz need external tools (see decompressFile). */
 export function zlibDecompressor(format: Compression): Transform | undefined {

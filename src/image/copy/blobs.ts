@@ -58,14 +58,16 @@ export async function copyBlob(
   try {
     raw = (await src.getBlob(info)).stream;
     const what = `${kind} ${info.digest}`;
-    const verifier = verifyingStream(info.digest, {
-      ...(info.size >= 0 ? { expectedSize: info.size } : {}),
-      what,
-    });
-    const verified =
-      progressSink === undefined
-        ? pipeline(raw, verifier, () => {})
-        : pipeline(raw, verifier, counting(progress), () => {});
+    // Sources that verify their own streams (registry pulls) are not hashed a second time.
+    const stages: Transform[] = [];
+    if (src.verifiesBlobs !== true) {
+      stages.push(
+        verifyingStream(info.digest, { ...(info.size >= 0 ? { expectedSize: info.size } : {}), what }),
+      );
+    }
+    if (progressSink !== undefined) stages.push(counting(progress));
+    const verified: Readable =
+      stages.length === 0 ? raw : (pipeline([raw, ...stages], () => {}) as unknown as Readable);
     let stream: Readable = verified;
     let compression: DetectedCompression | undefined;
     let changed = false;
@@ -75,7 +77,7 @@ export async function copyBlob(
       compression = sniffed.compression;
       const transforms = [];
       // Upstream blobPipelineCompressionStep: compress, recompress to an explicit other format, decompress.
-      if (plan.desired === 'compress' && compression === 'none') {
+      if (plan.desired === 'compress' && compression === 'uncompressed') {
         transforms.push(compressor(plan.format ?? 'gzip', plan.level));
         compression = plan.format ?? 'gzip';
       } else if (
@@ -86,9 +88,9 @@ export async function copyBlob(
       ) {
         transforms.push(decompressor(compression), compressor(plan.format, plan.level));
         compression = plan.format;
-      } else if (plan.desired === 'decompress' && compression !== 'none') {
+      } else if (plan.desired === 'decompress' && compression !== 'uncompressed') {
         transforms.push(decompressor(compression));
-        compression = 'none';
+        compression = 'uncompressed';
       }
       if (transforms.length > 0) {
         changed = true;

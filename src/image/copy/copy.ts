@@ -1,25 +1,26 @@
 // The copy engine (upstream copy.Image): policy check first, then blobs in parallel, manifest
 // conversion when needed, signatures, commit.
-import { arch } from 'node:process';
-import { type Digest, digestAlgorithm, digestOf } from '../digest.ts';
+import { Readable } from 'node:stream';
+import { type Digest, DigestError, digestAlgorithm, digestOf } from '../digest.ts';
 import {
-  chooseInstance,
+  chooseInstance as choosePlatformInstance,
+  configInfo,
+  convertList,
   convertManifest,
-  DOCKER_LAYER_GZIP,
-  DOCKER_LAYER_ZSTD,
-  DOCKER_V2_LIST,
-  DOCKER_V2S2,
-  imageManifestView,
+  DOCKER_V2_LIST_MEDIA_TYPE,
+  DOCKER_V2_SCHEMA2_MEDIA_TYPE,
   isListMIMEType,
-  listInstances,
-  OCI_INDEX,
-  OCI_LAYER,
-  OCI_LAYER_GZIP,
-  OCI_LAYER_ZSTD,
-  OCI_MANIFEST,
-  updateInstances,
-  updateLayers,
-} from '../manifest/interim.ts';
+  type LayerUpdate,
+  layerInfos,
+  ManifestError,
+  type ManifestList,
+  OCI_INDEX_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+  parseList,
+  parseManifest,
+  serializeManifest,
+  updateLayerInfos,
+} from '../manifest/index.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -30,45 +31,70 @@ import type {
   Signature,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
-import type { DetectedCompression } from './compression.ts';
 import { copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
 import { CopyError, type CopyOptions, type CopyResult, type UnparsedImage } from './types.ts';
 
 const DEFAULT_PARALLEL = 6;
 
-const goArch: Record<string, string> = {
-  x64: 'amd64',
-  ia32: '386',
-  arm64: 'arm64',
-  arm: 'arm',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-};
+const MAX_CONFIG = 4 * 1024 * 1024;
 
-function wantedPlatform(p: Platform | undefined): { os: string; architecture: string; variant?: string } {
-  const architecture = p?.architecture ?? goArch[arch] ?? arch;
-  const variant = p?.variant ?? (architecture === 'arm64' ? 'v8' : architecture === 'arm' ? 'v7' : undefined);
-  return { os: p?.os ?? 'linux', architecture, ...(variant !== undefined ? { variant } : {}) };
+/** The instance of `list` for the wanted platform (upstream ChooseInstance), as a typed copy error. */
+function chooseInstance(list: ManifestList, platform: Platform | undefined, what: string): Digest {
+  try {
+    return choosePlatformInstance(list, platform === undefined ? {} : { platform }).digest;
+  } catch (err) {
+    if (err instanceof ManifestError && err.code === 'NO_MATCHING_PLATFORM') {
+      throw new CopyError(
+        'NO_MATCHING_INSTANCE',
+        `choosing an image from manifest list ${what}: ${err.message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
 }
 
-function layerMediaType(manifestType: string, compression: DetectedCompression): string {
-  const oci = manifestType === OCI_MANIFEST;
-  switch (compression) {
-    case 'gzip':
-      return oci ? OCI_LAYER_GZIP : DOCKER_LAYER_GZIP;
-    case 'zstd':
-      return oci ? OCI_LAYER_ZSTD : DOCKER_LAYER_ZSTD;
-    case 'none':
-      // Docker schema2 has no uncompressed layer type in practice; upstream labels them .tar.
-      return oci ? OCI_LAYER : 'application/vnd.docker.image.rootfs.diff.tar';
-    default:
+/** Reads a config blob whole (it is small and conversions re-encode it), verifying its digest. */
+async function readConfig(src: ImageSource, info: BlobInfo): Promise<Buffer> {
+  const { stream } = await src.getBlob(info);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_CONFIG) {
+      stream.destroy();
       throw new CopyError(
         'MANIFEST_CONVERSION_FAILED',
-        `no ${manifestType} media type for ${compression} layers`,
+        `config ${info.digest}: larger than ${MAX_CONFIG} bytes`,
       );
+    }
+    chunks.push(chunk as Buffer);
   }
+  const bytes = Buffer.concat(chunks);
+  if (digestOf(bytes, digestAlgorithm(info.digest)) !== info.digest) {
+    throw new DigestError('DIGEST_MISMATCH', `config ${info.digest}: digest did not match`);
+  }
+  return bytes;
+}
+
+async function putConfig(s: Session, info: BlobInfo, bytes: Uint8Array): Promise<void> {
+  if ((await s.dest.tryReusingBlob(info, { canSubstitute: false })) !== undefined) {
+    s.options.progress?.blobSkipped('config', info);
+    return;
+  }
+  const progress = s.options.progress?.blobStarted('config', info);
+  await s.dest.putBlob(
+    Readable.from([bytes], { objectMode: false }),
+    { digest: info.digest, size: bytes.byteLength },
+    {
+      isConfig: true,
+    },
+  );
+  progress?.advance(bytes.byteLength);
+  progress?.done();
 }
 
 /** Upstream determineManifestConversion, restricted to the conversions we can do. */
@@ -84,8 +110,10 @@ function chooseManifestType(srcType: string, dest: ImageDestination, forced: str
     return forced;
   }
   if (supported === undefined || supported.includes(srcType)) return srcType;
-  const convertible = srcType === DOCKER_V2S2 || srcType === OCI_MANIFEST ? [DOCKER_V2S2, OCI_MANIFEST] : [];
-  const choice = [DOCKER_V2S2, ...supported].find((t) => supported.includes(t) && convertible.includes(t));
+  const convertible = [DOCKER_V2_SCHEMA2_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE];
+  const choice = [DOCKER_V2_SCHEMA2_MEDIA_TYPE, ...supported].find(
+    (t) => supported.includes(t) && convertible.includes(t),
+  );
   if (choice === undefined) {
     throw new CopyError(
       'MANIFEST_CONVERSION_FAILED',
@@ -97,10 +125,10 @@ function chooseManifestType(srcType: string, dest: ImageDestination, forced: str
 
 function listTypeFor(srcType: string, dest: ImageDestination, forced: string | undefined): string {
   const supported = dest.supportedManifestMIMETypes();
-  if (forced === OCI_MANIFEST) return OCI_INDEX;
-  if (forced === DOCKER_V2S2) return DOCKER_V2_LIST;
+  if (forced === OCI_MANIFEST_MEDIA_TYPE) return OCI_INDEX_MEDIA_TYPE;
+  if (forced === DOCKER_V2_SCHEMA2_MEDIA_TYPE) return DOCKER_V2_LIST_MEDIA_TYPE;
   if (supported === undefined || supported.includes(srcType)) return srcType;
-  const other = srcType === OCI_INDEX ? DOCKER_V2_LIST : OCI_INDEX;
+  const other = srcType === OCI_INDEX_MEDIA_TYPE ? DOCKER_V2_LIST_MEDIA_TYPE : OCI_INDEX_MEDIA_TYPE;
   if (supported.includes(other)) return other;
   throw new CopyError('LISTS_UNSUPPORTED', `destination does not accept manifest lists of type ${srcType}`);
 }
@@ -267,7 +295,13 @@ async function copySingle(
         : `copying ${describe(s.src.reference)}: manifest conversion to ${targetType} would invalidate its signatures; use --remove-signatures`,
     );
   }
-  const view = imageManifestView(manifest, mimeType);
+  const m = parseManifest(manifest, mimeType);
+  if (converting && m.kind === 'schema1') {
+    throw new CopyError(
+      'MANIFEST_CONVERSION_FAILED',
+      `copying ${describe(s.src.reference)}: converting schema1 manifests is not supported (it needs the layers' DiffIDs)`,
+    );
+  }
   const desired = canModify ? s.dest.desiredLayerCompression : 'preserve';
   const plan: LayerPlan = {
     desired,
@@ -277,33 +311,48 @@ async function copySingle(
   };
   const retry = <T>(fn: () => Promise<T>): Promise<T> =>
     withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, s.options.signal);
-  const layers: CopiedBlob[] = await limitedMap(view.layers, s.parallel, (layer) =>
+  const layers: CopiedBlob[] = await limitedMap(layerInfos(m), s.parallel, (layer) =>
     layer.urls !== undefined && layer.urls.length > 0 && s.dest.acceptsForeignLayerURLs
       ? Promise.resolve({ info: layer, changed: false })
       : retry(() => copyBlob(s.src, s.dest, layer, 'blob', plan, s.options.progress)),
   );
-  await retry(() => copyBlob(s.src, s.dest, view.config, 'config', undefined, s.options.progress));
-  let out = manifest;
-  const layersChanged = layers.some((l) => l.changed);
-  if (converting || layersChanged) {
-    try {
-      out = convertManifest(manifest, mimeType, targetType);
-    } catch (err) {
-      throw new CopyError(
-        'MANIFEST_CONVERSION_FAILED',
-        `converting manifest to ${targetType}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+  const config = configInfo(m);
+  // A schema2 -> OCI conversion re-encodes the config, so its bytes are needed then.
+  let configBytes: Buffer | undefined;
+  if (config !== undefined) {
+    if (converting) {
+      configBytes = await retry(() => readConfig(s.src, config));
+      await putConfig(s, config, configBytes);
+    } else {
+      await retry(() => copyBlob(s.src, s.dest, config, 'config', undefined, s.options.progress));
     }
-    const updated: BlobInfo[] = layers.map((l, i) => {
-      const original = view.layers[i]!;
-      if (!l.changed && !converting) return original;
-      const mediaType = l.compression !== undefined ? layerMediaType(targetType, l.compression) : undefined;
-      return { ...l.info, ...(mediaType !== undefined ? { mediaType } : {}) };
-    });
-    out = updateLayers(out, updated);
+  }
+  let out = manifest;
+  if (converting || layers.some((l) => l.changed)) {
+    try {
+      const updates: LayerUpdate[] = layers.map((l) => {
+        const c = l.compression;
+        const writable = c === 'gzip' || c === 'zstd' || c === 'uncompressed' ? c : undefined;
+        return { ...l.info, ...(writable !== undefined ? { compression: writable } : {}) };
+      });
+      const updated = updateLayerInfos(m, updates);
+      if (converting) {
+        const result = convertManifest(
+          updated,
+          targetType,
+          configBytes !== undefined ? { config: configBytes } : {},
+        );
+        if (result.config !== undefined) await putConfig(s, result.config.descriptor, result.config.bytes);
+        out = result.bytes;
+      } else {
+        out = serializeManifest(updated);
+      }
+    } catch (err) {
+      if (!(err instanceof ManifestError)) throw err;
+      throw new CopyError('MANIFEST_CONVERSION_FAILED', `preparing manifest ${targetType}: ${err.message}`, {
+        cause: err,
+      });
+    }
   }
   const digest = digestOf(out);
   s.options.progress?.message('Writing manifest to image destination');
@@ -328,7 +377,8 @@ async function copyList(
   await checkPolicy(s);
   const sigs = await sourceSignatures(s);
   const canModify = sigs.length === 0 && !s.options.preserveDigests;
-  const instances = listInstances(list.manifest);
+  const parsed = parseList(list.manifest, list.mimeType);
+  const instances = parsed.instances;
   const updated: BlobInfo[] = [];
   if (mode === 'all') {
     for (const [i, instance] of instances.entries()) {
@@ -352,8 +402,19 @@ async function copyList(
   }
   let out = list.manifest;
   if (changed) {
-    out = convertManifest(out, list.mimeType, listType);
-    if (updated.length > 0) out = updateInstances(out, updated);
+    const withCopies: ManifestList =
+      updated.length === 0
+        ? parsed
+        : {
+            ...parsed,
+            instances: instances.map((inst, i) => ({
+              ...inst,
+              digest: updated[i]!.digest,
+              size: updated[i]!.size,
+              mediaType: updated[i]!.mediaType ?? inst.mediaType,
+            })),
+          };
+    out = convertList(withCopies, listType).bytes;
   }
   const digest = digestOf(out);
   s.options.progress?.message('Writing manifest list to image destination');
@@ -401,11 +462,11 @@ export async function copyImage(
     if (options.skipExisting) {
       let wanted = digestOf(top.manifest);
       if (isListMIMEType(top.mimeType) && (options.multiArch ?? 'system') === 'system') {
-        const chosen = chooseInstance(
-          listInstances(top.manifest),
-          wantedPlatform(options.sourceCtx?.platform),
+        wanted = chooseInstance(
+          parseList(top.manifest, top.mimeType),
+          options.sourceCtx?.platform,
+          describe(srcRef),
         );
-        if (chosen !== undefined) wanted = chosen.digest;
       }
       if (await alreadyPresent(destRef, options, wanted)) {
         options.progress?.message('Skipping: image already present at destination');
@@ -435,15 +496,12 @@ export async function copyImage(
       } else {
         const mode = options.multiArch ?? 'system';
         if (mode === 'system') {
-          const want = wantedPlatform(options.sourceCtx?.platform);
-          const chosen = chooseInstance(listInstances(top.manifest), want);
-          if (chosen === undefined) {
-            throw new CopyError(
-              'NO_MATCHING_INSTANCE',
-              `choosing an image from manifest list ${describe(srcRef)}: no image found for architecture ${want.architecture}, variant ${JSON.stringify(want.variant ?? '')}, OS ${want.os}`,
-            );
-          }
-          written = await copySingle(s, chosen.digest, false);
+          const chosen = chooseInstance(
+            parseList(top.manifest, top.mimeType),
+            options.sourceCtx?.platform,
+            describe(srcRef),
+          );
+          written = await copySingle(s, chosen, false);
         } else {
           written = await copyList(s, top, mode);
         }

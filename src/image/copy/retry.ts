@@ -20,6 +20,17 @@ export function isTemporary(err: unknown): boolean {
   return false;
 }
 
+/** Seconds a server asked us to wait (Retry-After), from the error or its causes. */
+function retryAfterSeconds(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const after = (e as { retryAfter?: unknown }).retryAfter;
+    if (typeof after === 'number' && after >= 0) return after;
+  }
+  return undefined;
+}
+
+const MAX_RETRY_AFTER_MS = 60_000;
+
 export async function withRetry<T>(
   fn: () => Promise<T>,
   times: number,
@@ -31,8 +42,15 @@ export async function withRetry<T>(
       return await fn();
     } catch (err) {
       if (attempt >= times || !isTemporary(err) || signal?.aborted) throw err;
-      // Exponential backoff unless a fixed delay was asked for (skopeo --retry-delay).
-      await sleep(delayMs > 0 ? delayMs : 2 ** attempt * 1000, undefined, { signal });
+      // The server's Retry-After wins; else a fixed delay if asked (--retry-delay), else exponential.
+      const after = retryAfterSeconds(err);
+      const wait =
+        after !== undefined
+          ? Math.min(after * 1000, MAX_RETRY_AFTER_MS)
+          : delayMs > 0
+            ? delayMs
+            : 2 ** attempt * 1000;
+      await sleep(wait, undefined, { signal });
     }
   }
 }

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../digest.ts';
 import {
-  DOCKER_V2_LIST,
-  DOCKER_V2S2,
+  DOCKER_V2_LIST_MEDIA_TYPE,
+  DOCKER_V2_SCHEMA2_MEDIA_TYPE,
   guessMIMEType,
-  imageManifestView,
-  listInstances,
-  OCI_INDEX,
-  OCI_MANIFEST,
-} from '../manifest/interim.ts';
+  OCI_INDEX_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+  parseList,
+  parseManifest,
+} from '../manifest/index.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -112,7 +112,12 @@ export async function readIndex(dir: string): Promise<OciIndex | undefined> {
   return index;
 }
 
-const lookupTypes = new Set([OCI_MANIFEST, OCI_INDEX, DOCKER_V2S2, DOCKER_V2_LIST]);
+const lookupTypes = new Set([
+  OCI_MANIFEST_MEDIA_TYPE,
+  OCI_INDEX_MEDIA_TYPE,
+  DOCKER_V2_SCHEMA2_MEDIA_TYPE,
+  DOCKER_V2_LIST_MEDIA_TYPE,
+]);
 
 /** The descriptor a reference names (upstream getManifestDescriptor). */
 export function findDescriptor(
@@ -292,7 +297,11 @@ export class OciLayoutDestination implements ImageDestination {
       await mkdir(dir, { recursive: true, mode: 0o755 });
       createdDir = true;
     }
-    const index = (await readIndex(dir)) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+    const index = (await readIndex(dir)) ?? {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX_MEDIA_TYPE,
+      manifests: [],
+    };
     return new OciLayoutDestination(
       reference,
       dir,
@@ -305,7 +314,7 @@ export class OciLayoutDestination implements ImageDestination {
   }
 
   supportedManifestMIMETypes(): readonly string[] {
-    return [OCI_MANIFEST, OCI_INDEX];
+    return [OCI_MANIFEST_MEDIA_TYPE, OCI_INDEX_MEDIA_TYPE];
   }
 
   supportsSignatures(): string {
@@ -422,13 +431,14 @@ async function countBlobs(
   if (bytes === undefined)
     throw new LocalTransportError('BLOB_NOT_FOUND', `${descriptor.digest}: missing from the layout`);
   switch (descriptor.mediaType) {
-    case OCI_MANIFEST: {
-      const view = imageManifestView(bytes, OCI_MANIFEST);
+    case OCI_MANIFEST_MEDIA_TYPE: {
+      const view = parseManifest(bytes, OCI_MANIFEST_MEDIA_TYPE);
+      if (view.kind !== 'oci') return;
       for (const d of [view.config, ...view.layers]) uses.set(d.digest, (uses.get(d.digest) ?? 0) + 1);
       return;
     }
-    case OCI_INDEX:
-      for (const child of listInstances(bytes))
+    case OCI_INDEX_MEDIA_TYPE:
+      for (const child of parseList(bytes, OCI_INDEX_MEDIA_TYPE).instances)
         await countBlobs(uses, layoutDir, child, sharedBlobDir, depth + 1);
       return;
     default:

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../../digest.ts';
 import { LocalTransportError } from '../../local/errors.ts';
 import { MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, openBlobFile, readBounded } from '../../local/files.ts';
-import { guessMIMEType } from '../../manifest/interim.ts';
+import { guessMIMEType } from '../../manifest/index.ts';
 import type { BlobInfo, ImageSource, ManifestBytes, Signature } from '../../types.ts';
 import { signatureFromBlob } from './signature-blob.ts';
 import { type DirReference, digestFileName, manifestFileName, signatureFileName } from './transport.ts';

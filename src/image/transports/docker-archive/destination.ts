@@ -8,7 +8,7 @@ import { TarWriter } from '../../archive/tar.ts';
 import { type Digest, digestHex, digestOf, verifyingStream } from '../../digest.ts';
 import { LocalTransportError } from '../../local/errors.ts';
 import { MAX_CONFIG_SIZE, storeStream, tempSibling } from '../../local/files.ts';
-import { DOCKER_V2S2, imageManifestView } from '../../manifest/interim.ts';
+import { DOCKER_V2_SCHEMA2_MEDIA_TYPE, parseManifest } from '../../manifest/index.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import type { BlobInfo, ImageDestination, PutBlobOptions, Signature, SystemContext } from '../../types.ts';
 import type { DockerArchiveReference } from './transport.ts';
@@ -96,7 +96,7 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   supportedManifestMIMETypes(): readonly string[] {
-    return [DOCKER_V2S2];
+    return [DOCKER_V2_SCHEMA2_MEDIA_TYPE];
   }
 
   supportsSignatures(): string {
@@ -159,13 +159,19 @@ export class DockerArchiveDestination implements ImageDestination {
         'manifest lists are not supported for docker tar files',
       );
     }
-    if (mimeType !== DOCKER_V2S2) {
+    if (mimeType !== DOCKER_V2_SCHEMA2_MEDIA_TYPE) {
       throw new LocalTransportError(
         'MANIFEST_TYPE_REJECTED',
         'unsupported manifest type, need a Docker schema 2 manifest',
       );
     }
-    const view = imageManifestView(manifest, mimeType);
+    const view = parseManifest(manifest, mimeType);
+    if (view.kind !== 'schema2') {
+      throw new LocalTransportError(
+        'MANIFEST_TYPE_REJECTED',
+        'unsupported manifest type, need a Docker schema 2 manifest',
+      );
+    }
     const layerIDs = await this.#writeLegacyLayers(view.layers.map((l) => l.digest));
     const item: Item = {
       Config: `${digestHex(view.config.digest)}.json`,

@@ -14,7 +14,11 @@ import { TarIndex } from '../../archive/tar-index.ts';
 import { type Digest, digestOf, isDigest } from '../../digest.ts';
 import { LocalTransportError } from '../../local/errors.ts';
 import { MAX_CONFIG_SIZE } from '../../local/files.ts';
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2 } from '../../manifest/interim.ts';
+import {
+  DOCKER_V2_SCHEMA2_CONFIG_MEDIA_TYPE,
+  DOCKER_V2_SCHEMA2_LAYER_MEDIA_TYPE,
+  DOCKER_V2_SCHEMA2_MEDIA_TYPE,
+} from '../../manifest/index.ts';
 import { parseNormalizedNamed } from '../../reference/index.ts';
 import type { BlobInfo, ImageSource, ManifestBytes, Signature, SystemContext } from '../../types.ts';
 import type { DockerArchiveReference } from './transport.ts';
@@ -51,7 +55,7 @@ export class DockerArchiveReader {
     try {
       let tarPath = path;
       const compression = await detectFileCompression(path);
-      if (compression !== 'none') {
+      if (compression !== 'uncompressed') {
         tempDir = await mkdtemp(join(ctx.tmpDir ?? tmpdir(), 'portcullis-docker-archive-'));
         tarPath = join(tempDir, 'archive.tar');
         await decompressFile(path, compression, tarPath);
@@ -230,16 +234,20 @@ export class DockerArchiveSource implements ImageSource {
     this.#manifest ??= Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
-        mediaType: DOCKER_V2S2,
-        config: { mediaType: DOCKER_CONFIG, size: this.#config.length, digest: this.#configDigest },
+        mediaType: DOCKER_V2_SCHEMA2_MEDIA_TYPE,
+        config: {
+          mediaType: DOCKER_V2_SCHEMA2_CONFIG_MEDIA_TYPE,
+          size: this.#config.length,
+          digest: this.#configDigest,
+        },
         layers: this.#diffIDs.map((d) => ({
-          mediaType: DOCKER_LAYER_GZIP,
+          mediaType: DOCKER_V2_SCHEMA2_LAYER_MEDIA_TYPE,
           size: this.#layers.get(d)!.size,
           digest: d,
         })),
       }),
     );
-    return { manifest: this.#manifest, mimeType: DOCKER_V2S2 };
+    return { manifest: this.#manifest, mimeType: DOCKER_V2_SCHEMA2_MEDIA_TYPE };
   }
 
   async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {

@@ -39,6 +39,8 @@ export function knownBlobLocations(registry: string, digest: Digest): string[] {
 export class DockerImageSource implements ImageSource {
   readonly reference: DockerImageReference;
   readonly hasThreadSafeGetBlob = true;
+  /** getBlob pipes every blob through verifyingStream. */
+  readonly verifiesBlobs = true;
   /** The reference actually read (after mirrors and rewrites). */
   readonly physicalRef: DockerReference;
   readonly client: RegistryClient;

@@ -34,7 +34,8 @@ export class DockerImageReference implements ImageReference {
   }
 
   stringWithinTransport(): string {
-    return `//${this.ref.toString()}${this.isUnknownDigest ? UNKNOWN_DIGEST_SUFFIX : ''}`;
+    // Upstream prints the familiar form (docker://busybox:latest); users search for these messages.
+    return `//${this.ref.familiarString()}${this.isUnknownDigest ? UNKNOWN_DIGEST_SUFFIX : ''}`;
   }
 
   dockerReference(): DockerReference {

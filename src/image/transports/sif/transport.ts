@@ -16,7 +16,11 @@ import {
   resolvePathToFullyExplicit,
   validateAbsolutePathScope,
 } from '../../local/paths.ts';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../manifest/interim.ts';
+import {
+  OCI_CONFIG_MEDIA_TYPE,
+  OCI_LAYER_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+} from '../../manifest/index.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -132,9 +136,9 @@ class SifSource implements ImageSource {
     this.#manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: OCI_CONFIG, digest: this.#configDigest, size: config.length },
-        layers: [{ mediaType: OCI_LAYER, digest: layerDigest, size: layerSize }],
+        mediaType: OCI_MANIFEST_MEDIA_TYPE,
+        config: { mediaType: OCI_CONFIG_MEDIA_TYPE, digest: this.#configDigest, size: config.length },
+        layers: [{ mediaType: OCI_LAYER_MEDIA_TYPE, digest: layerDigest, size: layerSize }],
       }),
     );
   }
@@ -224,7 +228,7 @@ class SifSource implements ImageSource {
     if (instanceDigest !== undefined) {
       throw new LocalTransportError('LISTS_NOT_SUPPORTED', 'sif: manifest lists are not supported');
     }
-    return { manifest: this.#manifest, mimeType: OCI_MANIFEST };
+    return { manifest: this.#manifest, mimeType: OCI_MANIFEST_MEDIA_TYPE };
   }
 
   async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {

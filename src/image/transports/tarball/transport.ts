@@ -10,12 +10,12 @@ import { type Digest, Digester, digestOf } from '../../digest.ts';
 import { LocalTransportError } from '../../local/errors.ts';
 import { openBlobFile } from '../../local/files.ts';
 import {
-  OCI_CONFIG,
-  OCI_LAYER,
-  OCI_LAYER_GZIP,
-  OCI_LAYER_ZSTD,
-  OCI_MANIFEST,
-} from '../../manifest/interim.ts';
+  OCI_CONFIG_MEDIA_TYPE,
+  OCI_LAYER_GZIP_MEDIA_TYPE,
+  OCI_LAYER_MEDIA_TYPE,
+  OCI_LAYER_ZSTD_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+} from '../../manifest/index.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -155,7 +155,7 @@ class TarballSource implements ImageSource {
       const diffDigester = new Digester();
       const sniffed = await sniffedStream(createReadStream(path).pipe(digesting(blobDigester)));
       const decompressor = zlibDecompressor(sniffed.compression);
-      if (decompressor === undefined && sniffed.compression !== 'none') {
+      if (decompressor === undefined && sniffed.compression !== 'uncompressed') {
         throw new LocalTransportError(
           'NOT_SUPPORTED',
           `tarball: ${path}: ${sniffed.compression} layers are not supported`,
@@ -177,10 +177,10 @@ class TarballSource implements ImageSource {
       });
       const mediaType =
         sniffed.compression === 'gzip'
-          ? OCI_LAYER_GZIP
+          ? OCI_LAYER_GZIP_MEDIA_TYPE
           : sniffed.compression === 'zstd'
-            ? OCI_LAYER_ZSTD
-            : OCI_LAYER;
+            ? OCI_LAYER_ZSTD_MEDIA_TYPE
+            : OCI_LAYER_MEDIA_TYPE;
       descriptors.push({ mediaType, digest: blobID, size: Number(info.size) });
     }
     // Field order follows Go's imgspecv1.Image so the config digest matches upstream's.
@@ -197,8 +197,8 @@ class TarballSource implements ImageSource {
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: OCI_CONFIG, digest: digestOf(config), size: config.length },
+        mediaType: OCI_MANIFEST_MEDIA_TYPE,
+        config: { mediaType: OCI_CONFIG_MEDIA_TYPE, digest: digestOf(config), size: config.length },
         layers: descriptors.map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
       }),
     );
@@ -209,7 +209,7 @@ class TarballSource implements ImageSource {
     if (instanceDigest !== undefined) {
       throw new LocalTransportError('LISTS_NOT_SUPPORTED', 'tarball: manifest lists are not supported');
     }
-    return { manifest: this.#manifest, mimeType: OCI_MANIFEST };
+    return { manifest: this.#manifest, mimeType: OCI_MANIFEST_MEDIA_TYPE };
   }
 
   async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {
