@@ -161,6 +161,11 @@ describe('portcullis serve --watch-policies behind the real API server', () => {
     assert.equal(withSecret.code, 0, withSecret.stderr);
   });
 
+  test("the pod's own imagePullSecrets are used as well", async () => {
+    const result = await apply(podJson('own-secret', NS, [`${h}/team/app:v1`], 'anonymous', ['regcred']));
+    assert.equal(result.code, 0, result.stderr);
+  });
+
   test('an ImagePolicy in the namespace must admit too, and its deletion is in force at once', async () => {
     const imagePolicy = JSON.stringify({
       apiVersion: 'portcullis.dev/v1alpha1',

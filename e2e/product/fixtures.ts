@@ -260,13 +260,20 @@ export async function startHangingServer(): Promise<HangingServer> {
 }
 
 /** A Pod in `namespace` running `images`, as JSON for `kubectl apply -f -`. */
-export function podJson(name: string, namespace: string, images: string[], serviceAccount?: string): string {
+export function podJson(
+  name: string,
+  namespace: string,
+  images: string[],
+  serviceAccount?: string,
+  pullSecrets: string[] = [],
+): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace },
     spec: {
       ...(serviceAccount === undefined ? {} : { serviceAccountName: serviceAccount }),
+      ...(pullSecrets.length === 0 ? {} : { imagePullSecrets: pullSecrets.map((name) => ({ name })) }),
       containers: images.map((image, i) => ({ name: `c${i}`, image })),
     },
   });
