@@ -182,6 +182,33 @@ describe('the policy CRDs on kube-apiserver', () => {
       field: /spec\.default\[0\]\.fulcio: .*fulcio requires a rekorPublicKey/,
     },
     {
+      name: 'fulcio with both subjectEmail and the subjectRegExp extension',
+      spec: {
+        default: [
+          {
+            type: 'sigstoreSigned',
+            fulcio: { caData: 'YWJj', oidcIssuer: 'i', subjectEmail: 'e', subjectRegExp: 'e' },
+            rekorPublicKeyData: 'YWJj',
+          },
+        ],
+      },
+      field: /spec\.default\[0\]\.fulcio: .*exactly one of subjectEmail, subjectRegExp/,
+    },
+    {
+      name: 'fulcio without a CA nor a trusted root',
+      spec: {
+        default: [
+          {
+            type: 'sigstoreSigned',
+            fulcio: { oidcIssuer: 'i', subjectEmail: 'e' },
+            rekorPublicKeyData: 'YWJj',
+          },
+        ],
+      },
+      field:
+        /spec\.default\[0\]\.fulcio: .*fulcio needs one of caData, caSecretRef, caConfigMapRef, or a trustedRoot/,
+    },
+    {
       name: 'key data that is not base64',
       spec: { default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: 'not base64!' }] },
       field: /spec\.default\[0\]\.keyData: .*must be of type byte/,
@@ -239,6 +266,24 @@ describe('the policy CRDs on kube-apiserver', () => {
       assert.match(r.stderr, c.field);
     });
   }
+
+  test('the sigstoreSigned extensions are accepted: RegExp identities and a trusted root', async () => {
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy('ClusterImagePolicy', 'keyless-extensions', {
+        default: [
+          {
+            type: 'sigstoreSigned',
+            fulcio: {
+              oidcIssuerRegExp: 'https://token\\.actions\\..*',
+              subjectRegExp: 'https://github\\.com/example/.*',
+            },
+            trustedRootData: Buffer.from('{}').toString('base64'),
+          },
+        ],
+      }),
+    );
+  });
 
   test('policy export: a policy.json becomes a CRD the API server accepts, and exports back', async () => {
     const policyJson = JSON.stringify({

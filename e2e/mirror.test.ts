@@ -182,20 +182,41 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
         '',
       ].join('\n'),
     );
-    const rendered = await cluster.helm([
-      'template',
-      'rel',
-      chart,
-      '--namespace',
-      namespace,
-      '--kube-version',
-      '1.36.3',
-      '-f',
-      values,
-      '-s',
-      'templates/mirror-cronjob.yaml',
-    ]);
+    const render = (template: string) =>
+      cluster.helm([
+        'template',
+        'rel',
+        chart,
+        '--namespace',
+        namespace,
+        '--kube-version',
+        '1.36.3',
+        '-f',
+        values,
+        '-s',
+        template,
+      ]);
+    const rendered = await render('templates/mirror-cronjob.yaml');
     assert.equal(rendered.code, 0, rendered.stderr);
+    // The job's pods must never match the webhook Service's selector.
+    const service = await cluster.kubectl(['create', '--dry-run=client', '-o', 'json', '-f', '-'], {
+      input: (await render('templates/service.yaml')).stdout,
+    });
+    const selector = (JSON.parse(service.stdout) as { spec: { selector: Record<string, string> } }).spec
+      .selector;
+    const jobLabels = await cluster.kubectl(['create', '--dry-run=client', '-o', 'json', '-f', '-'], {
+      input: rendered.stdout.split('\n---').find((d) => d.includes('kind: CronJob')) ?? '',
+    });
+    const podLabels = (
+      JSON.parse(jobLabels.stdout) as {
+        spec: { jobTemplate: { spec: { template: { metadata: { labels: Record<string, string> } } } } };
+      }
+    ).spec.jobTemplate.spec.template.metadata.labels;
+    assert.ok(Object.keys(selector).length > 0);
+    assert.ok(
+      Object.entries(selector).some(([k, v]) => podLabels[k] !== v),
+      `pod labels ${JSON.stringify(podLabels)} match the Service selector ${JSON.stringify(selector)}`,
+    );
     const applied = await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], { input: rendered.stdout });
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /cronjob\.batch\/rel-portcullis-mirror created/);

@@ -2,32 +2,34 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Coalescer, createTtlCache } from './cache/index.ts';
-import type { Digest, SystemContext } from './image/index.ts';
+import { type Digest, loadKeyring, parsePublicKeyPem, type SystemContext } from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
 import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
-import type { PolicySource } from './kube/index.ts';
 import {
-  compilePolicy,
+  type ActivePolicy,
+  combineEvaluators,
   type DigestLookup,
-  type EngineOptions,
   type Evaluator,
   ImageChecker,
+  loadInlineKeys,
   loadPolicy,
+  loadPolicyText,
   NO_PULL_SECRETS,
+  type PolicySource,
   type PullSecretSource,
   RegistryResolver,
   type Resolver,
   type Verdict,
 } from './policy/index.ts';
-import type { Mode, NamespacePolicies } from './webhook/admit.ts';
+import { type Checker, MODES, type Mode, type PolicyCheck } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
 import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
 import { createMetrics } from './webhook/metrics.ts';
 import { readKeyPair, watchFiles } from './webhook/tls.ts';
 
 export interface ServerConfig {
-  /** policy.json; undefined = the embedded default. */
+  /** policy.json; undefined = the embedded default, or none when Components.crds is given. */
   readonly policyPath: string | undefined;
   readonly host: string;
   readonly port: number;
@@ -59,12 +61,25 @@ export interface Components {
   readonly resolver: Resolver;
   readonly pullSecrets: PullSecretSource;
   /**
-   * Policy objects by namespace (`serve --watch-policies`). Each must admit an image, and so must
-   * the policy file when one is configured; without one, only they apply.
+   * The policy CRD controller (`serve --watch-policies`), settling after its first sync: its
+   * policies apply in addition to the file's, and its pull secrets replace `pullSecrets`.
    */
-  readonly policies?: PolicySource<Evaluator>;
+  readonly crds?: Promise<PolicyCrds>;
   /** Where logs go; default stdout. */
   readonly logDestination?: LogDestination;
+}
+
+/** What the webhook needs of src/kube's startKube. */
+export interface PolicyCrds {
+  readonly policies: PolicySource<Evaluator>;
+  readonly pullSecrets: PullSecretSource;
+  /** Every informer synced and every policy compiled once. */
+  ready(): boolean;
+}
+
+/** A checker that refuses every image with one reason: what stands in for a policy it cannot consult. */
+function refusing(code: string, reason: string): Checker {
+  return { check: async () => ({ kind: 'error', code, reason }) };
 }
 
 export interface RunningServer {
@@ -85,13 +100,15 @@ export const DEFAULT_CACHE = {
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
-  const withFilePolicy = config.policyPath !== undefined || components.policies === undefined;
-  const first = withFilePolicy ? await components.loadPolicy(config.policyPath) : undefined;
+  // With policy CRDs watched, a policy file applies only when one is named.
+  const withFile = config.policyPath !== undefined || components.crds === undefined;
+  const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
   let evaluator: Evaluator | undefined = first;
   let closing = false;
-  const checker = new ImageChecker({
+  // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
+  // policies, every member's generation hash), so a change retires exactly its own entries.
+  const shared = {
     resolver: components.resolver,
-    evaluator: () => evaluator,
     verdicts: createTtlCache<Verdict>(config.cache.maxEntries),
     digests: createTtlCache<{ digest: Digest }>(config.cache.maxEntries),
     // A flight may outlive the review that started it (its result then serves the retry), but
@@ -101,15 +118,67 @@ export async function startServer(config: ServerConfig, components: Components):
     platform: config.platform,
     ...config.cache,
     observer: metrics,
-  });
+  };
+  const fileCheck: PolicyCheck = {
+    mode: config.mode,
+    checker: new ImageChecker({ ...shared, evaluator: () => evaluator }),
+  };
+  // combineEvaluators returns the same evaluator while a namespace's policies are unchanged.
+  const crdCheckers = new WeakMap<Evaluator, Checker>();
+  const crdChecker = (combined: Evaluator): Checker => {
+    let checker = crdCheckers.get(combined);
+    if (checker === undefined) {
+      checker = new ImageChecker({ ...shared, evaluator: () => combined });
+      crdCheckers.set(combined, checker);
+    }
+    return checker;
+  };
+  let crds: PolicyCrds | undefined;
+  let crdsFailure: string | undefined;
+  components.crds?.then(
+    (synced) => {
+      crds = synced;
+      logger.info('policy CRDs synced');
+    },
+    (err: unknown) => {
+      crdsFailure = (err as Error).message;
+      logger.error({ err: crdsFailure }, 'policy CRDs not watched');
+    },
+  );
+  const crdsUnavailable = () => `policy CRDs: ${crdsFailure ?? 'not synced with the API server yet'}`;
+  const checks = (namespace: string): PolicyCheck[] => {
+    const out = withFile ? [fileCheck] : [];
+    if (components.crds === undefined) return out;
+    if (crds === undefined) {
+      return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', crdsUnavailable()) }];
+    }
+    let policies: readonly ActivePolicy<Evaluator>[];
+    try {
+      policies = crds.policies.policiesFor(namespace);
+    } catch (err) {
+      const reason = `policy CRDs for namespace ${namespace}: ${(err as Error).message}`;
+      return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', reason) }];
+    }
+    for (const mode of MODES) {
+      const combined = combineEvaluators(policies, mode);
+      if (combined !== undefined) out.push({ mode, checker: crdChecker(combined) });
+    }
+    return out;
+  };
+  const pullSecrets: PullSecretSource =
+    components.crds === undefined
+      ? components.pullSecrets
+      : {
+          async secretsFor(context, signal) {
+            if (crds === undefined) throw new Error(crdsUnavailable());
+            return crds.pullSecrets.secretsFor(context, signal);
+          },
+        };
   const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
   const app = buildApp({
     admission: {
-      checker,
-      pullSecrets: components.pullSecrets,
-      ...(components.policies === undefined
-        ? {}
-        : { policies: namespacePolicies(components.policies, withFilePolicy) }),
+      checks,
+      pullSecrets,
       mode: config.mode,
       deadlineMs: config.deadlineMs,
       unknownKinds: config.unknownKinds,
@@ -117,7 +186,9 @@ export async function startServer(config: ServerConfig, components: Components):
       logger,
     },
     ready: () =>
-      !closing && (!withFilePolicy || evaluator !== undefined) && (components.policies?.ready() ?? true),
+      !closing &&
+      (!withFile || evaluator !== undefined) &&
+      (components.crds === undefined || crds?.ready() === true),
     bodyLimit: config.bodyLimit,
     tls,
   });
@@ -167,7 +238,12 @@ export async function startServer(config: ServerConfig, components: Components):
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.info(
-    { port, mode: config.mode, policy: policyPath ?? 'embedded default' },
+    {
+      port,
+      mode: config.mode,
+      policy: withFile ? (policyPath ?? 'embedded default') : 'none',
+      crds: components.crds !== undefined,
+    },
     'portcullis webhook listening',
   );
   return {
@@ -181,23 +257,6 @@ export async function startServer(config: ServerConfig, components: Components):
       await app.close();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
-    },
-  };
-}
-
-/** The policy objects as the admission consumes them; unknown until synced, so reviews fail closed. */
-function namespacePolicies(source: PolicySource<Evaluator>, withFilePolicy: boolean): NamespacePolicies {
-  return {
-    withFilePolicy,
-    policiesFor(namespace) {
-      if (!source.ready()) throw new Error('the policy objects are not synced yet');
-      return source
-        .policiesFor(namespace)
-        .map((p) =>
-          p.state === 'ready'
-            ? { key: p.key, mode: p.mode, evaluator: p.compiled }
-            : { key: p.key, mode: p.mode, failure: p.reason },
-        );
     },
   };
 }
@@ -226,7 +285,15 @@ function dockerDigestLookup(transport: DockerTransport): DigestLookup {
   };
 }
 
-/** The real thing: policy.json through the signature layer, the docker transport, the auth file. */
+const keyLoaders = {
+  gpg: loadKeyring,
+  sigstore: (pem: string, field: string) => parsePublicKeyPem(pem, field),
+};
+
+/**
+ * The real thing: policy.json through the signature layer, the docker transport, the auth file;
+ * `compilePolicy` is what the policy CRD controller compiles each policy's text with.
+ */
 export function productionComponents(
   settings: RegistrySettings,
   transport: DockerTransport = new DockerTransport(),
@@ -236,11 +303,10 @@ export function productionComponents(
     ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),
     ...(settings.authFilePath === undefined ? {} : { authFilePath: settings.authFilePath }),
   };
-  const engine: EngineOptions = { transport, sigstore: sigstoreVerifier(), context };
+  const options = { transport, sigstore: sigstoreVerifier(), context };
   return {
-    loadPolicy: (path) => loadPolicy(path, engine),
-    // Policy objects carry their keys inline: nothing to read or watch besides the text.
-    compilePolicy: (text) => compilePolicy(text, undefined, engine),
+    loadPolicy: (path) => loadPolicy(path, options),
+    compilePolicy: (text) => loadPolicyText(text, options, (policy) => loadInlineKeys(policy, keyLoaders)),
     resolver: new RegistryResolver(dockerDigestLookup(transport), context),
     pullSecrets: NO_PULL_SECRETS,
   };

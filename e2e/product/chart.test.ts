@@ -209,11 +209,29 @@ describe('helm chart against the real API server', () => {
     for (const set of valueSets) {
       const rendered = docs(await helmTemplate(set.values(), `chart-${set.name}`));
       const deployment = rendered.find((d) => d.kind === 'Deployment') as unknown as {
-        spec: { template: { spec: { containers: { args: string[] }[] } } };
+        spec: {
+          template: {
+            spec: {
+              containers: {
+                args: string[];
+                env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+              }[];
+            };
+          };
+        };
       };
-      const [command, ...args] = deployment.spec.template.spec.containers[0]?.args ?? [];
+      const container = deployment.spec.template.spec.containers[0];
+      const [command, ...args] = container?.args ?? [];
       assert.equal(command, 'serve');
-      assert.doesNotThrow(() => resolveServeSettings(args, {}), `${set.name}: ${args.join(' ')}`);
+      // The Pod identity --watch-policies needs comes from the downward API.
+      const env = Object.fromEntries(
+        (container?.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+      );
+      assert.deepEqual([env.POD_NAME, env.POD_NAMESPACE], ['metadata.name', 'metadata.namespace']);
+      assert.doesNotThrow(
+        () => resolveServeSettings(args, { POD_NAME: 'portcullis-0', POD_NAMESPACE: 'portcullis' }),
+        `${set.name}: ${args.join(' ')}`,
+      );
     }
   });
 

@@ -154,9 +154,12 @@ describe('portcullis serve --policy behind the real API server', () => {
   test('a Deployment with an unsigned image is denied at its pod template path', async () => {
     const result = await apply(deploymentJson('unsigned', 'enforce', `${h}/cosign/unsigned:v1`));
     const message = denial(result, 'enforce.e2e.portcullis.dev');
-    assert.equal(
+    // A sigstore requirement also says where it looked: the cosign tag and the referrers.
+    assert.match(
       message,
-      `image "${h}/cosign/unsigned:v1" at spec.template.spec.containers[0].image is not trusted: A signature was required, but no signature exists`,
+      new RegExp(
+        `^image "${h}/cosign/unsigned:v1" at spec\\.template\\.spec\\.containers\\[0\\]\\.image is not trusted: A signature was required, but no signature exists; probed: tag sha256-[0-9a-f]{64}\\.sig: no signatures; referrers: none$`,
+      ),
     );
   });
 

@@ -49,10 +49,14 @@ const evalFlags = {
 const usage = `Usage:
   portcullis policy lint [--json] FILE
   portcullis policy eval [FLAGS] IMAGE
+  portcullis policy export [-o FILE] [--kind KIND] [--name NAME] [--namespace NS] [--mode MODE]
+                           [--ref-dir DIR] FILE|-
 
 lint: exit 0 when FILE is a valid policy (warnings go to stderr), 1 when it is not, 2 on usage errors.
 eval: exit 0 when IMAGE is allowed, 1 when denied by the policy, 2 on errors (including an
 image whose manifest or signatures cannot be read; it is never allowed).
+export: converts a policy CRD (YAML) into policy.json, or policy.json into a ClusterImagePolicy
+(or, with --kind ImagePolicy, an ImagePolicy) with its key files inlined; see docs/policy-crds.md.
 
 lint flags:
 ${formatFlags(lintFlags)}
@@ -109,8 +113,10 @@ function printExplanation(e: Explanation, io: Io): void {
       const what = s.accepted
         ? `accepted (key ${s.keyIdentity ?? '?'}, identity ${s.dockerReference ?? '?'})`
         : `rejected: ${s.reason}`;
-      io.stdout.write(`    signature ${s.index} (${s.format}): ${what}\n`);
+      const where = s.referrer === undefined ? '' : `, referrer ${s.referrer}`;
+      io.stdout.write(`    signature ${s.index} (${s.format}${where}): ${what}\n`);
     }
+    for (const p of r.probes ?? []) io.stdout.write(`    probed ${p}\n`);
   }
   if (e.requirements.length < e.requirementCount) {
     io.stdout.write(`  (${e.requirementCount - e.requirements.length} later requirement(s) not evaluated)\n`);
@@ -164,7 +170,7 @@ async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDe
 export function policyCommand(deps: PolicyCommandDepsSource): Command {
   return {
     name: 'policy',
-    summary: 'Check a policy.json (lint) or evaluate it for an image (eval)',
+    summary: 'Check a policy.json (lint), evaluate it for an image (eval), convert to/from a CRD (export)',
     usage,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const [sub, ...rest] = argv;
@@ -173,8 +179,16 @@ export function policyCommand(deps: PolicyCommandDepsSource): Command {
           return lint(rest, io);
         case 'eval':
           return evaluate(rest, io, deps);
+        case 'export': {
+          // Loaded here: it brings the Kubernetes client's YAML along, which lint and eval never need.
+          const { runPolicyExport } = await import('./policy-export.ts');
+          return runPolicyExport(rest, io);
+        }
         default:
-          throw new CliError('USAGE', `expected a subcommand lint or eval, got ${JSON.stringify(sub ?? '')}`);
+          throw new CliError(
+            'USAGE',
+            `expected a subcommand lint, eval or export, got ${JSON.stringify(sub ?? '')}`,
+          );
       }
     },
   };

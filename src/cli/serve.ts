@@ -3,8 +3,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
-import type { PolicySource } from '../kube/index.ts';
-import type { Evaluator, PullSecretSource } from '../policy/index.ts';
+import type { KubeIntegration } from '../kube/index.ts';
+import type { Evaluator } from '../policy/index.ts';
 import type { ServerConfig } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { LogLevel } from '../webhook/log.ts';
@@ -67,12 +67,12 @@ const flags = {
   },
   'watch-policies': {
     type: 'boolean',
-    help: "enforce ClusterImagePolicy/ImagePolicy objects (besides --policy, if given) and use pods' pull secrets, read through the API server [PORTCULLIS_WATCH_POLICIES]",
+    help: 'apply the ClusterImagePolicy and ImagePolicy objects too (needs POD_NAMESPACE; POD_NAME names this replica); no --policy then means no policy file',
   },
   kubeconfig: {
     type: 'string',
     metavar: 'FILE',
-    help: 'kubeconfig for --watch-policies (default: in-cluster, then ~/.kube/config) [PORTCULLIS_KUBECONFIG]',
+    help: 'kubeconfig for --watch-policies (default: $KUBECONFIG, ~/.kube/config, then in-cluster)',
   },
 } as const;
 
@@ -83,15 +83,9 @@ export interface ServeSettings {
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
-  /** Set with --watch-policies: where the policy objects and pull secrets are read. */
+  /** --watch-policies: where the controller runs (the Pod's namespace and name) and its API server. */
   readonly kube:
-    | {
-        readonly kubeconfigPath: string | undefined;
-        /** The webhook's own namespace (ClusterImagePolicy key references, the Lease). */
-        readonly namespace: string;
-        /** This replica's name in the Lease. */
-        readonly identity: string;
-      }
+    | { readonly namespace: string; readonly identity: string; readonly kubeconfig: string | undefined }
     | undefined;
 }
 
@@ -142,12 +136,17 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     throw new CliError('USAGE', '--tls-cert and --tls-key must be given together');
   }
   const { host, port } = parseListen(pick('listen', 'LISTEN') ?? '0.0.0.0:8443');
-  const watchText = env.PORTCULLIS_WATCH_POLICIES;
-  const watchPolicies =
-    f['watch-policies'] ??
-    (watchText === undefined || watchText === ''
-      ? false
-      : oneOf('watch-policies', watchText, ['true', 'false']) === 'true');
+  if (f.kubeconfig !== undefined && f['watch-policies'] !== true) {
+    throw new CliError('USAGE', '--kubeconfig needs --watch-policies');
+  }
+  let kube: ServeSettings['kube'];
+  if (f['watch-policies'] === true) {
+    const namespace = env.POD_NAMESPACE;
+    if (namespace === undefined || namespace === '') {
+      throw new CliError('USAGE', "--watch-policies needs POD_NAMESPACE, the webhook's own namespace");
+    }
+    kube = { namespace, identity: env.POD_NAME || hostname(), kubeconfig: f.kubeconfig };
+  }
   return {
     config: {
       policyPath: pick('policy', 'POLICY'),
@@ -170,14 +169,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     authFilePath: pick('authfile', 'AUTHFILE'),
-    // POD_NAMESPACE and POD_NAME come from the Deployment's downward API.
-    kube: watchPolicies
-      ? {
-          kubeconfigPath: pick('kubeconfig', 'KUBECONFIG'),
-          namespace: env.POD_NAMESPACE || 'portcullis',
-          identity: env.POD_NAME || hostname(),
-        }
-      : undefined,
+    kube,
   };
 }
 
@@ -230,39 +222,62 @@ ${formatFlags(flags)}
       tls = { certPath: pair.certPath, keyPath: pair.keyPath };
       io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
     }
-    // Loaded here so other commands never pay for fastify, pino and prom-client.
+    // Loaded here so other commands never pay for fastify, pino, prom-client and the kube client.
     const { productionComponents, startServer } = await import('../server.ts');
     const components = productionComponents(settings);
-    let kube:
-      | { policies: PolicySource<Evaluator>; pullSecrets: PullSecretSource; stop(): Promise<void> }
-      | undefined;
-    if (settings.kube !== undefined) {
-      // Only --watch-policies pays for the Kubernetes client.
-      const { startKube } = await import('../kube/index.ts');
-      kube = await startKube({
-        compile: (text) => components.compilePolicy(text),
-        namespace: settings.kube.namespace,
-        identity: settings.kube.identity,
-        ...(settings.kube.kubeconfigPath === undefined ? {} : { kubeconfig: settings.kube.kubeconfigPath }),
-        onError: (err, context) =>
-          io.stderr.write(
-            `portcullis serve: ${context}: ${err instanceof Error ? err.message : String(err)}\n`,
-          ),
-      });
-    }
+    const kube = settings.kube;
+    // The controller starts once the listener is up, so a failing start leaves nothing running.
+    const crds = kube === undefined ? undefined : Promise.withResolvers<KubeIntegration<Evaluator>>();
     const server = await startServer(
       { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
-      kube === undefined
-        ? components
-        : { ...components, policies: kube.policies, pullSecrets: kube.pullSecrets },
+      { ...components, ...(crds === undefined ? {} : { crds: crds.promise }) },
     );
+    let stopped: Promise<string | Error> = terminated();
+    let synced: KubeIntegration<Evaluator> | undefined;
+    if (kube !== undefined && crds !== undefined) {
+      const [{ startKube }, { createLogger }] = await Promise.all([
+        import('../kube/index.ts'),
+        import('../webhook/log.ts'),
+      ]);
+      // JSON log lines like the webhook's, so controller trouble sits beside the admissions it affects.
+      const logger = createLogger(settings.config.logLevel);
+      const starting = startKube({
+        compile: components.compilePolicy,
+        namespace: kube.namespace,
+        identity: kube.identity,
+        ...(kube.kubeconfig === undefined ? {} : { kubeconfig: kube.kubeconfig }),
+        onError: (err, context) =>
+          logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
+      });
+      crds.resolve(starting);
+      starting.then(
+        (k) => {
+          synced = k;
+        },
+        () => {},
+      );
+      // startKube fails only on a bad configuration (informers retry): the webhook exits then.
+      stopped = Promise.race([
+        stopped,
+        starting.then(
+          () => new Promise<never>(() => {}),
+          (err: unknown) => err as Error,
+        ),
+      ]);
+    }
+    const policy = settings.config.policyPath ?? (kube === undefined ? 'embedded default' : 'none');
     io.stderr.write(
-      `portcullis serve: listening on ${server.url} (policy: ${settings.config.policyPath ?? 'embedded default'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
+      `portcullis serve: listening on ${server.url} (policy: ${policy}${kube === undefined ? '' : ' + policy CRDs'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
     );
-    const signal = await terminated();
-    io.stderr.write(`portcullis serve: ${signal}: finishing in-flight reviews\n`);
+    const stop = await stopped;
+    io.stderr.write(
+      stop instanceof Error
+        ? `portcullis serve: policy CRDs: ${stop.message}\n`
+        : `portcullis serve: ${stop}: finishing in-flight reviews\n`,
+    );
     await server.close();
-    await kube?.stop();
-    return 0;
+    // A controller still waiting for its first sync cannot be stopped; the exit ends it.
+    await synced?.stop();
+    return stop instanceof Error ? 1 : 0;
   },
 };

@@ -1,9 +1,9 @@
 // skopeo's signing flags for copy and sync: the signers the copy engine runs after the manifest is
 // written (GPG simple signing from the GnuPG home or a key file, cosign-format sigstore signatures).
-import type { Signer } from '../image/copy/index.ts';
+import type { ReferrerSigner, Signer } from '../image/copy/index.ts';
 import { type DockerReference, manifestDigest, parseNormalizedNamed } from '../image/index.ts';
 import { loadSecretKeyring, signBlob } from '../image/signature/gpg/openpgp.ts';
-import { loadSigstoreSigner } from '../image/signature/sigstore/signer.ts';
+import { loadSigstoreSigner, sigstoreCopySigner } from '../image/signature/sigstore/signer.ts';
 import { simpleSigningPayload } from '../image/signature/simple-signing.ts';
 import { CliError, type FlagSpec } from './args.ts';
 import { exportSecretKey } from './gnupg.ts';
@@ -21,6 +21,10 @@ export const signFlagSpecs = {
     metavar: 'FILE',
     help: 'sign the image with this cosign private key (sigstore attachment)',
   },
+  'sign-sigstore-bundle': {
+    type: 'boolean',
+    help: 'with --sign-by-sigstore-private-key, also attach a sigstore bundle as an OCI 1.1 referrer',
+  },
   'sign-passphrase-file': { type: 'string', metavar: 'FILE', help: 'passphrase of the signing key' },
   'sign-identity': {
     type: 'string',
@@ -33,6 +37,7 @@ export interface SignFlags {
   readonly 'sign-by'?: string | undefined;
   readonly 'sign-by-key-file'?: string | undefined;
   readonly 'sign-by-sigstore-private-key'?: string | undefined;
+  readonly 'sign-sigstore-bundle'?: boolean | undefined;
   readonly 'sign-passphrase-file'?: string | undefined;
   readonly 'sign-identity'?: string | undefined;
 }
@@ -61,11 +66,13 @@ async function gpgSigner(
 export async function signingFromFlags(
   flags: SignFlags,
   env: Readonly<Record<string, string | undefined>>,
-): Promise<{ signers?: Signer[]; signIdentity?: DockerReference }> {
+): Promise<{ signers?: Signer[]; referrerSigners?: ReferrerSigner[]; signIdentity?: DockerReference }> {
   const gpgKey = flags['sign-by'];
   const sigstoreKey = flags['sign-by-sigstore-private-key'];
   if (flags['sign-by-key-file'] !== undefined && gpgKey === undefined)
     throw new CliError('USAGE', '--sign-by-key-file requires --sign-by');
+  if (flags['sign-sigstore-bundle'] && sigstoreKey === undefined)
+    throw new CliError('USAGE', '--sign-sigstore-bundle requires --sign-by-sigstore-private-key');
   if (gpgKey === undefined && sigstoreKey === undefined) {
     if (flags['sign-identity'] !== undefined)
       throw new CliError('USAGE', '--sign-identity can only be used with a signing flag');
@@ -75,22 +82,30 @@ export async function signingFromFlags(
   if (passphrase.includes('\r'))
     throw new CliError('FAILED', 'invalid passphrase: must not contain a line break');
   const signers: Signer[] = [];
+  const referrerSigners: ReferrerSigner[] = [];
   if (gpgKey !== undefined) signers.push(await gpgSigner(gpgKey, flags['sign-by-key-file'], passphrase, env));
   if (sigstoreKey !== undefined) {
     const pem = new TextDecoder().decode(await readInputFile(sigstoreKey, 'private key'));
-    const signer = await loadSigstoreSigner(pem, new TextEncoder().encode(passphrase), {
-      creator: 'portcullis 0.1.0',
-    });
-    signers.push({
-      async sign(manifest, dockerReference) {
-        return signer.sign(manifestDigest(manifest), dockerReference.toString());
-      },
-    });
+    const secret = new TextEncoder().encode(passphrase);
+    signers.push(await sigstoreCopySigner(pem, secret));
+    if (flags['sign-sigstore-bundle']) {
+      const signer = await loadSigstoreSigner(pem, secret);
+      referrerSigners.push({
+        async sign(manifest, dockerReference) {
+          const { artifactType, bundle } = signer.signBundle(
+            manifestDigest(manifest),
+            dockerReference.toString(),
+          );
+          return { artifactType, payload: bundle };
+        },
+      });
+    }
   }
   const identity = flags['sign-identity'];
-  if (identity === undefined) return { signers };
+  const signing = { signers, ...(referrerSigners.length > 0 ? { referrerSigners } : {}) };
+  if (identity === undefined) return signing;
   const ref = parseNormalizedNamed(identity);
   if (ref.isNameOnly())
     throw new CliError('USAGE', `--sign-identity ${JSON.stringify(identity)}: expected a tag or digest`);
-  return { signers, signIdentity: ref };
+  return { ...signing, signIdentity: ref };
 }

@@ -22,6 +22,8 @@ export interface SyncReport {
   readonly finishedAt: string;
   readonly summary: Readonly<Record<ImageOutcome, number>> & { readonly images: number };
   readonly images: readonly ImageReport[];
+  /** Why no image could be planned (the source could not be listed or read). */
+  readonly error?: ImageReport['error'];
 }
 
 export interface JobOutcome {
@@ -42,6 +44,14 @@ function errorCode(err: unknown): string | undefined {
   return code;
 }
 
+function errorReport(err: unknown): NonNullable<ImageReport['error']> {
+  const code = errorCode(err);
+  return {
+    ...(code !== undefined ? { code } : {}),
+    message: err instanceof Error ? err.message : String(err),
+  };
+}
+
 function imageReport(job: JobOutcome): ImageReport {
   const base = { source: job.source, destination: job.destination };
   if (job.result !== undefined) {
@@ -53,19 +63,21 @@ function imageReport(job: JobOutcome): ImageReport {
     };
   }
   if (job.error === undefined) return { ...base, result: 'not-attempted', signatures: NO_SIGNATURES };
-  const code = errorCode(job.error);
+  const error = errorReport(job.error);
   return {
     ...base,
-    result: code === 'SOURCE_REJECTED' ? 'rejected' : 'failed',
+    result: error.code === 'SOURCE_REJECTED' ? 'rejected' : 'failed',
     signatures: NO_SIGNATURES,
-    error: {
-      ...(code !== undefined ? { code } : {}),
-      message: job.error instanceof Error ? job.error.message : String(job.error),
-    },
+    error,
   };
 }
 
-export function buildSyncReport(startedAt: Date, finishedAt: Date, jobs: readonly JobOutcome[]): SyncReport {
+export function buildSyncReport(
+  startedAt: Date,
+  finishedAt: Date,
+  jobs: readonly JobOutcome[],
+  planError?: unknown,
+): SyncReport {
   const images = jobs.map(imageReport);
   const count = (r: ImageOutcome) => images.filter((i) => i.result === r).length;
   return {
@@ -81,6 +93,7 @@ export function buildSyncReport(startedAt: Date, finishedAt: Date, jobs: readonl
       'not-attempted': count('not-attempted'),
     },
     images,
+    ...(planError !== undefined ? { error: errorReport(planError) } : {}),
   };
 }
 
@@ -97,6 +110,7 @@ export function reportConfigMapData(report: SyncReport, limit: number): Record<s
     startedAt: report.startedAt,
     finishedAt: report.finishedAt,
     ...report.summary,
+    ...(report.error !== undefined ? { error: report.error } : {}),
   });
   const full = JSON.stringify(report);
   if (Buffer.byteLength(full) + Buffer.byteLength(summary) <= limit)

@@ -198,9 +198,10 @@ async function reportOutcome(
   io: Io,
   startedAt: Date,
   jobs: readonly JobOutcome[],
+  planError?: unknown,
 ): Promise<void> {
   if (flags.report === undefined && flags['report-configmap'] === undefined) return;
-  const report = buildSyncReport(startedAt, new Date(), jobs);
+  const report = buildSyncReport(startedAt, new Date(), jobs, planError);
   if (flags.report !== undefined) await writeSyncReport(flags.report, report);
   const target = flags['report-configmap'];
   if (target === undefined) return;
@@ -243,11 +244,16 @@ ${formatFlags(specs)}
       const inFlight = parseCount('parallel-images', flags['parallel-images'], 4, 1);
       const dryRun = flags['dry-run'] ?? false;
       try {
+        const planStarted = new Date();
+        // A source that cannot even be listed is reported too (the mirror job's only status).
         const planned = await withRetry(
           () => plan(deps, registry, src, source, base.sourceCtx ?? {}),
           base.retryTimes ?? 0,
           base.retryDelayMs ?? 0,
-        );
+        ).catch(async (err: unknown) => {
+          if (!dryRun) await reportOutcome(deps, flags, io, planStarted, [], err);
+          throw err;
+        });
         const jobs: { from: ImageReference; to: ImageReference; ctx: SystemContext }[] = [];
         for (const p of planned) {
           const suffix =

@@ -34,6 +34,7 @@ export {
   KeyringCache,
   type LintWarning,
   lintPolicy,
+  loadKeyring,
   type Policy,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
@@ -63,6 +64,7 @@ export {
   type Verdict,
   VerificationCache,
 } from './signature/index.ts';
+export { parsePublicKeyPem } from './signature/sigstore/index.ts';
 export { allTransports } from './transports/all.ts';
 export {
   checkDockerLogin,

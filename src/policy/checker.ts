@@ -46,18 +46,10 @@ export class ImageChecker {
     this.#s = settings;
   }
 
-  /**
-   * Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict.
-   * `evaluator` replaces the policy in force for this check (a namespace's policy object).
-   */
-  async check(
-    image: string,
-    credentials: PullCredentials,
-    progress: CheckProgress,
-    evaluator?: Evaluator,
-  ): Promise<Verdict> {
+  /** Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict. */
+  async check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
     try {
-      return await this.#check(image, credentials, progress, evaluator ?? this.#s.evaluator());
+      return await this.#check(image, credentials, progress);
     } catch (err) {
       return errorVerdict(`checking ${image}`, err);
     } finally {
@@ -65,12 +57,7 @@ export class ImageChecker {
     }
   }
 
-  async #check(
-    image: string,
-    credentials: PullCredentials,
-    progress: CheckProgress,
-    evaluator: Evaluator | undefined,
-  ): Promise<Verdict> {
+  async #check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
     progress.stage = 'parsing';
     // One latency observation per check: 'policy' when the policy alone decided, 'cache' when
     // the verdict cache did; misses report their resolve/fetch/verify stages instead.
@@ -79,6 +66,7 @@ export class ImageChecker {
     if (!(ref instanceof DockerReference)) {
       return { kind: 'denied', reason: `invalid image reference: ${ref.message}` };
     }
+    const evaluator = this.#s.evaluator();
     if (evaluator === undefined) {
       return { kind: 'error', code: 'POLICY_NOT_LOADED', reason: 'no trust policy is loaded' };
     }

@@ -152,11 +152,14 @@ class PolicyEngine implements Evaluator {
       `//${ref.withoutTag().withDigest(digest).toString()}`,
     );
     let source: Promise<ImageSource> | undefined;
+    const open = () => {
+      source ??= pinned.newImageSource(ctx);
+      return source;
+    };
     const timed = async <T>(work: (s: ImageSource) => Promise<T>): Promise<T> => {
       const t = performance.now();
       try {
-        source ??= pinned.newImageSource(ctx);
-        const result = await work(await source);
+        const result = await work(await open());
         observer.registryRequest('200');
         return result;
       } catch (err) {
@@ -171,6 +174,11 @@ class PolicyEngine implements Evaluator {
         reference: this.#reference(ref),
         manifest: () => timed((s) => s.getManifest()),
         signatures: () => timed((s) => s.getSignatures()),
+        // Referrers are read only for sigstoreSigned requirements the attachments did not satisfy.
+        referrerSource: async () => {
+          const s = await open();
+          return s.listReferrers === undefined ? undefined : s;
+        },
       });
       observer.stage('fetch_signatures', fetching / 1000);
       observer.stage('verify', (performance.now() - started - fetching) / 1000);
@@ -194,18 +202,31 @@ export async function loadPolicy(path: string | undefined, options: EngineOption
       cause: err,
     });
   }
-  return compilePolicy(text, path, options);
+  return compile(text, options, path, async () => {});
 }
 
-/** Compiles policy.json text (e.g. a policy CRD's, keys inline); `path` names where it came from. */
-export async function compilePolicy(
-  text: Uint8Array | string,
-  path: string | undefined,
+/**
+ * Compiles policy.json text that has no file of its own (a policy CRD's). `prepare` sees the
+ * parsed policy first and may reject it, e.g. when an inline key does not load.
+ */
+export function loadPolicyText(
+  text: string,
   options: EngineOptions,
+  prepare: (policy: Policy) => Promise<void>,
+): Promise<Evaluator> {
+  return compile(text, options, undefined, prepare);
+}
+
+async function compile(
+  text: Uint8Array | string,
+  options: EngineOptions,
+  path: string | undefined,
+  prepare: (policy: Policy) => Promise<void>,
 ): Promise<Evaluator> {
   const policy = parsePolicy(text, {
     transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
   });
+  await prepare(policy);
   const paths = trustPaths(policy);
   const trust = createHash('sha256');
   for (const p of paths) {

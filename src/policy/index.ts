@@ -1,10 +1,13 @@
 // The entry the webhook and the CLI import from the policy layer.
 export { type CheckerSettings, type CheckProgress, ImageChecker } from './checker.ts';
+export { combineEvaluators } from './crd/combine.ts';
+export { type InlineKeyLoaders, loadInlineKeys } from './crd/keys.ts';
+export type { ActivePolicy, PolicyChange, PolicySource } from './crd/source.ts';
 export { ANONYMOUS_SCOPE, credentialScope, NO_PULL_SECRETS, normalizeAuthKey } from './credentials.ts';
 export {
-  compilePolicy,
   type EngineOptions,
   loadPolicy,
+  loadPolicyText,
   PolicyLoadError,
   type PolicyLoadErrorCode,
 } from './engine.ts';

@@ -1,11 +1,5 @@
 // One admission review in, one answer out, always within the deadline.
-import type {
-  CheckProgress,
-  Evaluator,
-  PullCredentials,
-  PullSecretSource,
-  Verdict,
-} from '../policy/index.ts';
+import type { CheckProgress, PullCredentials, PullSecretSource, Verdict } from '../policy/index.ts';
 import { extractImages, type ImageSite } from './images.ts';
 import type { Logger } from './log.ts';
 import type { Decision, Metrics } from './metrics.ts';
@@ -25,34 +19,21 @@ export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
 export interface Checker {
-  /** Never throws; `evaluator` replaces the checker's own policy for this check. */
-  check(
-    image: string,
-    credentials: PullCredentials,
-    progress: CheckProgress,
-    evaluator?: Evaluator,
-  ): Promise<Verdict>;
+  /** Never throws. */
+  check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
 }
 
-/** A policy chosen by namespace (a policy object), with its own mode. */
-export type ScopedPolicy = { readonly key: string; readonly mode: Mode } & (
-  | { readonly evaluator: Evaluator }
-  /** It never compiled: every image is undecided under it. */
-  | { readonly failure: string }
-);
-
-export interface NamespacePolicies {
-  /** Whether the checker's own policy (the policy file, in the configured mode) applies as well. */
-  readonly withFilePolicy: boolean;
-  /** The policies for pods in `namespace`, each of which must admit; throws while unknown. */
-  policiesFor(namespace: string): readonly ScopedPolicy[];
+/** One policy (or set of policies) every image must pass, and what its refusals do. */
+export interface PolicyCheck {
+  readonly mode: Mode;
+  readonly checker: Checker;
 }
 
 export interface AdmissionSettings {
-  readonly checker: Checker;
+  /** The checks for images of pods in `namespace`; each must admit (AND), each in its own mode. */
+  readonly checks: (namespace: string) => readonly PolicyCheck[];
   readonly pullSecrets: PullSecretSource;
-  /** Policies by namespace, besides or instead of the checker's own; undefined: only its own. */
-  readonly policies?: NamespacePolicies;
+  /** The mode of refusals no policy made: invalid objects, unknown kinds, internal errors. */
   readonly mode: Mode;
   /** The answer is given this long after the review arrived at the latest. */
   readonly deadlineMs: number;
@@ -64,23 +45,13 @@ export interface AdmissionSettings {
 
 interface Outcome {
   readonly site: ImageSite;
-  readonly verdict: Verdict;
-  /** The mode of the policy that gave the verdict. */
   readonly mode: Mode;
+  readonly verdict: Verdict;
 }
 
 interface Problem {
   readonly mode: Mode;
   readonly text: string;
-}
-
-/** One policy every image is checked against: the checker's own (no key) or a namespace's. */
-type Slot = { readonly mode: Mode } & ({ readonly key?: undefined } | ScopedPolicy);
-
-function slotsFor(settings: AdmissionSettings, namespace: string): Slot[] {
-  if (settings.policies === undefined) return [{ mode: settings.mode }];
-  const scoped = settings.policies.policiesFor(namespace);
-  return settings.policies.withFilePolicy ? [{ mode: settings.mode }, ...scoped] : [...scoped];
 }
 
 // The API server may truncate longer warnings; keep each readable whole.
@@ -116,6 +87,7 @@ function seconds(ms: number): string {
 }
 
 interface PendingCheck {
+  readonly mode: Mode;
   readonly progress: CheckProgress;
   verdict?: Verdict;
 }
@@ -131,21 +103,13 @@ async function judge(
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
   remainingMs: number,
 ): Promise<Outcome[]> {
-  let slots: Slot[];
-  try {
-    slots = slotsFor(settings, request.namespace);
-  } catch (err) {
-    const reason = `reading the policies of namespace ${request.namespace}: ${(err as Error).message}`;
-    return sites.map((site) => ({
-      site,
-      verdict: { kind: 'error', code: 'POLICY_NOT_LOADED', reason },
-      mode: settings.mode,
-    }));
-  }
+  const checks = settings.checks(request.namespace);
+  if (checks.length === 0) return [];
   const limit = deadline(remainingMs);
   const controller = new AbortController();
   try {
-    const all = (verdict: Verdict) => sites.map((site) => ({ site, verdict, mode: settings.mode }));
+    const all = (verdict: Verdict) =>
+      checks.flatMap(({ mode }) => sites.map((site) => ({ site, mode, verdict })));
     const secrets = settings.pullSecrets
       .secretsFor({ namespace: request.namespace, ...pod }, controller.signal)
       .then(
@@ -160,43 +124,31 @@ async function judge(
     }
     if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
     const { credentials } = read;
-    // Duplicate images within one request are checked once per policy.
-    const checks = new Map<string, PendingCheck>();
+    // Duplicate images within one request are checked once per policy check.
+    const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
-    const checkKey = (slot: number, image: string) => `${slot}\0${image}`;
-    slots.forEach((slot, index) => {
+    for (const [i, { mode, checker }] of checks.entries()) {
       for (const site of sites) {
-        const key = checkKey(index, site.image);
-        if (checks.has(key)) continue;
-        const entry: PendingCheck = { progress: { stage: 'parsing' } };
-        checks.set(key, entry);
-        if ('failure' in slot) {
-          entry.verdict = { kind: 'error', code: 'POLICY_INVALID', reason: slot.failure };
-          continue;
-        }
-        const evaluator = 'evaluator' in slot ? slot.evaluator : undefined;
+        if (pending[i]!.has(site.image)) continue;
+        const entry: PendingCheck = { mode, progress: { stage: 'parsing' } };
+        pending[i]!.set(site.image, entry);
         done.push(
-          settings.checker.check(site.image, credentials, entry.progress, evaluator).then((v) => {
+          checker.check(site.image, credentials, entry.progress).then((v) => {
             entry.verdict = v;
           }),
         );
       }
-    });
+    }
     await Promise.race([Promise.all(done), limit.expired]);
-    return slots.flatMap((slot, index) =>
+    return pending.flatMap((bySite) =>
       sites.map((site) => {
-        const entry = checks.get(checkKey(index, site.image))!;
+        const entry = bySite.get(site.image)!;
         const verdict: Verdict = entry.verdict ?? {
           kind: 'error',
           code: 'DEADLINE',
           reason: `no verdict within the ${seconds(settings.deadlineMs)} deadline: still ${entry.progress.stage}`,
         };
-        // A refusal names the policy object that refused, so several policies stay tellable apart.
-        const named =
-          slot.key === undefined || verdict.kind === 'allowed'
-            ? verdict
-            : { ...verdict, reason: `${slot.key}: ${verdict.reason}` };
-        return { site, verdict: named, mode: slot.mode };
+        return { site, mode: entry.mode, verdict };
       }),
     );
   } finally {
@@ -205,46 +157,48 @@ async function judge(
 }
 
 function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
-  const ops = [];
-  const pinned = new Set<string>();
+  // Several policies may verify one site: pin only a digest they agree on.
+  const digests = new Map<ImageSite, Set<string>>();
   for (const { site, verdict } of outcomes) {
     if (verdict.kind !== 'allowed' || !verdict.verified || verdict.digest === undefined) continue;
-    if (site.image.includes('@') || pinned.has(site.pointer)) continue;
-    // Pinned only when every policy admitted the image at this place.
-    const others = outcomes.filter((o) => o.site.pointer === site.pointer);
-    if (others.some((o) => o.verdict.kind !== 'allowed')) continue;
-    pinned.add(site.pointer);
-    ops.push({ op: 'replace', path: site.pointer, value: `${site.image}@${verdict.digest}` });
+    if (site.image.includes('@')) continue;
+    digests.set(site, (digests.get(site) ?? new Set()).add(verdict.digest));
+  }
+  const ops = [];
+  for (const [site, found] of digests) {
+    if (found.size === 1)
+      ops.push({ op: 'replace', path: site.pointer, value: `${site.image}@${[...found][0]}` });
   }
   return ops.length === 0 ? undefined : Buffer.from(JSON.stringify(ops)).toString('base64');
 }
 
+type Answer = { response: AdmissionResponse; decision: Decision; mode: Mode };
+
+/** The strictest mode among the problems decides; the others' problems still show. */
 function decide(
+  settings: AdmissionSettings,
   uid: string,
   problems: readonly Problem[],
   extraWarnings: readonly string[],
-): { response: AdmissionResponse; decision: Decision } {
-  const extra = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
+): Answer {
+  const warnings = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
   if (problems.length === 0) {
     return {
-      response: { uid, allowed: true, ...(extra.length > 0 ? { warnings: extra } : {}) },
+      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
       decision: 'allowed',
+      mode: settings.mode,
     };
   }
   const of = (mode: Mode) => problems.filter((p) => p.mode === mode).map((p) => p.text);
-  // The strictest mode among the refusing policies decides; warn-mode refusals always warn.
-  const unknown = problems.find((p) => !MODES.includes(p.mode));
-  const mode: Mode | undefined =
-    unknown !== undefined
-      ? unknown.mode
-      : of('enforce').length > 0
-        ? 'enforce'
-        : of('warn').length > 0
-          ? 'warn'
-          : 'audit';
-  const warnings = [...extra, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
-  const summary = problems.map((p) => p.text).join('; ');
-  const audit = { decision: '', mode, problems: oneLine(summary, 4096) };
+  // MODES lists the strictest first; a mode outside it (a bad setting) falls to the default case.
+  const mode = MODES.find((m) => of(m).length > 0);
+  const audit = {
+    decision: '',
+    mode: String(mode),
+    problems: oneLine(problems.map((p) => p.text).join('; '), 4096),
+  };
+  const warned = [...warnings, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
+  const withWarnings = warned.length > 0 ? { warnings: warned } : {};
   switch (mode) {
     case 'enforce':
       return {
@@ -252,40 +206,35 @@ function decide(
           uid,
           allowed: false,
           status: { code: 403, reason: 'Forbidden', message: of('enforce').join('; ') },
-          ...(warnings.length > 0 ? { warnings } : {}),
+          ...withWarnings,
           auditAnnotations: { ...audit, decision: 'denied' },
         },
         decision: 'denied',
+        mode,
       };
     case 'warn':
       return {
-        response: {
-          uid,
-          allowed: true,
-          warnings,
-          auditAnnotations: { ...audit, decision: 'warned' },
-        },
+        response: { uid, allowed: true, ...withWarnings, auditAnnotations: { ...audit, decision: 'warned' } },
         decision: 'warned',
+        mode,
       };
     case 'audit':
       return {
         response: {
           uid,
           allowed: true,
-          ...(warnings.length > 0 ? { warnings } : {}),
+          ...withWarnings,
           auditAnnotations: { ...audit, decision: 'audited' },
         },
         decision: 'audited',
+        mode,
       };
     default:
       // An unknown mode never admits.
       return {
-        response: {
-          uid,
-          allowed: false,
-          status: { code: 500, message: `unknown mode ${String(mode)}` },
-        },
+        response: { uid, allowed: false, status: { code: 500, message: `unknown mode ${String(mode)}` } },
         decision: 'denied',
+        mode: settings.mode,
       };
   }
 }
@@ -309,20 +258,25 @@ export async function admit(
     settings.logger.warn({ uid: salvageUid(body), err: message }, 'invalid admission review');
     return { status: 400, review: rejection(salvageUid(body), 400, message) };
   }
-  let answer: { response: AdmissionResponse; decision: Decision };
+  let answer: Answer;
   let outcomes: Outcome[] = [];
   try {
     const extraction = extractImages(request);
     switch (extraction.kind) {
       case 'none':
-        answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped' };
+        answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped', mode: settings.mode };
         break;
       case 'unsupported': {
         const note = `portcullis: kind ${extraction.what} is not a workload portcullis knows how to inspect`;
         answer =
           settings.unknownKinds === 'allow'
-            ? { response: { uid: request.uid, allowed: true, warnings: [note] }, decision: 'skipped' }
+            ? {
+                response: { uid: request.uid, allowed: true, warnings: [note] },
+                decision: 'skipped',
+                mode: settings.mode,
+              }
             : decide(
+                settings,
                 request.uid,
                 [{ mode: settings.mode, text: `${note}, and unknown kinds are denied` }],
                 [],
@@ -331,6 +285,7 @@ export async function admit(
       }
       case 'invalid':
         answer = decide(
+          settings,
           request.uid,
           [{ mode: settings.mode, text: `invalid object: ${extraction.message}` }],
           [],
@@ -347,7 +302,7 @@ export async function admit(
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));
-        answer = decide(request.uid, problems, []);
+        answer = decide(settings, request.uid, problems, []);
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
           if (patch !== undefined)
@@ -361,19 +316,21 @@ export async function admit(
   } catch (err) {
     settings.logger.error({ uid: request.uid, err }, 'admission failed');
     answer = decide(
+      settings,
       request.uid,
       [{ mode: settings.mode, text: `internal error: ${(err as Error).message}` }],
       [],
     );
   }
   const elapsed = (performance.now() - started) / 1000;
-  settings.metrics.admission(answer.decision, settings.mode, elapsed);
+  settings.metrics.admission(answer.decision, answer.mode, elapsed);
   // Admissions that needed no attention are logged at debug: at thousands per second the
   // line would cost more than the review.
   const level = answer.decision === 'allowed' || answer.decision === 'skipped' ? 'debug' : 'info';
   if (settings.logger.isLevelEnabled(level)) {
     const images = outcomes.map((o) => ({
       image: o.site.image,
+      mode: o.mode,
       path: o.site.path,
       verdict: o.verdict.kind,
       reason: o.verdict.reason,

@@ -80,6 +80,27 @@ async function remapPolicy(mirrorPrefix: string): Promise<string> {
   return path;
 }
 
+/** Sigstore discovery on `repo@digest` at the mirror, trusting `publicKey`, for `identity`. */
+async function discover(repo: string, digest: Digest, publicKey: string, identity: string) {
+  const env = await dockerTestEnv();
+  const source = await env.transport
+    .parseReference(`//${repo}@${digest}`)
+    .newImageSource({ ...env.ctx, registriesDirPath: f.registriesD });
+  try {
+    const pem = await readFile(publicKey);
+    const trust = await compileSigstoreTrust({ keyData: pem.toString('base64') }, () =>
+      Promise.reject(new Error('no files')),
+    );
+    return await discoverSigstoreSignature(source, digest, undefined, trust, {
+      matchesManifestDigest: (d) => d === digest,
+      matchesDockerReference: (ref) => ref === identity,
+    });
+  } finally {
+    await source.close();
+    await env.cleanup();
+  }
+}
+
 async function evalPolicy(policy: string, image: string) {
   return runCli(['policy', 'eval', '--policy', policy, '--registries.d', f.registriesD, image], f.env);
 }
@@ -206,24 +227,13 @@ describe('sync carries signatures to a mirror', () => {
       originIndex.manifests.map((m) => m.digest),
       'same referrer digest: the subject is unchanged',
     );
-    const env = await dockerTestEnv();
-    const source = await env.transport
-      .parseReference(`//${prefix()}/bundle@${digests.bundle}`)
-      .newImageSource({ ...env.ctx, registriesDirPath: f.registriesD });
-    try {
-      const pem = await readFile(f.originCosignPub);
-      const trust = await compileSigstoreTrust({ keyData: pem.toString('base64') }, () =>
-        Promise.reject(new Error('no files')),
-      );
-      const result = await discoverSigstoreSignature(source, digests.bundle!, undefined, trust, {
-        matchesManifestDigest: (d) => d === digests.bundle,
-        matchesDockerReference: (ref) => ref === `${f.origin.host}/team/bundle:v1`,
-      });
-      assert.equal(result.accepted?.via, 'referrer-bundle', result.explanation);
-    } finally {
-      await source.close();
-      await env.cleanup();
-    }
+    const result = await discover(
+      `${prefix()}/bundle`,
+      digests.bundle!,
+      f.originCosignPub,
+      `${f.origin.host}/team/bundle:v1`,
+    );
+    assert.equal(result.accepted?.via, 'referrer-bundle', result.explanation);
   });
 
   test('a second sync skips every image and carries nothing twice', async () => {
@@ -252,6 +262,112 @@ describe('sync carries signatures to a mirror', () => {
   });
 });
 
+describe('sync --src docker of whole repositories', () => {
+  test('signature and referrer-index tags travel with their images, never as images of their own', async () => {
+    for (const repo of ['cosign', 'bundle']) {
+      const reportFile = join(f.work, `whole-${repo}.json`);
+      const r = await runCli(
+        [
+          'sync',
+          ...tls,
+          '--registries.d',
+          f.registriesD,
+          '--insecure-policy',
+          '--report',
+          reportFile,
+          '--src',
+          'docker',
+          '--dest',
+          'docker',
+          `${f.origin.host}/team/${repo}`,
+          `${f.mirror.host}/whole`,
+        ],
+        f.env,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const report = await readReport(reportFile);
+      assert.ok(
+        report.images.every((i) => !/:sha256-/.test(i.source)),
+        report.images.map((i) => i.source).join(', '),
+      );
+      const carried = (await tags(f.mirror.url, `whole/${repo}`)).filter((t) => t.startsWith('sha256-'));
+      const digest = digests[repo]!.replace(':', '-');
+      assert.deepEqual(carried, [repo === 'cosign' ? `${digest}.sig` : digest]);
+    }
+  });
+});
+
+/** The referrer manifests listed in the mirror's fallback index of `digest` in `repo`. */
+async function mirrorReferrers(repo: string, digest: string): Promise<{ subject: { digest: string } }[]> {
+  const res = await fetch(`${f.mirror.url}/v2/${repo}/manifests/${digest.replace(':', '-')}`, {
+    headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+  });
+  if (res.status === 404) return [];
+  const index = (await res.json()) as { manifests: { digest: string }[] };
+  return Promise.all(
+    index.manifests.map(async (m) => {
+      const r = await fetch(`${f.mirror.url}/v2/${repo}/manifests/${m.digest}`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      return (await r.json()) as { subject: { digest: string } };
+    }),
+  );
+}
+
+/** `portcullis copy` between the two registries with the fixture's registries.d. */
+function copy(extra: readonly string[], src: string, dest: string) {
+  return runCli(
+    ['copy', ...tls, '--registries.d', f.registriesD, '--insecure-policy', ...extra, src, dest],
+    f.env,
+  );
+}
+
+describe('copy', () => {
+  test('carries the bundle referrer and signs with --sign-by; skopeo verifies the mirror signature', async () => {
+    const dest = `${f.mirror.host}/copied/bundle:v1`;
+    const r = await copy(
+      ['--sign-by', f.mirrorFpr],
+      `docker://${f.origin.host}/team/bundle:v1`,
+      `docker://${dest}`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const referrers = await mirrorReferrers('copied/bundle', digests.bundle!);
+    assert.deepEqual(
+      referrers.map((m) => m.subject.digest),
+      [digests.bundle],
+    );
+    const policy = join(f.work, 'copied-policy.json');
+    await writeFile(
+      policy,
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: {
+          docker: { [dest]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: f.mirrorGpgPub }] },
+        },
+      }),
+    );
+    assert.deepEqual(await skopeoAllows(policy, `docker://${dest}`), { ok: true, stderr: '' });
+  });
+
+  test('a converted copy points its referrers at the digest written', async () => {
+    const digestfile = join(f.work, 'converted.digest');
+    const r = await copy(
+      ['--format', 'v2s2', '--digestfile', digestfile],
+      `docker://${f.origin.host}/team/bundle:v1`,
+      `docker://${f.mirror.host}/converted/bundle:v1`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const written = (await readFile(digestfile, 'utf8')).trim();
+    assert.notEqual(written, digests.bundle);
+    const referrers = await mirrorReferrers('converted/bundle', written);
+    assert.deepEqual(
+      referrers.map((m) => m.subject.digest),
+      [written],
+    );
+    assert.deepEqual(await mirrorReferrers('converted/bundle', digests.bundle!), []);
+  });
+});
+
 describe('sync verifies on the way in and re-signs with the mirror keys', () => {
   const prefix = () => `${f.mirror.host}/resigned`;
 
@@ -269,7 +385,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
             [`${f.origin.host}/team/forged`]: [
               { type: 'signedBy', keyType: 'GPGKeys', keyPath: f.originGpgPub },
             ],
-            [`${f.origin.host}/team/cosign`]: [{ type: 'insecureAcceptAnything' }],
+            [`${f.origin.host}/team/cosign`]: [{ type: 'sigstoreSigned', keyPath: f.originCosignPub }],
           },
         },
       }),
@@ -285,6 +401,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
         f.mirrorFpr,
         '--sign-by-sigstore-private-key',
         f.mirrorCosignKey,
+        '--sign-sigstore-bundle',
         '--sign-passphrase-file',
         f.passphraseFile,
         '--report',
@@ -298,7 +415,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
     const result = Object.fromEntries(report.images.map((i) => [i.destination.split('/').pop(), i]));
     assert.equal(result['gpg:v1']?.result, 'copied');
     assert.equal(result['cosign:v1']?.result, 'copied', JSON.stringify(result['cosign:v1']));
-    assert.deepEqual(result['gpg:v1']?.signatures, { copied: 0, created: 2, referrers: 0 });
+    assert.deepEqual(result['gpg:v1']?.signatures, { copied: 0, created: 3, referrers: 0 });
     for (const bad of ['unsigned:v1', 'forged:v1']) {
       assert.equal(result[bad]?.result, 'rejected', JSON.stringify(result[bad]));
       assert.equal(result[bad]?.error?.code, 'SOURCE_REJECTED');
@@ -331,6 +448,26 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
     // The origin signatures were removed: the origin keys no longer verify the mirror copies.
     const origin = await evalPolicy(await remapPolicy(prefix()), `docker://${prefix()}/gpg:v1`);
     assert.equal(origin.code, 1, origin.stdout);
+
+    // Without the attachment, the mirror's sigstore bundle referrer alone verifies.
+    const sigTag = `${f.mirror.url}/v2/resigned/cosign/manifests/${digests.cosign!.replace(':', '-')}.sig`;
+    const head = await fetch(sigTag, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    const attachment = head.headers.get('docker-content-digest')!;
+    const del = await fetch(`${f.mirror.url}/v2/resigned/cosign/manifests/${attachment}`, {
+      method: 'DELETE',
+    });
+    await del.arrayBuffer();
+    assert.equal(del.status, 202);
+    const discovered = await discover(
+      `${prefix()}/cosign`,
+      digests.cosign!,
+      f.mirrorCosignPub,
+      `${prefix()}/cosign:v1`,
+    );
+    assert.equal(discovered.accepted?.via, 'referrer-bundle', discovered.explanation);
   });
 });
 
@@ -366,6 +503,18 @@ describe('bad input is reported per image and never tagged', () => {
     assert.equal(report.images[0]?.error?.code, 'BLOB_UNKNOWN');
     assert.deepEqual(await tags(f.mirror.url, 'bad/vanishing'), []);
     assert.deepEqual(await tags(f.mirror.url, 'bad/stays'), ['v1']);
+  });
+
+  test('a source that cannot be listed at all is reported with its error and no image', async () => {
+    const yaml = join(f.work, 'unlisted.yaml');
+    await writeFile(yaml, '127.0.0.1:1:\n  tls-verify: false\n  images-by-tag-regex:\n    team/app: ^v\n');
+    const reportFile = join(f.work, 'unlisted.json');
+    const r = await sync(['--insecure-policy', '--report', reportFile], yaml, `${f.mirror.host}/unlisted`);
+    assert.equal(r.code, 1);
+    const report = await readReport(reportFile);
+    assert.deepEqual(report.images, []);
+    assert.equal(report.summary.images, 0);
+    assert.equal(report.error?.code, 'NETWORK', JSON.stringify(report.error));
   });
 
   test('without --keep-going the first failure stops the sync and the rest is reported not attempted', async () => {

@@ -243,3 +243,33 @@ describe('portcullis policy eval', () => {
     assert.match(r.stdout, /portcullis policy eval/);
   });
 });
+
+describe('portcullis policy export', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-export-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('round-trips policy.json through a ClusterImagePolicy via the policy command', async () => {
+    const policy = {
+      default: [{ type: 'reject' }],
+      transports: { docker: { 'quay.io/team': [{ type: 'insecureAcceptAnything' }] } },
+    };
+    const json = join(dir, 'policy.json');
+    await writeFile(json, JSON.stringify(policy));
+    const crd = join(dir, 'cip.yaml');
+    const toCrd = await runCli(['policy', 'export', '--name', 'team', '-o', crd, json]);
+    assert.equal(toCrd.code, 0, toCrd.stderr);
+    assert.match(await readFile(crd, 'utf8'), /kind: "?ClusterImagePolicy"?\n[\s\S]*name: team/);
+    const back = await runCli(['policy', 'export', crd]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(JSON.parse(back.stdout), policy);
+  });
+
+  it('an unknown subcommand names export among the choices: exit 2', async () => {
+    const r = await runCli(['policy', 'convert']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /lint, eval or export/);
+  });
+});

@@ -52,7 +52,26 @@ describe('serve settings', () => {
     assert.deepEqual([s.config.mode, s.config.policyPath, s.registriesDirPath], ['audit', '/a.json', '/d']);
   });
 
+  it('--watch-policies: the Pod identity from POD_NAMESPACE and POD_NAME, the kubeconfig flag', () => {
+    const s = resolveServeSettings(['--watch-policies', '--kubeconfig', '/k'], {
+      POD_NAMESPACE: 'portcullis-system',
+      POD_NAME: 'portcullis-7d9-abc',
+    });
+    assert.deepEqual(s.kube, {
+      namespace: 'portcullis-system',
+      identity: 'portcullis-7d9-abc',
+      kubeconfig: '/k',
+    });
+    assert.equal(s.config.policyPath, undefined);
+  });
+
+  it('without --watch-policies, no controller', () => {
+    assert.equal(resolveServeSettings([], { POD_NAMESPACE: 'portcullis-system' }).kube, undefined);
+  });
+
   const bad: Array<[string, string[], Record<string, string>]> = [
+    ['--watch-policies without POD_NAMESPACE', ['--watch-policies'], {}],
+    ['--kubeconfig without --watch-policies', ['--kubeconfig', '/k'], { POD_NAMESPACE: 'ns' }],
     ['an unknown mode', ['--mode', 'strict'], {}],
     ['an unknown mode from the environment', [], { PORTCULLIS_MODE: 'strict' }],
     ['a zero timeout', ['--timeout', '0'], {}],
@@ -63,38 +82,12 @@ describe('serve settings', () => {
     ['unknown kinds neither allow nor deny', ['--unknown-kinds', 'warn'], {}],
     ['a positional argument', ['policy.json'], {}],
     ['an unknown flag', ['--port', '1'], {}],
-    ['a watch-policies variable neither true nor false', [], { PORTCULLIS_WATCH_POLICIES: 'yes' }],
   ];
   for (const [what, argv, env] of bad) {
     it(`rejects ${what} as a usage error`, () => {
       assert.throws(() => resolveServeSettings(argv, env), { code: 'USAGE' });
     });
   }
-
-  it('--watch-policies reads the namespace and name from the downward API variables', () => {
-    const s = resolveServeSettings(['--watch-policies', '--kubeconfig=/k'], {
-      POD_NAMESPACE: 'portcullis-system',
-      POD_NAME: 'portcullis-0',
-    });
-    assert.deepEqual(s.kube, {
-      kubeconfigPath: '/k',
-      namespace: 'portcullis-system',
-      identity: 'portcullis-0',
-    });
-    assert.equal(s.config.policyPath, undefined);
-  });
-
-  it('watches policies from PORTCULLIS_WATCH_POLICIES, a flag overriding it, and not by default', () => {
-    assert.equal(resolveServeSettings([], {}).kube, undefined);
-    assert.equal(
-      resolveServeSettings([], { PORTCULLIS_WATCH_POLICIES: 'true' }).kube?.namespace,
-      'portcullis',
-    );
-    assert.equal(
-      resolveServeSettings(['--watch-policies=false'], { PORTCULLIS_WATCH_POLICIES: 'true' }).kube,
-      undefined,
-    );
-  });
 
   const listens: Array<[string, string, number]> = [
     ['0.0.0.0:8443', '0.0.0.0', 8443],

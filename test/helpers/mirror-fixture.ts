@@ -45,8 +45,14 @@ export interface MirrorFixture {
   readonly env: Record<string, string>;
   /** Pushes a fresh image to the origin, GPG-signed by skopeo for `repo:tag` on the origin. */
   pushGpgSigned(repoTag: string, fingerprint?: string): Promise<Digest>;
-  /** Pushes a fresh image with a cosign attachment and/or a sigstore bundle referrer by the origin key. */
-  pushCosignSigned(repoTag: string, how?: { attachment?: boolean; bundle?: boolean }): Promise<Digest>;
+  /**
+   * Pushes a fresh image with a cosign attachment and/or a sigstore bundle referrer by the origin
+   * key (and, with `gpg`, GPG-signed too).
+   */
+  pushCosignSigned(
+    repoTag: string,
+    how?: { attachment?: boolean; bundle?: boolean; gpg?: boolean },
+  ): Promise<Digest>;
   pushUnsigned(repoTag: string): Promise<Digest>;
   /**
    * A policy.json document for images under `mirrorPrefix/<repo>` (one per GPG-signed and
@@ -139,7 +145,7 @@ export async function startMirrorFixture(mirrorOptions: RegistryOptions = {}): P
     env,
     pushGpgSigned: (repoTag, fingerprint = originFpr) => pushUnsigned(repoTag, fingerprint),
     async pushCosignSigned(repoTag, how = { attachment: true }) {
-      const digest = await pushUnsigned(repoTag);
+      const digest = await pushUnsigned(repoTag, how.gpg ? originFpr : undefined);
       const repo = repoTag.slice(0, repoTag.lastIndexOf(':'));
       const client = new RegistryClient(origin.url, repo);
       const name = `${origin.host}/${repoTag}`;

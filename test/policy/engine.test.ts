@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseNormalizedNamed, sigstoreVerifier } from '../../src/image/index.ts';
 import { DockerTransport } from '../../src/image/transports/docker/index.ts';
-import { compilePolicy, type EngineOptions, loadPolicy } from '../../src/policy/index.ts';
+import { type EngineOptions, loadPolicy } from '../../src/policy/index.ts';
 
 describe('loadPolicy', () => {
   let dir: string;
@@ -62,16 +62,6 @@ describe('loadPolicy', () => {
     const edited = await loadPolicy(join(dir, 'h.json'), options);
     assert.notEqual(edited.policyHash, rotated.policyHash);
     assert.equal(edited.trustHash, rotated.trustHash);
-  });
-
-  it("compiles policy text (a policy object's) to the same hashes as the file holding it", async () => {
-    const text = JSON.stringify({ default: [{ type: 'reject' }] });
-    await writeFile(join(dir, 't.json'), text);
-    const fromFile = await loadPolicy(join(dir, 't.json'), options);
-    const fromText = await compilePolicy(text, undefined, options);
-    assert.equal(fromText.policyHash, fromFile.policyHash);
-    assert.deepEqual(fromText.sources, []);
-    await assert.rejects(compilePolicy('{"default": []}', undefined, options));
   });
 
   const failures: Array<[string, () => Promise<string>, string]> = [

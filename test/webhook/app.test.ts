@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Digest } from '../../src/image/index.ts';
+import type { Checker } from '../../src/webhook/admit.ts';
 import { digestFor } from '../policy/fakes.ts';
 import { appRig, podSpec, post, review, workload } from './rig.ts';
 
@@ -519,5 +521,62 @@ describe('operations endpoints', () => {
     assert.match(text, /portcullis_stage_duration_seconds_count\{stage="verify"\} 2/);
     assert.match(text, /portcullis_stage_duration_seconds_count\{stage="policy"\} 2/);
     assert.match(text, /portcullis_stage_duration_seconds_count\{stage="cache"\} 2/);
+  });
+});
+
+describe('several policy checks, each in its own mode', () => {
+  const refuseAll = (reason: string): Checker => ({ check: async () => ({ kind: 'denied', reason }) });
+  const verifiedAs = (digest: Digest): Checker => ({
+    check: async () => ({ kind: 'allowed', reason: 'signed', verified: true, digest }),
+  });
+
+  it('an enforce denial denies; a warn check still adds its warnings', async () => {
+    const { app } = appRig({ extraChecks: [{ mode: 'warn', checker: refuseAll('team rule') }] });
+    const { body } = await post(
+      app,
+      '/validate',
+      review('', 'Pod', workload('', 'Pod', podSpec([SIGNED, UNSIGNED]))),
+    );
+    assert.equal(body.response.allowed, false);
+    assert.match(
+      body.response.status.message,
+      /^image "registry.example\/unsigned\/tool:2" .*no signature exists$/,
+    );
+    assert.deepEqual(body.response.warnings, [
+      `portcullis: image "${SIGNED}" at spec.containers[0].image is not trusted: team rule`,
+      `portcullis: image "${UNSIGNED}" at spec.containers[1].image is not trusted: team rule`,
+    ]);
+    assert.equal(body.response.auditAnnotations.mode, 'enforce');
+  });
+
+  it('only warn and audit refusals: admitted, warned, both recorded', async () => {
+    const { app } = appRig({
+      extraChecks: [
+        { mode: 'audit', checker: refuseAll('audited rule') },
+        { mode: 'warn', checker: refuseAll('warned rule') },
+      ],
+    });
+    const { body } = await post(app, '/validate', review('', 'Pod', workload('', 'Pod', podSpec([SIGNED]))));
+    assert.equal(body.response.allowed, true);
+    assert.deepEqual(body.response.warnings, [
+      `portcullis: image "${SIGNED}" at spec.containers[0].image is not trusted: warned rule`,
+    ]);
+    assert.equal(body.response.auditAnnotations.decision, 'warned');
+    assert.match(body.response.auditAnnotations.problems, /audited rule.*warned rule/);
+  });
+
+  it('pins a digest only when every verifying check agrees on it', async () => {
+    const pod = review('', 'Pod', workload('', 'Pod', podSpec([SIGNED])));
+    const agreeing = appRig({ extraChecks: [{ mode: 'enforce', checker: verifiedAs(digestFor(SIGNED)) }] });
+    const agreed = (await post(agreeing.app, '/mutate', pod)).body;
+    assert.deepEqual(JSON.parse(Buffer.from(agreed.response.patch, 'base64').toString()), [
+      { op: 'replace', path: '/spec/containers/0/image', value: `${SIGNED}@${digestFor(SIGNED)}` },
+    ]);
+    const disagreeing = appRig({
+      extraChecks: [{ mode: 'enforce', checker: verifiedAs(digestFor('other')) }],
+    });
+    const split = (await post(disagreeing.app, '/mutate', pod)).body;
+    assert.equal(split.response.allowed, true);
+    assert.equal(split.response.patch, undefined);
   });
 });

@@ -1,7 +1,7 @@
 // Builds the webhook app over in-test policy fakes, and AdmissionReviews for every workload kind.
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { AdmissionSettings, Mode } from '../../src/webhook/admit.ts';
+import type { AdmissionSettings, Mode, PolicyCheck } from '../../src/webhook/admit.ts';
 import { buildApp } from '../../src/webhook/app.ts';
 import { createLogger } from '../../src/webhook/log.ts';
 import { createMetrics } from '../../src/webhook/metrics.ts';
@@ -16,8 +16,10 @@ export interface AppRig extends CheckerRig {
 }
 
 export function appRig(
-  options: Partial<Pick<AdmissionSettings, 'mode' | 'deadlineMs' | 'unknownKinds' | 'policies'>> & {
+  options: Partial<Pick<AdmissionSettings, 'mode' | 'deadlineMs' | 'unknownKinds'>> & {
     bodyLimit?: number;
+    /** Policy checks after the rig's own (CRD policies, in serve). */
+    extraChecks?: readonly PolicyCheck[];
   } = {},
 ): AppRig {
   const metrics = createMetrics();
@@ -30,14 +32,14 @@ export function appRig(
       done();
     },
   });
+  const mode = options.mode ?? 'enforce';
   const app = buildApp({
     admission: {
-      checker: rig.checker,
+      checks: () => [{ mode, checker: rig.checker }, ...(options.extraChecks ?? [])],
       pullSecrets,
-      mode: options.mode ?? 'enforce',
+      mode,
       deadlineMs: options.deadlineMs ?? 2000,
       unknownKinds: options.unknownKinds ?? 'allow',
-      ...(options.policies === undefined ? {} : { policies: options.policies }),
       metrics,
       logger: createLogger('debug', sink),
     },

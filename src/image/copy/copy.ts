@@ -21,6 +21,7 @@ import {
   serializeManifest,
   updateLayerInfos,
 } from '../manifest/index.ts';
+import type { DockerReference } from '../reference/index.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -31,7 +32,7 @@ import type {
   Signature,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
-import { copyReferrers } from './referrers.ts';
+import { attachReferrer, copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
 import { CopyError, type CopyOptions, type CopyResult, type UnparsedImage } from './types.ts';
 
@@ -215,6 +216,25 @@ async function sourceSignatures(s: Session, instanceDigest?: Digest): Promise<Si
   return sigs;
 }
 
+function signingIdentity(s: Session): DockerReference {
+  const identity = s.options.signIdentity ?? s.dest.reference.dockerReference();
+  if (identity === undefined) {
+    throw new CopyError(
+      'NO_SIGNING_IDENTITY',
+      `cannot determine canonical docker reference for destination ${describe(s.dest.reference)}`,
+    );
+  }
+  return identity;
+}
+
+async function signing<T>(sign: () => Promise<T>): Promise<T> {
+  try {
+    return await sign();
+  } catch (err) {
+    throw new CopyError('SIGNING_FAILED', `creating signature: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 async function storeSignatures(
   s: Session,
   copied: Signature[],
@@ -224,22 +244,8 @@ async function storeSignatures(
   const signers = s.options.signers ?? [];
   const all = [...copied];
   if (signers.length > 0) {
-    const identity = s.options.signIdentity ?? s.dest.reference.dockerReference();
-    if (identity === undefined) {
-      throw new CopyError(
-        'NO_SIGNING_IDENTITY',
-        `cannot determine canonical docker reference for destination ${describe(s.dest.reference)}`,
-      );
-    }
-    for (const signer of signers) {
-      try {
-        all.push(await signer.sign(manifest, identity));
-      } catch (err) {
-        throw new CopyError('SIGNING_FAILED', `creating signature: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-    }
+    const identity = signingIdentity(s);
+    for (const signer of signers) all.push(await signing(() => signer.sign(manifest, identity)));
   }
   // skopeo 1.9 prints this line whether or not there are signatures; keep its output.
   s.options.progress?.message('Storing signatures');
@@ -248,24 +254,31 @@ async function storeSignatures(
   s.counts.created += all.length - copied.length;
 }
 
-/** Referrers of the source manifest follow it to the manifest written (before commit tags it). */
+/**
+ * Referrers of the source manifest follow it to the manifest written, and referrer signers attach
+ * theirs (before commit tags it).
+ */
 async function carryReferrers(
   s: Session,
   sourceDigest: Digest,
   written: ManifestBytes & { digest: Digest },
 ): Promise<void> {
-  if (s.options.removeSignatures) return;
-  s.counts.referrers += await copyReferrers(
-    s.src,
-    s.dest,
-    {
-      sourceDigest,
-      digest: written.digest,
-      mediaType: written.mimeType,
-      size: written.manifest.byteLength,
-    },
-    s.options.progress,
-  );
+  const subject = {
+    sourceDigest,
+    digest: written.digest,
+    mediaType: written.mimeType,
+    size: written.manifest.byteLength,
+  };
+  if (!s.options.removeSignatures)
+    s.counts.referrers += await copyReferrers(s.src, s.dest, subject, s.options.progress);
+  const signers = s.options.referrerSigners ?? [];
+  if (signers.length === 0) return;
+  const identity = signingIdentity(s);
+  for (const signer of signers) {
+    const artifact = await signing(() => signer.sign(written.manifest, identity));
+    await attachReferrer(s.dest, subject, artifact);
+    s.counts.created++;
+  }
 }
 
 /** Copies one image (not a list); returns the manifest written. */

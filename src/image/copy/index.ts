@@ -11,6 +11,7 @@ export {
   type CopyResult,
   type MultiArch,
   type ProgressSink,
+  type ReferrerSigner,
   type SignatureCounts,
   type Signer,
   type SourcePolicy,

@@ -1,11 +1,13 @@
 // OCI 1.1 referrers (sigstore bundles, attestations, SBOMs) travel with the image they refer to:
 // each artifact manifest and its blobs are copied, with `subject` pointing at the destination digest.
+import { Readable } from 'node:stream';
 import { type Digest, digestOf } from '../digest.ts';
 import type { ImageDestination, ImageSource, ReferrerDescriptor } from '../types.ts';
 import { copyBlob } from './blobs.ts';
 import { CopyError, type ProgressSink } from './types.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
 /** An image carries at most this many referrers through a copy. */
 export const MAX_REFERRERS = 128;
 
@@ -123,6 +125,56 @@ async function copyOne(
       size: bytes.byteLength,
       ...(referrer.artifactType !== undefined ? { artifactType: referrer.artifactType } : {}),
       ...(referrer.annotations !== undefined ? { annotations: referrer.annotations } : {}),
+    },
+    subject.digest,
+  );
+}
+
+async function putSmallBlob(
+  dest: ImageDestination,
+  bytes: Uint8Array,
+  isConfig: boolean,
+): Promise<{ digest: Digest; size: number }> {
+  const info = { digest: digestOf(bytes), size: bytes.byteLength };
+  if ((await dest.tryReusingBlob(info, { canSubstitute: false })) === undefined)
+    await dest.putBlob(Readable.from([Buffer.from(bytes)]), info, { isConfig });
+  return info;
+}
+
+/**
+ * Attaches `payload` to the manifest written as an OCI 1.1 artifact of `artifactType` (cosign v3's
+ * layout for bundles: an empty config, the payload as the one layer).
+ */
+export async function attachReferrer(
+  dest: ImageDestination,
+  subject: ReferrerSubject,
+  artifact: { readonly artifactType: string; readonly payload: Uint8Array },
+): Promise<void> {
+  if (dest.putReferrer === undefined) {
+    throw new CopyError(
+      'SIGNATURES_UNSUPPORTED',
+      `can not attach a ${artifact.artifactType} referrer to ${dest.reference.transport.name}:${dest.reference.stringWithinTransport()}`,
+    );
+  }
+  const config = await putSmallBlob(dest, Buffer.from('{}'), true);
+  const layer = await putSmallBlob(dest, artifact.payload, false);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: artifact.artifactType,
+      config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
+      layers: [{ mediaType: artifact.artifactType, digest: layer.digest, size: layer.size }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    }),
+  );
+  await dest.putReferrer(
+    manifest,
+    {
+      mediaType: OCI_MANIFEST,
+      digest: digestOf(manifest),
+      size: manifest.byteLength,
+      artifactType: artifact.artifactType,
     },
     subject.digest,
   );

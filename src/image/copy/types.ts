@@ -39,6 +39,14 @@ export interface Signer {
   sign(manifest: Uint8Array, dockerReference: DockerReference): Promise<Signature>;
 }
 
+/** Makes an artifact to attach as an OCI 1.1 referrer of each manifest written (a sigstore bundle). */
+export interface ReferrerSigner {
+  sign(
+    manifest: Uint8Array,
+    dockerReference: DockerReference,
+  ): Promise<{ readonly artifactType: string; readonly payload: Uint8Array }>;
+}
+
 export type BlobKind = 'blob' | 'config';
 
 /** Progress of one blob; `done` or `failed` ends it. */
@@ -63,6 +71,8 @@ export interface CopyOptions {
   readonly destCtx?: SystemContext;
   readonly policy?: SourcePolicy;
   readonly signers?: readonly Signer[];
+  /** Referrer artifacts (sigstore bundles) to attach to each manifest written. */
+  readonly referrerSigners?: readonly ReferrerSigner[];
   /** Identity to sign for; default the destination's docker reference. */
   readonly signIdentity?: DockerReference;
   readonly removeSignatures?: boolean;

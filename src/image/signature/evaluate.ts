@@ -4,9 +4,9 @@
 // that cannot be read, a key file that cannot be opened) is a denial too, never "allowed".
 import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest.ts';
-import { matchesDigest } from '../manifest/index.ts';
+import { manifestDigest, matchesDigest } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
-import type { ImageReference, ManifestBytes, Signature } from '../types.ts';
+import type { ImageReference, ImageSource, ManifestBytes, Signature } from '../types.ts';
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
@@ -32,6 +32,12 @@ export interface UnparsedImage {
   readonly reference: ImageReference;
   manifest(): Promise<ManifestBytes>;
   signatures(): Promise<Signature[]>;
+  /**
+   * Optional: the source whose OCI 1.1 referrers may hold sigstore signatures (bundles, cosign
+   * oci-1-1 signatures); undefined when the transport cannot list referrers. Asked at most once,
+   * only by a sigstoreSigned requirement that signatures() did not satisfy.
+   */
+  referrerSource?(): Promise<ImageSource | undefined>;
 }
 
 export type SigstoreSignature = Extract<Signature, { format: 'sigstore-json' }>;
@@ -56,6 +62,23 @@ export interface SigstoreVerifier {
     signature: SigstoreSignature,
     expectations: SignatureExpectations,
   ): Promise<AcceptedSignature>;
+  /**
+   * Optional: looks for a signature `requirement` accepts among the referrers of `digest` in
+   * `source`, bounded. Resolves with what it probed (one line per place) whatever it found.
+   */
+  verifyReferrers?(
+    requirement: SigstoreSignedRequirement,
+    source: ImageSource,
+    digest: Digest,
+    expectations: SignatureExpectations,
+  ): Promise<ReferrerVerification>;
+}
+
+export interface ReferrerVerification {
+  readonly accepted: (AcceptedSignature & { readonly referrer: Digest }) | undefined;
+  readonly probes: readonly string[];
+  /** Something could not be read (maybe temporarily): a denial then is undecided, not final. */
+  readonly incomplete: boolean;
 }
 
 export const SIGSTORE_SIGNATURE_MIME_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -71,7 +94,10 @@ export type DenialCode =
 
 /** One signature considered by one requirement. */
 export interface SignatureAttempt {
+  /** Index into the image's signatures(); for a referrer, the count of those signatures. */
   readonly index: number;
+  /** Set when the signature came from this OCI 1.1 referrer rather than signatures(). */
+  readonly referrer?: string;
   readonly format: Signature['format'];
   readonly accepted: boolean;
   readonly reason?: string;
@@ -91,6 +117,8 @@ export interface RequirementResult {
   readonly signatures?: readonly SignatureAttempt[];
   /** Signatures skipped as not of this requirement's kind. */
   readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
+  /** sigstoreSigned with referrers: what was probed, e.g. "tag sha256-….sig: no signatures". */
+  readonly probes?: readonly string[];
 }
 
 /** A plain JSON-able account of one decision. */
@@ -155,6 +183,7 @@ class ImageView {
   readonly image: UnparsedImage;
   #manifest: Promise<ManifestBytes> | undefined;
   #signatures: Promise<Signature[]> | undefined;
+  #referrerSource: Promise<ImageSource | undefined> | undefined;
 
   constructor(image: UnparsedImage) {
     this.image = image;
@@ -166,6 +195,10 @@ class ImageView {
   signatures(): Promise<Signature[]> {
     this.#signatures ??= this.image.signatures();
     return this.#signatures;
+  }
+  referrerSource(): Promise<ImageSource | undefined> {
+    this.#referrerSource ??= this.image.referrerSource?.() ?? Promise.resolve(undefined);
+    return this.#referrerSource;
   }
 }
 
@@ -420,6 +453,45 @@ export class PolicyEvaluator {
       otherFormat === 0 && nonSignatureAttachments === 0
         ? 'A signature was required, but no signature exists'
         : `A signature was required, but no signature exists (${otherFormat} non-sigstore signatures, ${nonSignatureAttachments} sigstore non-signature attachments)`;
-    return { ...summarize(attempts, none), skipped: { otherFormat, nonSignatureAttachments } };
+    const outcome = { ...summarize(attempts, none), skipped: { otherFormat, nonSignatureAttachments } };
+    return this.#sigstoreReferrers(req, view, verifier, outcome, nonSignatureAttachments);
+  }
+
+  /** Extension: the image's referrers, when the attachments did not satisfy `req`. */
+  async #sigstoreReferrers(
+    req: SigstoreSignedRequirement,
+    view: ImageView,
+    verifier: SigstoreVerifier,
+    outcome: Outcome,
+    nonSignatureAttachments: number,
+  ): Promise<Outcome> {
+    if (verifier.verifyReferrers === undefined) return outcome;
+    const source = await view.referrerSource();
+    if (source === undefined) return outcome;
+    const digest = manifestDigest((await view.manifest()).manifest);
+    const found = await verifier.verifyReferrers(
+      req,
+      source,
+      digest,
+      this.#expectations(req.signedIdentity, view),
+    );
+    const attempts = outcome.signatures ?? [];
+    const tag = `tag ${digest.replace(':', '-')}.sig: ${
+      attempts.length === 0 && nonSignatureAttachments === 0
+        ? 'no signatures'
+        : `${attempts.length} signature${attempts.length === 1 ? '' : 's'} rejected${nonSignatureAttachments ? `, ${nonSignatureAttachments} non-signature attachments` : ''}`
+    }`;
+    const probes = [tag, ...found.probes];
+    if (found.accepted !== undefined) {
+      const { referrer, ...accepted } = found.accepted;
+      const attempt = { index: attempts.length, referrer, format: 'sigstore-json' as const, accepted: true };
+      const signatures = [...attempts, { ...attempt, ...accepted }];
+      return { allowed: true, signatures, ...(outcome.skipped ? { skipped: outcome.skipped } : {}), probes };
+    }
+    const reason = `${outcome.reason}; probed: ${probes.join('; ')}`;
+    // A referrer that could not be read might have been the signature: undecided, never cached.
+    return found.incomplete
+      ? { ...outcome, code: 'EVALUATION_FAILED', reason, probes }
+      : { ...outcome, reason, probes };
   }
 }

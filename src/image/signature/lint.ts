@@ -1,6 +1,6 @@
 // Warnings for valid but risky policies: what `portcullis policy lint` reports beyond parse errors.
 import { domainRegexp, parseNamed } from '../reference/index.ts';
-import type { Policy, PolicyRequirements } from './policy-types.ts';
+import { type Policy, type PolicyRequirements, sigstoreExtensionFields } from './policy-types.ts';
 import { knownScopeValidators } from './scope-validation.ts';
 
 export type LintCode =
@@ -9,7 +9,8 @@ export type LintCode =
   | 'SCOPE_WEAKENS_ENCLOSING'
   | 'UNKNOWN_TRANSPORT'
   | 'SCOPE_NEVER_MATCHES'
-  | 'REQUIREMENT_ALWAYS_REJECTS';
+  | 'REQUIREMENT_ALWAYS_REJECTS'
+  | 'NOT_PORTABLE';
 
 export interface LintWarning {
   readonly code: LintCode;
@@ -99,6 +100,12 @@ export function lintPolicy(policy: Policy): LintWarning[] {
           code: 'REQUIREMENT_ALWAYS_REJECTS',
           pointer: `${at}/${i}`,
           message: 'signedBaseLayer is not implemented and rejects every image',
+        });
+      } else if (sigstoreExtensionFields(r).length > 0) {
+        warnings.push({
+          code: 'NOT_PORTABLE',
+          pointer: `${at}/${i}`,
+          message: `sigstoreSigned uses Portcullis extensions (${sigstoreExtensionFields(r).join(', ')}): Podman, skopeo and CRI-O reject this policy`,
         });
       } else if (r.type === 'signedBy' && r.keyType !== 'GPGKeys') {
         warnings.push({

@@ -225,8 +225,11 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     datas: 'keyDatas',
   });
   const trusts: SigstoreTrust[] = keySources.map((keys) => ({ kind: 'publicKeys', keys }));
+  // Extension: an offline trusted root may stand in for fulcio's CA and the Rekor keys.
+  const trustedRoot = pathOrData(obj, 'trustedRootPath', 'trustedRootData');
   const fulcio = obj.take('fulcio');
-  if (fulcio !== undefined) trusts.push({ kind: 'fulcio', fulcio: parseFulcio(fulcio) });
+  if (fulcio !== undefined)
+    trusts.push({ kind: 'fulcio', fulcio: parseFulcio(fulcio, trustedRoot !== undefined) });
   const pki = obj.take('pki');
   if (pki !== undefined) trusts.push({ kind: 'pki', pki: parsePki(pki) });
   const rekor = takeSources(obj, {
@@ -249,6 +252,8 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     'rekorPublicKeyData',
     'rekorPublicKeyDatas',
     'signedIdentity',
+    'trustedRootPath',
+    'trustedRootData',
   ]);
   const [trust, ...moreTrust] = trusts;
   if (trust === undefined || moreTrust.length > 0) {
@@ -264,12 +269,14 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     );
   }
   const rekorPublicKeys = rekor[0];
-  if (trust.kind === 'fulcio' && rekorPublicKeys === undefined) {
+  if (trust.kind === 'fulcio' && rekorPublicKeys === undefined && trustedRoot === undefined) {
     throw invalidValue(
       obj.node,
       'at least one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas must be specified if fulcio is used',
     );
   }
+  if (trust.kind === 'pki' && trustedRoot !== undefined)
+    throw invalidValue(obj.node, 'trustedRootPath and trustedRootData are not supported for pki');
   if (trust.kind === 'pki' && rekorPublicKeys !== undefined) {
     throw invalidValue(
       obj.node,
@@ -282,6 +289,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     rekorPublicKeys,
     signedIdentity:
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
+    ...(trustedRoot === undefined ? {} : { trustedRoot }),
   };
 }
 
@@ -307,16 +315,49 @@ function optionalString(obj: ObjectReader, key: string): string {
   return node === undefined ? '' : asString(node);
 }
 
-function parseFulcio(node: JsonNode): SigstoreFulcio {
+/** Extension fields hold anchored patterns (`^(?:…)$`); rejected here if they do not compile. */
+function optionalPattern(obj: ObjectReader, key: string): string | undefined {
+  const node = obj.take(key);
+  if (node === undefined) return undefined;
+  const pattern = asString(node);
+  try {
+    new RegExp(`^(?:${pattern})$`, 'u');
+  } catch {
+    throw invalidValue(node, `${key}: invalid regular expression ${JSON.stringify(pattern)}`);
+  }
+  return pattern;
+}
+
+/** Exactly one of an upstream exact field and its RegExp extension. */
+function exactOrPattern(
+  node: JsonNode,
+  exact: string,
+  pattern: string | undefined,
+  [key, patternKey]: [string, string],
+): string | undefined {
+  if (exact !== '' && pattern !== undefined)
+    throw invalidValue(node, `${key} and ${patternKey} cannot be used simultaneously`);
+  if (exact === '' && pattern === undefined) throw invalidValue(node, `${key} not specified`);
+  return exact === '' ? undefined : exact;
+}
+
+function parseFulcio(node: JsonNode, hasTrustedRoot: boolean): SigstoreFulcio {
   const obj = new ObjectReader(node, 'a fulcio object');
   const ca = pathOrData(obj, 'caPath', 'caData');
   const oidcIssuer = optionalString(obj, 'oidcIssuer');
   const subjectEmail = optionalString(obj, 'subjectEmail');
-  obj.finish(['caPath', 'caData', 'oidcIssuer', 'subjectEmail']);
-  if (ca === undefined) throw invalidValue(node, 'at least one of caPath and caData must be specified');
-  if (oidcIssuer === '') throw invalidValue(node, 'oidcIssuer not specified');
-  if (subjectEmail === '') throw invalidValue(node, 'subjectEmail not specified');
-  return { ca, oidcIssuer, subjectEmail };
+  const oidcIssuerRegExp = optionalPattern(obj, 'oidcIssuerRegExp');
+  const subjectRegExp = optionalPattern(obj, 'subjectRegExp');
+  obj.finish(['caPath', 'caData', 'oidcIssuer', 'subjectEmail', 'oidcIssuerRegExp', 'subjectRegExp']);
+  if (ca === undefined && !hasTrustedRoot)
+    throw invalidValue(node, 'at least one of caPath and caData must be specified');
+  return {
+    ca,
+    oidcIssuer: exactOrPattern(node, oidcIssuer, oidcIssuerRegExp, ['oidcIssuer', 'oidcIssuerRegExp']),
+    subjectEmail: exactOrPattern(node, subjectEmail, subjectRegExp, ['subjectEmail', 'subjectRegExp']),
+    ...(oidcIssuerRegExp === undefined ? {} : { oidcIssuerRegExp }),
+    ...(subjectRegExp === undefined ? {} : { subjectRegExp }),
+  };
 }
 
 function parsePki(node: JsonNode): SigstorePki {

@@ -20,9 +20,15 @@ export type ByteSource =
 export type SignedByKeyType = 'GPGKeys' | 'signedByGPGKeys' | 'X509Certificates' | 'signedByX509CAs';
 
 export interface SigstoreFulcio {
-  readonly ca: ByteSource & { readonly kind: 'path' | 'data' };
-  readonly oidcIssuer: string;
-  readonly subjectEmail: string;
+  /** Undefined only when the requirement's trustedRoot extension supplies the CAs. */
+  readonly ca: (ByteSource & { readonly kind: 'path' | 'data' }) | undefined;
+  /** Exactly one of oidcIssuer / oidcIssuerRegExp is set, and of subjectEmail / subjectRegExp. */
+  readonly oidcIssuer: string | undefined;
+  readonly subjectEmail: string | undefined;
+  /** Portcullis extension: the whole OIDC issuer matches this (anchored) regular expression. */
+  readonly oidcIssuerRegExp?: string;
+  /** Portcullis extension: some SAN email or URI matches this (anchored) regular expression. */
+  readonly subjectRegExp?: string;
 }
 
 export interface SigstorePki {
@@ -52,9 +58,14 @@ export type PolicyRequirement =
   | {
       readonly type: 'sigstoreSigned';
       readonly trust: SigstoreTrust;
-      /** Required with fulcio, forbidden with pki, optional with public keys. */
+      /** Required with fulcio (unless trustedRoot has tlogs), forbidden with pki, optional with public keys. */
       readonly rekorPublicKeys: ByteSource | undefined;
       readonly signedIdentity: SignedIdentity;
+      /**
+       * Portcullis extension (`trustedRootPath` / `trustedRootData`): an offline sigstore
+       * trusted_root.json supplying Fulcio CAs and Rekor keys; needed to verify bundles.
+       */
+      readonly trustedRoot?: ByteSource & { readonly kind: 'path' | 'data' };
     }
   /** Parses, but (as upstream) evaluation always rejects. */
   | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity };
@@ -69,6 +80,22 @@ export interface Policy {
   readonly default: PolicyRequirements;
   /** transport name -> scope -> requirements; "" is the transport-wide scope. */
   readonly transports: ReadonlyMap<string, ReadonlyMap<string, PolicyRequirements>>;
+}
+
+/**
+ * The Portcullis extension fields a requirement uses, as policy.json spells them: a policy using
+ * any of them does not load in Podman, skopeo or CRI-O (their parsers reject unknown fields).
+ */
+export function sigstoreExtensionFields(req: PolicyRequirement): string[] {
+  if (req.type !== 'sigstoreSigned') return [];
+  const fields: string[] = [];
+  if (req.trust.kind === 'fulcio') {
+    if (req.trust.fulcio.subjectRegExp !== undefined) fields.push('fulcio.subjectRegExp');
+    if (req.trust.fulcio.oidcIssuerRegExp !== undefined) fields.push('fulcio.oidcIssuerRegExp');
+  }
+  if (req.trustedRoot !== undefined)
+    fields.push(req.trustedRoot.kind === 'path' ? 'trustedRootPath' : 'trustedRootData');
+  return fields;
 }
 
 /** True for requirements that verify signatures (what `--require-signed` looks for). */
@@ -110,7 +137,7 @@ export function policyFilePaths(policy: Policy): string[] {
             : t.kind === 'fulcio'
               ? sourcePaths(t.fulcio.ca)
               : [...sourcePaths(t.pki.caRoots), ...sourcePaths(t.pki.caIntermediates)];
-        found = [...trust, ...sourcePaths(req.rekorPublicKeys)];
+        found = [...trust, ...sourcePaths(req.rekorPublicKeys), ...sourcePaths(req.trustedRoot)];
       }
       for (const p of found) paths.add(p);
     }

@@ -25,6 +25,10 @@ export function unparsedImageFromReference(
     async signatures(): Promise<Signature[]> {
       return (await open()).getSignatures();
     },
+    async referrerSource(): Promise<ImageSource | undefined> {
+      const opened = await open();
+      return opened.listReferrers === undefined ? undefined : opened;
+    },
     async close(): Promise<void> {
       if (source === undefined) return;
       const opened = await source.catch(() => undefined);

@@ -26,6 +26,11 @@ function attribute(key: string, v: Verdict): Verdict {
   return v.kind === 'allowed' ? v : { ...v, reason: `${key}: ${v.reason}` };
 }
 
+/** What a policy that never compiled says about every image: undecided, naming the policy. */
+function failure(key: string, reason: string): Verdict {
+  return { kind: 'error', code: 'POLICY_INVALID', reason: `${key}: no version in force: ${reason}` };
+}
+
 class CombinedEvaluator implements Evaluator {
   readonly policyHash: string;
   readonly trustHash: string;
@@ -53,7 +58,7 @@ class CombinedEvaluator implements Evaluator {
         async (m): Promise<Verdict | undefined> =>
           m.state === 'ready'
             ? ((v) => v && attribute(m.key, v))(await m.compiled.decideWithoutImage(ref))
-            : { kind: 'error', code: 'POLICY_INVALID', reason: m.reason },
+            : failure(m.key, m.reason),
       ),
     );
     const refusal = firstRefusal(verdicts);
@@ -74,7 +79,7 @@ class CombinedEvaluator implements Evaluator {
         async (m): Promise<Verdict> =>
           m.state === 'ready'
             ? attribute(m.key, await m.compiled.evaluate(ref, digest, credentials, signal, observer))
-            : { kind: 'error', code: 'POLICY_INVALID', reason: m.reason },
+            : failure(m.key, m.reason),
       ),
     );
     return firstRefusal(verdicts) ?? allAllowed(verdicts, digest);

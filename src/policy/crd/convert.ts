@@ -34,8 +34,8 @@ type JsonRecord = Record<string, Json>;
 const isRecord = (v: unknown): v is JsonRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `<base>SecretRef` / `<base>ConfigMapRef` stand for `<base>Data`; `<base>Path` is what nodes use. */
-const REF_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates)(Secret|ConfigMap)Ref$/;
-const PATH_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates)Paths?$/;
+const REF_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot)(Secret|ConfigMap)Ref$/;
+const PATH_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot)Paths?$/;
 /** Members of a requirement whose objects may hold key references too. */
 const NESTED_TRUST = new Set(['fulcio', 'pki']);
 

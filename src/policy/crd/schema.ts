@@ -102,7 +102,10 @@ const REKOR = [
   'rekorPublicKeySecretRef',
   'rekorPublicKeyConfigMapRef',
 ];
-const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR];
+/** Portcullis extension: an offline sigstore trusted_root.json. */
+const TRUSTED_ROOT = ['trustedRootData', 'trustedRootSecretRef', 'trustedRootConfigMapRef'];
+const FULCIO_CA = ['fulcio.caData', 'fulcio.caSecretRef', 'fulcio.caConfigMapRef'];
+const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT];
 
 const requirementRules: Rule[] = [
   {
@@ -121,7 +124,7 @@ const requirementRules: Rule[] = [
   },
   {
     rule: `self.type == 'sigstoreSigned' || (${none(SIGSTORE_ONLY)})`,
-    message: 'keyDatas, fulcio, pki and rekorPublicKey* are only for sigstoreSigned',
+    message: 'keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are only for sigstoreSigned',
   },
   {
     rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity'])})`,
@@ -133,13 +136,22 @@ const requirementRules: Rule[] = [
       'give at most one of rekorPublicKeyData, rekorPublicKeyDatas, rekorPublicKeySecretRef, rekorPublicKeyConfigMapRef',
   },
   {
-    rule: `!has(self.fulcio) || ${count(REKOR)} == 1`,
-    message: 'fulcio requires a rekorPublicKey',
+    rule: `${count(TRUSTED_ROOT)} <= 1`,
+    message: 'give at most one of trustedRootData, trustedRootSecretRef, trustedRootConfigMapRef',
+  },
+  {
+    rule: `!has(self.fulcio) || ${count(REKOR)} == 1 || ${count(TRUSTED_ROOT)} == 1`,
+    message: 'fulcio requires a rekorPublicKey or a trustedRoot',
     fieldPath: '.fulcio',
   },
   {
-    rule: `!has(self.pki) || ${count(REKOR)} == 0`,
-    message: 'pki cannot be combined with a rekorPublicKey',
+    rule: `!has(self.fulcio) || ${count(FULCIO_CA)} == 1 || ${count(TRUSTED_ROOT)} == 1`,
+    message: 'fulcio needs one of caData, caSecretRef, caConfigMapRef, or a trustedRoot',
+    fieldPath: '.fulcio',
+  },
+  {
+    rule: `!has(self.pki) || ${count([...REKOR, ...TRUSTED_ROOT])} == 0`,
+    message: 'pki cannot be combined with a rekorPublicKey or a trustedRoot',
     fieldPath: '.pki',
   },
   {
@@ -171,18 +183,38 @@ function requirement(): Schema {
       },
       ...keySources('rekorPublicKey', 'The Rekor public key'),
       rekorPublicKeyDatas: base64List(),
+      ...keySources(
+        'trustedRoot',
+        'Portcullis extension (not portable to Podman): a sigstore trusted_root.json, never fetched through TUF',
+      ),
       fulcio: {
         type: 'object',
-        required: ['oidcIssuer', 'subjectEmail'],
         properties: {
           ...keySources('ca', 'The Fulcio CA certificates (PEM)'),
           oidcIssuer: str(1024),
           subjectEmail: str(1024),
+          oidcIssuerRegExp: {
+            ...str(1024),
+            description: 'Portcullis extension: an anchored regular expression instead of oidcIssuer.',
+          },
+          subjectRegExp: {
+            ...str(1024),
+            description:
+              'Portcullis extension: an anchored regular expression over SAN emails and URIs instead of subjectEmail.',
+          },
         },
         'x-kubernetes-validations': [
           {
-            rule: `${count(sourceFields('ca'))} == 1`,
-            message: 'fulcio needs exactly one of caData, caSecretRef, caConfigMapRef',
+            rule: `${count(sourceFields('ca'))} <= 1`,
+            message: 'give at most one of caData, caSecretRef, caConfigMapRef',
+          },
+          {
+            rule: `${count(['oidcIssuer', 'oidcIssuerRegExp'])} == 1`,
+            message: 'fulcio needs exactly one of oidcIssuer, oidcIssuerRegExp',
+          },
+          {
+            rule: `${count(['subjectEmail', 'subjectRegExp'])} == 1`,
+            message: 'fulcio needs exactly one of subjectEmail, subjectRegExp',
           },
         ],
       },

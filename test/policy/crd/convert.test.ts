@@ -93,6 +93,27 @@ describe('specToPolicyJson', () => {
       },
     },
     {
+      name: 'the trustedRootSecretRef extension becomes trustedRootData; RegExp fields pass through',
+      spec: {
+        default: [
+          {
+            type: 'sigstoreSigned',
+            fulcio: { oidcIssuerRegExp: 'https://.*', subjectRegExp: '.*@example\\.com' },
+            trustedRootSecretRef: { name: 'root', key: 'trusted_root.json' },
+          },
+        ],
+      },
+      want: {
+        default: [
+          {
+            type: 'sigstoreSigned',
+            fulcio: { oidcIssuerRegExp: 'https://.*', subjectRegExp: '.*@example\\.com' },
+            trustedRootData: b64('ROOT'),
+          },
+        ],
+      },
+    },
+    {
       name: 'values of the wrong type pass through for the parser to refuse',
       spec: { default: [1, { type: 'reject' }], transports: { docker: 5 } },
       want: { default: [1, { type: 'reject' }], transports: { docker: 5 } },
@@ -104,6 +125,7 @@ describe('specToPolicyJson', () => {
     'ConfigMap/fulcio/ca.pem': 'CA',
     'Secret/rekor/pub': 'REKOR',
     'Secret/pki/roots': 'ROOTS',
+    'Secret/root/trusted_root.json': 'ROOT',
   });
   for (const c of cases) {
     it(c.name, () => {

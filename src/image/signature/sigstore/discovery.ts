@@ -31,6 +31,8 @@ export interface DiscoveryOptions {
    * made on the index are accepted for this instance (cosign signs the index unless --recursive).
    */
   readonly indexDigest?: Digest;
+  /** The caller has already verified the attachments of `manifestDigest`: start at its referrers. */
+  readonly attachmentsVerified?: boolean;
 }
 
 export type DiscoveredSignature =
@@ -55,6 +57,8 @@ export interface DiscoveryResult {
   readonly probes: readonly string[];
   /** The probes joined, for a denial message. */
   readonly explanation: string;
+  /** Something could not be read (not rejected): a registry or network failure, maybe temporary. */
+  readonly incomplete: boolean;
 }
 
 const DEFAULTS = { maxBundles: 16, maxAttachmentSignatures: 64 };
@@ -182,6 +186,7 @@ async function verifyReferrer(
 interface Probe {
   readonly accepted: DiscoveredSignature | undefined;
   readonly lines: string[];
+  readonly failed?: boolean;
 }
 
 async function probeAttachments(
@@ -200,6 +205,7 @@ async function probeAttachments(
     return {
       accepted: undefined,
       lines: [`${tag}: error: ${err instanceof Error ? err.message : String(err)}`],
+      failed: true,
     };
   }
   const sigstore = all.filter((s) => s.format === 'sigstore-json');
@@ -239,12 +245,14 @@ async function probeReferrers(
     return {
       accepted: undefined,
       lines: [`referrers: error: ${err instanceof Error ? err.message : String(err)}`],
+      failed: true,
     };
   }
   if (referrers.length === 0) return { accepted: undefined, lines: ['referrers: none'] };
   const byType = new Map<string, string[]>();
   const note = (type: string, reason: string) => byType.set(type, [...(byType.get(type) ?? []), reason]);
   let examined = 0;
+  let failed = false;
   for (const r of referrers) {
     const type = r.artifactType ?? r.mediaType;
     if (!isBundleMediaType(type) && type !== COSIGN_SIGNATURE_ARTIFACT_TYPE) {
@@ -260,6 +268,7 @@ async function probeReferrers(
       const accepted = await verifyReferrer(source, digest, r, type, trust, expectations);
       return { accepted, lines: [`referrers: ${type} ${r.digest} accepted`] };
     } catch (err) {
+      failed ||= !(err instanceof SigstoreError);
       note(type, why(err));
     }
   }
@@ -269,6 +278,7 @@ async function probeReferrers(
     lines: [
       `referrers: ${referrers.length} artifact${referrers.length === 1 ? '' : 's'} (${list.join('; ')})`,
     ],
+    failed,
   };
 }
 
@@ -288,11 +298,20 @@ export async function discoverSigstoreSignature(
 ): Promise<DiscoveryResult> {
   const o = { ...DEFAULTS, ...options };
   const targets: {
+    skipAttachments?: boolean;
     digest: Digest;
     instance: Digest | undefined;
     expectations: SigstoreExpectations;
     prefix: string;
-  }[] = [{ digest: manifestDigest, instance: instanceDigest, expectations, prefix: '' }];
+  }[] = [
+    {
+      digest: manifestDigest,
+      instance: instanceDigest,
+      expectations,
+      prefix: '',
+      skipAttachments: o.attachmentsVerified === true,
+    },
+  ];
   if (o.indexDigest !== undefined) {
     const indexDigest = o.indexDigest;
     targets.push({
@@ -304,15 +323,30 @@ export async function discoverSigstoreSignature(
     });
   }
   const probes: string[] = [];
+  let incomplete = false;
   for (const t of targets) {
     for (const probe of [
-      () => probeAttachments(source, t.digest, t.instance, trust, t.expectations, o.maxAttachmentSignatures),
+      ...(t.skipAttachments
+        ? []
+        : [
+            () =>
+              probeAttachments(
+                source,
+                t.digest,
+                t.instance,
+                trust,
+                t.expectations,
+                o.maxAttachmentSignatures,
+              ),
+          ]),
       () => probeReferrers(source, t.digest, trust, t.expectations, o.maxBundles),
     ]) {
       const result = await probe();
       probes.push(...result.lines.map((l) => t.prefix + l));
-      if (result.accepted) return { accepted: result.accepted, probes, explanation: probes.join('; ') };
+      incomplete ||= result.failed === true;
+      if (result.accepted)
+        return { accepted: result.accepted, probes, explanation: probes.join('; '), incomplete };
     }
   }
-  return { accepted: undefined, probes, explanation: probes.join('; ') };
+  return { accepted: undefined, probes, explanation: probes.join('; '), incomplete };
 }

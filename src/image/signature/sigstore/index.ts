@@ -15,6 +15,7 @@ export {
   discoverSigstoreSignature,
 } from './discovery.ts';
 export { SigstoreError, type SigstoreErrorCode } from './errors.ts';
+export { parsePublicKeyPem } from './keys.ts';
 export { SIMPLE_SIGNING_MEDIA_TYPE, type SigstorePayload } from './payload.ts';
 export {
   decryptPrivateKey,

@@ -299,7 +299,9 @@ export async function compileSigstoreTrust(
   if (kinds !== 1)
     throw invalid('exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio and pki must be specified');
   const trustedRoot = rootSource ? trustedRootMaterial((await rootSource.load(readFile))[0]!) : undefined;
-  const rekorKeys = rekorSource ? await loadKeys(rekorSource, readFile, true) : trustedRoot?.rekorKeys;
+  // A trusted root without transparency logs requires no log entry (as no rekorPublicKey* would not).
+  const rootRekorKeys = trustedRoot?.rekorKeys.length ? trustedRoot.rekorKeys : undefined;
+  const rekorKeys = rekorSource ? await loadKeys(rekorSource, readFile, true) : rootRekorKeys;
   if (keySource) {
     return {
       kind: 'keys',

@@ -129,6 +129,28 @@ describe('sigstore discovery', () => {
     assert.match(result.explanation, /SIGSTORE_BUNDLE_TOO_LARGE/);
   });
 
+  test('a referrer listing that fails makes the result incomplete (a fault the registry cannot produce)', async () => {
+    const { digest, source, expectations } = await setup('discovery/failing');
+    const failing: ImageSource = {
+      reference: source.reference,
+      hasThreadSafeGetBlob: source.hasThreadSafeGetBlob,
+      getManifest: (d) => source.getManifest(d),
+      getBlob: (info) => source.getBlob(info),
+      getSignatures: (d) => source.getSignatures(d),
+      listReferrers: () => Promise.reject(new Error('connection reset')),
+      close: async () => {},
+    };
+    const result = await discoverSigstoreSignature(failing, digest, undefined, trust, expectations);
+    assert.equal(result.accepted, undefined);
+    assert.equal(result.incomplete, true);
+    assert.deepEqual(result.probes, [
+      `tag ${digest.replace(':', '-')}.sig: no signatures`,
+      'referrers: error: connection reset',
+    ]);
+    const fine = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    assert.equal(fine.incomplete, false);
+  });
+
   test('index-level signatures count for an instance only when the policy opts in', async () => {
     const { client, digest, source, name, expectations } = await setup('discovery/index');
     const indexDigest = await client.pushIndex('multi', {
