@@ -22,7 +22,7 @@ const NS = 'team';
 const USER = 'puller';
 const PASSWORD = 'e2e-secret-password';
 
-describe('portcullis serve --watch-policies behind the real API server', () => {
+describe('serve --watch-policies: key by Secret reference, missing and pod pull secrets, ImagePolicy AND', () => {
   let cluster: Cluster;
   let registry: SignedRegistry;
   let portcullis: Portcullis;
