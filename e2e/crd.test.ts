@@ -211,7 +211,7 @@ describe('the policy CRDs on kube-apiserver', () => {
     {
       name: 'key data that is not base64',
       spec: { default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: 'not base64!' }] },
-      field: /spec\.default\[0\]\.keyData: .*must be of type byte/,
+      field: /spec\.default\[0\]\.keyData: .*should match/,
     },
     { name: 'an empty requirement list', spec: { default: [] }, field: /spec\.default: .*at least 1 items/ },
     {
@@ -266,6 +266,17 @@ describe('the policy CRDs on kube-apiserver', () => {
       assert.match(r.stderr, c.field);
     });
   }
+
+  test('key data whose base64 holds + and / is accepted (real keys do)', async () => {
+    const keyData = Buffer.from([0xfb, 0xff, 0xbf, 0x01]).toString('base64');
+    assert.match(keyData, /[+/]/);
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy('ClusterImagePolicy', 'key-with-plus-and-slash', {
+        default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData }],
+      }),
+    );
+  });
 
   test('the sigstoreSigned extensions are accepted: RegExp identities and a trusted root', async () => {
     await mustKubectl(

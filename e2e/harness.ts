@@ -2,7 +2,7 @@
 // kubeconfig and helpers to run kubectl and helm against them. Webhooks that run on the host are
 // registered by `url:` (there is no kube-proxy and no in-cluster networking here).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
@@ -588,7 +588,9 @@ async function createPki(dir: string): Promise<Pki> {
       caPath,
       '-CAkey',
       caKeyPath,
-      '-CAcreateserial',
+      // A random serial per certificate: a shared serial file breaks concurrent issuing.
+      '-set_serial',
+      `0x${randomBytes(16).toString('hex')}`,
       '-days',
       '2',
       '-extfile',

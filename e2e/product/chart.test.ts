@@ -4,21 +4,21 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { resolveServeSettings } from '../../src/cli/serve.ts';
-import { type Cluster, type CommandResult, eventually, startCluster } from '../harness.ts';
+import { type Cluster, eventually, startCluster } from '../harness.ts';
 import {
+  ok,
   type Portcullis,
   podJson,
+  repoRoot,
   type SignedRegistry,
   startPortcullis,
   startSignedRegistry,
 } from './fixtures.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const chart = join(repoRoot, 'charts', 'portcullis');
 const KUBE_VERSION = 'v1.36.3';
 
@@ -65,11 +65,6 @@ function docs(text: string): Doc[] {
   return parseAllDocuments(text)
     .map((d) => d.toJS() as Doc | null)
     .filter((d): d is Doc => d !== null);
-}
-
-function ok(result: CommandResult, what: string): string {
-  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
-  return result.stdout;
 }
 
 describe('helm chart against the real API server', () => {
@@ -384,6 +379,58 @@ describe('helm chart against the real API server', () => {
         input: podJson('own', releaseNs, [`${h}/team/unsigned:v1`]),
       });
       assert.equal(own.code, 0, own.stderr);
+    });
+
+    test("the chart's RBAC is enough for serve --watch-policies as the release's ServiceAccount", async () => {
+      const token = ok(
+        await cluster.kubectl(['create', 'token', `${release}-portcullis`, '-n', releaseNs, '--duration=1h']),
+        'create token',
+      ).trim();
+      const kubeconfig = join(work, 'service-account.kubeconfig');
+      await writeFile(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            {
+              name: 'e2e',
+              cluster: { server: cluster.server, 'certificate-authority-data': caBundle },
+            },
+          ],
+          users: [{ name: 'sa', user: { token } }],
+          contexts: [{ name: 'sa', context: { cluster: 'e2e', user: 'sa' } }],
+          'current-context': 'sa',
+        }),
+      );
+      const forbidden = await cluster.kubectl([`--kubeconfig=${kubeconfig}`, 'get', 'pods', '-n', appNs]);
+      assert.match(forbidden.stderr, /forbidden/, 'the token carries the ServiceAccount, not the admin');
+      // Ready means every informer listed and watched and the Lease was taken: a missing rule
+      // would leave it unready (startPortcullis fails after 30 s with the log).
+      const watcher = await startPortcullis(
+        cluster,
+        registry.work,
+        ['--watch-policies', `--kubeconfig=${kubeconfig}`],
+        { POD_NAMESPACE: releaseNs, POD_NAME: 'guard-0' },
+      );
+      try {
+        const holder = await eventually('the Lease is held', async () => {
+          const lease = await cluster.kubectl([
+            'get',
+            'lease',
+            'portcullis-controller',
+            '-n',
+            releaseNs,
+            '-o',
+            'jsonpath={.spec.holderIdentity}',
+          ]);
+          return lease.code === 0 && lease.stdout !== '' ? lease.stdout : undefined;
+        });
+        assert.equal(holder, 'guard-0');
+        assert.doesNotMatch(watcher.log(), /forbidden/i);
+      } finally {
+        await watcher.stop();
+      }
     });
 
     test('the release has the pre-delete hook that removes the webhook configurations', async () => {

@@ -1,6 +1,7 @@
 // Product e2e fixtures: a loopback registry holding synthetic images signed with the project's own
 // signers (GPG simple signing into a file:// lookaside, cosign-format sigstore attachments), and
 // `portcullis serve` run on the host as a child process the API server calls by `url:`.
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -19,9 +20,15 @@ import { httpsRequest } from '../../test/helpers/https.ts';
 import { freePort, startRegistry, type TestRegistry } from '../../test/helpers/registry.ts';
 import { syntheticImage } from '../../test/helpers/synthetic-image.ts';
 import { type GnupgHome, gnupgHome } from '../../test/image/signature/gnupg.ts';
-import type { Cluster } from '../harness.ts';
+import type { Cluster, CommandResult } from '../harness.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The command's stdout; fails the test with its stderr when it did not exit 0. */
+export function ok(result: CommandResult, what: string): string {
+  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
+  return result.stdout;
+}
 
 export type Signing = 'none' | 'gpg' | 'cosign';
 
@@ -150,6 +157,7 @@ export interface Portcullis {
 }
 
 const children = new Set<ChildProcess>();
+let certificates: Promise<unknown> = Promise.resolve();
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
@@ -165,7 +173,10 @@ export async function startPortcullis(
   env: Record<string, string> = {},
 ): Promise<Portcullis> {
   const port = await freePort();
-  const cert = await cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']);
+  // The harness CA's serial file is rewritten by every issue: concurrent issues corrupt it.
+  const issued = certificates.then(() => cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']));
+  certificates = issued.catch(() => undefined);
+  const cert = await issued;
   const logPath = join(work, `portcullis-${port}.log`);
   const log = openSync(logPath, 'a');
   const child = spawn(
@@ -249,13 +260,20 @@ export async function startHangingServer(): Promise<HangingServer> {
 }
 
 /** A Pod in `namespace` running `images`, as JSON for `kubectl apply -f -`. */
-export function podJson(name: string, namespace: string, images: string[], serviceAccount?: string): string {
+export function podJson(
+  name: string,
+  namespace: string,
+  images: string[],
+  serviceAccount?: string,
+  pullSecrets: string[] = [],
+): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace },
     spec: {
       ...(serviceAccount === undefined ? {} : { serviceAccountName: serviceAccount }),
+      ...(pullSecrets.length === 0 ? {} : { imagePullSecrets: pullSecrets.map((name) => ({ name })) }),
       containers: images.map((image, i) => ({ name: `c${i}`, image })),
     },
   });

@@ -3,13 +3,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ensureBinaries, run } from '../harness.ts';
+import { repoRoot } from './fixtures.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const committed = join(repoRoot, 'manifests', 'portcullis.yaml');
 
 test('manifests/portcullis.yaml equals a fresh render of the chart', async () => {

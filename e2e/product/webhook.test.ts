@@ -8,6 +8,7 @@ import { type Cluster, type CommandResult, eventually, startCluster } from '../h
 import {
   deploymentJson,
   type HangingServer,
+  ok,
   type Portcullis,
   podJson,
   type SignedRegistry,
@@ -61,10 +62,12 @@ describe('portcullis serve --policy behind the real API server', () => {
     p: Portcullis,
     mode: string,
     failurePolicy: 'Fail' | 'Ignore' = 'Fail',
+    kind: 'validating' | 'mutating' = 'validating',
   ): Promise<void> {
     await cluster.registerWebhook({
       name: `${mode}.e2e.portcullis.dev`,
-      url: `${p.url}/validate`,
+      kind,
+      url: `${p.url}/${kind === 'validating' ? 'validate' : 'mutate'}`,
       failurePolicy,
       timeoutSeconds: WEBHOOK_TIMEOUT_S,
       namespaceLabels: { [LABEL]: mode },
@@ -151,10 +154,12 @@ describe('portcullis serve --policy behind the real API server', () => {
   test('a Deployment with an unsigned image is denied at its pod template path', async () => {
     const result = await apply(deploymentJson('unsigned', 'enforce', `${h}/cosign/unsigned:v1`));
     const message = denial(result, 'enforce.e2e.portcullis.dev');
-    // Upstream's reason first (what users search for), then what was probed for sigstore signatures.
-    assert.equal(
+    // A sigstore requirement also says where it looked: the cosign tag and the referrers.
+    assert.match(
       message,
-      `image "${h}/cosign/unsigned:v1" at spec.template.spec.containers[0].image is not trusted: A signature was required, but no signature exists; probed: tag ${message.match(/tag (sha256-[0-9a-f]{64}\.sig)/)?.[1]}: no signatures; referrers: none`,
+      new RegExp(
+        `^image "${h}/cosign/unsigned:v1" at spec\\.template\\.spec\\.containers\\[0\\]\\.image is not trusted: A signature was required, but no signature exists; probed: tag sha256-[0-9a-f]{64}\\.sig: no signatures; referrers: none$`,
+      ),
     );
   });
 
@@ -210,6 +215,43 @@ describe('portcullis serve --policy behind the real API server', () => {
     assert.doesNotMatch(signed.stderr, /Warning: /);
   });
 
+  test('the mutating webhook pins the verified digest of a pod image, and leaves Deployments alone', async () => {
+    await namespace('pinned', 'pinned');
+    await register(enforce, 'pinned', 'Fail', 'mutating');
+    ok(await apply(podJson('pinned', 'pinned', [`${h}/cosign/app:v1`])), 'signed pod');
+    const image = ok(
+      await cluster.kubectl([
+        'get',
+        'pod',
+        'pinned',
+        '-n',
+        'pinned',
+        '-o',
+        'jsonpath={.spec.containers[0].image}',
+      ]),
+      'get pod',
+    );
+    const head = await fetch(`http://${h}/v2/cosign/app/manifests/v1`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(image, `${h}/cosign/app:v1@${head.headers.get('docker-content-digest')}`);
+    ok(await apply(deploymentJson('unpinned', 'pinned', `${h}/cosign/app:v1`)), 'signed Deployment');
+    const template = ok(
+      await cluster.kubectl([
+        'get',
+        'deployment',
+        'unpinned',
+        '-n',
+        'pinned',
+        '-o',
+        'jsonpath={.spec.template.spec.containers[0].image}',
+      ]),
+      'get deployment',
+    );
+    assert.equal(template, `${h}/cosign/app:v1`);
+  });
+
   test('a registry that hangs gets a denial from the webhook before the API server times out', async () => {
     const started = Date.now();
     const result = await apply(podJson('hangs', 'enforce', [`${hanging.host}/app/image:v1`]));
@@ -217,7 +259,9 @@ describe('portcullis serve --policy behind the real API server', () => {
     const message = denial(result, 'enforce.e2e.portcullis.dev');
     assert.match(
       message,
-      new RegExp(`^image "${hanging.host}/app/image:v1" at spec\\.containers\\[0\\]\\.image`),
+      new RegExp(
+        `^image "${hanging.host}/app/image:v1" at spec\\.containers\\[0\\]\\.image could not be verified: no verdict within the ${SERVE_TIMEOUT_S}s deadline: still resolving the tag$`,
+      ),
     );
     assert.ok(
       elapsed < WEBHOOK_TIMEOUT_S * 1000,

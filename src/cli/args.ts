@@ -1,4 +1,4 @@
-import { BaseError } from '../image/index.ts';
+import { BaseError } from '../image/errors.ts';
 
 export type CliErrorCode = 'USAGE' | 'FAILED';
 

@@ -1,10 +1,10 @@
 // `portcullis copy SRC DEST`: skopeo copy.
 import { writeFile } from 'node:fs/promises';
 import { type CopyOptions, copyImage } from '../image/copy/index.ts';
-import { parseNormalizedNamed, type TransportRegistry } from '../image/index.ts';
+import { parseNormalizedNamed } from '../image/reference/index.ts';
 import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
-import type { Command, Io } from './command.ts';
+import type { Command, Io, TransportsFor } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { progressFor } from './progress.ts';
 import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
@@ -30,7 +30,7 @@ const specs = {
 
 /** Dependencies the composition root wires: transports, and (after merge) policy and signers. */
 export interface CopyDeps {
-  readonly transports: () => TransportRegistry;
+  readonly transports: TransportsFor;
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
   /** Verifies sigstoreSigned policy requirements; without it they deny. */
   readonly sigstore?: SigstoreVerifier;
@@ -40,8 +40,6 @@ export interface CopyDeps {
 
 export function copyCommand(deps: CopyDeps): Command {
   return {
-    name: 'copy',
-    summary: 'Copy an image from one location to another',
     usage: `Usage: portcullis copy [FLAGS] SOURCE-IMAGE DESTINATION-IMAGE
 
 Copies an image between transports (oci:, oci-archive:, dir:, docker-archive:, docker://, ...),
@@ -58,7 +56,7 @@ ${formatFlags(specs)}
           `expected exactly two arguments (source and destination), got ${positionals.length}`,
         );
       }
-      const registry = deps.transports();
+      const registry = await deps.transports(positionals);
       const src = registry.parseImageName(positionals[0]!);
       const dest = registry.parseImageName(positionals[1]!);
       const base = copyOptionsFromFlags(flags);

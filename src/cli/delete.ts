@@ -9,8 +9,6 @@ const flags = { ...registryFlags, ...globalFlags } as const;
 export function deleteCommand(transports: readonly ImageTransport[]): Command {
   const registry = new TransportRegistry(transports);
   return {
-    name: 'delete',
-    summary: 'Delete image IMAGE-NAME',
     usage: `Usage: portcullis delete [FLAGS] IMAGE-NAME\n\nDelete an image from a registry (the manifest and every tag pointing at it).\n\nFlags:\n${formatFlags(flags)}\n`,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const { flags: f, positionals } = parseArgs(argv, flags);

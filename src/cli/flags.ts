@@ -1,5 +1,5 @@
 // The registry flags shared by skopeo-style commands, and their translation into a SystemContext.
-import type { SystemContext } from '../image/index.ts';
+import type { SystemContext } from '../image/types.ts';
 import { CliError, type FlagSpecs, type FlagValues } from './args.ts';
 
 export const registryFlags = {

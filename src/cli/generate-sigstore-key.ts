@@ -27,8 +27,6 @@ export async function readPassphraseFile(path: string): Promise<Uint8Array> {
 }
 
 export const generateSigstoreKeyCommand: Command = {
-  name: 'generate-sigstore-key',
-  summary: 'Generate a sigstore (cosign-compatible) public/private key pair',
   usage: `Usage: portcullis generate-sigstore-key --output-prefix PREFIX [--passphrase-file PATH]
 
 Writes PREFIX.private (cosign's encrypted private key format) and PREFIX.pub (PEM public key).

@@ -1,15 +1,14 @@
 // Reads what `inspect` shows of an image: the instance manifest for this platform and its config.
+import type { Digest } from '../image/digest.ts';
 import {
   CONFIG_SIZE_MAX,
   chooseInstance,
-  type Digest,
-  type ImageSource,
   isListMIMEType,
   type Manifest,
   parseList,
   parseManifest,
-  type SystemContext,
-} from '../image/index.ts';
+} from '../image/manifest/index.ts';
+import type { ImageSource, SystemContext } from '../image/types.ts';
 import { CliError } from './args.ts';
 
 export interface ResolvedImage {

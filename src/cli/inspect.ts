@@ -1,14 +1,9 @@
-import {
-  closeAllAgents,
-  type ImageTransport,
-  imageInspectInfo,
-  listDockerTags,
-  manifestDigest,
-  skopeoInspectOutput,
-  TransportRegistry,
-} from '../image/index.ts';
+// Deep imports, not the image barrel: inspect loads only the transport IMAGE-NAME uses (and
+// the docker tag listing only for docker://).
+import { imageInspectInfo, manifestDigest, skopeoInspectOutput } from '../image/manifest/index.ts';
+import { closeAllAgents } from '../image/transports/docker/http.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
-import type { Command, Io } from './command.ts';
+import type { Command, Io, TransportsFor } from './command.ts';
 import { formatJson, globalFlags, registryFlags, systemContextFrom } from './flags.ts';
 import { resolveImage } from './image-config.ts';
 
@@ -53,17 +48,14 @@ export function renderTemplate(template: string, data: Readonly<Record<string, u
 }
 
 /** `inspect`: skopeo's output fields, in skopeo's order. */
-export function inspectCommand(transports: readonly ImageTransport[]): Command {
-  const registry = new TransportRegistry(transports);
+export function inspectCommand(transports: TransportsFor): Command {
   return {
-    name: 'inspect',
-    summary: 'Inspect image IMAGE-NAME',
     usage: `Usage: portcullis inspect [FLAGS] IMAGE-NAME\n\nReturn low-level information about IMAGE-NAME in a registry or another transport.\n\nFlags:\n${formatFlags(flags)}\n`,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const { flags: f, positionals } = parseArgs(argv, flags);
       if (positionals.length !== 1) throw new CliError('USAGE', 'exactly one argument expected');
       const ctx = systemContextFrom(f, io.env);
-      const ref = registry.parseImageName(positionals[0]!);
+      const ref = (await transports(positionals)).parseImageName(positionals[0]!);
       const src = await ref.newImageSource(ctx);
       try {
         if (f.raw === true && f.config !== true) {
@@ -85,7 +77,7 @@ export function inspectCommand(transports: readonly ImageTransport[]): Command {
         const info = imageInspectInfo(image.manifest, image.config);
         const tags =
           ref.transport.name === 'docker' && f['no-tags'] !== true
-            ? (await listDockerTags(ref, ctx)).tags
+            ? (await (await import('../image/transports/docker/api.ts')).listDockerTags(ref, ctx)).tags
             : [];
         const name = ref.dockerReference()?.name();
         const out = skopeoInspectOutput(

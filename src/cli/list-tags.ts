@@ -15,8 +15,6 @@ const flags = { ...registryFlags, ...globalFlags } as const;
 export function listTagsCommand(transports: readonly ImageTransport[]): Command {
   const registry = new TransportRegistry(transports);
   return {
-    name: 'list-tags',
-    summary: 'List tags in the transport/repository specified by the SOURCE-IMAGE',
     usage: `Usage: portcullis list-tags [FLAGS] docker://REPOSITORY\n\nList the tags of a repository.\n\nFlags:\n${formatFlags(flags)}\n`,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const { flags: f, positionals } = parseArgs(argv, flags);

@@ -44,8 +44,6 @@ const loginFlags = {
 /** `login REGISTRY`: checks the credentials against the registry, then stores them. */
 export function loginCommand(transports: readonly ImageTransport[]): Command {
   return {
-    name: 'login',
-    summary: 'Login to a container registry',
     usage: `Usage: portcullis login [FLAGS] REGISTRY\n\nCheck credentials for REGISTRY and store them in the authentication file.\n\nFlags:\n${formatFlags(loginFlags)}\n`,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const { flags: f, positionals } = parseArgs(argv, loginFlags);
@@ -94,8 +92,6 @@ const logoutFlags = {
 
 /** `logout REGISTRY | --all`. */
 export const logoutCommand: Command = {
-  name: 'logout',
-  summary: 'Logout of a container registry',
   usage: `Usage: portcullis logout [FLAGS] REGISTRY\n\nRemove the stored credentials of REGISTRY.\n\nFlags:\n${formatFlags(logoutFlags)}\n`,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const { flags: f, positionals } = parseArgs(argv, logoutFlags);

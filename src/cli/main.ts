@@ -1,59 +1,128 @@
-// Composition root of the CLI: the only place that knows every command.
-import { enableCompileCache } from 'node:module';
-import { allTransports, BaseError, sigstoreVerifier, TransportRegistry } from '../image/index.ts';
-import { defaultTransportRegistry } from '../image/transports/all.ts';
+// Composition root of the CLI: the only place that knows every command. Each command's module
+// graph is imported only when that command runs, so `--version` or `inspect` load a fraction of it.
+
+import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
+import { allTransports, transportRegistryFor } from '../image/transports/all.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
-import { copyCommand } from './copy.ts';
-import { deleteCommand } from './delete.ts';
-import { generateSigstoreKeyCommand } from './generate-sigstore-key.ts';
-import { inspectCommand } from './inspect.ts';
-import { listTagsCommand } from './list-tags.ts';
-import { loginCommand, logoutCommand } from './login.ts';
-import { manifestDigestCommand } from './manifest-digest.ts';
-import { type PolicyCommandDeps, policyCommand } from './policy.ts';
-import { closeAllAgents, listRepositoryTags, probeRegistryDestination } from './registry-support.ts';
-import { serveCommand } from './serve.ts';
-import { standaloneSignCommand } from './standalone-sign.ts';
-import { standaloneVerifyCommand } from './standalone-verify.ts';
-import { syncCommand } from './sync.ts';
-import { publishSyncReport } from './sync-publish.ts';
 
-const transports = allTransports();
-
-// V8's on-disk code cache: modules loaded lazily from here on (openpgp) start faster on later
-// runs. A read-only file system just leaves it disabled.
-enableCompileCache();
-
-async function policyDeps(): Promise<PolicyCommandDeps> {
-  return { transports: new TransportRegistry(transports), sigstore: sigstoreVerifier() };
+interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
 }
 
-const commands: readonly Command[] = [
-  copyCommand({
-    transports: defaultTransportRegistry,
-    cleanup: closeAllAgents,
-    sigstore: sigstoreVerifier(),
-  }),
-  syncCommand({
-    transports: defaultTransportRegistry,
-    sigstore: sigstoreVerifier(),
-    listTags: listRepositoryTags,
-    probeDestination: probeRegistryDestination,
-    cleanup: closeAllAgents,
-    publishReport: publishSyncReport,
-  }),
-  inspectCommand(transports),
-  listTagsCommand(transports),
-  deleteCommand(transports),
-  manifestDigestCommand,
-  loginCommand(transports),
-  logoutCommand,
-  generateSigstoreKeyCommand,
-  policyCommand(policyDeps),
-  serveCommand,
-  standaloneSignCommand,
-  standaloneVerifyCommand,
+/**
+ * The sigstore verifier, importing it (and @sigstore/*) at the first sigstoreSigned requirement.
+ * Required<>: a method added to SigstoreVerifier must be forwarded here too.
+ */
+function sigstore(): Required<SigstoreVerifier> {
+  let verifier: Promise<Required<SigstoreVerifier>> | undefined;
+  const load = () =>
+    (verifier ??= import('../image/signature/sigstore-verifier.ts').then((m) => m.sigstoreVerifier()));
+  return {
+    verify: async (...args) => (await load()).verify(...args),
+    verifyReferrers: async (...args) => (await load()).verifyReferrers(...args),
+  };
+}
+
+const commands: readonly CommandEntry[] = [
+  {
+    name: 'copy',
+    summary: 'Copy an image from one location to another',
+    async load() {
+      const [{ copyCommand }, { closeAllAgents }] = await Promise.all([
+        import('./copy.ts'),
+        import('./registry-support.ts'),
+      ]);
+      return copyCommand({
+        transports: transportRegistryFor,
+        cleanup: closeAllAgents,
+        sigstore: sigstore(),
+      });
+    },
+  },
+  {
+    name: 'sync',
+    summary: 'Synchronize one or more images from one location to another',
+    async load() {
+      const [{ syncCommand }, support, { publishSyncReport }] = await Promise.all([
+        import('./sync.ts'),
+        import('./registry-support.ts'),
+        import('./sync-publish.ts'),
+      ]);
+      return syncCommand({
+        transports: transportRegistryFor,
+        sigstore: sigstore(),
+        listTags: support.listRepositoryTags,
+        probeDestination: support.probeRegistryDestination,
+        cleanup: support.closeAllAgents,
+        publishReport: publishSyncReport,
+      });
+    },
+  },
+  {
+    name: 'inspect',
+    summary: 'Inspect image IMAGE-NAME',
+    load: async () => (await import('./inspect.ts')).inspectCommand(transportRegistryFor),
+  },
+  {
+    name: 'list-tags',
+    summary: 'List tags in the transport/repository specified by the SOURCE-IMAGE',
+    load: async () => (await import('./list-tags.ts')).listTagsCommand(await allTransports()),
+  },
+  {
+    name: 'delete',
+    summary: 'Delete image IMAGE-NAME',
+    load: async () => (await import('./delete.ts')).deleteCommand(await allTransports()),
+  },
+  {
+    name: 'manifest-digest',
+    summary: 'Compute a manifest digest of a file',
+    load: async () => (await import('./manifest-digest.ts')).manifestDigestCommand,
+  },
+  {
+    name: 'login',
+    summary: 'Login to a container registry',
+    load: async () => (await import('./login.ts')).loginCommand(await allTransports()),
+  },
+  {
+    name: 'logout',
+    summary: 'Logout of a container registry',
+    load: async () => (await import('./login.ts')).logoutCommand,
+  },
+  {
+    name: 'generate-sigstore-key',
+    summary: 'Generate a sigstore (cosign-compatible) public/private key pair',
+    load: async () => (await import('./generate-sigstore-key.ts')).generateSigstoreKeyCommand,
+  },
+  {
+    name: 'policy',
+    summary: 'Check a policy.json (lint), evaluate it for an image (eval), convert to/from a CRD (export)',
+    async load() {
+      const { policyCommand } = await import('./policy.ts');
+      // Transports and the sigstore verifier only for `eval`, and only the image's transport.
+      return policyCommand(async (imageName) => ({
+        transports: await transportRegistryFor([imageName]),
+        sigstore: sigstore(),
+      }));
+    },
+  },
+  {
+    name: 'serve',
+    summary: 'Run the image-trust admission webhook (HTTPS)',
+    load: async () => (await import('./serve.ts')).serveCommand,
+  },
+  {
+    name: 'standalone-sign',
+    summary: 'Create a simple-signing signature using local files',
+    load: async () => (await import('./standalone-sign.ts')).standaloneSignCommand,
+  },
+  {
+    name: 'standalone-verify',
+    summary: 'Verify a simple-signing signature using local files',
+    load: async () => (await import('./standalone-verify.ts')).standaloneVerifyCommand,
+  },
 ];
 
 function globalUsage(): string {
@@ -88,18 +157,19 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     );
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(command.usage);
-    return 0;
-  }
   try {
-    return await command.run(rest, io);
+    const loaded = await command.load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout.write(loaded.usage);
+      return 0;
+    }
+    return await loaded.run(rest, io);
   } catch (err) {
     if (err instanceof CliError && err.code === 'USAGE') {
       io.stderr.write(`portcullis ${name}: ${err.message}\nRun 'portcullis ${name} --help' for usage.\n`);
       return 2;
     }
-    const message = err instanceof BaseError || err instanceof Error ? err.message : String(err);
+    const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`portcullis ${name}: ${message}\n`);
     return 1;
   }

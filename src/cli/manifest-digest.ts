@@ -7,8 +7,6 @@ const flags = {} as const;
 
 /** `manifest-digest FILE`: the digest registries compute (schema1 signatures stripped). */
 export const manifestDigestCommand: Command = {
-  name: 'manifest-digest',
-  summary: 'Compute a manifest digest of a file',
   usage: `Usage: portcullis manifest-digest MANIFEST-FILE\n\nCompute a manifest digest for a manifest file.\n\nFlags:\n${formatFlags(flags)}\n`,
   async run(argv: readonly string[], io: Io): Promise<number> {
     const { positionals } = parseArgs(argv, flags);

@@ -2,13 +2,14 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { SystemContext, TransportRegistry } from '../image/index.ts';
 // Direct module imports (not the signature barrel) keep the sigstore code out of this command's start-up.
 import { type Explanation, PolicyEvaluator, type SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { JsonError } from '../image/signature/json.ts';
 import { lintPolicy } from '../image/signature/lint.ts';
 import { readPolicyFile } from '../image/signature/policy-parse.ts';
 import { unparsedImageFromReference } from '../image/signature/unparsed.ts';
+import type { TransportRegistry } from '../image/transports/registry.ts';
+import type { SystemContext } from '../image/types.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 
@@ -124,8 +125,8 @@ function printExplanation(e: Explanation, io: Io): void {
   if (!e.allowed) io.stdout.write(`  reason: ${e.reason}\n`);
 }
 
-/** The dependencies, or a loader the composition root uses to import transports only for `eval`. */
-export type PolicyCommandDepsSource = PolicyCommandDeps | (() => Promise<PolicyCommandDeps>);
+/** The dependencies, or a loader the composition root uses to import, for `eval` only, what IMAGE needs. */
+export type PolicyCommandDepsSource = PolicyCommandDeps | ((imageName: string) => Promise<PolicyCommandDeps>);
 
 async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDepsSource): Promise<number> {
   const { flags, positionals } = parseArgs(argv, evalFlags);
@@ -142,7 +143,7 @@ async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDe
   let image: ReturnType<typeof unparsedImageFromReference>;
   let evaluator: PolicyEvaluator;
   try {
-    const deps = typeof source === 'function' ? await source() : source;
+    const deps = typeof source === 'function' ? await source(name) : source;
     const policy = await readPolicyFile(flags.policy ?? defaultPolicyPath(io.env), {
       transports: deps.transports,
     });
@@ -169,8 +170,6 @@ async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDe
 
 export function policyCommand(deps: PolicyCommandDepsSource): Command {
   return {
-    name: 'policy',
-    summary: 'Check a policy.json (lint), evaluate it for an image (eval), convert to/from a CRD (export)',
     usage,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const [sub, ...rest] = argv;

@@ -202,8 +202,6 @@ function terminated(): Promise<string> {
 }
 
 export const serveCommand: Command = {
-  name: 'serve',
-  summary: 'Run the image-trust admission webhook (HTTPS)',
   usage: `Usage: portcullis serve [FLAGS]
 
 Serves Kubernetes AdmissionReview v1 on /validate (and /mutate, which also pins verified

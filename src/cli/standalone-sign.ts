@@ -18,8 +18,6 @@ const flags = {
 } as const;
 
 export const standaloneSignCommand: Command = {
-  name: 'standalone-sign',
-  summary: 'Create a simple-signing signature using local files',
   usage: `Usage:
   portcullis standalone-sign [FLAGS] MANIFEST DOCKER-REFERENCE KEY-FINGERPRINT --output SIGNATURE
 

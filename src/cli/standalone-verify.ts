@@ -15,8 +15,6 @@ const flags = {
 } as const;
 
 export const standaloneVerifyCommand: Command = {
-  name: 'standalone-verify',
-  summary: 'Verify a simple-signing signature using local files',
   usage: `Usage:
   portcullis standalone-verify [FLAGS] MANIFEST DOCKER-REFERENCE KEY-FINGERPRINTS SIGNATURE
 

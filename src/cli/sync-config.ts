@@ -34,11 +34,11 @@ function stringMap(value: unknown, what: string): Map<string, string> {
 }
 
 /** Parses a skopeo sync YAML file: `{registry: {images, images-by-tag-regex, images-by-semver, ...}}`. */
-export function parseSyncYaml(text: string, file: string): Map<string, RegistrySyncConfig> {
+export async function parseSyncYaml(text: string, file: string): Promise<Map<string, RegistrySyncConfig>> {
   if (text.length > MAX_YAML) throw new CliError('USAGE', `${file}: larger than ${MAX_YAML} bytes`);
   let doc: unknown;
   try {
-    doc = parseYamlDocument(text);
+    doc = await parseYamlDocument(text);
   } catch (err) {
     throw new CliError('USAGE', `failed to unmarshal ${JSON.stringify(file)}: ${(err as Error).message}`, {
       cause: err,

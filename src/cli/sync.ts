@@ -14,7 +14,7 @@ import {
 } from '../image/index.ts';
 import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
-import type { Command, Io } from './command.ts';
+import type { Command, Io, TransportsFor } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
 import { parseSyncYaml } from './sync-config.ts';
@@ -44,7 +44,7 @@ const specs = {
 
 /** What the composition root wires: transports, tag listing and a cheap destination probe (registry HEAD). */
 export interface SyncDeps {
-  readonly transports: () => TransportRegistry;
+  readonly transports: TransportsFor;
   readonly listTags?: (repo: DockerReference, ctx: SystemContext) => Promise<string[]>;
   readonly probeDestination?: CopyOptions['probeDestination'];
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
@@ -130,7 +130,7 @@ async function plan(
       });
     }
     case 'yaml': {
-      const config = parseSyncYaml(await readFile(source, 'utf8'), source);
+      const config = await parseSyncYaml(await readFile(source, 'utf8'), source);
       const out: Planned[] = [];
       for (const [host, cfg] of config) {
         const serverCtx: SystemContext = {
@@ -212,8 +212,6 @@ async function reportOutcome(
 
 export function syncCommand(deps: SyncDeps): Command {
   return {
-    name: 'sync',
-    summary: 'Synchronize one or more images from one location to another',
     usage: `Usage: portcullis sync [FLAGS] --src TRANSPORT --dest TRANSPORT SOURCE DESTINATION
 
 Copies all the images from SOURCE to DESTINATION, as skopeo sync does, several images at a time;
@@ -239,7 +237,8 @@ ${formatFlags(specs)}
       if (src === 'dir' && dest === 'dir') {
         throw new CliError('USAGE', "sync from 'dir' to 'dir' not implemented, consider using rsync instead");
       }
-      const registry = deps.transports();
+      // A yaml source names docker images.
+      const registry = await deps.transports([`${src === 'yaml' ? 'docker' : src}:`, `${dest}:`]);
       const base = copyOptionsFromFlags(flags);
       const inFlight = parseCount('parallel-images', flags['parallel-images'], 4, 1);
       const dryRun = flags['dry-run'] ?? false;

@@ -100,7 +100,7 @@ try {
     `  portcullis inspect  ${ms(median(ourTimes))}  (${(median(ourTimes) / median(skopeoTimes)).toFixed(2)}x skopeo)`,
   );
   console.log(`  node -e 0           ${ms(median(startup))}  (bare Node start-up, for reference)`);
-  console.log(`  portcullis --version ${ms(median(cliStartup))}  (CLI start-up: loading every command)`);
+  console.log(`  portcullis --version ${ms(median(cliStartup))}  (CLI start-up: no command loaded)`);
   console.log(
     `  inspect in-process  ${ms(median(inProcess))}  (no module loading; fresh connections each run)`,
   );

@@ -2,17 +2,16 @@
 // signatures are in memory, and `standalone-verify` wall time against skopeo on the same files.
 // Run: node_modules/.bin/node test/bench/policy-eval.bench.ts
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { digestHex } from '../../src/image/index.ts';
 import { PolicyEvaluator, parsePolicy, VerificationCache } from '../../src/image/signature/index.ts';
-import { dockerTestEnv, putImage } from '../helpers/docker-env.ts';
+import { dockerTestEnv } from '../helpers/docker-env.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { syntheticImage } from '../helpers/synthetic-image.ts';
 import { gnupgHome } from '../image/signature/gnupg.ts';
 import { conformancePathOf, dockerLikeReference, fixture, memoryImage } from '../image/signature/helpers.ts';
+import { signedImage } from './signed-image.ts';
 
 const run = promisify(execFile);
 const manifest = await readFile(fixture('image.manifest.json'));
@@ -131,43 +130,13 @@ try {
   const registry = await startRegistry();
   const env = await dockerTestEnv();
   try {
-    const image = syntheticImage({ layers: 1, layerBytes: 1024 });
-    const dest = await env.transport
-      .parseReference(`//${registry.host}/bench/app:v1`)
-      .newImageDestination({ ...env.ctx, tlsVerify: false });
-    await putImage(dest, image);
-    await dest.close();
-    const sigDir = join(work, 'lookaside', `bench/app@sha256=${digestHex(image.manifestDigest)}`);
-    await mkdir(sigDir, { recursive: true });
-    const mf = join(work, 'app-manifest.json');
-    await writeFile(mf, image.manifest);
-    await run(
-      'skopeo',
-      ['standalone-sign', mf, `${registry.host}/bench/app:v1`, fpr, '-o', join(sigDir, 'signature-1')],
-      { env: home.env },
-    );
-    const regD = join(work, 'registries.d');
-    await mkdir(regD);
-    await writeFile(
-      join(regD, 'bench.yaml'),
-      `docker:\n  ${registry.host}:\n    lookaside: file://${join(work, 'lookaside')}\n`,
-    );
-    const policy = join(work, 'policy.json');
-    await writeFile(
-      policy,
-      JSON.stringify({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: keyFile }] }),
-    );
-    const name = `docker://${registry.host}/bench/app:v1`;
-    const conf = env.ctx.registriesConfPath!;
-    const runEnv = { ...home.env, HOME: env.dir, CONTAINERS_REGISTRIES_CONF: conf };
+    const signed = await signedImage(work, registry, env, home, fpr, keyFile);
+    const { policyEvalArgs } = signed;
+    const runEnv = signed.env;
     const out = join(work, 'copy');
     const skopeoCopy = async () => {
       await rm(out, { recursive: true, force: true });
-      await run(
-        'skopeo',
-        ['--policy', policy, '--registries.d', regD, 'copy', '--src-tls-verify=false', name, `dir:${out}`],
-        { env: runEnv },
-      );
+      await run('skopeo', signed.skopeoCopyArgs(out), { env: runEnv });
     };
     const samples = async (fn: () => Promise<unknown>, n = 5) => {
       const t: number[] = [];
@@ -179,25 +148,7 @@ try {
       return t.sort((a, b) => a - b)[Math.floor(n / 2)]!;
     };
     const copyMs = await samples(skopeoCopy);
-    const evalMs = await samples(() =>
-      run(
-        process.execPath,
-        [
-          bin,
-          'policy',
-          'eval',
-          '--policy',
-          policy,
-          '--registries.d',
-          regD,
-          '--registries-conf',
-          conf,
-          '--tls-verify=false',
-          name,
-        ],
-        { env: runEnv },
-      ),
-    );
+    const evalMs = await samples(() => run(process.execPath, [bin, ...policyEvalArgs], { env: runEnv }));
     console.log('\npolicy-checked access to a small signed image on a loopback registry, median of 5');
     console.log(
       `skopeo copy --policy (signedBy, lookaside)                  ${copyMs.toFixed(0).padStart(6)} ms`,

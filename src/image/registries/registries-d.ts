@@ -58,14 +58,14 @@ function namespaceOf(v: unknown, where: string, path: string): RegistryNamespace
 }
 
 /** Merges one YAML document into `into`; duplicate scopes across files are errors. */
-export function addRegistriesDFile(
+export async function addRegistriesDFile(
   into: { defaultDocker: RegistryNamespace | undefined; docker: Map<string, RegistryNamespace> },
   text: string,
   path: string,
-): void {
+): Promise<void> {
   let doc: unknown;
   try {
-    doc = parseYamlDocument(text, 10);
+    doc = await parseYamlDocument(text, 10);
   } catch (err) {
     throw new RegistriesError('REGISTRIES_D_INVALID', `registries.d ${path}: invalid YAML`, { cause: err });
   }
@@ -113,7 +113,7 @@ export async function loadRegistriesD(explicitDir?: string, home: string = homed
       const path = join(dir, name);
       const text = await readFile(path, 'utf8');
       if (text.length > MAX_FILE) fail(path, `larger than ${MAX_FILE} bytes`);
-      addRegistriesDFile(acc, text, path);
+      await addRegistriesDFile(acc, text, path);
     }
     return acc;
   }

@@ -120,7 +120,7 @@ function acceptedReferrer(found: DiscoveredSignature): AcceptedSignature & { ref
 
 export function sigstoreVerifier(
   options: { readonly readFile?: ReadFile; readonly now?: () => Date } = {},
-): SigstoreVerifier {
+): Required<SigstoreVerifier> {
   const trusts = new SigstoreTrustCache(options.readFile ?? ((path) => readFile(path)));
   const now = () => (options.now === undefined ? {} : { now: options.now() });
   return {

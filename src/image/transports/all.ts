@@ -1,31 +1,36 @@
-// The default set of transports: the only module that imports concrete transports.
+// The default set of transports: the only module that imports concrete transports. Each is
+// imported on demand, so a program that reads one docker:// image never loads the archive code.
 import type { ImageTransport } from '../types.ts';
-import { dirTransport } from './dir/transport.ts';
-import { DockerTransport } from './docker/index.ts';
-import { dockerArchiveTransport } from './docker-archive/transport.ts';
-import { ociTransport } from './oci/transport.ts';
-import { ociArchiveTransport } from './oci-archive/transport.ts';
 import { TransportRegistry } from './registry.ts';
-import { sifTransport } from './sif/transport.ts';
-import { tarballTransport } from './tarball/transport.ts';
-import { containersStorageTransport, dockerDaemonTransport } from './unsupported/transport.ts';
+
+const loaders: Readonly<Record<string, () => Promise<ImageTransport>>> = {
+  docker: async () => new (await import('./docker/index.ts')).DockerTransport(),
+  dir: async () => (await import('./dir/transport.ts')).dirTransport,
+  'docker-archive': async () => (await import('./docker-archive/transport.ts')).dockerArchiveTransport,
+  oci: async () => (await import('./oci/transport.ts')).ociTransport,
+  'oci-archive': async () => (await import('./oci-archive/transport.ts')).ociArchiveTransport,
+  sif: async () => (await import('./sif/transport.ts')).sifTransport,
+  tarball: async () => (await import('./tarball/transport.ts')).tarballTransport,
+  'docker-daemon': async () => (await import('./unsupported/transport.ts')).dockerDaemonTransport,
+  'containers-storage': async () => (await import('./unsupported/transport.ts')).containersStorageTransport,
+};
 
 /** Every transport Portcullis implements, docker first. */
-export function allTransports(): ImageTransport[] {
-  return [
-    new DockerTransport(),
-    dirTransport,
-    dockerArchiveTransport,
-    ociTransport,
-    ociArchiveTransport,
-    sifTransport,
-    tarballTransport,
-    dockerDaemonTransport,
-    containersStorageTransport,
-  ];
+export async function allTransports(): Promise<ImageTransport[]> {
+  return Promise.all(Object.values(loaders).map((load) => load()));
 }
 
 /** A registry holding every transport Portcullis implements. */
-export function defaultTransportRegistry(): TransportRegistry {
-  return new TransportRegistry(allTransports());
+export async function defaultTransportRegistry(): Promise<TransportRegistry> {
+  return new TransportRegistry(await allTransports());
+}
+
+/**
+ * A registry holding the transports `transport:details` image names use. A name without a known
+ * transport gets every transport, so its parse error lists them all.
+ */
+export async function transportRegistryFor(imageNames: readonly string[]): Promise<TransportRegistry> {
+  const wanted = new Set(imageNames.map((n) => (n.includes(':') ? n.slice(0, n.indexOf(':')) : '')));
+  if ([...wanted].some((name) => !Object.hasOwn(loaders, name))) return defaultTransportRegistry();
+  return new TransportRegistry(await Promise.all([...wanted].map((name) => loaders[name]!())));
 }

@@ -25,7 +25,10 @@ const MAX_SCOPES = 256;
 const MAX_TRANSPORTS = 8;
 
 const str = (maxLength = MAX_NAME): Schema => ({ type: 'string', maxLength });
-const base64 = (): Schema => ({ type: 'string', format: 'byte', maxLength: MAX_KEY_BYTES });
+// Standard base64 by pattern, not `format: byte`: kube-apiserver 1.36 refuses values with `+` or `/`
+// while evaluating the CEL rules over byte-formatted fields, and real keys almost always hold them.
+const BASE64_PATTERN = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
+const base64 = (): Schema => ({ type: 'string', pattern: BASE64_PATTERN, maxLength: MAX_KEY_BYTES });
 const base64List = (): Schema => ({ type: 'array', maxItems: 16, items: base64() });
 
 const keyRef = (what: string): Schema => ({

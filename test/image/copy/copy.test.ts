@@ -15,7 +15,7 @@ import { conformancePath } from '../../helpers/conformance.ts';
 import { syntheticImage, writeOciIndexLayout, writeOciLayout } from '../../helpers/images.ts';
 import { skopeo } from '../../helpers/skopeo.ts';
 
-const transports = defaultTransportRegistry();
+const transports = await defaultTransportRegistry();
 const ref = (name: string): ImageReference => transports.parseImageName(name);
 let root: string;
 let n = 0;

@@ -64,12 +64,12 @@ describe('registries.d (upstream fixtures)', () => {
 });
 
 describe('use-sigstore-attachments', () => {
-  const build = (yaml: string) => {
+  const build = async (yaml: string) => {
     const acc = {
       defaultDocker: undefined as RegistryNamespace | undefined,
       docker: new Map<string, RegistryNamespace>(),
     };
-    addRegistriesDFile(acc, yaml, 'test.yaml');
+    await addRegistriesDFile(acc, yaml, 'test.yaml');
     return acc;
   };
   const table: [string, string, boolean][] = [
@@ -84,23 +84,23 @@ describe('use-sigstore-attachments', () => {
     ],
   ];
   for (const [yaml, image, want] of table) {
-    it(`${JSON.stringify(yaml)} for ${image} -> ${want}`, () => {
+    it(`${JSON.stringify(yaml)} for ${image} -> ${want}`, async () => {
       assert.equal(
-        signatureStorageFor(build(yaml), parseNormalizedNamed(image)).useSigstoreAttachments,
+        signatureStorageFor(await build(yaml), parseNormalizedNamed(image)).useSigstoreAttachments,
         want,
       );
     });
   }
-  it('rejects duplicate scopes and unknown keys', () => {
-    const acc = build('docker:\n  example.com:\n    lookaside: file:///a\n');
-    assert.throws(
+  it('rejects duplicate scopes and unknown keys', async () => {
+    const acc = await build('docker:\n  example.com:\n    lookaside: file:///a\n');
+    await assert.rejects(
       () => addRegistriesDFile(acc, 'docker:\n  example.com:\n    lookaside: file:///b\n', 'b.yaml'),
       { code: 'REGISTRIES_D_INVALID' },
     );
-    assert.throws(() => build('docker:\n  example.com:\n    lookasides: file:///a\n'), {
+    await assert.rejects(() => build('docker:\n  example.com:\n    lookasides: file:///a\n'), {
       code: 'REGISTRIES_D_INVALID',
     });
-    assert.throws(() => build('docker:\n  example.com:\n    use-sigstore-attachments: "yes"\n'), {
+    await assert.rejects(() => build('docker:\n  example.com:\n    use-sigstore-attachments: "yes"\n'), {
       code: 'REGISTRIES_D_INVALID',
     });
   });

@@ -1,7 +1,6 @@
 // oci-archive: a tar of an OCI layout; read by extracting it (path-safely) to a temp directory,
 // written as a layout in a temp directory that is packed and renamed into place on commit.
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -85,7 +84,14 @@ export class OciArchiveReference implements ImageReference {
   async newImageSource(ctx: SystemContext): Promise<ImageSource> {
     const dir = await tempDir(ctx);
     try {
-      await extractTar(createReadStream(this.resolvedFile), dir);
+      // Opened before extraction starts: a stream created here would report a missing file as an
+      // 'error' event while extractTar is still setting up, with nobody listening yet.
+      const archive = (await open(this.resolvedFile)).createReadStream();
+      try {
+        await extractTar(archive, dir);
+      } finally {
+        archive.destroy();
+      }
       return new TempLayoutSource(await OciLayoutSource.open(this, dir, this.image, -1), dir);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });

@@ -51,7 +51,7 @@ describe('copy with a sigstore signer', () => {
     const signer = await sigstoreCopySigner(pair.privateKeyPem, new TextEncoder().encode(PASS));
     const destName = `${registry.host}/copy/signed:v1`;
     const dest = env.transport.parseReference(`//${destName}`);
-    await copyImage(dest, defaultTransportRegistry().parseImageName(`oci:${join(dir, 'src')}:v1`), {
+    await copyImage(dest, (await defaultTransportRegistry()).parseImageName(`oci:${join(dir, 'src')}:v1`), {
       destCtx: env.ctx,
       signers: [signer],
     });

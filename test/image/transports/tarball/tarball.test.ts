@@ -48,7 +48,7 @@ describe('tarball:', () => {
   });
 
   test('copies to dir: and is read-only', async () => {
-    const t = defaultTransportRegistry();
+    const t = await defaultTransportRegistry();
     await copyImage(t.parseImageName(`dir:${join(root, 'out')}`), t.parseImageName(`tarball:${plain}`));
     await assert.rejects(tarballTransport.parseReference(plain).newImageDestination({}), {
       code: 'READ_ONLY',

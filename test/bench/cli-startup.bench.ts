@@ -1,0 +1,126 @@
+// CLI start-up against skopeo, in one interleaved run (the machine is shared, so load drifts):
+// `--version`, `inspect docker://` vs `skopeo inspect`, and `policy eval` vs `skopeo copy --policy`
+// of a small GPG-signed image on a loopback registry. Each checkout is run from src/ (bin/, type
+// stripping) and, where it has one, from its compiled dist/ (`npx tsc -p tsconfig.build.json`),
+// with and without Node's compile cache.
+// Run: node_modules/.bin/node test/bench/cli-startup.bench.ts [runs=15] [baseline-checkout ...]
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
+import { dockerTestEnv } from '../helpers/docker-env.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { gnupgHome } from '../image/signature/gnupg.ts';
+import { signedImage } from './signed-image.ts';
+
+const run = promisify(execFile);
+const runs = Number(process.argv[2] ?? 15);
+const here = fileURLToPath(new URL('../..', import.meta.url));
+const checkouts = [here, ...process.argv.slice(3).map((p) => resolve(p))];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+interface Runner {
+  readonly label: string;
+  readonly argv: readonly string[]; // the CLI, before its own arguments
+  readonly env: Readonly<Record<string, string>>;
+}
+
+const work = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
+// What bin/portcullis.js does for the published package, pointed at one checkout's dist/.
+const distRunner = join(work, 'run-dist.mjs');
+await writeFile(
+  distRunner,
+  `import module from 'node:module';
+module.enableCompileCache?.();
+const { main } = await import(process.argv[2]);
+process.exitCode = await main(process.argv.slice(3));
+`,
+);
+const noCache = { NODE_DISABLE_COMPILE_CACHE: '1' };
+const runners: Runner[] = checkouts.flatMap((root, i) => {
+  const name = i === 0 ? 'this' : `base${checkouts.length > 2 ? i : ''}`;
+  const src = [join(root, 'bin/portcullis.js')];
+  const distMain = join(root, 'dist/src/cli/main.js');
+  const dist = [distRunner, distMain];
+  return [
+    { label: `${name} src`, argv: src, env: {} },
+    { label: `${name} src, no compile cache`, argv: src, env: noCache },
+    ...(existsSync(distMain)
+      ? [
+          { label: `${name} dist`, argv: dist, env: {} },
+          { label: `${name} dist, no compile cache`, argv: dist, env: noCache },
+        ]
+      : []),
+  ];
+});
+
+const registry = await startRegistry();
+const env = await dockerTestEnv();
+const home = await gnupgHome();
+try {
+  const fpr = await home.generate('Bench <bench@example.com>', 'rsa2048');
+  const keyFile = join(work, 'pub.gpg');
+  await writeFile(keyFile, await home.exportPublic(fpr));
+  const signed = await signedImage(work, registry, env, home, fpr, keyFile);
+  const { name, policyEvalArgs } = signed;
+  const runEnv = { ...process.env, ...signed.env };
+  const out = join(work, 'copy');
+
+  interface Case {
+    readonly label: string;
+    readonly once: () => Promise<unknown>;
+    readonly times: number[];
+  }
+  const cases: Case[] = [];
+  const add = (label: string, once: () => Promise<unknown>) => cases.push({ label, once, times: [] });
+  add('skopeo inspect', () => run('skopeo', ['inspect', '--tls-verify=false', name], { env: runEnv }));
+  add('skopeo copy --policy (signedBy, lookaside)', async () => {
+    await rm(out, { recursive: true, force: true });
+    await run('skopeo', signed.skopeoCopyArgs(out), { env: runEnv });
+  });
+  for (const r of runners) {
+    const ours = (args: string[]) => () =>
+      run(process.execPath, [...r.argv, ...args], { env: { ...runEnv, ...r.env }, maxBuffer: 16 << 20 });
+    add(`${r.label}: --version`, ours(['--version']));
+    add(
+      `${r.label}: inspect`,
+      ours(['inspect', '--tls-verify=false', '--registries-conf', env.ctx.registriesConfPath!, name]),
+    );
+    add(`${r.label}: policy eval`, ours([...policyEvalArgs]));
+  }
+  for (const c of cases) await c.once(); // warm-up: page cache, compile caches, registry
+  for (let i = 0; i < runs; i++) {
+    for (const c of cases) {
+      const t0 = performance.now();
+      await c.once();
+      c.times.push(performance.now() - t0);
+    }
+  }
+  const skopeoInspect = median(cases[0]!.times);
+  const skopeoCopy = median(cases[1]!.times);
+  console.log(`median of ${runs} interleaved runs; load ${loadavg().join(' ')}`);
+  for (const c of cases) {
+    const m = median(c.times);
+    const vs = c.label.endsWith(': inspect')
+      ? `  ${(m / skopeoInspect).toFixed(2)}x skopeo inspect`
+      : c.label.endsWith(': policy eval')
+        ? `  ${(m / skopeoCopy).toFixed(2)}x skopeo copy --policy`
+        : '';
+    console.log(`  ${c.label.padEnd(48)} ${m.toFixed(0).padStart(6)} ms${vs}`);
+  }
+} finally {
+  await closeAllAgents();
+  await home.remove();
+  await env.cleanup();
+  await registry.stop();
+  await rm(work, { recursive: true, force: true });
+}
