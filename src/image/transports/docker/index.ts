@@ -11,4 +11,4 @@ export { DockerImageDestination } from './destination.ts';
 export { DockerError, type DockerErrorCode } from './errors.ts';
 export { closeAllAgents } from './http.ts';
 export { DockerImageSource } from './source.ts';
-export { DockerImageReference, DockerTransport, UNKNOWN_DIGEST_SUFFIX } from './transport.ts';
+export { DockerImageReference, DockerTransport } from './transport.ts';

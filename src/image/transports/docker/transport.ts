@@ -3,9 +3,11 @@ import type { Digest } from '../../digest.ts';
 import {
   type DockerReference,
   DockerReferenceError,
+  type DockerTransportReference,
   dockerReferenceIdentity,
   dockerReferenceNamespaces,
-  parseNormalizedNamed,
+  parseDockerTransportReference,
+  UNKNOWN_DIGEST_SUFFIX,
 } from '../../reference/index.ts';
 import type {
   ImageDestination,
@@ -18,8 +20,6 @@ import { type Environment, processEnvironment } from './context.ts';
 import { deleteDockerImage, openDockerDestination } from './destination.ts';
 import { DockerError } from './errors.ts';
 import { openDockerSource } from './source.ts';
-
-export const UNKNOWN_DIGEST_SUFFIX = '@@unknown-digest@@';
 
 export class DockerImageReference implements ImageReference {
   readonly transport: DockerTransport;
@@ -89,23 +89,14 @@ export class DockerTransport implements ImageTransport {
   }
 
   parseReference(details: string): DockerImageReference {
-    if (!details.startsWith('//')) {
-      throw new DockerError(
-        'REFERENCE_INVALID',
-        `docker: reference ${JSON.stringify(details)} does not start with //`,
-      );
-    }
-    let rest = details.slice(2);
-    const unknownDigest = rest.endsWith(UNKNOWN_DIGEST_SUFFIX);
-    if (unknownDigest) rest = rest.slice(0, -UNKNOWN_DIGEST_SUFFIX.length);
-    let ref: DockerReference;
+    let parsed: DockerTransportReference;
     try {
-      ref = parseNormalizedNamed(rest);
+      parsed = parseDockerTransportReference(details);
     } catch (err) {
       const detail = err instanceof DockerReferenceError ? err.message : String(err);
       throw new DockerError('REFERENCE_INVALID', `docker: ${detail}`, { cause: err });
     }
-    return this.newReference(ref, unknownDigest);
+    return new DockerImageReference(this, parsed.ref, parsed.unknownDigest);
   }
 
   /** Builds a reference; plain name-only references get `:latest`. */
