@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { type CopyOptions, copyImage } from '../image/copy/index.ts';
 import { parseNormalizedNamed, type TransportRegistry } from '../image/index.ts';
+import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
@@ -29,6 +30,8 @@ const specs = {
 export interface CopyDeps {
   readonly transports: () => TransportRegistry;
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
+  /** Verifies sigstoreSigned policy requirements; without it they deny. */
+  readonly sigstore?: SigstoreVerifier;
   /** Releases what transports keep open (registry connections) so the process can exit. */
   readonly cleanup?: () => Promise<void>;
 }
@@ -64,7 +67,8 @@ ${formatFlags(specs)}
         }
         return ref;
       });
-      const policy = await policyFromFlags(flags, io.env, registry);
+      const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
+      const progress = progressFor(io.stdout, flags.quiet ?? false);
       const options: CopyOptions = {
         ...base,
         ...(policy !== undefined ? { policy } : {}),
@@ -73,7 +77,7 @@ ${formatFlags(specs)}
           ...(additionalTags.length > 0 ? { dockerArchiveAdditionalTags: additionalTags } : {}),
         },
         multiArch: parseMultiArch(flags['multi-arch'], flags.all ?? false),
-        progress: progressFor(io.stdout, flags.quiet ?? false),
+        ...(progress !== undefined ? { progress } : {}),
         ...(deps.extraOptions !== undefined ? await deps.extraOptions(io) : {}),
       };
       try {

@@ -16,9 +16,41 @@ const flags = {
   raw: { type: 'boolean', help: 'output the raw manifest or config' },
   config: { type: 'boolean', help: 'output the configuration instead of the manifest' },
   'no-tags': { type: 'boolean', short: 'n', help: 'do not list the repository tags' },
+  format: {
+    type: 'string',
+    short: 'f',
+    metavar: 'TEMPLATE',
+    help: 'format the output with a Go template subset: {{.Field}}, {{json .Field}}',
+  },
   ...registryFlags,
   ...globalFlags,
 } as const;
+
+/**
+ * The part of Go's text/template that scripts use with `skopeo inspect --format`: `{{.Field}}`
+ * and `{{json .Field}}`. Anything else is a usage error rather than a wrong answer.
+ */
+export function renderTemplate(template: string, data: Readonly<Record<string, unknown>>): string {
+  return template.replace(
+    /\{\{\s*(json\s+)?\.([A-Za-z]+)\s*\}\}|\{\{[^}]*\}\}/g,
+    (whole, json: string | undefined, field: string | undefined) => {
+      if (field === undefined) throw new CliError('USAGE', `--format: unsupported template action ${whole}`);
+      if (!Object.hasOwn(data, field))
+        throw new CliError('USAGE', `--format: unknown field ${JSON.stringify(field)}`);
+      const value = data[field];
+      if (json !== undefined) return JSON.stringify(value);
+      if (value === null || value === undefined) return '<no value>';
+      if (Array.isArray(value)) return `[${value.join(' ')}]`;
+      if (typeof value === 'object') {
+        const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+          a < b ? -1 : a > b ? 1 : 0,
+        );
+        return `map[${entries.map(([k, v]) => `${k}:${String(v)}`).join(' ')}]`;
+      }
+      return String(value);
+    },
+  );
+}
 
 /** `inspect`: skopeo's output fields, in skopeo's order. */
 export function inspectCommand(transports: readonly ImageTransport[]): Command {
@@ -64,7 +96,7 @@ export function inspectCommand(transports: readonly ImageTransport[]): Command {
           },
           info,
         );
-        io.stdout.write(formatJson(out));
+        io.stdout.write(f.format === undefined ? formatJson(out) : `${renderTemplate(f.format, out)}\n`);
         return 0;
       } finally {
         await src.close();

@@ -1,11 +1,11 @@
 // skopeo's global trust-policy flags for copy and sync: the policy is checked for every image
 // before anything else of it is read (the copy engine's SourcePolicy hook).
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { SourcePolicy } from '../image/copy/index.ts';
 import { BaseError, type TransportRegistry } from '../image/index.ts';
-import { PolicyEvaluator, readPolicyFile } from '../image/signature/index.ts';
+import { PolicyEvaluator, type SigstoreVerifier } from '../image/signature/evaluate.ts';
+import { readPolicyFile } from '../image/signature/policy-parse.ts';
 import type { FlagSpec } from './args.ts';
+import { defaultPolicyPath } from './policy.ts';
 
 export const policyFlagSpecs = {
   policy: {
@@ -14,33 +14,29 @@ export const policyFlagSpecs = {
     help: 'trust policy (default $HOME/.config/containers/policy.json, else /etc/containers/policy.json)',
   },
   'insecure-policy': { type: 'boolean', help: 'run without any policy check' },
+  'require-signed': { type: 'boolean', help: 'also deny images no requirement verified a signature of' },
 } as const satisfies Record<string, FlagSpec>;
 
 /** A policy denial, with the evaluator's denial code. */
 export class PolicyRejection extends BaseError<string> {}
 
-async function defaultPolicyPath(env: Readonly<Record<string, string | undefined>>): Promise<string> {
-  const user = env.HOME === undefined ? undefined : join(env.HOME, '.config', 'containers', 'policy.json');
-  if (user !== undefined) {
-    try {
-      await access(user);
-      return user;
-    } catch {
-      // upstream falls back to the system-wide file
-    }
-  }
-  return '/etc/containers/policy.json';
-}
-
 /** The SourcePolicy the flags ask for; undefined with --insecure-policy. */
 export async function policyFromFlags(
-  flags: { readonly policy?: string | undefined; readonly 'insecure-policy'?: boolean | undefined },
+  flags: {
+    readonly policy?: string | undefined;
+    readonly 'insecure-policy'?: boolean | undefined;
+    readonly 'require-signed'?: boolean | undefined;
+  },
   env: Readonly<Record<string, string | undefined>>,
   transports: TransportRegistry,
+  sigstore: SigstoreVerifier | undefined,
 ): Promise<SourcePolicy | undefined> {
   if (flags['insecure-policy']) return undefined;
-  const path = flags.policy ?? (await defaultPolicyPath(env));
-  const evaluator = new PolicyEvaluator(await readPolicyFile(path, { transports }));
+  const policy = await readPolicyFile(flags.policy ?? defaultPolicyPath(env), { transports });
+  const evaluator = new PolicyEvaluator(policy, {
+    requireSigned: flags['require-signed'] ?? false,
+    ...(sigstore !== undefined ? { sigstore } : {}),
+  });
   return {
     async checkSource(image) {
       const verdict = await evaluator.evaluate(image);

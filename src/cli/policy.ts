@@ -51,7 +51,8 @@ const usage = `Usage:
   portcullis policy eval [FLAGS] IMAGE
 
 lint: exit 0 when FILE is a valid policy (warnings go to stderr), 1 when it is not, 2 on usage errors.
-eval: exit 0 when IMAGE is allowed, 1 when denied, 2 on errors.
+eval: exit 0 when IMAGE is allowed, 1 when denied by the policy, 2 on errors (including an
+image whose manifest or signatures cannot be read; it is never allowed).
 
 lint flags:
 ${formatFlags(lintFlags)}
@@ -152,7 +153,9 @@ async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDe
     const verdict = await evaluator.evaluate(image);
     if (flags.json) io.stdout.write(`${JSON.stringify(verdict.explanation, null, 2)}\n`);
     else printExplanation(verdict.explanation, io);
-    return verdict.allowed ? 0 : 1;
+    // A decision the image could not be read for is an error (2), not a policy denial (1).
+    if (verdict.allowed) return 0;
+    return verdict.code === 'EVALUATION_FAILED' ? 2 : 1;
   } finally {
     await image.close().catch(() => undefined);
   }

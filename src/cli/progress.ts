@@ -7,12 +7,6 @@ type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 const quietBlob: BlobProgress = { advance() {}, done() {}, failed() {} };
 
-export const quietProgress: ProgressSink = {
-  blobStarted: () => quietBlob,
-  blobSkipped() {},
-  message() {},
-};
-
 /** The lines skopeo prints when its output is not a terminal. */
 export function lineProgress(out: Out): ProgressSink {
   return {
@@ -108,7 +102,8 @@ export function ttyProgress(out: Out): ProgressSink {
   };
 }
 
-export function progressFor(out: Out, quiet: boolean): ProgressSink {
-  if (quiet) return quietProgress;
+/** undefined with --quiet: the engine then adds no counting stage to the blob pipeline. */
+export function progressFor(out: Out, quiet: boolean): ProgressSink | undefined {
+  if (quiet) return undefined;
   return out.isTTY ? ttyProgress(out) : lineProgress(out);
 }

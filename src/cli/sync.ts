@@ -12,10 +12,10 @@ import {
   type SystemContext,
   type TransportRegistry,
 } from '../image/index.ts';
+import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
-import { quietProgress } from './progress.ts';
 import { parseSyncYaml } from './sync-config.ts';
 import { copyOptionsFromFlags, parseCount, transferFlagSpecs } from './transfer-flags.ts';
 
@@ -40,6 +40,8 @@ export interface SyncDeps {
   readonly probeDestination?: CopyOptions['probeDestination'];
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
   readonly cleanup?: () => Promise<void>;
+  /** Verifies sigstoreSigned policy requirements; without it they deny. */
+  readonly sigstore?: SigstoreVerifier;
 }
 
 interface Planned {
@@ -234,7 +236,7 @@ ${formatFlags(specs)}
           io.stdout.write(`Would have synced ${jobs.length} images\n`);
           return 0;
         }
-        const policy = await policyFromFlags(flags, io.env, registry);
+        const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
         const results: (CopyResult | undefined)[] = new Array(jobs.length);
         let failed = 0;
@@ -255,7 +257,6 @@ ${formatFlags(specs)}
                     ...(deps.probeDestination !== undefined
                       ? { probeDestination: deps.probeDestination }
                       : {}),
-                    progress: quietProgress,
                     ...(policy !== undefined ? { policy } : {}),
                     ...extra,
                   }),

@@ -44,6 +44,7 @@ export {
   parsePolicy,
   parseRequirement,
   parseSignedIdentity,
+  policyFilePaths,
   readPolicyFile,
   requirementsForImage,
   SIGSTORE_PAYLOAD_TYPE,

@@ -1,6 +1,6 @@
 // Image string + pull credentials -> Verdict: parse, ask the policy, resolve, verify, with caching.
 import type { Coalescer, TtlCache } from '../cache/index.ts';
-import { BaseError, type Digest, type DockerReference, parseNormalizedNamed } from '../image/index.ts';
+import { BaseError, type Digest, DockerReference, parseNormalizedNamed } from '../image/index.ts';
 import { credentialScope } from './credentials.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Resolver, Verdict } from './types.ts';
 
@@ -26,6 +26,8 @@ export interface CheckerSettings {
   readonly observer: CheckObserver;
 }
 
+const MAX_PARSED = 10_000;
+
 function errorVerdict(context: string, err: unknown): Verdict {
   const code = err instanceof BaseError ? String(err.code) : 'INTERNAL';
   const detail = err instanceof Error ? err.message : String(err);
@@ -38,6 +40,7 @@ function seconds(since: number): number {
 
 export class ImageChecker {
   readonly #s: CheckerSettings;
+  readonly #parsed = new Map<string, DockerReference | Error>();
 
   constructor(settings: CheckerSettings) {
     this.#s = settings;
@@ -59,11 +62,9 @@ export class ImageChecker {
     // One latency observation per check: 'policy' when the policy alone decided, 'cache' when
     // the verdict cache did; misses report their resolve/fetch/verify stages instead.
     const started = performance.now();
-    let ref: DockerReference;
-    try {
-      ref = parseNormalizedNamed(image).tagNameOnly();
-    } catch (err) {
-      return { kind: 'denied', reason: `invalid image reference: ${(err as Error).message}` };
+    const ref = this.#parse(image);
+    if (!(ref instanceof DockerReference)) {
+      return { kind: 'denied', reason: `invalid image reference: ${ref.message}` };
     }
     const evaluator = this.#s.evaluator();
     if (evaluator === undefined) {
@@ -117,6 +118,21 @@ export class ImageChecker {
       }
       return verdict;
     });
+  }
+
+  /** Parses as the kubelet reads an image (`:latest` when untagged); memoized, bounded. */
+  #parse(image: string): DockerReference | Error {
+    let parsed = this.#parsed.get(image);
+    if (parsed === undefined) {
+      try {
+        parsed = parseNormalizedNamed(image).tagNameOnly();
+      } catch (err) {
+        parsed = err instanceof Error ? err : new Error(String(err));
+      }
+      if (this.#parsed.size >= MAX_PARSED) this.#parsed.clear();
+      this.#parsed.set(image, parsed);
+    }
+    return parsed;
   }
 
   async #resolve(ref: DockerReference, scope: string, credentials: PullCredentials): Promise<Digest> {

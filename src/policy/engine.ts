@@ -84,6 +84,9 @@ function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined): Verdict 
   };
 }
 
+const NEEDS_IMAGE = Symbol('needs the image');
+const MAX_MEMOIZED = 10_000;
+
 class PolicyEngine implements Evaluator {
   readonly policyHash: string;
   readonly trustHash: string;
@@ -91,6 +94,7 @@ class PolicyEngine implements Evaluator {
   readonly #policy: Policy;
   readonly #evaluator: PolicyEvaluator;
   readonly #options: EngineOptions;
+  readonly #early = new Map<string, Verdict | typeof NEEDS_IMAGE>();
 
   constructor(
     policy: Policy,
@@ -114,11 +118,18 @@ class PolicyEngine implements Evaluator {
   }
 
   async decideWithoutImage(ref: DockerReference): Promise<Verdict | undefined> {
+    // A pure function of the reference for this policy: memoized, as every admission asks.
+    const key = ref.toString();
+    const known = this.#early.get(key);
+    if (known !== undefined) return known === NEEDS_IMAGE ? undefined : known;
     const reference = this.#reference(ref);
     const { requirements } = requirementsForImage(this.#policy, reference);
-    if (!requirements.every((r) => r.type === 'reject' || r.type === 'insecureAcceptAnything'))
-      return undefined;
-    return toVerdict(await this.#evaluator.evaluate(imageWithoutBytes(reference)), undefined);
+    const decided = requirements.every((r) => r.type === 'reject' || r.type === 'insecureAcceptAnything')
+      ? toVerdict(await this.#evaluator.evaluate(imageWithoutBytes(reference)), undefined)
+      : undefined;
+    if (this.#early.size >= MAX_MEMOIZED) this.#early.clear();
+    this.#early.set(key, decided ?? NEEDS_IMAGE);
+    return decided;
   }
 
   async evaluate(

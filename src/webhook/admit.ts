@@ -72,14 +72,23 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-/** Judges every image of the request; images still undecided at the deadline get an error verdict. */
+interface PendingCheck {
+  readonly progress: CheckProgress;
+  verdict?: Verdict;
+}
+
+/**
+ * Judges every image of the request; images still undecided when `remainingMs` has passed get
+ * an error verdict saying what they were waiting for.
+ */
 async function judge(
   settings: AdmissionSettings,
   request: AdmissionRequest,
   sites: readonly ImageSite[],
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
+  remainingMs: number,
 ): Promise<Outcome[]> {
-  const limit = deadline(settings.deadlineMs);
+  const limit = deadline(remainingMs);
   const controller = new AbortController();
   try {
     const all = (verdict: Verdict) => sites.map((site) => ({ site, verdict }));
@@ -98,20 +107,19 @@ async function judge(
     if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
     const { credentials } = read;
     // Duplicate images within one request are checked once.
-    const checks = new Map<string, { progress: CheckProgress; verdict?: Verdict; done: Promise<void> }>();
+    const checks = new Map<string, PendingCheck>();
+    const done: Promise<void>[] = [];
     for (const site of sites) {
       if (checks.has(site.image)) continue;
-      const progress: CheckProgress = { stage: 'parsing' };
-      const entry: { progress: CheckProgress; verdict?: Verdict; done: Promise<void> } = {
-        progress,
-        done: Promise.resolve(),
-      };
-      entry.done = settings.checker.check(site.image, credentials, progress).then((v) => {
-        entry.verdict = v;
-      });
+      const entry: PendingCheck = { progress: { stage: 'parsing' } };
       checks.set(site.image, entry);
+      done.push(
+        settings.checker.check(site.image, credentials, entry.progress).then((v) => {
+          entry.verdict = v;
+        }),
+      );
     }
-    await Promise.race([Promise.all([...checks.values()].map((c) => c.done)), limit.expired]);
+    await Promise.race([Promise.all(done), limit.expired]);
     return sites.map((site) => {
       const entry = checks.get(site.image)!;
       const verdict: Verdict = entry.verdict ?? {
@@ -235,7 +243,13 @@ export async function admit(
         answer = decide(settings, request.uid, [`invalid object: ${extraction.message}`], []);
         break;
       case 'workload': {
-        outcomes = await judge(settings, request, extraction.sites, extraction.pod);
+        outcomes = await judge(
+          settings,
+          request,
+          extraction.sites,
+          extraction.pod,
+          settings.deadlineMs - (performance.now() - started),
+        );
         const problems = outcomes.filter((o) => o.verdict.kind !== 'allowed').map(describe);
         answer = decide(settings, request.uid, problems, []);
         if (mutate && extraction.isPod && answer.response.allowed) {

@@ -19,6 +19,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     loggerInstance: admission.logger,
     // One line per admission comes from admit(); per-request framework lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger: admit() logs with the review uid, and a child per request
+    // (with redaction) costs more than a cached review.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
     ...(options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } }),
   }) as unknown as FastifyInstance;

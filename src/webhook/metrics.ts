@@ -1,5 +1,8 @@
 // Prometheus metrics of the webhook. The only module importing prom-client.
-import { Counter, Histogram, Registry } from 'prom-client';
+//
+// The hot path only bumps plain numbers (a cached admission records a dozen observations, and
+// prom-client hashes labels on each); prom-client renders them at scrape time.
+import { Counter, type Metric, Registry } from 'prom-client';
 import type { CheckObserver, Stage } from '../policy/index.ts';
 
 export type Decision = 'allowed' | 'denied' | 'warned' | 'audited' | 'skipped' | 'invalid';
@@ -13,62 +16,133 @@ export interface Metrics extends CheckObserver {
 // Sub-millisecond cache hits up to the 30 s webhook maximum.
 const BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** Fixed-bucket histogram series: one count per bucket (not cumulative), plus sum and count. */
+class Series {
+  readonly counts = new Float64Array(BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(value: number): void {
+    let i = 0;
+    while (i < BUCKETS.length && value > BUCKETS[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+/**
+ * A histogram with one label, in the shape prom-client's registry renders (its `get()`), fed by
+ * plain Series objects.
+ */
+function histogram(name: string, help: string, label: string, series: ReadonlyMap<string, Series>): Metric {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    async get() {
+      const values = [];
+      for (const [labelValue, s] of series) {
+        const labels = label === '' ? {} : { [label]: labelValue };
+        let cumulative = 0;
+        for (let i = 0; i <= BUCKETS.length; i++) {
+          cumulative += s.counts[i]!;
+          const le = i < BUCKETS.length ? BUCKETS[i]! : '+Inf';
+          values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${name}_bucket` });
+        }
+        values.push({ labels, value: s.sum, metricName: `${name}_sum` });
+        values.push({ labels, value: s.count, metricName: `${name}_count` });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  } as unknown as Metric;
+}
+
+/** A counter whose values live in `counts` (label values joined by `/`) until a scrape. */
+function counter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  counts: Map<string, number>,
+) {
+  return new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, value] of counts) {
+        const parts = key.split('/');
+        this.inc(Object.fromEntries(labelNames.map((l, i) => [l, parts[i] ?? ''])), value);
+      }
+    },
+  });
+}
+
+const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+
 /** A private registry per instance, so several servers (and tests) never share counters. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  const admissions = new Counter({
-    name: 'portcullis_admissions_total',
-    help: 'Admission reviews answered, by decision and mode.',
-    labelNames: ['decision', 'mode'] as const,
-    registers: [registry],
-  });
-  const admissionSeconds = new Histogram({
-    name: 'portcullis_admission_duration_seconds',
-    help: 'Time to answer one admission review.',
-    buckets: BUCKETS,
-    registers: [registry],
-  });
-  const stages = new Histogram({
-    name: 'portcullis_stage_duration_seconds',
-    help: 'Image check latency by stage: policy (decided by the policy alone), cache (answered from the verdict cache), resolve, fetch_signatures, verify (the work of cache misses).',
-    labelNames: ['stage'] as const,
-    buckets: BUCKETS,
-    registers: [registry],
-  });
-  const cache = new Counter({
-    name: 'portcullis_cache_requests_total',
-    help: 'Cache lookups, by cache (verdict, digest) and result (hit, miss).',
-    labelNames: ['cache', 'result'] as const,
-    registers: [registry],
-  });
-  const registryRequests = new Counter({
-    name: 'portcullis_registry_requests_total',
-    help: 'HTTP requests to registries, by status (HTTP status code or error).',
-    labelNames: ['status'] as const,
-    registers: [registry],
-  });
-  // Children are resolved once per label set: labels() costs a hash per call on the hot path.
+  const admissions = new Map<string, number>();
+  const cache = new Map<string, number>();
+  const registryRequests = new Map<string, number>();
+  const admissionSeconds = new Map([['', new Series()]]);
   const allStages: readonly Stage[] = ['policy', 'resolve', 'fetch_signatures', 'verify', 'cache'];
-  const stageChildren = new Map(allStages.map((s) => [s, stages.labels(s)]));
-  const cacheChildren = new Map(
-    ['verdict', 'digest'].flatMap((c) => [
-      [`${c}/true`, cache.labels(c, 'hit')],
-      [`${c}/false`, cache.labels(c, 'miss')],
-    ]),
+  const stages = new Map(allStages.map((s) => [s, new Series()]));
+  counter(
+    registry,
+    'portcullis_admissions_total',
+    'Admission reviews answered, by decision and mode.',
+    ['decision', 'mode'],
+    admissions,
   );
+  registry.registerMetric(
+    histogram(
+      'portcullis_admission_duration_seconds',
+      'Time to answer one admission review.',
+      '',
+      admissionSeconds,
+    ),
+  );
+  registry.registerMetric(
+    histogram(
+      'portcullis_stage_duration_seconds',
+      'Image check latency by stage: policy (decided by the policy alone), cache (answered from the verdict cache), resolve, fetch_signatures, verify (the work of cache misses).',
+      'stage',
+      stages,
+    ),
+  );
+  counter(
+    registry,
+    'portcullis_cache_requests_total',
+    'Cache lookups, by cache (verdict, digest) and result (hit, miss).',
+    ['cache', 'result'],
+    cache,
+  );
+  counter(
+    registry,
+    'portcullis_registry_requests_total',
+    'Registry operations (tag resolutions, manifest and signature reads), by HTTP status (or error when there was none).',
+    ['status'],
+    registryRequests,
+  );
+  const admissionSeries = admissionSeconds.get('')!;
   return {
     admission(decision, mode, seconds) {
-      admissions.inc({ decision, mode });
-      admissionSeconds.observe(seconds);
+      bump(admissions, `${decision}/${mode}`);
+      admissionSeries.observe(seconds);
     },
     stage(stage, seconds) {
-      stageChildren.get(stage)?.observe(seconds);
+      stages.get(stage)?.observe(seconds);
     },
     cache(name, hit) {
-      cacheChildren.get(`${name}/${hit}`)?.inc();
+      bump(cache, hit ? `${name}/hit` : `${name}/miss`);
     },
     registryRequest(status) {
-      registryRequests.inc({ status });
+      bump(registryRequests, status);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

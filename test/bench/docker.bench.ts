@@ -7,9 +7,11 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
+import { main } from '../../src/cli/main.ts';
 import { closeAllAgents, RegistryClient } from '../../src/image/transports/docker/index.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
@@ -75,6 +77,22 @@ try {
     image,
   ]);
   const startup = await timeRuns(process.execPath, ['-e', '0']);
+  const cliStartup = await timeRuns(process.execPath, [bin, '--version']);
+  // The same command in this process: the library's share of the work, without module loading.
+  const inProcess: number[] = [];
+  const sink = new PassThrough();
+  sink.resume();
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const code = await main(['inspect', '--tls-verify=false', '--registries-conf', conf, image], {
+      stdout: sink,
+      stderr: sink,
+      stdin: new PassThrough(),
+      env: {},
+    });
+    if (code !== 0) throw new Error(`in-process inspect exited ${code}`);
+    inProcess.push(performance.now() - t0);
+  }
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   console.log(`inspect (median of ${runs} runs, one image on a loopback registry)`);
   console.log(`  skopeo inspect      ${ms(median(skopeoTimes))}`);
@@ -82,6 +100,10 @@ try {
     `  portcullis inspect  ${ms(median(ourTimes))}  (${(median(ourTimes) / median(skopeoTimes)).toFixed(2)}x skopeo)`,
   );
   console.log(`  node -e 0           ${ms(median(startup))}  (bare Node start-up, for reference)`);
+  console.log(`  portcullis --version ${ms(median(cliStartup))}  (CLI start-up: loading every command)`);
+  console.log(
+    `  inspect in-process  ${ms(median(inProcess))}  (no module loading; fresh connections each run)`,
+  );
 
   const url = `${registry.url}/v2/bench/img/manifests/v1`;
   const accept =

@@ -1,12 +1,9 @@
 // The AdmissionReview the benchmarks send: a realistic 3-container Pod.
-export const BENCH_IMAGES = [
-  'registry.example/shop/checkout:1.4.2',
-  'registry.example/shop/proxy:2.0.1',
-  'registry.example/shop/migrate:1.4.2',
-] as const;
-
 /** A Pod as the API server sends it for `kubectl apply` of a typical 3-container workload. */
-export function realisticPodReview(uid: string) {
+export function realisticPodReview(
+  uid: string,
+  images: readonly [app: string, proxy: string, migrate: string],
+) {
   const container = (name: string, image: string) => ({
     name,
     image,
@@ -60,8 +57,8 @@ export function realisticPodReview(uid: string) {
           ],
         },
         spec: {
-          initContainers: [container('migrate', BENCH_IMAGES[2])],
-          containers: [container('app', BENCH_IMAGES[0]), container('proxy', BENCH_IMAGES[1])],
+          initContainers: [container('migrate', images[2])],
+          containers: [container('app', images[0]), container('proxy', images[1])],
           serviceAccountName: 'checkout',
           imagePullSecrets: [{ name: 'registry-credentials' }],
           restartPolicy: 'Always',

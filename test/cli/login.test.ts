@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { storeCredentials, storedUsername } from '../../src/image/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer, tokenAuthConfig } from '../helpers/token-server.ts';
@@ -89,6 +90,18 @@ for (const kind of ['basic', 'bearer'] as const) {
     });
   });
 }
+
+describe('logout --all', () => {
+  it('removes every stored registry', async () => {
+    const file = join(dir, 'all-auth.json');
+    await storeCredentials(file, 'a.example.com', 'u', 'p');
+    await storeCredentials(file, 'b.example.com/ns', 'v', 'q');
+    const r = await runCli(['logout', '--all', '--authfile', file]);
+    assert.equal(r.stdout, 'Removed login credentials for all registries\n');
+    assert.equal(await storedUsername(file, 'a.example.com'), undefined);
+    assert.equal(await storedUsername(file, 'b.example.com/ns'), undefined);
+  });
+});
 
 describe('login flags', () => {
   it('requires a username and a password source', async () => {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { policyCommand } from '../../src/cli/policy.ts';
 import { digestHex, TransportRegistry } from '../../src/image/index.ts';
-import { captureIo } from '../helpers/cli.ts';
+import { captureIo, runCli } from '../helpers/cli.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type SyntheticImage, syntheticImage } from '../helpers/synthetic-image.ts';
@@ -52,21 +52,25 @@ describe('policy eval vs skopeo copy --policy', () => {
     }
   }
 
-  /** Signs `manifest` for `identity` with gpg (via skopeo) and stores it as `repo`'s lookaside signature of `digestOf`. */
+  /**
+   * Signs `manifest` for `identity` (with gpg via skopeo, or with our signer) and stores it as
+   * `repo`'s lookaside signature of `digestOf`.
+   */
   async function sign(
     repo: string,
     digestOf: SyntheticImage,
     manifestOf: SyntheticImage,
     identity: string,
     key: string,
+    by: 'skopeo' | 'portcullis' = 'skopeo',
   ) {
     const dir = join(lookaside(), `${repo}@sha256=${digestHex(digestOf.manifestDigest)}`);
     await mkdir(dir, { recursive: true });
     const manifestFile = join(f.work, `m-${digestHex(manifestOf.manifestDigest)}.json`);
     await writeFile(manifestFile, manifestOf.manifest);
-    await run('skopeo', ['standalone-sign', manifestFile, identity, key, '-o', join(dir, 'signature-1')], {
-      env: f.home.env,
-    });
+    const args = ['standalone-sign', manifestFile, identity, key, '-o', join(dir, 'signature-1')];
+    if (by === 'skopeo') await run('skopeo', args, { env: f.home.env });
+    else assert.equal((await runCli(args, f.home.env)).code, 0);
   }
 
   before(async () => {
@@ -85,10 +89,12 @@ describe('policy eval vs skopeo copy --policy', () => {
     await push('ns/unknownkey:v1', other);
     await push('ns/tampered:v1', other);
     await push('ns/otherrepo:v1', app);
+    await push('ns/ours:v1', app);
     await sign('ns/app', app, app, `${h}/ns/app:v1`, f.trusted);
     await sign('ns/unknownkey', other, other, `${h}/ns/unknownkey:v1`, f.untrusted);
     await sign('ns/tampered', other, app, `${h}/ns/tampered:v1`, f.trusted); // signs another manifest
     await sign('ns/otherrepo', app, app, `${h}/ns/app:v1`, f.trusted); // signed for another repository
+    await sign('ns/ours', app, app, `${h}/ns/ours:v1`, f.trusted, 'portcullis'); // our signer, skopeo verifies
     await mkdir(registriesD(), { recursive: true });
     await writeFile(
       join(registriesD(), 'test.yaml'),
@@ -160,6 +166,7 @@ describe('policy eval vs skopeo copy --policy', () => {
     if (f.work) await rm(f.work, { recursive: true, force: true });
   });
 
+  const verdicts = new Map<string, boolean>();
   const images = [
     'ns/app:v1',
     'ns/app:v2',
@@ -167,6 +174,7 @@ describe('policy eval vs skopeo copy --policy', () => {
     'ns/unknownkey:v1',
     'ns/tampered:v1',
     'ns/otherrepo:v1',
+    'ns/ours:v1',
   ];
   const policyNames = [
     'signedBy, default identity',
@@ -231,6 +239,7 @@ describe('policy eval vs skopeo copy --policy', () => {
         const ours = result(code);
         assert.ok(code === 0 || code === 1, ours.stderr);
         const explanation = JSON.parse(ours.stdout);
+        verdicts.set(`${policyName} x ${image}`, theirs.allowed);
         assert.equal(
           code === 0,
           theirs.allowed,
@@ -245,4 +254,12 @@ describe('policy eval vs skopeo copy --policy', () => {
       });
     }
   }
+
+  it('the table exercises both outcomes, including our signatures accepted by skopeo', () => {
+    assert.equal(verdicts.size, policyNames.length * images.length);
+    assert.ok([...verdicts.values()].filter((v) => v).length >= 15);
+    assert.ok([...verdicts.values()].filter((v) => !v).length >= 15);
+    assert.equal(verdicts.get('signedBy, default identity x ns/ours:v1'), true);
+    assert.equal(verdicts.get('signedBy, default identity x ns/app:v1'), true);
+  });
 });

@@ -26,6 +26,7 @@ const fixtureDir: ImageTransport = {
           getManifest: async () => ({ manifest: await readFile(join(path, 'manifest.json')), mimeType: '' }),
           getBlob: () => Promise.reject(new Error('unused')),
           async getSignatures() {
+            if (path.endsWith('/unreadable')) throw new Error('reading signatures: connection refused');
             const sigs: Signature[] = [];
             for (let i = 1; ; i++) {
               const blob = await readFile(join(path, `signature-${i}`)).catch(() => undefined);
@@ -71,7 +72,7 @@ describe('portcullis policy lint', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /bad\.json:3:\d+: error: \/transports\/docker\/x\/0 at 3:\d+: exactly one of keyPath, keyPaths and keyData must be specified \[JSON_INVALID_VALUE\]/,
+      /bad\.json:3:\d+: error: \/transports\/docker\/x\/0 at 3:\d+: exactly one of keyPath, keyPaths and keyData must be specified, none present \[JSON_INVALID_VALUE\]/,
     );
   });
 
@@ -219,6 +220,14 @@ describe('portcullis policy eval', () => {
       assert.match(r.stderr, /^portcullis policy eval: /);
     });
   }
+
+  it('an image whose signatures cannot be read: exit 2, denied, never allowed', async () => {
+    const r = await run(['eval', '--json', '--policy', signedBy, 'dir:/nonexistent/unreadable']);
+    assert.equal(r.code, 2);
+    const e = JSON.parse(r.stdout);
+    assert.equal(e.allowed, false);
+    assert.equal(e.code, 'EVALUATION_FAILED');
+  });
 
   it('an invalid policy: exit 2 with its location', async () => {
     const p = join(dir, 'invalid.json');

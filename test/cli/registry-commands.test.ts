@@ -147,6 +147,39 @@ describe('inspect matches skopeo inspect', () => {
     });
   }
 
+  for (const template of [
+    '{{.Digest}}',
+    '{{.Name}} {{.Architecture}}/{{.Os}}',
+    '{{.RepoTags}}',
+    '{{.Labels}}',
+  ]) {
+    it(`inspect --format '${template}' prints what skopeo prints`, async () => {
+      await pushWithSkopeo('interop/format:v1');
+      await pushWithSkopeo('interop/format:v2');
+      const image = `docker://${registry.host}/interop/format:v1`;
+      const theirs = await skopeo('inspect', '--tls-verify=false', '--format', template, image);
+      const ours = await portcullis('inspect', '--tls-verify=false', '--format', template, image);
+      assert.equal(ours.code, 0, ours.stderr);
+      assert.equal(ours.stdout, theirs);
+    });
+  }
+
+  it('inspect --format {{json .Field}} prints the field as JSON (newer skopeo has json; 1.9.3 has not)', async () => {
+    const image = `docker://${registry.host}/interop/format:v1`;
+    const ours = await portcullis('inspect', '--tls-verify=false', '--format', '{{json .Labels}}', image);
+    assert.deepEqual(JSON.parse(ours.stdout), { 'org.example.name': 'interop/format:v1' });
+  });
+
+  it('inspect --format refuses template actions it does not implement', async () => {
+    const r = await portcullis(
+      'inspect',
+      '--format',
+      '{{range .Layers}}{{.}}{{end}}',
+      `docker://${registry.host}/interop/format:v1`,
+    );
+    assert.equal(r.code, 2);
+  });
+
   it('inspect --no-tags prints what skopeo prints', async () => {
     await pushWithSkopeo('interop/notags:v1');
     const image = `docker://${registry.host}/interop/notags:v1`;
@@ -165,6 +198,27 @@ describe('inspect matches skopeo inspect', () => {
     const r = await portcullis('inspect', 'docker://UPPER/case');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /docker:/);
+  });
+});
+
+describe('schema1 images', () => {
+  let legacy: TestRegistry;
+  before(async () => {
+    legacy = await startRegistry({ extraConfig: 'compatibility:\n  schema1:\n    enabled: true\n' });
+  });
+  after(() => legacy.stop());
+
+  it('inspects a signed schema1 image like skopeo, digest computed without the JWS signatures', async () => {
+    const layout = join(dir, 'layout-schema1');
+    await writeOciLayout(layout, syntheticImage({ labels: { 'org.example.schema': '1' } }), 'v1');
+    const image = `docker://${legacy.host}/interop/schema1:v1`;
+    await skopeo('copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s1', `oci:${layout}:v1`, image);
+    const raw = await portcullis('inspect', '--tls-verify=false', '--raw', image);
+    assert.match(raw.stdout, /"signatures"/);
+    const theirs = await skopeo('inspect', '--tls-verify=false', image);
+    const ours = await portcullis('inspect', '--tls-verify=false', image);
+    assert.equal(ours.code, 0, ours.stderr);
+    assertSameInspect(ours.stdout, theirs);
   });
 });
 

@@ -357,6 +357,21 @@ describe('bad input', () => {
     assert.match(res.json().response.status.message, /larger than the 65536 byte limit/);
   });
 
+  it('a deeply nested object is answered with an AdmissionReview, not a crash', async () => {
+    const { app } = appRig();
+    const depth = 200_000;
+    const envelope = JSON.stringify(review('', 'Pod', { spec: 'NESTED' }));
+    const payload = envelope.replace('"NESTED"', `${'['.repeat(depth)}${']'.repeat(depth)}`);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/validate',
+      payload,
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.ok(res.statusCode === 200 || res.statusCode === 400, `status ${res.statusCode}`);
+    assert.equal(res.json().response.allowed, false);
+  });
+
   it('a large object within the limit is judged, each distinct image once', async () => {
     const { app, resolver } = appRig();
     const images = Array.from({ length: 500 }, (_, i) => `registry.example/team/app-${i % 50}:1`);

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { BaseError } from '../errors.ts';
@@ -75,28 +75,44 @@ export async function decompressFile(path: string, format: Compression, target: 
   ]);
 }
 
-/** Reads the first bytes of `stream` to detect its compression; the returned stream replays them. */
+/** Waits until `stream` can be read, has ended, or failed. */
+function readable(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', done);
+      if (err !== undefined) reject(err);
+      else resolve();
+    };
+    const onReadable = () => done();
+    const onEnd = () => done();
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', done);
+  });
+}
+
+/**
+ * Reads the first bytes of `stream` to detect its compression, then puts them back (unshift):
+ * the same stream is returned, with no extra stage in the pipeline.
+ */
 export async function sniffedStream(
   stream: Readable,
 ): Promise<{ compression: Compression; stream: Readable }> {
-  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const head: Buffer[] = [];
   let have = 0;
-  let ended = false;
-  while (have < COMPRESSION_SNIFF_BYTES) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
+  while (have < COMPRESSION_SNIFF_BYTES && !stream.readableEnded) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk === null) {
+      if (stream.errored !== null) throw stream.errored;
+      await readable(stream);
+      continue;
     }
-    head.push(r.value);
-    have += r.value.length;
+    head.push(chunk);
+    have += chunk.length;
   }
-  const compression = detectCompression(Buffer.concat(head).subarray(0, COMPRESSION_SNIFF_BYTES));
-  async function* replay(): AsyncGenerator<Buffer> {
-    yield* head;
-    if (ended) return;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  }
-  return { compression, stream: Readable.from(replay(), { objectMode: false }) };
+  const bytes = Buffer.concat(head);
+  if (bytes.length > 0) stream.unshift(bytes);
+  return { compression: detectCompression(bytes.subarray(0, COMPRESSION_SNIFF_BYTES)), stream };
 }

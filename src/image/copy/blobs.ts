@@ -58,12 +58,14 @@ export async function copyBlob(
   try {
     raw = (await src.getBlob(info)).stream;
     const what = `${kind} ${info.digest}`;
-    const verified = pipeline(
-      raw,
-      verifyingStream(info.digest, { ...(info.size >= 0 ? { expectedSize: info.size } : {}), what }),
-      counting(progress),
-      () => {},
-    );
+    const verifier = verifyingStream(info.digest, {
+      ...(info.size >= 0 ? { expectedSize: info.size } : {}),
+      what,
+    });
+    const verified =
+      progressSink === undefined
+        ? pipeline(raw, verifier, () => {})
+        : pipeline(raw, verifier, counting(progress), () => {});
     let stream: Readable = verified;
     let compression: DetectedCompression | undefined;
     let changed = false;

@@ -36,7 +36,7 @@ export interface StoredBlob {
 }
 
 /** Large buffers for blob files: fewer, larger (vectored) writes and reads. */
-export const BLOB_IO_CHUNK = 1024 * 1024;
+export const BLOB_IO_CHUNK = 256 * 1024;
 
 /**
  * Streams a blob into a new temp file in `dir`. The bytes are hashed unless `options.streamVerified`

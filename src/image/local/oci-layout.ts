@@ -3,7 +3,15 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../digest.ts';
-import { DOCKER_V2_LIST, DOCKER_V2S2, guessMIMEType, OCI_INDEX, OCI_MANIFEST } from '../manifest/interim.ts';
+import {
+  DOCKER_V2_LIST,
+  DOCKER_V2S2,
+  guessMIMEType,
+  imageManifestView,
+  listInstances,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from '../manifest/interim.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -396,5 +404,64 @@ export class OciLayoutDestination implements ImageDestination {
     if (this.#committed) return;
     await Promise.all(this.#created.map((p) => rm(p, { force: true })));
     if (this.#createdDir) await rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+/** Adds one use of each blob `descriptor` reaches (itself, config, layers, index children). */
+async function countBlobs(
+  uses: Map<string, number>,
+  layoutDir: string,
+  descriptor: { readonly digest: string; readonly mediaType?: string | undefined },
+  sharedBlobDir: string | undefined,
+  depth: number,
+): Promise<void> {
+  if (depth > 8) throw new LocalTransportError('CORRUPT_IMAGE', 'oci: indexes nested too deeply');
+  uses.set(descriptor.digest, (uses.get(descriptor.digest) ?? 0) + 1);
+  const path = blobPath(layoutDir, descriptor.digest, sharedBlobDir);
+  const bytes = await readBounded(path, MAX_MANIFEST_SIZE, `reading ${descriptor.digest}`);
+  if (bytes === undefined)
+    throw new LocalTransportError('BLOB_NOT_FOUND', `${descriptor.digest}: missing from the layout`);
+  switch (descriptor.mediaType) {
+    case OCI_MANIFEST: {
+      const view = imageManifestView(bytes, OCI_MANIFEST);
+      for (const d of [view.config, ...view.layers]) uses.set(d.digest, (uses.get(d.digest) ?? 0) + 1);
+      return;
+    }
+    case OCI_INDEX:
+      for (const child of listInstances(bytes))
+        await countBlobs(uses, layoutDir, child, sharedBlobDir, depth + 1);
+      return;
+    default:
+      throw new LocalTransportError(
+        'MANIFEST_TYPE_REJECTED',
+        `unsupported mediaType in index: ${JSON.stringify(descriptor.mediaType ?? '')}`,
+      );
+  }
+}
+
+/**
+ * Upstream oci DeleteImage: drops the image's index.json entry and the blobs no other entry uses.
+ * index.json is rewritten first, so an interruption leaves unreferenced blobs, never a broken entry.
+ * Blobs in a shared blob directory are left alone (other layouts may use them).
+ */
+export async function deleteFromLayout(
+  layoutDir: string,
+  image: string,
+  sourceIndex: number,
+  sharedBlobDir: string | undefined,
+  what: string,
+): Promise<void> {
+  const index = await readIndex(layoutDir);
+  if (index === undefined) throw new LocalTransportError('IMAGE_NOT_FOUND', `${what}: no index.json`);
+  const descriptor = findDescriptor(index, image, sourceIndex, what);
+  const position = index.manifests.indexOf(descriptor);
+  const removed = new Map<string, number>();
+  await countBlobs(removed, layoutDir, descriptor, sharedBlobDir, 0);
+  const all = new Map<string, number>();
+  for (const d of index.manifests) await countBlobs(all, layoutDir, d, sharedBlobDir, 0);
+  index.manifests.splice(position, 1);
+  await writeFileAtomic(join(layoutDir, 'index.json'), JSON.stringify(index));
+  for (const [digest, count] of all) {
+    if (count - (removed.get(digest) ?? 0) === 0) await rm(blobPath(layoutDir, digest), { force: true });
   }
 }

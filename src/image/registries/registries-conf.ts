@@ -1,6 +1,6 @@
 // registries.conf (v2, with the v1 tables converted as upstream does): mirrors, location rewrite,
 // blocked and insecure registries, credential helpers.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerReference } from '../reference/index.ts';
@@ -33,14 +33,6 @@ export interface RegistriesConf {
   readonly shortNameMode: string | undefined;
   readonly aliases: Readonly<Record<string, string>>;
 }
-
-export const EMPTY_REGISTRIES_CONF: RegistriesConf = {
-  registries: [],
-  unqualifiedSearchRegistries: [],
-  credentialHelpers: ['containers-auth.json'],
-  shortNameMode: undefined,
-  aliases: {},
-};
 
 function fail(path: string, detail: string): never {
   throw new RegistriesError('REGISTRIES_CONF_INVALID', `registries.conf ${path}: ${detail}`);
@@ -115,7 +107,16 @@ function validPrefix(prefix: string, path: string): void {
 }
 
 /** Interprets a parsed registries.conf document (v2, or v1 `[registries.*]` tables). */
-export function registriesConfFromToml(doc: TomlTable, path: string): RegistriesConf {
+/** One file's settings; unset fields leave earlier files' values alone when drop-ins merge. */
+interface RegistriesConfPart {
+  readonly registries: readonly Registry[];
+  readonly unqualifiedSearchRegistries: readonly string[] | undefined;
+  readonly credentialHelpers: readonly string[] | undefined;
+  readonly shortNameMode: string | undefined;
+  readonly aliases: Readonly<Record<string, string>>;
+}
+
+function registriesConfFromToml(doc: TomlTable, path: string): RegistriesConfPart {
   checkKeys(doc, topKeys, 'top level', path);
   const registries: Registry[] = [];
   for (const r of tables(doc.registry, 'registry', path)) {
@@ -158,9 +159,12 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
     if (host.includes('/')) fail(path, `${what}: ${JSON.stringify(h)} must be a host without a namespace`);
     return host;
   };
-  let search = strings(doc['unqualified-search-registries'], 'unqualified-search-registries', path).map((h) =>
-    hostOnly(h, 'unqualified-search-registries'),
-  );
+  let search =
+    doc['unqualified-search-registries'] === undefined
+      ? undefined
+      : strings(doc['unqualified-search-registries'], 'unqualified-search-registries', path).map((h) =>
+          hostOnly(h, 'unqualified-search-registries'),
+        );
   if (doc.registries !== undefined) {
     // v1: [registries.search] registries = [...], [registries.insecure], [registries.block]
     if (doc.registry !== undefined) fail(path, 'mixing v1 [registries] and v2 [[registry]] tables');
@@ -192,7 +196,10 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
     for (const h of list('insecure')) upsert(h, 'insecure');
     for (const h of list('block')) upsert(h, 'blocked');
   }
-  const helpers = strings(doc['credential-helpers'], 'credential-helpers', path);
+  const helpers =
+    doc['credential-helpers'] === undefined
+      ? undefined
+      : strings(doc['credential-helpers'], 'credential-helpers', path);
   const aliasesRaw = doc.aliases;
   const aliases: Record<string, string> = {};
   if (aliasesRaw !== undefined) {
@@ -212,9 +219,41 @@ export function registriesConfFromToml(doc: TomlTable, path: string): Registries
   return {
     registries,
     unqualifiedSearchRegistries: search,
-    credentialHelpers: helpers.length > 0 ? helpers : ['containers-auth.json'],
+    credentialHelpers: helpers,
     shortNameMode: shortNameMode(str(doc['short-name-mode'], 'short-name-mode', path), path),
     aliases,
+  };
+}
+
+/**
+ * Applies a drop-in over the configuration so far: registries with the same prefix are replaced,
+ * set lists and modes replace earlier ones, aliases merge (an empty alias removes one).
+ */
+function merge(base: RegistriesConfPart, update: RegistriesConfPart): RegistriesConfPart {
+  const byPrefix = new Map(base.registries.map((r) => [r.prefix, r]));
+  for (const r of update.registries) byPrefix.set(r.prefix, r);
+  const aliases: Record<string, string> = { ...base.aliases };
+  for (const [k, v] of Object.entries(update.aliases)) {
+    if (v === '') delete aliases[k];
+    else aliases[k] = v;
+  }
+  return {
+    registries: [...byPrefix.values()],
+    unqualifiedSearchRegistries: update.unqualifiedSearchRegistries ?? base.unqualifiedSearchRegistries,
+    credentialHelpers: update.credentialHelpers ?? base.credentialHelpers,
+    shortNameMode: update.shortNameMode ?? base.shortNameMode,
+    aliases,
+  };
+}
+
+function finish(part: RegistriesConfPart): RegistriesConf {
+  const helpers = part.credentialHelpers ?? [];
+  return {
+    registries: part.registries,
+    unqualifiedSearchRegistries: part.unqualifiedSearchRegistries ?? [],
+    credentialHelpers: helpers.length > 0 ? helpers : ['containers-auth.json'],
+    shortNameMode: part.shortNameMode,
+    aliases: Object.fromEntries(Object.entries(part.aliases).filter(([, v]) => v !== '')),
   };
 }
 
@@ -226,46 +265,90 @@ function shortNameMode(mode: string | undefined, path: string): string | undefin
 }
 
 export function parseRegistriesConf(text: string, path = '<input>'): RegistriesConf {
-  return registriesConfFromToml(parseToml(text), path);
+  return finish(registriesConfFromToml(parseToml(text), path));
 }
 
 export interface RegistriesConfLocation {
   readonly explicitPath?: string;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly home?: string;
+  /** Drop-in directories, applied in order; default /etc/containers/registries.conf.d then the user's. */
+  readonly dropInDirs?: readonly string[];
+}
+
+function readError(path: string, err: unknown): RegistriesError {
+  return new RegistriesError(
+    'REGISTRIES_CONF_INVALID',
+    `reading registries.conf ${path}: ${(err as Error).message}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw readError(path, err);
+  }
 }
 
 /**
  * Loads registries.conf: the explicit path, else $CONTAINERS_REGISTRIES_CONF, else the user file
- * `~/.config/containers/registries.conf` if present, else `/etc/containers/registries.conf`.
+ * `~/.config/containers/registries.conf` if present, else `/etc/containers/registries.conf`; then
+ * the `*.conf` drop-ins of the registries.conf.d directories in name order, as upstream does.
  * A missing default file is an empty configuration; a missing explicit file is an error.
  */
 export async function loadRegistriesConf(where: RegistriesConfLocation): Promise<RegistriesConf> {
+  const home = where.home ?? homedir();
   const explicit = where.explicitPath ?? where.env.CONTAINERS_REGISTRIES_CONF;
-  const candidates =
-    explicit !== undefined && explicit !== ''
-      ? [explicit]
-      : [
-          join(where.home ?? homedir(), '.config/containers/registries.conf'),
-          '/etc/containers/registries.conf',
-        ];
-  for (const path of candidates) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && candidates.length > 1) continue;
-      throw new RegistriesError(
-        'REGISTRIES_CONF_INVALID',
-        `reading registries.conf ${path}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+  let part: RegistriesConfPart = {
+    registries: [],
+    unqualifiedSearchRegistries: undefined,
+    credentialHelpers: undefined,
+    shortNameMode: undefined,
+    aliases: {},
+  };
+  if (explicit !== undefined && explicit !== '') {
+    const text = await readOptional(explicit);
+    if (text === undefined) throw readError(explicit, new Error('no such file'));
+    part = registriesConfFromToml(parseToml(text), explicit);
+  } else {
+    for (const path of [
+      join(home, '.config/containers/registries.conf'),
+      '/etc/containers/registries.conf',
+    ]) {
+      const text = await readOptional(path);
+      if (text === undefined) continue;
+      part = registriesConfFromToml(parseToml(text), path);
+      break;
     }
-    return parseRegistriesConf(text, path);
   }
-  return EMPTY_REGISTRIES_CONF;
+  const dirs = where.dropInDirs ?? [
+    '/etc/containers/registries.conf.d',
+    join(home, '.config/containers/registries.conf.d'),
+  ];
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith('.conf')).sort();
+    } catch (err) {
+      if (
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        continue;
+      throw readError(dir, err);
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      const text = await readOptional(path);
+      if (text !== undefined) part = merge(part, registriesConfFromToml(parseToml(text), path));
+    }
+  }
+  return finish(part);
 }
 
 function prefixMatches(prefix: string, name: string): boolean {

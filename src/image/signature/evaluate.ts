@@ -349,53 +349,27 @@ export class PolicyEvaluator {
 
   async #signedBy(req: SignedByRequirement, view: ImageView): Promise<Outcome> {
     const all = await view.signatures();
-    const sigs = all.filter((s) => s.format === 'simple-signing');
     const attempts: SignatureAttempt[] = [];
+    let otherFormat = 0;
     // Keys are loaded only when there is a signature to check, as upstream does per signature.
-    let keys:
-      | { readonly ok: true; readonly keyring: GpgKeyring }
-      | { readonly ok: false; readonly error: unknown }
-      | undefined;
+    let keys: Promise<GpgKeyring> | undefined;
     const expectations = this.#expectations(req.signedIdentity, view);
-    for (const [index, sig] of sigs.entries()) {
-      if (req.keyType !== 'GPGKeys') {
-        attempts.push({
-          index,
-          format: sig.format,
-          accepted: false,
-          reason: `Unimplemented "keyType" value ${JSON.stringify(req.keyType)}`,
-        });
-        continue;
-      }
-      if (keys === undefined) {
-        try {
-          keys = { ok: true, keyring: await this.#keyrings.load(await this.#loadBytes(req.keys)) };
-        } catch (err) {
-          keys = { ok: false, error: err };
-        }
-      }
-      if (!keys.ok) {
-        attempts.push({
-          index,
-          format: sig.format,
-          accepted: false,
-          reason: message(keys.error),
-          code: errorCode(keys.error),
-        });
-        continue;
-      }
-      const { keyring } = keys;
-      if (keyring.fingerprints.length === 0) {
-        attempts.push({
-          index,
-          format: sig.format,
-          accepted: false,
-          reason: 'No public keys imported',
-          code: 'KEY_INVALID',
-        });
+    for (const [index, sig] of all.entries()) {
+      if (sig.format !== 'simple-signing') {
+        otherFormat++;
         continue;
       }
       try {
+        if (req.keyType !== 'GPGKeys') {
+          throw new SignatureError(
+            'KEY_INVALID',
+            `Unimplemented "keyType" value ${JSON.stringify(req.keyType)}`,
+          );
+        }
+        keys ??= this.#loadBytes(req.keys).then((data) => this.#keyrings.load(data));
+        const keyring = await keys;
+        if (keyring.fingerprints.length === 0)
+          throw new SignatureError('KEY_INVALID', 'No public keys imported');
         const accepted = await verifyAndExtractSignature(
           sig.blob,
           keyring,
@@ -409,7 +383,6 @@ export class PolicyEvaluator {
       }
     }
     const outcome = summarize(attempts, 'A signature was required, but no signature exists');
-    const otherFormat = all.length - sigs.length;
     return otherFormat === 0 ? outcome : { ...outcome, skipped: { otherFormat, nonSignatureAttachments: 0 } };
   }
 

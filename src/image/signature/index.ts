@@ -42,7 +42,7 @@ export {
   readPolicyFile,
 } from './policy-parse.ts';
 export type * from './policy-types.ts';
-export { verifiesSignatures } from './policy-types.ts';
+export { policyFilePaths, verifiesSignatures } from './policy-types.ts';
 export { requirementsForImage, type ScopeMatch } from './scope.ts';
 export {
   knownScopeValidators,

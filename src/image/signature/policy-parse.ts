@@ -158,22 +158,28 @@ function parseSignedBy(obj: ObjectReader): PolicyRequirement {
       `unrecognized keyType value ${JSON.stringify(keyType)}, expected one of ${keyTypes.join(', ')}`,
     );
   }
-  const sources: ByteSource[] = [];
   const path = obj.take('keyPath');
   const paths = obj.take('keyPaths');
   const data = obj.take('keyData');
-  // Presence decides (keyPaths: [] is a valid, empty, keyring); an empty keyPath is no source.
-  if (path !== undefined) {
-    const p = asString(path);
-    if (p !== '') sources.push({ kind: 'path', path: p });
-  }
-  if (paths !== undefined) sources.push({ kind: 'paths', paths: asStringArray(paths) });
-  if (data !== undefined) sources.push({ kind: 'data', data: asBase64(data) });
   const identity = obj.take('signedIdentity');
   obj.finish(['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity']);
-  const [keys, ...more] = sources;
-  if (keys === undefined || more.length > 0) {
-    throw invalidValue(obj.node, 'exactly one of keyPath, keyPaths and keyData must be specified');
+  // Upstream counts presence (keyPaths: [] is a valid, empty, keyring), then rejects an empty keyPath.
+  const present = [path, paths, data].filter((n) => n !== undefined).length;
+  if (present !== 1) {
+    throw invalidValue(
+      obj.node,
+      `exactly one of keyPath, keyPaths and keyData must be specified, ${present === 0 ? 'none' : 'more than one'} present`,
+    );
+  }
+  let keys: ByteSource;
+  if (path !== undefined) {
+    const p = asString(path);
+    if (p === '') throw invalidValue(path, 'exactly one of keyPath, keyPaths and keyData must be specified');
+    keys = { kind: 'path', path: p };
+  } else if (paths !== undefined) {
+    keys = { kind: 'paths', paths: asStringArray(paths) };
+  } else {
+    keys = { kind: 'data', data: asBase64(data!) };
   }
   return {
     type: 'signedBy',

@@ -85,3 +85,37 @@ export function verifiesSignatures(req: PolicyRequirement): boolean {
       return false;
   }
 }
+
+function sourcePaths(source: ByteSource | undefined): readonly string[] {
+  if (source === undefined) return [];
+  if (source.kind === 'path') return [source.path];
+  return source.kind === 'paths' ? source.paths : [];
+}
+
+/**
+ * Every file the policy's requirements read at evaluation time (keys, CAs, Rekor keys), for
+ * callers that watch them or hash them into a cache key. Sorted, without duplicates.
+ */
+export function policyFilePaths(policy: Policy): string[] {
+  const paths = new Set<string>();
+  const visit = (reqs: PolicyRequirements) => {
+    for (const req of reqs) {
+      let found: readonly string[] = [];
+      if (req.type === 'signedBy') found = sourcePaths(req.keys);
+      else if (req.type === 'sigstoreSigned') {
+        const t = req.trust;
+        const trust =
+          t.kind === 'publicKeys'
+            ? sourcePaths(t.keys)
+            : t.kind === 'fulcio'
+              ? sourcePaths(t.fulcio.ca)
+              : [...sourcePaths(t.pki.caRoots), ...sourcePaths(t.pki.caIntermediates)];
+        found = [...trust, ...sourcePaths(req.rekorPublicKeys)];
+      }
+      for (const p of found) paths.add(p);
+    }
+  };
+  visit(policy.default);
+  for (const scopes of policy.transports.values()) for (const reqs of scopes.values()) visit(reqs);
+  return [...paths].sort();
+}

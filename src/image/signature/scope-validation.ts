@@ -27,6 +27,27 @@ function onlyDefaultScope(transport: string): ScopeValidator {
 }
 
 const atomicScope = /^[^/]*(\/[^:/]*(\/[^:/]*(:[^:/]*)?)?)?$/;
+const imageId = /^[a-f0-9]{64}$/;
+
+/** Upstream storage transport: `[driver@/graph/root]` or `[/graph/root]`, then an optional name[@digest][@id]. */
+function storageScope(scope: string): string | undefined {
+  const close = scope.indexOf(']');
+  if (!scope.startsWith('[') || close < 1) return `invalid scope ${scope}: expected a [store] prefix`;
+  const store = scope.slice(1, close);
+  const at = store.indexOf('@');
+  const root = at < 0 ? store : store.slice(at + 1);
+  if (at === 0 || root === '') return `invalid scope ${scope}: invalid store specification`;
+  if (!root.startsWith('/')) return `invalid scope ${scope}: the graph root must be an absolute path`;
+  const fields = scope.slice(close + 1).split('@');
+  if (fields.length > 3) return `invalid scope ${scope}: too many @ separators`;
+  if (fields.length === 2 && !imageId.test(fields[1]!) && !isDigest(fields[1]!)) {
+    return `invalid scope ${scope}: ${fields[1]} is neither a valid digest nor a valid ID`;
+  }
+  if (fields.length === 3 && (!isDigest(fields[1]!) || !imageId.test(fields[2]!))) {
+    return `invalid scope ${scope}: expected name@digest@id`;
+  }
+  return undefined;
+}
 
 /** Upstream's ValidatePolicyConfigurationScope of each transport containers/image registers. */
 export const knownScopeValidators: ReadonlyMap<string, ScopeValidator> = new Map<string, ScopeValidator>([
@@ -43,6 +64,7 @@ export const knownScopeValidators: ReadonlyMap<string, ScopeValidator> = new Map
       isDigest(scope) ? `docker-daemon: can not use algo:digest value ${scope} as a namespace` : undefined,
   ],
   ['atomic', (scope) => (atomicScope.test(scope) ? undefined : `invalid scope name ${scope}`)],
+  ['containers-storage', storageScope],
 ]);
 
 /** Lookup of transports by name, as TransportRegistry provides. */

@@ -86,6 +86,17 @@ describe('credential sources and precedence', () => {
         password: 'helper-secret',
       });
       assert.equal(await lookup('other.example.com/x', authFile), undefined);
+      // credsStore answers for hosts without an auths entry; auths entries win over it
+      const storeFile = join(dir, 'store.json');
+      await writeFile(
+        storeFile,
+        JSON.stringify({
+          credsStore: 'portcullis-test',
+          auths: { 'example.org': { auth: Buffer.from('file:pw').toString('base64') } },
+        }),
+      );
+      assert.equal((await lookup('helped.example.com/x', storeFile))?.username, 'helper-user');
+      assert.equal((await lookup('example.org/x', storeFile))?.username, 'file');
     } finally {
       process.env.PATH = oldPath;
     }

@@ -5,6 +5,7 @@ import { parseNormalizedNamed } from '../../../src/image/index.ts';
 import { RegistriesError } from '../../../src/image/registries/errors.ts';
 import {
   findRegistry,
+  loadRegistriesConf,
   parseRegistriesConf,
   pullSources,
 } from '../../../src/image/registries/registries-conf.ts';
@@ -147,5 +148,48 @@ describe('registry lookup and pull sources', () => {
     assert.throws(() => pullSources(blocked, parseNormalizedNamed('blocked.example.com/x:1')), {
       code: 'REGISTRY_BLOCKED',
     });
+  });
+});
+
+describe('registries.conf.d drop-ins', () => {
+  const dir = conformancePath('containers-image/pkg/sysregistriesv2/testdata');
+  const load = () =>
+    loadRegistriesConf({
+      explicitPath: `${dir}/base-for-registries.d.conf`,
+      env: {},
+      home: '/nonexistent',
+      dropInDirs: [`${dir}/registries.conf.d`],
+    });
+
+  it('applies *.conf files in name order and ignores other names', async () => {
+    const conf = await load();
+    assert.deepEqual(conf.unqualifiedSearchRegistries, ['example-overwrite.com']);
+    assert.deepEqual(conf.credentialHelpers, ['dropin-1', 'dropin-2']);
+    assert.equal(conf.shortNameMode, 'permissive');
+    assert.ok(!conf.registries.some((r) => r.prefix.startsWith('ignore-me')));
+  });
+
+  it('replaces a registry with the same prefix instead of merging its fields', async () => {
+    const base = (await load()).registries.find((r) => r.prefix === 'base.com');
+    assert.deepEqual(
+      { insecure: base?.insecure, blocked: base?.blocked },
+      { insecure: false, blocked: true },
+    );
+  });
+
+  it('merges aliases; an empty alias removes one', async () => {
+    const { aliases } = await load();
+    assert.equal(aliases.barz, 'barz.com/config2');
+    assert.equal(aliases.config1, 'config1.com/image');
+    assert.equal(aliases.added3, 'xxx.com/image');
+    assert.equal(Object.hasOwn(aliases, 'example'), false);
+  });
+
+  it('a missing explicit file is an error, a missing default is empty', async () => {
+    await assert.rejects(loadRegistriesConf({ explicitPath: `${dir}/nope.conf`, env: {}, dropInDirs: [] }), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
+    const empty = await loadRegistriesConf({ env: {}, home: '/nonexistent', dropInDirs: [] });
+    assert.deepEqual(empty.credentialHelpers, ['containers-auth.json']);
   });
 });

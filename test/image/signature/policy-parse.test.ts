@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { JsonError, parsePolicy } from '../../../src/image/signature/index.ts';
+import { JsonError, parsePolicy, policyFilePaths } from '../../../src/image/signature/index.ts';
 import { fakeTransport, fixture, readJson } from './helpers.ts';
 
 interface ParseCase {
@@ -77,6 +77,48 @@ describe('policy parsing: model', () => {
     assert.equal(req.trust.kind, 'fulcio');
     assert.deepEqual(req.rekorPublicKeys, { kind: 'paths', paths: ['/r1', '/r2'] });
   });
+});
+
+describe('policy parsing: key source presence (upstream code reading)', () => {
+  const table: ReadonlyArray<[string, unknown, boolean]> = [
+    [
+      'signedBy keyPath "" with keyData: two sources present',
+      { type: 'signedBy', keyType: 'GPGKeys', keyPath: '', keyData: 'YWJj' },
+      false,
+    ],
+    ['signedBy keyData "" is an empty keyring', { type: 'signedBy', keyType: 'GPGKeys', keyData: '' }, true],
+    [
+      'sigstoreSigned keyPath "" with keyData: the empty path is no source',
+      { type: 'sigstoreSigned', keyPath: '', keyData: 'YWJj' },
+      true,
+    ],
+    [
+      'sigstoreSigned keyData "" counts as a source',
+      { type: 'sigstoreSigned', keyData: '', keyPath: '/k' },
+      false,
+    ],
+    [
+      'fulcio caPath "" with caData',
+      {
+        type: 'sigstoreSigned',
+        fulcio: { caPath: '', caData: 'YWJj', oidcIssuer: 'i', subjectEmail: 'e' },
+        rekorPublicKeyData: 'YWJj',
+      },
+      true,
+    ],
+    [
+      'rekorPublicKeyPath "" with rekorPublicKeyData',
+      { type: 'sigstoreSigned', keyPath: '/k', rekorPublicKeyPath: '', rekorPublicKeyData: '' },
+      true,
+    ],
+  ];
+  for (const [name, req, valid] of table) {
+    it(`${name}: ${valid ? 'valid' : 'invalid'}`, () => {
+      const doc = JSON.stringify({ default: [req] });
+      if (valid) assert.doesNotThrow(() => parsePolicy(doc));
+      else assert.throws(() => parsePolicy(doc), JsonError);
+    });
+  }
 });
 
 describe('policy parsing: errors carry locations', () => {
@@ -190,6 +232,15 @@ describe('policy parsing: scope validation', () => {
     ['atomic', 'host/ns/stream:tag', true],
     ['atomic', 'host/ns/stream/x', false],
     ['no-such-transport', 'anything at all', true],
+    ['containers-storage', '[overlay@/var/lib/containers/storage]docker.io/library/busybox', true],
+    [
+      'containers-storage',
+      `[/var/lib/containers/storage]busybox@sha256:${'a'.repeat(64)}@${'b'.repeat(64)}`,
+      true,
+    ],
+    ['containers-storage', '[overlay@relative]busybox', false],
+    ['containers-storage', 'docker.io/library/busybox', false],
+    ['containers-storage', '[/root]busybox@notanid', false],
   ];
   for (const [transport, scope, ok] of table) {
     it(`${transport} scope ${JSON.stringify(scope)} is ${ok ? 'accepted' : 'rejected'}`, () => {
@@ -201,4 +252,33 @@ describe('policy parsing: scope validation', () => {
       else assert.throws(() => parsePolicy(doc), JsonError);
     });
   }
+});
+
+describe('policyFilePaths', () => {
+  it('lists every key, CA and Rekor file once, sorted', () => {
+    const p = parsePolicy(
+      JSON.stringify({
+        default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/k/b', '/k/a'] }],
+        transports: {
+          docker: {
+            x: [
+              {
+                type: 'sigstoreSigned',
+                fulcio: { caPath: '/ca', oidcIssuer: 'i', subjectEmail: 'e' },
+                rekorPublicKeyPath: '/rekor',
+              },
+            ],
+            y: [
+              {
+                type: 'sigstoreSigned',
+                pki: { caRootsPath: '/roots', caIntermediatesData: 'YWJj', subjectEmail: 'e' },
+              },
+            ],
+            z: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k/a' }, { type: 'reject' }],
+          },
+        },
+      }),
+    );
+    assert.deepEqual(policyFilePaths(p), ['/ca', '/k/a', '/k/b', '/rekor', '/roots']);
+  });
 });

@@ -100,6 +100,10 @@ describe('signing with openpgp', () => {
       ed,
       undefined,
     );
+    // containers/image stores simple signatures raw and recognizes them by their first byte.
+    assert.ok(
+      [0xa0, 0xa1, 0xa2, 0xa3, 0xc8, 0x90, 0x91, 0x92, 0xc4, 0x88, 0x89, 0x8a, 0x8b, 0xc2].includes(blob[0]!),
+    );
     const keyring = await loadKeyring([await home.exportPublic()]);
     const sig = await verifyImageManifestSignature(blob, manifest, 'example.com/ns/app:v1', keyring, [ed]);
     assert.equal(sig.keyIdentity, ed);

@@ -6,7 +6,8 @@
 // revoked at verification time. Deliberately stricter than upstream's gpgme backend: cleartext
 // signed messages and ASCII-armored messages are rejected (containers-signature(5) says a
 // signature MUST NOT be a cleartext signature; gpgme accepts one anyway), and blobs over
-// MAX_SIGNATURE_BYTES are refused before parsing.
+// MAX_SIGNATURE_BYTES are refused before parsing. openpgp.js's defaults also refuse what gpg
+// still accepts: RSA keys under 2047 bits and SHA-1 signatures.
 import { Buffer } from 'node:buffer';
 import { constants, createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import type * as OpenPGP from 'openpgp';

@@ -8,6 +8,7 @@ export {
   verifySigstoreBundle,
 } from './bundle.ts';
 export {
+  COSIGN_SIGNATURE_ARTIFACT_TYPE,
   type DiscoveredSignature,
   type DiscoveryOptions,
   type DiscoveryResult,
@@ -22,9 +23,12 @@ export {
   type KeyPairFiles,
 } from './privatekey.ts';
 export {
+  BUNDLE_V03_MEDIA_TYPE,
   loadSigstoreSigner,
+  type ManifestSigner,
   type SignerOptions,
   type SigstoreSigner,
+  sigstoreCopySigner,
   sigstoreSignerFromKey,
 } from './signer.ts';
 export {
@@ -32,18 +36,13 @@ export {
   type ReadFile,
   type SigstoreFulcioInput,
   type SigstorePkiInput,
+  type SigstoreRequirementExtensions,
   type SigstoreRequirementInput,
   type SigstoreTrust,
   SigstoreTrustCache,
   type TrustCacheOptions,
+  withSigstoreExtensions,
 } from './trust.ts';
-export {
-  createSigstoreVerifier,
-  type ExtendedSigstoreRequirement,
-  type ExtendedSigstoreVerifier,
-  requirementInput,
-  type SigstoreRequirementExtensions,
-} from './verifier.ts';
 export {
   type AcceptedSigstoreSignature,
   ANNOTATION_BUNDLE,

@@ -1,5 +1,5 @@
 // PEM public keys as sigstore's cryptoutils reads them, restricted to what cosign signs with.
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { SigstoreError } from './errors.ts';
 
 const ALLOWED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
@@ -59,14 +59,38 @@ export function parsePublicKeyPem(pem: string, source: string, ecdsaOnly = false
   return { key, spki: key.export({ format: 'der', type: 'spki' }), source };
 }
 
+// Whether a signature verifies is a pure function of (key, data, signature); admission sees the
+// same signatures over and over, so outcomes are memoized (bounded) by their hashes.
+const keyIds = new WeakMap<KeyObject, string>();
+const outcomes = new Map<string, boolean>();
+const MAX_OUTCOMES = 8192;
+
+function keyId(key: KeyObject): string {
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    id = createHash('sha256')
+      .update(key.export({ format: 'der', type: 'spki' }))
+      .digest('base64');
+    keyIds.set(key, id);
+  }
+  return id;
+}
+
 /**
  * Verifies a cosign signature: SHA-256 for ECDSA (ASN.1) and RSA (PKCS#1 v1.5), pure Ed25519,
  * as sigstore's LoadVerifier(key, SHA256) does.
  */
 export function verifyWithKey(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  const memo = `${keyId(key)}:${createHash('sha256').update(data).update(signature).digest('base64')}:${signature.length}`;
+  const known = outcomes.get(memo);
+  if (known !== undefined) return known;
+  let result: boolean;
   try {
-    return cryptoVerify(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, key, signature);
+    result = cryptoVerify(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, key, signature);
   } catch {
-    return false;
+    result = false;
   }
+  if (outcomes.size >= MAX_OUTCOMES) outcomes.delete(outcomes.keys().next().value!);
+  outcomes.set(memo, result);
+  return result;
 }

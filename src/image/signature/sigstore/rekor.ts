@@ -1,6 +1,6 @@
 // The Rekor "signed entry timestamp" cosign stores in the dev.sigstore.cosign/bundle annotation,
 // verified offline as containers/image's VerifyRekorSET does.
-import { createHash, verify as cryptoVerify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { SigstoreError } from './errors.ts';
 import {
   canonicalJson,
@@ -11,7 +11,7 @@ import {
   type JsonValue,
   parseStrictJson,
 } from './json.ts';
-import type { PublicKey } from './keys.ts';
+import { type PublicKey, verifyWithKey } from './keys.ts';
 
 const MAX_SET_BYTES = 64 << 10;
 
@@ -93,13 +93,7 @@ export function verifyRekorSet(
 
   // ECDSA with SHA-256 over the RFC 8785 canonical form of Payload.
   const signed = Buffer.from(canonicalJson(entry), 'utf8');
-  const rekorKey = rekorKeys.find((k) => {
-    try {
-      return cryptoVerify('sha256', signed, k.key, setSignature);
-    } catch {
-      return false;
-    }
-  });
+  const rekorKey = rekorKeys.find((k) => verifyWithKey(k.key, signed, setSignature));
   if (rekorKey === undefined) {
     throw new SigstoreError(
       'SIGSTORE_SET_SIGNATURE_INVALID',

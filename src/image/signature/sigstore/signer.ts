@@ -1,7 +1,10 @@
 // Signing on copy (`copy --sign-by-sigstore-private-key`): the payload containers/image writes and
-// a cosign-compatible signature over it, returned as the attachment the destination stores.
+// a cosign-compatible signature over it, returned as the attachment the destination stores; or a
+// sigstore bundle for an OCI 1.1 referrer.
 import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import type { Digest } from '../../digest.ts';
+import { type Digest, digestHex } from '../../digest.ts';
+import { manifestDigest } from '../../manifest/index.ts';
+import type { DockerReference } from '../../reference/index.ts';
 import type { Signature } from '../../types.ts';
 import { buildSigstorePayload, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import { decryptPrivateKey } from './privatekey.ts';
@@ -12,6 +15,25 @@ export interface SigstoreSigner {
   readonly publicKeyPem: string;
   /** Signs `manifestDigest` for `dockerReference` (the destination reference's String()). */
   sign(manifestDigest: Digest, dockerReference: string): Signature;
+  /**
+   * A sigstore bundle (v0.3, DSSE in-toto statement naming the manifest, no transparency log) to
+   * attach as an OCI 1.1 referrer of type `artifactType`, as cosign v3 does.
+   */
+  signBundle(
+    manifestDigest: Digest,
+    dockerReference: string,
+  ): { readonly artifactType: string; readonly bundle: Uint8Array };
+}
+
+export const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+
+/** DSSE's pre-authentication encoding: what a DSSE signature actually signs. */
+function pae(payloadType: string, body: Uint8Array): Buffer {
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${body.length} `),
+    body,
+  ]);
 }
 
 export interface SignerOptions {
@@ -40,6 +62,27 @@ export function sigstoreSignerFromKey(privateKey: KeyObject, options: SignerOpti
         annotations: { [ANNOTATION_SIGNATURE]: signature.toString('base64') },
       };
     },
+    signBundle(manifestDigest, dockerReference) {
+      const statement = Buffer.from(
+        JSON.stringify({
+          _type: 'https://in-toto.io/Statement/v1',
+          subject: [{ name: dockerReference, digest: { sha256: digestHex(manifestDigest) } }],
+          predicateType: 'https://sigstore.dev/cosign/sign/v1',
+          predicate: {},
+        }),
+      );
+      const sig = cryptoSign(algorithm, pae(IN_TOTO_PAYLOAD_TYPE, statement), privateKey);
+      const bundle = {
+        mediaType: BUNDLE_V03_MEDIA_TYPE,
+        verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [] },
+        dsseEnvelope: {
+          payload: statement.toString('base64'),
+          payloadType: IN_TOTO_PAYLOAD_TYPE,
+          signatures: [{ sig: sig.toString('base64'), keyid: '' }],
+        },
+      };
+      return { artifactType: BUNDLE_V03_MEDIA_TYPE, bundle: Buffer.from(JSON.stringify(bundle)) };
+    },
   };
 }
 
@@ -50,4 +93,26 @@ export async function loadSigstoreSigner(
   options: SignerOptions = {},
 ): Promise<SigstoreSigner> {
   return sigstoreSignerFromKey(await decryptPrivateKey(privateKeyPem, passphrase), options);
+}
+
+/** What the copy engine calls per written manifest (structurally its `Signer`). */
+export interface ManifestSigner {
+  sign(manifest: Uint8Array, dockerReference: DockerReference): Promise<Signature>;
+}
+
+/**
+ * `copy --sign-by-sigstore-private-key KEY --sign-passphrase-file F`: signs the digest of each
+ * manifest copy writes for the destination reference, as containers/image does (with creator and
+ * timestamp in `optional`).
+ */
+export async function sigstoreCopySigner(
+  privateKeyPem: string,
+  passphrase: Uint8Array,
+  options: SignerOptions = { creator: 'portcullis' },
+): Promise<ManifestSigner> {
+  const signer = await loadSigstoreSigner(privateKeyPem, passphrase, options);
+  return {
+    sign: async (manifest, dockerReference) =>
+      signer.sign(manifestDigest(manifest), dockerReference.toString()),
+  };
 }

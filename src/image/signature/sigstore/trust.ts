@@ -50,6 +50,40 @@ export interface SigstoreRequirementInput {
   readonly trustedRootData?: BinaryData;
 }
 
+/**
+ * Portcullis extensions a policy parser may attach to a parsed sigstoreSigned requirement (the
+ * upstream model has no place for them): keyless identity patterns and an offline trusted root.
+ */
+export interface SigstoreRequirementExtensions {
+  readonly subjectRegExp?: string;
+  readonly oidcIssuerRegExp?: string;
+  readonly trustedRootPath?: string;
+  readonly trustedRootData?: BinaryData;
+}
+
+/** `input` with the extensions applied: patterns replace the exact fulcio fields they cover. */
+export function withSigstoreExtensions(
+  input: SigstoreRequirementInput,
+  x: SigstoreRequirementExtensions | undefined,
+): SigstoreRequirementInput {
+  if (x === undefined) return input;
+  const root = {
+    ...(x.trustedRootPath === undefined ? {} : { trustedRootPath: x.trustedRootPath }),
+    ...(x.trustedRootData === undefined ? {} : { trustedRootData: x.trustedRootData }),
+  };
+  if (input.fulcio === undefined) return { ...input, ...root };
+  const { subjectEmail, oidcIssuer, ...fulcio } = input.fulcio;
+  return {
+    ...input,
+    ...root,
+    fulcio: {
+      ...fulcio,
+      ...(x.subjectRegExp === undefined ? { subjectEmail } : { subjectRegExp: x.subjectRegExp }),
+      ...(x.oidcIssuerRegExp === undefined ? { oidcIssuer } : { oidcIssuerRegExp: x.oidcIssuerRegExp }),
+    },
+  };
+}
+
 export type ReadFile = (path: string) => Promise<Uint8Array>;
 
 export interface IdentityMatcher {

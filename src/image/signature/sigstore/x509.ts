@@ -18,10 +18,10 @@ import { SigstoreError } from './errors.ts';
 const OID_SAN = '2.5.29.17';
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_EKU = '2.5.29.37';
-export const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
+const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
 const OID_ANY_EKU = '2.5.29.37.0';
-export const OID_FULCIO_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
-export const OID_FULCIO_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+const OID_FULCIO_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+const OID_FULCIO_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
 // What Go's verifier understands; any other critical extension makes a certificate unusable.
 const HANDLED_CRITICAL = new Set([
   '2.5.29.15',

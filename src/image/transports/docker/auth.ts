@@ -9,6 +9,7 @@ export interface Challenge {
 }
 
 const MAX_TOKEN_RESPONSE = 1 << 20;
+const MAX_CACHED_TOKENS = 10_000;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 /** Refresh a little before expiry so a token does not die in flight. */
 const EXPIRY_MARGIN_MS = 5_000;
@@ -70,6 +71,11 @@ export class TokenCache {
   }
 
   set(key: string, token: string, lifetimeSeconds: number, issuedAt?: number): void {
+    if (this.#tokens.size >= MAX_CACHED_TOKENS) {
+      const now = this.#now();
+      for (const [k, t] of this.#tokens) if (t.expiresAt - EXPIRY_MARGIN_MS <= now) this.#tokens.delete(k);
+      if (this.#tokens.size >= MAX_CACHED_TOKENS) this.#tokens.clear();
+    }
     const start = issuedAt !== undefined && issuedAt <= this.#now() ? issuedAt : this.#now();
     this.#tokens.set(key, { token, expiresAt: start + lifetimeSeconds * 1000 });
   }

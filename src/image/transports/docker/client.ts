@@ -1,8 +1,9 @@
 // A Distribution API client for one registry host: ping, auth, retries, manifests, blobs, tags,
 // uploads, mounts, referrers. Every size and wait is bounded.
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
-import { manifestDigest } from '../../manifest/index.ts';
+import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
 import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
@@ -28,6 +29,8 @@ const MAX_SIGNATURE_LIST = 16 << 20;
 /** Above this (or when the size is unknown) uploads stream through PATCH instead of one PUT. */
 const MONOLITHIC_UPLOAD_MAX = 32 << 20;
 const MAX_BLOB_RESUMES = 5;
+/** Size of each PATCH of a chunked upload. */
+const UPLOAD_CHUNK_SIZE = 64 << 20;
 
 /** Every manifest type we can read, in the order a registry should prefer. */
 export const MANIFEST_ACCEPT = [
@@ -69,6 +72,8 @@ export interface ClientOptions {
   readonly retry?: RetryPolicy;
   /** Most requests in flight at once to this registry from the process (the first client sets it). */
   readonly maxConcurrency?: number;
+  /** Bytes per PATCH for chunked uploads (default 64 MiB). */
+  readonly uploadChunkSize?: number;
   /** Time source and sleeper, injectable for tests. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -133,6 +138,31 @@ class Limiter {
     if (next !== undefined) next();
     else this.#active--;
   }
+}
+
+const MAX_TOKEN_CACHES = 1000;
+const tokenCaches = new Map<string, TokenCache>();
+
+/**
+ * Tokens are shared by every client of the same registry and identity, so a webhook opening a
+ * source per admission does not fetch a token each time. The key holds a hash, never a secret.
+ */
+function tokenCacheFor(opts: ClientOptions): TokenCache {
+  const c = opts.credentials;
+  const identity =
+    c === undefined
+      ? 'anonymous'
+      : createHash('sha256')
+          .update(`${c.username}\0${c.password}\0${c.identityToken ?? ''}`)
+          .digest('hex');
+  const key = `${opts.registry}\n${identity}`;
+  let cache = tokenCaches.get(key);
+  if (cache === undefined) {
+    if (tokenCaches.size >= MAX_TOKEN_CACHES) tokenCaches.clear();
+    cache = new TokenCache();
+    tokenCaches.set(key, cache);
+  }
+  return cache;
 }
 
 const DEFAULT_CONCURRENCY = 16;
@@ -223,7 +253,7 @@ export function clearPingCache(): void {
 export class RegistryClient {
   readonly registry: string;
   readonly #opts: ClientOptions;
-  readonly #tokens = new TokenCache();
+  readonly #tokens: TokenCache;
   readonly #limiter: Limiter;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   #origin: string | undefined;
@@ -233,6 +263,7 @@ export class RegistryClient {
   constructor(opts: ClientOptions) {
     this.registry = opts.registry;
     this.#opts = opts;
+    this.#tokens = tokenCacheFor(opts);
     this.#limiter = limiterFor(opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
   }
@@ -481,10 +512,15 @@ export class RegistryClient {
       return { r, bytes };
     });
     const { r, bytes } = res;
-    const mimeType = mimeOf(r.headers['content-type']);
-    if (mimeType === 'text/html' || /^\s*</.test(bytes.toString('utf8', 0, 32))) {
+    const served = mimeOf(r.headers['content-type']);
+    if (served === 'text/html' || /^\s*</.test(bytes.toString('utf8', 0, 32))) {
       throw new DockerError('BAD_RESPONSE', `${what}: got an HTML page instead of a manifest`);
     }
+    // Some registries label manifests generically; the bytes say what they are (as upstream).
+    const mimeType =
+      served === '' || served === 'text/plain' || served === 'application/json'
+        ? guessMIMEType(bytes)
+        : served;
     if (isDigest(reference)) {
       const actual = manifestDigest(bytes, digestAlgorithm(reference));
       if (actual !== reference) {
@@ -639,16 +675,45 @@ export class RegistryClient {
           scopes,
         });
         await drain(res.body);
+        checkStoredDigest(res, expected, what);
       } else {
-        const patch = await this.request({
-          method: 'PATCH',
-          path: location,
-          headers: { 'content-type': 'application/octet-stream' },
-          body: Readable.from(counted()),
-          scopes,
-        });
-        await drain(patch.body);
-        location = this.#uploadLocation(patch, what);
+        // Large or unsized blobs go up as a series of streamed PATCH chunks, never buffered whole.
+        const source = counted()[Symbol.asyncIterator]();
+        let pending: Buffer | undefined;
+        const chunkSize = this.#opts.uploadChunkSize ?? UPLOAD_CHUNK_SIZE;
+        async function* chunk(): AsyncGenerator<Buffer> {
+          for (let sent = 0; sent < chunkSize; ) {
+            let buf = pending;
+            pending = undefined;
+            if (buf === undefined) {
+              const next = await source.next();
+              if (next.done === true) return;
+              buf = next.value;
+            }
+            if (sent + buf.length > chunkSize) {
+              pending = buf.subarray(chunkSize - sent);
+              buf = buf.subarray(0, chunkSize - sent);
+            }
+            sent += buf.length;
+            yield buf;
+          }
+        }
+        for (let first = true; ; first = false) {
+          if (pending === undefined) {
+            const next = await source.next();
+            if (next.done === true && !first) break;
+            pending = next.done === true ? undefined : next.value;
+          }
+          const patch = await this.request({
+            method: 'PATCH',
+            path: location,
+            headers: { 'content-type': 'application/octet-stream' },
+            body: Readable.from(chunk()),
+            scopes,
+          });
+          await drain(patch.body);
+          location = this.#uploadLocation(patch, what);
+        }
         const actual = digester.digest();
         if (expected !== undefined && actual !== expected) {
           throw new DockerError('DIGEST_MISMATCH', `${what}: expected ${expected}, got ${actual}`);
@@ -661,6 +726,7 @@ export class RegistryClient {
           scopes,
         });
         await drain(res.body);
+        checkStoredDigest(res, actual, what);
         return { digest: actual, size: digester.size };
       }
     } catch (err) {
@@ -821,7 +887,7 @@ export class RegistryClient {
   ): Promise<Uint8Array[]> {
     const res = await this.request({
       method: 'GET',
-      path: `/extensions/v2/${repo}/signatures/${digest}`,
+      path: extensionSignaturesPath(repo, digest),
       scopes: [repositoryScope(repo, 'pull')],
       accept: [404],
     });
@@ -858,6 +924,61 @@ export class RegistryClient {
       out.push(bytes);
     }
     return out;
+  }
+
+  /**
+   * Adds simple signatures through the X-Registry-Supports-Signatures extension; signatures the
+   * registry already has (same bytes) are skipped. Each new one gets a random unique name.
+   */
+  async putExtensionSignatures(repo: string, digest: Digest, blobs: readonly Uint8Array[]): Promise<void> {
+    const existing = await this.extensionSignatures(
+      repo,
+      digest,
+      Number.MAX_SAFE_INTEGER,
+      MAX_SIGNATURE_LIST,
+    );
+    for (const blob of blobs) {
+      if (existing.some((e) => Buffer.compare(Buffer.from(e), Buffer.from(blob)) === 0)) continue;
+      const body = JSON.stringify({
+        schemaVersion: 2,
+        name: `${digest}@${randomBytes(16).toString('hex')}`,
+        type: 'atomic',
+        content: Buffer.from(blob).toString('base64'),
+      });
+      const res = await this.request({
+        method: 'PUT',
+        path: extensionSignaturesPath(repo, digest),
+        headers: { 'content-type': 'application/json' },
+        body,
+        scopes: [repositoryScope(repo, 'pull,push')],
+      });
+      await drain(res.body);
+      if (res.status !== 201) {
+        throw new DockerError(
+          'BAD_RESPONSE',
+          `writing a signature of ${digest} to ${this.registry}/${repo}: status ${res.status}, expected 201`,
+          { status: res.status },
+        );
+      }
+    }
+  }
+}
+
+/** The extension API's path for the signatures of `digest`. */
+function extensionSignaturesPath(repo: string, digest: Digest): string {
+  return `/extensions/v2/${repo}/signatures/${digest}`;
+}
+
+/** A registry that stores a blob under another digest than the one sent is not trusted further. */
+function checkStoredDigest(res: HttpResponse, expected: Digest, what: string): void {
+  const stored = res.headers['docker-content-digest'];
+  if (
+    stored !== undefined &&
+    isDigest(stored) &&
+    stored !== expected &&
+    digestAlgorithm(stored) === digestAlgorithm(expected)
+  ) {
+    throw new DockerError('DIGEST_MISMATCH', `${what}: registry stored ${stored}, expected ${expected}`);
   }
 }
 

@@ -153,13 +153,17 @@ export class DockerImageDestination implements ImageDestination {
       }
     }
     if (simple.length > 0) {
-      if (this.#storage.lookasideWrite === undefined) {
+      // As upstream: the registry's own signature store wins over a configured lookaside.
+      if (await this.client.supportsSignatureExtension()) {
+        await this.client.putExtensionSignatures(this.#repo, digest, simple);
+      } else if (this.#storage.lookasideWrite !== undefined) {
+        await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
+      } else {
         throw new DockerError(
           'NOT_SUPPORTED',
           `writing signatures to ${this.physicalRef.name()}: no lookaside configured in registries.d`,
         );
       }
-      await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
     }
     if (sigstore.length > 0) {
       if (!this.#storage.useSigstoreAttachments) {

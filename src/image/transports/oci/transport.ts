@@ -2,6 +2,7 @@
 
 import { LocalTransportError } from '../../local/errors.ts';
 import {
+  deleteFromLayout,
   layoutStringWithinTransport,
   OciLayoutDestination,
   OciLayoutSource,
@@ -76,10 +77,8 @@ export class OciReference implements ImageReference {
     return OciLayoutDestination.open(this, this.resolvedDir, this.image, ctx);
   }
 
-  async deleteImage(_ctx: SystemContext): Promise<void> {
-    throw new LocalTransportError(
-      'NOT_SUPPORTED',
-      'deleting images is not implemented for oci: by portcullis',
-    );
+  deleteImage(ctx: SystemContext): Promise<void> {
+    const what = `oci:${this.stringWithinTransport()}`;
+    return deleteFromLayout(this.resolvedDir, this.image, this.sourceIndex, ctx.ociSharedBlobDir, what);
   }
 }

@@ -1,7 +1,9 @@
 // Shared by the sigstore tests: reading containers/image dir: fixtures and a test-side stand-in
 // for the policy engine's digest and signedIdentity checks (the real ones live in the policy code).
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
 import { parseNormalizedNamed } from '../../../../src/image/reference/index.ts';
 import type { Signature } from '../../../../src/image/types.ts';
 import { conformancePath } from '../../../helpers/conformance.ts';
@@ -132,4 +134,16 @@ export async function fillRequirement(
     return v;
   };
   return (await fill(requirement)) as Record<string, unknown>;
+}
+
+/** One test per row: `make` builds the verifier's arguments, which must be rejected with `code`. */
+export function rejectionTests<A extends unknown[]>(
+  rows: readonly [name: string, make: () => A, code: string][],
+  verify: (...args: A) => Promise<unknown>,
+): void {
+  for (const [name, make, code] of rows) {
+    test(`rejects ${name} with ${code}`, async () => {
+      await assert.rejects(verify(...make()), { code });
+    });
+  }
 }

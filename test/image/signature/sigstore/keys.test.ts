@@ -1,6 +1,6 @@
 // cosign's encrypted private key format, the secretbox under it, and the signer copy uses.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { parseDigest } from '../../../../src/image/digest.ts';
 import {
@@ -9,6 +9,7 @@ import {
   generateSigstoreKeyPair,
   type SigstoreError,
 } from '../../../../src/image/signature/sigstore/index.ts';
+import { verifyWithKey } from '../../../../src/image/signature/sigstore/keys.ts';
 import { secretboxOpen, secretboxSeal } from '../../../../src/image/signature/sigstore/secretbox.ts';
 import {
   loadSigstoreSigner,
@@ -174,5 +175,24 @@ describe('signer', () => {
     await assert.rejects(verifyWith(signer.publicKeyPem, signer.sign(other, 'registry.example/ns/app:v1')), {
       code: 'SIGSTORE_DIGEST_MISMATCH',
     } satisfies Partial<SigstoreError>);
+  });
+});
+
+describe('verification memo', () => {
+  test('never carries an outcome over to other bytes or another key', () => {
+    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const b = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const data = Buffer.from('payload bytes');
+    const sig = sign('sha256', data, a.privateKey);
+    assert.equal(verifyWithKey(a.publicKey, data, sig), true);
+    assert.equal(verifyWithKey(a.publicKey, data, sig), true);
+    assert.equal(verifyWithKey(b.publicKey, data, sig), false);
+    assert.equal(verifyWithKey(a.publicKey, Buffer.from('payload byteS'), sig), false);
+    // Same concatenation of data and signature, split differently.
+    const joined = Buffer.concat([data, sig]);
+    assert.equal(
+      verifyWithKey(a.publicKey, joined.subarray(0, data.length + 1), joined.subarray(data.length + 1)),
+      false,
+    );
   });
 });

@@ -5,8 +5,10 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'nod
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Digest } from '../../../../src/image/digest.ts';
 import { canonicalJson, type JsonObject } from '../../../../src/image/signature/sigstore/json.ts';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from '../../../../src/image/signature/sigstore/payload.ts';
+import { sigstoreSignerFromKey } from '../../../../src/image/signature/sigstore/signer.ts';
 import {
   ANNOTATION_BUNDLE,
   ANNOTATION_CERTIFICATE,
@@ -190,13 +192,6 @@ export function dsse(key: KeyObject, payload: Buffer) {
 }
 
 /** A v0.3 bundle: a DSSE statement for `digest` signed by `key`, no transparency log entry. */
-export function keyBundle(key: KeyObject, digest: string, name: string): Buffer {
-  const { envelope } = dsse(key, statement(digest, name));
-  return Buffer.from(
-    JSON.stringify({
-      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-      verificationMaterial: { publicKey: { hint: 'release-key' }, tlogEntries: [] },
-      dsseEnvelope: envelope,
-    }),
-  );
+export function keyBundle(key: KeyObject, digest: Digest, name: string): Buffer {
+  return Buffer.from(sigstoreSignerFromKey(key).signBundle(digest, name).bundle);
 }

@@ -1,9 +1,19 @@
 // Every sigstore-cases.json case again, end to end through the policy engine: policy.json parsed by
-// parsePolicy, evaluated by PolicyEvaluator with this module's SigstoreVerifier.
+// parsePolicy, evaluated by PolicyEvaluator with the sigstore verifier the composition roots use.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PolicyEvaluator, parsePolicy, type UnparsedImage } from '../../../../src/image/signature/index.ts';
-import { createSigstoreVerifier } from '../../../../src/image/signature/sigstore/verifier.ts';
+import {
+  PolicyEvaluator,
+  parsePolicy,
+  sigstoreRequirementInput,
+  sigstoreVerifier,
+  type UnparsedImage,
+} from '../../../../src/image/signature/index.ts';
+import {
+  compileSigstoreTrust,
+  verifySigstoreSignature,
+  withSigstoreExtensions,
+} from '../../../../src/image/signature/sigstore/index.ts';
 import { readConformanceJson } from '../../../helpers/conformance.ts';
 import { dockerLikeReference } from '../helpers.ts';
 import { applyMutation, fillRequirement, readConformanceFile, readFixtureImage } from './helpers.ts';
@@ -18,7 +28,7 @@ interface Case {
 }
 
 const { cases } = readConformanceJson<{ cases: Case[] }>('sigstore-cases.json');
-const verifier = createSigstoreVerifier({ readFile: readConformanceFile });
+const verifier = sigstoreVerifier({ readFile: readConformanceFile });
 
 describe('sigstore-cases.json through PolicyEvaluator', () => {
   cases.forEach((c, i) => {
@@ -43,7 +53,7 @@ describe('sigstore-cases.json through PolicyEvaluator', () => {
   });
 });
 
-describe('requirement extensions through the verifier', () => {
+describe('requirement extensions applied to a parsed requirement', () => {
   const fulcioDoc = {
     type: 'sigstoreSigned',
     fulcio: {
@@ -72,10 +82,12 @@ describe('requirement extensions through the verifier', () => {
       assert.ok(req.type === 'sigstoreSigned');
       const sig = fixture.signatures[0];
       assert.ok(sig?.format === 'sigstore-json');
-      const run = verifier.verify({ ...req, extensions: { subjectRegExp } }, sig, {
-        validateSignedDockerManifestDigest: async () => {},
-        validateSignedDockerReference: () => {},
-      });
+      const input = withSigstoreExtensions(sigstoreRequirementInput(req), { subjectRegExp });
+      const trust = await compileSigstoreTrust(input, readConformanceFile);
+      const run = verifySigstoreSignature(trust, sig, {
+        matchesManifestDigest: () => true,
+        matchesDockerReference: () => true,
+      }).then((a) => a.payload);
       if (allowed)
         assert.equal((await run).dockerReference, '192.168.64.2:5000/cosign-signed/fulcio-rekor-1');
       else await assert.rejects(run, { code: 'SIGSTORE_SUBJECT_MISMATCH' });

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SystemContext } from '../../../../src/image/index.ts';
-import { parseChallenges } from '../../../../src/image/transports/docker/auth.ts';
+import { parseChallenges, TokenCache } from '../../../../src/image/transports/docker/auth.ts';
 import {
   closeAllAgents,
   DockerError,
@@ -34,6 +34,19 @@ function assertSecretFree(e: unknown, secrets: readonly string[]): void {
     cur = cur.cause;
   }
 }
+
+describe('token cache', () => {
+  it('keeps a token until shortly before it expires', () => {
+    let now = 1_000_000;
+    const cache = new TokenCache(() => now);
+    cache.set('scope', 'token-a', 60);
+    assert.equal(cache.get('scope'), 'token-a');
+    now += 54_000;
+    assert.equal(cache.get('scope'), 'token-a');
+    now += 2_000;
+    assert.equal(cache.get('scope'), undefined);
+  });
+});
 
 describe('WWW-Authenticate parsing', () => {
   const table = [
@@ -184,6 +197,14 @@ describe('Bearer token flow', () => {
         (r) => r.scopes.includes('repository:tok/b:pull,push') && r.scopes.includes('repository:tok/a:pull'),
       ),
     );
+  });
+
+  it('shares cached tokens between sources of the same registry and identity', async () => {
+    const creds = { ...env.ctx, credentials: { username: 'bob', password: PASSWORD } };
+    await putImage(await ref('tok/shared:v1').newImageDestination(creds), syntheticImage({ layers: 1 }));
+    const before = tokens.requests.length;
+    for (let i = 0; i < 3; i++) await (await ref('tok/shared:v1').newImageSource(creds)).getManifest();
+    assert.equal(tokens.requests.length - before, 1);
   });
 
   it('refuses a wrong password with UNAUTHORIZED and leaks no secret', async () => {

@@ -1,6 +1,7 @@
 // Faults the real registry cannot produce, each ending in a typed error within a bounded time.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { digestOf, verifyingStream } from '../../../../src/image/index.ts';
@@ -127,6 +128,14 @@ describe('bad answers', () => {
       return true;
     });
     await assert.rejects(client().getManifest('r/x', manifestDigest), { code: 'DIGEST_MISMATCH' });
+  });
+
+  it('guesses the type of a manifest served as application/json', async () => {
+    fake.handle((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(manifest);
+      return true;
+    });
+    assert.equal((await client().getManifest('r/x', 'v1')).mimeType, OCI);
   });
 
   it('refuses a HEAD digest that differs from the digest asked for', async () => {
@@ -341,5 +350,74 @@ describe('OCI 1.1 referrers API', () => {
       return true;
     });
     assert.equal((await client().listReferrers('r/x', manifestDigest, undefined, 10)).length, 10);
+  });
+});
+
+describe('uploads', () => {
+  it('sends a large blob as several PATCH chunks, then one PUT with the digest', async () => {
+    const blob = randomBytes(10_000);
+    let received = 0;
+    let uploads = 0;
+    fake.handle(async (req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/r/x/blobs/uploads/u0' }).end();
+        return true;
+      }
+      for await (const c of req) received += (c as Buffer).length;
+      if (req.method === 'PATCH') {
+        uploads++;
+        res.writeHead(202, { location: `/v2/r/x/blobs/uploads/u${uploads}` }).end();
+        return true;
+      }
+      res.writeHead(201).end();
+      return true;
+    });
+    const stored = await client({ uploadChunkSize: 4096 }).putBlob(
+      'r/x',
+      Readable.from([blob]),
+      undefined,
+      -1,
+    );
+    assert.equal(stored.digest, digestOf(blob));
+    assert.equal(received, blob.length);
+    assert.deepEqual(
+      fake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`),
+      [
+        'POST /v2/r/x/blobs/uploads/',
+        'PATCH /v2/r/x/blobs/uploads/u0',
+        'PATCH /v2/r/x/blobs/uploads/u1',
+        'PATCH /v2/r/x/blobs/uploads/u2',
+        'PUT /v2/r/x/blobs/uploads/u3',
+      ],
+    );
+  });
+
+  it('refuses a registry that says it stored the blob under another digest, and cancels the upload', async () => {
+    const blob = Buffer.from('upload me');
+    fake.handle(async (req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/r/x/blobs/uploads/u1' }).end();
+        return true;
+      }
+      if (req.method === 'PUT') {
+        for await (const _ of req) {
+          // consume the body
+        }
+        res.writeHead(201, { 'docker-content-digest': digestOf('something else') }).end();
+        return true;
+      }
+      if (req.method === 'DELETE') {
+        res.writeHead(204).end();
+        return true;
+      }
+      return false;
+    });
+    await assert.rejects(client().putBlob('r/x', Readable.from([blob]), digestOf(blob), blob.length), {
+      code: 'DIGEST_MISMATCH',
+    });
+    assert.deepEqual(
+      fake.requests.map((r) => r.method),
+      ['POST', 'PUT', 'DELETE'],
+    );
   });
 });

@@ -1,5 +1,6 @@
 // The docker transport against the real Distribution registry (anonymous access).
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +9,7 @@ import {
   closeAllAgents,
   DockerError,
   type DockerImageSource,
+  RegistryClient,
 } from '../../../../src/image/transports/docker/index.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
@@ -81,6 +83,25 @@ describe('docker transport: push and pull round trip', () => {
       },
     );
   });
+
+  for (const size of [0, 65_536, 300_000]) {
+    it(`uploads a ${size}-byte blob of unknown size in 64 KiB PATCH chunks`, async () => {
+      const client = new RegistryClient({
+        registry: registry.host,
+        insecure: true,
+        tls: { verify: true },
+        uploadChunkSize: 65_536,
+      });
+      const bytes = randomBytes(size);
+      const parts = [bytes.subarray(0, 1000), bytes.subarray(1000, 100_000), bytes.subarray(100_000)].filter(
+        (b) => b.length > 0,
+      );
+      const stored = await client.putBlob('chunked/upload', Readable.from(parts), undefined, -1);
+      assert.equal(stored.digest, digestOf(bytes));
+      const res = await fetch(`${registry.url}/v2/chunked/upload/blobs/${stored.digest}`);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+    });
+  }
 
   it('refuses a blob whose bytes do not match the digest given, and stores nothing', async () => {
     const dest = await ref('bad/blob:v1').newImageDestination(env.ctx);

@@ -130,7 +130,77 @@ describe('lookaside signatures', () => {
   });
 });
 
+describe('deleting an image', () => {
+  it('removes its lookaside signatures too', async () => {
+    const image = syntheticImage();
+    const dir = join(env.dir, 'registries-delete.d');
+    const base = join(env.dir, 'sigstore-delete');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'l.yaml'), `default-docker:\n  lookaside: file://${base}\n`);
+    const ctx = { ...env.ctx, registriesDirPath: dir };
+    const dest = await ref('del/signed:v1').newImageDestination(ctx);
+    await putImage(dest, image);
+    await dest.putSignatures([{ format: 'simple-signing', blob: Buffer.from('\xa3sig', 'latin1') }]);
+    const path = join(base, `del/signed@sha256=${digestHex(image.manifestDigest)}/signature-1`);
+    await readFile(path);
+    await ref('del/signed:v1').deleteImage(ctx);
+    await assert.rejects(readFile(path), { code: 'ENOENT' });
+  });
+});
+
 describe('X-Registry-Supports-Signatures', () => {
+  it('writes new simple signatures through the extension, skipping ones the registry has', async () => {
+    const fake = await startFaultRegistry('127.0.0.1', { 'x-registry-supports-signatures': '1' });
+    try {
+      const manifest = Buffer.from(
+        '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}',
+      );
+      const d = digestOf(manifest);
+      const have = Buffer.from('\xa3already there', 'latin1');
+      const added = Buffer.from('\xa3new one', 'latin1');
+      const puts: { schemaVersion: number; name: string; type: string; content: string }[] = [];
+      fake.handle(async (req, res) => {
+        const path = `/extensions/v2/ext/dest/signatures/${d}`;
+        if (req.url === path && req.method === 'GET') {
+          const existing = [
+            { schemaVersion: 2, name: `${d}@old`, type: 'atomic', content: have.toString('base64') },
+          ];
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ signatures: existing }));
+          return true;
+        }
+        let body = '';
+        for await (const c of req) body += c;
+        if (req.url === path && req.method === 'PUT') {
+          puts.push(JSON.parse(body) as (typeof puts)[number]);
+          res.writeHead(201).end();
+          return true;
+        }
+        if (req.url === '/v2/ext/dest/manifests/v1' && req.method === 'PUT') {
+          res.writeHead(201, { 'docker-content-digest': d }).end();
+          return true;
+        }
+        return false;
+      });
+      const dest = await env.transport
+        .parseReference(`//${fake.host}/ext/dest:v1`)
+        .newImageDestination(env.ctx);
+      await dest.putManifest(manifest, 'application/vnd.oci.image.manifest.v1+json');
+      await dest.putSignatures([
+        { format: 'simple-signing', blob: have },
+        { format: 'simple-signing', blob: added },
+      ]);
+      assert.equal(puts.length, 1);
+      assert.equal(puts[0]?.schemaVersion, 2);
+      assert.equal(puts[0]?.type, 'atomic');
+      assert.match(puts[0]?.name ?? '', new RegExp(`^${d}@[0-9a-f]{32}$`));
+      assert.deepEqual(Buffer.from(puts[0]?.content ?? '', 'base64'), added);
+    } finally {
+      await fake.stop();
+    }
+  });
+
   it('reads simple signatures from the extension API when the registry advertises it', async () => {
     const fake = await startFaultRegistry('127.0.0.1', { 'x-registry-supports-signatures': '1' });
     try {

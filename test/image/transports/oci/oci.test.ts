@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -162,4 +162,104 @@ describe('oci: destination', () => {
       await dest.close();
     }
   });
+});
+
+describe('oci: delete (upstream oci_delete_test.go cases)', () => {
+  async function clone(name: string): Promise<string> {
+    const dir = join(root, `del-${name}-${Math.random().toString(16).slice(2)}`);
+    await cp(`${fixtures}/${name}`, dir, { recursive: true });
+    return dir;
+  }
+  async function remaining(dir: string, sub = 'blobs'): Promise<string[]> {
+    return (await readdir(join(dir, sub, 'sha256'))).map((h) => `sha256:${h}`);
+  }
+  async function entries(dir: string): Promise<{ annotations?: Record<string, string> }[]> {
+    return JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests;
+  }
+  const cases: [string, string, number, number, string[], string[]][] = [
+    ['delete_image_only_one_image', 'latest', 0, 0, [], []],
+    ['delete_image_only_one_image', '', 0, 0, [], []],
+    [
+      'delete_image_multiple_images',
+      '3.17.5',
+      16,
+      6,
+      [],
+      [
+        'sha256:5b2aba4d3c27bc6493633d0ec446b25c8d0a5c9cfe99894bcdff0aee80813805',
+        'sha256:df11bc189adeb50dadb3291a3a7f2c34b36e0efdba0df70f2c8a2d761b215cde',
+        'sha256:986315a0e599fac2b80eb31db2124dab8d3de04d7ca98b254999bd913c1f73fe',
+      ],
+    ],
+    [
+      'delete_image_multiple_images',
+      '1.0.0',
+      17,
+      6,
+      ['sha256:df11bc189adeb50dadb3291a3a7f2c34b36e0efdba0df70f2c8a2d761b215cde'],
+      [
+        'sha256:0dc27f36a618c110ae851662c13283e9fbc1b5a5de003befc4bcefa5a05d2eef',
+        'sha256:a6f737ac2b84bc463f2ff721af39588c69646c82f79f3808236178e02e35b922',
+      ],
+    ],
+    [
+      'delete_image_multiple_images',
+      '3.16.7',
+      12,
+      6,
+      [],
+      ['sha256:861d3c014b0e3edcf80e6221247d6b2921a4f892feb9bafe9515b9975b78c44f'],
+    ],
+    ['delete_image_multiple_images', '3.18.3', 19, 6, [], []],
+    [
+      'delete_image_two_identical_references',
+      '1.0.0',
+      3,
+      1,
+      [
+        'sha256:ecfa463536cb5472e238aadc4df81d4785d5d6373027c488a2db8a6e76fe88ed',
+        'sha256:ce229a4eb5797ecd3a3a1846613b6b49811f79e38b5b0ce666268ba4b6c68e41',
+        'sha256:fa00bb4e2adbc73a5da1fd54d2a840020592530a8d4e8de9888b9e9a533419d8',
+      ],
+      [],
+    ],
+  ];
+  for (const [fixture, name, blobs, left, kept, gone] of cases) {
+    test(`${fixture}:${name} leaves ${blobs} blobs and ${left} index entries`, async () => {
+      const dir = await clone(fixture);
+      await ociTransport.parseReference(`${dir}:${name}`).deleteImage({});
+      const now = await remaining(dir);
+      assert.equal(now.length, blobs);
+      for (const k of kept) assert.ok(now.includes(k), k);
+      for (const g of gone) assert.ok(!now.includes(g), g);
+      const index = await entries(dir);
+      assert.equal(index.length, left);
+      if (name !== '' && fixture !== 'delete_image_two_identical_references') {
+        assert.ok(index.every((e) => e.annotations?.['org.opencontainers.image.ref.name'] !== name));
+      }
+    });
+  }
+
+  test('shared blob directory: its blobs stay, the local ones go', async () => {
+    const dir = await clone('delete_image_shared_blobs_dir');
+    await ociTransport
+      .parseReference(`${dir}:latest`)
+      .deleteImage({ ociSharedBlobDir: join(dir, 'shared_blobs') });
+    assert.equal((await remaining(dir)).length, 0);
+    assert.equal((await remaining(dir, 'shared_blobs')).length, 2);
+    assert.equal((await entries(dir)).length, 0);
+  });
+
+  const failing: [string, string, string][] = [
+    ['delete_image_multiple_images', 'does-not-exist', 'IMAGE_NOT_FOUND'],
+    ['delete_image_multiple_images', '', 'MORE_THAN_ONE_IMAGE'],
+  ];
+  for (const [fixture, name, code] of failing) {
+    test(`${fixture}:${name || '(no name)'} fails with ${code} and changes nothing`, async () => {
+      const dir = await clone(fixture);
+      const before = await readFile(join(dir, 'index.json'), 'utf8');
+      await assert.rejects(ociTransport.parseReference(`${dir}:${name}`).deleteImage({}), { code });
+      assert.equal(await readFile(join(dir, 'index.json'), 'utf8'), before);
+    });
+  }
 });
