@@ -1,6 +1,5 @@
 // A Docker token server for the Distribution registry's `token` auth: checks Basic credentials
 // and issues ES256 JWTs whose `x5c` header carries the self-signed certificate the registry trusts.
-import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -8,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 
 export interface TokenServer {
   readonly realm: string;
@@ -35,29 +35,8 @@ const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 export async function startTokenServer(options: TokenServerOptions): Promise<TokenServer> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-token-'));
-  const keyPath = join(dir, 'key.pem');
-  const certPath = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=portcullis-test-token',
-    ],
-    { stdio: 'ignore' },
-  );
+  // The same self-signed certificate the webhook makes: the registry only checks the JWT's x5c.
+  const { certPath, keyPath } = await writeSelfSignedCertificate(dir, ['127.0.0.1']);
   const key = createPrivateKey(readFileSync(keyPath));
   const certDer = readFileSync(certPath, 'utf8').replace(/-----[^-]+-----|\s/g, '');
   const service = 'portcullis-test-registry';
