@@ -100,6 +100,8 @@ export interface Cluster {
   registerWebhook(webhook: WebhookRegistration): Promise<void>;
   /** Deletes every validating and mutating webhook configuration; they are not subject to webhooks. */
   deleteWebhooks(): Promise<void>;
+  /** Writes a kubeconfig at `path` that acts as ServiceAccount `namespace/name` (a fresh token). */
+  serviceAccountKubeconfig(namespace: string, name: string, path: string): Promise<string>;
   /** Stops every process the harness started; safe to call twice, never throws. */
   stop(): Promise<void>;
 }
@@ -271,6 +273,17 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
         }
       },
       deleteWebhooks,
+      serviceAccountKubeconfig: async (namespace, name, path) => {
+        const token = await kubectl(['create', 'token', name, '-n', namespace, '--duration=1h']);
+        if (token.code !== 0) {
+          throw new HarnessError(
+            'E2E_COMMAND_FAILED',
+            `creating a token for ${namespace}/${name}: ${token.stderr.trim()}`,
+          );
+        }
+        writeFileSync(path, serviceAccountKubeconfig(server, pki, name, namespace, token.stdout.trim()));
+        return path;
+      },
       stop: async () => {
         if (!stopped) {
           // Leaves a clean API behind for anyone reading the kept folder; the kill below does not need it.
@@ -629,6 +642,28 @@ async function openssl(args: string[]): Promise<void> {
   if (result.code !== 0) {
     throw new HarnessError('E2E_CERT_FAILED', `openssl ${args[0]}: ${result.stderr.trim()}`);
   }
+}
+
+function serviceAccountKubeconfig(
+  server: string,
+  pki: Pki,
+  user: string,
+  namespace: string,
+  token: string,
+): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'e2e',
+        cluster: { server, 'certificate-authority-data': Buffer.from(pki.caPem).toString('base64') },
+      },
+    ],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: user, context: { cluster: 'e2e', user, namespace } }],
+    'current-context': user,
+  });
 }
 
 function adminKubeconfig(server: string, pki: Pki): string {

@@ -239,21 +239,10 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
     assert.equal(await can('get', 'secrets'), 'no');
 
     // Run the job's sync on the host with the ServiceAccount's own token: the report lands.
-    const token = await cluster.kubectl(['create', 'token', 'rel-portcullis-mirror', '-n', namespace]);
-    assert.equal(token.code, 0, token.stderr);
-    const kubeconfig = join(f.work, 'mirror-sa.kubeconfig');
-    await writeFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'e2e', cluster: { server: cluster.server, 'certificate-authority': cluster.caPath } },
-        ],
-        users: [{ name: 'mirror', user: { token: token.stdout.trim() } }],
-        contexts: [{ name: 'mirror', context: { cluster: 'e2e', user: 'mirror', namespace } }],
-        'current-context': 'mirror',
-      }),
+    const kubeconfig = await cluster.serviceAccountKubeconfig(
+      namespace,
+      'rel-portcullis-mirror',
+      join(f.work, 'mirror-sa.kubeconfig'),
     );
     const yaml = join(f.work, 'cron.yaml');
     await writeFile(yaml, `${f.mirror.host}:\n  tls-verify: false\n  images:\n    e2e/cosign: ["v1"]\n`);

@@ -382,26 +382,10 @@ describe('helm chart against the real API server', () => {
     });
 
     test("the chart's RBAC is enough for serve --watch-policies as the release's ServiceAccount", async () => {
-      const token = ok(
-        await cluster.kubectl(['create', 'token', `${release}-portcullis`, '-n', releaseNs, '--duration=1h']),
-        'create token',
-      ).trim();
-      const kubeconfig = join(work, 'service-account.kubeconfig');
-      await writeFile(
-        kubeconfig,
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [
-            {
-              name: 'e2e',
-              cluster: { server: cluster.server, 'certificate-authority-data': caBundle },
-            },
-          ],
-          users: [{ name: 'sa', user: { token } }],
-          contexts: [{ name: 'sa', context: { cluster: 'e2e', user: 'sa' } }],
-          'current-context': 'sa',
-        }),
+      const kubeconfig = await cluster.serviceAccountKubeconfig(
+        releaseNs,
+        `${release}-portcullis`,
+        join(work, 'service-account.kubeconfig'),
       );
       const forbidden = await cluster.kubectl([`--kubeconfig=${kubeconfig}`, 'get', 'pods', '-n', appNs]);
       assert.match(forbidden.stderr, /forbidden/, 'the token carries the ServiceAccount, not the admin');
