@@ -12,29 +12,16 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Digest, parseDigest } from '../../src/image/digest.ts';
-import {
-  BUNDLE_V03_MEDIA_TYPE,
-  generateSigstoreKeyPair,
-  loadSigstoreSigner,
-  type SigstoreSigner,
-} from '../../src/image/signature/sigstore/index.ts';
+import { BUNDLE_V03_MEDIA_TYPE, type SigstoreSigner } from '../../src/image/signature/sigstore/index.ts';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { bundlePolicyJson, newSigstoreSigner, pushImageWithBundle } from '../helpers/sigstore-bundles.ts';
 import { RegistryClient } from '../image/signature/sigstore/oci.ts';
 
 const PASS = new TextEncoder().encode('referrers test');
 const cosign = fileURLToPath(new URL('../../.cache/tools/cosign', import.meta.url));
 const cosignMissing = existsSync(cosign) ? false : `cosign not built at ${cosign}`;
-
-/** A sigstore trusted_root.json of our own: no public-good CAs or logs, so nothing is dialled. */
-const TRUSTED_ROOT = JSON.stringify({
-  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-  tlogs: [],
-  certificateAuthorities: [],
-  ctlogs: [],
-  timestampAuthorities: [],
-});
 
 let registry: TestRegistry;
 let dir: string;
@@ -42,36 +29,15 @@ let trusted: SigstoreSigner;
 let unknown: SigstoreSigner;
 let policyPath: string;
 
-async function newSigner(): Promise<{ signer: SigstoreSigner; privateKeyPem: string }> {
-  const pair = await generateSigstoreKeyPair(PASS);
-  return { signer: await loadSigstoreSigner(pair.privateKeyPem, PASS), privateKeyPem: pair.privateKeyPem };
-}
-
 before(async () => {
   registry = await startRegistry();
   dir = await mkdtemp(join(tmpdir(), 'portcullis-eval-referrers-'));
   await mkdir(join(dir, 'registries.d'));
   await writeFile(join(dir, 'registries.conf'), '');
-  ({ signer: trusted } = await newSigner());
-  ({ signer: unknown } = await newSigner());
+  ({ signer: trusted } = await newSigstoreSigner(PASS));
+  ({ signer: unknown } = await newSigstoreSigner(PASS));
   policyPath = join(dir, 'policy.json');
-  await writeFile(
-    policyPath,
-    JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: {
-        docker: {
-          [registry.host]: [
-            {
-              type: 'sigstoreSigned',
-              keyData: Buffer.from(trusted.publicKeyPem).toString('base64'),
-              trustedRootData: Buffer.from(TRUSTED_ROOT).toString('base64'),
-            },
-          ],
-        },
-      },
-    }),
-  );
+  await writeFile(policyPath, bundlePolicyJson(registry.host, trusted));
 });
 after(async () => {
   await registry?.stop();
@@ -99,10 +65,7 @@ function evaluate(image: string, policy = policyPath) {
 }
 
 async function pushWithBundle(repo: string, signer: SigstoreSigner, signedDigest?: Digest) {
-  const client = new RegistryClient(registry.url, repo);
-  const digest = await client.pushImage('v1');
-  const { artifactType, bundle } = signer.signBundle(signedDigest ?? digest, `${registry.host}/${repo}`);
-  await client.pushReferrer(digest, bundle, artifactType);
+  const { client, digest } = await pushImageWithBundle(registry, repo, signer, signedDigest);
   return { client, digest, image: `${registry.host}/${repo}@${digest}` };
 }
 
@@ -172,7 +135,7 @@ describe('policy eval: sigstore signatures as OCI 1.1 referrers', () => {
     const repo = 'referrers/by-cosign';
     const client = new RegistryClient(registry.url, repo);
     const digest = await client.pushImage('v1');
-    const { signer, privateKeyPem } = await newSigner();
+    const { signer, privateKeyPem } = await newSigstoreSigner(PASS);
     await writeFile(join(dir, 'cosign.key'), privateKeyPem);
     await promisify(execFile)(
       cosign,

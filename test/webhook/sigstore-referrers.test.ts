@@ -8,24 +8,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import { type Digest, parseDigest } from '../../src/image/digest.ts';
-import { generateSigstoreKeyPair, loadSigstoreSigner } from '../../src/image/signature/sigstore/index.ts';
+import type { SigstoreSigner } from '../../src/image/signature/sigstore/index.ts';
 import type { PullSecretSource } from '../../src/policy/index.ts';
 import { productionComponents, type RunningServer, startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { RegistryClient } from '../image/signature/sigstore/oci.ts';
+import { bundlePolicyJson, newSigstoreSigner, pushImageWithBundle } from '../helpers/sigstore-bundles.ts';
 import { podSpec, review, workload } from './rig.ts';
 
 const PASS = new TextEncoder().encode('webhook referrers');
-const TRUSTED_ROOT = JSON.stringify({
-  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-  tlogs: [],
-  certificateAuthorities: [],
-  ctlogs: [],
-  timestampAuthorities: [],
-});
 
 describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
   let registry: TestRegistry;
@@ -34,9 +27,9 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
   let server: RunningServer;
   let ca: Buffer;
 
-  const signer = async () => loadSigstoreSigner((await generateSigstoreKeyPair(PASS)).privateKeyPem, PASS);
-  let trusted: Awaited<ReturnType<typeof signer>>;
-  let unknown: Awaited<ReturnType<typeof signer>>;
+  const signer = async () => (await newSigstoreSigner(PASS)).signer;
+  let trusted: SigstoreSigner;
+  let unknown: SigstoreSigner;
 
   const admit = async (image: string, uid: string) => {
     const body = review('', 'Pod', workload('', 'Pod', podSpec([image])), { uid });
@@ -46,11 +39,8 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
   };
 
   /** Pushes `repo:v1` with one bundle referrer by `by`; returns the pod's image name and digest. */
-  const pushSigned = async (repo: string, by: typeof trusted, signedDigest?: Digest) => {
-    const client = new RegistryClient(registry.url, repo);
-    const digest = await client.pushImage('v1');
-    const { artifactType, bundle } = by.signBundle(signedDigest ?? digest, `${registry.host}/${repo}`);
-    await client.pushReferrer(digest, bundle, artifactType);
+  const pushSigned = async (repo: string, by: SigstoreSigner, signedDigest?: Digest) => {
+    const { digest } = await pushImageWithBundle(registry, repo, by, signedDigest);
     return { image: `${registry.host}/${repo}:v1`, digest };
   };
 
@@ -58,23 +48,7 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
     [registry, env] = await Promise.all([startRegistry(), dockerTestEnv()]);
     [trusted, unknown] = await Promise.all([signer(), signer()]);
     work = await mkdtemp(join(tmpdir(), 'portcullis-webhook-referrers-'));
-    await writeFile(
-      join(work, 'policy.json'),
-      JSON.stringify({
-        default: [{ type: 'reject' }],
-        transports: {
-          docker: {
-            [registry.host]: [
-              {
-                type: 'sigstoreSigned',
-                keyData: Buffer.from(trusted.publicKeyPem).toString('base64'),
-                trustedRootData: Buffer.from(TRUSTED_ROOT).toString('base64'),
-              },
-            ],
-          },
-        },
-      }),
-    );
+    await writeFile(join(work, 'policy.json'), bundlePolicyJson(registry.host, trusted));
     const pullSecrets: PullSecretSource = { secretsFor: async () => ({ dockerConfigJson: [] }) };
     const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
     ca = await readFile(tls.certPath);
