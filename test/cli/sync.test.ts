@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseSemverConstraint } from '../../src/cli/sync-config.ts';
+import { digestOf } from '../../src/image/digest.ts';
 import { runCli } from '../helpers/cli.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/images.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -13,6 +14,11 @@ const tags = ['1.0.0', '1.2.0', '2.0.0', '1.5.0-rc1', 'latest'];
 let root: string;
 let registry: TestRegistry;
 const digests = new Map<string, string>();
+
+/** The digest of the manifest the registry serves for `image` (host/repo:tag), read by skopeo. */
+async function pushedDigest(image: string): Promise<string> {
+  return digestOf(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${image}`));
+}
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'cli-sync-'));
@@ -55,13 +61,7 @@ describe('portcullis sync', () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     for (const tag of tags) {
-      const raw = await skopeo(
-        'inspect',
-        '--raw',
-        '--tls-verify=false',
-        `docker://${registry.host}/mirror/app:${tag}`,
-      );
-      assert.equal((await import('../../src/image/digest.ts')).digestOf(raw), digests.get(tag));
+      assert.equal(await pushedDigest(`${registry.host}/mirror/app:${tag}`), digests.get(tag));
     }
     const lines = (await readFile(digestfile, 'utf8')).trim().split('\n');
     assert.equal(lines.length, tags.length);
@@ -162,29 +162,8 @@ describe('portcullis sync', () => {
       `${registry.host}/fromdir`,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const { digestOf } = await import('../../src/image/digest.ts');
-    assert.equal(
-      digestOf(
-        await skopeo(
-          'inspect',
-          '--raw',
-          '--tls-verify=false',
-          `docker://${registry.host}/fromdir/one:latest`,
-        ),
-      ),
-      digests.get('1.0.0'),
-    );
-    assert.equal(
-      digestOf(
-        await skopeo(
-          'inspect',
-          '--raw',
-          '--tls-verify=false',
-          `docker://${registry.host}/fromdir/two:latest`,
-        ),
-      ),
-      digests.get('2.0.0'),
-    );
+    assert.equal(await pushedDigest(`${registry.host}/fromdir/one:latest`), digests.get('1.0.0'));
+    assert.equal(await pushedDigest(`${registry.host}/fromdir/two:latest`), digests.get('2.0.0'));
   });
 
   test('yaml: explicit tags, tag regex and semver constraints select like skopeo', async () => {
