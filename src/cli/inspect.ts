@@ -1,6 +1,11 @@
 // Deep imports, not the image barrel: inspect loads only the transport IMAGE-NAME uses (and
 // the docker tag listing only for docker://).
-import { imageInspectInfo, manifestDigest, skopeoInspectOutput } from '../image/manifest/index.ts';
+import {
+  imageInspectInfo,
+  manifestDigest,
+  ociConfigFromSchema1,
+  skopeoInspectOutput,
+} from '../image/manifest/index.ts';
 import { closeAllAgents } from '../image/transports/docker/http.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
@@ -64,14 +69,15 @@ export function inspectCommand(transports: TransportsFor): Command {
         }
         const image = await resolveImage(src, ctx);
         if (f.config === true) {
-          // skopeo converts schema1 history into a config here; Portcullis does not (yet).
-          if (image.config === undefined)
-            throw new CliError('FAILED', 'inspect --config: schema1 images have no config blob');
-          io.stdout.write(
-            f.raw === true
-              ? Buffer.from(image.config)
-              : formatJson(JSON.parse(Buffer.from(image.config).toString('utf8'))),
-          );
+          if (f.raw === true) {
+            // A schema1 image has no config blob: skopeo prints nothing, and so do we.
+            if (image.config !== undefined) io.stdout.write(Buffer.from(image.config));
+            return 0;
+          }
+          const config =
+            image.manifest.kind === 'schema1' ? ociConfigFromSchema1(image.manifest) : image.config;
+          if (config === undefined) throw new CliError('FAILED', 'inspect --config: the image has no config');
+          io.stdout.write(formatJson(JSON.parse(Buffer.from(config).toString('utf8'))));
           return 0;
         }
         const info = imageInspectInfo(image.manifest, image.config);

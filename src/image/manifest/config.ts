@@ -172,3 +172,18 @@ export function schema2ConfigFromSchema1(m: Schema1Manifest, diffIDs: readonly D
     .join(',');
   return Buffer.from(`{${body}}`);
 }
+
+/**
+ * The OCI config upstream reports for a schema1 image (manifestSchema1.OCIConfig): the
+ * synthesised schema2 config with unknown (empty) diffIDs, one per non-throwaway layer, as OCI.
+ */
+export function ociConfigFromSchema1(m: Schema1Manifest): Uint8Array {
+  if (m.v1Compatibility.length !== m.fsLayers.length) {
+    throw new ManifestError(
+      'MANIFEST_INVALID',
+      `schema1 manifest: expected as many history entries as fsLayers, got ${m.v1Compatibility.length} and ${m.fsLayers.length}`,
+    );
+  }
+  const unknown = m.v1Compatibility.filter((c) => !c.throwaway).map(() => '' as Digest);
+  return ociConfigFromConfig(schema2ConfigFromSchema1(m, unknown));
+}

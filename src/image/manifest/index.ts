@@ -10,7 +10,13 @@ export {
   mimeTypeSupportsCompression,
   type WritableCompression,
 } from './compression.ts';
-export { GO_ZERO_TIME, goTime, ociConfigFromConfig, schema2ConfigFromSchema1 } from './config.ts';
+export {
+  GO_ZERO_TIME,
+  goTime,
+  ociConfigFromConfig,
+  ociConfigFromSchema1,
+  schema2ConfigFromSchema1,
+} from './config.ts';
 export {
   type ConversionResult,
   type ConvertListOptions,
