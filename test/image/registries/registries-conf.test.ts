@@ -179,9 +179,10 @@ describe('registries.conf.d drop-ins', () => {
 
   it('merges aliases; an empty alias removes one', async () => {
     const { aliases } = await load();
-    assert.equal(aliases.barz, 'barz.com/config2');
-    assert.equal(aliases.config1, 'config1.com/image');
-    assert.equal(aliases.added3, 'xxx.com/image');
+    assert.equal(aliases.barz?.value, 'barz.com/config2');
+    assert.match(aliases.barz?.origin ?? '', /config-2\.conf$/);
+    assert.equal(aliases.config1?.value, 'config1.com/image');
+    assert.equal(aliases.added3?.value, 'xxx.com/image');
     assert.equal(Object.hasOwn(aliases, 'example'), false);
   });
 
