@@ -5,7 +5,12 @@ import { Coalescer, createTtlCache } from './cache/index.ts';
 import { type Digest, loadKeyring, parsePublicKeyPem, type SystemContext } from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
-import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
+import {
+  clientFor,
+  DockerTransport,
+  imageCandidates,
+  registriesConfFor,
+} from './image/transports/docker/index.ts';
 import {
   type ActivePolicy,
   combineEvaluators,
@@ -307,7 +312,9 @@ export function productionComponents(
   return {
     loadPolicy: (path) => loadPolicy(path, options),
     compilePolicy: (text) => loadPolicyText(text, options, (policy) => loadInlineKeys(policy, keyLoaders)),
-    resolver: new RegistryResolver(dockerDigestLookup(transport), context),
+    resolver: new RegistryResolver(dockerDigestLookup(transport), context, (image, ctx) =>
+      imageCandidates(image, ctx, transport.environment),
+    ),
     pullSecrets: NO_PULL_SECRETS,
   };
 }
