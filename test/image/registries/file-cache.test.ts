@@ -1,10 +1,11 @@
-// registries.conf, registries.d and auth files are parsed once per process and re-read only
+// registries.conf, registries.d, auth files and certs.d are parsed once per process and re-read only
 // when a file or directory they came from changes.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadCerts } from '../../../src/image/registries/certs.ts';
 import { findCredentials, loadAuthFile } from '../../../src/image/registries/credentials.ts';
 import { loadRegistriesConf } from '../../../src/image/registries/registries-conf.ts';
 import { loadRegistriesD } from '../../../src/image/registries/registries-d.ts';
@@ -88,5 +89,17 @@ describe('auth file cache', () => {
     assert.equal((await findCredentials(query))?.username, 'bob');
     await rm(path);
     assert.equal(await findCredentials(query), undefined);
+  });
+});
+
+describe('certs.d cache', () => {
+  it('returns the loaded directory itself while nothing changed, and sees a new CA', async () => {
+    const d = join(dir, 'certs.d', 'r.example');
+    await mkdir(d, { recursive: true });
+    await writeFile(join(d, 'a.crt'), 'first\n');
+    const first = await loadCerts([d]);
+    assert.equal(await loadCerts([d]), first);
+    await writeFile(join(d, 'b.crt'), 'second\n');
+    assert.deepEqual((await loadCerts([d])).ca, ['first\n', 'second\n']);
   });
 });
