@@ -20,6 +20,15 @@ export type ShortNameResolution =
       readonly mode: ShortNameMode;
     };
 
+/** Upstream IsShortName: the first component of `input` names no registry. Throws on bad input. */
+export function isShortName(input: string): boolean {
+  return !hasRegistry(parse(input).domain);
+}
+
+function qualified(input: string): ShortNameResolution {
+  return { kind: 'qualified', reference: parseNormalizedNamed(input).tagNameOnly() };
+}
+
 function unresolved(detail: string): RegistriesError {
   return new RegistriesError('SHORT_NAME_UNRESOLVED', detail);
 }
@@ -32,8 +41,7 @@ function unresolved(detail: string): RegistriesError {
  */
 export function resolveShortName(conf: RegistriesConf, input: string): ShortNameResolution {
   const ref = parse(input);
-  if (hasRegistry(ref.domain))
-    return { kind: 'qualified', reference: parseNormalizedNamed(input).tagNameOnly() };
+  if (hasRegistry(ref.domain)) return qualified(input);
   const complete = (named: DockerReference): DockerReference => {
     let out = named;
     if (ref.tag !== undefined) out = out.withTag(ref.tag);

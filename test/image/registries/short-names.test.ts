@@ -6,7 +6,7 @@ import {
   type RegistriesConf,
   type ShortNameMode,
 } from '../../../src/image/registries/registries-conf.ts';
-import { resolveShortName } from '../../../src/image/registries/short-names.ts';
+import { isShortName, resolveShortName } from '../../../src/image/registries/short-names.ts';
 import { conformancePath } from '../../helpers/conformance.ts';
 
 const shortnames = (f: string) => conformancePath(`containers-image/pkg/shortnames/testdata/${f}`);
@@ -22,6 +22,37 @@ function candidates(conf: RegistriesConf, input: string): string[] {
   const r = resolveShortName(conf, input);
   return (r.kind === 'search' ? r.candidates : [r.reference]).map((c) => c.toString());
 }
+
+describe('short names: upstream TestIsShortName', () => {
+  const table: [string, boolean | 'error'][] = [
+    ['fedora', true],
+    ['fedora:latest', true],
+    ['library/fedora', true],
+    ['library/fedora:latest', true],
+    [`busybox${digest}`, true],
+    [`busybox:latest${digest}`, true],
+    ['quay.io/fedora', false],
+    ['docker.io/fedora', false],
+    ['docker.io/library/fedora:latest', false],
+    ['localhost/fedora', false],
+    ['localhost:5000/fedora:latest', false],
+    ['example.foo.this.may.be.garbage.but.maybe.not:1234/fedora:latest', false],
+    [`docker.io/library/busybox${digest}`, false],
+    [`docker.io/library/busybox:latest${digest}`, false],
+    [`docker.io/fedora${digest}`, false],
+    ['', 'error'],
+    ['$$$', 'error'],
+    ['::', 'error'],
+    ['docker://quay.io/library/foo:bar', 'error'],
+    [' ', 'error'],
+  ];
+  for (const [input, want] of table) {
+    it(`${JSON.stringify(input)}: ${want}`, () => {
+      if (want === 'error') assert.throws(() => isShortName(input));
+      else assert.equal(isShortName(input), want);
+    });
+  }
+});
 
 describe('short names: upstream TestResolve (aliases.conf, enforcing)', () => {
   const table: [string, string][] = [

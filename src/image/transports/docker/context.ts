@@ -10,7 +10,7 @@ import {
   type SignatureStorage,
   signatureStorageFor,
 } from '../../registries/registries-d.ts';
-import { resolveShortName } from '../../registries/short-names.ts';
+import { isShortName, resolveShortName } from '../../registries/short-names.ts';
 import type { SystemContext } from '../../types.ts';
 import { type ClientOptions, RegistryClient } from './client.ts';
 
@@ -57,6 +57,8 @@ export async function imageCandidates(
   ctx: SystemContext,
   environment: Environment,
 ): Promise<DockerReference[]> {
+  // Fully-qualified names, the usual case, need no configuration at all.
+  if (!isShortName(image)) return [parseNormalizedNamed(image).tagNameOnly()];
   const conf = await registriesConfFor(ctx, environment);
   if (conf.files.length === 0) return [parseNormalizedNamed(image).tagNameOnly()];
   const resolved = resolveShortName(conf, image);
