@@ -27,7 +27,7 @@ const flags = {
   'registries-conf': {
     type: 'string',
     metavar: 'FILE',
-    help: 'registries.conf (mirrors, blocked registries) [PORTCULLIS_REGISTRIES_CONF]',
+    help: 'registries.conf (mirrors, blocked registries, short-name aliases) [PORTCULLIS_REGISTRIES_CONF]',
   },
   authfile: {
     type: 'string',

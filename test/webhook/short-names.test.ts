@@ -106,6 +106,15 @@ describe('webhook: short names resolved as the node resolves them', () => {
     assert.match(response.status?.message ?? '', new RegExp(`${first.host}/team/${SHORT}:v2`));
   });
 
+  it('does not admit a short name while registries.conf is invalid, and recovers when it is fixed', async () => {
+    await registriesConf('short-name-mode = "sometimes"\n');
+    const response = await admit(`other:v1`);
+    assert.equal(response.allowed, false);
+    assert.match(response.status?.message ?? '', /short-name-mode/);
+    await registriesConf(`[aliases]\n"other" = "${second.host}/team/${SHORT}"\n`);
+    assert.equal((await admit('other:v1')).allowed, true);
+  });
+
   it('cannot tell which candidate the node pulls when the first search registry fails: not admitted', async () => {
     const down = await startRegistry();
     const host = down.host;
