@@ -1,15 +1,17 @@
 // Deep imports, not the image barrel: inspect loads only the transport IMAGE-NAME uses (and
 // the docker tag listing only for docker://).
 import {
+  goMarshalIndent,
   imageInspectInfo,
   manifestDigest,
+  ociConfigFromConfig,
   ociConfigFromSchema1,
   skopeoInspectOutput,
 } from '../image/manifest/index.ts';
 import { closeAllAgents } from '../image/transports/docker/http.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
-import { formatJson, globalFlags, registryFlags, systemContextFrom } from './flags.ts';
+import { globalFlags, registryFlags, systemContextFrom } from './flags.ts';
 import { resolveImage } from './image-config.ts';
 
 const flags = {
@@ -25,6 +27,11 @@ const flags = {
   ...registryFlags,
   ...globalFlags,
 } as const;
+
+/** What skopeo prints with json.MarshalIndent: 4-space indent, HTML characters escaped. */
+function goJson(value: unknown): string {
+  return `${goMarshalIndent(value, '    ')}\n`;
+}
 
 /**
  * The part of Go's text/template that scripts use with `skopeo inspect --format`: `{{.Field}}`
@@ -74,10 +81,12 @@ export function inspectCommand(transports: TransportsFor): Command {
             if (image.config !== undefined) io.stdout.write(Buffer.from(image.config));
             return 0;
           }
-          const config =
-            image.manifest.kind === 'schema1' ? ociConfigFromSchema1(image.manifest) : image.config;
-          if (config === undefined) throw new CliError('FAILED', 'inspect --config: the image has no config');
-          io.stdout.write(formatJson(JSON.parse(Buffer.from(config).toString('utf8'))));
+          // skopeo prints the config as OCI (Docker-only fields dropped), schema1 history included.
+          let oci: Uint8Array;
+          if (image.manifest.kind === 'schema1') oci = ociConfigFromSchema1(image.manifest);
+          else if (image.config !== undefined) oci = ociConfigFromConfig(image.config);
+          else throw new CliError('FAILED', 'inspect --config: the image has no config');
+          io.stdout.write(goJson(JSON.parse(Buffer.from(oci).toString('utf8'))));
           return 0;
         }
         const info = imageInspectInfo(image.manifest, image.config);
@@ -94,7 +103,7 @@ export function inspectCommand(transports: TransportsFor): Command {
           },
           info,
         );
-        io.stdout.write(f.format === undefined ? formatJson(out) : `${renderTemplate(f.format, out)}\n`);
+        io.stdout.write(f.format === undefined ? goJson(out) : `${renderTemplate(f.format, out)}\n`);
         return 0;
       } finally {
         await src.close();

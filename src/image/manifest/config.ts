@@ -141,13 +141,22 @@ function versionLessThan(v: string, other: string): boolean {
  * first) and a history built from every entry.
  */
 export function schema2ConfigFromSchema1(m: Schema1Manifest, diffIDs: readonly Digest[]): Uint8Array {
+  return synthesizedConfig(m, diffIDs, false);
+}
+
+function synthesizedConfig(m: Schema1Manifest, diffIDs: readonly Digest[], forOCI: boolean): Uint8Array {
   const what = 'converting schema1 history to a config';
   const top = m.history[0]?.v1Compatibility;
   if (top === undefined) throw new ManifestError('MANIFEST_INVALID', `${what}: image has no layers`);
   const r = configReader(what, top);
   summarizeConfig(r);
   const dockerVersion = r.optString('docker_version');
-  if (dockerVersion !== undefined && dockerVersion !== '' && versionLessThan(dockerVersion, '1.8.3')) {
+  if (
+    !forOCI &&
+    dockerVersion !== undefined &&
+    dockerVersion !== '' &&
+    versionLessThan(dockerVersion, '1.8.3')
+  ) {
     // Upstream re-encodes these through Go structs; the exact bytes are not reproduced here.
     throw new ManifestError(
       'MANIFEST_CONVERSION_UNSUPPORTED',
@@ -185,5 +194,7 @@ export function ociConfigFromSchema1(m: Schema1Manifest): Uint8Array {
     );
   }
   const unknown = m.v1Compatibility.filter((c) => !c.throwaway).map(() => '' as Digest);
-  return ociConfigFromConfig(schema2ConfigFromSchema1(m, unknown));
+  // Upstream's re-encoding of pre-1.8.3 configs only adds zero-valued fields, which the OCI
+  // re-encoding drops again: the OCI result is exact without reproducing it.
+  return ociConfigFromConfig(synthesizedConfig(m, unknown, true));
 }

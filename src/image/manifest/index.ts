@@ -28,6 +28,7 @@ export {
 } from './convert.ts';
 export { manifestDigest, matchesDigest, schema1SignedPayload } from './digest.ts';
 export { ManifestError, type ManifestErrorCode } from './errors.ts';
+export { goMarshalIndent } from './gojson.ts';
 export { guessMIMEType } from './guess.ts';
 export {
   configInfo,
