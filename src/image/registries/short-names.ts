@@ -49,7 +49,8 @@ export function resolveShortName(conf: RegistriesConf, input: string): ShortName
     return out.tagNameOnly();
   };
   const shortName = ref.name();
-  const alias = conf.aliases[shortName];
+  // Own keys only: `constructor` is a valid short name.
+  const alias = Object.hasOwn(conf.aliases, shortName) ? conf.aliases[shortName] : undefined;
   if (alias !== undefined) {
     return { kind: 'alias', reference: complete(parseNormalizedNamed(alias.value)), origin: alias.origin };
   }

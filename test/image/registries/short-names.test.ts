@@ -88,6 +88,8 @@ describe('short names: upstream TestResolve (aliases.conf, enforcing)', () => {
     // `empty = ""` defines no alias
     ['empty', 'SHORT_NAME_UNRESOLVED'],
     ['', 'NAME_EMPTY'],
+    // a name of an Object.prototype member is a short name like any other
+    ['constructor', 'SHORT_NAME_UNRESOLVED'],
     ['Invalid#$', 'REFERENCE_INVALID_FORMAT'],
   ];
   for (const [input, code] of bad) {
