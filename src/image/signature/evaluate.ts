@@ -389,8 +389,8 @@ export class PolicyEvaluator {
     const probes = [...(own.probes ?? []), ...(onList.probes ?? []).map((p) => `list ${p}`)];
     const extras = probes.length === 0 ? {} : { probes };
     if (onList.allowed) {
-      const { manifest } = await instance.list.manifest();
-      if (!parseList(manifest).instances.some((i) => i.digest === instance.digest)) {
+      const { manifest, mimeType } = await instance.list.manifest();
+      if (!parseList(manifest, mimeType).instances.some((i) => i.digest === instance.digest)) {
         return {
           allowed: false,
           code: 'SIGNATURE_REJECTED',
