@@ -387,7 +387,10 @@ export class PolicyEvaluator {
     const listed = (onList.signatures ?? []).map((s) => ({ ...s, list: instance.list.digest }));
     const signatures = [...(own.signatures ?? []), ...listed];
     const probes = [...(own.probes ?? []), ...(onList.probes ?? []).map((p) => `list ${p}`)];
-    const extras = probes.length === 0 ? {} : { probes };
+    const extras = {
+      ...(probes.length === 0 ? {} : { probes }),
+      ...(own.skipped === undefined ? {} : { skipped: own.skipped }),
+    };
     if (onList.allowed) {
       const { manifest, mimeType } = await instance.list.manifest();
       if (!parseList(manifest, mimeType).instances.some((i) => i.digest === instance.digest)) {

@@ -141,7 +141,17 @@ export async function imagesToEvaluate(
     const own = instance(digest);
     return {
       reference: image.reference,
-      manifest: () => own.manifest(),
+      manifest: async () => {
+        const m = await own.manifest();
+        // As upstream's copy: an instance that is itself a list is never judged (nor run).
+        if (isListMIMEType(m.mimeType)) {
+          throw new ManifestError(
+            'MANIFEST_UNSUPPORTED_TYPE',
+            `instance ${digest} of list ${listDigest} is itself a manifest list: nested lists are not supported`,
+          );
+        }
+        return m;
+      },
       signatures: () => own.signatures(),
       ...(image.referrerSource === undefined ? {} : { referrerSource: () => image.referrerSource!() }),
       instance: {

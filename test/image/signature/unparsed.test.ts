@@ -90,6 +90,15 @@ describe('imagesToEvaluate', () => {
     });
   }
 
+  it('an instance that is itself a list is refused when its manifest is read', async () => {
+    const nested = (digest: Digest) => ({
+      ...forInstance(digest),
+      manifest: async () => ({ manifest: index, mimeType: OCI_INDEX_MEDIA_TYPE }),
+    });
+    const chosen = await imagesToEvaluate(top(index, OCI_INDEX_MEDIA_TYPE), nested, platforms('amd64'), host);
+    await assert.rejects(chosen.images[0]!.manifest(), { code: 'MANIFEST_UNSUPPORTED_TYPE' });
+  });
+
   it("an instance is read by its own digest; its list's signatures stay the list's", async () => {
     const chosen = await imagesToEvaluate(
       top(index, OCI_INDEX_MEDIA_TYPE),
