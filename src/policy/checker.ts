@@ -5,9 +5,11 @@ import {
   type Digest,
   DockerReference,
   DockerReferenceError,
+  type InstanceSelection,
   parseNormalizedNamed,
 } from '../image/index.ts';
 import { credentialScope } from './credentials.ts';
+import { platformsKey } from './platforms.ts';
 import { isAbsent } from './resolver.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Resolver, Verdict } from './types.ts';
 
@@ -24,8 +26,8 @@ export interface CheckerSettings {
   readonly digests: TtlCache<{ readonly digest: Digest }>;
   readonly resolutions: Coalescer<Digest>;
   readonly evaluations: Coalescer<Verdict>;
-  /** The platform images are verified for (`os/arch[/variant]`), part of every verdict's key. */
-  readonly platform: string;
+  /** The instances of multi-arch images that are verified (see platforms.ts), part of every verdict's key. */
+  readonly platforms: InstanceSelection;
   readonly allowedTtlMs: number;
   /** Definite denials are kept briefly so a crash-looping controller does not hammer the registry. */
   readonly deniedTtlMs: number;
@@ -48,9 +50,11 @@ function seconds(since: number): number {
 export class ImageChecker {
   readonly #s: CheckerSettings;
   readonly #parsed = new Map<string, DockerReference | Error>();
+  readonly #platformsKey: string;
 
   constructor(settings: CheckerSettings) {
     this.#s = settings;
+    this.#platformsKey = platformsKey(settings.platforms);
   }
 
   /** Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict. */
@@ -101,11 +105,12 @@ export class ImageChecker {
 
     progress.stage = 'verifying signatures';
     // The reference (with its tag) is part of the key: scope lookup and identity matching depend
-    // on it, so two names for one digest can have different verdicts.
+    // on it, so two names for one digest can have different verdicts. For an index, the platforms
+    // select the instances judged (digest + platforms determine them), so they are part of it too.
     const key = [
       ref.toString(),
       digest,
-      this.#s.platform,
+      this.#platformsKey,
       evaluator.policyHash,
       evaluator.trustHash,
       scope,
@@ -119,7 +124,14 @@ export class ImageChecker {
     return this.#s.evaluations.run(key, async (signal) => {
       let verdict: Verdict;
       try {
-        verdict = await evaluator.evaluate(ref, digest, credentials, signal, this.#s.observer);
+        verdict = await evaluator.evaluate(
+          ref,
+          digest,
+          credentials,
+          signal,
+          this.#s.observer,
+          this.#s.platforms,
+        );
       } catch (err) {
         return errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
       }
