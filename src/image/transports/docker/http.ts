@@ -1,6 +1,5 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import type { Agent } from 'undici';
 import { DockerError } from './errors.ts';
 
@@ -100,6 +99,8 @@ function loadUndici(): Promise<Undici> {
 async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
   // Loaded before the lookup, so concurrent first calls cannot both create a pool.
   const { Agent } = await loadUndici();
+  const customCa = tls.ca !== undefined && tls.ca.length > 0;
+  const nodeTls = customCa ? await import('node:tls') : undefined;
   const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
   let agent = agents.get(key);
   if (agent === undefined) {
@@ -107,12 +108,18 @@ async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
       rejectUnauthorized: tls.verify,
       timeout: timeouts.connectMs,
     };
-    if (tls.ca !== undefined && tls.ca.length > 0) {
-      // Node replaces its default CAs when `ca` is set; extra CAs come on top of the system ones.
-      connect.ca = [...rootCertificates, ...tls.ca];
+    if (nodeTls !== undefined) {
+      // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
+      // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
+      connect.secureContext = nodeTls.createSecureContext({
+        ca: [...nodeTls.getCACertificates('default'), ...(tls.ca ?? [])],
+        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+        ...(tls.key === undefined ? {} : { key: tls.key }),
+      });
+    } else {
+      if (tls.cert !== undefined) connect.cert = tls.cert;
+      if (tls.key !== undefined) connect.key = tls.key;
     }
-    if (tls.cert !== undefined) connect.cert = tls.cert;
-    if (tls.key !== undefined) connect.key = tls.key;
     agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
     agents.set(key, agent);
   }
