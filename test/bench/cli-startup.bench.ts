@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
@@ -30,7 +30,7 @@ function median(xs: number[]): number {
 
 interface Runner {
   readonly label: string;
-  readonly argv: readonly string[]; // the CLI, before its own arguments
+  readonly argv: readonly string[]; // the CLI (an executable), before its own arguments
   readonly env: Readonly<Record<string, string>>;
 }
 
@@ -82,8 +82,13 @@ try {
     await run('skopeo', signed.skopeoCopyArgs(out), { env: runEnv });
   });
   for (const r of runners) {
+    // bin/portcullis.js run as users run it (`portcullis`, `npx portcullis`): through its shebang,
+    // which passes Node flags, with this Node first on PATH.
     const ours = (args: string[]) => () =>
-      run(process.execPath, [...r.argv, ...args], { env: { ...runEnv, ...r.env }, maxBuffer: 16 << 20 });
+      run(r.argv[0]!, [...r.argv.slice(1), ...args], {
+        env: { ...runEnv, ...r.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
+        maxBuffer: 16 << 20,
+      });
     add(`${r.label}: --version`, ours(['--version']));
     add(
       `${r.label}: inspect`,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -18,14 +18,26 @@ const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 const hook = fileURLToPath(new URL('../helpers/load-trace.ts', import.meta.url));
 
-/** Runs bin/portcullis.js; returns the file URLs of the modules it loaded. */
-async function loadedBy(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}) {
+/**
+ * Runs bin/portcullis.js as users do, through its shebang with Node 24 first on PATH; returns
+ * the Node flags it ran with and the file URLs of the modules it loaded.
+ */
+async function traced(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}) {
   const trace = join(work, `trace-${Math.random().toString(36).slice(2)}`);
-  await run(process.execPath, ['--import', hook, bin, ...argv], {
-    env: { ...process.env, ...env, PORTCULLIS_LOAD_TRACE: trace },
+  await run(bin, argv, {
+    env: {
+      ...process.env,
+      ...env,
+      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`,
+      NODE_OPTIONS: `--import=${hook}`,
+      PORTCULLIS_LOAD_TRACE: trace,
+    },
   });
-  return (await readFile(trace, 'utf8')).split('\n').filter((u) => u.startsWith('file:'));
+  const [flags, ...urls] = (await readFile(trace, 'utf8')).split('\n');
+  return { flags: JSON.parse(flags!) as string[], loaded: urls.filter((u) => u.startsWith('file:')) };
 }
+const loadedBy = async (argv: readonly string[], env?: Readonly<Record<string, string | undefined>>) =>
+  (await traced(argv, env)).loaded;
 
 /** The packages (node_modules/<name>) among the loaded modules, with `undici/index.js` apart. */
 function packages(urls: readonly string[]): Set<string> {
@@ -74,7 +86,11 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe('CLI start-up: modules each command loads', () => {
+describe('CLI start-up: Node flags and the modules each command loads', () => {
+  it("runs with WebAssembly tier-up off (undici's parser would hold the exit back)", async () => {
+    assert.ok((await traced(['--version'])).flags.includes('--liftoff-only'));
+  });
+
   it('--version loads no package and a handful of modules', async () => {
     const loaded = await loadedBy(['--version']);
     assert.deepEqual([...packages(loaded)], []);

@@ -1,5 +1,6 @@
-// Preloaded with `node --import` by start-up tests: records the URL of every module the process
-// loads and writes them, one a line, to the file PORTCULLIS_LOAD_TRACE names when it exits.
+// Preloaded with `--import` by start-up tests: records the URL of every module the process loads
+// and writes them, one a line after a line of its Node flags (JSON), to the file
+// PORTCULLIS_LOAD_TRACE names when it exits.
 import { writeFileSync } from 'node:fs';
 import module from 'node:module';
 
@@ -12,5 +13,5 @@ if (out !== undefined) {
       return nextLoad(url, context);
     },
   });
-  process.on('exit', () => writeFileSync(out, loaded.join('\n')));
+  process.on('exit', () => writeFileSync(out, [JSON.stringify(process.execArgv), ...loaded].join('\n')));
 }
