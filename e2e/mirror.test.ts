@@ -57,7 +57,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
         unknownKinds: 'allow',
         bodyLimit: 1024 * 1024,
         logLevel: 'silent',
-        platform: 'linux/amd64',
+        platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
         watchIntervalMs: 60_000,
         shutdownDelayMs: 0,
         cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: 0 },
