@@ -29,7 +29,7 @@ async function traced(argv: readonly string[], env: Readonly<Record<string, stri
       ...process.env,
       ...env,
       PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`,
-      NODE_OPTIONS: `--import=${hook}`,
+      NODE_OPTIONS: `--import=${JSON.stringify(hook)}`,
       PORTCULLIS_LOAD_TRACE: trace,
     },
   });
