@@ -2,7 +2,8 @@
 // --liftoff-only: undici's HTTP parser is WebAssembly, and after a few responses V8 starts
 // optimising its large parse function on a background thread; that takes longer than a whole
 // `inspect` and the process cannot exit until it is done (~25 ms CPU and ~40-60 ms at exit).
-// Node takes V8 flags only from its command line, hence the shebang (and the image's ENTRYPOINT).
+// Node takes V8 flags only from its command line, hence the shebang (v8.setFlagsFromString() at
+// run time measured no effect), and the image's ENTRYPOINT.
 // Entry point: a source checkout runs src/ through Node's type stripping (so a stale build is
 // never run by mistake); the published package and the image (which ship no src/) run the bundle
 // that `npm run build` writes to dist/cli/.
