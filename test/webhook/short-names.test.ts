@@ -1,5 +1,6 @@
-// Short names in pod specs are judged as the node's CRI-O would pull them, per the webhook's
-// registries.conf: aliases, unqualified-search registries, short-name-mode. Real registries, the
+// With --short-names=registries-conf, short names in pod specs are judged as the node's CRI-O would
+// pull them, per the webhook's registries.conf: aliases, unqualified-search registries,
+// short-name-mode; by default as docker.io/library names, as containerd pulls them. Real registries, the
 // real server; registries.conf is rewritten between cases and must take effect at once.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -24,12 +25,14 @@ describe('webhook: short names resolved as the node resolves them', () => {
   let env: DockerTestEnv;
   let work: string;
   let server: RunningServer;
+  // The default --short-names=docker, reading the same registries.conf.
+  let dockerServer: RunningServer;
   let ca: Buffer;
 
   const registriesConf = (toml: string) => writeFile(join(work, 'registries.conf'), toml);
-  const admit = async (image: string) => {
+  const admit = async (image: string, to: RunningServer = server) => {
     const body = review('', 'Pod', workload('', 'Pod', podSpec([image])), { uid: `uid-${Math.random()}` });
-    const res = await httpsRequest(`${server.url}/validate`, { ca, body });
+    const res = await httpsRequest(`${to.url}/validate`, { ca, body });
     assert.equal(res.status, 200, res.body);
     return JSON.parse(res.body).response as { allowed: boolean; status?: { message: string } };
   };
@@ -53,12 +56,32 @@ describe('webhook: short names resolved as the node resolves them', () => {
     );
     const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
     ca = await readFile(tls.certPath);
-    server = await startServer(serverConfig(work), realComponents(work, env.transport));
+    server = await startServer(serverConfig(work), realComponents(work, env.transport, 'registries-conf'));
+    dockerServer = await startServer(serverConfig(work), realComponents(work, env.transport));
   });
   after(async () => {
-    await server?.close();
+    await Promise.all([server?.close(), dockerServer?.close()]);
     await Promise.all([first?.stop(), second?.stop(), env?.cleanup()]);
     if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
+
+  it('by default judges short names as docker.io/library, whatever aliases registries.conf holds', async () => {
+    await registriesConf(
+      `[aliases]\n"${SHORT}" = "${first.host}/team/${SHORT}"\n"other" = "${second.host}/team/${SHORT}"\n`,
+    );
+    assert.equal((await admit(SHORT, dockerServer)).allowed, true);
+    const response = await admit('other:v1', dockerServer);
+    assert.equal(response.allowed, false);
+    assert.match(
+      response.status?.message ?? '',
+      /docker\.io\/library\/other:v1|other:v1 is rejected by policy/,
+    );
+    await registriesConf('');
+    assert.equal(
+      (await admit(SHORT, dockerServer)).allowed,
+      true,
+      'no search registries does not deny either',
+    );
   });
 
   it('judges the alias target, not docker.io: an alias to an untrusted repository is denied', async () => {
