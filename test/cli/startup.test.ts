@@ -2,8 +2,10 @@
 // loading libraries they do not use (test/bench/cli-startup.bench.ts measures the time itself);
 // and the published form (bin/ and the esbuild bundle in dist/cli/, no src/) against src/.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -170,6 +172,43 @@ describe('CLI start-up: the published form (bin/ and the bundle, no src/)', () =
       assert.ok(fromBundle.loaded.some((u) => u.includes('/dist/cli/')));
     });
   }
+
+  it('serve through the bundle (what the image runs) answers /healthz', async () => {
+    const server = spawn(published, ['serve', '--listen', '127.0.0.1:0'], {
+      env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      server.stderr.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      server.stdout.setEncoding('utf8');
+      let url: string | undefined;
+      for await (const chunk of server.stdout) {
+        out += chunk;
+        url = /listening on (https:\/\/\S+)/.exec(out)?.[1];
+        if (url !== undefined) break;
+      }
+      assert.ok(url !== undefined, `serve did not start:\n${out}`);
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        request(`${url}/healthz`, { rejectUnauthorized: false }, (r) => {
+          let body = '';
+          r.on('data', (d: Buffer) => {
+            body += d.toString();
+          });
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.deepEqual(res, { status: 200, body: 'ok\n' });
+    } finally {
+      const exited = once(server, 'exit');
+      server.kill('SIGTERM');
+      await exited;
+    }
+  });
 
   it('inspect through the bundle loads no signature or server library', async () => {
     const loaded = packages(await loadedBy(inspectArgs(), image.env, published));
