@@ -12,8 +12,9 @@
 //
 //   node_modules/.bin/node test/bench/webhook.bench.ts [--duration SECONDS] [--rounds N]
 //     [--workers N]        autocannon worker threads (0: in the main thread)
-//     [--kinds echo,cached,cold]
+//     [--kinds echo,cached,cold,echo-x2,cached-x2]   (default: the first three)
 import { type ChildProcess, fork } from 'node:child_process';
+import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -41,6 +42,36 @@ type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 type Kind = 'echo' | 'cached' | 'cold';
+/** `-x2`: two node:cluster processes sharing the port, to see how far the machine goes. */
+type Serving = Kind | `${Kind}-x2`;
+
+/** Child process with `-x2`: a cluster primary over two workers; CPU figures are their sum. */
+async function serveClustered(kind: Kind, work: string): Promise<void> {
+  cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: ['--serve', kind, work] });
+  const workers = [cluster.fork(), cluster.fork()];
+  const ports = await Promise.all(
+    workers.map(async (w) => ((await once(w, 'message')) as [{ port: number }])[0].port),
+  );
+  const ask = async (w: Worker) => {
+    const reply = once(w, 'message') as Promise<[{ cpuMicros: number; systemMicros: number }]>;
+    w.send('cpu');
+    return (await reply)[0];
+  };
+  process.on('SIGINT', async () => {
+    const exits = workers.map((w) => once(w, 'exit'));
+    for (const w of workers) w.process.kill('SIGINT');
+    await Promise.all(exits);
+    process.exit(0);
+  });
+  process.on('message', async () => {
+    const figures = await Promise.all(workers.map(ask));
+    process.send?.({
+      cpuMicros: figures.reduce((sum, f) => sum + f.cpuMicros, 0),
+      systemMicros: figures.reduce((sum, f) => sum + f.systemMicros, 0),
+    });
+  });
+  process.send?.({ port: ports[0] });
+}
 
 /** Child process: serves one kind of server from the prepared work directory. */
 async function serve(kind: Kind, work: string): Promise<void> {
@@ -98,7 +129,7 @@ async function prepare(work: string, host: string, images: readonly string[]): P
   await writeSelfSignedCertificate(work, ['127.0.0.1']);
 }
 
-async function startChild(kind: Kind, work: string): Promise<{ child: ChildProcess; port: number }> {
+async function startChild(kind: Serving, work: string): Promise<{ child: ChildProcess; port: number }> {
   // BENCH_CPU_PROF=DIR writes a CPU profile of every server process to DIR.
   const profile = process.env.BENCH_CPU_PROF;
   const execArgv = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
@@ -218,7 +249,9 @@ async function main(): Promise<void> {
       ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
       ['cached', 'portcullis cached, 16 connections', 16],
       ['cold', 'portcullis cold (no caches), 1 connection', 1],
-    ] as Array<[Kind, string, number]>
+      ['echo-x2', 'echo, 2 cluster processes, 16 connections', 16],
+      ['cached-x2', 'cached, 2 cluster processes, 16 conn.', 16],
+    ] as Array<[Serving, string, number]>
   ).filter(([kind]) => kinds.includes(kind));
   const loads: number[] = [];
   // The machine is shared: alternate the servers for several rounds and report each one's
@@ -257,5 +290,7 @@ async function main(): Promise<void> {
   for (const [i, [, name]] of runs.entries()) console.log(row(name, median(results[i]!)));
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] as Kind, process.argv[4]!);
-else await main();
+const serving = process.argv[3] as Serving;
+if (process.argv[2] !== '--serve') await main();
+else if (serving.endsWith('-x2')) await serveClustered(serving.slice(0, -3) as Kind, process.argv[4]!);
+else await serve(serving as Kind, process.argv[4]!);

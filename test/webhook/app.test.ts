@@ -225,6 +225,38 @@ describe('failures', () => {
       assert.match(body.response.warnings[0], /could not be verified: no verdict within the 0\.1s deadline/);
     });
   }
+  it('reviews waiting together each answer at their own deadline', async () => {
+    const rig = appRig({ mode: 'enforce', deadlineMs: 150 });
+    rig.resolver.behaviour = 'hang';
+    const timed = async () => {
+      const started = Date.now();
+      const { body } = await post(rig.app, '/validate', pod);
+      return { elapsed: Date.now() - started, finished: Date.now(), body };
+    };
+    const first = timed();
+    await new Promise((r) => setTimeout(r, 80));
+    const [a, b] = await Promise.all([first, timed()]);
+    for (const { elapsed, body } of [a, b]) {
+      assert.ok(elapsed >= 140 && elapsed < 1500, `answered after ${elapsed} ms`);
+      assert.equal(body.response.allowed, false);
+      assert.match(body.response.status.message, /no verdict within the 0\.15s deadline/);
+    }
+    assert.ok(a.finished < b.finished, 'the earlier review expires first');
+  });
+  it('a review still has its deadline after others were answered or expired', async () => {
+    const rig = appRig({ mode: 'enforce', deadlineMs: 100 });
+    const quick = await post(rig.app, '/validate', pod);
+    assert.equal(quick.body.response.allowed, true);
+    rig.resolver.behaviour = 'hang';
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const uncached = review('', 'Pod', workload('', 'Pod', podSpec([`${SIGNED}.${i}`])));
+      const { body } = await post(rig.app, '/validate', uncached);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 90 && elapsed < 1500, `review ${i} answered after ${elapsed} ms`);
+      assert.match(body.response.status.message, /no verdict within the 0\.1s deadline/);
+    }
+  });
   const throwing = [
     [
       'an evaluator that throws',
