@@ -203,20 +203,21 @@ async function judge(
   try {
     const all = (verdict: Verdict) =>
       checks.flatMap(({ mode }) => sites.map((site) => ({ site, mode, verdict })));
-    const secrets = settings.pullSecrets
-      .secretsFor({ namespace: request.namespace, ...pod }, controller.signal)
-      .then(
-        (credentials): { credentials: PullCredentials } | { failure: string } => ({ credentials }),
-        (err: unknown) => ({ failure: `reading pull secrets: ${(err as Error).message}` }),
+    let read: PullCredentials | typeof EXPIRED;
+    try {
+      read = await limit.race(
+        settings.pullSecrets.secretsFor({ namespace: request.namespace, ...pod }, controller.signal),
       );
-    const read = await limit.race(secrets);
+    } catch (err) {
+      const reason = `reading pull secrets: ${(err as Error).message}`;
+      return all({ kind: 'error', code: 'CREDENTIALS', reason });
+    }
     if (read === EXPIRED) {
       controller.abort();
       const reason = `no verdict within the ${seconds(settings.deadlineMs)} deadline: still reading pull secrets`;
       return all({ kind: 'error', code: 'DEADLINE', reason });
     }
-    if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
-    const { credentials } = read;
+    const credentials = read;
     // Duplicate images within one request are checked once per policy check.
     const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];

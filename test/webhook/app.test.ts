@@ -322,6 +322,37 @@ describe('bad input', () => {
     );
   });
 
+  const malformed: Array<[string, string, unknown, string]> = [
+    [
+      'containers that are not a list',
+      'Pod',
+      { spec: { containers: {} } },
+      'spec.containers: expected an array',
+    ],
+    [
+      'a container that is not an object',
+      'Pod',
+      { spec: { containers: ['nginx'] } },
+      'spec.containers[0]: expected an object',
+    ],
+    [
+      'a template that is not an object',
+      'Deployment',
+      { spec: { template: 'x' } },
+      'spec.template: expected an object',
+    ],
+    ['a spec that is not an object', 'CronJob', { spec: 7 }, 'spec: expected an object'],
+  ];
+  for (const [what, kind, object, message] of malformed) {
+    it(`a ${kind} with ${what} is denied as an invalid object`, async () => {
+      const { app } = appRig();
+      const group = kind === 'Pod' ? '' : kind === 'CronJob' ? 'batch' : 'apps';
+      const { body } = await post(app, '/validate', review(group, kind, object));
+      assert.equal(body.response.allowed, false);
+      assert.equal(body.response.status.message, `invalid object: ${message}`);
+    });
+  }
+
   const envelopes: Array<[string, unknown, string]> = [
     [
       'the wrong apiVersion',
