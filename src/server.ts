@@ -2,7 +2,13 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Coalescer, createTtlCache } from './cache/index.ts';
-import { type Digest, loadKeyring, parsePublicKeyPem, type SystemContext } from './image/index.ts';
+import {
+  type Digest,
+  type InstanceSelection,
+  loadKeyring,
+  parsePublicKeyPem,
+  type SystemContext,
+} from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
 import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
@@ -40,8 +46,8 @@ export interface ServerConfig {
   readonly unknownKinds: 'allow' | 'deny';
   readonly bodyLimit: number;
   readonly logLevel: LogLevel;
-  /** The platform verdicts are computed for, `os/arch[/variant]`. */
-  readonly platform: string;
+  /** The instances of multi-arch images that are verified (src/policy/platforms.ts). */
+  readonly platforms: InstanceSelection;
   /** How often certificate, key and policy files are checked for changes. */
   readonly watchIntervalMs: number;
   /** After SIGTERM: how long /readyz fails before the listener stops, so endpoints drain first. */
@@ -115,7 +121,7 @@ export async function startServer(config: ServerConfig, components: Components):
     // never the webhook's own deadline by much.
     resolutions: new Coalescer<Digest>(config.deadlineMs * 2),
     evaluations: new Coalescer<Verdict>(config.deadlineMs * 2),
-    platform: config.platform,
+    platforms: config.platforms,
     ...config.cache,
     observer: metrics,
   };

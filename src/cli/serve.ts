@@ -3,8 +3,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import type { Evaluator } from '../policy/index.ts';
+import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
 import type { ServerConfig } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { LogLevel } from '../webhook/log.ts';
@@ -65,6 +67,11 @@ const flags = {
     metavar: 'LEVEL',
     help: 'error, warn, info or debug (default info) [PORTCULLIS_LOG_LEVEL]',
   },
+  platforms: {
+    type: 'string',
+    metavar: 'LIST',
+    help: 'multi-arch images: verify the instances for these os/arch[/variant] platforms (comma-separated; each one the index offers must pass), or "all" instances (default linux/amd64) [PORTCULLIS_PLATFORMS]',
+  },
   'watch-policies': {
     type: 'boolean',
     help: 'apply the ClusterImagePolicy and ImagePolicy objects too (needs POD_NAMESPACE; POD_NAME names this replica); no --policy then means no policy file',
@@ -108,6 +115,14 @@ export function parseListen(value: string): { host: string; port: number } {
     throw new CliError('USAGE', `invalid --listen ${JSON.stringify(value)}: expected HOST:PORT`);
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function platformsFlag(text: string): InstanceSelection {
+  try {
+    return parsePlatforms(text);
+  } catch (err) {
+    throw new CliError('USAGE', `invalid --platforms: ${(err as Error).message}`);
+  }
 }
 
 /** Flags win over PORTCULLIS_* variables, which win over the defaults. */
@@ -160,7 +175,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       ] as const),
       bodyLimit: DEFAULT_BODY_LIMIT,
       logLevel: oneOf('log-level', pick('log-level', 'LOG_LEVEL') ?? 'info', LOG_LEVELS),
-      platform: 'linux/amd64',
+      platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
       shutdownDelayMs: 2000,
       cache: DEFAULT_CACHE_LIMITS,

@@ -1,7 +1,14 @@
 // Image string + pull credentials -> Verdict: parse, ask the policy, resolve, verify, with caching.
 import type { Coalescer, TtlCache } from '../cache/index.ts';
-import { BaseError, type Digest, DockerReference, parseNormalizedNamed } from '../image/index.ts';
+import {
+  BaseError,
+  type Digest,
+  DockerReference,
+  type InstanceSelection,
+  parseNormalizedNamed,
+} from '../image/index.ts';
 import { credentialScope } from './credentials.ts';
+import { platformsKey } from './platforms.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Resolver, Verdict } from './types.ts';
 
 /** What a check is doing now; read by the caller to explain a missed deadline. */
@@ -17,8 +24,8 @@ export interface CheckerSettings {
   readonly digests: TtlCache<{ readonly digest: Digest }>;
   readonly resolutions: Coalescer<Digest>;
   readonly evaluations: Coalescer<Verdict>;
-  /** The platform images are verified for (`os/arch[/variant]`), part of every verdict's key. */
-  readonly platform: string;
+  /** The instances of multi-arch images that are verified (see platforms.ts), part of every verdict's key. */
+  readonly platforms: InstanceSelection;
   readonly allowedTtlMs: number;
   /** Definite denials are kept briefly so a crash-looping controller does not hammer the registry. */
   readonly deniedTtlMs: number;
@@ -41,9 +48,11 @@ function seconds(since: number): number {
 export class ImageChecker {
   readonly #s: CheckerSettings;
   readonly #parsed = new Map<string, DockerReference | Error>();
+  readonly #platformsKey: string;
 
   constructor(settings: CheckerSettings) {
     this.#s = settings;
+    this.#platformsKey = platformsKey(settings.platforms);
   }
 
   /** Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict. */
@@ -88,11 +97,12 @@ export class ImageChecker {
 
     progress.stage = 'verifying signatures';
     // The reference (with its tag) is part of the key: scope lookup and identity matching depend
-    // on it, so two names for one digest can have different verdicts.
+    // on it, so two names for one digest can have different verdicts. For an index, the platforms
+    // select the instances judged (digest + platforms determine them), so they are part of it too.
     const key = [
       ref.toString(),
       digest,
-      this.#s.platform,
+      this.#platformsKey,
       evaluator.policyHash,
       evaluator.trustHash,
       scope,
@@ -106,7 +116,14 @@ export class ImageChecker {
     return this.#s.evaluations.run(key, async (signal) => {
       let verdict: Verdict;
       try {
-        verdict = await evaluator.evaluate(ref, digest, credentials, signal, this.#s.observer);
+        verdict = await evaluator.evaluate(
+          ref,
+          digest,
+          credentials,
+          signal,
+          this.#s.observer,
+          this.#s.platforms,
+        );
       } catch (err) {
         return errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
       }

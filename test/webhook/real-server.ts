@@ -22,7 +22,7 @@ export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}
     unknownKinds: 'allow',
     bodyLimit: 4 << 20,
     logLevel: 'silent',
-    platform: 'linux/amd64',
+    platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
     watchIntervalMs: 60_000,
     shutdownDelayMs: 0,
     cache: DEFAULT_CACHE_LIMITS,
