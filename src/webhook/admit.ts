@@ -21,6 +21,8 @@ export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 export interface Checker {
   /** Never throws. */
   check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
+  /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
+  cached?(image: string, credentials: PullCredentials): Verdict | undefined;
 }
 
 /** One policy (or set of policies) every image must pass, and what its refusals do. */
@@ -224,8 +226,14 @@ async function judge(
     for (const [i, { mode, checker }] of checks.entries()) {
       for (const site of sites) {
         if (pending[i]!.has(site.image)) continue;
-        const entry: PendingCheck = { mode, progress: { stage: 'parsing' } };
+        // Cached verdicts are taken without a promise per image: the common case under load.
+        const known = checker.cached?.(site.image, credentials);
+        const entry: PendingCheck = { mode, progress: { stage: known === undefined ? 'parsing' : 'done' } };
         pending[i]!.set(site.image, entry);
+        if (known !== undefined) {
+          entry.verdict = known;
+          continue;
+        }
         done.push(
           checker.check(site.image, credentials, entry.progress).then((v) => {
             entry.verdict = v;
@@ -233,7 +241,7 @@ async function judge(
         );
       }
     }
-    await limit.race(Promise.all(done));
+    if (done.length > 0) await limit.race(Promise.all(done));
     return pending.flatMap((bySite) =>
       sites.map((site) => {
         const entry = bySite.get(site.image)!;

@@ -31,7 +31,7 @@ function settings(): AdmissionSettings {
     digests: createTtlCache<{ digest: Digest }>(DEFAULT_CACHE_LIMITS.maxEntries),
     resolutions: new Coalescer<Digest>(16_000),
     evaluations: new Coalescer<Verdict>(16_000),
-    platform: 'linux/amd64',
+    platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
     ...DEFAULT_CACHE_LIMITS,
     observer: metrics,
   });
