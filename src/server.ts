@@ -6,12 +6,18 @@ import {
   type Digest,
   type InstanceSelection,
   loadKeyring,
+  parseNormalizedNamed,
   parsePublicKeyPem,
   type SystemContext,
 } from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
-import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
+import {
+  clientFor,
+  DockerTransport,
+  imageCandidates,
+  registriesConfFor,
+} from './image/transports/docker/index.ts';
 import {
   type ActivePolicy,
   combineEvaluators,
@@ -268,11 +274,20 @@ export async function startServer(config: ServerConfig, components: Components):
   };
 }
 
+/**
+ * How pod images without a registry are named: `docker` as Kubernetes documents and containerd
+ * and Docker pull them (docker.io/library); `registries-conf` as CRI-O and Podman pull them, by
+ * the aliases and unqualified-search registries of registries.conf.
+ */
+export type ShortNameMode = 'docker' | 'registries-conf';
+
 /** Where the production components read registry configuration (`serve` flags). */
 export interface RegistrySettings {
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
+  /** Default `docker`: a registries.conf given for mirrors alone must not change what short names mean. */
+  readonly shortNames?: ShortNameMode;
 }
 
 /** HEAD of the tag at each pull source of registries.conf (mirrors first), like a pull would. */
@@ -314,7 +329,13 @@ export function productionComponents(
   return {
     loadPolicy: (path) => loadPolicy(path, options),
     compilePolicy: (text) => loadPolicyText(text, options, (policy) => loadInlineKeys(policy, keyLoaders)),
-    resolver: new RegistryResolver(dockerDigestLookup(transport), context),
+    resolver: new RegistryResolver(
+      dockerDigestLookup(transport),
+      context,
+      settings.shortNames === 'registries-conf'
+        ? (image, ctx) => imageCandidates(image, ctx, transport.environment)
+        : async (image) => [parseNormalizedNamed(image).tagNameOnly()],
+    ),
     pullSecrets: NO_PULL_SECRETS,
   };
 }

@@ -7,7 +7,7 @@ import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import type { Evaluator } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
-import type { ServerConfig } from '../server.ts';
+import type { ServerConfig, ShortNameMode } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { LogLevel } from '../webhook/log.ts';
 import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
@@ -29,7 +29,12 @@ const flags = {
   'registries-conf': {
     type: 'string',
     metavar: 'FILE',
-    help: 'registries.conf (mirrors, blocked registries) [PORTCULLIS_REGISTRIES_CONF]',
+    help: 'registries.conf (mirrors, blocked registries; short-name aliases with --short-names=registries-conf) [PORTCULLIS_REGISTRIES_CONF]',
+  },
+  'short-names': {
+    type: 'string',
+    metavar: 'MODE',
+    help: 'pod images without a registry: "docker" (docker.io/library, as containerd and Docker pull them; default) or "registries-conf" (aliases and unqualified-search registries of --registries-conf, as CRI-O pulls them) [PORTCULLIS_SHORT_NAMES]',
   },
   authfile: {
     type: 'string',
@@ -89,6 +94,7 @@ export interface ServeSettings {
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
+  readonly shortNames: ShortNameMode;
   readonly authFilePath: string | undefined;
   /** --watch-policies: where the controller runs (the Pod's namespace and name) and its API server. */
   readonly kube:
@@ -96,6 +102,7 @@ export interface ServeSettings {
     | undefined;
 }
 
+const SHORT_NAME_MODES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -183,6 +190,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
+    shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
     authFilePath: pick('authfile', 'AUTHFILE'),
     kube,
   };

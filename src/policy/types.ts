@@ -61,6 +61,12 @@ export interface Resolver {
     signal: AbortSignal,
     observer: CheckObserver,
   ): Promise<Digest>;
+  /**
+   * The fully-qualified references the node may pull for a pod's image string (short names
+   * resolved as its container runtime does), in the order it tries them; never empty. Throws
+   * when the name cannot be resolved. Absent: normalized to docker.io.
+   */
+  qualify?(image: string): Promise<readonly DockerReference[]>;
 }
 
 /** A loaded trust policy. Replaced as a whole when the policy or its keys change. */

@@ -19,6 +19,18 @@ describe('serve settings', () => {
       platforms: [{ os: 'linux', architecture: 'amd64' }],
     });
     assert.equal(s.tls, undefined);
+    assert.equal(s.shortNames, 'docker');
+  });
+
+  it('--short-names and PORTCULLIS_SHORT_NAMES choose how pod images without a registry are named', () => {
+    assert.equal(
+      resolveServeSettings(['--short-names', 'registries-conf'], {}).shortNames,
+      'registries-conf',
+    );
+    assert.equal(
+      resolveServeSettings([], { PORTCULLIS_SHORT_NAMES: 'registries-conf' }).shortNames,
+      'registries-conf',
+    );
   });
 
   it('--platforms and PORTCULLIS_PLATFORMS choose the instances of multi-arch images', () => {
@@ -101,6 +113,7 @@ describe('serve settings', () => {
     ['a positional argument', ['policy.json'], {}],
     ['an unknown flag', ['--port', '1'], {}],
     ['a platform without an architecture', ['--platforms', 'linux'], {}],
+    ['an unknown short-name mode', ['--short-names', 'crio'], {}],
   ];
   for (const [what, argv, env] of bad) {
     it(`rejects ${what} as a usage error`, () => {
