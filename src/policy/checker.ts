@@ -53,6 +53,19 @@ export class ImageChecker {
   readonly #platformsKey: string;
   // References each policy (by evaluator and policy hash) needs the image for: what lets
   // cached() skip the asynchronous decideWithoutImage question.
+  // The last keys built for each parsed reference: the same string object every time is hashed
+  // once, not at every cache lookup.
+  readonly #digestKeys = new WeakMap<DockerReference, { readonly scope: string; readonly key: string }>();
+  readonly #verdictKeys = new WeakMap<
+    DockerReference,
+    {
+      readonly digest: Digest;
+      readonly policyHash: string;
+      readonly trustHash: string;
+      readonly scope: string;
+      readonly key: string;
+    }
+  >();
   readonly #needsImage = new WeakMap<
     Evaluator,
     { readonly policyHash: string; readonly refs: Set<string> }
@@ -113,7 +126,11 @@ export class ImageChecker {
   }
 
   #digestKey(ref: DockerReference, scope: string): string {
-    return `${ref.toString()}\0${scope}`;
+    const known = this.#digestKeys.get(ref);
+    if (known?.scope === scope) return known.key;
+    const key = `${ref.toString()}\0${scope}`;
+    this.#digestKeys.set(ref, { scope, key });
+    return key;
   }
 
   // The reference (with its tag) is part of the key: scope lookup and identity matching depend
