@@ -51,8 +51,6 @@ export class ImageChecker {
   readonly #s: CheckerSettings;
   readonly #parsed = new Map<string, DockerReference | Error>();
   readonly #platformsKey: string;
-  // References each policy (by evaluator and policy hash) needs the image for: what lets
-  // cached() skip the asynchronous decideWithoutImage question.
   // The last keys built for each parsed reference: the same string object every time is hashed
   // once, not at every cache lookup.
   readonly #digestKeys = new WeakMap<DockerReference, { readonly scope: string; readonly key: string }>();
@@ -66,6 +64,8 @@ export class ImageChecker {
       readonly key: string;
     }
   >();
+  // References each policy (by evaluator and policy hash) needs the image for: what lets
+  // cached() skip the asynchronous decideWithoutImage question.
   readonly #needsImage = new WeakMap<
     Evaluator,
     { readonly policyHash: string; readonly refs: Set<string> }
@@ -137,14 +137,20 @@ export class ImageChecker {
   // on it, so two names for one digest can have different verdicts. For an index, the platforms
   // select the instances judged (digest + platforms determine them), so they are part of it too.
   #verdictKey(ref: DockerReference, digest: Digest, evaluator: Evaluator, scope: string): string {
-    return [
-      ref.toString(),
-      digest,
-      this.#platformsKey,
-      evaluator.policyHash,
-      evaluator.trustHash,
-      scope,
-    ].join('\0');
+    const { policyHash, trustHash } = evaluator;
+    const known = this.#verdictKeys.get(ref);
+    if (
+      known?.digest === digest &&
+      known.policyHash === policyHash &&
+      known.trustHash === trustHash &&
+      known.scope === scope
+    ) {
+      return known.key;
+    }
+    // The platforms are fixed for this checker, so they need no place in the comparison above.
+    const key = [ref.toString(), digest, this.#platformsKey, policyHash, trustHash, scope].join('\0');
+    this.#verdictKeys.set(ref, { digest, policyHash, trustHash, scope, key });
+    return key;
   }
 
   async #check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
