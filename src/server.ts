@@ -6,7 +6,6 @@ import {
   type Digest,
   type InstanceSelection,
   loadKeyring,
-  parseNormalizedNamed,
   parsePublicKeyPem,
   type SystemContext,
 } from './image/index.ts';
@@ -334,7 +333,7 @@ export function productionComponents(
       context,
       settings.shortNames === 'registries-conf'
         ? (image, ctx) => imageCandidates(image, ctx, transport.environment)
-        : async (image) => [parseNormalizedNamed(image).tagNameOnly()],
+        : undefined,
     ),
     pullSecrets: NO_PULL_SECRETS,
   };

@@ -22,6 +22,7 @@ export {
   storedUsername,
 } from './registries/credentials.ts';
 export { RegistriesError, type RegistriesErrorCode } from './registries/errors.ts';
+export { isShortName } from './registries/short-names.ts';
 export {
   type AcceptedSignature,
   type ClosableUnparsedImage,

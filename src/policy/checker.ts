@@ -6,6 +6,7 @@ import {
   DockerReference,
   DockerReferenceError,
   type InstanceSelection,
+  isShortName,
   parseNormalizedNamed,
 } from '../image/index.ts';
 import { credentialScope } from './credentials.ts';
@@ -227,6 +228,9 @@ export class ImageChecker {
    * is a denial; a configuration that cannot be read is an error.
    */
   async #qualify(image: string): Promise<readonly DockerReference[] | Verdict> {
+    // Names memoized as parsed qualify the same way whatever registries.conf says.
+    const known = this.#parsed.get(image);
+    if (known instanceof DockerReference) return [known];
     const qualify = this.#s.resolver.qualify?.bind(this.#s.resolver);
     if (qualify === undefined) {
       const ref = this.#parse(image);
@@ -235,7 +239,11 @@ export class ImageChecker {
         : { kind: 'denied', reason: `invalid image reference: ${ref.message}` };
     }
     try {
-      return await qualify(image);
+      const candidates = await qualify(image);
+      // A name that names its registry is never resolved through registries.conf: remember it,
+      // so its parsed reference (and the keys built from it) are reused, and cached() finds it.
+      if (candidates.length === 1 && !isShortName(image)) this.#remember(image, candidates[0]!);
+      return candidates;
     } catch (err) {
       const code = err instanceof BaseError ? String(err.code) : '';
       if (code.startsWith('SHORT_NAME_')) return { kind: 'denied', reason: (err as Error).message };
@@ -290,10 +298,14 @@ export class ImageChecker {
       } catch (err) {
         parsed = err instanceof Error ? err : new Error(String(err));
       }
-      if (this.#parsed.size >= MAX_PARSED) this.#parsed.clear();
-      this.#parsed.set(image, parsed);
+      this.#remember(image, parsed);
     }
     return parsed;
+  }
+
+  #remember(image: string, parsed: DockerReference | Error): void {
+    if (this.#parsed.size >= MAX_PARSED) this.#parsed.clear();
+    this.#parsed.set(image, parsed);
   }
 
   async #resolve(ref: DockerReference, scope: string, credentials: PullCredentials): Promise<Digest> {

@@ -12,16 +12,13 @@ export type ImageQualifier = (image: string, ctx: SystemContext) => Promise<read
 export class RegistryResolver implements Resolver {
   readonly #lookup: DigestLookup;
   readonly #context: SystemContext;
-  readonly #qualifier: ImageQualifier;
+  /** Only with a qualifier: without one, images normalize to docker.io as containerd pulls them. */
+  readonly qualify?: (image: string) => Promise<readonly DockerReference[]>;
 
-  constructor(lookup: DigestLookup, context: SystemContext, qualifier: ImageQualifier) {
+  constructor(lookup: DigestLookup, context: SystemContext, qualifier?: ImageQualifier) {
     this.#lookup = lookup;
     this.#context = context;
-    this.#qualifier = qualifier;
-  }
-
-  qualify(image: string): Promise<readonly DockerReference[]> {
-    return this.#qualifier(image, this.#context);
+    if (qualifier !== undefined) this.qualify = (image) => qualifier(image, context);
   }
 
   async resolve(

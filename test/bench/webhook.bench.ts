@@ -12,8 +12,10 @@
 //
 //   node_modules/.bin/node test/bench/webhook.bench.ts [--duration SECONDS] [--rounds N]
 //     [--workers N]        autocannon worker threads (0: in the main thread)
+//     [--generator wrk]    load from wrk (C, Debian package) instead of autocannon: it needs a
+//                          fraction of autocannon's CPU, so the server gets more of the machine
 //     [--kinds echo,cached,cold,echo-x2,cached-x2]   (default: the first three)
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFile, fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +23,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import { DockerTransport } from '../../src/image/transports/docker/index.ts';
@@ -177,6 +180,56 @@ function ownCpuMicros(): number {
   return user + system;
 }
 
+/** wrk's figures in autocannon's shape; its CPU is measured by bash's `time`. */
+async function wrk(
+  url: string,
+  bodyFile: string,
+  connections: number,
+  seconds: number,
+): Promise<{ result: AutocannonResult; cpuMicros: number }> {
+  const script = `${bodyFile}.lua`;
+  await writeFile(
+    script,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n` +
+      `local f = io.open("${bodyFile}", "r")\nwrk.body = f:read("*a")\nf:close()\n`,
+  );
+  const { stdout, stderr } = await promisify(execFile)(
+    'bash',
+    [
+      '-c',
+      `TIMEFORMAT='%U %S'; time wrk -t1 -c${connections} -d${seconds}s --latency -s "$1" "$2"`,
+      'wrk',
+      script,
+      url,
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  const number = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? Number.NaN);
+  const ms = (re: RegExp) => {
+    const m = re.exec(stdout);
+    if (m === null) return Number.NaN;
+    const factor = { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'] ?? Number.NaN;
+    return Math.round(Number(m[1]) * factor * 100) / 100;
+  };
+  const [user, system] = stderr.trim().split(/\s+/).slice(-2).map(Number);
+  return {
+    result: {
+      requests: { average: number(/Requests\/sec:\s+([\d.]+)/), total: number(/(\d+) requests in/) },
+      latency: {
+        p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
+        p90: ms(/90%\s+([\d.]+)(us|ms|s)/),
+        p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
+        average: ms(/Latency\s+([\d.]+)(us|ms|s)/),
+        max: ms(/Latency(?:\s+[\d.]+(?:us|ms|s|%)){2}\s+([\d.]+)(us|ms|s)/),
+      },
+      errors: number(/Socket errors:.*?(\d+)/) || 0,
+      timeouts: 0,
+      non2xx: number(/Non-2xx or 3xx responses: (\d+)/) || 0,
+    },
+    cpuMicros: ((user ?? 0) + (system ?? 0)) * 1e6,
+  };
+}
+
 async function load(
   child: ChildProcess,
   port: number,
@@ -184,9 +237,23 @@ async function load(
   connections: number,
   seconds: number,
   workers: number,
+  generator: { readonly wrk: false } | { readonly wrk: true; readonly bodyFile: string },
 ): Promise<Measured> {
   const answer = await post(port, body);
   if (!answer.includes('"allowed":true')) throw new Error(`bench: expected an admission, got ${answer}`);
+  if (generator.wrk) {
+    const url = `https://127.0.0.1:${port}/validate`;
+    await wrk(url, generator.bodyFile, connections, 2);
+    const before = await cpuMicros(child);
+    const { result, cpuMicros: loadCpu } = await wrk(url, generator.bodyFile, connections, seconds);
+    const after = await cpuMicros(child);
+    const total = Math.max(1, result.requests.total);
+    return {
+      result,
+      cpuMicrosPerRequest: (after.cpu - before.cpu) / total,
+      loadMicrosPerRequest: loadCpu / total,
+    };
+  }
   const options = {
     url: `https://127.0.0.1:${port}/validate`,
     method: 'POST',
@@ -234,6 +301,8 @@ async function main(): Promise<void> {
   const seconds = flag('--duration', 10);
   const rounds = flag('--rounds', 3);
   const workers = flag('--workers', 0);
+  const generatorAt = process.argv.indexOf('--generator');
+  const useWrk = generatorAt >= 0 && process.argv[generatorAt + 1] === 'wrk';
   const kindsAt = process.argv.indexOf('--kinds');
   const kinds = kindsAt < 0 ? ['echo', 'cached', 'cold'] : process.argv[kindsAt + 1]!.split(',');
   const work = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
@@ -244,6 +313,9 @@ async function main(): Promise<void> {
     `${registry.host}/shop/migrate:1.4.2`,
   ] as const;
   const body = JSON.stringify(realisticPodReview('5f0e9a8c-1111-4222-8333-000000000042', images));
+  const bodyFile = join(work, 'review.json');
+  await writeFile(bodyFile, body);
+  const generator = useWrk ? { wrk: true as const, bodyFile } : { wrk: false as const };
   const runs = (
     [
       ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
@@ -263,7 +335,7 @@ async function main(): Promise<void> {
       for (const [i, [kind, , connections]] of runs.entries()) {
         const { child, port } = await startChild(kind, work);
         try {
-          results[i]!.push(await load(child, port, body, connections, seconds, workers));
+          results[i]!.push(await load(child, port, body, connections, seconds, workers, generator));
           loads.push(loadavg()[0]!);
         } finally {
           // SIGINT exits cleanly (profiles are written on exit).
@@ -281,7 +353,7 @@ async function main(): Promise<void> {
     [...rs].sort((a, b) => a.result.requests.average - b.result.requests.average)[Math.floor(rs.length / 2)]!;
   console.log(
     `HTTPS, realistic 3-container Pod AdmissionReview, median of ${rounds} alternating ${seconds} s rounds, ` +
-      `load generator: autocannon ${workers > 0 ? `${workers} worker threads` : 'main thread'}, ` +
+      `load generator: ${useWrk ? 'wrk, one thread' : `autocannon ${workers > 0 ? `${workers} worker threads` : 'main thread'}`}, ` +
       `loadavg ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} on ${availableParallelism()} cores`,
   );
   console.log(

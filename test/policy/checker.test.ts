@@ -165,6 +165,22 @@ describe('ImageChecker.cached', () => {
     assert.deepEqual(seen, slowSeen);
     assert.deepEqual(slowSeen, ['digest hit', 'verdict hit', 'stage cache']);
   });
+  it('with short names resolved by registries.conf, still answers names that carry a registry', async () => {
+    const rig = checkerRig();
+    const qualified: string[] = [];
+    rig.resolver.qualify = async (name) => {
+      qualified.push(name);
+      return [parseNormalizedNamed(name.includes('/') ? name : `mirror.example/${name}`).tagNameOnly()];
+    };
+    await rig.checker.check(image, none, progress());
+    await rig.checker.check(image, none, progress());
+    assert.notEqual(rig.checker.cached(image, none), undefined);
+    // A short name is qualified again at every check: registries.conf may have changed.
+    await rig.checker.check('app:1', none, progress());
+    await rig.checker.check('app:1', none, progress());
+    assert.equal(rig.checker.cached('app:1', none), undefined);
+    assert.deepEqual(qualified, [image, 'app:1', 'app:1']);
+  });
   const forgets: Array<[string, (rig: ReturnType<typeof checkerRig>) => unknown]> = [
     [
       'the policy changes',

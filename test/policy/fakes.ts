@@ -21,6 +21,8 @@ export class FakeResolver implements Resolver {
   behaviour: Behaviour = 'ok';
   /** tag reference -> digest; unknown ones get digestFor(reference). */
   readonly tags = new Map<string, Digest>();
+  /** Set to resolve short names as with --short-names=registries-conf. */
+  qualify?: (image: string) => Promise<readonly DockerReference[]>;
 
   async resolve(
     ref: DockerReference,
