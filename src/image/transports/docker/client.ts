@@ -245,6 +245,11 @@ interface PingResult {
 
 const PING_CACHE_MS = 60_000;
 const pingCache = new Map<string, { result: PingResult; expires: number }>();
+/**
+ * Pings under way: the parallel blob copies of a fresh client wait for one instead of each sending
+ * its own. Shared only under the same abort signal, so one caller's deadline cannot fail another.
+ */
+const pingsInFlight = new Map<string, { signal: AbortSignal | undefined; result: Promise<PingResult> }>();
 
 /** Forgets cached pings (tests that restart a registry on the same port). */
 export function clearPingCache(): void {
@@ -300,6 +305,22 @@ export class RegistryClient {
       this.#setPing(cached.result);
       return;
     }
+    const signal = this.#opts.signal;
+    let pinging = pingsInFlight.get(cacheKey);
+    if (pinging === undefined || pinging.signal !== signal) {
+      const mine = {
+        signal,
+        result: this.#pingNow(cacheKey).finally(() => {
+          if (pingsInFlight.get(cacheKey) === mine) pingsInFlight.delete(cacheKey);
+        }),
+      };
+      pingsInFlight.set(cacheKey, mine);
+      pinging = mine;
+    }
+    this.#setPing(await pinging.result);
+  }
+
+  async #pingNow(cacheKey: string): Promise<PingResult> {
     const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
     const failures: DockerError[] = [];
     for (const [i, scheme] of schemes.entries()) {
@@ -323,8 +344,7 @@ export class RegistryClient {
         };
         if (pingCache.size > 1000) pingCache.clear();
         pingCache.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
-        this.#setPing(result);
-        return;
+        return result;
       } catch (err) {
         failures.push(
           err instanceof DockerError

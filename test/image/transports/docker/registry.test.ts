@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { type Digest, digestOf, verifyingStream } from '../../../../src/image/index.ts';
+import { clearPingCache } from '../../../../src/image/transports/docker/client.ts';
 import {
   closeAllAgents,
   DockerError,
@@ -352,6 +353,23 @@ describe('docker transport: uploads of verified streams', () => {
       );
       const res = await fetch(`${registry.url}/v2/verified/large/blobs/${digest}`, { method: 'HEAD' });
       assert.equal(res.headers.get('content-length'), String(large.length));
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('sends one ping for many requests a fresh client starts at once', async () => {
+    clearPingCache();
+    const front = await recordingFront(registry);
+    try {
+      const client = new RegistryClient({ registry: front.host, insecure: true, tls: { verify: true } });
+      const absent = Array.from({ length: 6 }, (_, i) => digestOf(`absent ${i}`));
+      assert.deepEqual(
+        await Promise.all(absent.map((d) => client.headBlob('ping/once', d))),
+        absent.map(() => undefined),
+      );
+      assert.equal(front.seen.filter((r) => r.path === '/v2/').length, 1);
+      assert.equal(front.seen.filter((r) => r.method === 'HEAD').length, 6);
     } finally {
       await front.stop();
     }
