@@ -21,5 +21,5 @@ COPY package.json ./
 COPY bin ./bin
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["node", "/app/bin/portcullis.js"]
+ENTRYPOINT ["node", "--liftoff-only", "/app/bin/portcullis.js"]
 CMD ["serve"]

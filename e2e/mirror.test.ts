@@ -57,7 +57,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
         unknownKinds: 'allow',
         bodyLimit: 1024 * 1024,
         logLevel: 'silent',
-        platform: 'linux/amd64',
+        platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
         watchIntervalMs: 60_000,
         shutdownDelayMs: 0,
         cache: { ...DEFAULT_CACHE_LIMITS, digestTtlMs: 0 },
@@ -183,19 +183,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
       ].join('\n'),
     );
     const render = (template: string) =>
-      cluster.helm([
-        'template',
-        'rel',
-        chart,
-        '--namespace',
-        namespace,
-        '--kube-version',
-        '1.36.3',
-        '-f',
-        values,
-        '-s',
-        template,
-      ]);
+      cluster.helm(['template', 'rel', chart, '--namespace', namespace, '-f', values, '-s', template]);
     const rendered = await render('templates/mirror-cronjob.yaml');
     assert.equal(rendered.code, 0, rendered.stderr);
     // The job's pods must never match the webhook Service's selector.

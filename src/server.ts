@@ -2,10 +2,22 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Coalescer, createTtlCache } from './cache/index.ts';
-import { type Digest, loadKeyring, parsePublicKeyPem, type SystemContext } from './image/index.ts';
+import {
+  type Digest,
+  type InstanceSelection,
+  loadKeyring,
+  parseNormalizedNamed,
+  parsePublicKeyPem,
+  type SystemContext,
+} from './image/index.ts';
 import { pullSources } from './image/registries/registries-conf.ts';
 import { sigstoreVerifier } from './image/signature/index.ts';
-import { clientFor, DockerTransport, registriesConfFor } from './image/transports/docker/index.ts';
+import {
+  clientFor,
+  DockerTransport,
+  imageCandidates,
+  registriesConfFor,
+} from './image/transports/docker/index.ts';
 import {
   type ActivePolicy,
   combineEvaluators,
@@ -40,8 +52,8 @@ export interface ServerConfig {
   readonly unknownKinds: 'allow' | 'deny';
   readonly bodyLimit: number;
   readonly logLevel: LogLevel;
-  /** The platform verdicts are computed for, `os/arch[/variant]`. */
-  readonly platform: string;
+  /** The instances of multi-arch images that are verified (src/policy/platforms.ts). */
+  readonly platforms: InstanceSelection;
   /** How often certificate, key and policy files are checked for changes. */
   readonly watchIntervalMs: number;
   /** After SIGTERM: how long /readyz fails before the listener stops, so endpoints drain first. */
@@ -115,7 +127,7 @@ export async function startServer(config: ServerConfig, components: Components):
     // never the webhook's own deadline by much.
     resolutions: new Coalescer<Digest>(config.deadlineMs * 2),
     evaluations: new Coalescer<Verdict>(config.deadlineMs * 2),
-    platform: config.platform,
+    platforms: config.platforms,
     ...config.cache,
     observer: metrics,
   };
@@ -261,11 +273,20 @@ export async function startServer(config: ServerConfig, components: Components):
   };
 }
 
+/**
+ * How pod images without a registry are named: `docker` as Kubernetes documents and containerd
+ * and Docker pull them (docker.io/library); `registries-conf` as CRI-O and Podman pull them, by
+ * the aliases and unqualified-search registries of registries.conf.
+ */
+export type ShortNameMode = 'docker' | 'registries-conf';
+
 /** Where the production components read registry configuration (`serve` flags). */
 export interface RegistrySettings {
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
+  /** Default `docker`: a registries.conf given for mirrors alone must not change what short names mean. */
+  readonly shortNames?: ShortNameMode;
 }
 
 /** HEAD of the tag at each pull source of registries.conf (mirrors first), like a pull would. */
@@ -307,7 +328,13 @@ export function productionComponents(
   return {
     loadPolicy: (path) => loadPolicy(path, options),
     compilePolicy: (text) => loadPolicyText(text, options, (policy) => loadInlineKeys(policy, keyLoaders)),
-    resolver: new RegistryResolver(dockerDigestLookup(transport), context),
+    resolver: new RegistryResolver(
+      dockerDigestLookup(transport),
+      context,
+      settings.shortNames === 'registries-conf'
+        ? (image, ctx) => imageCandidates(image, ctx, transport.environment)
+        : async (image) => [parseNormalizedNamed(image).tagNameOnly()],
+    ),
     pullSecrets: NO_PULL_SECRETS,
   };
 }

@@ -22,7 +22,7 @@ function listTs(dir: string): string[] {
 }
 
 const importPattern = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
-const dynamicPattern = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+const dynamicPattern = /\b(?:import|require)\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function packageName(spec: string): string {
   const parts = spec.split('/');

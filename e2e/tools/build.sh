@@ -44,9 +44,11 @@ version_of() {
 }
 
 # Release builds stamp their version with -X; go build alone would report v0.0.0, and
-# kube-apiserver derives its emulation version and Helm its capabilities from that.
+# kube-apiserver derives its emulation version from that. Helm's release build also stamps the
+# Kubernetes version `helm template` assumes (its client-go minor, major + 1): unstamped it says
+# v1.20, which charts requiring a newer kubeVersion refuse.
 ldflags_of() {
-  local component="$1" version="$2"
+  local component="$1" version="$2" gomod="$3"
   case "$component" in
     kubernetes)
       local major="${version#v}" minor
@@ -61,7 +63,19 @@ ldflags_of() {
       echo "$flags"
       ;;
     etcd) echo "-s -w" ;;
-    helm) echo "-s -w -X helm.sh/helm/v3/internal/version.version=$version" ;;
+    helm)
+      local client_go kube_major kube_minor flags pkg
+      client_go="$(version_of k8s.io/client-go "$gomod")"
+      client_go="${client_go#v}"
+      kube_major=$((${client_go%%.*} + 1))
+      kube_minor="${client_go#*.}"
+      kube_minor="${kube_minor%%.*}"
+      flags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+      for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+        flags+=" -X $pkg.k8sVersionMajor=$kube_major -X $pkg.k8sVersionMinor=$kube_minor"
+      done
+      echo "$flags"
+      ;;
   esac
 }
 
@@ -75,16 +89,18 @@ build_component() {
     return 1
   fi
   target="$cache_dir/$component-$version"
+  local ldflags
+  ldflags="$(ldflags_of "$component" "$version" "$gomod")"
 
-  if [[ ! -f "$target/.complete" ]]; then
+  # A build made with other flags (an older version of this script) is rebuilt.
+  if [[ ! -f "$target/.complete" || "$(cat "$target/.ldflags" 2>/dev/null)" != "$ldflags" ]]; then
     command -v go >/dev/null || {
       say "$component: go not found on PATH; building the e2e binaries needs Go (see $tools_dir/$component/go.mod for the version)"
       return 1
     }
     mkdir -p "$log_dir"
     local log="$log_dir/$component-$version.log" staging="$cache_dir/.staging-$component-$version"
-    local ldflags pkg started elapsed
-    ldflags="$(ldflags_of "$component" "$version")"
+    local pkg started elapsed
     rm -rf "$staging"
     mkdir -p "$staging"
     started=$SECONDS
@@ -107,6 +123,7 @@ build_component() {
     }
     elapsed=$((SECONDS - started))
     echo "# built in ${elapsed}s" >>"$log"
+    echo "$ldflags" >"$staging/.ldflags"
     echo "$elapsed" >"$staging/.complete"
     rm -rf "$target"
     mv "$staging" "$target"

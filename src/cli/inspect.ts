@@ -1,10 +1,17 @@
 // Deep imports, not the image barrel: inspect loads only the transport IMAGE-NAME uses (and
 // the docker tag listing only for docker://).
-import { imageInspectInfo, manifestDigest, skopeoInspectOutput } from '../image/manifest/index.ts';
+import {
+  goMarshalIndent,
+  imageInspectInfo,
+  manifestDigest,
+  ociConfigFromConfig,
+  ociConfigFromSchema1,
+  skopeoInspectOutput,
+} from '../image/manifest/index.ts';
 import { closeAllAgents } from '../image/transports/docker/http.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
-import { formatJson, globalFlags, registryFlags, systemContextFrom } from './flags.ts';
+import { globalFlags, registryFlags, systemContextFrom } from './flags.ts';
 import { resolveImage } from './image-config.ts';
 
 const flags = {
@@ -20,6 +27,11 @@ const flags = {
   ...registryFlags,
   ...globalFlags,
 } as const;
+
+/** What skopeo prints with json.MarshalIndent: 4-space indent, HTML characters escaped. */
+function goJson(value: unknown): string {
+  return `${goMarshalIndent(value, '    ')}\n`;
+}
 
 /**
  * The part of Go's text/template that scripts use with `skopeo inspect --format`: `{{.Field}}`
@@ -64,14 +76,17 @@ export function inspectCommand(transports: TransportsFor): Command {
         }
         const image = await resolveImage(src, ctx);
         if (f.config === true) {
-          // skopeo converts schema1 history into a config here; Portcullis does not (yet).
-          if (image.config === undefined)
-            throw new CliError('FAILED', 'inspect --config: schema1 images have no config blob');
-          io.stdout.write(
-            f.raw === true
-              ? Buffer.from(image.config)
-              : formatJson(JSON.parse(Buffer.from(image.config).toString('utf8'))),
-          );
+          if (f.raw === true) {
+            // A schema1 image has no config blob: skopeo prints nothing, and so do we.
+            if (image.config !== undefined) io.stdout.write(Buffer.from(image.config));
+            return 0;
+          }
+          // skopeo prints the config as OCI (Docker-only fields dropped), schema1 history included.
+          let oci: Uint8Array;
+          if (image.manifest.kind === 'schema1') oci = ociConfigFromSchema1(image.manifest);
+          else if (image.config !== undefined) oci = ociConfigFromConfig(image.config);
+          else throw new CliError('FAILED', 'inspect --config: the image has no config');
+          io.stdout.write(goJson(JSON.parse(Buffer.from(oci).toString('utf8'))));
           return 0;
         }
         const info = imageInspectInfo(image.manifest, image.config);
@@ -88,7 +103,7 @@ export function inspectCommand(transports: TransportsFor): Command {
           },
           info,
         );
-        io.stdout.write(f.format === undefined ? formatJson(out) : `${renderTemplate(f.format, out)}\n`);
+        io.stdout.write(f.format === undefined ? goJson(out) : `${renderTemplate(f.format, out)}\n`);
         return 0;
       } finally {
         await src.close();

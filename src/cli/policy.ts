@@ -7,11 +7,16 @@ import { type Explanation, PolicyEvaluator, type SigstoreVerifier } from '../ima
 import { JsonError } from '../image/signature/json.ts';
 import { lintPolicy } from '../image/signature/lint.ts';
 import { readPolicyFile } from '../image/signature/policy-parse.ts';
-import { unparsedImageFromReference } from '../image/signature/unparsed.ts';
+import {
+  type ImagesToEvaluate,
+  imagesToEvaluate,
+  unparsedImageFromReference,
+} from '../image/signature/unparsed.ts';
 import type { TransportRegistry } from '../image/transports/registry.ts';
 import type { SystemContext } from '../image/types.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { globalFlags } from './flags.ts';
 
 export interface PolicyCommandDeps {
   /** The transports image names may use (the composition root passes every registered one). */
@@ -45,6 +50,10 @@ const evalFlags = {
   'tls-verify': { type: 'boolean', help: 'require HTTPS and verify certificates (default true)' },
   'cert-dir': { type: 'string', metavar: 'DIR', help: 'certificates for the registry' },
   authfile: { type: 'string', metavar: 'FILE', help: 'auth.json with registry credentials' },
+  // As skopeo: a multi-arch IMAGE is judged by the instance for this platform (default this machine's).
+  'override-os': globalFlags['override-os'],
+  'override-arch': globalFlags['override-arch'],
+  'override-variant': globalFlags['override-variant'],
 } as const;
 
 const usage = `Usage:
@@ -105,7 +114,9 @@ function printExplanation(e: Explanation, io: Io): void {
     e.matched.scope === null
       ? 'default'
       : `transports.${e.matched.transport}[${JSON.stringify(e.matched.scope)}]`;
-  io.stdout.write(`${e.allowed ? 'allowed' : 'denied'}: ${e.image}\n  policy scope: ${scope}\n`);
+  io.stdout.write(`${e.allowed ? 'allowed' : 'denied'}: ${e.image}\n`);
+  if (e.instance !== undefined) io.stdout.write(`  evaluated: ${describeInstance(e.instance)}\n`);
+  io.stdout.write(`  policy scope: ${scope}\n`);
   for (const r of e.requirements) {
     io.stdout.write(
       `  requirement ${r.index} (${r.type}): ${r.allowed ? 'allowed' : `denied: ${r.reason}`}\n`,
@@ -114,7 +125,7 @@ function printExplanation(e: Explanation, io: Io): void {
       const what = s.accepted
         ? `accepted (key ${s.keyIdentity ?? '?'}, identity ${s.dockerReference ?? '?'})`
         : `rejected: ${s.reason}`;
-      const where = s.referrer === undefined ? '' : `, referrer ${s.referrer}`;
+      const where = `${s.referrer === undefined ? '' : `, referrer ${s.referrer}`}${s.list === undefined ? '' : `, of list ${s.list}`}`;
       io.stdout.write(`    signature ${s.index} (${s.format}${where}): ${what}\n`);
     }
     for (const p of r.probes ?? []) io.stdout.write(`    probed ${p}\n`);
@@ -123,6 +134,10 @@ function printExplanation(e: Explanation, io: Io): void {
     io.stdout.write(`  (${e.requirementCount - e.requirements.length} later requirement(s) not evaluated)\n`);
   }
   if (!e.allowed) io.stdout.write(`  reason: ${e.reason}\n`);
+}
+
+function describeInstance(i: NonNullable<Explanation['instance']>): string {
+  return `${i.platform} instance ${i.digest} of index ${i.list}`;
 }
 
 /** The dependencies, or a loader the composition root uses to import, for `eval` only, what IMAGE needs. */
@@ -156,8 +171,32 @@ async function evaluate(argv: readonly string[], io: Io, source: PolicyCommandDe
     io.stderr.write(`portcullis policy eval: ${describeError(err)}\n`);
     return 2;
   }
+  const platform = {
+    ...(flags['override-os'] === undefined ? {} : { os: flags['override-os'] }),
+    ...(flags['override-arch'] === undefined ? {} : { architecture: flags['override-arch'] }),
+    ...(flags['override-variant'] === undefined ? {} : { variant: flags['override-variant'] }),
+  };
   try {
-    const verdict = await evaluator.evaluate(image);
+    // The policy alone may decide (reject, insecureAcceptAnything): then nothing is read, as upstream.
+    let verdict = evaluator.decideWithoutImage(image.reference);
+    if (verdict === undefined) {
+      const chosen = await imagesToEvaluate(image, image.forInstance, {
+        kind: 'platforms',
+        platforms: [platform],
+      }).catch((err: unknown): ImagesToEvaluate => {
+        // An unreadable manifest is judged like any unreadable image: EVALUATION_FAILED, explained.
+        const failed = () => Promise.reject(err);
+        return { images: [{ ...image, manifest: failed, signatures: failed }], missing: [], offered: [] };
+      });
+      const [only] = chosen.images;
+      if (only === undefined) {
+        io.stderr.write(
+          `portcullis policy eval: choosing an instance of index ${chosen.list}: no image found for ${chosen.missing.join(', ')}; it offers ${chosen.offered.join(', ')}\n`,
+        );
+        return 2;
+      }
+      verdict = await evaluator.evaluate(only);
+    }
     if (flags.json) io.stdout.write(`${JSON.stringify(verdict.explanation, null, 2)}\n`);
     else printExplanation(verdict.explanation, io);
     // A decision the image could not be read for is an error (2), not a policy denial (1).

@@ -3,9 +3,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import type { Evaluator } from '../policy/index.ts';
-import type { ServerConfig } from '../server.ts';
+import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
+import type { ServerConfig, ShortNameMode } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { LogLevel } from '../webhook/log.ts';
 import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
@@ -27,7 +29,12 @@ const flags = {
   'registries-conf': {
     type: 'string',
     metavar: 'FILE',
-    help: 'registries.conf (mirrors, blocked registries) [PORTCULLIS_REGISTRIES_CONF]',
+    help: 'registries.conf (mirrors, blocked registries; short-name aliases with --short-names=registries-conf) [PORTCULLIS_REGISTRIES_CONF]',
+  },
+  'short-names': {
+    type: 'string',
+    metavar: 'MODE',
+    help: 'pod images without a registry: "docker" (docker.io/library, as containerd and Docker pull them; default) or "registries-conf" (aliases and unqualified-search registries of --registries-conf, as CRI-O pulls them) [PORTCULLIS_SHORT_NAMES]',
   },
   authfile: {
     type: 'string',
@@ -65,6 +72,11 @@ const flags = {
     metavar: 'LEVEL',
     help: 'error, warn, info or debug (default info) [PORTCULLIS_LOG_LEVEL]',
   },
+  platforms: {
+    type: 'string',
+    metavar: 'LIST',
+    help: 'multi-arch images: verify the instances for these os/arch[/variant] platforms (comma-separated; each one the index offers must pass), or "all" instances (default linux/amd64) [PORTCULLIS_PLATFORMS]',
+  },
   'watch-policies': {
     type: 'boolean',
     help: 'apply the ClusterImagePolicy and ImagePolicy objects too (needs POD_NAMESPACE; POD_NAME names this replica); no --policy then means no policy file',
@@ -82,6 +94,7 @@ export interface ServeSettings {
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
+  readonly shortNames: ShortNameMode;
   readonly authFilePath: string | undefined;
   /** --watch-policies: where the controller runs (the Pod's namespace and name) and its API server. */
   readonly kube:
@@ -89,6 +102,7 @@ export interface ServeSettings {
     | undefined;
 }
 
+const SHORT_NAME_MODES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -108,6 +122,14 @@ export function parseListen(value: string): { host: string; port: number } {
     throw new CliError('USAGE', `invalid --listen ${JSON.stringify(value)}: expected HOST:PORT`);
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function platformsFlag(text: string): InstanceSelection {
+  try {
+    return parsePlatforms(text);
+  } catch (err) {
+    throw new CliError('USAGE', `invalid --platforms: ${(err as Error).message}`);
+  }
 }
 
 /** Flags win over PORTCULLIS_* variables, which win over the defaults. */
@@ -160,7 +182,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       ] as const),
       bodyLimit: DEFAULT_BODY_LIMIT,
       logLevel: oneOf('log-level', pick('log-level', 'LOG_LEVEL') ?? 'info', LOG_LEVELS),
-      platform: 'linux/amd64',
+      platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
       shutdownDelayMs: 2000,
       cache: DEFAULT_CACHE_LIMITS,
@@ -168,6 +190,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
+    shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
     authFilePath: pick('authfile', 'AUTHFILE'),
     kube,
   };

@@ -1,7 +1,16 @@
 // Image string + pull credentials -> Verdict: parse, ask the policy, resolve, verify, with caching.
 import type { Coalescer, TtlCache } from '../cache/index.ts';
-import { BaseError, type Digest, DockerReference, parseNormalizedNamed } from '../image/index.ts';
+import {
+  BaseError,
+  type Digest,
+  DockerReference,
+  DockerReferenceError,
+  type InstanceSelection,
+  parseNormalizedNamed,
+} from '../image/index.ts';
 import { credentialScope } from './credentials.ts';
+import { platformsKey } from './platforms.ts';
+import { isAbsent } from './resolver.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Resolver, Verdict } from './types.ts';
 
 /** What a check is doing now; read by the caller to explain a missed deadline. */
@@ -17,8 +26,8 @@ export interface CheckerSettings {
   readonly digests: TtlCache<{ readonly digest: Digest }>;
   readonly resolutions: Coalescer<Digest>;
   readonly evaluations: Coalescer<Verdict>;
-  /** The platform images are verified for (`os/arch[/variant]`), part of every verdict's key. */
-  readonly platform: string;
+  /** The instances of multi-arch images that are verified (see platforms.ts), part of every verdict's key. */
+  readonly platforms: InstanceSelection;
   readonly allowedTtlMs: number;
   /** Definite denials are kept briefly so a crash-looping controller does not hammer the registry. */
   readonly deniedTtlMs: number;
@@ -41,9 +50,11 @@ function seconds(since: number): number {
 export class ImageChecker {
   readonly #s: CheckerSettings;
   readonly #parsed = new Map<string, DockerReference | Error>();
+  readonly #platformsKey: string;
 
   constructor(settings: CheckerSettings) {
     this.#s = settings;
+    this.#platformsKey = platformsKey(settings.platforms);
   }
 
   /** Never throws: every failure becomes a `denied` (bad input) or `error` (undecided) verdict. */
@@ -62,9 +73,15 @@ export class ImageChecker {
     // One latency observation per check: 'policy' when the policy alone decided, 'cache' when
     // the verdict cache did; misses report their resolve/fetch/verify stages instead.
     const started = performance.now();
-    const ref = this.#parse(image);
-    if (!(ref instanceof DockerReference)) {
-      return { kind: 'denied', reason: `invalid image reference: ${ref.message}` };
+    const candidates = await this.#qualify(image);
+    if ('kind' in candidates) return candidates;
+    let ref: DockerReference = candidates[0]!;
+    let found: Digest | undefined;
+    if (candidates.length > 1) {
+      progress.stage = 'resolving the tag';
+      const chosen = await this.#firstPresent(image, candidates, credentials);
+      if (!('ref' in chosen)) return chosen;
+      ({ ref, digest: found } = chosen);
     }
     const evaluator = this.#s.evaluator();
     if (evaluator === undefined) {
@@ -81,18 +98,19 @@ export class ImageChecker {
     progress.stage = 'resolving the tag';
     let digest: Digest;
     try {
-      digest = ref.digest ?? (await this.#resolve(ref, scope, credentials));
+      digest = found ?? ref.digest ?? (await this.#resolve(ref, scope, credentials));
     } catch (err) {
       return errorVerdict(`resolving ${ref.toString()}`, err);
     }
 
     progress.stage = 'verifying signatures';
     // The reference (with its tag) is part of the key: scope lookup and identity matching depend
-    // on it, so two names for one digest can have different verdicts.
+    // on it, so two names for one digest can have different verdicts. For an index, the platforms
+    // select the instances judged (digest + platforms determine them), so they are part of it too.
     const key = [
       ref.toString(),
       digest,
-      this.#s.platform,
+      this.#platformsKey,
       evaluator.policyHash,
       evaluator.trustHash,
       scope,
@@ -106,7 +124,14 @@ export class ImageChecker {
     return this.#s.evaluations.run(key, async (signal) => {
       let verdict: Verdict;
       try {
-        verdict = await evaluator.evaluate(ref, digest, credentials, signal, this.#s.observer);
+        verdict = await evaluator.evaluate(
+          ref,
+          digest,
+          credentials,
+          signal,
+          this.#s.observer,
+          this.#s.platforms,
+        );
       } catch (err) {
         return errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
       }
@@ -118,6 +143,66 @@ export class ImageChecker {
       }
       return verdict;
     });
+  }
+
+  /**
+   * The references the node may pull for `image`, in its order: the resolver's short-name
+   * resolution when it has one, else docker.io normalization. A name that cannot be resolved
+   * is a denial; a configuration that cannot be read is an error.
+   */
+  async #qualify(image: string): Promise<readonly DockerReference[] | Verdict> {
+    const qualify = this.#s.resolver.qualify?.bind(this.#s.resolver);
+    if (qualify === undefined) {
+      const ref = this.#parse(image);
+      return ref instanceof DockerReference
+        ? [ref]
+        : { kind: 'denied', reason: `invalid image reference: ${ref.message}` };
+    }
+    try {
+      return await qualify(image);
+    } catch (err) {
+      const code = err instanceof BaseError ? String(err.code) : '';
+      if (code.startsWith('SHORT_NAME_')) return { kind: 'denied', reason: (err as Error).message };
+      if (err instanceof DockerReferenceError)
+        return { kind: 'denied', reason: `invalid image reference: ${err.message}` };
+      return errorVerdict(`resolving the short name ${image}`, err);
+    }
+  }
+
+  /**
+   * What a runtime does with several search-registry candidates: pull the first that exists.
+   * Only "not found" moves on; any other failure leaves the node's choice unknown, so it is an
+   * error rather than a guess.
+   */
+  async #firstPresent(
+    image: string,
+    candidates: readonly DockerReference[],
+    credentials: PullCredentials,
+  ): Promise<{ ref: DockerReference; digest: Digest } | Verdict> {
+    const tried = candidates.map((c) => c.toString()).join(', ');
+    if (candidates[0]!.digest !== undefined) {
+      return {
+        kind: 'denied',
+        reason: `short name ${image} with a digest has several candidates (${tried}): name the registry`,
+      };
+    }
+    for (const ref of candidates) {
+      try {
+        return { ref, digest: await this.#resolve(ref, credentialScope(ref, credentials), credentials) };
+      } catch (err) {
+        if (!isAbsent(err)) {
+          return errorVerdict(
+            `resolving short name ${image}: candidate ${ref.toString()} (of ${tried}) could not be checked, so which one the node pulls is unknown`,
+            err,
+          );
+        }
+      }
+    }
+    return {
+      kind: 'error',
+      code: 'SHORT_NAME_NOT_FOUND',
+      reason: `short name ${image}: none of ${tried} exists`,
+    };
   }
 
   /** Parses as the kubelet reads an image (`:latest` when untagged); memoized, bounded. */

@@ -9,6 +9,9 @@ import {
   type ImageReference,
   type ImageSource,
   type ImageTransport,
+  type InstanceOfList,
+  type InstanceSelection,
+  imagesToEvaluate,
   type Policy,
   PolicyEvaluator,
   type Verdict as PolicyVerdict,
@@ -62,12 +65,19 @@ function imageWithoutBytes(reference: ImageReference): UnparsedImage {
   return { reference, manifest: refuse, signatures: refuse };
 }
 
-function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined): Verdict {
+/** "linux/arm64 instance sha256:… of index sha256:…": what was judged when a pod names a list. */
+function describeInstance(instance: InstanceOfList): string {
+  return `${instance.platform} instance ${instance.digest} of index ${instance.list.digest}`;
+}
+
+function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined, instance?: InstanceOfList): Verdict {
   if (!verdict.allowed) {
+    const reason =
+      instance === undefined ? verdict.reason : `${describeInstance(instance)}: ${verdict.reason}`;
     // EVALUATION_FAILED covers a registry that failed mid-way: undecided, so never cached.
     return verdict.code === 'EVALUATION_FAILED'
-      ? { kind: 'error', code: verdict.code, reason: verdict.reason }
-      : { kind: 'denied', reason: verdict.reason };
+      ? { kind: 'error', code: verdict.code, reason }
+      : { kind: 'denied', reason };
   }
   const accepted = verdict.explanation.requirements
     .flatMap((r) => r.signatures ?? [])
@@ -78,9 +88,21 @@ function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined): Verdict 
       : `signed by ${[...new Set(accepted.map((s) => s.keyIdentity ?? 'a trusted key'))].join(', ')}`;
   return {
     kind: 'allowed',
-    reason,
+    reason: instance === undefined ? reason : `${reason} (${describeInstance(instance)})`,
     verified: accepted.length > 0,
     ...(digest === undefined ? {} : { digest }),
+  };
+}
+
+/** Every judged instance passed: one allowed verdict naming each, pinned to what the pod names. */
+function allInstancesAllowed(verdicts: readonly Verdict[], digest: Digest): Verdict {
+  const [only] = verdicts;
+  if (verdicts.length === 1 && only !== undefined) return only;
+  return {
+    kind: 'allowed',
+    reason: verdicts.map((v) => v.reason).join('; '),
+    verified: verdicts.every((v) => v.kind === 'allowed' && v.verified),
+    digest,
   };
 }
 
@@ -138,6 +160,7 @@ class PolicyEngine implements Evaluator {
     credentials: PullCredentials,
     signal: AbortSignal,
     observer: CheckObserver,
+    platforms: InstanceSelection,
   ): Promise<Verdict> {
     const started = performance.now();
     let fetching = 0;
@@ -170,7 +193,7 @@ class PolicyEngine implements Evaluator {
       }
     };
     try {
-      const verdict = await this.#evaluator.evaluate({
+      const image = {
         reference: this.#reference(ref),
         manifest: () => timed((s) => s.getManifest()),
         signatures: () => timed((s) => s.getSignatures()),
@@ -179,11 +202,34 @@ class PolicyEngine implements Evaluator {
           const s = await open();
           return s.listReferrers === undefined ? undefined : s;
         },
-      });
+      };
+      // A list is judged by its instances' own manifests and signatures, as the node's runtime
+      // does; the verdict's digest stays the list's, so the node still picks its platform.
+      const chosen = await imagesToEvaluate(
+        image,
+        (d) => ({
+          manifest: () => timed((s) => s.getManifest(d)),
+          signatures: () => timed((s) => s.getSignatures(d)),
+        }),
+        platforms,
+      );
+      if (chosen.images.length === 0) {
+        return {
+          kind: 'denied',
+          reason: `index ${chosen.list} has no instance for ${chosen.missing.join(', ')} (it offers ${chosen.offered.join(', ')})`,
+        };
+      }
+      const verdicts: Verdict[] = [];
+      // In order, stopping at the first refusal: later instances are then never fetched.
+      for (const one of chosen.images) {
+        const verdict = toVerdict(await this.#evaluator.evaluate(one), digest, one.instance);
+        if (verdict.kind !== 'allowed') return verdict;
+        verdicts.push(verdict);
+      }
+      return allInstancesAllowed(verdicts, digest);
+    } finally {
       observer.stage('fetch_signatures', fetching / 1000);
       observer.stage('verify', (performance.now() - started - fetching) / 1000);
-      return toVerdict(verdict, digest);
-    } finally {
       if (source !== undefined) await (await source.catch(() => undefined))?.close();
     }
   }

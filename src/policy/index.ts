@@ -11,6 +11,13 @@ export {
   PolicyLoadError,
   type PolicyLoadErrorCode,
 } from './engine.ts';
+export {
+  DEFAULT_PLATFORMS,
+  PlatformError,
+  type PlatformErrorCode,
+  parsePlatforms,
+  platformsKey,
+} from './platforms.ts';
 export { type DigestLookup, RegistryResolver, registryStatus } from './resolver.ts';
 export type {
   CheckObserver,

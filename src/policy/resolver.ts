@@ -1,18 +1,27 @@
 // The real Resolver: one HEAD per tag through a transport-provided lookup, with the
-// admission's pull credentials.
+// admission's pull credentials; pod image strings qualified as the node's runtime does.
 import type { Digest, DockerReference, SystemContext } from '../image/index.ts';
 import type { CheckObserver, PullCredentials, Resolver } from './types.ts';
 
 /** Resolves `ref`'s tag to a manifest digest (HEAD, mirrors first); the docker transport provides it. */
 export type DigestLookup = (ref: DockerReference, ctx: SystemContext) => Promise<Digest>;
 
+/** A pod image string -> the references the node may pull, in order; the docker transport provides it. */
+export type ImageQualifier = (image: string, ctx: SystemContext) => Promise<readonly DockerReference[]>;
+
 export class RegistryResolver implements Resolver {
   readonly #lookup: DigestLookup;
   readonly #context: SystemContext;
+  readonly #qualifier: ImageQualifier;
 
-  constructor(lookup: DigestLookup, context: SystemContext) {
+  constructor(lookup: DigestLookup, context: SystemContext, qualifier: ImageQualifier) {
     this.#lookup = lookup;
     this.#context = context;
+    this.#qualifier = qualifier;
+  }
+
+  qualify(image: string): Promise<readonly DockerReference[]> {
+    return this.#qualifier(image, this.#context);
   }
 
   async resolve(
@@ -40,4 +49,10 @@ export class RegistryResolver implements Resolver {
 export function registryStatus(err: unknown): string {
   const status = (err as { status?: unknown } | null)?.status;
   return typeof status === 'number' ? String(status) : 'error';
+}
+
+/** Whether a registry failure says the image is not there (so a puller would try its next candidate). */
+export function isAbsent(err: unknown): boolean {
+  const { status, code } = (err ?? {}) as { status?: unknown; code?: unknown };
+  return status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN';
 }

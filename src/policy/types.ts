@@ -1,5 +1,5 @@
 // The contracts between the admission webhook and whatever resolves and judges images.
-import type { Digest, DockerReference } from '../image/index.ts';
+import type { Digest, DockerReference, InstanceSelection } from '../image/index.ts';
 
 /**
  * What the trust policy says about one image. A denial is a value, and so is a failure to
@@ -61,6 +61,12 @@ export interface Resolver {
     signal: AbortSignal,
     observer: CheckObserver,
   ): Promise<Digest>;
+  /**
+   * The fully-qualified references the node may pull for a pod's image string (short names
+   * resolved as its container runtime does), in the order it tries them; never empty. Throws
+   * when the name cannot be resolved. Absent: normalized to docker.io.
+   */
+  qualify?(image: string): Promise<readonly DockerReference[]>;
 }
 
 /** A loaded trust policy. Replaced as a whole when the policy or its keys change. */
@@ -79,7 +85,9 @@ export interface Evaluator {
   /**
    * Judges the image `ref` names, pinned to `digest` (the manifest `ref`'s tag resolved to, or
    * its own digest). `ref` keeps its tag because signature identities are matched against it.
-   * Returns denials as verdicts; throws only when it could not decide.
+   * When `digest` is a manifest list, the instances `platforms` selects are judged instead (each
+   * must pass); the verdict's digest stays `digest`. Returns denials as verdicts; throws only
+   * when it could not decide.
    */
   evaluate(
     ref: DockerReference,
@@ -87,5 +95,6 @@ export interface Evaluator {
     credentials: PullCredentials,
     signal: AbortSignal,
     observer: CheckObserver,
+    platforms: InstanceSelection,
   ): Promise<Verdict>;
 }

@@ -157,7 +157,8 @@ async function judge(
 }
 
 function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
-  // Several policies may verify one site: pin only a digest they agree on.
+  // Several policies may verify one site: pin only a digest they agree on. For a multi-arch image
+  // that is the index's digest (what the pod names), never an instance's: each node picks its own.
   const digests = new Map<ImageSite, Set<string>>();
   for (const { site, verdict } of outcomes) {
     if (verdict.kind !== 'allowed' || !verdict.verified || verdict.digest === undefined) continue;

@@ -1,14 +1,14 @@
 // CLI start-up against skopeo, in one interleaved run (the machine is shared, so load drifts):
 // `--version`, `inspect docker://` vs `skopeo inspect`, and `policy eval` vs `skopeo copy --policy`
 // of a small GPG-signed image on a loopback registry. Each checkout is run from src/ (bin/, type
-// stripping) and, where it has one, from its compiled dist/ (`npx tsc -p tsconfig.build.json`),
-// with and without Node's compile cache.
+// stripping) and, where it has a compiled dist/ (`npx tsc -p tsconfig.build.json`), as the
+// published package runs (bin/ and dist/, no src/), with and without Node's compile cache.
 // Run: node_modules/.bin/node test/bench/cli-startup.bench.ts [runs=15] [baseline-checkout ...]
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
@@ -30,38 +30,32 @@ function median(xs: number[]): number {
 
 interface Runner {
   readonly label: string;
-  readonly argv: readonly string[]; // the CLI, before its own arguments
+  readonly argv: readonly string[]; // the CLI (an executable), before its own arguments
   readonly env: Readonly<Record<string, string>>;
 }
 
 const work = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
-// What bin/portcullis.js does for the published package, pointed at one checkout's dist/.
-const distRunner = join(work, 'run-dist.mjs');
-await writeFile(
-  distRunner,
-  `import module from 'node:module';
-module.enableCompileCache?.();
-const { main } = await import(process.argv[2]);
-process.exitCode = await main(process.argv.slice(3));
-`,
-);
+/** A published package's layout for one checkout: its bin/portcullis.js and dist/, but no src/. */
+async function packageLayout(root: string, name: string): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  await copyFile(join(root, 'bin/portcullis.js'), join(dir, 'bin/portcullis.js'));
+  await symlink(join(root, 'dist'), join(dir, 'dist'));
+  return join(dir, 'bin/portcullis.js');
+}
 const noCache = { NODE_DISABLE_COMPILE_CACHE: '1' };
-const runners: Runner[] = checkouts.flatMap((root, i) => {
+const runners: Runner[] = [];
+for (const [i, root] of checkouts.entries()) {
   const name = i === 0 ? 'this' : `base${checkouts.length > 2 ? i : ''}`;
   const src = [join(root, 'bin/portcullis.js')];
-  const distMain = join(root, 'dist/src/cli/main.js');
-  const dist = [distRunner, distMain];
-  return [
-    { label: `${name} src`, argv: src, env: {} },
-    { label: `${name} src, no compile cache`, argv: src, env: noCache },
-    ...(existsSync(distMain)
-      ? [
-          { label: `${name} dist`, argv: dist, env: {} },
-          { label: `${name} dist, no compile cache`, argv: dist, env: noCache },
-        ]
-      : []),
-  ];
-});
+  runners.push({ label: `${name} src`, argv: src, env: {} });
+  runners.push({ label: `${name} src, no compile cache`, argv: src, env: noCache });
+  if (existsSync(join(root, 'dist/src/cli/main.js'))) {
+    const dist = [await packageLayout(root, name)];
+    runners.push({ label: `${name} dist`, argv: dist, env: {} });
+    runners.push({ label: `${name} dist, no compile cache`, argv: dist, env: noCache });
+  }
+}
 
 const registry = await startRegistry();
 const env = await dockerTestEnv();
@@ -88,8 +82,13 @@ try {
     await run('skopeo', signed.skopeoCopyArgs(out), { env: runEnv });
   });
   for (const r of runners) {
+    // bin/portcullis.js run as users run it (`portcullis`, `npx portcullis`): through its shebang,
+    // which passes Node flags, with this Node first on PATH.
     const ours = (args: string[]) => () =>
-      run(process.execPath, [...r.argv, ...args], { env: { ...runEnv, ...r.env }, maxBuffer: 16 << 20 });
+      run(r.argv[0]!, [...r.argv.slice(1), ...args], {
+        env: { ...runEnv, ...r.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
+        maxBuffer: 16 << 20,
+      });
     add(`${r.label}: --version`, ours(['--version']));
     add(
       `${r.label}: inspect`,

@@ -116,6 +116,34 @@ describe('policy export', () => {
     assert.equal(back.stderr, '');
   });
 
+  it('round-trips acceptIndexSignatures on signedBy and sigstoreSigned', async () => {
+    writeFileSync(join(dir, 'pubring.gpg'), 'not really a keyring');
+    const policy = {
+      default: [
+        { type: 'sigstoreSigned', keyPath: join(dir, 'cosign.pub'), acceptIndexSignatures: true },
+        {
+          type: 'signedBy',
+          keyType: 'GPGKeys',
+          keyPath: join(dir, 'pubring.gpg'),
+          acceptIndexSignatures: false,
+        },
+      ],
+    };
+    const crd = await run([file('p-index.json', JSON.stringify(policy))]);
+    assert.equal(crd.code, 0);
+    const [obj] = yamlDocs(crd.stdout) as { spec: { default: { acceptIndexSignatures?: boolean }[] } }[];
+    assert.deepEqual(
+      obj?.spec.default.map((r) => r.acceptIndexSignatures),
+      [true, false],
+    );
+    const back = await run(['-'], crd.stdout);
+    assert.equal(back.code, 0);
+    assert.deepEqual(
+      (JSON.parse(back.stdout) as typeof policy).default.map((r) => r.acceptIndexSignatures),
+      [true, false],
+    );
+  });
+
   const crdWithRef = `apiVersion: portcullis.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata: {name: signed}

@@ -229,6 +229,37 @@ describe('schema1 images', () => {
     assert.equal(ours.code, 0, ours.stderr);
     assertSameInspect(ours.stdout, theirs);
   });
+
+  // skopeo derives an OCI config from the schema1 history (diffIDs unknown, so empty), and has
+  // no config blob to print raw: both are compared byte for byte.
+  for (const [name, flags] of [
+    ['--config', ['--config']],
+    ['--config --raw', ['--config', '--raw']],
+  ] as const) {
+    it(`inspect ${name} on a schema1 image prints what skopeo prints`, async () => {
+      const layout = join(dir, 'layout-schema1-config');
+      await writeOciLayout(
+        layout,
+        syntheticImage({ labels: { 'org.example.schema': 'config' }, env: ['A=1'] }),
+        'v1',
+      );
+      const image = `docker://${legacy.host}/interop/schema1-config:v1`;
+      await skopeo(
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        '--format',
+        'v2s1',
+        `oci:${layout}:v1`,
+        image,
+      );
+      const theirs = await skopeo('inspect', '--tls-verify=false', ...flags, image);
+      const ours = await portcullis('inspect', '--tls-verify=false', ...flags, image);
+      assert.equal(ours.code, 0, ours.stderr);
+      assert.equal(ours.stdout, theirs);
+      if (name === '--config') assert.match(ours.stdout, /"A=1"/);
+    });
+  }
 });
 
 describe('images pushed by skopeo read with identical digests', () => {

@@ -14,7 +14,37 @@ describe('serve settings', () => {
     assert.equal(s.config.deadlineMs, 8000);
     assert.equal(s.config.mode, 'enforce');
     assert.equal(s.config.unknownKinds, 'allow');
+    assert.deepEqual(s.config.platforms, {
+      kind: 'platforms',
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+    });
     assert.equal(s.tls, undefined);
+    assert.equal(s.shortNames, 'docker');
+  });
+
+  it('--short-names and PORTCULLIS_SHORT_NAMES choose how pod images without a registry are named', () => {
+    assert.equal(
+      resolveServeSettings(['--short-names', 'registries-conf'], {}).shortNames,
+      'registries-conf',
+    );
+    assert.equal(
+      resolveServeSettings([], { PORTCULLIS_SHORT_NAMES: 'registries-conf' }).shortNames,
+      'registries-conf',
+    );
+  });
+
+  it('--platforms and PORTCULLIS_PLATFORMS choose the instances of multi-arch images', () => {
+    assert.deepEqual(resolveServeSettings(['--platforms', 'all'], {}).config.platforms, { kind: 'all' });
+    assert.deepEqual(
+      resolveServeSettings([], { PORTCULLIS_PLATFORMS: 'linux/amd64,linux/arm64' }).config.platforms,
+      {
+        kind: 'platforms',
+        platforms: [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64' },
+        ],
+      },
+    );
   });
 
   it('reads every setting from PORTCULLIS_* variables', () => {
@@ -82,6 +112,8 @@ describe('serve settings', () => {
     ['unknown kinds neither allow nor deny', ['--unknown-kinds', 'warn'], {}],
     ['a positional argument', ['policy.json'], {}],
     ['an unknown flag', ['--port', '1'], {}],
+    ['a platform without an architecture', ['--platforms', 'linux'], {}],
+    ['an unknown short-name mode', ['--short-names', 'crio'], {}],
   ];
   for (const [what, argv, env] of bad) {
     it(`rejects ${what} as a usage error`, () => {

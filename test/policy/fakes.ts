@@ -127,7 +127,7 @@ export function checkerRig(
     digests: createTtlCache<{ digest: Digest }>(1000),
     resolutions: new Coalescer<Digest>(5000),
     evaluations: new Coalescer<Verdict>(5000),
-    platform: 'linux/amd64',
+    platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
     allowedTtlMs: overrides.allowedTtlMs ?? 60_000,
     deniedTtlMs: overrides.deniedTtlMs ?? 5_000,
     digestTtlMs: overrides.digestTtlMs ?? 10_000,

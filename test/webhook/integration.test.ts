@@ -21,7 +21,7 @@ import { podSpec, review, workload } from './rig.ts';
 
 // Short enough for the moved-tag test, long enough that back-to-back admissions on a loaded
 // machine still find the tag cached.
-const TAG_TTL_MS = 2000;
+const TAG_TTL_MS = 5000;
 
 describe('webhook over HTTPS against a real registry', () => {
   let registry: TestRegistry;

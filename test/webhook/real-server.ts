@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import type { DockerTransport } from '../../src/image/transports/docker/index.ts';
-import { type Components, productionComponents, type ServerConfig } from '../../src/server.ts';
+import {
+  type Components,
+  productionComponents,
+  type ServerConfig,
+  type ShortNameMode,
+} from '../../src/server.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 
 /** Loopback HTTPS with `work`'s policy and certificate, quiet logs, no shutdown delay. */
@@ -22,7 +27,7 @@ export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}
     unknownKinds: 'allow',
     bodyLimit: 4 << 20,
     logLevel: 'silent',
-    platform: 'linux/amd64',
+    platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
     watchIntervalMs: 60_000,
     shutdownDelayMs: 0,
     cache: DEFAULT_CACHE_LIMITS,
@@ -31,12 +36,17 @@ export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}
 }
 
 /** The production components reading `work`'s registries.d (and an empty registries.conf). */
-export function realComponents(work: string, transport: DockerTransport): Components {
+export function realComponents(
+  work: string,
+  transport: DockerTransport,
+  shortNames: ShortNameMode = 'docker',
+): Components {
   return productionComponents(
     {
       registriesDirPath: join(work, 'registries.d'),
       registriesConfPath: join(work, 'registries.conf'),
       authFilePath: join(work, 'auth.json'),
+      shortNames,
     },
     transport,
   );

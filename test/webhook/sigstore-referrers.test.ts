@@ -72,7 +72,7 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
         unknownKinds: 'allow',
         bodyLimit: 1024 * 1024,
         logLevel: 'silent',
-        platform: 'linux/amd64',
+        platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
         watchIntervalMs: 60_000,
         shutdownDelayMs: 0,
         cache: DEFAULT_CACHE_LIMITS,

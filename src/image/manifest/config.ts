@@ -141,13 +141,22 @@ function versionLessThan(v: string, other: string): boolean {
  * first) and a history built from every entry.
  */
 export function schema2ConfigFromSchema1(m: Schema1Manifest, diffIDs: readonly Digest[]): Uint8Array {
+  return synthesizedConfig(m, diffIDs, false);
+}
+
+function synthesizedConfig(m: Schema1Manifest, diffIDs: readonly Digest[], forOCI: boolean): Uint8Array {
   const what = 'converting schema1 history to a config';
   const top = m.history[0]?.v1Compatibility;
   if (top === undefined) throw new ManifestError('MANIFEST_INVALID', `${what}: image has no layers`);
   const r = configReader(what, top);
   summarizeConfig(r);
   const dockerVersion = r.optString('docker_version');
-  if (dockerVersion !== undefined && dockerVersion !== '' && versionLessThan(dockerVersion, '1.8.3')) {
+  if (
+    !forOCI &&
+    dockerVersion !== undefined &&
+    dockerVersion !== '' &&
+    versionLessThan(dockerVersion, '1.8.3')
+  ) {
     // Upstream re-encodes these through Go structs; the exact bytes are not reproduced here.
     throw new ManifestError(
       'MANIFEST_CONVERSION_UNSUPPORTED',
@@ -171,4 +180,21 @@ export function schema2ConfigFromSchema1(m: Schema1Manifest, diffIDs: readonly D
     .map(([k, v]) => `${goMarshal(k)}:${goCompact(v)}`)
     .join(',');
   return Buffer.from(`{${body}}`);
+}
+
+/**
+ * The OCI config upstream reports for a schema1 image (manifestSchema1.OCIConfig): the
+ * synthesised schema2 config with unknown (empty) diffIDs, one per non-throwaway layer, as OCI.
+ */
+export function ociConfigFromSchema1(m: Schema1Manifest): Uint8Array {
+  if (m.v1Compatibility.length !== m.fsLayers.length) {
+    throw new ManifestError(
+      'MANIFEST_INVALID',
+      `schema1 manifest: expected as many history entries as fsLayers, got ${m.v1Compatibility.length} and ${m.fsLayers.length}`,
+    );
+  }
+  const unknown = m.v1Compatibility.filter((c) => !c.throwaway).map(() => '' as Digest);
+  // Upstream's re-encoding of pre-1.8.3 configs only adds zero-valued fields, which the OCI
+  // re-encoding drops again: the OCI result is exact without reproducing it.
+  return ociConfigFromConfig(synthesizedConfig(m, unknown, true));
 }

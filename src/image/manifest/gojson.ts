@@ -20,6 +20,11 @@ export function goMarshal(value: unknown): string {
   return escapeHTML(JSON.stringify(value));
 }
 
+/** Go json.MarshalIndent with an empty prefix, for a value already in Go field order. */
+export function goMarshalIndent(value: unknown, indent: string): string {
+  return escapeHTML(JSON.stringify(value, null, indent));
+}
+
 /** A Go map[string]T: keys in bytewise order; undefined when empty (for `omitempty`). */
 export function goMap<T>(map: Readonly<Record<string, T>> | undefined): Record<string, T> | undefined {
   if (map === undefined) return undefined;

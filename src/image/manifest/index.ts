@@ -10,7 +10,13 @@ export {
   mimeTypeSupportsCompression,
   type WritableCompression,
 } from './compression.ts';
-export { GO_ZERO_TIME, goTime, ociConfigFromConfig, schema2ConfigFromSchema1 } from './config.ts';
+export {
+  GO_ZERO_TIME,
+  goTime,
+  ociConfigFromConfig,
+  ociConfigFromSchema1,
+  schema2ConfigFromSchema1,
+} from './config.ts';
 export {
   type ConversionResult,
   type ConvertListOptions,
@@ -22,6 +28,7 @@ export {
 } from './convert.ts';
 export { manifestDigest, matchesDigest, schema1SignedPayload } from './digest.ts';
 export { ManifestError, type ManifestErrorCode } from './errors.ts';
+export { goMarshalIndent } from './gojson.ts';
 export { guessMIMEType } from './guess.ts';
 export {
   configInfo,

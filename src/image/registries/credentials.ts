@@ -6,6 +6,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { RegistriesError } from './errors.ts';
+import { cachedFromFiles } from './file-cache.ts';
 
 export interface FoundCredentials {
   readonly username: string;
@@ -28,7 +29,7 @@ interface AuthEntry {
   readonly identitytoken?: string;
 }
 
-interface AuthFile {
+export interface AuthFile {
   readonly auths: Readonly<Record<string, AuthEntry>>;
   readonly credHelpers: Readonly<Record<string, string>>;
   readonly credsStore: string | undefined;
@@ -184,17 +185,38 @@ export async function helperGet(helper: string, host: string): Promise<FoundCred
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     const text = await readFile(path, 'utf8');
-    if (text.length > MAX_AUTH_FILE) {
-      throw new RegistriesError('AUTH_FILE_INVALID', `auth file ${path}: larger than ${MAX_AUTH_FILE} bytes`);
-    }
-    return text;
+    return checkedSize(path, text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (err instanceof RegistriesError) throw err;
-    throw new RegistriesError('AUTH_FILE_INVALID', `reading auth file ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw readFailure(path, err);
   }
+}
+
+function checkedSize(path: string, text: string): string {
+  if (text.length > MAX_AUTH_FILE) {
+    throw new RegistriesError('AUTH_FILE_INVALID', `auth file ${path}: larger than ${MAX_AUTH_FILE} bytes`);
+  }
+  return text;
+}
+
+function readFailure(path: string, err: unknown): RegistriesError {
+  if (err instanceof RegistriesError) return err;
+  return new RegistriesError('AUTH_FILE_INVALID', `reading auth file ${path}: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
+
+/** An auth file parsed, or undefined when absent; cached per process until the file changes. */
+export function loadAuthFile(path: string, legacy = false): Promise<AuthFile | undefined> {
+  return cachedFromFiles(JSON.stringify(['auth', path, legacy]), async (files) => {
+    let text: string | undefined;
+    try {
+      text = await files.readFile(path);
+    } catch (err) {
+      throw readFailure(path, err);
+    }
+    return text === undefined ? undefined : parseAuthFile(checkedSize(path, text), path, legacy);
+  });
 }
 
 /** The file login writes: explicit, $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json. */
@@ -257,9 +279,8 @@ export async function findCredentials(q: CredentialQuery): Promise<FoundCredenti
       continue;
     }
     for (const { path, legacy } of authFileSearchPath(q, q.authFilePath)) {
-      const text = await readIfExists(path);
-      if (text === undefined) continue;
-      const file = parseAuthFile(text, path, legacy);
+      const file = await loadAuthFile(path, legacy);
+      if (file === undefined) continue;
       const helperName = file.credHelpers[host];
       if (helperName !== undefined) {
         const found = await helperGet(helperName, host);

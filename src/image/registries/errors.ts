@@ -7,6 +7,8 @@ export type RegistriesErrorCode =
   | 'AUTH_FILE_INVALID'
   | 'CREDENTIAL_HELPER_FAILED'
   | 'CERTS_INVALID'
-  | 'REGISTRY_BLOCKED';
+  | 'REGISTRY_BLOCKED'
+  | 'SHORT_NAME_UNRESOLVED'
+  | 'SHORT_NAME_AMBIGUOUS';
 
 export class RegistriesError extends BaseError<RegistriesErrorCode> {}

@@ -1,11 +1,11 @@
 // registries.conf (v2, with the v1 tables converted as upstream does): mirrors, location rewrite,
 // blocked and insecure registries, credential helpers.
-import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerReference } from '../reference/index.ts';
-import { parseDockerRef, parseNormalizedNamed } from '../reference/index.ts';
+import { parse, parseDockerRef, parseNormalizedNamed } from '../reference/index.ts';
 import { RegistriesError } from './errors.ts';
+import { cachedFromFiles, type TrackedFiles } from './file-cache.ts';
 import { parseToml, type TomlTable, type TomlValue } from './toml.ts';
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
@@ -26,12 +26,25 @@ export interface Registry extends Endpoint {
   readonly mirrorByDigestOnly: boolean;
 }
 
+export type ShortNameMode = 'enforcing' | 'permissive' | 'disabled';
+
+/** A short-name alias: the fully-qualified, normalized repository and the file that set it. */
+export interface Alias {
+  readonly value: string;
+  readonly origin: string;
+}
+
 export interface RegistriesConf {
   readonly registries: readonly Registry[];
   readonly unqualifiedSearchRegistries: readonly string[];
+  /** The file that set unqualified-search-registries; undefined when none did. */
+  readonly unqualifiedSearchRegistriesOrigin: string | undefined;
   readonly credentialHelpers: readonly string[];
-  readonly shortNameMode: string | undefined;
-  readonly aliases: Readonly<Record<string, string>>;
+  /** As configured; undefined when no file sets it (upstream then behaves as `permissive`). */
+  readonly shortNameMode: ShortNameMode | undefined;
+  readonly aliases: Readonly<Record<string, Alias>>;
+  /** The registries.conf and drop-in files read, in order; empty when none exists. */
+  readonly files: readonly string[];
 }
 
 function fail(path: string, detail: string): never {
@@ -111,9 +124,12 @@ function validPrefix(prefix: string, path: string): void {
 interface RegistriesConfPart {
   readonly registries: readonly Registry[];
   readonly unqualifiedSearchRegistries: readonly string[] | undefined;
+  readonly unqualifiedSearchRegistriesOrigin: string | undefined;
   readonly credentialHelpers: readonly string[] | undefined;
-  readonly shortNameMode: string | undefined;
-  readonly aliases: Readonly<Record<string, string>>;
+  readonly shortNameMode: ShortNameMode | undefined;
+  /** An empty value removes an alias set by an earlier file. */
+  readonly aliases: Readonly<Record<string, Alias>>;
+  readonly files: readonly string[];
 }
 
 function registriesConfFromToml(doc: TomlTable, path: string): RegistriesConfPart {
@@ -201,27 +217,23 @@ function registriesConfFromToml(doc: TomlTable, path: string): RegistriesConfPar
       ? undefined
       : strings(doc['credential-helpers'], 'credential-helpers', path);
   const aliasesRaw = doc.aliases;
-  const aliases: Record<string, string> = {};
+  const aliases: Record<string, Alias> = {};
   if (aliasesRaw !== undefined) {
     if (typeof aliasesRaw !== 'object' || Array.isArray(aliasesRaw)) fail(path, 'aliases: expected a table');
     for (const [k, v] of Object.entries(aliasesRaw)) {
       if (typeof v !== 'string') fail(path, `aliases.${k}: expected a string`);
-      const first = v.split('/', 1)[0]!;
-      if (
-        v !== '' &&
-        (!v.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost'))
-      ) {
-        fail(path, `aliases.${k}: ${JSON.stringify(v)} must be a fully-qualified reference`);
-      }
-      aliases[k] = v;
+      checkShortName(k, path);
+      aliases[k] = { value: v === '' ? '' : aliasValue(k, v, path), origin: path };
     }
   }
   return {
     registries,
     unqualifiedSearchRegistries: search,
+    unqualifiedSearchRegistriesOrigin: search === undefined ? undefined : path,
     credentialHelpers: helpers,
     shortNameMode: shortNameMode(str(doc['short-name-mode'], 'short-name-mode', path), path),
     aliases,
+    files: [path],
   };
 }
 
@@ -232,17 +244,15 @@ function registriesConfFromToml(doc: TomlTable, path: string): RegistriesConfPar
 function merge(base: RegistriesConfPart, update: RegistriesConfPart): RegistriesConfPart {
   const byPrefix = new Map(base.registries.map((r) => [r.prefix, r]));
   for (const r of update.registries) byPrefix.set(r.prefix, r);
-  const aliases: Record<string, string> = { ...base.aliases };
-  for (const [k, v] of Object.entries(update.aliases)) {
-    if (v === '') delete aliases[k];
-    else aliases[k] = v;
-  }
+  const search = update.unqualifiedSearchRegistries === undefined ? base : update;
   return {
     registries: [...byPrefix.values()],
-    unqualifiedSearchRegistries: update.unqualifiedSearchRegistries ?? base.unqualifiedSearchRegistries,
+    unqualifiedSearchRegistries: search.unqualifiedSearchRegistries,
+    unqualifiedSearchRegistriesOrigin: search.unqualifiedSearchRegistriesOrigin,
     credentialHelpers: update.credentialHelpers ?? base.credentialHelpers,
     shortNameMode: update.shortNameMode ?? base.shortNameMode,
-    aliases,
+    aliases: { ...base.aliases, ...update.aliases },
+    files: [...base.files, ...update.files],
   };
 }
 
@@ -251,17 +261,52 @@ function finish(part: RegistriesConfPart): RegistriesConf {
   return {
     registries: part.registries,
     unqualifiedSearchRegistries: part.unqualifiedSearchRegistries ?? [],
+    unqualifiedSearchRegistriesOrigin: part.unqualifiedSearchRegistriesOrigin,
     credentialHelpers: helpers.length > 0 ? helpers : ['containers-auth.json'],
     shortNameMode: part.shortNameMode,
-    aliases: Object.fromEntries(Object.entries(part.aliases).filter(([, v]) => v !== '')),
+    aliases: Object.fromEntries(Object.entries(part.aliases).filter(([, a]) => a.value !== '')),
+    files: part.files,
   };
 }
 
-function shortNameMode(mode: string | undefined, path: string): string | undefined {
-  if (mode !== undefined && !['enforcing', 'permissive', 'disabled'].includes(mode)) {
-    fail(path, `short-name-mode: expected enforcing, permissive or disabled, got ${JSON.stringify(mode)}`);
+function shortNameMode(mode: string | undefined, path: string): ShortNameMode | undefined {
+  if (mode === undefined || mode === 'enforcing' || mode === 'permissive' || mode === 'disabled') return mode;
+  fail(path, `short-name-mode: expected enforcing, permissive or disabled, got ${JSON.stringify(mode)}`);
+}
+
+/** Whether a registry-less name is a short name: its first component is no host (upstream rule). */
+export function hasRegistry(domain: string): boolean {
+  return domain.includes('.') || domain.includes(':') || domain === 'localhost';
+}
+
+/** An alias key must be a short name without tag or digest. */
+function checkShortName(name: string, path: string): void {
+  let ref: DockerReference;
+  try {
+    ref = parse(name);
+  } catch {
+    fail(path, `aliases: invalid short name ${JSON.stringify(name)}`);
   }
-  return mode;
+  if (ref.tag !== undefined || ref.digest !== undefined || hasRegistry(ref.domain)) {
+    fail(path, `aliases: ${JSON.stringify(name)} must be a short name without registry, tag or digest`);
+  }
+}
+
+/** An alias value: a repository with a registry, no tag or digest; stored normalized. */
+function aliasValue(name: string, value: string, path: string): string {
+  let ref: DockerReference;
+  try {
+    ref = parse(value);
+  } catch {
+    fail(path, `aliases.${name}: invalid reference ${JSON.stringify(value)}`);
+  }
+  if (ref.tag !== undefined || ref.digest !== undefined || !hasRegistry(ref.domain)) {
+    fail(
+      path,
+      `aliases.${name}: ${JSON.stringify(value)} must be a registry and repository without tag or digest`,
+    );
+  }
+  return parseNormalizedNamed(value).name();
 }
 
 export function parseRegistriesConf(text: string, path = '<input>'): RegistriesConf {
@@ -272,7 +317,7 @@ export interface RegistriesConfLocation {
   readonly explicitPath?: string;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly home?: string;
-  /** Drop-in directories, applied in order; default /etc/containers/registries.conf.d then the user's. */
+  /** Drop-in directories, applied in order; default as upstream (see loadRegistriesConf). */
   readonly dropInDirs?: readonly string[];
 }
 
@@ -280,75 +325,90 @@ function readError(path: string, err: unknown): RegistriesError {
   return new RegistriesError(
     'REGISTRIES_CONF_INVALID',
     `reading registries.conf ${path}: ${(err as Error).message}`,
-    {
-      cause: err,
-    },
+    { cause: err },
   );
 }
 
-async function readOptional(path: string): Promise<string | undefined> {
+const EMPTY_PART: RegistriesConfPart = {
+  registries: [],
+  unqualifiedSearchRegistries: undefined,
+  unqualifiedSearchRegistriesOrigin: undefined,
+  credentialHelpers: undefined,
+  shortNameMode: undefined,
+  aliases: {},
+  files: [],
+};
+
+async function readConf(files: TrackedFiles, path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await files.readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw readError(path, err);
   }
 }
 
-/**
- * Loads registries.conf: the explicit path, else $CONTAINERS_REGISTRIES_CONF, else the user file
- * `~/.config/containers/registries.conf` if present, else `/etc/containers/registries.conf`; then
- * the `*.conf` drop-ins of the registries.conf.d directories in name order, as upstream does.
- * A missing default file is an empty configuration; a missing explicit file is an error.
- */
-export async function loadRegistriesConf(where: RegistriesConfLocation): Promise<RegistriesConf> {
-  const home = where.home ?? homedir();
-  const explicit = where.explicitPath ?? where.env.CONTAINERS_REGISTRIES_CONF;
-  let part: RegistriesConfPart = {
-    registries: [],
-    unqualifiedSearchRegistries: undefined,
-    credentialHelpers: undefined,
-    shortNameMode: undefined,
-    aliases: {},
-  };
-  if (explicit !== undefined && explicit !== '') {
-    const text = await readOptional(explicit);
+async function listDropIns(files: TrackedFiles, dir: string): Promise<string[]> {
+  try {
+    return ((await files.readdir(dir)) ?? []).filter((n) => n.endsWith('.conf')).sort();
+  } catch (err) {
+    throw readError(dir, err);
+  }
+}
+
+async function loadUncached(
+  explicit: string | undefined,
+  home: string,
+  dropInDirs: readonly string[] | undefined,
+  files: TrackedFiles,
+): Promise<RegistriesConf> {
+  let part = EMPTY_PART;
+  const userFile = join(home, '.config/containers/registries.conf');
+  const userDir = join(home, '.config/containers/registries.conf.d');
+  let dirs = dropInDirs ?? ['/etc/containers/registries.conf.d', userDir];
+  if (explicit !== undefined) {
+    const text = await readConf(files, explicit);
     if (text === undefined) throw readError(explicit, new Error('no such file'));
     part = registriesConfFromToml(parseToml(text), explicit);
   } else {
-    for (const path of [
-      join(home, '.config/containers/registries.conf'),
-      '/etc/containers/registries.conf',
-    ]) {
-      const text = await readOptional(path);
-      if (text === undefined) continue;
-      part = registriesConfFromToml(parseToml(text), path);
-      break;
+    const user = await readConf(files, userFile);
+    if (user !== undefined) {
+      part = registriesConfFromToml(parseToml(user), userFile);
+      // Upstream: a user registries.conf replaces the system file and the system drop-ins.
+      dirs = dropInDirs ?? [userDir];
+    } else {
+      const path = '/etc/containers/registries.conf';
+      const text = await readConf(files, path);
+      if (text !== undefined) part = registriesConfFromToml(parseToml(text), path);
     }
   }
-  const dirs = where.dropInDirs ?? [
-    '/etc/containers/registries.conf.d',
-    join(home, '.config/containers/registries.conf.d'),
-  ];
   for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = (await readdir(dir)).filter((n) => n.endsWith('.conf')).sort();
-    } catch (err) {
-      if (
-        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
-        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
-      )
-        continue;
-      throw readError(dir, err);
-    }
-    for (const name of names) {
+    for (const name of await listDropIns(files, dir)) {
       const path = join(dir, name);
-      const text = await readOptional(path);
-      if (text !== undefined) part = merge(part, registriesConfFromToml(parseToml(text), path));
+      const text = await readConf(files, path);
+      if (text === undefined) continue;
+      const doc = parseToml(text);
+      if (doc.registries !== undefined)
+        fail(path, 'drop-in files must use the v2 format, not [registries.*]');
+      part = merge(part, registriesConfFromToml(doc, path));
     }
   }
   return finish(part);
+}
+
+/**
+ * Loads registries.conf as upstream does: the explicit path, else $CONTAINERS_REGISTRIES_CONF,
+ * else `~/.config/containers/registries.conf` with only the user's registries.conf.d, else
+ * `/etc/containers/registries.conf`; then the `*.conf` drop-ins of /etc/containers/registries.conf.d
+ * and the user's, in name order. A missing default file is an empty configuration; a missing
+ * explicit file is an error. The result is cached per process until one of the files or
+ * directories read changes.
+ */
+export async function loadRegistriesConf(where: RegistriesConfLocation): Promise<RegistriesConf> {
+  const home = where.home ?? homedir();
+  const raw = where.explicitPath ?? where.env.CONTAINERS_REGISTRIES_CONF;
+  const explicit = raw === undefined || raw === '' ? undefined : raw;
+  const key = JSON.stringify(['registries.conf', explicit, home, where.dropInDirs]);
+  return cachedFromFiles(key, (files) => loadUncached(explicit, home, where.dropInDirs, files));
 }
 
 function prefixMatches(prefix: string, name: string): boolean {

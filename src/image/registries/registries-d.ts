@@ -1,11 +1,11 @@
 // registries.d: per-scope lookaside locations and use-sigstore-attachments (upstream
 // docker/registries_d.go). Portcullis defaults use-sigstore-attachments to true when unset.
-import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type DockerReference, dockerReferenceNamespaces } from '../reference/index.ts';
 import { parseYamlDocument } from '../yaml.ts';
 import { RegistriesError } from './errors.ts';
+import { cachedFromFiles, type TrackedFiles } from './file-cache.ts';
 
 export interface RegistryNamespace {
   readonly lookaside?: string;
@@ -87,37 +87,47 @@ export async function addRegistriesDFile(
   }
 }
 
-/** Loads every *.yaml of the directory (explicit, else ~/.config/containers/registries.d, else /etc). */
-export async function loadRegistriesD(explicitDir?: string, home: string = homedir()): Promise<RegistriesD> {
-  const candidates =
-    explicitDir !== undefined && explicitDir !== ''
-      ? [explicitDir]
-      : [join(home, '.config/containers/registries.d'), '/etc/containers/registries.d'];
+async function loadUncached(candidates: readonly string[], files: TrackedFiles): Promise<RegistriesD> {
   for (const dir of candidates) {
-    let names: string[];
+    let names: string[] | undefined;
     try {
-      names = (await readdir(dir)).filter((n) => n.endsWith('.yaml')).sort();
+      names = await files.readdir(dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new RegistriesError(
         'REGISTRIES_D_INVALID',
         `reading registries.d ${dir}: ${(err as Error).message}`,
         { cause: err },
       );
     }
+    if (names === undefined) continue;
     const acc = {
       defaultDocker: undefined as RegistryNamespace | undefined,
       docker: new Map<string, RegistryNamespace>(),
     };
-    for (const name of names) {
+    for (const name of names.filter((n) => n.endsWith('.yaml')).sort()) {
       const path = join(dir, name);
-      const text = await readFile(path, 'utf8');
+      const text = await files.readFile(path);
+      if (text === undefined) continue;
       if (text.length > MAX_FILE) fail(path, `larger than ${MAX_FILE} bytes`);
       await addRegistriesDFile(acc, text, path);
     }
     return acc;
   }
   return EMPTY_REGISTRIES_D;
+}
+
+/**
+ * Loads every *.yaml of the directory (explicit, else ~/.config/containers/registries.d, else
+ * /etc); cached per process until a file or directory read changes.
+ */
+export function loadRegistriesD(explicitDir?: string, home: string = homedir()): Promise<RegistriesD> {
+  const candidates =
+    explicitDir !== undefined && explicitDir !== ''
+      ? [explicitDir]
+      : [join(home, '.config/containers/registries.d'), '/etc/containers/registries.d'];
+  return cachedFromFiles(JSON.stringify(['registries.d', candidates]), (files) =>
+    loadUncached(candidates, files),
+  );
 }
 
 /** The resolved registries.d settings for one image (fully specified). */

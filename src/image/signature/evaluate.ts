@@ -4,7 +4,7 @@
 // that cannot be read, a key file that cannot be opened) is a denial too, never "allowed".
 import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest.ts';
-import { manifestDigest, matchesDigest } from '../manifest/index.ts';
+import { manifestDigest, matchesDigest, parseList } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
 import type { ImageReference, ImageSource, ManifestBytes, Signature } from '../types.ts';
 import { SignatureError } from './errors.ts';
@@ -38,6 +38,21 @@ export interface UnparsedImage {
    * only by a sigstoreSigned requirement that signatures() did not satisfy.
    */
   referrerSource?(): Promise<ImageSource | undefined>;
+  /** Set when this image is an instance of a manifest list, chosen from it for a platform. */
+  readonly instance?: InstanceOfList;
+}
+
+/** Where an evaluated instance came from; its manifest() and signatures() are the instance's own. */
+export interface InstanceOfList {
+  /** The platform the instance was chosen for, `os/arch[/variant]`. */
+  readonly platform: string;
+  readonly digest: Digest;
+  /** The list (index) the reference names, which lists `digest`. */
+  readonly list: {
+    readonly digest: Digest;
+    manifest(): Promise<ManifestBytes>;
+    signatures(): Promise<Signature[]>;
+  };
 }
 
 export type SigstoreSignature = Extract<Signature, { format: 'sigstore-json' }>;
@@ -105,6 +120,8 @@ export interface SignatureAttempt {
   readonly keyIdentity?: string;
   readonly dockerReference?: string;
   readonly dockerManifestDigest?: string;
+  /** Set when the signature was made on this list rather than on the instance (acceptIndexSignatures). */
+  readonly list?: Digest;
 }
 
 export interface RequirementResult {
@@ -133,6 +150,8 @@ export interface Explanation {
   /** Evaluated requirements in order; evaluation stops at the first denial. */
   readonly requirements: readonly RequirementResult[];
   readonly requirementCount: number;
+  /** Set when the reference names a manifest list: the instance that was evaluated instead. */
+  readonly instance?: { readonly platform: string; readonly digest: Digest; readonly list: Digest };
 }
 
 export type Verdict =
@@ -200,6 +219,17 @@ class ImageView {
     this.#referrerSource ??= this.image.referrerSource?.() ?? Promise.resolve(undefined);
     return this.#referrerSource;
   }
+  #list: ImageView | undefined;
+  /** The list this instance is listed in, as an image of its own (same reference and referrers). */
+  list(instance: InstanceOfList): ImageView {
+    this.#list ??= new ImageView({
+      reference: this.image.reference,
+      manifest: () => instance.list.manifest(),
+      signatures: () => instance.list.signatures(),
+      referrerSource: () => this.referrerSource(),
+    });
+    return this.#list;
+  }
 }
 
 function rejection(index: number, sig: Signature, err: unknown): SignatureAttempt {
@@ -254,7 +284,7 @@ export class PolicyEvaluator {
       outcomes.push(outcome);
       if (!outcome.allowed) break;
     }
-    return this.#verdict(ref, match, outcomes);
+    return this.#verdict(ref, match, outcomes, image.instance);
   }
 
   /**
@@ -274,7 +304,12 @@ export class PolicyEvaluator {
     return this.#verdict(ref, match, outcomes);
   }
 
-  #verdict(ref: ImageReference, match: ScopeMatch, outcomes: readonly Outcome[]): Verdict {
+  #verdict(
+    ref: ImageReference,
+    match: ScopeMatch,
+    outcomes: readonly Outcome[],
+    instance?: InstanceOfList,
+  ): Verdict {
     const requirements: RequirementResult[] = outcomes.map((o, index) => ({
       index,
       type: match.requirements[index]?.type ?? 'reject',
@@ -287,6 +322,9 @@ export class PolicyEvaluator {
       requireSigned: this.#requireSigned,
       requirementCount: match.requirements.length,
       requirements,
+      ...(instance === undefined
+        ? {}
+        : { instance: { platform: instance.platform, digest: instance.digest, list: instance.list.digest } }),
     };
     const denied = outcomes.find((o) => !o.allowed);
     if (denied !== undefined) {
@@ -333,6 +371,51 @@ export class PolicyEvaluator {
   }
 
   async #withImage(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
+    const own = await this.#signedOn(req, view);
+    const instance = view.image.instance;
+    if (own.allowed || instance === undefined) return own;
+    if (!((req.type === 'signedBy' || req.type === 'sigstoreSigned') && req.acceptIndexSignatures === true))
+      return own;
+    return this.#withListSignatures(own, await this.#signedOn(req, view.list(instance)), instance);
+  }
+
+  /**
+   * Extension (acceptIndexSignatures): the instance's own signatures were not accepted, so the
+   * list's are tried; their payload must name the list's digest, and the list lists the instance.
+   */
+  async #withListSignatures(own: Outcome, onList: Outcome, instance: InstanceOfList): Promise<Outcome> {
+    const listed = (onList.signatures ?? []).map((s) => ({ ...s, list: instance.list.digest }));
+    const signatures = [...(own.signatures ?? []), ...listed];
+    const probes = [...(own.probes ?? []), ...(onList.probes ?? []).map((p) => `list ${p}`)];
+    const extras = {
+      ...(probes.length === 0 ? {} : { probes }),
+      ...(own.skipped === undefined ? {} : { skipped: own.skipped }),
+    };
+    if (onList.allowed) {
+      const { manifest, mimeType } = await instance.list.manifest();
+      if (!parseList(manifest, mimeType).instances.some((i) => i.digest === instance.digest)) {
+        return {
+          allowed: false,
+          code: 'SIGNATURE_REJECTED',
+          reason: `list ${instance.list.digest} does not list instance ${instance.digest}`,
+          signatures,
+          ...extras,
+        };
+      }
+      return { allowed: true, signatures, ...extras };
+    }
+    const undecided = own.code === 'EVALUATION_FAILED' || onList.code === 'EVALUATION_FAILED';
+    const rejected = own.code === 'SIGNATURE_REJECTED' || onList.code === 'SIGNATURE_REJECTED';
+    return {
+      allowed: false,
+      code: undecided ? 'EVALUATION_FAILED' : rejected ? 'SIGNATURE_REJECTED' : (own.code ?? 'NO_SIGNATURE'),
+      reason: `${own.reason}; signatures of list ${instance.list.digest}: ${onList.reason}`,
+      signatures,
+      ...extras,
+    };
+  }
+
+  async #signedOn(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
     switch (req.type) {
       case 'signedBy':
         return this.#signedBy(req, view);

@@ -3,6 +3,7 @@ export { SignatureError, type SignatureErrorCode } from './errors.ts';
 export {
   type DenialCode,
   type Explanation,
+  type InstanceOfList,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
   type RequirementResult,
@@ -60,4 +61,10 @@ export {
   verifyAndExtractSignature,
   verifyImageManifestSignature,
 } from './simple-signing.ts';
-export { type ClosableUnparsedImage, unparsedImageFromReference } from './unparsed.ts';
+export {
+  type ClosableUnparsedImage,
+  type ImagesToEvaluate,
+  type InstanceSelection,
+  imagesToEvaluate,
+  unparsedImageFromReference,
+} from './unparsed.ts';

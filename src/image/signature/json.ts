@@ -380,6 +380,11 @@ export function asStringArray(node: JsonNode): string[] {
   return asArray(node, 'an array of strings').items.map(asString);
 }
 
+export function asBoolean(node: JsonNode): boolean {
+  if (node.kind !== 'boolean') throw wrongType(node, 'a boolean');
+  return node.value;
+}
+
 /** A JSON number that is an exact integer (1e3 is accepted, 0.5 is not), as Go's float check does. */
 export function asInteger(node: JsonNode): number {
   if (node.kind !== 'number') throw wrongType(node, 'an integer');

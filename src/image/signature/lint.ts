@@ -1,6 +1,6 @@
 // Warnings for valid but risky policies: what `portcullis policy lint` reports beyond parse errors.
 import { domainRegexp, parseNamed } from '../reference/index.ts';
-import { type Policy, type PolicyRequirements, sigstoreExtensionFields } from './policy-types.ts';
+import { extensionFields, type Policy, type PolicyRequirements } from './policy-types.ts';
 import { knownScopeValidators } from './scope-validation.ts';
 
 export type LintCode =
@@ -101,11 +101,11 @@ export function lintPolicy(policy: Policy): LintWarning[] {
           pointer: `${at}/${i}`,
           message: 'signedBaseLayer is not implemented and rejects every image',
         });
-      } else if (sigstoreExtensionFields(r).length > 0) {
+      } else if (extensionFields(r).length > 0) {
         warnings.push({
           code: 'NOT_PORTABLE',
           pointer: `${at}/${i}`,
-          message: `sigstoreSigned uses Portcullis extensions (${sigstoreExtensionFields(r).join(', ')}): Podman, skopeo and CRI-O reject this policy`,
+          message: `${r.type} uses Portcullis extensions (${extensionFields(r).join(', ')}): Podman, skopeo and CRI-O reject this policy`,
         });
       } else if (r.type === 'signedBy' && r.keyType !== 'GPGKeys') {
         warnings.push({

@@ -10,6 +10,7 @@ import {
   asArray,
   asBase64,
   asBase64Array,
+  asBoolean,
   asString,
   asStringArray,
   invalidValue,
@@ -162,7 +163,16 @@ function parseSignedBy(obj: ObjectReader): PolicyRequirement {
   const paths = obj.take('keyPaths');
   const data = obj.take('keyData');
   const identity = obj.take('signedIdentity');
-  obj.finish(['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity']);
+  const acceptIndexSignatures = obj.take('acceptIndexSignatures');
+  obj.finish([
+    'type',
+    'keyType',
+    'keyPath',
+    'keyPaths',
+    'keyData',
+    'signedIdentity',
+    'acceptIndexSignatures',
+  ]);
   // Upstream counts presence (keyPaths: [] is a valid, empty, keyring), then rejects an empty keyPath.
   const present = [path, paths, data].filter((n) => n !== undefined).length;
   if (present !== 1) {
@@ -187,7 +197,13 @@ function parseSignedBy(obj: ObjectReader): PolicyRequirement {
     keys,
     signedIdentity:
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
+    ...optionalBoolean('acceptIndexSignatures', acceptIndexSignatures),
   };
+}
+
+/** An extension's optional boolean: absent stays absent, so the policy still round-trips. */
+function optionalBoolean<K extends string>(key: K, node: JsonNode | undefined): { [P in K]?: boolean } {
+  return node === undefined ? {} : ({ [key]: asBoolean(node) } as { [P in K]?: boolean });
 }
 
 function nonEmpty<T>(node: JsonNode, values: T[], key: string): T[] {
@@ -239,6 +255,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     datas: 'rekorPublicKeyDatas',
   });
   const identity = obj.take('signedIdentity');
+  const acceptIndexSignatures = obj.take('acceptIndexSignatures');
   obj.finish([
     'type',
     'keyPath',
@@ -254,6 +271,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     'signedIdentity',
     'trustedRootPath',
     'trustedRootData',
+    'acceptIndexSignatures',
   ]);
   const [trust, ...moreTrust] = trusts;
   if (trust === undefined || moreTrust.length > 0) {
@@ -290,6 +308,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     signedIdentity:
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
     ...(trustedRoot === undefined ? {} : { trustedRoot }),
+    ...optionalBoolean('acceptIndexSignatures', acceptIndexSignatures),
   };
 }
 

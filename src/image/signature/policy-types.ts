@@ -54,6 +54,8 @@ export type PolicyRequirement =
       /** path, paths or data (never datas). */
       readonly keys: ByteSource;
       readonly signedIdentity: SignedIdentity;
+      /** Portcullis extension, see sigstoreSigned. */
+      readonly acceptIndexSignatures?: boolean;
     }
   | {
       readonly type: 'sigstoreSigned';
@@ -66,6 +68,12 @@ export type PolicyRequirement =
        * trusted_root.json supplying Fulcio CAs and Rekor keys; needed to verify bundles.
        */
       readonly trustedRoot?: ByteSource & { readonly kind: 'path' | 'data' };
+      /**
+       * Portcullis extension: when an instance of a manifest list is evaluated and none of its
+       * own signatures is accepted, a signature of the list (its payload naming the list's
+       * digest) is accepted too. Upstream only ever looks at the instance's signatures.
+       */
+      readonly acceptIndexSignatures?: boolean;
     }
   /** Parses, but (as upstream) evaluation always rejects. */
   | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity };
@@ -86,7 +94,9 @@ export interface Policy {
  * The Portcullis extension fields a requirement uses, as policy.json spells them: a policy using
  * any of them does not load in Podman, skopeo or CRI-O (their parsers reject unknown fields).
  */
-export function sigstoreExtensionFields(req: PolicyRequirement): string[] {
+export function extensionFields(req: PolicyRequirement): string[] {
+  if (req.type === 'signedBy')
+    return req.acceptIndexSignatures === undefined ? [] : ['acceptIndexSignatures'];
   if (req.type !== 'sigstoreSigned') return [];
   const fields: string[] = [];
   if (req.trust.kind === 'fulcio') {
@@ -95,6 +105,7 @@ export function sigstoreExtensionFields(req: PolicyRequirement): string[] {
   }
   if (req.trustedRoot !== undefined)
     fields.push(req.trustedRoot.kind === 'path' ? 'trustedRootPath' : 'trustedRootData');
+  if (req.acceptIndexSignatures !== undefined) fields.push('acceptIndexSignatures');
   return fields;
 }
 

@@ -2,7 +2,7 @@
 // (AND), the first denial or failure in key order decides otherwise. A policy that never compiled
 // is an `error` verdict for every image, so it can deny (enforce) or warn, never admit.
 import { createHash } from 'node:crypto';
-import type { Digest, DockerReference } from '../../image/index.ts';
+import type { Digest, DockerReference, InstanceSelection } from '../../image/index.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Verdict } from '../types.ts';
 import type { ActivePolicy } from './source.ts';
 import type { PolicyMode } from './types.ts';
@@ -73,12 +73,16 @@ class CombinedEvaluator implements Evaluator {
     credentials: PullCredentials,
     signal: AbortSignal,
     observer: CheckObserver,
+    platforms: InstanceSelection,
   ): Promise<Verdict> {
     const verdicts = await Promise.all(
       this.#members.map(
         async (m): Promise<Verdict> =>
           m.state === 'ready'
-            ? attribute(m.key, await m.compiled.evaluate(ref, digest, credentials, signal, observer))
+            ? attribute(
+                m.key,
+                await m.compiled.evaluate(ref, digest, credentials, signal, observer, platforms),
+              )
             : failure(m.key, m.reason),
       ),
     );

@@ -130,8 +130,8 @@ const requirementRules: Rule[] = [
     message: 'keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are only for sigstoreSigned',
   },
   {
-    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity'])})`,
-    message: 'keys and signedIdentity are only for signedBy and sigstoreSigned',
+    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity', 'acceptIndexSignatures'])})`,
+    message: 'keys, signedIdentity and acceptIndexSignatures are only for signedBy and sigstoreSigned',
   },
   {
     rule: `${count(REKOR)} <= 1`,
@@ -246,6 +246,11 @@ function requirement(): Schema {
         ],
       },
       signedIdentity: identity(),
+      acceptIndexSignatures: {
+        type: 'boolean',
+        description:
+          'Portcullis extension (not portable to Podman): for a multi-arch image, also accept a signature made on the index for the platform instance it lists.',
+      },
       baseLayerIdentity: identity(),
     },
     'x-kubernetes-validations': requirementRules,

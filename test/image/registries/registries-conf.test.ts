@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseNormalizedNamed } from '../../../src/image/index.ts';
 import { RegistriesError } from '../../../src/image/registries/errors.ts';
@@ -179,10 +182,49 @@ describe('registries.conf.d drop-ins', () => {
 
   it('merges aliases; an empty alias removes one', async () => {
     const { aliases } = await load();
-    assert.equal(aliases.barz, 'barz.com/config2');
-    assert.equal(aliases.config1, 'config1.com/image');
-    assert.equal(aliases.added3, 'xxx.com/image');
+    assert.equal(aliases.barz?.value, 'barz.com/config2');
+    assert.match(aliases.barz?.origin ?? '', /config-2\.conf$/);
+    assert.equal(aliases.config1?.value, 'config1.com/image');
+    assert.equal(aliases.added3?.value, 'xxx.com/image');
     assert.equal(Object.hasOwn(aliases, 'example'), false);
+  });
+
+  it('a user registries.conf replaces the system file and the system drop-ins, as upstream', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'portcullis-home-'));
+    try {
+      await mkdir(join(home, '.config/containers/registries.conf.d'), { recursive: true });
+      await writeFile(
+        join(home, '.config/containers/registries.conf'),
+        'unqualified-search-registries = ["a.example"]\n',
+      );
+      await writeFile(
+        join(home, '.config/containers/registries.conf.d/1.conf'),
+        '[aliases]\nx = "b.example/x"\n',
+      );
+      const conf = await loadRegistriesConf({ env: {}, home });
+      assert.deepEqual(conf.files, [
+        join(home, '.config/containers/registries.conf'),
+        join(home, '.config/containers/registries.conf.d/1.conf'),
+      ]);
+      assert.equal(conf.unqualifiedSearchRegistriesOrigin, join(home, '.config/containers/registries.conf'));
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a v1 [registries.*] table in a drop-in', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'portcullis-dropin-'));
+    try {
+      await writeFile(join(d, 'main.conf'), '');
+      await mkdir(join(d, 'd'));
+      await writeFile(join(d, 'd', 'v1.conf'), '[registries.search]\nregistries = ["a.example"]\n');
+      await assert.rejects(
+        loadRegistriesConf({ explicitPath: join(d, 'main.conf'), env: {}, dropInDirs: [join(d, 'd')] }),
+        { code: 'REGISTRIES_CONF_INVALID' },
+      );
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
   });
 
   it('a missing explicit file is an error, a missing default is empty', async () => {

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import type { Signature } from '../../../src/image/index.ts';
+import {
+  type Digest,
+  digestOf,
+  OCI_INDEX_MEDIA_TYPE,
+  type Signature,
+  type UnparsedImage,
+} from '../../../src/image/index.ts';
 import {
   PolicyEvaluator,
   parsePolicy,
@@ -360,5 +366,122 @@ describe('evaluation: sigstoreSigned', () => {
       `Signature for digest sha256:${'0'.repeat(64)} does not match`,
       'Signature for identity "other/image:latest" is not accepted',
     ]);
+  });
+});
+
+describe('evaluation: an instance of a manifest list', () => {
+  const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+  const instanceManifest = Buffer.from(
+    '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}',
+  );
+  const instanceDigest = digestOf(instanceManifest);
+  const indexOf = (...digests: string[]) =>
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX_MEDIA_TYPE,
+        manifests: digests.map((digest) => ({
+          mediaType: OCI_MANIFEST,
+          digest,
+          size: 1,
+          platform: { os: 'linux', architecture: 'arm64' },
+        })),
+      }),
+    );
+  // A sigstore "signature" whose payload is the digest it claims to sign; the fake verifier
+  // applies the real expectations to it, so only the digest check decides.
+  const signatureOver = (digest: string): Signature => ({
+    format: 'sigstore-json',
+    mimeType: SIGSTORE_SIGNATURE_MIME_TYPE,
+    payload: Buffer.from(digest),
+    annotations: {},
+  });
+  const verifier: SigstoreVerifier = {
+    async verify(_req, sig, expectations) {
+      const digest = Buffer.from(sig.payload).toString() as Digest;
+      await expectations.validateSignedDockerManifestDigest(digest);
+      return { dockerManifestDigest: digest, dockerReference: 'testing/manifest:latest', keyIdentity: 'k' };
+    },
+  };
+  const policy = (extra: Record<string, unknown> = {}) =>
+    parsePolicy(JSON.stringify({ default: [{ type: 'sigstoreSigned', keyPath: '/k', ...extra }] }));
+  function instanceImage(own: Signature[], index: Buffer, onIndex: Signature[]) {
+    const listReads = { signatures: 0 };
+    const image: UnparsedImage = {
+      reference: ref(),
+      manifest: async () => ({ manifest: instanceManifest, mimeType: OCI_MANIFEST }),
+      signatures: async () => own,
+      instance: {
+        platform: 'linux/arm64',
+        digest: instanceDigest,
+        list: {
+          digest: digestOf(index),
+          manifest: async () => ({ manifest: index, mimeType: OCI_INDEX_MEDIA_TYPE }),
+          signatures: async () => {
+            listReads.signatures++;
+            return onIndex;
+          },
+        },
+      },
+    };
+    return { image, listReads };
+  }
+
+  it('its own signature is checked against its own manifest, and the explanation names it', async () => {
+    const index = indexOf(instanceDigest);
+    const { image, listReads } = instanceImage([signatureOver(instanceDigest)], index, []);
+    const v = await new PolicyEvaluator(policy(), { sigstore: verifier }).evaluate(image);
+    assert.equal(v.allowed, true);
+    assert.deepEqual(v.explanation.instance, {
+      platform: 'linux/arm64',
+      digest: instanceDigest,
+      list: digestOf(index),
+    });
+    assert.equal(listReads.signatures, 0);
+  });
+
+  it('a signature of the index, found among its own, does not match the instance', async () => {
+    const index = indexOf(instanceDigest);
+    const { image } = instanceImage([signatureOver(digestOf(index))], index, []);
+    const v = await new PolicyEvaluator(policy(), { sigstore: verifier }).evaluate(image);
+    assert.equal(!v.allowed && v.code, 'SIGNATURE_REJECTED');
+  });
+
+  it("without acceptIndexSignatures the index's signatures are never read", async () => {
+    const index = indexOf(instanceDigest);
+    const { image, listReads } = instanceImage([], index, [signatureOver(digestOf(index))]);
+    const v = await new PolicyEvaluator(policy(), { sigstore: verifier }).evaluate(image);
+    assert.equal(!v.allowed && v.code, 'NO_SIGNATURE');
+    assert.equal(listReads.signatures, 0);
+  });
+
+  it('with acceptIndexSignatures an index signature is accepted and marked as the list', async () => {
+    const index = indexOf(instanceDigest);
+    const { image } = instanceImage([], index, [signatureOver(digestOf(index))]);
+    const v = await new PolicyEvaluator(policy({ acceptIndexSignatures: true }), {
+      sigstore: verifier,
+    }).evaluate(image);
+    assert.equal(v.allowed, true);
+    assert.equal(v.explanation.requirements[0]?.signatures?.[0]?.list, digestOf(index));
+  });
+
+  it('with acceptIndexSignatures, an index that does not list the instance is refused', async () => {
+    const index = indexOf(digestOf(Buffer.from('another instance')));
+    const { image } = instanceImage([], index, [signatureOver(digestOf(index))]);
+    const v = await new PolicyEvaluator(policy({ acceptIndexSignatures: true }), {
+      sigstore: verifier,
+    }).evaluate(image);
+    assert.equal(!v.allowed && v.code, 'SIGNATURE_REJECTED');
+    assert.match(!v.allowed ? v.reason : '', /does not list instance/);
+  });
+
+  it('with acceptIndexSignatures, a signature of the index over another digest is still refused', async () => {
+    const index = indexOf(instanceDigest);
+    const { image } = instanceImage([], index, [signatureOver(`sha256:${'1'.repeat(64)}`)]);
+    const v = await new PolicyEvaluator(policy({ acceptIndexSignatures: true }), {
+      sigstore: verifier,
+    }).evaluate(image);
+    assert.equal(!v.allowed && v.code, 'SIGNATURE_REJECTED');
+    assert.match(!v.allowed ? v.reason : '', /signatures of list sha256:[0-9a-f]{64}: Signature for digest/);
   });
 });

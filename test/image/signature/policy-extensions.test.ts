@@ -80,7 +80,23 @@ describe('sigstoreSigned extensions: parsing', () => {
     ],
     [
       'an unknown extension-looking field',
-      { type: 'sigstoreSigned', keyData: 'YWJj', acceptIndexSignatures: true },
+      { type: 'sigstoreSigned', keyData: 'YWJj', acceptAnyIndex: true },
+      false,
+    ],
+    ['acceptIndexSignatures', { type: 'sigstoreSigned', keyData: 'YWJj', acceptIndexSignatures: true }, true],
+    [
+      'acceptIndexSignatures not a boolean',
+      { type: 'sigstoreSigned', keyData: 'YWJj', acceptIndexSignatures: 'yes' },
+      false,
+    ],
+    [
+      'signedBy acceptIndexSignatures',
+      { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptIndexSignatures: false },
+      true,
+    ],
+    [
+      'signedBy acceptIndexSignatures null',
+      { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptIndexSignatures: null },
       false,
     ],
   ];
@@ -146,6 +162,20 @@ describe('sigstoreSigned extensions: lint', () => {
       /fulcio\.subjectRegExp, fulcio\.oidcIssuerRegExp, trustedRootData/,
     );
   });
+
+  for (const req of [
+    { type: 'sigstoreSigned', keyPath: '/k', acceptIndexSignatures: true },
+    { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', acceptIndexSignatures: true },
+  ]) {
+    it(`${req.type} with acceptIndexSignatures warns NOT_PORTABLE`, () => {
+      const warnings = lintPolicy(parsePolicy(JSON.stringify({ default: [req] }))).filter(
+        (w) => w.code === 'NOT_PORTABLE',
+      );
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0]?.pointer, '/default/0');
+      assert.match(warnings[0]?.message ?? '', new RegExp(`^${req.type} uses .*acceptIndexSignatures`));
+    });
+  }
 
   it('an upstream sigstoreSigned requirement is portable', () => {
     const policy = parsePolicy(JSON.stringify({ default: [{ type: 'sigstoreSigned', keyPath: '/k' }] }));

@@ -1,7 +1,7 @@
 // Resolves a SystemContext into what a registry client needs: registries.conf sources, TLS
 // settings from certs.d, credentials, registries.d signature storage. Defaults are settled here.
 import { homedir } from 'node:os';
-import type { DockerReference } from '../../reference/index.ts';
+import { type DockerReference, parseNormalizedNamed } from '../../reference/index.ts';
 import { certDirs, loadCerts } from '../../registries/certs.ts';
 import { findCredentials } from '../../registries/credentials.ts';
 import { loadRegistriesConf, type RegistriesConf } from '../../registries/registries-conf.ts';
@@ -10,6 +10,7 @@ import {
   type SignatureStorage,
   signatureStorageFor,
 } from '../../registries/registries-d.ts';
+import { isShortName, resolveShortName } from '../../registries/short-names.ts';
 import type { SystemContext } from '../../types.ts';
 import { type ClientOptions, RegistryClient } from './client.ts';
 
@@ -42,6 +43,26 @@ export async function registriesConfFor(
     env: environment.env,
     home: environment.home,
   });
+}
+
+/**
+ * The references a container runtime may pull for `image` as a pod spec writes it, in the order
+ * it tries them. With a registries.conf (file or drop-in) short names resolve as CRI-O and
+ * Podman resolve them (aliases, then unqualified-search registries; SHORT_NAME_* errors when
+ * that fails or enforcing mode finds several); with none, they normalize to docker.io as
+ * containerd and Docker do. Untagged names get `:latest`.
+ */
+export async function imageCandidates(
+  image: string,
+  ctx: SystemContext,
+  environment: Environment,
+): Promise<DockerReference[]> {
+  // Fully-qualified names, the usual case, need no configuration at all.
+  if (!isShortName(image)) return [parseNormalizedNamed(image).tagNameOnly()];
+  const conf = await registriesConfFor(ctx, environment);
+  if (conf.files.length === 0) return [parseNormalizedNamed(image).tagNameOnly()];
+  const resolved = resolveShortName(conf, image);
+  return resolved.kind === 'search' ? [...resolved.candidates] : [resolved.reference];
 }
 
 /** A loopback registry never needs TLS (tests, local mirrors). */

@@ -1,6 +1,5 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import type { Agent } from 'undici';
 import { DockerError } from './errors.ts';
 
@@ -48,29 +47,51 @@ export interface HttpResponse {
 
 const agents = new Map<string, Agent>();
 
-interface Undici {
+export interface Undici {
   readonly Agent: typeof import('undici').Agent;
   readonly request: typeof import('undici').request;
+  /** false when the deep modules were not usable and the package index was loaded instead */
+  readonly deep: boolean;
 }
 let undici: Promise<Undici> | undefined;
 
-// undici's index also loads fetch, WebSocket, caches and mocks (13 MiB more RSS); only the pool
-// and the request API are used here. The package has no "exports" map, so these paths are public.
-const AGENT_MODULE: string = 'undici/lib/dispatcher/agent.js';
-const REQUEST_MODULE: string = 'undici/lib/api/api-request.js';
+// undici's index also loads fetch, WebSocket, caches and mocks (about 20 ms of a CLI start-up and
+// 13 MiB more RSS); only the pool and the request API are used here. These paths are not a
+// documented API, so what they export is checked and the index is the fallback.
+export const UNDICI_DEEP_MODULES: readonly [agent: string, request: string] = [
+  'undici/lib/dispatcher/agent.js',
+  'undici/lib/api/api-request.js',
+];
+
+async function deepUndici(agentModule: string, requestModule: string): Promise<Undici | undefined> {
+  const [agent, api] = await Promise.all([import(agentModule), import(requestModule)]).catch(() => []);
+  const Agent: unknown = agent?.default;
+  const dispatch: unknown = api?.default;
+  if (typeof Agent !== 'function' || typeof Agent.prototype.dispatch !== 'function') return undefined;
+  if (typeof dispatch !== 'function') return undefined;
+  // What undici's top-level request() does: split the URL into origin and path for the pool.
+  const request = (url: string, opts: Record<string, unknown> & { dispatcher: unknown }) => {
+    const u = new URL(url);
+    const { dispatcher, ...rest } = opts;
+    return dispatch.call(dispatcher, { ...rest, origin: u.origin, path: `${u.pathname}${u.search}` });
+  };
+  return { Agent, request, deep: true } as unknown as Undici;
+}
+
+/**
+ * Loads undici's pool and request API, from `modules` when they are what this code expects and
+ * from the package index otherwise. Exported for the test that pins the fast path.
+ */
+export async function loadUndiciFrom(modules: readonly [string, string]): Promise<Undici> {
+  const deep = await deepUndici(...modules);
+  if (deep !== undefined) return deep;
+  const index = await import('undici');
+  return { Agent: index.Agent, request: index.request, deep: false };
+}
 
 /** undici is loaded on first use: CLI commands that never reach a registry do not pay for it. */
 function loadUndici(): Promise<Undici> {
-  undici ??= Promise.all([import(AGENT_MODULE), import(REQUEST_MODULE)]).then(([agent, api]) => {
-    const dispatch = api.default as (this: Agent, opts: Record<string, unknown>) => unknown;
-    // What undici's top-level request() does: split the URL into origin and path for the pool.
-    const request = (url: string, opts: Record<string, unknown> & { dispatcher: Agent }) => {
-      const u = new URL(url);
-      const { dispatcher, ...rest } = opts;
-      return dispatch.call(dispatcher, { ...rest, origin: u.origin, path: `${u.pathname}${u.search}` });
-    };
-    return { Agent: agent.default, request } as unknown as Undici;
-  });
+  undici ??= loadUndiciFrom(UNDICI_DEEP_MODULES);
   return undici;
 }
 
@@ -78,6 +99,8 @@ function loadUndici(): Promise<Undici> {
 async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
   // Loaded before the lookup, so concurrent first calls cannot both create a pool.
   const { Agent } = await loadUndici();
+  const customCa = tls.ca !== undefined && tls.ca.length > 0;
+  const nodeTls = customCa ? await import('node:tls') : undefined;
   const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
   let agent = agents.get(key);
   if (agent === undefined) {
@@ -85,12 +108,18 @@ async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
       rejectUnauthorized: tls.verify,
       timeout: timeouts.connectMs,
     };
-    if (tls.ca !== undefined && tls.ca.length > 0) {
-      // Node replaces its default CAs when `ca` is set; extra CAs come on top of the system ones.
-      connect.ca = [...rootCertificates, ...tls.ca];
+    if (nodeTls !== undefined) {
+      // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
+      // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
+      connect.secureContext = nodeTls.createSecureContext({
+        ca: [...nodeTls.getCACertificates('default'), ...(tls.ca ?? [])],
+        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+        ...(tls.key === undefined ? {} : { key: tls.key }),
+      });
+    } else {
+      if (tls.cert !== undefined) connect.cert = tls.cert;
+      if (tls.key !== undefined) connect.key = tls.key;
     }
-    if (tls.cert !== undefined) connect.cert = tls.cert;
-    if (tls.key !== undefined) connect.key = tls.key;
     agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
     agents.set(key, agent);
   }

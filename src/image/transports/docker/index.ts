@@ -6,7 +6,13 @@ export {
   type ManifestResult,
   RegistryClient,
 } from './client.ts';
-export { clientFor, type Environment, processEnvironment, registriesConfFor } from './context.ts';
+export {
+  clientFor,
+  type Environment,
+  imageCandidates,
+  processEnvironment,
+  registriesConfFor,
+} from './context.ts';
 export { DockerImageDestination } from './destination.ts';
 export { DockerError, type DockerErrorCode } from './errors.ts';
 export { closeAllAgents } from './http.ts';

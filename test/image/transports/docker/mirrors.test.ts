@@ -95,3 +95,24 @@ describe('registries.conf mirrors and rewrites', () => {
     );
   });
 });
+
+describe('registries.conf edits while the process runs', () => {
+  it('a registry blocked after sources were opened refuses the next open, and unblocking restores it', async () => {
+    await pushWithFetch(primary.url, 'live/img', 'v1', syntheticImage());
+    const ctx = await withConf('live.conf', '');
+    const open = async () => {
+      const src = await env.transport.parseReference(`//${primary.host}/live/img:v1`).newImageSource(ctx);
+      try {
+        return await src.getManifest();
+      } finally {
+        await src.close();
+      }
+    };
+    await open();
+    await open();
+    await withConf('live.conf', `[[registry]]\nlocation = "${primary.host}"\nblocked = true\n`);
+    await assert.rejects(open(), { code: 'REGISTRY_BLOCKED' });
+    await withConf('live.conf', '');
+    await open();
+  });
+});
