@@ -2,7 +2,6 @@
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { type Digest, DigestError, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
@@ -650,6 +649,7 @@ export class RegistryClient {
     const verify = options.verify;
     const digester = verify === undefined ? undefined : new Digester(digestAlgorithm(digest));
     const limit = verify?.expectedSize;
+    let held: Buffer | undefined;
     /** Undefined when the bytes so far (all of them when `complete`) are what was asked for. */
     const mismatch = (complete: boolean): DigestError | undefined => {
       if (verify === undefined || digester === undefined) return undefined;
@@ -704,14 +704,22 @@ export class RegistryClient {
       b.on('data', (chunk: Buffer) => {
         if (mine !== attempt || stream.destroyed) return;
         received += chunk.byteLength;
-        digester?.update(chunk);
-        const wrong = mismatch(false);
-        if (wrong !== undefined) {
-          attempt++;
-          stream.destroy(wrong);
-          return;
+        let out = chunk;
+        if (digester !== undefined) {
+          digester.update(chunk);
+          const wrong = mismatch(false);
+          if (wrong !== undefined) {
+            attempt++;
+            stream.destroy(wrong);
+            return;
+          }
+          // The newest chunk is held back, so a consumer never has the whole blob before it is verified.
+          const previous = held;
+          held = chunk;
+          if (previous === undefined) return;
+          out = previous;
         }
-        if (!stream.push(chunk)) b.pause();
+        if (!stream.push(out)) b.pause();
       });
       b.on('end', () => {
         if (mine !== attempt || stream.destroyed) return;
@@ -720,8 +728,13 @@ export class RegistryClient {
           return;
         }
         const wrong = mismatch(true);
-        if (wrong !== undefined) stream.destroy(wrong);
-        else stream.push(null);
+        if (wrong !== undefined) {
+          stream.destroy(wrong);
+          return;
+        }
+        if (held !== undefined) stream.push(held);
+        held = undefined;
+        stream.push(null);
       });
       b.on('error', (err) => {
         if (mine === attempt) brokeOff(err);
@@ -782,12 +795,13 @@ export class RegistryClient {
       });
     }
     /**
-     * The request can be answered before the body stream reports its own end, and a verifying
-     * stream only fails at its end: the upload is trusted only once the stream ended cleanly.
+     * A verified stream of known size was all sent once its request succeeded (undici enforces the
+     * Content-Length). undici may close the stream before it reports its own end, so that is not
+     * awaited; a verifier that failed has already said so.
      */
-    const bodyDone = async (): Promise<void> => {
+    const bodyDone = (): void => {
       if (!direct) return;
-      await finished(stream);
+      if (sourceError !== undefined) throw sourceError;
       sent = size;
     };
     try {
@@ -801,7 +815,7 @@ export class RegistryClient {
           scopes,
         });
         await drain(res.body);
-        await bodyDone();
+        bodyDone();
         checkStoredDigest(res, expected, what);
       } else {
         // Large or unsized blobs go up as a series of streamed PATCH chunks, never buffered whole.
@@ -844,7 +858,7 @@ export class RegistryClient {
             scopes,
           });
           await drain(patch.body);
-          await bodyDone();
+          bodyDone();
           location = this.#uploadLocation(patch, what);
         }
         for (let first = true; !whole; first = false) {

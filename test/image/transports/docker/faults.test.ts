@@ -276,6 +276,26 @@ describe('blob bodies', () => {
     });
   }
 
+  it('never hands out the whole of a blob that fails verification', async () => {
+    const served = Buffer.from(blob);
+    served[served.length - 1] = (served.at(-1) ?? 0) ^ 1;
+    fake.handle((_req, res) => {
+      res.writeHead(200, { 'content-length': String(served.length) }).end(served);
+      return true;
+    });
+    const { stream } = await client().getBlob('r/x', blobDigest, {
+      verify: { expectedSize: blob.length, what: 'blob' },
+    });
+    let handedOut = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const c of stream) handedOut += (c as Buffer).length;
+      })(),
+      { code: 'DIGEST_MISMATCH' },
+    );
+    assert.ok(handedOut < blob.length, `${handedOut} of ${blob.length} bytes handed out`);
+  });
+
   it('fails with SHORT_BODY when the body is cut and Range is not honoured', async () => {
     fake.handle((_req, res) => {
       res.writeHead(200, { 'content-length': String(blob.length) });

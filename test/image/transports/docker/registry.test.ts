@@ -401,6 +401,26 @@ describe('docker transport: uploads of verified streams', () => {
     });
   }
 
+  it('completes when the verified stream reports its end only after the registry answered', async () => {
+    const digest = digestOf(large);
+    let given = false;
+    const late = new Readable({
+      read() {
+        if (given) return;
+        given = true;
+        this.push(large);
+        setTimeout(() => this.push(null), 300);
+      },
+    });
+    const dest = await ref('verified/late:v1').newImageDestination(env.ctx);
+    const stored = await dest.putBlob(
+      late,
+      { digest, size: large.length },
+      { isConfig: false, streamVerified: true },
+    );
+    assert.deepEqual(stored, { digest, size: large.length });
+  });
+
   it('stores nothing when a large verified stream breaks off before its end', async () => {
     const digest = digestOf(large);
     // 10 MiB, then the pull breaks off once the upload has read them.
