@@ -2,9 +2,11 @@
 // --liftoff-only: undici's HTTP parser is WebAssembly, and after a few responses V8 starts
 // optimising its large parse function on a background thread; that takes longer than a whole
 // `inspect` and the process cannot exit until it is done (~25 ms CPU and ~40-60 ms at exit).
-// Node takes V8 flags only from its command line, hence the shebang (and the image's ENTRYPOINT).
-// Entry point: a source checkout runs src/ through Node's type stripping; the published package
-// (which ships no src/) runs the compiled dist/.
+// Node takes V8 flags only from its command line, hence the shebang (v8.setFlagsFromString() at
+// run time measured no effect), and the image's ENTRYPOINT.
+// Entry point: a source checkout runs src/ through Node's type stripping (so a stale build is
+// never run by mistake); the published package and the image (which ship no src/) run the bundle
+// that `npm run build` writes to dist/cli/.
 import { existsSync } from 'node:fs';
 import module from 'node:module';
 
@@ -20,7 +22,7 @@ if (major < 24) {
 // where the cache directory is not writable this quietly does nothing.
 module.enableCompileCache?.();
 const source = new URL('../src/cli/main.ts', import.meta.url);
-const entry = existsSync(source) ? source : new URL('../dist/src/cli/main.js', import.meta.url);
+const entry = existsSync(source) ? source : new URL('../dist/cli/main.js', import.meta.url);
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
 // The command's work is done (main awaits all of it): exit now instead of waiting for idle

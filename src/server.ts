@@ -158,9 +158,10 @@ export async function startServer(config: ServerConfig, components: Components):
     },
   );
   const crdsUnavailable = () => `policy CRDs: ${crdsFailure ?? 'not synced with the API server yet'}`;
-  const checks = (namespace: string): PolicyCheck[] => {
-    const out = withFile ? [fileCheck] : [];
-    if (components.crds === undefined) return out;
+  const fileChecks: readonly PolicyCheck[] = withFile ? [fileCheck] : [];
+  const checks = (namespace: string): readonly PolicyCheck[] => {
+    if (components.crds === undefined) return fileChecks;
+    const out = [...fileChecks];
     if (crds === undefined) {
       return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', crdsUnavailable()) }];
     }

@@ -29,21 +29,23 @@ describe('Dockerfile', () => {
     assert.deepEqual(missing, []);
   });
 
-  it('copies the build output that `tsc -p tsconfig.build.json` produces', async () => {
-    await promisify(execFile)(
-      process.execPath,
-      [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: root,
-      },
-    );
+  it('copies the build output that `node scripts/build.ts` produces', async () => {
+    assert.match(dockerfile, /^RUN node scripts\/build\.ts$/m);
+    await promisify(execFile)(process.execPath, [join(root, 'scripts/build.ts')], { cwd: root });
     const fromBuild = copies.filter((c) => c.from === 'build').flatMap((c) => c.sources);
     assert.ok(fromBuild.length > 0, 'expected a COPY --from=build');
     for (const s of fromBuild) {
       const local = s.replace(/^\/src\//, '');
       assert.ok(existsSync(join(root, local)), `${local} missing after the build`);
     }
-    assert.ok(existsSync(join(root, 'dist/src/cli/main.js')), 'the bin entry needs dist/src/cli/main.js');
+    assert.ok(existsSync(join(root, 'dist/cli/main.js')), 'the bin entry needs dist/cli/main.js');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | Record<string, string>>;
+    };
+    for (const target of Object.values(pkg.exports).flatMap((e) =>
+      typeof e === 'string' ? [e] : Object.values(e),
+    ))
+      assert.ok(existsSync(join(root, target)), `package.json exports ${target}, missing after the build`);
   });
 
   it('runs as a non-root user and starts the webhook', () => {

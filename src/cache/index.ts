@@ -22,13 +22,21 @@ export interface TtlCache<V> {
 }
 
 export function createTtlCache<V extends object>(maxEntries: number): TtlCache<V> {
-  // ttlAutopurge off: expired entries are dropped when read or evicted, which costs no timers.
-  const lru = new LRUCache<string, V>({ max: maxEntries, ttl: 1, allowStale: false, ttlResolution: 0 });
+  // Expiry is kept beside each value rather than with lru-cache's ttl: its per-read ttl
+  // bookkeeping cost more than the rest of a cached admission. Expired entries are dropped when
+  // read or evicted, which costs no timers.
+  const lru = new LRUCache<string, { readonly value: V; readonly until: number }>({ max: maxEntries });
   return {
-    get: (key) => lru.get(key),
+    get: (key) => {
+      const entry = lru.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.until > performance.now()) return entry.value;
+      lru.delete(key);
+      return undefined;
+    },
     set: (key, value, ttlMs) => {
       if (ttlMs <= 0) return;
-      lru.set(key, value, { ttl: ttlMs });
+      lru.set(key, { value, until: performance.now() + ttlMs });
     },
     clear: () => lru.clear(),
     get size() {

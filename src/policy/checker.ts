@@ -51,6 +51,25 @@ export class ImageChecker {
   readonly #s: CheckerSettings;
   readonly #parsed = new Map<string, DockerReference | Error>();
   readonly #platformsKey: string;
+  // The last keys built for each parsed reference: the same string object every time is hashed
+  // once, not at every cache lookup.
+  readonly #digestKeys = new WeakMap<DockerReference, { readonly scope: string; readonly key: string }>();
+  readonly #verdictKeys = new WeakMap<
+    DockerReference,
+    {
+      readonly digest: Digest;
+      readonly policyHash: string;
+      readonly trustHash: string;
+      readonly scope: string;
+      readonly key: string;
+    }
+  >();
+  // References each policy (by evaluator and policy hash) needs the image for: what lets
+  // cached() skip the asynchronous decideWithoutImage question.
+  readonly #needsImage = new WeakMap<
+    Evaluator,
+    { readonly policyHash: string; readonly refs: Set<string> }
+  >();
 
   constructor(settings: CheckerSettings) {
     this.#s = settings;
@@ -66,6 +85,72 @@ export class ImageChecker {
     } finally {
       progress.stage = 'done';
     }
+  }
+
+  /**
+   * The verdict check() would give, without waiting, when every step of it is already known
+   * (parsed reference, policy decision, tag digest, cached verdict), with the same observations;
+   * undefined otherwise, and then check() must run. Never throws.
+   */
+  cached(image: string, credentials: PullCredentials): Verdict | undefined {
+    const started = performance.now();
+    const ref = this.#parsed.get(image);
+    if (!(ref instanceof DockerReference)) return undefined;
+    const evaluator = this.#s.evaluator();
+    if (evaluator === undefined) return undefined;
+    const needsImage = this.#needsImage.get(evaluator);
+    if (needsImage?.policyHash !== evaluator.policyHash || !needsImage.refs.has(ref.toString())) {
+      return undefined;
+    }
+    const scope = credentialScope(ref, credentials);
+    let digest = ref.digest;
+    if (digest === undefined) {
+      digest = this.#s.digests.get(this.#digestKey(ref, scope))?.digest;
+      if (digest === undefined) return undefined;
+    }
+    const verdict = this.#s.verdicts.get(this.#verdictKey(ref, digest, evaluator, scope));
+    if (verdict === undefined) return undefined;
+    if (ref.digest === undefined) this.#s.observer.cache('digest', true);
+    this.#s.observer.cache('verdict', true);
+    this.#s.observer.stage('cache', seconds(started));
+    return verdict;
+  }
+
+  #noteNeedsImage(evaluator: Evaluator, ref: DockerReference): void {
+    let needsImage = this.#needsImage.get(evaluator);
+    if (needsImage?.policyHash !== evaluator.policyHash || needsImage.refs.size >= MAX_PARSED) {
+      needsImage = { policyHash: evaluator.policyHash, refs: new Set() };
+      this.#needsImage.set(evaluator, needsImage);
+    }
+    needsImage.refs.add(ref.toString());
+  }
+
+  #digestKey(ref: DockerReference, scope: string): string {
+    const known = this.#digestKeys.get(ref);
+    if (known?.scope === scope) return known.key;
+    const key = `${ref.toString()}\0${scope}`;
+    this.#digestKeys.set(ref, { scope, key });
+    return key;
+  }
+
+  // The reference (with its tag) is part of the key: scope lookup and identity matching depend
+  // on it, so two names for one digest can have different verdicts. For an index, the platforms
+  // select the instances judged (digest + platforms determine them), so they are part of it too.
+  #verdictKey(ref: DockerReference, digest: Digest, evaluator: Evaluator, scope: string): string {
+    const { policyHash, trustHash } = evaluator;
+    const known = this.#verdictKeys.get(ref);
+    if (
+      known?.digest === digest &&
+      known.policyHash === policyHash &&
+      known.trustHash === trustHash &&
+      known.scope === scope
+    ) {
+      return known.key;
+    }
+    // The platforms are fixed for this checker, so they need no place in the comparison above.
+    const key = [ref.toString(), digest, this.#platformsKey, policyHash, trustHash, scope].join('\0');
+    this.#verdictKeys.set(ref, { digest, policyHash, trustHash, scope, key });
+    return key;
   }
 
   async #check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict> {
@@ -93,6 +178,7 @@ export class ImageChecker {
       this.#s.observer.stage('policy', seconds(started));
       return early;
     }
+    this.#noteNeedsImage(evaluator, ref);
 
     const scope = credentialScope(ref, credentials);
     progress.stage = 'resolving the tag';
@@ -104,17 +190,7 @@ export class ImageChecker {
     }
 
     progress.stage = 'verifying signatures';
-    // The reference (with its tag) is part of the key: scope lookup and identity matching depend
-    // on it, so two names for one digest can have different verdicts. For an index, the platforms
-    // select the instances judged (digest + platforms determine them), so they are part of it too.
-    const key = [
-      ref.toString(),
-      digest,
-      this.#platformsKey,
-      evaluator.policyHash,
-      evaluator.trustHash,
-      scope,
-    ].join('\0');
+    const key = this.#verdictKey(ref, digest, evaluator, scope);
     const cached = this.#s.verdicts.get(key);
     this.#s.observer.cache('verdict', cached !== undefined);
     if (cached !== undefined) {
@@ -221,7 +297,7 @@ export class ImageChecker {
   }
 
   async #resolve(ref: DockerReference, scope: string, credentials: PullCredentials): Promise<Digest> {
-    const key = `${ref.toString()}\0${scope}`;
+    const key = this.#digestKey(ref, scope);
     const cached = this.#s.digests.get(key);
     this.#s.observer.cache('digest', cached !== undefined);
     if (cached !== undefined) return cached.digest;

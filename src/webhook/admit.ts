@@ -21,6 +21,8 @@ export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 export interface Checker {
   /** Never throws. */
   check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
+  /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
+  cached?(image: string, credentials: PullCredentials): Verdict | undefined;
 }
 
 /** One policy (or set of policies) every image must pass, and what its refusals do. */
@@ -69,17 +71,109 @@ function describe(outcome: Outcome): string {
   return `image ${JSON.stringify(site.image)} at ${site.path} ${what}: ${oneLine(verdict.reason, REASON_MAX)}`;
 }
 
-interface Deadline {
-  readonly expired: Promise<'expired'>;
-  cancel(): void;
+const EXPIRED = Symbol('expired');
+
+/** One review's deadline: a ticket in its webhook's Deadlines queue. */
+class ReviewDeadline {
+  readonly at: number;
+  cancelled = false;
+  #expired = false;
+  #wake: (() => void) | undefined;
+
+  constructor(at: number) {
+    this.at = at;
+  }
+
+  expire(): void {
+    this.#expired = true;
+    this.#wake?.();
+  }
+
+  /** Settles as `work` does, or with EXPIRED when the deadline passes first. */
+  race<T>(work: Promise<T>): Promise<T | typeof EXPIRED> {
+    if (this.#expired) return Promise.resolve(EXPIRED);
+    return new Promise((resolve, reject) => {
+      this.#wake = () => resolve(EXPIRED);
+      work.then(resolve, reject);
+    });
+  }
 }
 
-function deadline(ms: number): Deadline {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'expired'>((resolve) => {
-    timer = setTimeout(() => resolve('expired'), ms);
-  });
-  return { expired, cancel: () => clearTimeout(timer) };
+/**
+ * The deadlines of one webhook's reviews on a single timer, instead of a timer per review. They
+ * share one length, so they expire in arrival order: adding and cancelling are O(1), and the
+ * timer only wakes for the earliest. It holds the process open only while a review waits.
+ */
+class Deadlines {
+  #queue: ReviewDeadline[] = [];
+  #head = 0;
+  #live = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+
+  start(at: number): ReviewDeadline {
+    const deadline = new ReviewDeadline(at);
+    let i = this.#queue.length;
+    this.#queue.push(deadline);
+    // Out of order only if reviews had different lengths: keep the queue sorted anyway.
+    while (i > this.#head && this.#queue[i - 1]!.at > at) {
+      this.#queue[i] = this.#queue[i - 1]!;
+      this.#queue[--i] = deadline;
+    }
+    if (++this.#live === 1) this.#timer?.ref();
+    if (at < this.#timerAt) this.#arm(at);
+    return deadline;
+  }
+
+  cancel(deadline: ReviewDeadline): void {
+    if (deadline.cancelled) return;
+    deadline.cancelled = true;
+    if (--this.#live === 0) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#timer?.unref();
+      return;
+    }
+    while (this.#head < this.#queue.length && this.#queue[this.#head]!.cancelled) this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
+    if (this.#live === 0) this.#timer.unref();
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    // Timers round to whole milliseconds: what is due within one counts as due.
+    const now = performance.now() + 1;
+    while (this.#head < this.#queue.length && this.#queue[this.#head]!.at <= now) {
+      const due = this.#queue[this.#head]!;
+      if (!due.cancelled) {
+        this.cancel(due);
+        due.expire();
+      } else this.#head++;
+    }
+    const next = this.#queue[this.#head];
+    if (next !== undefined) this.#arm(next.at);
+  }
+}
+
+const deadlinesOf = new WeakMap<AdmissionSettings, Deadlines>();
+
+function deadlines(settings: AdmissionSettings): Deadlines {
+  let queue = deadlinesOf.get(settings);
+  if (queue === undefined) {
+    queue = new Deadlines();
+    deadlinesOf.set(settings, queue);
+  }
+  return queue;
 }
 
 function seconds(ms: number): string {
@@ -93,45 +187,53 @@ interface PendingCheck {
 }
 
 /**
- * Judges every image of the request; images still undecided when `remainingMs` has passed get
- * an error verdict saying what they were waiting for.
+ * Judges every image of the request; images still undecided at `deadlineAt` (a
+ * `performance.now()` time) get an error verdict saying what they were waiting for.
  */
 async function judge(
   settings: AdmissionSettings,
   request: AdmissionRequest,
   sites: readonly ImageSite[],
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
-  remainingMs: number,
+  deadlineAt: number,
 ): Promise<Outcome[]> {
   const checks = settings.checks(request.namespace);
   if (checks.length === 0) return [];
-  const limit = deadline(remainingMs);
+  const queue = deadlines(settings);
+  const limit = queue.start(deadlineAt);
   const controller = new AbortController();
   try {
     const all = (verdict: Verdict) =>
       checks.flatMap(({ mode }) => sites.map((site) => ({ site, mode, verdict })));
-    const secrets = settings.pullSecrets
-      .secretsFor({ namespace: request.namespace, ...pod }, controller.signal)
-      .then(
-        (credentials): { credentials: PullCredentials } | { failure: string } => ({ credentials }),
-        (err: unknown) => ({ failure: `reading pull secrets: ${(err as Error).message}` }),
+    let read: PullCredentials | typeof EXPIRED;
+    try {
+      read = await limit.race(
+        settings.pullSecrets.secretsFor({ namespace: request.namespace, ...pod }, controller.signal),
       );
-    const read = await Promise.race([secrets, limit.expired]);
-    if (read === 'expired') {
+    } catch (err) {
+      const reason = `reading pull secrets: ${(err as Error).message}`;
+      return all({ kind: 'error', code: 'CREDENTIALS', reason });
+    }
+    if (read === EXPIRED) {
       controller.abort();
       const reason = `no verdict within the ${seconds(settings.deadlineMs)} deadline: still reading pull secrets`;
       return all({ kind: 'error', code: 'DEADLINE', reason });
     }
-    if ('failure' in read) return all({ kind: 'error', code: 'CREDENTIALS', reason: read.failure });
-    const { credentials } = read;
+    const credentials = read;
     // Duplicate images within one request are checked once per policy check.
     const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
     for (const [i, { mode, checker }] of checks.entries()) {
       for (const site of sites) {
         if (pending[i]!.has(site.image)) continue;
-        const entry: PendingCheck = { mode, progress: { stage: 'parsing' } };
+        // Cached verdicts are taken without a promise per image: the common case under load.
+        const known = checker.cached?.(site.image, credentials);
+        const entry: PendingCheck = { mode, progress: { stage: known === undefined ? 'parsing' : 'done' } };
         pending[i]!.set(site.image, entry);
+        if (known !== undefined) {
+          entry.verdict = known;
+          continue;
+        }
         done.push(
           checker.check(site.image, credentials, entry.progress).then((v) => {
             entry.verdict = v;
@@ -139,7 +241,7 @@ async function judge(
         );
       }
     }
-    await Promise.race([Promise.all(done), limit.expired]);
+    if (done.length > 0) await limit.race(Promise.all(done));
     return pending.flatMap((bySite) =>
       sites.map((site) => {
         const entry = bySite.get(site.image)!;
@@ -152,7 +254,7 @@ async function judge(
       }),
     );
   } finally {
-    limit.cancel();
+    queue.cancel(limit);
   }
 }
 
@@ -298,7 +400,7 @@ export async function admit(
           request,
           extraction.sites,
           extraction.pod,
-          settings.deadlineMs - (performance.now() - started),
+          started + settings.deadlineMs,
         );
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')

@@ -28,17 +28,23 @@ export type Extraction =
     };
 
 /** Where the pod spec sits in each supported kind, keyed by `group/Kind`. */
-const POD_SPEC_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
-  ['/Pod', ['spec']],
-  ['/PodTemplate', ['template', 'spec']],
-  ['/ReplicationController', ['spec', 'template', 'spec']],
-  ['apps/Deployment', ['spec', 'template', 'spec']],
-  ['apps/ReplicaSet', ['spec', 'template', 'spec']],
-  ['apps/StatefulSet', ['spec', 'template', 'spec']],
-  ['apps/DaemonSet', ['spec', 'template', 'spec']],
-  ['batch/Job', ['spec', 'template', 'spec']],
-  ['batch/CronJob', ['spec', 'jobTemplate', 'spec', 'template', 'spec']],
-]);
+const POD_SPEC_PATHS: ReadonlyMap<string, SpecPath> = new Map(
+  (
+    [
+      ['/Pod', ['spec']],
+      ['/PodTemplate', ['template', 'spec']],
+      ['/ReplicationController', ['spec', 'template', 'spec']],
+      ['apps/Deployment', ['spec', 'template', 'spec']],
+      ['apps/ReplicaSet', ['spec', 'template', 'spec']],
+      ['apps/StatefulSet', ['spec', 'template', 'spec']],
+      ['apps/DaemonSet', ['spec', 'template', 'spec']],
+      ['batch/Job', ['spec', 'template', 'spec']],
+      ['batch/CronJob', ['spec', 'jobTemplate', 'spec', 'template', 'spec']],
+    ] as const
+  ).map(([kind, keys]) => [kind, specPath(keys)]),
+);
+const EPHEMERAL_CONTAINERS_ROOT = specPath([]);
+const POD_SPEC = specPath(['spec']);
 
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
@@ -54,22 +60,48 @@ function child(value: unknown, key: string, path: string): unknown {
   return value[key];
 }
 
-function sitesOf(spec: unknown, path: readonly string[], lists: readonly string[]): ImageSite[] {
+/** A pod spec's location in an object, with its field-path and JSON Pointer prefixes built once. */
+interface SpecPath {
+  readonly keys: readonly string[];
+  /** `spec.template.spec`, for error messages. */
+  readonly dotted: string;
+  /** `spec.template.spec.` ('' at the root), for field paths. */
+  readonly field: string;
+  /** `/spec/template/spec/`, for patches. */
+  readonly pointer: string;
+  /** What each step's parent is called in error messages. */
+  readonly parents: readonly string[];
+}
+
+function specPath(keys: readonly string[]): SpecPath {
+  return {
+    keys,
+    dotted: keys.join('.'),
+    field: keys.map((k) => `${k}.`).join(''),
+    pointer: `/${keys.map((k) => `${k}/`).join('')}`,
+    parents: keys.map((_, i) => keys.slice(0, i).join('.') || 'object'),
+  };
+}
+
+function sitesOf(spec: unknown, path: SpecPath, lists: readonly string[]): ImageSite[] {
   const sites: ImageSite[] = [];
-  const prefix = path.join('.');
+  const prefix = path.dotted;
   for (const list of lists) {
     const containers = child(spec, list, prefix);
     if (containers === undefined || containers === null) continue;
     if (!Array.isArray(containers)) throw new InvalidObject(`${prefix}.${list}: expected an array`);
-    containers.forEach((container, i) => {
-      const where = `${prefix ? `${prefix}.` : ''}${list}[${i}].image`;
-      const image = child(container, 'image', `${prefix}.${list}[${i}]`);
+    for (let i = 0; i < containers.length; i++) {
+      const container: unknown = containers[i];
+      if (container !== null && !isRecord(container))
+        throw new InvalidObject(`${prefix}.${list}[${i}]: expected an object`);
+      const image = container?.image;
       // Controllers may leave the image to be defaulted later; an empty one runs nothing yet.
-      if (image === undefined || image === null || image === '') return;
+      if (image === undefined || image === null || image === '') continue;
+      const where = `${path.field}${list}[${i}].image`;
       if (typeof image !== 'string')
         throw new InvalidObject(`${where}: expected a string, got ${typeof image}`);
-      sites.push({ image, path: where, pointer: `/${[...path, list, String(i), 'image'].join('/')}` });
-    });
+      sites.push({ image, path: where, pointer: `${path.pointer}${list}/${i}/image` });
+    }
   }
   return sites;
 }
@@ -90,10 +122,10 @@ function podIdentity(spec: unknown, prefix: string): PodIdentity {
   };
 }
 
-function extractFrom(object: unknown, path: readonly string[], lists: readonly string[]) {
+function extractFrom(object: unknown, path: SpecPath, lists: readonly string[]) {
   let spec: unknown = object;
-  for (let i = 0; i < path.length; i++) spec = child(spec, path[i]!, path.slice(0, i).join('.') || 'object');
-  return { sites: sitesOf(spec, path, lists), pod: podIdentity(spec, path.join('.')) };
+  for (let i = 0; i < path.keys.length; i++) spec = child(spec, path.keys[i]!, path.parents[i]!);
+  return { sites: sitesOf(spec, path, lists), pod: podIdentity(spec, path.dotted) };
 }
 
 /**
@@ -104,12 +136,12 @@ function extractFrom(object: unknown, path: readonly string[], lists: readonly s
 export function extractImages(request: AdmissionRequest): Extraction {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { kind: 'none' };
   const { group, kind } = request.kind;
-  let path: readonly string[] | undefined;
+  let path: SpecPath | undefined;
   let lists: readonly string[] = CONTAINER_LISTS;
   if (request.subResource === 'ephemeralcontainers') {
     // Since Kubernetes 1.22 the subresource carries a Pod; before, an EphemeralContainers object.
-    if (group === '' && kind === 'EphemeralContainers') path = [];
-    else if (group === '' && kind === 'Pod') path = ['spec'];
+    if (group === '' && kind === 'EphemeralContainers') path = EPHEMERAL_CONTAINERS_ROOT;
+    else if (group === '' && kind === 'Pod') path = POD_SPEC;
     lists = ['ephemeralContainers'];
   } else if (request.subResource !== '') {
     return { kind: 'none' };

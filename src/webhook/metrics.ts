@@ -83,6 +83,27 @@ function counter(
 
 const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
 
+/**
+ * `a/b` for a pair of label values, the same string object every time: a string built per call
+ * would be hashed again by each Map lookup.
+ */
+function labelKeys(): (a: string, b: string) => string {
+  const keys = new Map<string, Map<string, string>>();
+  return (a, b) => {
+    let inner = keys.get(a);
+    if (inner === undefined) {
+      inner = new Map();
+      keys.set(a, inner);
+    }
+    let key = inner.get(b);
+    if (key === undefined) {
+      key = `${a}/${b}`;
+      inner.set(b, key);
+    }
+    return key;
+  };
+}
+
 /** A private registry per instance, so several servers (and tests) never share counters. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
@@ -130,16 +151,18 @@ export function createMetrics(): Metrics {
     registryRequests,
   );
   const admissionSeries = admissionSeconds.get('')!;
+  const admissionKey = labelKeys();
+  const cacheKey = labelKeys();
   return {
     admission(decision, mode, seconds) {
-      bump(admissions, `${decision}/${mode}`);
+      bump(admissions, admissionKey(decision, mode));
       admissionSeries.observe(seconds);
     },
     stage(stage, seconds) {
       stages.get(stage)?.observe(seconds);
     },
     cache(name, hit) {
-      bump(cache, hit ? `${name}/hit` : `${name}/miss`);
+      bump(cache, cacheKey(name, hit ? 'hit' : 'miss'));
     },
     registryRequest(status) {
       bump(registryRequests, status);

@@ -1,8 +1,11 @@
 // CLI start-up against skopeo, in one interleaved run (the machine is shared, so load drifts):
 // `--version`, `inspect docker://` vs `skopeo inspect`, and `policy eval` vs `skopeo copy --policy`
-// of a small GPG-signed image on a loopback registry. Each checkout is run from src/ (bin/, type
-// stripping) and, where it has a compiled dist/ (`npx tsc -p tsconfig.build.json`), as the
-// published package runs (bin/ and dist/, no src/), with and without Node's compile cache.
+// of a small GPG-signed image on a loopback registry. This checkout runs from src/ (bin/, type
+// stripping) and as the published package runs: bin/ and the bundle `scripts/build.ts` writes to
+// dist/cli/, no src/ (built into a temporary directory), with and without Node's compile cache.
+// A baseline checkout runs from its src/, and from its dist/ if it has one (built beforehand); a
+// baseline without src/ (an installed package) runs as it is.
+// Wall time and CPU time (user+sys) are medians of the interleaved runs.
 // Run: node_modules/.bin/node test/bench/cli-startup.bench.ts [runs=15] [baseline-checkout ...]
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,6 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { buildCli } from '../../scripts/build.ts';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { dockerTestEnv } from '../helpers/docker-env.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -35,12 +39,17 @@ interface Runner {
 }
 
 const work = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
-/** A published package's layout for one checkout: its bin/portcullis.js and dist/, but no src/. */
-async function packageLayout(root: string, name: string): Promise<string> {
+/**
+ * A published package's layout: `root`'s bin/portcullis.js, a dist/ (`build` writes it, or the
+ * checkout's own is linked) and node_modules, but no src/.
+ */
+async function packageLayout(root: string, name: string, build?: (dist: string) => Promise<void>) {
   const dir = join(work, name);
   await mkdir(join(dir, 'bin'), { recursive: true });
   await copyFile(join(root, 'bin/portcullis.js'), join(dir, 'bin/portcullis.js'));
-  await symlink(join(root, 'dist'), join(dir, 'dist'));
+  await symlink(join(root, 'node_modules'), join(dir, 'node_modules'));
+  if (build === undefined) await symlink(join(root, 'dist'), join(dir, 'dist'));
+  else await build(join(dir, 'dist'));
   return join(dir, 'bin/portcullis.js');
 }
 const noCache = { NODE_DISABLE_COMPILE_CACHE: '1' };
@@ -48,12 +57,25 @@ const runners: Runner[] = [];
 for (const [i, root] of checkouts.entries()) {
   const name = i === 0 ? 'this' : `base${checkouts.length > 2 ? i : ''}`;
   const src = [join(root, 'bin/portcullis.js')];
+  if (!existsSync(join(root, 'src'))) {
+    // an installed package (e.g. another build's layout): run as it is
+    runners.push({ label: `${name} package`, argv: src, env: {} });
+    continue;
+  }
   runners.push({ label: `${name} src`, argv: src, env: {} });
-  runners.push({ label: `${name} src, no compile cache`, argv: src, env: noCache });
-  if (existsSync(join(root, 'dist/src/cli/main.js'))) {
-    const dist = [await packageLayout(root, name)];
-    runners.push({ label: `${name} dist`, argv: dist, env: {} });
-    runners.push({ label: `${name} dist, no compile cache`, argv: dist, env: noCache });
+  const published =
+    i === 0
+      ? { label: 'bundle', bin: await packageLayout(root, name, buildCli) }
+      : existsSync(join(root, 'dist/src/cli/main.js'))
+        ? { label: 'dist', bin: await packageLayout(root, name) }
+        : undefined;
+  if (published !== undefined) {
+    runners.push({ label: `${name} ${published.label}`, argv: [published.bin], env: {} });
+    runners.push({
+      label: `${name} ${published.label}, no compile cache`,
+      argv: [published.bin],
+      env: noCache,
+    });
   }
 }
 
@@ -71,50 +93,79 @@ try {
 
   interface Case {
     readonly label: string;
-    readonly once: () => Promise<unknown>;
-    readonly times: number[];
+    readonly argv: readonly string[];
+    readonly env: Readonly<Record<string, string | undefined>>;
+    readonly before?: () => Promise<unknown>;
+    readonly wall: number[];
+    readonly cpu: number[];
   }
   const cases: Case[] = [];
-  const add = (label: string, once: () => Promise<unknown>) => cases.push({ label, once, times: [] });
-  add('skopeo inspect', () => run('skopeo', ['inspect', '--tls-verify=false', name], { env: runEnv }));
-  add('skopeo copy --policy (signedBy, lookaside)', async () => {
-    await rm(out, { recursive: true, force: true });
-    await run('skopeo', signed.skopeoCopyArgs(out), { env: runEnv });
-  });
+  const add = (label: string, argv: readonly string[], env = runEnv, before?: () => Promise<unknown>) =>
+    cases.push({ label, argv, env, ...(before === undefined ? {} : { before }), wall: [], cpu: [] });
+  // Runs a command and prints its wall and CPU time (user+sys) in seconds, from bash's `time`
+  // (millisecond resolution; /usr/bin/time rounds CPU time to 10 ms).
+  const timer = [
+    'bash',
+    '-c',
+    'TIMEFORMAT="%3R %3U %3S"; { time "$@" >/dev/null 2>/dev/null; } 2>&1; exit $?',
+    'timer',
+  ];
+  /** Runs the case once; returns [wall ms, user+sys ms]. */
+  async function once(c: Case): Promise<[number, number]> {
+    await c.before?.();
+    const { stdout } = await run(timer[0]!, [...timer.slice(1), ...c.argv], { env: c.env });
+    const [wall, user, sys] = stdout.trim().split(' ').map(Number);
+    return [wall! * 1000, (user! + sys!) * 1000];
+  }
+  add('skopeo inspect', ['skopeo', 'inspect', '--tls-verify=false', name]);
+  add('skopeo copy --policy (signedBy, lookaside)', ['skopeo', ...signed.skopeoCopyArgs(out)], runEnv, () =>
+    rm(out, { recursive: true, force: true }),
+  );
   for (const r of runners) {
     // bin/portcullis.js run as users run it (`portcullis`, `npx portcullis`): through its shebang,
     // which passes Node flags, with this Node first on PATH.
-    const ours = (args: string[]) => () =>
-      run(r.argv[0]!, [...r.argv.slice(1), ...args], {
-        env: { ...runEnv, ...r.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
-        maxBuffer: 16 << 20,
+    const ours = (label: string, args: readonly string[]) =>
+      add(`${r.label}: ${label}`, [...r.argv, ...args], {
+        ...runEnv,
+        ...r.env,
+        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`,
       });
-    add(`${r.label}: --version`, ours(['--version']));
-    add(
-      `${r.label}: inspect`,
-      ours(['inspect', '--tls-verify=false', '--registries-conf', env.ctx.registriesConfPath!, name]),
-    );
-    add(`${r.label}: policy eval`, ours([...policyEvalArgs]));
+    ours('--version', ['--version']);
+    ours('inspect', [
+      'inspect',
+      '--tls-verify=false',
+      '--registries-conf',
+      env.ctx.registriesConfPath!,
+      name,
+    ]);
+    ours('policy eval', policyEvalArgs);
   }
-  for (const c of cases) await c.once(); // warm-up: page cache, compile caches, registry
+  for (const c of cases) await once(c); // warm-up: page cache, compile caches, registry
+  const load = [loadavg()[0]!];
   for (let i = 0; i < runs; i++) {
     for (const c of cases) {
-      const t0 = performance.now();
-      await c.once();
-      c.times.push(performance.now() - t0);
+      const [wall, cpu] = await once(c);
+      c.wall.push(wall);
+      c.cpu.push(cpu);
     }
+    load.push(loadavg()[0]!);
   }
-  const skopeoInspect = median(cases[0]!.times);
-  const skopeoCopy = median(cases[1]!.times);
-  console.log(`median of ${runs} interleaved runs; load ${loadavg().join(' ')}`);
+  const [skopeoInspect, skopeoCopy] = cases.map((c) => median(c.wall));
+  console.log(
+    `medians of ${runs} interleaved runs; 1-min load average ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)}`,
+  );
+  console.log(`  ${''.padEnd(48)} ${'wall'.padStart(6)}    ${'cpu'.padStart(6)}`);
   for (const c of cases) {
-    const m = median(c.times);
+    const m = median(c.wall);
     const vs = c.label.endsWith(': inspect')
-      ? `  ${(m / skopeoInspect).toFixed(2)}x skopeo inspect`
+      ? `  ${(m / skopeoInspect!).toFixed(2)}x skopeo inspect`
       : c.label.endsWith(': policy eval')
-        ? `  ${(m / skopeoCopy).toFixed(2)}x skopeo copy --policy`
+        ? `  ${(m / skopeoCopy!).toFixed(2)}x skopeo copy --policy`
         : '';
-    console.log(`  ${c.label.padEnd(48)} ${m.toFixed(0).padStart(6)} ms${vs}`);
+    const cpu = median(c.cpu);
+    console.log(
+      `  ${c.label.padEnd(48)} ${m.toFixed(0).padStart(6)} ms ${cpu.toFixed(0).padStart(6)} ms${vs}`,
+    );
   }
 } finally {
   await closeAllAgents();

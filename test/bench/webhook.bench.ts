@@ -7,12 +7,18 @@
 //     manifests and their signatures, and verifies them (1 connection, latency).
 // Servers run in a child process so server and load generator each get a core.
 //
+// Server CPU per request is the figure foreign load distorts least; the load generator's own CPU
+// per request is printed too, to show which side ran out of core.
+//
 //   node_modules/.bin/node test/bench/webhook.bench.ts [--duration SECONDS] [--rounds N]
+//     [--workers N]        autocannon worker threads (0: in the main thread)
+//     [--kinds echo,cached,cold,echo-x2,cached-x2]   (default: the first three)
 import { type ChildProcess, fork } from 'node:child_process';
+import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
@@ -36,6 +42,36 @@ type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 type Kind = 'echo' | 'cached' | 'cold';
+/** `-x2`: two node:cluster processes sharing the port, to see how far the machine goes. */
+type Serving = Kind | `${Kind}-x2`;
+
+/** Child process with `-x2`: a cluster primary over two workers; CPU figures are their sum. */
+async function serveClustered(kind: Kind, work: string): Promise<void> {
+  cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: ['--serve', kind, work] });
+  const workers = [cluster.fork(), cluster.fork()];
+  const ports = await Promise.all(
+    workers.map(async (w) => ((await once(w, 'message')) as [{ port: number }])[0].port),
+  );
+  const ask = async (w: Worker) => {
+    const reply = once(w, 'message') as Promise<[{ cpuMicros: number; systemMicros: number }]>;
+    w.send('cpu');
+    return (await reply)[0];
+  };
+  process.on('SIGINT', async () => {
+    const exits = workers.map((w) => once(w, 'exit'));
+    for (const w of workers) w.process.kill('SIGINT');
+    await Promise.all(exits);
+    process.exit(0);
+  });
+  process.on('message', async () => {
+    const figures = await Promise.all(workers.map(ask));
+    process.send?.({
+      cpuMicros: figures.reduce((sum, f) => sum + f.cpuMicros, 0),
+      systemMicros: figures.reduce((sum, f) => sum + f.systemMicros, 0),
+    });
+  });
+  process.send?.({ port: ports[0] });
+}
 
 /** Child process: serves one kind of server from the prepared work directory. */
 async function serve(kind: Kind, work: string): Promise<void> {
@@ -69,7 +105,7 @@ async function serve(kind: Kind, work: string): Promise<void> {
   // CPU time is the figure a shared machine cannot distort: the parent asks before and after.
   process.on('message', () => {
     const { user, system } = process.cpuUsage();
-    process.send?.({ cpuMicros: user + system });
+    process.send?.({ cpuMicros: user + system, systemMicros: system });
   });
   process.send?.({ port });
 }
@@ -93,7 +129,7 @@ async function prepare(work: string, host: string, images: readonly string[]): P
   await writeSelfSignedCertificate(work, ['127.0.0.1']);
 }
 
-async function startChild(kind: Kind, work: string): Promise<{ child: ChildProcess; port: number }> {
+async function startChild(kind: Serving, work: string): Promise<{ child: ChildProcess; port: number }> {
   // BENCH_CPU_PROF=DIR writes a CPU profile of every server process to DIR.
   const profile = process.env.BENCH_CPU_PROF;
   const execArgv = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
@@ -121,16 +157,24 @@ async function post(port: number, body: string): Promise<string> {
   });
 }
 
-async function cpuMicros(child: ChildProcess): Promise<number> {
-  const reply = once(child, 'message') as Promise<[{ cpuMicros: number }]>;
+async function cpuMicros(child: ChildProcess): Promise<{ cpu: number; system: number }> {
+  const reply = once(child, 'message') as Promise<[{ cpuMicros: number; systemMicros: number }]>;
   child.send('cpu');
-  return (await reply)[0].cpuMicros;
+  const [{ cpuMicros, systemMicros }] = await reply;
+  return { cpu: cpuMicros, system: systemMicros };
 }
 
 interface Measured {
   readonly result: AutocannonResult;
   /** Server CPU time per answered request. */
   readonly cpuMicrosPerRequest: number;
+  /** The load generator's CPU time per answered request (all its threads). */
+  readonly loadMicrosPerRequest: number;
+}
+
+function ownCpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 async function load(
@@ -139,6 +183,7 @@ async function load(
   body: string,
   connections: number,
   seconds: number,
+  workers: number,
 ): Promise<Measured> {
   const answer = await post(port, body);
   if (!answer.includes('"allowed":true')) throw new Error(`bench: expected an admission, got ${answer}`);
@@ -148,15 +193,25 @@ async function load(
     headers: { 'content-type': 'application/json' },
     body,
     connections,
+    ...(workers > 0 ? { workers } : {}),
   };
   await autocannon({ ...options, duration: 2 });
   const before = await cpuMicros(child);
+  const ownBefore = ownCpuMicros();
   const result = await autocannon({ ...options, duration: seconds });
+  const ownAfter = ownCpuMicros();
   const after = await cpuMicros(child);
-  return { result, cpuMicrosPerRequest: (after - before) / Math.max(1, result.requests.total) };
+  if (process.env.BENCH_SYS)
+    console.log('system share', (after.system - before.system) / (after.cpu - before.cpu));
+  const total = Math.max(1, result.requests.total);
+  return {
+    result,
+    cpuMicrosPerRequest: (after.cpu - before.cpu) / total,
+    loadMicrosPerRequest: (ownAfter - ownBefore) / total,
+  };
 }
 
-function row(name: string, { result: r, cpuMicrosPerRequest }: Measured): string {
+function row(name: string, { result: r, cpuMicrosPerRequest, loadMicrosPerRequest }: Measured): string {
   const failures = r.errors + r.timeouts + r.non2xx;
   const cells = [
     r.requests.average.toFixed(0),
@@ -164,6 +219,7 @@ function row(name: string, { result: r, cpuMicrosPerRequest }: Measured): string
     r.latency.p99,
     r.latency.max,
     cpuMicrosPerRequest.toFixed(0),
+    loadMicrosPerRequest.toFixed(0),
     failures,
   ];
   return `${name.padEnd(44)}${cells.map((c) => String(c).padStart(9)).join('')}`;
@@ -177,6 +233,9 @@ function flag(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const seconds = flag('--duration', 10);
   const rounds = flag('--rounds', 3);
+  const workers = flag('--workers', 0);
+  const kindsAt = process.argv.indexOf('--kinds');
+  const kinds = kindsAt < 0 ? ['echo', 'cached', 'cold'] : process.argv[kindsAt + 1]!.split(',');
   const work = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
   const registry = await startRegistry();
   const images = [
@@ -185,11 +244,16 @@ async function main(): Promise<void> {
     `${registry.host}/shop/migrate:1.4.2`,
   ] as const;
   const body = JSON.stringify(realisticPodReview('5f0e9a8c-1111-4222-8333-000000000042', images));
-  const runs: Array<[Kind, string, number]> = [
-    ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
-    ['cached', 'portcullis cached, 16 connections', 16],
-    ['cold', 'portcullis cold (no caches), 1 connection', 1],
-  ];
+  const runs = (
+    [
+      ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
+      ['cached', 'portcullis cached, 16 connections', 16],
+      ['cold', 'portcullis cold (no caches), 1 connection', 1],
+      ['echo-x2', 'echo, 2 cluster processes, 16 connections', 16],
+      ['cached-x2', 'cached, 2 cluster processes, 16 conn.', 16],
+    ] as Array<[Serving, string, number]>
+  ).filter(([kind]) => kinds.includes(kind));
+  const loads: number[] = [];
   // The machine is shared: alternate the servers for several rounds and report each one's
   // median round, so a burst of foreign load does not land on one side only.
   const results: Measured[][] = runs.map(() => []);
@@ -199,7 +263,8 @@ async function main(): Promise<void> {
       for (const [i, [kind, , connections]] of runs.entries()) {
         const { child, port } = await startChild(kind, work);
         try {
-          results[i]!.push(await load(child, port, body, connections, seconds));
+          results[i]!.push(await load(child, port, body, connections, seconds, workers));
+          loads.push(loadavg()[0]!);
         } finally {
           // SIGINT exits cleanly (profiles are written on exit).
           const exited = once(child, 'exit');
@@ -215,13 +280,17 @@ async function main(): Promise<void> {
   const median = (rs: Measured[]) =>
     [...rs].sort((a, b) => a.result.requests.average - b.result.requests.average)[Math.floor(rs.length / 2)]!;
   console.log(
-    `HTTPS, realistic 3-container Pod AdmissionReview, median of ${rounds} alternating ${seconds} s rounds`,
+    `HTTPS, realistic 3-container Pod AdmissionReview, median of ${rounds} alternating ${seconds} s rounds, ` +
+      `load generator: autocannon ${workers > 0 ? `${workers} worker threads` : 'main thread'}, ` +
+      `loadavg ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} on ${availableParallelism()} cores`,
   );
   console.log(
-    `${'server'.padEnd(44)}${['req/s', 'p50 ms', 'p99 ms', 'max ms', 'cpu µs', 'failed'].map((h) => h.padStart(9)).join('')}`,
+    `${'server'.padEnd(44)}${['req/s', 'p50 ms', 'p99 ms', 'max ms', 'cpu µs', 'load µs', 'failed'].map((h) => h.padStart(9)).join('')}`,
   );
   for (const [i, [, name]] of runs.entries()) console.log(row(name, median(results[i]!)));
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] as Kind, process.argv[4]!);
-else await main();
+const serving = process.argv[3] as Serving;
+if (process.argv[2] !== '--serve') await main();
+else if (serving.endsWith('-x2')) await serveClustered(serving.slice(0, -3) as Kind, process.argv[4]!);
+else await serve(serving as Kind, process.argv[4]!);

@@ -1,13 +1,17 @@
 // What each command loads at start-up: the CLI's speed against skopeo depends on commands not
-// loading libraries they do not use (test/bench/cli-startup.bench.ts measures the time itself).
+// loading libraries they do not use (test/bench/cli-startup.bench.ts measures the time itself);
+// and the published form (bin/ and the esbuild bundle in dist/cli/, no src/) against src/.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { buildCli } from '../../scripts/build.ts';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { type SignedImage, signedImage } from '../bench/signed-image.ts';
 import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
@@ -22,9 +26,13 @@ const hook = fileURLToPath(new URL('../helpers/load-trace.ts', import.meta.url))
  * Runs bin/portcullis.js as users do, through its shebang with Node 24 first on PATH; returns
  * the Node flags it ran with and the file URLs of the modules it loaded.
  */
-async function traced(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}) {
+async function traced(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+  cli = bin,
+) {
   const trace = join(work, `trace-${Math.random().toString(36).slice(2)}`);
-  await run(bin, argv, {
+  const { stdout } = await run(cli, argv, {
     env: {
       ...process.env,
       ...env,
@@ -34,10 +42,13 @@ async function traced(argv: readonly string[], env: Readonly<Record<string, stri
     },
   });
   const [flags, ...urls] = (await readFile(trace, 'utf8')).split('\n');
-  return { flags: JSON.parse(flags!) as string[], loaded: urls.filter((u) => u.startsWith('file:')) };
+  return { flags: JSON.parse(flags!) as string[], loaded: urls.filter((u) => u.startsWith('file:')), stdout };
 }
-const loadedBy = async (argv: readonly string[], env?: Readonly<Record<string, string | undefined>>) =>
-  (await traced(argv, env)).loaded;
+const loadedBy = async (
+  argv: readonly string[],
+  env?: Readonly<Record<string, string | undefined>>,
+  cli?: string,
+) => (await traced(argv, env, cli)).loaded;
 
 /** The packages (node_modules/<name>) among the loaded modules, with `undici/index.js` apart. */
 function packages(urls: readonly string[]): Set<string> {
@@ -121,5 +132,94 @@ describe('CLI start-up: Node flags and the modules each command loads', () => {
     const args = image.policyEvalArgs.map((a) => (a === image.policy ? policy : a));
     const loaded = packages(await loadedBy(args, image.env));
     for (const p of [...heavy, 'openpgp', 'undici']) assert.ok(!loaded.has(p), `loaded ${p}`);
+  });
+});
+
+describe('CLI start-up: the published form (bin/ and the bundle, no src/)', () => {
+  let published: string;
+  before(async () => {
+    // The package's layout: bin/portcullis.js, dist/cli/ as `npm run build` writes it, node_modules.
+    const dir = join(work, 'package');
+    await mkdir(join(dir, 'bin'), { recursive: true });
+    await copyFile(bin, join(dir, 'bin/portcullis.js'));
+    await symlink(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(dir, 'node_modules'));
+    await buildCli(join(dir, 'dist'));
+    published = join(dir, 'bin/portcullis.js');
+  });
+
+  const inspectArgs = () => [
+    'inspect',
+    '--tls-verify=false',
+    '--registries-conf',
+    env.ctx.registriesConfPath!,
+    image.name,
+  ];
+  const cases: [string, () => readonly string[]][] = [
+    ['--version', () => ['--version']],
+    ['inspect docker://', inspectArgs],
+    ['policy eval of a GPG-signed image', () => image.policyEvalArgs],
+  ];
+  for (const [name, args] of cases) {
+    it(`${name} prints what the src/ run prints, and loads no src/ module`, async () => {
+      const fromSrc = await traced(args(), image.env);
+      const fromBundle = await traced(args(), image.env, published);
+      assert.equal(fromBundle.stdout, fromSrc.stdout);
+      assert.ok(fromBundle.stdout.length > 0);
+      assert.deepEqual(
+        fromBundle.loaded.filter((u) => u.includes('/src/')),
+        [],
+      );
+      assert.ok(fromBundle.loaded.some((u) => u.includes('/dist/cli/')));
+    });
+  }
+
+  it('serve through the bundle (what the image runs) answers /healthz', async () => {
+    const server = spawn(published, ['serve', '--listen', '127.0.0.1:0'], {
+      env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      server.stderr.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      server.stdout.setEncoding('utf8');
+      let url: string | undefined;
+      for await (const chunk of server.stdout) {
+        out += chunk;
+        url = /listening on (https:\/\/\S+)/.exec(out)?.[1];
+        if (url !== undefined) break;
+      }
+      assert.ok(url !== undefined, `serve did not start:\n${out}`);
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        request(`${url}/healthz`, { rejectUnauthorized: false }, (r) => {
+          let body = '';
+          r.on('data', (d: Buffer) => {
+            body += d.toString();
+          });
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.deepEqual(res, { status: 200, body: 'ok\n' });
+    } finally {
+      const exited = once(server, 'exit');
+      server.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('inspect through the bundle loads no signature or server library', async () => {
+    const loaded = packages(await loadedBy(inspectArgs(), image.env, published));
+    assert.ok(loaded.has('undici'));
+    for (const p of [...heavy, 'openpgp', 'yaml', 'undici/index.js'])
+      assert.ok(!loaded.has(p), `loaded ${p}`);
+  });
+
+  it('policy eval through the bundle loads openpgp, and no sigstore or server library', async () => {
+    const loaded = packages(await loadedBy(image.policyEvalArgs, image.env, published));
+    assert.ok(loaded.has('openpgp'));
+    for (const p of [...heavy, 'undici/index.js']) assert.ok(!loaded.has(p), `loaded ${p}`);
   });
 });

@@ -7,7 +7,7 @@ import {
   credentialScope,
   normalizeAuthKey,
 } from '../../src/policy/index.ts';
-import { checkerRig, digestFor } from './fakes.ts';
+import { checkerRig, digestFor, FakeEvaluator } from './fakes.ts';
 
 const none = { dockerConfigJson: [] };
 const progress = (): CheckProgress => ({ stage: 'parsing' });
@@ -138,6 +138,115 @@ describe('ImageChecker', () => {
       reason: 'no trust policy is loaded',
     });
   });
+});
+
+describe('ImageChecker.cached', () => {
+  const image = 'registry.example/team/app:1';
+  /** The cache observations and stages a checker reports, in order. */
+  const recording = () => {
+    const seen: string[] = [];
+    const observer = {
+      stage: (stage: string) => seen.push(`stage ${stage}`),
+      cache: (name: string, hit: boolean) => seen.push(`${name} ${hit ? 'hit' : 'miss'}`),
+      registryRequest: () => {},
+    };
+    return { seen, observer };
+  };
+
+  it('knows nothing before a check, then the verdict check() gives, observed as check() would', async () => {
+    const { seen, observer } = recording();
+    const rig = checkerRig({ observer });
+    assert.equal(rig.checker.cached(image, none), undefined);
+    await rig.checker.check(image, none, progress());
+    seen.length = 0;
+    const slow = await rig.checker.check(image, none, progress());
+    const slowSeen = seen.splice(0);
+    assert.deepEqual(rig.checker.cached(image, none), slow);
+    assert.deepEqual(seen, slowSeen);
+    assert.deepEqual(slowSeen, ['digest hit', 'verdict hit', 'stage cache']);
+  });
+  const forgets: Array<[string, (rig: ReturnType<typeof checkerRig>) => unknown]> = [
+    [
+      'the policy changes',
+      (rig) => {
+        rig.evaluator!.policyHash = 'policy-2';
+      },
+    ],
+    [
+      'the trust material changes',
+      (rig) => {
+        rig.evaluator!.trustHash = 'trust-2';
+      },
+    ],
+    [
+      'another policy is loaded',
+      (rig) => {
+        rig.evaluator = new FakeEvaluator();
+      },
+    ],
+    [
+      'no policy is loaded',
+      (rig) => {
+        rig.evaluator = undefined;
+      },
+    ],
+    ['the tag resolution expires', () => sleep(150)],
+  ];
+  for (const [what, change] of forgets) {
+    it(`knows nothing once ${what}`, async () => {
+      const rig = checkerRig({ digestTtlMs: 100 });
+      await rig.checker.check(image, none, progress());
+      assert.notEqual(rig.checker.cached(image, none), undefined);
+      await change(rig);
+      assert.equal(rig.checker.cached(image, none), undefined);
+    });
+  }
+  it('knows nothing for other credentials of the registry, whatever other registries get', async () => {
+    const rig = checkerRig();
+    await rig.checker.check(image, none, progress());
+    assert.notEqual(
+      rig.checker.cached(image, { dockerConfigJson: [authFor('other.example', 'x')] }),
+      undefined,
+    );
+    assert.equal(
+      rig.checker.cached(image, { dockerConfigJson: [authFor('registry.example', 'x')] }),
+      undefined,
+    );
+  });
+  it('knows nothing once a denial expires', async () => {
+    const rig = checkerRig({ deniedTtlMs: 100 });
+    const denied = 'registry.example/unsigned/app:1';
+    await rig.checker.check(denied, none, progress());
+    assert.equal(rig.checker.cached(denied, none)?.kind, 'denied');
+    await sleep(150);
+    assert.equal(rig.checker.cached(denied, none), undefined);
+  });
+  const never: Array<[string, string, (rig: ReturnType<typeof checkerRig>) => void]> = [
+    ['the policy decides alone', 'registry.example/open/app:1', () => {}],
+    ['the reference is invalid', 'Registry.example/App:1', () => {}],
+    [
+      'the verification failed',
+      image,
+      (rig) => {
+        rig.evaluator!.behaviour = 'throw';
+      },
+    ],
+    [
+      'the resolution failed',
+      image,
+      (rig) => {
+        rig.resolver.behaviour = 'throw';
+      },
+    ],
+  ];
+  for (const [what, subject, set] of never) {
+    it(`knows nothing when ${what} (check() answers those)`, async () => {
+      const rig = checkerRig();
+      set(rig);
+      await rig.checker.check(subject, none, progress());
+      assert.equal(rig.checker.cached(subject, none), undefined);
+    });
+  }
 });
 
 describe('credentialScope', () => {

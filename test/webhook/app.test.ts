@@ -225,6 +225,38 @@ describe('failures', () => {
       assert.match(body.response.warnings[0], /could not be verified: no verdict within the 0\.1s deadline/);
     });
   }
+  it('reviews waiting together each answer at their own deadline', async () => {
+    const rig = appRig({ mode: 'enforce', deadlineMs: 150 });
+    rig.resolver.behaviour = 'hang';
+    const timed = async () => {
+      const started = Date.now();
+      const { body } = await post(rig.app, '/validate', pod);
+      return { elapsed: Date.now() - started, finished: Date.now(), body };
+    };
+    const first = timed();
+    await new Promise((r) => setTimeout(r, 80));
+    const [a, b] = await Promise.all([first, timed()]);
+    for (const { elapsed, body } of [a, b]) {
+      assert.ok(elapsed >= 140 && elapsed < 1500, `answered after ${elapsed} ms`);
+      assert.equal(body.response.allowed, false);
+      assert.match(body.response.status.message, /no verdict within the 0\.15s deadline/);
+    }
+    assert.ok(a.finished < b.finished, 'the earlier review expires first');
+  });
+  it('a review still has its deadline after others were answered or expired', async () => {
+    const rig = appRig({ mode: 'enforce', deadlineMs: 100 });
+    const quick = await post(rig.app, '/validate', pod);
+    assert.equal(quick.body.response.allowed, true);
+    rig.resolver.behaviour = 'hang';
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const uncached = review('', 'Pod', workload('', 'Pod', podSpec([`${SIGNED}.${i}`])));
+      const { body } = await post(rig.app, '/validate', uncached);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 90 && elapsed < 1500, `review ${i} answered after ${elapsed} ms`);
+      assert.match(body.response.status.message, /no verdict within the 0\.1s deadline/);
+    }
+  });
   const throwing = [
     [
       'an evaluator that throws',
@@ -289,6 +321,37 @@ describe('bad input', () => {
       /invalid object: spec\.containers\[0\]\.image: expected a string/,
     );
   });
+
+  const malformed: Array<[string, string, unknown, string]> = [
+    [
+      'containers that are not a list',
+      'Pod',
+      { spec: { containers: {} } },
+      'spec.containers: expected an array',
+    ],
+    [
+      'a container that is not an object',
+      'Pod',
+      { spec: { containers: ['nginx'] } },
+      'spec.containers[0]: expected an object',
+    ],
+    [
+      'a template that is not an object',
+      'Deployment',
+      { spec: { template: 'x' } },
+      'spec.template: expected an object',
+    ],
+    ['a spec that is not an object', 'CronJob', { spec: 7 }, 'spec: expected an object'],
+  ];
+  for (const [what, kind, object, message] of malformed) {
+    it(`a ${kind} with ${what} is denied as an invalid object`, async () => {
+      const { app } = appRig();
+      const group = kind === 'Pod' ? '' : kind === 'CronJob' ? 'batch' : 'apps';
+      const { body } = await post(app, '/validate', review(group, kind, object));
+      assert.equal(body.response.allowed, false);
+      assert.equal(body.response.status.message, `invalid object: ${message}`);
+    });
+  }
 
   const envelopes: Array<[string, unknown, string]> = [
     [

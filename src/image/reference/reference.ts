@@ -26,6 +26,8 @@ export class DockerReference {
   readonly path: string;
   readonly tag: string | undefined;
   readonly digest: Digest | undefined;
+  // Built once: callers key caches with it, and a string built per call is hashed per lookup.
+  #text: string | undefined;
 
   constructor(domain: string, path: string, tag?: string, digest?: Digest) {
     this.domain = domain;
@@ -45,7 +47,8 @@ export class DockerReference {
   }
 
   toString(): string {
-    return `${this.name()}${this.tag === undefined ? '' : `:${this.tag}`}${this.digest === undefined ? '' : `@${this.digest}`}`;
+    this.#text ??= `${this.name()}${this.tag === undefined ? '' : `:${this.tag}`}${this.digest === undefined ? '' : `@${this.digest}`}`;
+    return this.#text;
   }
 
   /** The short form users type: no `docker.io/`, no `library/` for official images. */

@@ -1,0 +1,82 @@
+// In-process CPU cost of a cached admission without TLS or HTTP: admit() on a realistic
+// 3-container Pod review whose verdicts and digests are cached, next to JSON.parse of the same
+// body (which every server pays). The checker, caches, metrics and logger are the real ones; only
+// the evaluator and the resolver are stand-ins (after the first review they are never called).
+//
+//   node_modules/.bin/node test/bench/admit-micro.bench.ts [--reviews N]
+import { Writable } from 'node:stream';
+import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
+import type { Digest } from '../../src/image/index.ts';
+import { type Evaluator, ImageChecker, NO_PULL_SECRETS, type Verdict } from '../../src/policy/index.ts';
+import { type AdmissionSettings, admit } from '../../src/webhook/admit.ts';
+import { createLogger } from '../../src/webhook/log.ts';
+import { createMetrics } from '../../src/webhook/metrics.ts';
+import { realisticPodReview } from './pod-review.ts';
+
+const CONCURRENCY = 16;
+
+function settings(): AdmissionSettings {
+  const metrics = createMetrics();
+  const evaluator: Evaluator = {
+    policyHash: 'p'.repeat(64),
+    trustHash: 't'.repeat(64),
+    sources: [],
+    decideWithoutImage: async () => undefined,
+    evaluate: async (_ref, digest) => ({ kind: 'allowed', reason: 'signed', verified: true, digest }),
+  };
+  const checker = new ImageChecker({
+    resolver: { resolve: async () => `sha256:${'a'.repeat(64)}` as Digest },
+    evaluator: () => evaluator,
+    verdicts: createTtlCache<Verdict>(DEFAULT_CACHE_LIMITS.maxEntries),
+    digests: createTtlCache<{ digest: Digest }>(DEFAULT_CACHE_LIMITS.maxEntries),
+    resolutions: new Coalescer<Digest>(16_000),
+    evaluations: new Coalescer<Verdict>(16_000),
+    platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
+    ...DEFAULT_CACHE_LIMITS,
+    observer: metrics,
+  });
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  return {
+    checks: () => [{ mode: 'enforce', checker }],
+    pullSecrets: NO_PULL_SECRETS,
+    mode: 'enforce',
+    deadlineMs: 8000,
+    unknownKinds: 'allow',
+    metrics,
+    logger: createLogger('warn', discard),
+  };
+}
+
+/** CPU µs per call of `work`, CONCURRENCY calls in flight as under load. */
+async function cpuMicros(reviews: number, work: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < reviews / 5; i++) await work();
+  const before = process.cpuUsage();
+  let started = 0;
+  const lane = async () => {
+    while (started++ < reviews) await work();
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
+  const { user, system } = process.cpuUsage(before);
+  return (user + system) / reviews;
+}
+
+const i = process.argv.indexOf('--reviews');
+const reviews = i < 0 ? 200_000 : Number(process.argv[i + 1]);
+const admission = settings();
+const images = [
+  'registry.example/shop/checkout:1.4.2',
+  'registry.example/shop/proxy:2.0.1',
+  'registry.example/shop/migrate:1.4.2',
+] as const;
+const body = JSON.stringify(realisticPodReview('5f0e9a8c-1111-4222-8333-000000000042', images));
+const first = await admit(admission, JSON.parse(body), false);
+if (!first.review.response.allowed)
+  throw new Error(`bench: expected an admission, got ${JSON.stringify(first)}`);
+const parse = await cpuMicros(reviews, async () => JSON.parse(body));
+const both = await cpuMicros(reviews, () => admit(admission, JSON.parse(body), false));
+console.log(
+  `cached 3-container Pod review, ${body.length} bytes, ${CONCURRENCY} in flight, CPU µs per review`,
+);
+console.log(
+  `JSON.parse ${parse.toFixed(2)}  JSON.parse + admit ${both.toFixed(2)}  admit ${(both - parse).toFixed(2)}`,
+);
