@@ -5,6 +5,7 @@ import { parseNormalizedNamed } from '../image/reference/index.ts';
 import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
+import { withGcPacing } from './gc-pacing.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { progressFor } from './progress.ts';
 import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
@@ -82,7 +83,7 @@ ${formatFlags(specs)}
         ...(deps.extraOptions !== undefined ? await deps.extraOptions(io) : {}),
       };
       try {
-        const result = await copyImage(dest, src, options);
+        const result = await withGcPacing(() => copyImage(dest, src, options));
         if (flags.digestfile !== undefined) await writeFile(flags.digestfile, result.manifestDigest);
         return 0;
       } finally {

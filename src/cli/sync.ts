@@ -15,6 +15,7 @@ import {
 import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
+import { withGcPacing } from './gc-pacing.ts';
 import { policyFlagSpecs, policyFromFlags } from './policy-flags.ts';
 import { signFlagSpecs, signingFromFlags } from './sign-flags.ts';
 import { parseSyncYaml } from './sync-config.ts';
@@ -336,7 +337,9 @@ ${formatFlags(specs)}
             }
           }
         };
-        await Promise.all(Array.from({ length: Math.min(inFlight, jobs.length) }, worker));
+        await withGcPacing(() =>
+          Promise.all(Array.from({ length: Math.min(inFlight, jobs.length) }, worker)),
+        );
         if (flags.digestfile !== undefined) {
           const lines = jobs.flatMap((j, i) => {
             const r = results[i];

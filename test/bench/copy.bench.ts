@@ -2,11 +2,13 @@
 // a synthetic 12-layer image of 384 MiB incompressible data, oci: -> dir:, oci: -> oci:,
 // registry -> oci:/dir:/registry, and sync of a 50-tag repository. Wall time and peak RSS of
 // each process (GNU time). Run: node_modules/.bin/node test/bench/copy.bench.ts [--runs N]
+// [--only SUBSTRING] (scenarios whose name contains it) [--baseline DIR] (another checkout's
+// bin/portcullis.js measured in the same interleaved runs, for A/B comparisons).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,7 +22,17 @@ const cli = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 const LAYERS = 12;
 const LAYER_BYTES = 32 * 1024 * 1024;
 const SYNC_TAGS = 50;
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] ?? 2) || 2;
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+const runs = Number(flag('--runs') ?? 2) || 2;
+const only = flag('--only');
+const baselineDir = flag('--baseline');
+const baselineCli = baselineDir === undefined ? undefined : join(baselineDir, 'bin', 'portcullis.js');
+type Tool = 'ours' | 'baseline' | 'skopeo';
+const tools: readonly Tool[] =
+  baselineCli === undefined ? ['skopeo', 'ours'] : ['skopeo', 'baseline', 'ours'];
 
 interface Measure {
   readonly seconds: number;
@@ -135,7 +147,7 @@ interface Scenario {
    * registry started for this one measurement, so skopeo's persistent blob-info cache (which would
    * let it mount blobs pushed by an earlier run) cannot help it.
    */
-  readonly args: (tool: 'ours' | 'skopeo', n: number, dest: string) => string[];
+  readonly args: (tool: Tool, n: number, dest: string) => string[];
   readonly needsDestRegistry?: boolean;
 }
 
@@ -155,8 +167,9 @@ async function main(): Promise<void> {
       src,
       `docker://${a.host}/bench/big:v1`,
     ]);
-    process.stdout.write(`pushing ${SYNC_TAGS} small tags...\n`);
-    for (let i = 0; i < SYNC_TAGS; i++) {
+    const syncWanted = only === undefined || `sync ${SYNC_TAGS} tags`.includes(only);
+    if (syncWanted) process.stdout.write(`pushing ${SYNC_TAGS} small tags...\n`);
+    for (let i = 0; syncWanted && i < SYNC_TAGS; i++) {
       const small = await buildSmall(join(root, `small-${i}`));
       await exec('skopeo', [
         '--insecure-policy',
@@ -220,23 +233,29 @@ async function main(): Promise<void> {
     ];
     const rows: string[] = [];
     for (const s of scenarios) {
-      const best = { ours: { seconds: Infinity, maxRssMiB: 0 }, skopeo: { seconds: Infinity, maxRssMiB: 0 } };
+      if (only !== undefined && !s.name.includes(only)) continue;
+      const best = Object.fromEntries(tools.map((t) => [t, { seconds: Infinity, maxRssMiB: 0 }])) as Record<
+        Tool,
+        Measure
+      >;
       for (let n = 0; n < runs; n++) {
-        for (const tool of ['skopeo', 'ours'] as const) {
+        for (const tool of tools) {
           const destRegistry = s.needsDestRegistry ? await startRegistry() : undefined;
           const args = s.args(tool, n, destRegistry?.host ?? '');
           let m: Measure;
           try {
             m =
-              tool === 'ours'
-                ? await timed(node, [cli, ...args])
-                : await timed('skopeo', ['--insecure-policy', ...args]);
+              tool === 'skopeo'
+                ? await timed('skopeo', ['--insecure-policy', ...args])
+                : await timed(node, [tool === 'ours' ? cli : (baselineCli as string), ...args]);
           } finally {
             await destRegistry?.stop();
           }
-          if (m.seconds < best[tool].seconds) best[tool] = m;
+          process.stdout.write(
+            `  ${s.name} #${n} ${tool}: ${m.seconds.toFixed(2)} s, ${m.maxRssMiB.toFixed(0)} MiB (load ${loadavg()[0]?.toFixed(2)})\n`,
+          );
           best[tool] = {
-            seconds: best[tool].seconds,
+            seconds: Math.min(best[tool].seconds, m.seconds),
             maxRssMiB: Math.max(best[tool].maxRssMiB, m.maxRssMiB),
           };
           await rm(dest(tool, n, ''), { recursive: true, force: true });
@@ -244,16 +263,18 @@ async function main(): Promise<void> {
             await rm(dest(tool, n, what), { recursive: true, force: true });
         }
       }
-      const ratio = best.skopeo.seconds / best.ours.seconds;
+      const cell = (m: Measure) =>
+        `${m.seconds.toFixed(2).padStart(6)} s | ${m.maxRssMiB.toFixed(0).padStart(4)} MiB`;
+      const extra = baselineCli === undefined ? '' : ` ${cell(best.baseline)} |`;
       rows.push(
-        `| ${s.name.padEnd(20)} | ${best.ours.seconds.toFixed(2).padStart(6)} s | ${best.ours.maxRssMiB.toFixed(0).padStart(4)} MiB | ${best.skopeo.seconds.toFixed(2).padStart(6)} s | ${best.skopeo.maxRssMiB.toFixed(0).padStart(4)} MiB | ${ratio.toFixed(2)}x |`,
+        `| ${s.name.padEnd(20)} | ${cell(best.ours)} | ${cell(best.skopeo)} | ${(best.skopeo.seconds / best.ours.seconds).toFixed(2)}x |${extra}`,
       );
       process.stdout.write(`${rows.at(-1)}\n`);
     }
     process.stdout.write(
       `\nbest of ${runs} runs, peak RSS = max over runs; image ${LAYERS} layers, ${(LAYERS * LAYER_BYTES) / 2 ** 20} MiB random data\n` +
-        '| scenario             | portcullis | RSS      | skopeo 1.9.3 | RSS    | speed-up |\n' +
-        '|----------------------|-----------|----------|-----------|----------|----------|\n' +
+        `| scenario             | portcullis | RSS      | skopeo 1.9.3 | RSS    | speed-up |${baselineCli === undefined ? '' : ' baseline | RSS |'}\n` +
+        `|----------------------|-----------|----------|-----------|----------|----------|${baselineCli === undefined ? '' : '----------|-----|'}\n` +
         `${rows.join('\n')}\n`,
     );
   } finally {

@@ -324,21 +324,25 @@ async function copySingle(
   };
   const retry = <T>(fn: () => Promise<T>): Promise<T> =>
     withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, s.options.signal);
-  const layers: CopiedBlob[] = await limitedMap(layerInfos(m), s.parallel, (layer) =>
-    layer.urls !== undefined && layer.urls.length > 0 && s.dest.acceptsForeignLayerURLs
-      ? Promise.resolve({ info: layer, changed: false })
-      : retry(() => copyBlob(s.src, s.dest, layer, 'blob', plan, s.options.progress)),
-  );
   const config = configInfo(m);
+  const layerList = layerInfos(m);
+  // Copied as it is, the config is one more job in the layers' pool, queued last (so progress
+  // lines keep upstream's order) rather than a round of requests after the slowest layer: only
+  // the manifest, written below, needs every blob in place.
+  const configJob = config !== undefined && !converting ? [config] : [];
+  const copied: CopiedBlob[] = await limitedMap([...layerList, ...configJob], s.parallel, (blob, i) =>
+    i >= layerList.length
+      ? retry(() => copyBlob(s.src, s.dest, blob, 'config', undefined, s.options.progress))
+      : blob.urls !== undefined && blob.urls.length > 0 && s.dest.acceptsForeignLayerURLs
+        ? Promise.resolve({ info: blob, changed: false })
+        : retry(() => copyBlob(s.src, s.dest, blob, 'blob', plan, s.options.progress)),
+  );
+  const layers = copied.slice(0, layerList.length);
   // A schema2 -> OCI conversion re-encodes the config, so its bytes are needed then.
   let configBytes: Buffer | undefined;
-  if (config !== undefined) {
-    if (converting) {
-      configBytes = await retry(() => readConfig(s.src, config));
-      await putConfig(s, config, configBytes);
-    } else {
-      await retry(() => copyBlob(s.src, s.dest, config, 'config', undefined, s.options.progress));
-    }
+  if (config !== undefined && converting) {
+    configBytes = await retry(() => readConfig(s.src, config));
+    await putConfig(s, config, configBytes);
   }
   let out = manifest;
   if (converting || layers.some((l) => l.changed)) {

@@ -545,6 +545,15 @@ describe('parallelism, retries, skipping', () => {
     assert.equal(b.stats.max, 1);
   });
 
+  test('the config is copied alongside the layers, within the same limit', async () => {
+    const one = fresh('one');
+    await writeOciLayout(one, { v1: syntheticImage({ layers: 1 }) });
+    const a = counting(`oci:${one}:v1`);
+    await copyImage(ref(`dir:${fresh('cfg')}`), a.wrapped, { parallelCopies: 2 });
+    assert.equal(a.stats.calls, 2);
+    assert.equal(a.stats.max, 2, 'config and layer in flight together');
+  });
+
   test('a temporary failure is retried with --retry-times, and fails without', async () => {
     const a = counting(`oci:${ociSource}:v1`, 1);
     await assert.rejects(copyImage(ref(`dir:${fresh('noretry')}`), a.wrapped, { parallelCopies: 1 }), {

@@ -2,7 +2,7 @@
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
+import { type Digest, DigestError, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
@@ -244,6 +244,11 @@ interface PingResult {
 
 const PING_CACHE_MS = 60_000;
 const pingCache = new Map<string, { result: PingResult; expires: number }>();
+/**
+ * Pings under way: the parallel blob copies of a fresh client wait for one instead of each sending
+ * its own. Shared only under the same abort signal, so one caller's deadline cannot fail another.
+ */
+const pingsInFlight = new Map<string, { signal: AbortSignal | undefined; result: Promise<PingResult> }>();
 
 /** Forgets cached pings (tests that restart a registry on the same port). */
 export function clearPingCache(): void {
@@ -299,6 +304,22 @@ export class RegistryClient {
       this.#setPing(cached.result);
       return;
     }
+    const signal = this.#opts.signal;
+    let pinging = pingsInFlight.get(cacheKey);
+    if (pinging === undefined || pinging.signal !== signal) {
+      const mine = {
+        signal,
+        result: this.#pingNow(cacheKey).finally(() => {
+          if (pingsInFlight.get(cacheKey) === mine) pingsInFlight.delete(cacheKey);
+        }),
+      };
+      pingsInFlight.set(cacheKey, mine);
+      pinging = mine;
+    }
+    this.#setPing(await pinging.result);
+  }
+
+  async #pingNow(cacheKey: string): Promise<PingResult> {
     const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
     const failures: DockerError[] = [];
     for (const [i, scheme] of schemes.entries()) {
@@ -322,8 +343,7 @@ export class RegistryClient {
         };
         if (pingCache.size > 1000) pingCache.clear();
         pingCache.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
-        this.#setPing(result);
-        return;
+        return result;
       } catch (err) {
         failures.push(
           err instanceof DockerError
@@ -584,10 +604,16 @@ export class RegistryClient {
   }
 
   /**
-   * Streams a blob. The stream resumes with `Range` when a body breaks off, and does NOT verify
-   * the digest: the caller pipes it through verifyingStream (or uses getVerifiedBlob).
+   * Streams a blob. The stream resumes with `Range` when a body breaks off. With `verify` it is
+   * hashed as it flows and ends in DIGEST_MISMATCH instead of `end` when the bytes (or their count,
+   * when `expectedSize` is given) do not match: one stage fewer than piping it through
+   * verifyingStream. Without it the caller verifies.
    */
-  async getBlob(repo: string, digest: Digest): Promise<{ stream: Readable; size: number }> {
+  async getBlob(
+    repo: string,
+    digest: Digest,
+    options: { readonly verify?: { readonly expectedSize?: number; readonly what: string } } = {},
+  ): Promise<{ stream: Readable; size: number }> {
     const path = `/v2/${repo}/blobs/${digest}`;
     const what = `reading blob ${digest} from ${this.registry}/${repo}`;
     const first = await this.request({
@@ -620,6 +646,28 @@ export class RegistryClient {
     // resumed from the byte reached.
     let body = first.body;
     let received = 0;
+    const verify = options.verify;
+    const digester = verify === undefined ? undefined : new Digester(digestAlgorithm(digest));
+    const limit = verify?.expectedSize;
+    let held: Buffer | undefined;
+    /** Undefined when the bytes so far (all of them when `complete`) are what was asked for. */
+    const mismatch = (complete: boolean): DigestError | undefined => {
+      if (verify === undefined || digester === undefined) return undefined;
+      if (limit !== undefined && (received > limit || (complete && received !== limit))) {
+        return new DigestError(
+          'DIGEST_MISMATCH',
+          `${verify.what}: size mismatch: expected ${limit} bytes, got ${complete ? received : 'more'}`,
+        );
+      }
+      if (!complete) return undefined;
+      const actual = digester.digest();
+      return actual === digest
+        ? undefined
+        : new DigestError(
+            'DIGEST_MISMATCH',
+            `${verify.what}: digest did not match, expected ${digest}, got ${actual}`,
+          );
+    };
     let resumes = 0;
     // Bumped when a body is given up, so its late events are ignored.
     let attempt = 0;
@@ -654,15 +702,39 @@ export class RegistryClient {
       body = b;
       const mine = attempt;
       b.on('data', (chunk: Buffer) => {
-        if (mine !== attempt) return;
+        if (mine !== attempt || stream.destroyed) return;
         received += chunk.byteLength;
-        if (!stream.push(chunk)) b.pause();
+        let out = chunk;
+        if (digester !== undefined) {
+          digester.update(chunk);
+          const wrong = mismatch(false);
+          if (wrong !== undefined) {
+            attempt++;
+            stream.destroy(wrong);
+            return;
+          }
+          // The newest chunk is held back, so a consumer never has the whole blob before it is verified.
+          const previous = held;
+          held = chunk;
+          if (previous === undefined) return;
+          out = previous;
+        }
+        if (!stream.push(out)) b.pause();
       });
       b.on('end', () => {
-        if (mine !== attempt) return;
-        if (size >= 0 && received < size)
+        if (mine !== attempt || stream.destroyed) return;
+        if (size >= 0 && received < size) {
           brokeOff(new DockerError('SHORT_BODY', `${what}: got ${received} of ${size} bytes`));
-        else stream.push(null);
+          return;
+        }
+        const wrong = mismatch(true);
+        if (wrong !== undefined) {
+          stream.destroy(wrong);
+          return;
+        }
+        if (held !== undefined) stream.push(held);
+        held = undefined;
+        stream.push(null);
       });
       b.on('error', (err) => {
         if (mine === attempt) brokeOff(err);
@@ -686,6 +758,12 @@ export class RegistryClient {
   ): Promise<{ digest: Digest; size: number }> {
     const what = `writing blob to ${this.registry}/${repo}`;
     const scopes = [repositoryScope(repo, 'pull,push')];
+    // When the source fails (a digest mismatch, a broken pull), that is the error to report, not
+    // the aborted request it caused; listening from the start also covers a failure during POST.
+    let sourceError: unknown;
+    stream.once('error', (err) => {
+      sourceError = err;
+    });
     const start = await this.request({
       method: 'POST',
       path: `/v2/${repo}/blobs/uploads/`,
@@ -699,16 +777,33 @@ export class RegistryClient {
       ? undefined
       : new Digester(expected === undefined ? 'sha256' : digestAlgorithm(expected));
     let sent = 0;
-    const metered = new Transform({
-      transform(chunk: Buffer, _enc, callback) {
-        digester?.update(chunk);
-        sent += chunk.byteLength;
-        callback(null, chunk);
-      },
-    });
-    pipeline(stream, metered, () => {
-      // errors surface on `metered`, which the request body reads
-    });
+    // A verified stream of known size goes to the socket as it is: undici enforces Content-Length
+    // (fewer or more bytes fail the request) and the stream itself fails on a wrong digest.
+    const chunkSize = this.#opts.uploadChunkSize ?? UPLOAD_CHUNK_SIZE;
+    const direct = trusted && size >= 0 && (size <= MONOLITHIC_UPLOAD_MAX || size <= chunkSize);
+    let metered: Readable = stream;
+    if (!direct) {
+      metered = new Transform({
+        transform(chunk: Buffer, _enc, callback) {
+          digester?.update(chunk);
+          sent += chunk.byteLength;
+          callback(null, chunk);
+        },
+      });
+      pipeline(stream, metered as Transform, () => {
+        // errors surface on `metered`, which the request body reads
+      });
+    }
+    /**
+     * A verified stream of known size was all sent once its request succeeded (undici enforces the
+     * Content-Length). undici may close the stream before it reports its own end, so that is not
+     * awaited; a verifier that failed has already said so.
+     */
+    const bodyDone = (): void => {
+      if (!direct) return;
+      if (sourceError !== undefined) throw sourceError;
+      sent = size;
+    };
     try {
       if (expected !== undefined && size >= 0 && size <= MONOLITHIC_UPLOAD_MAX) {
         const url = this.#withQuery(location, { digest: expected });
@@ -720,10 +815,10 @@ export class RegistryClient {
           scopes,
         });
         await drain(res.body);
+        bodyDone();
         checkStoredDigest(res, expected, what);
       } else {
         // Large or unsized blobs go up as a series of streamed PATCH chunks, never buffered whole.
-        const chunkSize = this.#opts.uploadChunkSize ?? UPLOAD_CHUNK_SIZE;
         const whole = size >= 0 && size <= chunkSize;
         // Created only when re-chunking: an iterator starts reading the stream at once.
         let source: AsyncIterator<Buffer> | undefined;
@@ -750,15 +845,20 @@ export class RegistryClient {
           }
         }
         if (whole) {
-          // One PATCH takes the stream as it is, without re-chunking it.
+          // One PATCH takes the stream as it is, without re-chunking it (as skopeo does), with a
+          // Content-Length when the size is known so it is not sent chunked.
           const patch = await this.request({
             method: 'PATCH',
             path: location,
-            headers: { 'content-type': 'application/octet-stream' },
+            headers: {
+              'content-type': 'application/octet-stream',
+              ...(direct ? { 'content-length': String(size) } : {}),
+            },
             body: metered,
             scopes,
           });
           await drain(patch.body);
+          bodyDone();
           location = this.#uploadLocation(patch, what);
         }
         for (let first = true; !whole; first = false) {
@@ -797,7 +897,7 @@ export class RegistryClient {
       }
     } catch (err) {
       await this.#cancelUpload(location, scopes);
-      throw err;
+      throw sourceError ?? err;
     }
     if (size >= 0 && sent !== size) {
       throw new DockerError('SIZE_INVALID', `${what}: expected ${size} bytes, got ${sent}`);

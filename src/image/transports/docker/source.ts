@@ -1,7 +1,7 @@
 // ImageSource for docker://: mirrors from registries.conf, verified manifests, verified blob
 // streams, signatures from lookaside / the signature extension / sigstore attachments.
-import { pipeline, type Readable } from 'node:stream';
-import { type Digest, verifyingStream } from '../../digest.ts';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../../digest.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import { pullSources } from '../../registries/registries-conf.ts';
 import type { SignatureStorage } from '../../registries/registries-d.ts';
@@ -39,7 +39,7 @@ export function knownBlobLocations(registry: string, digest: Digest): string[] {
 export class DockerImageSource implements ImageSource {
   readonly reference: DockerImageReference;
   readonly hasThreadSafeGetBlob = true;
-  /** getBlob pipes every blob through verifyingStream. */
+  /** getBlob hashes every blob as it is read and fails the stream on a mismatch. */
   readonly verifiesBlobs = true;
   /** The reference actually read (after mirrors and rewrites). */
   readonly physicalRef: DockerReference;
@@ -87,16 +87,14 @@ export class DockerImageSource implements ImageSource {
 
   /** The stream is verified against `info.digest` (and `info.size` when known) as it is read. */
   async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {
-    const { stream, size } = await this.client.getBlob(this.#repo, info.digest);
+    const { stream, size } = await this.client.getBlob(this.#repo, info.digest, {
+      verify: {
+        what: `blob ${info.digest} from ${this.physicalRef.name()}`,
+        ...(info.size >= 0 ? { expectedSize: info.size } : {}),
+      },
+    });
     recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
-    const verifier = verifyingStream(info.digest, {
-      what: `blob ${info.digest} from ${this.physicalRef.name()}`,
-      ...(info.size >= 0 ? { expectedSize: info.size } : {}),
-    });
-    pipeline(stream, verifier, () => {
-      // errors surface on `verifier`
-    });
-    return { stream: verifier, size: info.size >= 0 ? info.size : size };
+    return { stream, size: info.size >= 0 ? info.size : size };
   }
 
   async getSignatures(instanceDigest?: Digest): Promise<Signature[]> {

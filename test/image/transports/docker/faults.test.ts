@@ -245,6 +245,57 @@ describe('blob bodies', () => {
     assert.match(fake.requests[1]?.headers.range ?? '', /^bytes=\d+-$/);
   });
 
+  for (const corruptTail of [false, true]) {
+    it(`hashes a resumed body across the Range boundary (${corruptTail ? 'corrupt tail: DIGEST_MISMATCH' : 'intact'})`, async () => {
+      const served = Buffer.from(blob);
+      if (corruptTail) served[served.length - 1] = (served.at(-1) ?? 0) ^ 1;
+      fake.handle((req, res, n) => {
+        if (n === 1) {
+          res.writeHead(200, { 'content-length': String(served.length) });
+          res.write(served.subarray(0, 100_000), () => res.destroy());
+          return true;
+        }
+        const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1]);
+        res.writeHead(206, {
+          'content-length': String(served.length - start),
+          'content-range': `bytes ${start}-${served.length - 1}/${served.length}`,
+        });
+        res.end(served.subarray(start));
+        return true;
+      });
+      const { stream } = await client().getBlob('r/x', blobDigest, {
+        verify: { expectedSize: blob.length, what: 'blob' },
+      });
+      if (corruptTail) await assert.rejects(text(stream), { code: 'DIGEST_MISMATCH' });
+      else {
+        const chunks: Buffer[] = [];
+        for await (const c of stream) chunks.push(c as Buffer);
+        assert.deepEqual(Buffer.concat(chunks), blob);
+      }
+      assert.equal(fake.requests.length, 2);
+    });
+  }
+
+  it('never hands out the whole of a blob that fails verification', async () => {
+    const served = Buffer.from(blob);
+    served[served.length - 1] = (served.at(-1) ?? 0) ^ 1;
+    fake.handle((_req, res) => {
+      res.writeHead(200, { 'content-length': String(served.length) }).end(served);
+      return true;
+    });
+    const { stream } = await client().getBlob('r/x', blobDigest, {
+      verify: { expectedSize: blob.length, what: 'blob' },
+    });
+    let handedOut = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const c of stream) handedOut += (c as Buffer).length;
+      })(),
+      { code: 'DIGEST_MISMATCH' },
+    );
+    assert.ok(handedOut < blob.length, `${handedOut} of ${blob.length} bytes handed out`);
+  });
+
   it('fails with SHORT_BODY when the body is cut and Range is not honoured', async () => {
     fake.handle((_req, res) => {
       res.writeHead(200, { 'content-length': String(blob.length) });

@@ -1,10 +1,14 @@
 // The docker transport against the real Distribution registry (anonymous access).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
-import { digestOf } from '../../../../src/image/index.ts';
+import { type Digest, digestOf, verifyingStream } from '../../../../src/image/index.ts';
+import { clearPingCache } from '../../../../src/image/transports/docker/client.ts';
 import {
   closeAllAgents,
   DockerError,
@@ -256,5 +260,184 @@ describe('docker transport: blob streams', () => {
     // ask for the layer with the wrong size: the verifier must refuse it
     const { stream } = await src.getBlob({ digest: layer.digest, size: layer.bytes.length + 1 });
     await assert.rejects(text(stream), { code: 'DIGEST_MISMATCH' });
+  });
+});
+
+interface SeenRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly contentLength: string | undefined;
+  readonly transferEncoding: string | undefined;
+}
+
+/** A pass-through front for the real registry that records how each request was framed. */
+async function recordingFront(
+  target: TestRegistry,
+): Promise<{ url: string; host: string; seen: SeenRequest[]; stop(): Promise<void> }> {
+  const seen: SeenRequest[] = [];
+  const upstream = new URL(target.url);
+  const server = createServer((req, res) => {
+    seen.push({
+      method: req.method ?? '',
+      path: (req.url ?? '').split('?', 1)[0] ?? '',
+      contentLength: req.headers['content-length'],
+      transferEncoding: req.headers['transfer-encoding'],
+    });
+    const out = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    seen,
+    stop: async () => {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+/** `bytes` in 1 MiB chunks, verified against `digest` as they flow (the copy engine's source side). */
+function verifiedStream(bytes: Buffer, digest: Digest): Readable {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += 1 << 20) chunks.push(bytes.subarray(at, at + (1 << 20)));
+  return Readable.from(chunks, { objectMode: false }).pipe(
+    verifyingStream(digest, { expectedSize: bytes.length }),
+  );
+}
+
+describe('docker transport: uploads of verified streams', () => {
+  // Above the 32 MiB single-PUT bound, as the layers of a real image usually are.
+  const large = randomBytes((33 << 20) + 5);
+
+  it('sends a large verified blob as one PATCH with a Content-Length, then PUT with the digest', async () => {
+    const front = await recordingFront(registry);
+    try {
+      const client = new RegistryClient({ registry: front.host, insecure: true, tls: { verify: true } });
+      const digest = digestOf(large);
+      const stored = await client.putBlob(
+        'verified/large',
+        verifiedStream(large, digest),
+        digest,
+        large.length,
+        {
+          streamVerified: true,
+        },
+      );
+      assert.deepEqual(stored, { digest, size: large.length });
+      const uploads = front.seen.filter((r) => r.path.includes('/blobs/uploads/'));
+      assert.deepEqual(
+        uploads.map((r) => [r.method, r.contentLength, r.transferEncoding]),
+        [
+          ['POST', '0', undefined],
+          ['PATCH', String(large.length), undefined],
+          ['PUT', '0', undefined],
+        ],
+      );
+      const res = await fetch(`${registry.url}/v2/verified/large/blobs/${digest}`, { method: 'HEAD' });
+      assert.equal(res.headers.get('content-length'), String(large.length));
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('sends one ping for many requests a fresh client starts at once', async () => {
+    clearPingCache();
+    const front = await recordingFront(registry);
+    try {
+      const client = new RegistryClient({ registry: front.host, insecure: true, tls: { verify: true } });
+      const absent = Array.from({ length: 6 }, (_, i) => digestOf(`absent ${i}`));
+      assert.deepEqual(
+        await Promise.all(absent.map((d) => client.headBlob('ping/once', d))),
+        absent.map(() => undefined),
+      );
+      assert.equal(front.seen.filter((r) => r.path === '/v2/').length, 1);
+      assert.equal(front.seen.filter((r) => r.method === 'HEAD').length, 6);
+    } finally {
+      await front.stop();
+    }
+  });
+
+  for (const [name, bytes] of [
+    ['a small blob (single PUT)', randomBytes(100_000)],
+    ['a large blob (PATCH)', large],
+  ] as const) {
+    it(`stores nothing when ${name} fails its digest at the end of the stream`, async () => {
+      const claimed = digestOf(bytes);
+      const corrupt = Buffer.from(bytes);
+      corrupt[corrupt.length - 1] = (corrupt.at(-1) ?? 0) ^ 0xff;
+      const dest = await ref('verified/corrupt:v1').newImageDestination(env.ctx);
+      await assert.rejects(
+        dest.putBlob(
+          verifiedStream(corrupt, claimed),
+          { digest: claimed, size: bytes.length },
+          { isConfig: false, streamVerified: true },
+        ),
+        (e: unknown) =>
+          (e as { code?: unknown }).code === 'DIGEST_MISMATCH' ||
+          (e as { code?: unknown }).code === 'DIGEST_INVALID',
+      );
+      for (const digest of [claimed, digestOf(corrupt)]) {
+        const res = await fetch(`${registry.url}/v2/verified/corrupt/blobs/${digest}`, { method: 'HEAD' });
+        assert.equal(res.status, 404, digest);
+      }
+    });
+  }
+
+  it('completes when the verified stream reports its end only after the registry answered', async () => {
+    const digest = digestOf(large);
+    let given = false;
+    const late = new Readable({
+      read() {
+        if (given) return;
+        given = true;
+        this.push(large);
+        setTimeout(() => this.push(null), 300);
+      },
+    });
+    const dest = await ref('verified/late:v1').newImageDestination(env.ctx);
+    const stored = await dest.putBlob(
+      late,
+      { digest, size: large.length },
+      { isConfig: false, streamVerified: true },
+    );
+    assert.deepEqual(stored, { digest, size: large.length });
+  });
+
+  it('stores nothing when a large verified stream breaks off before its end', async () => {
+    const digest = digestOf(large);
+    // 10 MiB, then the pull breaks off once the upload has read them.
+    let given = false;
+    const source = new Readable({
+      read() {
+        if (given) setImmediate(() => this.destroy(new DockerError('SHORT_BODY', 'pull broke off')));
+        else this.push(large.subarray(0, 10 << 20));
+        given = true;
+      },
+    });
+    const dest = await ref('verified/short:v1').newImageDestination(env.ctx);
+    await assert.rejects(
+      dest.putBlob(source, { digest, size: large.length }, { isConfig: false, streamVerified: true }),
+      { code: 'SHORT_BODY' },
+    );
+    const res = await fetch(`${registry.url}/v2/verified/short/blobs/${digest}`, { method: 'HEAD' });
+    assert.equal(res.status, 404);
   });
 });
