@@ -126,6 +126,26 @@ describe('CLI start-up: Node flags and the modules each command loads', () => {
     for (const p of [...heavy, 'undici/index.js']) assert.ok(!loaded.has(p), `loaded ${p}`);
   });
 
+  it('copy without signature checks loads no sigstore or openpgp module', async () => {
+    const loaded = packages(
+      await loadedBy(
+        [
+          'copy',
+          '--insecure-policy',
+          '--src-tls-verify=false',
+          '--registries-conf',
+          env.ctx.registriesConfPath!,
+          image.name,
+          `dir:${join(work, 'copied')}`,
+        ],
+        image.env,
+      ),
+    );
+    assert.ok(loaded.has('undici'));
+    for (const p of [...heavy, '@sigstore/bundle', '@sigstore/core', 'openpgp'])
+      assert.ok(!loaded.has(p), `loaded ${p}`);
+  });
+
   it('policy eval of an insecureAcceptAnything policy loads neither openpgp nor undici', async () => {
     const policy = join(work, 'accept.json');
     await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));

@@ -2,9 +2,9 @@
 // with sigstore-js against a trusted_root.json; never dials TUF. The only module importing
 // @sigstore/bundle, @sigstore/protobuf-specs and @sigstore/verify.
 import { createHash } from 'node:crypto';
-import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import type { Bundle } from '@sigstore/bundle';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
+import type { Verifier } from '@sigstore/verify';
 import type { Digest } from '../../digest.ts';
 import { SigstoreError } from './errors.ts';
 import { isJsonObject, type JsonObject, type JsonValue, parseStrictJson } from './json.ts';
@@ -47,7 +47,32 @@ function invalid(detail: string, cause?: unknown): SigstoreError {
   return new SigstoreError('SIGSTORE_BUNDLE_INVALID', `sigstore bundle: ${detail}`, { cause });
 }
 
-function parseBundle(bytes: Uint8Array): Bundle {
+// sigstore-js is some 60 modules: loaded when a bundle is first verified, not by every command
+// that imports the signature layer (copy, sync, inspect).
+interface SigstoreJs {
+  readonly bundleFromJSON: typeof import('@sigstore/bundle').bundleFromJSON;
+  readonly TrustedRoot: typeof import('@sigstore/protobuf-specs').TrustedRoot;
+  readonly toSignedEntity: typeof import('@sigstore/verify').toSignedEntity;
+  readonly toTrustMaterial: typeof import('@sigstore/verify').toTrustMaterial;
+  readonly Verifier: typeof import('@sigstore/verify').Verifier;
+}
+let sigstoreJs: Promise<SigstoreJs> | undefined;
+function loadSigstoreJs(): Promise<SigstoreJs> {
+  sigstoreJs ??= Promise.all([
+    import('@sigstore/bundle'),
+    import('@sigstore/protobuf-specs'),
+    import('@sigstore/verify'),
+  ]).then(([bundle, specs, verify]) => ({
+    bundleFromJSON: bundle.bundleFromJSON,
+    TrustedRoot: specs.TrustedRoot,
+    toSignedEntity: verify.toSignedEntity,
+    toTrustMaterial: verify.toTrustMaterial,
+    Verifier: verify.Verifier,
+  }));
+  return sigstoreJs;
+}
+
+function parseBundle(js: SigstoreJs, bytes: Uint8Array): Bundle {
   if (bytes.length > MAX_BUNDLE_BYTES) {
     throw new SigstoreError(
       'SIGSTORE_BUNDLE_TOO_LARGE',
@@ -65,7 +90,7 @@ function parseBundle(bytes: Uint8Array): Bundle {
     throw invalid(`unsupported media type ${JSON.stringify(doc.mediaType)}`);
   }
   try {
-    return bundleFromJSON(doc);
+    return js.bundleFromJSON(doc);
   } catch (err) {
     throw invalid((err as Error).message, err);
   }
@@ -83,8 +108,11 @@ const EMPTY_ROOT = {
  * The trusted root for a requirement: the configured trusted_root.json, or for key requirements one
  * built from the Rekor keys (Rekor's log ID is the SHA-256 of its key's DER).
  */
-function trustedRootFor(trust: Extract<SigstoreTrust, { kind: 'keys' | 'fulcio' }>): TrustedRoot {
-  if (trust.trustedRoot !== undefined) return TrustedRoot.fromJSON(trust.trustedRoot);
+function trustedRootFor(
+  js: SigstoreJs,
+  trust: Extract<SigstoreTrust, { kind: 'keys' | 'fulcio' }>,
+): TrustedRoot {
+  if (trust.trustedRoot !== undefined) return js.TrustedRoot.fromJSON(trust.trustedRoot);
   if (trust.kind === 'fulcio') throw invalid('verifying bundles with fulcio trust requires a trusted root');
   const tlogs = (trust.rekorKeys ?? []).map((k) => ({
     baseUrl: 'https://rekor.invalid',
@@ -92,12 +120,17 @@ function trustedRootFor(trust: Extract<SigstoreTrust, { kind: 'keys' | 'fulcio' 
     publicKey: { rawBytes: Buffer.from(k.spki).toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256' },
     logId: { keyId: createHash('sha256').update(k.spki).digest('base64') },
   }));
-  return TrustedRoot.fromJSON({ ...EMPTY_ROOT, tlogs });
+  return js.TrustedRoot.fromJSON({ ...EMPTY_ROOT, tlogs });
 }
 
-function runVerifier(verifier: Verifier, bundle: Bundle, artifact: Uint8Array | undefined): void {
+function runVerifier(
+  js: SigstoreJs,
+  verifier: Verifier,
+  bundle: Bundle,
+  artifact: Uint8Array | undefined,
+): void {
   try {
-    verifier.verify(toSignedEntity(bundle, artifact ? Buffer.from(artifact) : undefined));
+    verifier.verify(js.toSignedEntity(bundle, artifact ? Buffer.from(artifact) : undefined));
   } catch (err) {
     const code = (err as { code?: string }).code;
     throw invalid(`verification failed${code ? ` (${code})` : ''}: ${(err as Error).message}`, err);
@@ -105,12 +138,13 @@ function runVerifier(verifier: Verifier, bundle: Bundle, artifact: Uint8Array | 
 }
 
 function verifySignature(
+  js: SigstoreJs,
   trust: SigstoreTrust,
   bundle: Bundle,
   artifact: Uint8Array | undefined,
 ): SignerDescription {
   if (trust.kind === 'pki') throw invalid('pki requirements do not apply to sigstore bundles');
-  const root = trustedRootFor(trust);
+  const root = trustedRootFor(js, trust);
   const withTlog = trust.kind === 'fulcio' || trust.rekorKeys !== undefined;
   // A tlog entry's integrated time is the timestamp; SCTs are not required, as upstream does not check them.
   const options = {
@@ -121,9 +155,9 @@ function verifySignature(
   if (trust.kind === 'keys') {
     let lastError: unknown;
     for (const key of trust.keys) {
-      const material = toTrustMaterial(root, () => ({ publicKey: key.key, validFor: () => true }));
+      const material = js.toTrustMaterial(root, () => ({ publicKey: key.key, validFor: () => true }));
       try {
-        runVerifier(new Verifier(material, options), bundle, artifact);
+        runVerifier(js, new js.Verifier(material, options), bundle, artifact);
         return { kind: 'key', source: key.source };
       } catch (err) {
         lastError = err;
@@ -139,7 +173,7 @@ function verifySignature(
     }
     throw lastError ?? invalid('no trusted keys');
   }
-  runVerifier(new Verifier(toTrustMaterial(root), options), bundle, artifact);
+  runVerifier(js, new js.Verifier(js.toTrustMaterial(root), options), bundle, artifact);
   // sigstore-js verified the chain; the identity is read as for attachments (every SAN, both
   // issuer extensions and their agreement), not from its single-SAN summary.
   const leaf = parseCertificateDer(leafCertificate(bundle), 'sigstore bundle certificate');
@@ -192,13 +226,14 @@ export async function verifySigstoreBundle(
   expectations: SigstoreExpectations,
   simpleSigningPayload?: Uint8Array,
 ): Promise<AcceptedSigstoreBundle> {
-  const bundle = parseBundle(bundleBytes);
+  const js = await loadSigstoreJs();
+  const bundle = parseBundle(js, bundleBytes);
   const content = bundle.content;
   if (content.$case === 'dsseEnvelope') {
     if (content.dsseEnvelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
       throw invalid(`unsupported dsse payload type ${JSON.stringify(content.dsseEnvelope.payloadType)}`);
     }
-    const signer = verifySignature(trust, bundle, undefined);
+    const signer = verifySignature(js, trust, bundle, undefined);
     const { digests, predicateType } = statementSubjects(content.dsseEnvelope.payload);
     for (const d of digests) {
       if (await expectations.matchesManifestDigest(d as Digest)) {
@@ -215,7 +250,7 @@ export async function verifySigstoreBundle(
   if (simpleSigningPayload === undefined) {
     throw invalid('a message-signature bundle needs the signed payload, which was not found');
   }
-  const signer = verifySignature(trust, bundle, simpleSigningPayload);
+  const signer = verifySignature(js, trust, bundle, simpleSigningPayload);
   const payload = parseSigstorePayload(simpleSigningPayload);
   await checkPayloadBinding(payload, expectations);
   return { signer, manifestDigest: payload.dockerManifestDigest, payload };
