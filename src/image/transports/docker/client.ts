@@ -21,6 +21,15 @@ import {
   type TlsSettings,
 } from './http.ts';
 
+// Registries (host[:port]) seen answering the referrers API with the router's 404: bounded, per process.
+const registriesWithoutReferrersApi = new Set<string>();
+const MAX_REMEMBERED_REGISTRIES = 1000;
+
+function rememberNoReferrersApi(registry: string): void {
+  if (registriesWithoutReferrersApi.size >= MAX_REMEMBERED_REGISTRIES) registriesWithoutReferrersApi.clear();
+  registriesWithoutReferrersApi.add(registry);
+}
+
 export const MAX_MANIFEST_SIZE = 4 << 20;
 export const MAX_ERROR_BODY = 64 << 10;
 const MAX_TAGS_PAGE = 16 << 20;
@@ -1016,21 +1025,27 @@ export class RegistryClient {
     max = 1000,
   ): Promise<Descriptor[]> {
     const query = artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`;
-    const res = await this.request({
-      method: 'GET',
-      path: `/v2/${repo}/referrers/${digest}${query}`,
-      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
-      scopes: [repositoryScope(repo, 'pull')],
-      accept: [404, 405, 400],
-    });
-    let index: Uint8Array;
-    if (
-      res.status === 200 &&
-      mimeOf(res.headers['content-type']) === 'application/vnd.oci.image.index.v1+json'
-    ) {
-      index = await readCapped(res.body, MAX_MANIFEST_SIZE, `listing referrers of ${digest}`);
-    } else {
-      await drain(res.body);
+    let index: Uint8Array | undefined;
+    if (!registriesWithoutReferrersApi.has(this.registry)) {
+      const res = await this.request({
+        method: 'GET',
+        path: `/v2/${repo}/referrers/${digest}${query}`,
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+        scopes: [repositoryScope(repo, 'pull')],
+        accept: [404, 405, 400],
+      });
+      const type = mimeOf(res.headers['content-type']);
+      if (res.status === 200 && type === 'application/vnd.oci.image.index.v1+json') {
+        index = await readCapped(res.body, MAX_MANIFEST_SIZE, `listing referrers of ${digest}`);
+      } else {
+        await drain(res.body);
+        // distribution-spec 1.1 forbids a 404 from a registry that has the API: a plain (not a
+        // Distribution error JSON) 404 is the router's "no such endpoint", so later listings on
+        // this registry go straight to the tag schema instead of asking again per image.
+        if (res.status === 404 && type !== 'application/json') rememberNoReferrersApi(this.registry);
+      }
+    }
+    if (index === undefined) {
       try {
         index = (
           await this.getManifest(repo, digest.replace(':', '-'), ['application/vnd.oci.image.index.v1+json'])

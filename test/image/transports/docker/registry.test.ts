@@ -251,6 +251,51 @@ describe('docker transport: tags, delete, referrers', () => {
   });
 });
 
+describe('docker transport: referrers on a registry without the API', () => {
+  it('asks the referrers API once per registry, then goes straight to the tag schema', async () => {
+    const front = await recordingFront(registry);
+    try {
+      const client = new RegistryClient({ registry: front.host, insecure: true, tls: { verify: true } });
+      const images = [syntheticImage(), syntheticImage()];
+      for (const [i, image] of images.entries())
+        await pushWithFetch(registry.url, 'refs/once', `v${i}`, image);
+      const index = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [
+            {
+              mediaType: images[0]!.mimeType,
+              digest: images[0]!.manifestDigest,
+              size: images[0]!.manifest.length,
+              artifactType: 'application/spdx+json',
+            },
+          ],
+        }),
+      );
+      const put = await fetch(
+        `${registry.url}/v2/refs/once/manifests/${images[1]!.manifestDigest.replace(':', '-')}`,
+        {
+          method: 'PUT',
+          headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+          body: index,
+        },
+      );
+      assert.equal(put.status, 201, await put.text());
+      assert.deepEqual(await client.listReferrers('refs/once', images[0]!.manifestDigest), []);
+      const second = await client.listReferrers('refs/once', images[1]!.manifestDigest);
+      assert.deepEqual(
+        second.map((d) => d.digest),
+        [images[0]!.manifestDigest],
+      );
+      const apiCalls = front.seen.filter((r) => r.path.includes('/referrers/'));
+      assert.equal(apiCalls.length, 1, JSON.stringify(front.seen));
+    } finally {
+      await front.stop();
+    }
+  });
+});
+
 describe('docker transport: blob streams', () => {
   it('fails the stream when the registry serves bytes that do not match the digest asked for', async () => {
     const image = syntheticImage();
