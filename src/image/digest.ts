@@ -128,42 +128,41 @@ export interface VerifyOptions {
  */
 export function verifyingStream(expected: Digest, options: VerifyOptions = {}): Transform {
   const digester = new Digester(digestAlgorithm(expected));
-  const what = options.what ?? 'content';
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       digester.update(chunk);
-      if (options.expectedSize !== undefined && digester.size > options.expectedSize) {
-        callback(
-          new DigestError(
-            'DIGEST_MISMATCH',
-            `${what}: size mismatch: expected ${options.expectedSize} bytes, got more`,
-          ),
-        );
-        return;
-      }
-      callback(null, chunk);
+      callback(verificationFailure(digester, expected, options, false) ?? null, chunk);
     },
     flush(callback: TransformCallback) {
-      if (options.expectedSize !== undefined && digester.size !== options.expectedSize) {
-        callback(
-          new DigestError(
-            'DIGEST_MISMATCH',
-            `${what}: size mismatch: expected ${options.expectedSize} bytes, got ${digester.size}`,
-          ),
-        );
-        return;
-      }
-      const actual = digester.digest();
-      if (actual !== expected) {
-        callback(
-          new DigestError(
-            'DIGEST_MISMATCH',
-            `${what}: digest did not match, expected ${expected}, got ${actual}`,
-          ),
-        );
-        return;
-      }
-      callback();
+      callback(verificationFailure(digester, expected, options, true));
     },
   });
+}
+
+/**
+ * Whether the bytes `digester` has seen fail to be `expected`: more than `expectedSize` at any
+ * point, and once `complete`, another size or another digest. Undefined while all is well.
+ */
+export function verificationFailure(
+  digester: Digester,
+  expected: Digest,
+  options: VerifyOptions,
+  complete: boolean,
+): DigestError | undefined {
+  const what = options.what ?? 'content';
+  const limit = options.expectedSize;
+  if (limit !== undefined && (digester.size > limit || (complete && digester.size !== limit))) {
+    return new DigestError(
+      'DIGEST_MISMATCH',
+      `${what}: size mismatch: expected ${limit} bytes, got ${complete ? digester.size : 'more'}`,
+    );
+  }
+  if (!complete) return undefined;
+  const actual = digester.digest();
+  return actual === expected
+    ? undefined
+    : new DigestError(
+        'DIGEST_MISMATCH',
+        `${what}: digest did not match, expected ${expected}, got ${actual}`,
+      );
 }

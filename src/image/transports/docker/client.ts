@@ -2,7 +2,7 @@
 // uploads, mounts, referrers. Every size and wait is bounded.
 import { createHash, randomBytes } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { type Digest, DigestError, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
+import { type Digest, Digester, digestAlgorithm, isDigest, verificationFailure } from '../../digest.ts';
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
@@ -657,26 +657,12 @@ export class RegistryClient {
     let received = 0;
     const verify = options.verify;
     const digester = verify === undefined ? undefined : new Digester(digestAlgorithm(digest));
-    const limit = verify?.expectedSize;
     let held: Buffer | undefined;
     /** Undefined when the bytes so far (all of them when `complete`) are what was asked for. */
-    const mismatch = (complete: boolean): DigestError | undefined => {
-      if (verify === undefined || digester === undefined) return undefined;
-      if (limit !== undefined && (received > limit || (complete && received !== limit))) {
-        return new DigestError(
-          'DIGEST_MISMATCH',
-          `${verify.what}: size mismatch: expected ${limit} bytes, got ${complete ? received : 'more'}`,
-        );
-      }
-      if (!complete) return undefined;
-      const actual = digester.digest();
-      return actual === digest
+    const mismatch = (complete: boolean) =>
+      digester === undefined || verify === undefined
         ? undefined
-        : new DigestError(
-            'DIGEST_MISMATCH',
-            `${verify.what}: digest did not match, expected ${digest}, got ${actual}`,
-          );
-    };
+        : verificationFailure(digester, digest, verify, complete);
     let resumes = 0;
     // Bumped when a body is given up, so its late events are ignored.
     let attempt = 0;
