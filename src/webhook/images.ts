@@ -44,7 +44,7 @@ const POD_SPEC_PATHS: ReadonlyMap<string, SpecPath> = new Map(
   ).map(([kind, keys]) => [kind, specPath(keys)]),
 );
 const EPHEMERAL_CONTAINERS_ROOT = specPath([]);
-const POD_SPEC = specPath(['spec']);
+const POD_SPEC = POD_SPEC_PATHS.get('/Pod')!;
 
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
