@@ -5,8 +5,8 @@ import type { DockerReference, ImageReference, SystemContext } from '../image/in
 import {
   clientFor,
   closeAllAgents,
-  DockerError,
   DockerImageReference,
+  isManifestAbsent,
   processEnvironment,
   registriesConfFor,
 } from '../image/transports/docker/index.ts';
@@ -28,9 +28,7 @@ export async function probeRegistryDestination(
   try {
     return { digest: await client.resolveDigest(ref.ref.path, ref.tagOrDigest()) };
   } catch (err) {
-    if (err instanceof DockerError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) {
-      return { digest: undefined };
-    }
+    if (isManifestAbsent(err)) return { digest: undefined };
     throw err;
   }
 }

@@ -6,7 +6,7 @@ import { type Digest, Digester, digestAlgorithm, isDigest, verificationFailure }
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
-import { DockerError, type DockerErrorCode, isDistributionCode } from './errors.ts';
+import { DockerError, type DockerErrorCode, isDistributionCode, isManifestAbsent } from './errors.ts';
 import {
   bodyError,
   DEFAULT_TIMEOUTS,
@@ -1037,8 +1037,7 @@ export class RegistryClient {
           await this.getManifest(repo, digest.replace(':', '-'), ['application/vnd.oci.image.index.v1+json'])
         ).manifest;
       } catch (err) {
-        if (err instanceof DockerError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN'))
-          return [];
+        if (isManifestAbsent(err)) return [];
         throw err;
       }
     }

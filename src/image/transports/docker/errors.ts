@@ -55,6 +55,11 @@ const distributionCodes: ReadonlySet<string> = new Set([
   'UNSUPPORTED',
 ]);
 
+/** A registry's "no such manifest or repository": what a puller answers with "not found". */
+export function isManifestAbsent(err: unknown): boolean {
+  return err instanceof DockerError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN');
+}
+
 export function isDistributionCode(code: string): code is DockerErrorCode {
   return distributionCodes.has(code);
 }

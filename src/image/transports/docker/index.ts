@@ -14,7 +14,7 @@ export {
   registriesConfFor,
 } from './context.ts';
 export { DockerImageDestination } from './destination.ts';
-export { DockerError, type DockerErrorCode } from './errors.ts';
+export { DockerError, type DockerErrorCode, isManifestAbsent } from './errors.ts';
 export { closeAllAgents } from './http.ts';
 export { DockerImageSource } from './source.ts';
 export { DockerImageReference, DockerTransport } from './transport.ts';

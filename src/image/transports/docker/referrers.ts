@@ -3,7 +3,7 @@
 import type { Digest } from '../../digest.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { MAX_MANIFEST_SIZE, type RegistryClient, repositoryScope } from './client.ts';
-import { DockerError } from './errors.ts';
+import { DockerError, isManifestAbsent } from './errors.ts';
 import { drain } from './http.ts';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -36,8 +36,7 @@ async function fallbackEntries(client: RegistryClient, repo: string, subject: Di
     const doc = JSON.parse(Buffer.from(m.manifest).toString('utf8')) as { manifests?: unknown };
     return Array.isArray(doc.manifests) ? doc.manifests : [];
   } catch (err) {
-    if (err instanceof DockerError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN'))
-      return [];
+    if (isManifestAbsent(err)) return [];
     if (err instanceof SyntaxError)
       throw new DockerError('BAD_RESPONSE', `referrers index of ${subject}: not JSON`, { cause: err });
     throw err;
