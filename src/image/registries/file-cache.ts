@@ -59,25 +59,19 @@ export async function cachedFromFiles<T>(key: string, load: (files: TrackedFiles
   const cached = entries.get(key);
   if (cached !== undefined && unchanged(cached)) return cached.value as T;
   const stamps = new Map<string, string>();
+  /** Records `path`'s stamp, then reads it; a missing path reads as undefined. */
+  const tracked = async <R>(path: string, read: () => Promise<R>): Promise<R | undefined> => {
+    stamps.set(path, stamp(path));
+    try {
+      return await read();
+    } catch (err) {
+      if (missing(err)) return undefined;
+      throw err;
+    }
+  };
   const files: TrackedFiles = {
-    async readFile(path) {
-      stamps.set(path, stamp(path));
-      try {
-        return await readFile(path, 'utf8');
-      } catch (err) {
-        if (missing(err)) return undefined;
-        throw err;
-      }
-    },
-    async readdir(path) {
-      stamps.set(path, stamp(path));
-      try {
-        return await readdir(path);
-      } catch (err) {
-        if (missing(err)) return undefined;
-        throw err;
-      }
-    },
+    readFile: (path) => tracked(path, () => readFile(path, 'utf8')),
+    readdir: (path) => tracked(path, () => readdir(path)),
   };
   const value = await load(files);
   if (entries.size >= MAX_ENTRIES && !entries.has(key)) entries.delete(entries.keys().next().value!);
