@@ -102,16 +102,16 @@ function chooseFromList(
       if (i.annotations?.[ATTESTATION_ANNOTATION] !== undefined) continue;
       if (!chosen.has(i.digest)) chosen.set(i.digest, describe(i.platform));
     }
-    return { chosen: [...chosen].map(([digest, platform]) => ({ digest, platform })), missing };
-  }
-  for (const platform of selection.platforms) {
-    try {
-      const instance = chooseInstance(list, { platform, ...(host === undefined ? {} : { host }) });
-      if (!chosen.has(instance.digest)) chosen.set(instance.digest, describe(instance.platform));
-    } catch (err) {
-      if (!(err instanceof ManifestError && err.code === 'NO_MATCHING_PLATFORM')) throw err;
-      const wanted = wantedPlatforms(platform, host)[0];
-      if (wanted !== undefined) missing.push(formatPlatform(wanted));
+  } else {
+    for (const platform of selection.platforms) {
+      try {
+        const instance = chooseInstance(list, { platform, ...(host === undefined ? {} : { host }) });
+        if (!chosen.has(instance.digest)) chosen.set(instance.digest, describe(instance.platform));
+      } catch (err) {
+        if (!(err instanceof ManifestError && err.code === 'NO_MATCHING_PLATFORM')) throw err;
+        const wanted = wantedPlatforms(platform, host)[0];
+        if (wanted !== undefined) missing.push(formatPlatform(wanted));
+      }
     }
   }
   return { chosen: [...chosen].map(([digest, platform]) => ({ digest, platform })), missing };
