@@ -3,7 +3,12 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 // Direct module imports (not the signature barrel) keep the sigstore code out of this command's start-up.
-import { type Explanation, PolicyEvaluator, type SigstoreVerifier } from '../image/signature/evaluate.ts';
+import {
+  describeEvaluatedInstance,
+  type Explanation,
+  PolicyEvaluator,
+  type SigstoreVerifier,
+} from '../image/signature/evaluate.ts';
 import { JsonError } from '../image/signature/json.ts';
 import { lintPolicy } from '../image/signature/lint.ts';
 import { readPolicyFile } from '../image/signature/policy-parse.ts';
@@ -115,7 +120,7 @@ function printExplanation(e: Explanation, io: Io): void {
       ? 'default'
       : `transports.${e.matched.transport}[${JSON.stringify(e.matched.scope)}]`;
   io.stdout.write(`${e.allowed ? 'allowed' : 'denied'}: ${e.image}\n`);
-  if (e.instance !== undefined) io.stdout.write(`  evaluated: ${describeInstance(e.instance)}\n`);
+  if (e.instance !== undefined) io.stdout.write(`  evaluated: ${describeEvaluatedInstance(e.instance)}\n`);
   io.stdout.write(`  policy scope: ${scope}\n`);
   for (const r of e.requirements) {
     io.stdout.write(
@@ -134,10 +139,6 @@ function printExplanation(e: Explanation, io: Io): void {
     io.stdout.write(`  (${e.requirementCount - e.requirements.length} later requirement(s) not evaluated)\n`);
   }
   if (!e.allowed) io.stdout.write(`  reason: ${e.reason}\n`);
-}
-
-function describeInstance(i: NonNullable<Explanation['instance']>): string {
-  return `${i.platform} instance ${i.digest} of index ${i.list}`;
 }
 
 /** The dependencies, or a loader the composition root uses to import, for `eval` only, what IMAGE needs. */

@@ -27,6 +27,7 @@ export {
   type AcceptedSignature,
   type ClosableUnparsedImage,
   type DenialCode,
+  describeEvaluatedInstance,
   type Explanation,
   type ImagesToEvaluate,
   type InstanceOfList,

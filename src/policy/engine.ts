@@ -6,6 +6,7 @@ import {
   BaseError,
   type Digest,
   type DockerReference,
+  describeEvaluatedInstance,
   type ImageReference,
   type ImageSource,
   type ImageTransport,
@@ -65,9 +66,8 @@ function imageWithoutBytes(reference: ImageReference): UnparsedImage {
   return { reference, manifest: refuse, signatures: refuse };
 }
 
-/** "linux/arm64 instance sha256:… of index sha256:…": what was judged when a pod names a list. */
 function describeInstance(instance: InstanceOfList): string {
-  return `${instance.platform} instance ${instance.digest} of index ${instance.list.digest}`;
+  return describeEvaluatedInstance({ ...instance, list: instance.list.digest });
 }
 
 function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined, instance?: InstanceOfList): Verdict {

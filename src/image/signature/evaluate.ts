@@ -151,7 +151,18 @@ export interface Explanation {
   readonly requirements: readonly RequirementResult[];
   readonly requirementCount: number;
   /** Set when the reference names a manifest list: the instance that was evaluated instead. */
-  readonly instance?: { readonly platform: string; readonly digest: Digest; readonly list: Digest };
+  readonly instance?: EvaluatedInstance;
+}
+
+export interface EvaluatedInstance {
+  readonly platform: string;
+  readonly digest: Digest;
+  readonly list: Digest;
+}
+
+/** "linux/arm64 instance sha256:… of index sha256:…": what was judged when a reference names a list. */
+export function describeEvaluatedInstance(i: EvaluatedInstance): string {
+  return `${i.platform} instance ${i.digest} of index ${i.list}`;
 }
 
 export type Verdict =

@@ -2,6 +2,8 @@
 export { SignatureError, type SignatureErrorCode } from './errors.ts';
 export {
   type DenialCode,
+  describeEvaluatedInstance,
+  type EvaluatedInstance,
   type Explanation,
   type InstanceOfList,
   PolicyEvaluator,
