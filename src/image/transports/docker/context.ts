@@ -58,9 +58,8 @@ export async function imageCandidates(
   environment: Environment,
 ): Promise<DockerReference[]> {
   // Fully-qualified names, the usual case, need no configuration at all.
-  if (!isShortName(image)) return [parseNormalizedNamed(image).tagNameOnly()];
-  const conf = await registriesConfFor(ctx, environment);
-  if (conf.files.length === 0) return [parseNormalizedNamed(image).tagNameOnly()];
+  const conf = isShortName(image) ? await registriesConfFor(ctx, environment) : undefined;
+  if (conf === undefined || conf.files.length === 0) return [parseNormalizedNamed(image).tagNameOnly()];
   const resolved = resolveShortName(conf, image);
   return resolved.kind === 'search' ? [...resolved.candidates] : [resolved.reference];
 }
