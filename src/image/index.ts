@@ -29,6 +29,7 @@ export {
   type DenialCode,
   describeEvaluatedInstance,
   type Explanation,
+  evaluatedInstance,
   type ImagesToEvaluate,
   type InstanceOfList,
   type InstanceSelection,

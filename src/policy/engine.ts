@@ -7,6 +7,7 @@ import {
   type Digest,
   type DockerReference,
   describeEvaluatedInstance,
+  evaluatedInstance,
   type ImageReference,
   type ImageSource,
   type ImageTransport,
@@ -67,7 +68,7 @@ function imageWithoutBytes(reference: ImageReference): UnparsedImage {
 }
 
 function describeInstance(instance: InstanceOfList): string {
-  return describeEvaluatedInstance({ ...instance, list: instance.list.digest });
+  return describeEvaluatedInstance(evaluatedInstance(instance));
 }
 
 function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined, instance?: InstanceOfList): Verdict {

@@ -160,6 +160,11 @@ export interface EvaluatedInstance {
   readonly list: Digest;
 }
 
+/** What an explanation records of the instance evaluated. */
+export function evaluatedInstance(instance: InstanceOfList): EvaluatedInstance {
+  return { platform: instance.platform, digest: instance.digest, list: instance.list.digest };
+}
+
 /** "linux/arm64 instance sha256:… of index sha256:…": what was judged when a reference names a list. */
 export function describeEvaluatedInstance(i: EvaluatedInstance): string {
   return `${i.platform} instance ${i.digest} of index ${i.list}`;
@@ -333,9 +338,7 @@ export class PolicyEvaluator {
       requireSigned: this.#requireSigned,
       requirementCount: match.requirements.length,
       requirements,
-      ...(instance === undefined
-        ? {}
-        : { instance: { platform: instance.platform, digest: instance.digest, list: instance.list.digest } }),
+      ...(instance === undefined ? {} : { instance: evaluatedInstance(instance) }),
     };
     const denied = outcomes.find((o) => !o.allowed);
     if (denied !== undefined) {

@@ -5,6 +5,7 @@ export {
   describeEvaluatedInstance,
   type EvaluatedInstance,
   type Explanation,
+  evaluatedInstance,
   type InstanceOfList,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
