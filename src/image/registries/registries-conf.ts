@@ -279,14 +279,18 @@ export function hasRegistry(domain: string): boolean {
   return domain.includes('.') || domain.includes(':') || domain === 'localhost';
 }
 
+/** `text` parsed as a reference; otherwise the file at `path` fails with `invalid`. */
+function parseIn(path: string, text: string, invalid: string): DockerReference {
+  try {
+    return parse(text);
+  } catch {
+    fail(path, invalid);
+  }
+}
+
 /** An alias key must be a short name without tag or digest. */
 function checkShortName(name: string, path: string): void {
-  let ref: DockerReference;
-  try {
-    ref = parse(name);
-  } catch {
-    fail(path, `aliases: invalid short name ${JSON.stringify(name)}`);
-  }
+  const ref = parseIn(path, name, `aliases: invalid short name ${JSON.stringify(name)}`);
   if (ref.tag !== undefined || ref.digest !== undefined || hasRegistry(ref.domain)) {
     fail(path, `aliases: ${JSON.stringify(name)} must be a short name without registry, tag or digest`);
   }
@@ -294,12 +298,7 @@ function checkShortName(name: string, path: string): void {
 
 /** An alias value: a repository with a registry, no tag or digest; stored normalized. */
 function aliasValue(name: string, value: string, path: string): string {
-  let ref: DockerReference;
-  try {
-    ref = parse(value);
-  } catch {
-    fail(path, `aliases.${name}: invalid reference ${JSON.stringify(value)}`);
-  }
+  const ref = parseIn(path, value, `aliases.${name}: invalid reference ${JSON.stringify(value)}`);
   if (ref.tag !== undefined || ref.digest !== undefined || !hasRegistry(ref.domain)) {
     fail(
       path,
