@@ -10,6 +10,7 @@ import {
   isDigest,
   parseNormalizedNamed,
   type SystemContext,
+  type TagSnapshot,
   type TransportRegistry,
 } from '../image/index.ts';
 import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
@@ -64,13 +65,25 @@ interface Planned {
   /** What names the image below DESTINATION (docker: the reference; dir: the relative path). */
   readonly suffix: string;
   readonly ctx: SystemContext;
+  /** The listing the image was found in: its copy need not ask for tags the listing lacks. */
+  readonly tags?: TagSnapshot;
 }
 
-async function listTags(deps: SyncDeps, repo: DockerReference, ctx: SystemContext): Promise<string[]> {
+/** The image tags of `repo`, and the whole listing (signature tags included) as a snapshot. */
+async function listTags(
+  deps: SyncDeps,
+  repo: DockerReference,
+  ctx: SystemContext,
+): Promise<{ images: string[]; snapshot: TagSnapshot }> {
   if (deps.listTags === undefined) {
     throw new CliError('FAILED', `listing tags of ${repo.name()}: no docker registry support is wired in`);
   }
-  return (await deps.listTags(repo, ctx)).filter((t) => !SIGNATURE_TAG.test(t));
+  const listedAt = Date.now();
+  const all = await deps.listTags(repo, ctx);
+  return {
+    images: all.filter((t) => !SIGNATURE_TAG.test(t)),
+    snapshot: { repository: repo.name(), tags: new Set(all), listedAt },
+  };
 }
 
 async function dirImages(base: string): Promise<string[]> {
@@ -103,12 +116,14 @@ async function plan(
   switch (transport) {
     case 'docker': {
       const named = parseNormalizedNamed(source);
-      const refs = named.isNameOnly()
-        ? (await listTags(deps, named, ctx)).map((t) => named.withTag(t))
-        : [named];
-      if (refs.length === 0)
+      if (!named.isNameOnly()) return [{ source: dockerRef(registry, named), suffix: named.toString(), ctx }];
+      const { images, snapshot } = await listTags(deps, named, ctx);
+      if (images.length === 0)
         throw new CliError('FAILED', `no images to sync found in ${JSON.stringify(source)}`);
-      return refs.map((r) => ({ source: dockerRef(registry, r), suffix: r.toString(), ctx }));
+      return images.map((t) => {
+        const r = named.withTag(t);
+        return { source: dockerRef(registry, r), suffix: r.toString(), ctx, tags: snapshot };
+      });
     }
     case 'dir': {
       try {
@@ -140,14 +155,21 @@ async function plan(
           ...(cfg.tlsVerify !== undefined ? { tlsVerify: cfg.tlsVerify } : {}),
           ...(cfg.credentials !== undefined ? { credentials: cfg.credentials } : {}),
         };
-        const add = (r: DockerReference) =>
-          out.push({ source: dockerRef(registry, r), suffix: r.toString(), ctx: serverCtx });
+        const add = (r: DockerReference, tags?: TagSnapshot) =>
+          out.push({
+            source: dockerRef(registry, r),
+            suffix: r.toString(),
+            ctx: serverCtx,
+            ...(tags !== undefined ? { tags } : {}),
+          });
         for (const [repo, refs] of cfg.images) {
           const named = parseNormalizedNamed(`${host}/${repo}`);
           if (!named.isNameOnly())
             throw new CliError('USAGE', `${host}/${repo}: names a reference, not a repository`);
-          if (refs.length === 0)
-            for (const t of await listTags(deps, named, serverCtx)) add(named.withTag(t));
+          if (refs.length === 0) {
+            const { images, snapshot } = await listTags(deps, named, serverCtx);
+            for (const t of images) add(named.withTag(t), snapshot);
+          }
           for (const r of refs) add(isDigest(r) ? named.withDigest(r) : named.withTag(r));
         }
         const filtered: [string, (tag: string) => boolean][] = [
@@ -162,7 +184,8 @@ async function plan(
         ];
         for (const [repo, keep] of filtered) {
           const named = parseNormalizedNamed(`${host}/${repo}`);
-          for (const t of await listTags(deps, named, serverCtx)) if (keep(t)) add(named.withTag(t));
+          const { images, snapshot } = await listTags(deps, named, serverCtx);
+          for (const t of images) if (keep(t)) add(named.withTag(t), snapshot);
         }
       }
       return out;
@@ -254,7 +277,12 @@ ${formatFlags(specs)}
           if (!dryRun) await reportOutcome(deps, flags, io, planStarted, [], err);
           throw err;
         });
-        const jobs: { from: ImageReference; to: ImageReference; ctx: SystemContext }[] = [];
+        const jobs: {
+          from: ImageReference;
+          to: ImageReference;
+          ctx: SystemContext;
+          tags: TagSnapshot | undefined;
+        }[] = [];
         for (const p of planned) {
           const suffix =
             (flags.scoped ? p.suffix : posix.basename(p.suffix)) + (flags['append-suffix'] ?? '');
@@ -262,6 +290,7 @@ ${formatFlags(specs)}
             from: p.source,
             to: await destinationFor(registry, dest, destination, suffix, dryRun),
             ctx: p.ctx,
+            tags: p.tags,
           });
         }
         if (dryRun) {
@@ -305,6 +334,7 @@ ${formatFlags(specs)}
                   copyImage(job.to, job.from, {
                     ...base,
                     sourceCtx: job.ctx,
+                    ...(job.tags !== undefined ? { sourceTags: job.tags } : {}),
                     multiArch: flags.all ? 'all' : 'system',
                     skipExisting: true,
                     ...(deps.probeDestination !== undefined

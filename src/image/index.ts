@@ -102,5 +102,6 @@ export type {
   ReferrerDescriptor,
   Signature,
   SystemContext,
+  TagSnapshot,
   TryReuseOptions,
 } from './types.ts';

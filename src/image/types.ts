@@ -81,6 +81,18 @@ export type Signature =
       readonly annotations: Readonly<Record<string, string>>;
     };
 
+/**
+ * Every tag of one repository as listed at `listedAt` (sync lists them anyway): a source reading
+ * that repository may take a tag missing from it as absent instead of asking the registry.
+ */
+export interface TagSnapshot {
+  /** The repository listed, as `DockerReference.name()` spells it. */
+  readonly repository: string;
+  readonly tags: ReadonlySet<string>;
+  /** Date.now() when the listing started. */
+  readonly listedAt: number;
+}
+
 export interface ManifestBytes {
   readonly manifest: Uint8Array;
   readonly mimeType: string;
@@ -139,6 +151,12 @@ export interface ImageSource {
    * fallback), filtered by `artifactType` when given; a bounded list, empty when there are none.
    */
   listReferrers?(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]>;
+  /**
+   * Optional: a hint that `snapshot` lists the tags of the source's repository; a source that
+   * reads tags beside the image (signature and referrer tags) may skip those the snapshot lacks.
+   * Ignored when it names another repository.
+   */
+  useTagSnapshot?(snapshot: TagSnapshot): void;
   /** Releases connections and temporary files. */
   close(): Promise<void>;
 }

@@ -25,7 +25,8 @@ let f: MirrorFixture;
 const digests: Record<string, Digest> = {};
 
 before(async () => {
-  f = await startMirrorFixture();
+  // Access logs: the tests below count what sync asks of each registry.
+  f = await startMirrorFixture({ accessLog: true }, { accessLog: true });
   digests.gpg = await f.pushGpgSigned('team/gpg:v1');
   digests.cosign = await f.pushCosignSigned('team/cosign:v1', { attachment: true });
   digests.bundle = await f.pushCosignSigned('team/bundle:v1', { bundle: true });
@@ -262,28 +263,32 @@ describe('sync carries signatures to a mirror', () => {
   });
 });
 
+/** `sync --src docker` of every tag of the origin's `repo` to `prefix` on the mirror. */
+function syncRepository(repo: string, prefix: string, extra: readonly string[] = []) {
+  return runCli(
+    [
+      'sync',
+      ...tls,
+      '--registries.d',
+      f.registriesD,
+      '--insecure-policy',
+      ...extra,
+      '--src',
+      'docker',
+      '--dest',
+      'docker',
+      `${f.origin.host}/${repo}`,
+      `${f.mirror.host}/${prefix}`,
+    ],
+    f.env,
+  );
+}
+
 describe('sync --src docker of whole repositories', () => {
   test('signature and referrer-index tags travel with their images, never as images of their own', async () => {
     for (const repo of ['cosign', 'bundle']) {
       const reportFile = join(f.work, `whole-${repo}.json`);
-      const r = await runCli(
-        [
-          'sync',
-          ...tls,
-          '--registries.d',
-          f.registriesD,
-          '--insecure-policy',
-          '--report',
-          reportFile,
-          '--src',
-          'docker',
-          '--dest',
-          'docker',
-          `${f.origin.host}/team/${repo}`,
-          `${f.mirror.host}/whole`,
-        ],
-        f.env,
-      );
+      const r = await syncRepository(`team/${repo}`, 'whole', ['--report', reportFile]);
       assert.equal(r.code, 0, r.stderr);
       const report = await readReport(reportFile);
       assert.ok(
@@ -294,6 +299,47 @@ describe('sync --src docker of whole repositories', () => {
       const digest = digests[repo]!.replace(':', '-');
       assert.deepEqual(carried, [repo === 'cosign' ? `${digest}.sig` : digest]);
     }
+  });
+});
+
+describe('sync of a repository mixing signed and unsigned images', () => {
+  const digests: { signed?: Digest; unsigned: Digest[] } = { unsigned: [] };
+  let originLog = '';
+  let mirrorLog = '';
+
+  before(async () => {
+    digests.signed = await f.pushCosignSigned('team/mixed:signed', { attachment: true, bundle: true });
+    digests.unsigned = [await f.pushUnsigned('team/mixed:u1'), await f.pushUnsigned('team/mixed:u2')];
+    const originStart = f.origin.log().length;
+    const mirrorStart = f.mirror.log().length;
+    const r = await syncRepository('team/mixed', 'lean');
+    assert.equal(r.code, 0, r.stderr);
+    originLog = f.origin.log().slice(originStart);
+    mirrorLog = f.mirror.log().slice(mirrorStart);
+  });
+
+  test('the tag listing answers for unsigned images: no signature or referrer tag is asked for', () => {
+    for (const d of digests.unsigned)
+      assert.doesNotMatch(originLog, new RegExp(`/manifests/sha256-${digestHex(d)}`));
+  });
+
+  test('the signed image still has its cosign attachment and referrer index read and carried', async () => {
+    const tag = `sha256-${digestHex(digests.signed!)}`;
+    assert.match(originLog, new RegExp(`"GET /v2/team/mixed/manifests/${tag}\\.sig HTTP`));
+    assert.match(originLog, new RegExp(`"GET /v2/team/mixed/manifests/${tag} HTTP`));
+    const carried = (await tags(f.mirror.url, 'lean/mixed')).filter((t) => t.startsWith('sha256-'));
+    assert.deepEqual(carried.sort(), [tag, `${tag}.sig`]);
+  });
+
+  test('an unsigned image is written with one manifest PUT, by tag; a signed one by digest before its tag', () => {
+    const puts = mirrorLog
+      .split('\n')
+      .map((l) => /"PUT \/v2\/lean\/mixed\/manifests\/(\S+) HTTP/.exec(l)?.[1])
+      .filter((p) => p !== undefined);
+    for (const d of digests.unsigned) assert.ok(!puts.includes(d), `${d} written by digest: ${puts}`);
+    assert.equal(puts.filter((p) => p === 'u1' || p === 'u2').length, 2);
+    const byDigest = puts.indexOf(digests.signed!);
+    assert.ok(byDigest >= 0 && byDigest < puts.indexOf('signed'), puts.join(' '));
   });
 });
 

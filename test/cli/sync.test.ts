@@ -22,7 +22,7 @@ async function pushedDigest(image: string): Promise<string> {
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'cli-sync-'));
-  registry = await startRegistry();
+  registry = await startRegistry({ accessLog: true });
   for (const tag of tags) {
     const image = syntheticImage({ layers: 1 });
     const layout = join(root, `src-${tag}`);

@@ -64,10 +64,13 @@ export interface MirrorFixture {
   stop(): Promise<void>;
 }
 
-export async function startMirrorFixture(mirrorOptions: RegistryOptions = {}): Promise<MirrorFixture> {
+export async function startMirrorFixture(
+  mirrorOptions: RegistryOptions = {},
+  originOptions: RegistryOptions = {},
+): Promise<MirrorFixture> {
   const work = await mkdtemp(join(tmpdir(), 'portcullis-mirror-'));
   const [origin, mirror, gpg] = await Promise.all([
-    startRegistry(),
+    startRegistry(originOptions),
     startRegistry(mirrorOptions),
     gnupgHome(),
   ]);

@@ -35,6 +35,8 @@ export interface RegistryOptions {
   };
   /** Extra YAML appended to the config (top-level keys). */
   readonly extraConfig?: string;
+  /** Write an access log line per request to the output `log()` returns (counting requests). */
+  readonly accessLog?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -90,7 +92,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: ${options.accessLog !== true}
 storage:
   filesystem:
     rootdirectory: ${join(root, 'data')}

@@ -474,6 +474,7 @@ export async function copyImage(
   options: CopyOptions = {},
 ): Promise<CopyResult> {
   const src = await srcRef.newImageSource(options.sourceCtx ?? {});
+  if (options.sourceTags !== undefined) src.useTagSnapshot?.(options.sourceTags);
   try {
     const top = await src.getManifest();
     if (options.skipExisting) {

@@ -2,7 +2,14 @@
 import type { Digest } from '../digest.ts';
 import { BaseError } from '../errors.ts';
 import type { DockerReference } from '../reference/index.ts';
-import type { BlobInfo, ImageReference, ManifestBytes, Signature, SystemContext } from '../types.ts';
+import type {
+  BlobInfo,
+  ImageReference,
+  ManifestBytes,
+  Signature,
+  SystemContext,
+  TagSnapshot,
+} from '../types.ts';
 
 export type CopyErrorCode =
   | 'SOURCE_REJECTED'
@@ -100,6 +107,11 @@ export interface CopyOptions {
     ctx: SystemContext,
   ) => Promise<{ readonly digest: Digest | undefined } | undefined>;
   readonly signal?: AbortSignal;
+  /**
+   * The source repository's tags as just listed (sync): the source need not ask for signature or
+   * referrer tags the listing lacks.
+   */
+  readonly sourceTags?: TagSnapshot;
 }
 
 export interface CopyResult {

@@ -1002,13 +1002,15 @@ export class RegistryClient {
 
   /**
    * OCI 1.1 referrers of `digest`; registries without the API (404/405/400) fall back to the
-   * `sha256-<hex>` tag schema. At most `max` descriptors.
+   * `sha256-<hex>` tag schema. At most `max` descriptors. `tagAbsent`: the caller knows there is
+   * no such tag, so the fallback is not asked for.
    */
   async listReferrers(
     repo: string,
     digest: Digest,
     artifactType?: string,
     max = 1000,
+    options: { readonly tagAbsent?: boolean } = {},
   ): Promise<Descriptor[]> {
     const query = artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`;
     let index: Uint8Array | undefined;
@@ -1032,6 +1034,7 @@ export class RegistryClient {
       }
     }
     if (index === undefined) {
+      if (options.tagAbsent === true) return [];
       try {
         index = (
           await this.getManifest(repo, digest.replace(':', '-'), ['application/vnd.oci.image.index.v1+json'])

@@ -42,8 +42,11 @@ export class DockerImageDestination implements ImageDestination {
   readonly #storage: SignatureStorage;
   /** Digest of the last top-level manifest written (signatures and commit need it). */
   #manifestDigest: Digest | undefined;
-  /** The tag commit points at the manifest: until then it is stored by digest only. */
-  #pendingTag: { tag: string; manifest: Uint8Array; mimeType: string } | undefined;
+  /**
+   * The tag commit points at the manifest. Until then the manifest is stored by digest only, and
+   * only once signatures or referrers need it there; otherwise commit's tag PUT is the one write.
+   */
+  #pendingTag: { tag: string; manifest: Uint8Array; mimeType: string; stored: boolean } | undefined;
 
   constructor(
     reference: DockerImageReference,
@@ -121,12 +124,21 @@ export class DockerImageDestination implements ImageDestination {
       target = this.reference.tagOrDigest();
       // Nothing half-copied may carry the tag: it is written in commit, after signatures and referrers.
       if (refDigest === undefined) {
-        this.#pendingTag = { tag: target, manifest, mimeType };
-        target = digest;
+        this.#pendingTag = { tag: target, manifest, mimeType, stored: false };
+        this.#manifestDigest = digest;
+        return;
       }
     }
     await this.#putManifest(target, manifest, mimeType);
     if (instanceDigest === undefined) this.#manifestDigest = digest;
+  }
+
+  /** Stores the manifest awaiting its tag by digest, for what refers to it before commit. */
+  async #storePending(): Promise<void> {
+    const pending = this.#pendingTag;
+    if (pending === undefined || pending.stored) return;
+    await this.#putManifest(this.#manifestDigest!, pending.manifest, pending.mimeType);
+    pending.stored = true;
   }
 
   async #putManifest(target: string, manifest: Uint8Array, mimeType: string): Promise<void> {
@@ -143,6 +155,7 @@ export class DockerImageDestination implements ImageDestination {
   }
 
   async putReferrer(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void> {
+    await this.#storePending();
     try {
       await putReferrer(this.client, this.#repo, manifest, descriptor, subject);
     } catch (err) {
@@ -165,6 +178,7 @@ export class DockerImageDestination implements ImageDestination {
         `writing signatures to ${this.physicalRef.name()}: the manifest must be written first`,
       );
     }
+    await this.#storePending();
     const simple: Uint8Array[] = [];
     const sigstore: Extract<Signature, { format: 'sigstore-json' }>[] = [];
     for (const s of signatures) {
@@ -206,7 +220,7 @@ export class DockerImageDestination implements ImageDestination {
     }
   }
 
-  /** Tags the manifest written by digest in putManifest. */
+  /** Tags the manifest (writing it, when nothing stored it by digest before). */
   async commit(): Promise<void> {
     const pending = this.#pendingTag;
     if (pending === undefined) return;

@@ -232,6 +232,9 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
         signal: req.signal,
         headersTimeout: timeouts.headersMs,
         bodyTimeout: timeouts.bodyMs,
+        // undici closes the connection after every HEAD (for servers that send a body anyway);
+        // registries do not, and sync HEADs every blob and tag: keep the connection, as skopeo does.
+        ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
     } catch (err) {
       throw networkError(err, req.method, url);

@@ -5,21 +5,35 @@ import type { Digest } from '../../digest.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import { pullSources } from '../../registries/registries-conf.ts';
 import type { SignatureStorage } from '../../registries/registries-d.ts';
-import type { BlobInfo, ImageSource, ManifestBytes, Signature, SystemContext } from '../../types.ts';
+import type {
+  BlobInfo,
+  ImageSource,
+  ManifestBytes,
+  Signature,
+  SystemContext,
+  TagSnapshot,
+} from '../../types.ts';
 import type { Descriptor, ManifestResult, RegistryClient } from './client.ts';
 import { clientFor, type Environment, registriesConfFor, signatureStorage } from './context.ts';
 import { DockerError } from './errors.ts';
+import { referrersTag } from './referrers.ts';
 import {
   MAX_LOOKASIDE_SIGNATURES,
   MAX_SIGNATURE_SIZE,
   readLookaside,
   readSigstoreAttachments,
+  sigstoreAttachmentTag,
 } from './signatures.ts';
 import type { DockerImageReference } from './transport.ts';
 
 /** Blobs seen per registry → repositories holding them: cross-repository mount candidates. */
 const knownLocations = new Map<string, Set<string>>();
 const MAX_KNOWN_LOCATIONS = 10_000;
+/**
+ * A tag listing older than this no longer answers "no such tag": a signature pushed since may
+ * be missing from it (a long sync keeps asking the registry for its later images).
+ */
+export const TAG_SNAPSHOT_MAX_AGE_MS = 60_000;
 
 export function recordBlobLocation(registry: string, repo: string, digest: Digest): void {
   const key = `${registry}\n${digest}`;
@@ -47,6 +61,7 @@ export class DockerImageSource implements ImageSource {
   readonly #storage: SignatureStorage;
   readonly #ctx: SystemContext;
   #manifest: ManifestResult | undefined;
+  #tags: TagSnapshot | undefined;
 
   constructor(
     reference: DockerImageReference,
@@ -66,6 +81,17 @@ export class DockerImageSource implements ImageSource {
 
   get #repo(): string {
     return this.physicalRef.path;
+  }
+
+  /** Only a listing of the repository actually read (not of one a mirror stands in for) counts. */
+  useTagSnapshot(snapshot: TagSnapshot): void {
+    if (snapshot.repository === this.physicalRef.name()) this.#tags = snapshot;
+  }
+
+  /** True when a fresh listing of this repository lacks `tag`. */
+  #knownAbsent(tag: string): boolean {
+    const s = this.#tags;
+    return s !== undefined && Date.now() - s.listedAt <= TAG_SNAPSHOT_MAX_AGE_MS && !s.tags.has(tag);
   }
 
   async getManifest(instanceDigest?: Digest): Promise<ManifestBytes> {
@@ -116,7 +142,7 @@ export class DockerImageSource implements ImageSource {
         });
       } else simple = [];
       for (const blob of simple) out.push({ format: 'simple-signing', blob });
-      if (this.#storage.useSigstoreAttachments) {
+      if (this.#storage.useSigstoreAttachments && !this.#knownAbsent(sigstoreAttachmentTag(digest))) {
         out.push(...(await readSigstoreAttachments(this.client, this.#repo, digest)));
       }
       return out;
@@ -129,7 +155,9 @@ export class DockerImageSource implements ImageSource {
 
   /** OCI 1.1 referrers (or the `sha256-<hex>` tag schema on registries without the API). */
   listReferrers(digest: Digest, artifactType?: string): Promise<Descriptor[]> {
-    return this.client.listReferrers(this.#repo, digest, artifactType);
+    return this.client.listReferrers(this.#repo, digest, artifactType, undefined, {
+      tagAbsent: this.#knownAbsent(referrersTag(digest)),
+    });
   }
 
   /** Connections are pooled per process (closeAllAgents); nothing is held per source. */

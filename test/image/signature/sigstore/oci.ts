@@ -123,7 +123,11 @@ export class RegistryClient {
       subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subject, size: 0 },
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
-    const digest = await this.pushManifest(`referrer-${Date.now()}-${previous.length}`, manifest);
+    // By digest, untagged, as cosign and notation push referrers.
+    const digest = await this.pushManifest(
+      `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      manifest,
+    );
     const entries = [
       ...previous,
       { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: bytes.length, artifactType },

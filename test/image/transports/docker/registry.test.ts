@@ -1,6 +1,7 @@
 // The docker transport against the real Distribution registry (anonymous access).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,7 +24,7 @@ let registry: TestRegistry;
 let env: DockerTestEnv;
 
 before(async () => {
-  registry = await startRegistry();
+  registry = await startRegistry({ accessLog: true });
   env = await dockerTestEnv();
 });
 after(async () => {
@@ -305,6 +306,66 @@ describe('docker transport: blob streams', () => {
     // ask for the layer with the wrong size: the verifier must refuse it
     const { stream } = await src.getBlob({ digest: layer.digest, size: layer.bytes.length + 1 });
     await assert.rejects(text(stream), { code: 'DIGEST_MISMATCH' });
+  });
+});
+
+describe('docker transport: tag snapshots', () => {
+  const cases: { name: string; repository?: string; ageMs: number; asks: boolean }[] = [
+    { name: 'a fresh listing of the repository lacking them', ageMs: 0, asks: false },
+    { name: 'a listing older than a minute', ageMs: 61_000, asks: true },
+    { name: 'a listing of another repository', repository: 'snap/other', ageMs: 0, asks: true },
+  ];
+  for (const c of cases) {
+    it(`signature and referrer tags are ${c.asks ? '' : 'not '}asked for with ${c.name}`, async () => {
+      const image = syntheticImage();
+      const repo = `snap/${c.ageMs}-${c.repository === undefined ? 'same' : 'other'}`;
+      await pushWithFetch(registry.url, repo, 'v1', image);
+      const src = (await ref(`${repo}:v1`).newImageSource(env.ctx)) as DockerImageSource;
+      src.useTagSnapshot({
+        repository: `${registry.host}/${c.repository ?? repo}`,
+        tags: new Set(['v1']),
+        listedAt: Date.now() - c.ageMs,
+      });
+      const start = registry.log().length;
+      try {
+        assert.deepEqual(await src.getSignatures(), []);
+        assert.deepEqual(await src.listReferrers(image.manifestDigest), []);
+      } finally {
+        await src.close();
+      }
+      const tag = image.manifestDigest.replace(':', '-');
+      const asked = registry.log().slice(start);
+      assert.equal(asked.includes(`/manifests/${tag}.sig `), c.asks, asked);
+      assert.equal(asked.includes(`/manifests/${tag} `), c.asks, asked);
+    });
+  }
+});
+
+describe('docker transport: connections', () => {
+  it('HEADs of blobs and tags, present or not, leave their connection for the next request', async () => {
+    const image = syntheticImage();
+    await pushWithFetch(registry.url, 'keep/alive', 'v1', image);
+    const src = (await ref('keep/alive:v1').newImageSource(env.ctx)) as DockerImageSource;
+    const layer = image.layers[0]!;
+    const missing = `sha256:${'0'.repeat(64)}` as Digest;
+    // A fresh pool, so that every connection opened below is counted.
+    await closeAllAgents();
+    let connects = 0;
+    const count = () => connects++;
+    subscribe('undici:client:connected', count);
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await src.client.headBlob('keep/alive', layer.digest), layer.bytes.length);
+        assert.equal(await src.client.headBlob('keep/alive', missing), undefined);
+        assert.equal(await src.client.resolveDigest('keep/alive', 'v1'), image.manifestDigest);
+        await assert.rejects(src.client.resolveDigest('keep/alive', 'absent'), { code: 'MANIFEST_UNKNOWN' });
+      }
+    } finally {
+      unsubscribe('undici:client:connected', count);
+      await src.close();
+    }
+    // A pool may open a second connection while the first finishes its answer; never one per HEAD.
+    assert.ok(connects <= 2, `${connects} connections for 12 HEADs`);
   });
 });
 
