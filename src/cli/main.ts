@@ -56,6 +56,7 @@ const commands: readonly CommandEntry[] = [
         sigstore: sigstore(),
         listTags: support.listRepositoryTags,
         probeDestination: support.probeRegistryDestination,
+        listDestinationTags: support.listDestinationTags,
         cleanup: support.closeAllAgents,
         publishReport: publishSyncReport,
       });

@@ -17,6 +17,16 @@ export async function listRepositoryTags(repo: DockerReference, ctx: SystemConte
   return client.listTags(repo.path);
 }
 
+/** Tags of a repository about to be written to; [] when it does not exist yet. */
+export async function listDestinationTags(repo: DockerReference, ctx: SystemContext): Promise<string[]> {
+  try {
+    return await listRepositoryTags(repo, ctx);
+  } catch (err) {
+    if (isManifestAbsent(err)) return [];
+    throw err;
+  }
+}
+
 /** The digest a registry holds for a docker reference, by HEAD; undefined for other transports. */
 export async function probeRegistryDestination(
   ref: ImageReference,

@@ -49,6 +49,8 @@ export interface SyncDeps {
   readonly transports: TransportsFor;
   readonly listTags?: (repo: DockerReference, ctx: SystemContext) => Promise<string[]>;
   readonly probeDestination?: CopyOptions['probeDestination'];
+  /** Tags of a destination repository; [] when it does not exist yet. */
+  readonly listDestinationTags?: (repo: DockerReference, ctx: SystemContext) => Promise<string[]>;
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
   readonly cleanup?: () => Promise<void>;
   /** Verifies sigstoreSigned policy requirements; without it they deny. */
@@ -83,6 +85,35 @@ async function listTags(
   return {
     images: all.filter((t) => !SIGNATURE_TAG.test(t)),
     snapshot: { repository: repo.name(), tags: new Set(all), listedAt },
+  };
+}
+
+/**
+ * The destination probe of sync: one tag listing per destination repository answers "absent" for
+ * the tags it lacks, so only tags already there are HEADed. A tag pushed after the listing is
+ * overwritten, as sync overwrites any tag whose digest differs.
+ */
+function probeWithListing(deps: SyncDeps): CopyOptions['probeDestination'] {
+  const probe = deps.probeDestination;
+  const list = deps.listDestinationTags;
+  if (probe === undefined || list === undefined) return probe;
+  const listings = new Map<string, Promise<ReadonlySet<string> | undefined>>();
+  return async (ref, ctx) => {
+    const named = ref.dockerReference();
+    if (named?.tag !== undefined && named.digest === undefined) {
+      let listing = listings.get(named.name());
+      if (listing === undefined) {
+        // A repository that cannot be listed is probed tag by tag, as without the listing.
+        listing = list(named.trimmed(), ctx).then(
+          (tags) => new Set(tags),
+          () => undefined,
+        );
+        listings.set(named.name(), listing);
+      }
+      const tags = await listing;
+      if (tags !== undefined && !tags.has(named.tag)) return { digest: undefined };
+    }
+    return probe(ref, ctx);
   };
 }
 
@@ -305,6 +336,7 @@ ${formatFlags(specs)}
         const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
         const signing = await signingFromFlags(flags, io.env);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
+        const probeDestination = probeWithListing(deps);
         const startedAt = new Date();
         const results: (CopyResult | undefined)[] = new Array(jobs.length);
         const errors: unknown[] = new Array(jobs.length);
@@ -337,9 +369,7 @@ ${formatFlags(specs)}
                     ...(job.tags !== undefined ? { sourceTags: job.tags } : {}),
                     multiArch: flags.all ? 'all' : 'system',
                     skipExisting: true,
-                    ...(deps.probeDestination !== undefined
-                      ? { probeDestination: deps.probeDestination }
-                      : {}),
+                    ...(probeDestination !== undefined ? { probeDestination } : {}),
                     ...(policy !== undefined ? { policy } : {}),
                     ...signing,
                     ...extra,

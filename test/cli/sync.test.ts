@@ -44,21 +44,25 @@ after(async () => {
 
 const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
 
+/** `sync --src docker --dest docker` of the source repository to `prefix` on the same registry. */
+function syncApp(prefix: string, extra: readonly string[] = []) {
+  return runCli([
+    'sync',
+    ...tls,
+    '--src',
+    'docker',
+    '--dest',
+    'docker',
+    ...extra,
+    `${registry.host}/src/app`,
+    `${registry.host}/${prefix}`,
+  ]);
+}
+
 describe('portcullis sync', () => {
   test('docker -> docker copies every tag of a repository, then skips them all by HEAD', async () => {
     const digestfile = join(root, 'digests');
-    const r = await runCli([
-      'sync',
-      ...tls,
-      '--src',
-      'docker',
-      '--dest',
-      'docker',
-      '--digestfile',
-      digestfile,
-      `${registry.host}/src/app`,
-      `${registry.host}/mirror`,
-    ]);
+    const r = await syncApp('mirror', ['--digestfile', digestfile]);
     assert.equal(r.code, 0, r.stderr);
     for (const tag of tags) {
       assert.equal(await pushedDigest(`${registry.host}/mirror/app:${tag}`), digests.get(tag));
@@ -67,16 +71,7 @@ describe('portcullis sync', () => {
     assert.equal(lines.length, tags.length);
     assert.ok(lines.every((l) => /^sha256:[0-9a-f]{64} docker:\/\/.+\/mirror\/app:/.test(l)));
     const before = registry.log().length;
-    const again = await runCli([
-      'sync',
-      ...tls,
-      '--src',
-      'docker',
-      '--dest',
-      'docker',
-      `${registry.host}/src/app`,
-      `${registry.host}/mirror`,
-    ]);
+    const again = await syncApp('mirror');
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout.split('\n').filter((l) => l.startsWith('Skipping')).length, tags.length);
     const newLog = registry.log().slice(before);
@@ -85,6 +80,27 @@ describe('portcullis sync', () => {
       /"GET \/v2\/mirror\/app\/manifests/,
       'destination manifests are never pulled',
     );
+  });
+
+  test('the destination repository is listed once: only tags already there are HEADed', async () => {
+    await skopeo(
+      'copy',
+      '--quiet',
+      ...tls,
+      `docker://${registry.host}/src/app:latest`,
+      `docker://${registry.host}/listed/app:latest`,
+    );
+    const start = registry.log().length;
+    const r = await syncApp('listed');
+    assert.equal(r.code, 0, r.stderr);
+    const log = registry.log().slice(start);
+    const heads = [...log.matchAll(/"HEAD \/v2\/listed\/app\/manifests\/(\S+) HTTP/g)].map((m) => m[1]);
+    assert.deepEqual(heads, ['latest']);
+    assert.equal(log.match(/"GET \/v2\/listed\/app\/tags\/list HTTP/g)?.length, 1);
+    assert.match(r.stdout, /^Skipping .*:latest: image already present/m);
+    for (const tag of tags) {
+      assert.equal(await pushedDigest(`${registry.host}/listed/app:${tag}`), digests.get(tag));
+    }
   });
 
   test('docker -> dir matches skopeo sync output; an existing destination directory is refused', async () => {
