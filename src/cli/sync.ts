@@ -89,31 +89,29 @@ async function listTags(
 }
 
 /**
- * The destination probe of sync: one tag listing per destination repository answers "absent" for
- * the tags it lacks, so only tags already there are HEADed. A tag pushed after the listing is
- * overwritten, as sync overwrites any tag whose digest differs.
+ * One tag listing per destination repository, made when its first image is copied: the copies
+ * need not probe the tags it lacks (nor look for blobs in a repository without tags). Undefined
+ * where the destination is not a registry or cannot be listed (each tag is probed then).
  */
-function probeWithListing(deps: SyncDeps): CopyOptions['probeDestination'] {
-  const probe = deps.probeDestination;
-  const list = deps.listDestinationTags;
-  if (probe === undefined || list === undefined) return probe;
-  const listings = new Map<string, Promise<ReadonlySet<string> | undefined>>();
-  return async (ref, ctx) => {
+function destinationListings(
+  deps: SyncDeps,
+): (ref: ImageReference, ctx: SystemContext) => Promise<TagSnapshot | undefined> {
+  const listings = new Map<string, Promise<TagSnapshot | undefined>>();
+  return (ref, ctx) => {
     const named = ref.dockerReference();
-    if (named?.tag !== undefined && named.digest === undefined) {
-      let listing = listings.get(named.name());
-      if (listing === undefined) {
-        // A repository that cannot be listed is probed tag by tag, as without the listing.
-        listing = list(named.trimmed(), ctx).then(
-          (tags) => new Set(tags),
-          () => undefined,
-        );
-        listings.set(named.name(), listing);
-      }
-      const tags = await listing;
-      if (tags !== undefined && !tags.has(named.tag)) return { digest: undefined };
+    const list = deps.listDestinationTags;
+    if (list === undefined || named === undefined || ref.transport.name !== 'docker')
+      return Promise.resolve(undefined);
+    let listing = listings.get(named.name());
+    if (listing === undefined) {
+      const listedAt = Date.now();
+      listing = list(named.trimmed(), ctx).then(
+        (tags) => ({ repository: named.name(), tags: new Set(tags), listedAt }),
+        () => undefined,
+      );
+      listings.set(named.name(), listing);
     }
-    return probe(ref, ctx);
+    return listing;
   };
 }
 
@@ -336,7 +334,7 @@ ${formatFlags(specs)}
         const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
         const signing = await signingFromFlags(flags, io.env);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
-        const probeDestination = probeWithListing(deps);
+        const destinationTags = destinationListings(deps);
         const startedAt = new Date();
         const results: (CopyResult | undefined)[] = new Array(jobs.length);
         const errors: unknown[] = new Array(jobs.length);
@@ -361,6 +359,7 @@ ${formatFlags(specs)}
             );
             try {
               await earlier;
+              const listed = await destinationTags(job.to, base.destCtx ?? {});
               const result = await withRetry(
                 () =>
                   copyImage(job.to, job.from, {
@@ -369,7 +368,10 @@ ${formatFlags(specs)}
                     ...(job.tags !== undefined ? { sourceTags: job.tags } : {}),
                     multiArch: flags.all ? 'all' : 'system',
                     skipExisting: true,
-                    ...(probeDestination !== undefined ? { probeDestination } : {}),
+                    ...(listed !== undefined ? { destinationTags: listed } : {}),
+                    ...(deps.probeDestination !== undefined
+                      ? { probeDestination: deps.probeDestination }
+                      : {}),
                     ...(policy !== undefined ? { policy } : {}),
                     ...signing,
                     ...extra,

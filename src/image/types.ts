@@ -210,6 +210,11 @@ export interface ImageDestination {
    * referrers API, or the `sha256-<hex>` tag-schema index where the registry has none).
    */
   putReferrer?(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void>;
+  /**
+   * Optional: a hint that `snapshot` lists the tags of the destination's repository (a listing
+   * with none: blobs are not worth looking for there). Ignored when it names another repository.
+   */
+  useTagSnapshot?(snapshot: TagSnapshot): void;
   /** Makes the image visible (tags, index entries, archive rename). Nothing is visible before. */
   commit(): Promise<void>;
   /** Releases resources; an uncommitted destination leaves nothing behind. */

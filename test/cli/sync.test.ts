@@ -103,6 +103,44 @@ describe('portcullis sync', () => {
     }
   });
 
+  test('blobs are not looked for in a repository without tags, except those the sync put there', async () => {
+    for (const tag of ['a', 'b'])
+      await skopeo(
+        'copy',
+        '--quiet',
+        ...tls,
+        `docker://${registry.host}/src/app:1.0.0`,
+        `docker://${registry.host}/shared/app:${tag}`,
+      );
+    const start = registry.log().length;
+    const r = await runCli([
+      'sync',
+      ...tls,
+      '--parallel-images',
+      '1',
+      '--src',
+      'docker',
+      '--dest',
+      'docker',
+      `${registry.host}/shared/app`,
+      `${registry.host}/fresh`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const log = registry.log().slice(start);
+    // Uploaded, or mounted from a repository an earlier test's sync put them in.
+    const arrived = [
+      ...log.matchAll(/"PUT \/v2\/fresh\/app\/blobs\/uploads\/\S*digest=sha256%3A([a-f0-9]{64})/g),
+      ...log.matchAll(
+        /"POST \/v2\/fresh\/app\/blobs\/uploads\/\?mount=sha256%3A([a-f0-9]{64})\S* HTTP\/1.1" 201/g,
+      ),
+    ].map((m) => m[1]);
+    // The second tag's blobs (the same image) are found where the first one's copy put them.
+    assert.equal(arrived.length, 2);
+    const heads = [...log.matchAll(/"HEAD \/v2\/fresh\/app\/blobs\/sha256:([a-f0-9]{64}) HTTP\/1.1" (\d+)/g)];
+    assert.deepEqual(heads.map((m) => [m[1], m[2]]).sort(), arrived.map((d) => [d, '200']).sort());
+    assert.equal(await pushedDigest(`${registry.host}/fresh/app:b`), digests.get('1.0.0'));
+  });
+
   test('docker -> dir matches skopeo sync output; an existing destination directory is refused', async () => {
     const ours = join(root, 'ours');
     const theirs = join(root, 'theirs');

@@ -449,6 +449,16 @@ async function alreadyPresent(
   wanted: Digest,
 ): Promise<boolean> {
   const ctx = options.destCtx ?? {};
+  const listed = options.destinationTags;
+  const named = destRef.dockerReference();
+  if (
+    listed !== undefined &&
+    named?.tag !== undefined &&
+    named.digest === undefined &&
+    listed.repository === named.name() &&
+    !listed.tags.has(named.tag)
+  )
+    return false;
   const probed = await options.probeDestination?.(destRef, ctx).catch(() => undefined);
   if (probed !== undefined) return probed.digest === wanted;
   let existing: ImageSource;
@@ -499,6 +509,7 @@ export async function copyImage(
       }
     }
     const dest = await destRef.newImageDestination(options.destCtx ?? {});
+    if (options.destinationTags !== undefined) dest.useTagSnapshot?.(options.destinationTags);
     try {
       const threadSafe = src.hasThreadSafeGetBlob && dest.hasThreadSafePutBlob;
       const s: Session = {

@@ -112,6 +112,11 @@ export interface CopyOptions {
    * referrer tags the listing lacks.
    */
   readonly sourceTags?: TagSnapshot;
+  /**
+   * The destination repository's tags as just listed (sync): with skipExisting, a tag the listing
+   * lacks is not probed; a listing without tags tells the destination its blobs need no lookup.
+   */
+  readonly destinationTags?: TagSnapshot;
 }
 
 export interface CopyResult {

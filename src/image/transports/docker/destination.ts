@@ -12,6 +12,7 @@ import type {
   ReferrerDescriptor,
   Signature,
   SystemContext,
+  TagSnapshot,
   TryReuseOptions,
 } from '../../types.ts';
 import type { RegistryClient } from './client.ts';
@@ -47,6 +48,9 @@ export class DockerImageDestination implements ImageDestination {
    * only once signatures or referrers need it there; otherwise commit's tag PUT is the one write.
    */
   #pendingTag: { tag: string; manifest: Uint8Array; mimeType: string; stored: boolean } | undefined;
+
+  /** The repository had no tags when sync listed it: only blobs this process put there are looked for. */
+  #untagged = false;
 
   constructor(
     reference: DockerImageReference,
@@ -94,11 +98,22 @@ export class DockerImageDestination implements ImageDestination {
     }
   }
 
-  /** HEAD in this repository, then cross-repository mounts from repositories known to hold it. */
+  useTagSnapshot(snapshot: TagSnapshot): void {
+    if (snapshot.repository === this.physicalRef.name() && snapshot.tags.size === 0) this.#untagged = true;
+  }
+
+  /**
+   * HEAD in this repository, then cross-repository mounts from repositories known to hold it. A
+   * repository without tags (a new one, typically) holds at most what this process put there:
+   * other blobs are not asked for (one that is there after all is uploaded again, harmlessly).
+   */
   async tryReusingBlob(info: BlobInfo, _options: TryReuseOptions): Promise<BlobInfo | undefined> {
-    const size = await this.client.headBlob(this.#repo, info.digest);
-    if (size !== undefined) return { digest: info.digest, size: size >= 0 ? size : info.size };
-    for (const from of knownBlobLocations(this.physicalRef.domain, info.digest)) {
+    const known = knownBlobLocations(this.physicalRef.domain, info.digest);
+    if (!this.#untagged || known.includes(this.#repo)) {
+      const size = await this.client.headBlob(this.#repo, info.digest);
+      if (size !== undefined) return { digest: info.digest, size: size >= 0 ? size : info.size };
+    }
+    for (const from of known) {
       if (from === this.#repo) continue;
       if (await this.client.mountBlob(this.#repo, from, info.digest)) {
         recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
