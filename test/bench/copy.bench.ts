@@ -242,6 +242,7 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       if (only !== undefined && !s.name.includes(only)) continue;
       if (s.usesBigImage !== false && src === '') await buildBig();
+      const all = Object.fromEntries(tools.map((t) => [t, [] as number[]])) as Record<Tool, number[]>;
       const best = Object.fromEntries(tools.map((t) => [t, { seconds: Infinity, maxRssMiB: 0 }])) as Record<
         Tool,
         Measure
@@ -262,6 +263,7 @@ async function main(): Promise<void> {
           process.stdout.write(
             `  ${s.name} #${n} ${tool}: ${m.seconds.toFixed(2)} s, ${m.maxRssMiB.toFixed(0)} MiB (load ${loadavg()[0]?.toFixed(2)})\n`,
           );
+          all[tool].push(m.seconds);
           best[tool] = {
             seconds: Math.min(best[tool].seconds, m.seconds),
             maxRssMiB: Math.max(best[tool].maxRssMiB, m.maxRssMiB),
@@ -275,20 +277,26 @@ async function main(): Promise<void> {
         `${m.seconds.toFixed(2).padStart(6)} s | ${m.maxRssMiB.toFixed(0).padStart(4)} MiB`;
       const extra = baselineCli === undefined ? '' : ` ${cell(best.baseline)} |`;
       rows.push(
-        `| ${s.name.padEnd(20)} | ${cell(best.ours)} | ${cell(best.skopeo)} | ${(best.skopeo.seconds / best.ours.seconds).toFixed(2)}x |${extra}`,
+        `| ${s.name.padEnd(20)} | ${cell(best.ours)} | ${cell(best.skopeo)} | ${(best.skopeo.seconds / best.ours.seconds).toFixed(2)}x | ${(median(all.skopeo) / median(all.ours)).toFixed(2)}x |${extra}`,
       );
       process.stdout.write(`${rows.at(-1)}\n`);
     }
     process.stdout.write(
       `\nbest of ${runs} runs, peak RSS = max over runs; image ${LAYERS} layers, ${(LAYERS * LAYER_BYTES) / 2 ** 20} MiB random data\n` +
-        `| scenario             | portcullis | RSS      | skopeo 1.9.3 | RSS    | speed-up |${baselineCli === undefined ? '' : ' baseline | RSS |'}\n` +
-        `|----------------------|-----------|----------|-----------|----------|----------|${baselineCli === undefined ? '' : '----------|-----|'}\n` +
+        `| scenario             | portcullis | RSS      | skopeo 1.9.3 | RSS    | speed-up | of medians |${baselineCli === undefined ? '' : ' baseline | RSS |'}\n` +
+        `|----------------------|-----------|----------|-----------|----------|----------|------------|${baselineCli === undefined ? '' : '----------|-----|'}\n` +
         `${rows.join('\n')}\n`,
     );
   } finally {
     for (const r of registries) await r.stop();
     await rm(root, { recursive: true, force: true });
   }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** A one-layer 1 MiB image for the sync scenario. */
