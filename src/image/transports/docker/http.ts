@@ -58,16 +58,16 @@ let undici: Promise<Undici> | undefined;
 
 // undici's index also loads fetch, WebSocket, caches and mocks (about 20 ms of a CLI start-up and
 // 13 MiB more RSS); only the pool and the request API are used here. These paths are not a
-// documented API, so what they export is checked and the index is the fallback.
-export const UNDICI_DEEP_MODULES: readonly [agent: string, request: string] = [
-  'undici/lib/dispatcher/agent.js',
-  'undici/lib/api/api-request.js',
-];
+// documented API, so what they export is checked and the index is the fallback. The specifiers are
+// literal so that the CLI bundle (scripts/build.ts) can include the two modules.
+export type UndiciModules = () => Promise<readonly [agent: unknown, request: unknown]>;
+const UNDICI_DEEP_MODULES: UndiciModules = () =>
+  Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
 
-async function deepUndici(agentModule: string, requestModule: string): Promise<Undici | undefined> {
-  const [agent, api] = await Promise.all([import(agentModule), import(requestModule)]).catch(() => []);
-  const Agent: unknown = agent?.default;
-  const dispatch: unknown = api?.default;
+async function deepUndici(modules: UndiciModules): Promise<Undici | undefined> {
+  const [agent, api] = await modules().catch(() => []);
+  const Agent: unknown = (agent as { default?: unknown } | undefined)?.default;
+  const dispatch: unknown = (api as { default?: unknown } | undefined)?.default;
   if (typeof Agent !== 'function' || typeof Agent.prototype.dispatch !== 'function') return undefined;
   if (typeof dispatch !== 'function') return undefined;
   // What undici's top-level request() does: split the URL into origin and path for the pool.
@@ -81,10 +81,10 @@ async function deepUndici(agentModule: string, requestModule: string): Promise<U
 
 /**
  * Loads undici's pool and request API, from `modules` when they are what this code expects and
- * from the package index otherwise. Exported for the test that pins the fast path.
+ * from the package index otherwise. Exported for the test that pins the fast path and the fallback.
  */
-export async function loadUndiciFrom(modules: readonly [string, string]): Promise<Undici> {
-  const deep = await deepUndici(...modules);
+export async function loadUndiciFrom(modules: UndiciModules = UNDICI_DEEP_MODULES): Promise<Undici> {
+  const deep = await deepUndici(modules);
   if (deep !== undefined) return deep;
   const index = await import('undici');
   return { Agent: index.Agent, request: index.request, deep: false };
@@ -92,7 +92,7 @@ export async function loadUndiciFrom(modules: readonly [string, string]): Promis
 
 /** undici is loaded on first use: CLI commands that never reach a registry do not pay for it. */
 function loadUndici(): Promise<Undici> {
-  undici ??= loadUndiciFrom(UNDICI_DEEP_MODULES);
+  undici ??= loadUndiciFrom();
   return undici;
 }
 
