@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build, type Plugin } from 'esbuild';
+import { type BuildOptions, build, type Plugin } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -42,12 +42,19 @@ const externalPackages: Plugin = {
 export async function buildCli(outdir: string): Promise<void> {
   const cli = join(outdir, 'cli');
   await rm(cli, { recursive: true, force: true });
+  await bundle('src/cli/main.ts', cli, { splitting: true, chunkNames: 'chunks/[name]-[hash]' });
+}
+
+/**
+ * Bundles `entry` (relative to the repository) into `outdir` as the CLI is bundled: the packages
+ * in BUNDLED included, the others external. The CLI start-up benchmark bundles its baseline so.
+ */
+export async function bundle(entry: string, outdir: string, options: BuildOptions = {}): Promise<void> {
   await build({
     absWorkingDir: root,
-    entryPoints: ['src/cli/main.ts'],
-    outdir: cli,
+    entryPoints: [entry],
+    outdir,
     bundle: true,
-    splitting: true,
     format: 'esm',
     platform: 'node',
     target: 'node24',
@@ -58,8 +65,8 @@ export async function buildCli(outdir: string): Promise<void> {
     // Fewer bytes to read, hash (compile cache) and parse; identifiers are kept for stack traces.
     minifyWhitespace: true,
     minifySyntax: true,
-    chunkNames: 'chunks/[name]-[hash]',
     logLevel: 'warning',
+    ...options,
   });
 }
 
