@@ -119,21 +119,26 @@ try {
     return [wall! * 1000, (user! + sys!) * 1000];
   }
   add('skopeo inspect', ['skopeo', 'inspect', '--tls-verify=false', name]);
-  // What no change to Portcullis can remove: Node, undici and inspect's requests alone.
+  // What no change to Portcullis can remove: Node and the libraries doing the commands' work alone.
   const floorDir = join(work, 'floor');
   await bundle('test/bench/undici-floor.ts', floorDir);
+  await symlink(join(here, 'node_modules'), join(floorDir, 'node_modules')); // openpgp: external
   const [host, ...path] = name.slice('docker://'.length).split('/');
-  const [repo, tag] = path.join('/').split(':');
-  add("floor: Node + undici, inspect's 5 requests", [
-    process.execPath,
-    join(floorDir, 'undici-floor.js'),
-    host!,
-    repo!,
-    tag!,
-  ]);
+  const [repo, tag] = path.join('/').split(':') as [string, string];
+  const floor = [process.execPath, join(floorDir, 'undici-floor.js')];
+  add("floor: Node + undici, inspect's 5 requests", [...floor, 'inspect', host!, repo, tag]);
   add('skopeo copy --policy (signedBy, lookaside)', ['skopeo', ...signed.skopeoCopyArgs(out)], runEnv, () =>
     rm(out, { recursive: true, force: true }),
   );
+  add('floor: Node + undici + openpgp, verify', [
+    ...floor,
+    'verify',
+    host!,
+    repo,
+    tag,
+    signed.keyFile,
+    signed.signatureFile,
+  ]);
   for (const r of runners) {
     // bin/portcullis.js run as users run it (`portcullis`, `npx portcullis`): through its shebang,
     // which passes Node flags, with this Node first on PATH.
@@ -172,9 +177,9 @@ try {
   console.log(`  ${''.padEnd(48)} ${'wall'.padStart(6)}    ${'cpu'.padStart(6)}`);
   for (const c of cases) {
     const m = median(c.wall);
-    const vs = /: inspect$|^floor/.test(c.label)
+    const vs = /: inspect$|^floor.*inspect/.test(c.label)
       ? `  ${(m / skopeoInspect).toFixed(2)}x skopeo inspect`
-      : c.label.endsWith(': policy eval')
+      : /: policy eval$|^floor.*verify$/.test(c.label)
         ? `  ${(m / skopeoCopy).toFixed(2)}x skopeo copy --policy`
         : '';
     const cpu = median(c.cpu);
