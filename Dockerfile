@@ -24,8 +24,7 @@ COPY package.json ./
 COPY bin ./bin
 USER 65532:65532
 EXPOSE 8443
-# --liftoff-only as in bin/portcullis.js's shebang (which `node FILE` bypasses): it spares one-off
-# CLI runs a wait at exit, and measured no cost to the webhook's or copy's registry requests
-# (CPU per request, blob throughput: test/bench/liftoff.bench.ts).
-ENTRYPOINT ["node", "--liftoff-only", "/app/bin/portcullis.js"]
+# No V8 flag: any flag costs Node's own modules their embedded code cache. One-off CLI commands keep
+# undici's WebAssembly parser from tiering up by themselves (src/image/transports/docker/http.ts).
+ENTRYPOINT ["node", "/app/bin/portcullis.js"]
 CMD ["serve"]

@@ -1,9 +1,8 @@
-#!/usr/bin/env -S node --liftoff-only
-// --liftoff-only: undici's HTTP parser is WebAssembly, and after a few responses V8 starts
-// optimising its large parse function on a background thread; that takes longer than a whole
-// `inspect` and the process cannot exit until it is done (~25 ms CPU and ~40-60 ms at exit).
-// Node takes V8 flags only from its command line, hence the shebang (v8.setFlagsFromString() at
-// run time measured no effect), and the image's ENTRYPOINT.
+#!/usr/bin/env node
+// No V8 flag in the shebang: any flag makes Node compile its own modules without their embedded
+// code cache (~25 ms of every start). What --liftoff-only used to do here, keep undici's parser
+// out of V8's optimising tier so the exit need not wait for it, the HTTP layer now does at run
+// time for every command but `serve` (expectShortLife() in src/image/transports/docker/http.ts).
 // Entry point: a source checkout runs src/ through Node's type stripping (so a stale build is
 // never run by mistake); the published package and the image (which ship no src/) run the bundle
 // that `npm run build` writes to dist/cli/.

@@ -3,12 +3,15 @@
 
 import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
 import { allTransports, transportRegistryFor } from '../image/transports/all.ts';
+import { expectShortLife } from '../image/transports/docker/http.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 
 interface CommandEntry {
   readonly name: string;
   readonly summary: string;
+  /** Runs until stopped (a server): its HTTP parser is left to V8's optimising tier. */
+  readonly longLived?: true;
   load(): Promise<Command>;
 }
 
@@ -112,6 +115,7 @@ const commands: readonly CommandEntry[] = [
   {
     name: 'serve',
     summary: 'Run the image-trust admission webhook (HTTPS)',
+    longLived: true,
     load: async () => (await import('./serve.ts')).serveCommand,
   },
   {
@@ -158,6 +162,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     );
     return 2;
   }
+  if (command.longLived !== true) expectShortLife();
   try {
     const loaded = await command.load();
     if (rest.includes('--help') || rest.includes('-h')) {

@@ -5,7 +5,8 @@
 // dist/cli/, no src/ (built into a temporary directory), with and without Node's compile cache.
 // A baseline checkout runs from its src/, and from its dist/ if it has one (built beforehand); a
 // baseline without src/ (an installed package) runs as it is.
-// Wall time and CPU time (user+sys) are medians of the interleaved runs.
+// Wall time and CPU time (user+sys) are medians of the interleaved runs. A floor runs too: Node
+// and undici making inspect's requests with no Portcullis code (test/bench/undici-floor.ts).
 // Run: node_modules/.bin/node test/bench/cli-startup.bench.ts [runs=15] [baseline-checkout ...]
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { buildCli } from '../../scripts/build.ts';
+import { buildCli, bundle } from '../../scripts/build.ts';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { dockerTestEnv } from '../helpers/docker-env.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -118,9 +119,26 @@ try {
     return [wall! * 1000, (user! + sys!) * 1000];
   }
   add('skopeo inspect', ['skopeo', 'inspect', '--tls-verify=false', name]);
+  // What no change to Portcullis can remove: Node and the libraries doing the commands' work alone.
+  const floorDir = join(work, 'floor');
+  await bundle('test/bench/undici-floor.ts', floorDir);
+  await symlink(join(here, 'node_modules'), join(floorDir, 'node_modules')); // openpgp: external
+  const [host, ...path] = name.slice('docker://'.length).split('/');
+  const [repo, tag] = path.join('/').split(':') as [string, string];
+  const floor = [process.execPath, join(floorDir, 'undici-floor.js')];
+  add("floor: Node + undici, inspect's 5 requests", [...floor, 'inspect', host!, repo, tag]);
   add('skopeo copy --policy (signedBy, lookaside)', ['skopeo', ...signed.skopeoCopyArgs(out)], runEnv, () =>
     rm(out, { recursive: true, force: true }),
   );
+  add('floor: Node + undici + openpgp, verify', [
+    ...floor,
+    'verify',
+    host!,
+    repo,
+    tag,
+    signed.keyFile,
+    signed.signatureFile,
+  ]);
   for (const r of runners) {
     // bin/portcullis.js run as users run it (`portcullis`, `npx portcullis`): through its shebang,
     // which passes Node flags, with this Node first on PATH.
@@ -150,17 +168,19 @@ try {
     }
     load.push(loadavg()[0]!);
   }
-  const [skopeoInspect, skopeoCopy] = cases.map((c) => median(c.wall));
+  const medianOf = (label: string) => median(cases.find((c) => c.label.startsWith(label))!.wall);
+  const skopeoInspect = medianOf('skopeo inspect');
+  const skopeoCopy = medianOf('skopeo copy --policy');
   console.log(
     `medians of ${runs} interleaved runs; 1-min load average ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)}`,
   );
   console.log(`  ${''.padEnd(48)} ${'wall'.padStart(6)}    ${'cpu'.padStart(6)}`);
   for (const c of cases) {
     const m = median(c.wall);
-    const vs = c.label.endsWith(': inspect')
-      ? `  ${(m / skopeoInspect!).toFixed(2)}x skopeo inspect`
-      : c.label.endsWith(': policy eval')
-        ? `  ${(m / skopeoCopy!).toFixed(2)}x skopeo copy --policy`
+    const vs = /: inspect$|^floor.*inspect/.test(c.label)
+      ? `  ${(m / skopeoInspect).toFixed(2)}x skopeo inspect`
+      : /: policy eval$|^floor.*verify$/.test(c.label)
+        ? `  ${(m / skopeoCopy).toFixed(2)}x skopeo copy --policy`
         : '';
     const cpu = median(c.cpu);
     console.log(

@@ -17,6 +17,9 @@ export interface SignedImage {
   /** `docker://host/bench/app:v1` */
   readonly name: string;
   readonly registriesD: string;
+  /** The public key file the policy trusts, and the signature (the lookaside's signature-1) */
+  readonly keyFile: string;
+  readonly signatureFile: string;
   /** policy.json with one signedBy requirement for `keyFile` */
   readonly policy: string;
   /** `portcullis policy eval` arguments checking the image against the policy */
@@ -84,6 +87,8 @@ export async function signedImage(
   ];
   return {
     name,
+    keyFile,
+    signatureFile: join(sigDir, 'signature-1'),
     registriesD,
     policy,
     policyEvalArgs,

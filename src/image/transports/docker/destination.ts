@@ -246,16 +246,22 @@ export class DockerImageDestination implements ImageDestination {
   async close(): Promise<void> {}
 }
 
+/** Where writes to `ref` go (registries.conf may redirect them), and a client for it. */
+async function pushTarget(ref: DockerImageReference, ctx: SystemContext, environment: Environment) {
+  const conf = await registriesConfFor(ctx, environment);
+  const target = pushDestination(conf, ref.ref);
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  return { reference: target.reference, client };
+}
+
 export async function openDockerDestination(
   ref: DockerImageReference,
   ctx: SystemContext,
   environment: Environment,
 ): Promise<DockerImageDestination> {
-  const conf = await registriesConfFor(ctx, environment);
-  const target = pushDestination(conf, ref.ref);
-  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
-  const storage = await signatureStorage(ctx, target.reference, environment);
-  return new DockerImageDestination(ref, target.reference, client, storage);
+  const { reference, client } = await pushTarget(ref, ctx, environment);
+  const storage = await signatureStorage(ctx, reference, environment);
+  return new DockerImageDestination(ref, reference, client, storage);
 }
 
 /** Deletes the manifest (by its digest, resolved from a tag if needed) and its lookaside signatures. */
@@ -264,16 +270,14 @@ export async function deleteDockerImage(
   ctx: SystemContext,
   environment: Environment,
 ): Promise<void> {
-  const conf = await registriesConfFor(ctx, environment);
-  const target = pushDestination(conf, ref.ref);
-  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const { reference, client } = await pushTarget(ref, ctx, environment);
   const what = `deleting docker:${ref.stringWithinTransport()}`;
   try {
-    const digest = (await client.getManifest(target.reference.path, ref.tagOrDigest())).digest;
-    await client.deleteManifest(target.reference.path, digest);
-    const storage = await signatureStorage(ctx, target.reference, environment);
+    const digest = (await client.getManifest(reference.path, ref.tagOrDigest())).digest;
+    await client.deleteManifest(reference.path, digest);
+    const storage = await signatureStorage(ctx, reference, environment);
     if (storage.lookasideWrite !== undefined)
-      await deleteLookaside(storage.lookasideWrite, target.reference, digest);
+      await deleteLookaside(storage.lookasideWrite, reference, digest);
   } catch (err) {
     if (err instanceof DockerError)
       throw new DockerError(err.code, `${what}: ${err.message}`, { cause: err });

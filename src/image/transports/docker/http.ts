@@ -1,5 +1,6 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
 import type { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
 import type { Agent } from 'undici';
 import { DockerError } from './errors.ts';
 
@@ -57,16 +58,16 @@ let undici: Promise<Undici> | undefined;
 
 // undici's index also loads fetch, WebSocket, caches and mocks (about 20 ms of a CLI start-up and
 // 13 MiB more RSS); only the pool and the request API are used here. These paths are not a
-// documented API, so what they export is checked and the index is the fallback.
-export const UNDICI_DEEP_MODULES: readonly [agent: string, request: string] = [
-  'undici/lib/dispatcher/agent.js',
-  'undici/lib/api/api-request.js',
-];
+// documented API, so what they export is checked and the index is the fallback. The specifiers are
+// literal so that the CLI bundle (scripts/build.ts) can include the two modules.
+export type UndiciModules = () => Promise<readonly [agent: unknown, request: unknown]>;
+const UNDICI_DEEP_MODULES: UndiciModules = () =>
+  Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
 
-async function deepUndici(agentModule: string, requestModule: string): Promise<Undici | undefined> {
-  const [agent, api] = await Promise.all([import(agentModule), import(requestModule)]).catch(() => []);
-  const Agent: unknown = agent?.default;
-  const dispatch: unknown = api?.default;
+async function deepUndici(modules: UndiciModules): Promise<Undici | undefined> {
+  const [agent, api] = await modules().catch(() => []);
+  const Agent: unknown = (agent as { default?: unknown } | undefined)?.default;
+  const dispatch: unknown = (api as { default?: unknown } | undefined)?.default;
   if (typeof Agent !== 'function' || typeof Agent.prototype.dispatch !== 'function') return undefined;
   if (typeof dispatch !== 'function') return undefined;
   // What undici's top-level request() does: split the URL into origin and path for the pool.
@@ -80,10 +81,10 @@ async function deepUndici(agentModule: string, requestModule: string): Promise<U
 
 /**
  * Loads undici's pool and request API, from `modules` when they are what this code expects and
- * from the package index otherwise. Exported for the test that pins the fast path.
+ * from the package index otherwise. Exported for the test that pins the fast path and the fallback.
  */
-export async function loadUndiciFrom(modules: readonly [string, string]): Promise<Undici> {
-  const deep = await deepUndici(...modules);
+export async function loadUndiciFrom(modules: UndiciModules = UNDICI_DEEP_MODULES): Promise<Undici> {
+  const deep = await deepUndici(modules);
   if (deep !== undefined) return deep;
   const index = await import('undici');
   return { Agent: index.Agent, request: index.request, deep: false };
@@ -91,7 +92,7 @@ export async function loadUndiciFrom(modules: readonly [string, string]): Promis
 
 /** undici is loaded on first use: CLI commands that never reach a registry do not pay for it. */
 function loadUndici(): Promise<Undici> {
-  undici ??= loadUndiciFrom(UNDICI_DEEP_MODULES);
+  undici ??= loadUndiciFrom();
   return undici;
 }
 
@@ -108,7 +109,13 @@ async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
       rejectUnauthorized: tls.verify,
       timeout: timeouts.connectMs,
     };
-    if (nodeTls !== undefined) {
+    if (!tls.verify && !customCa) {
+      // Nothing is verified, so no trust store is needed: building the default one parses every
+      // root certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
+      connect.ca = [];
+      if (tls.cert !== undefined) connect.cert = tls.cert;
+      if (tls.key !== undefined) connect.key = tls.key;
+    } else if (nodeTls !== undefined) {
       // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
       // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
       connect.secureContext = nodeTls.createSecureContext({
@@ -212,6 +219,39 @@ export interface HttpClientOptions {
   readonly userAgent?: string;
 }
 
+// undici parses HTTP/1 with WebAssembly (one parser instance per process). After a few responses V8
+// re-compiles its large parse function with the optimising tier on a background thread, and a
+// process cannot exit while that compile runs: ~40 ms, longer than a whole `inspect`. A process
+// that says it is short-lived has the parser instantiated with a tier-up budget it never spends
+// (V8 reads the budget at instantiation), and then gets V8's default back: the flag hash is part of
+// every code cache check, so leaving it changed would make Node compile every module loaded later
+// from scratch. A user who sets the budget on the command line keeps it.
+const V8_DEFAULT_WASM_TIERING_BUDGET = 13_000_000;
+let parserTiering: 'optimise' | 'hold' | 'held' = 'optimise';
+
+/**
+ * Tells the HTTP layer the process exits after a handful of requests (a CLI command, not a
+ * server), so undici's parser is never handed to V8's optimising compiler.
+ */
+export function expectShortLife(): void {
+  const own = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) =>
+    a.includes('wasm-tiering-budget'),
+  );
+  if (parserTiering === 'optimise' && !own) parserTiering = 'hold';
+}
+
+function holdParserTierUp(): boolean {
+  if (parserTiering !== 'hold') return false;
+  setFlagsFromString('--wasm-tiering-budget=2147483647');
+  return true;
+}
+
+/** After a response the parser exists, with its budget; V8's flags go back to their default. */
+function releaseParserTierUp(answered: boolean): void {
+  setFlagsFromString(`--wasm-tiering-budget=${V8_DEFAULT_WASM_TIERING_BUDGET}`);
+  if (answered) parserTiering = 'held';
+}
+
 /** Sends one request (following redirects when asked). Callers must consume or destroy `body`. */
 export async function send(req: HttpRequest, options: HttpClientOptions): Promise<HttpResponse> {
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
@@ -223,6 +263,7 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
   const follow = req.followRedirects === true && (req.method === 'GET' || req.method === 'HEAD');
   for (let hop = 0; ; hop++) {
     let res: Awaited<ReturnType<typeof request>>;
+    const holding = holdParserTierUp();
     try {
       res = await request(url, {
         dispatcher,
@@ -237,8 +278,10 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
         ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
     } catch (err) {
+      if (holding) releaseParserTierUp(false);
       throw networkError(err, req.method, url);
     }
+    if (holding) releaseParserTierUp(true);
     const { headers: h, challenges } = headerRecord(res.headers);
     const location = h.location;
     if (follow && res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {

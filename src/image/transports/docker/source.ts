@@ -184,10 +184,13 @@ export async function openDockerSource(
   const errors: unknown[] = [];
   for (const source of sources) {
     const client = await clientFor(ctx, source.reference, conf, source.insecure, environment);
+    // registries.d is read (and a broken one refused, as upstream does) while the manifest is on
+    // its way; the catch only keeps a failed fetch from leaving its rejection unhandled.
+    const storage = signatureStorage(ctx, source.reference, environment);
+    storage.catch(() => {});
     try {
       const manifest = await client.getManifest(source.reference.path, ref.tagOrDigest());
-      const storage = await signatureStorage(ctx, source.reference, environment);
-      return new DockerImageSource(ref, source.reference, client, storage, ctx, manifest);
+      return new DockerImageSource(ref, source.reference, client, await storage, ctx, manifest);
     } catch (err) {
       errors.push(err);
     }

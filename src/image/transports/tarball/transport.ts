@@ -3,29 +3,22 @@
 import { type BigIntStats, createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { arch } from 'node:process';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sniffedStream, zlibDecompressor } from '../../archive/compression.ts';
-import { type Digest, Digester, digestOf } from '../../digest.ts';
+import { type Digest, Digester } from '../../digest.ts';
 import { LocalTransportError } from '../../local/errors.ts';
-import { openBlobFile } from '../../local/files.ts';
 import {
-  OCI_CONFIG_MEDIA_TYPE,
+  SynthesizedImageReference,
+  SynthesizedImageSource,
+  type SynthesizedLayer,
+} from '../../local/synthesized.ts';
+import {
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_LAYER_MEDIA_TYPE,
   OCI_LAYER_ZSTD_MEDIA_TYPE,
-  OCI_MANIFEST_MEDIA_TYPE,
 } from '../../manifest/index.ts';
-import type {
-  BlobInfo,
-  ImageDestination,
-  ImageReference,
-  ImageSource,
-  ImageTransport,
-  ManifestBytes,
-  Signature,
-  SystemContext,
-} from '../../types.ts';
+import type { ImageReference, ImageSource, ImageTransport, SystemContext } from '../../types.ts';
 
 export const tarballTransport: ImageTransport = {
   name: 'tarball',
@@ -63,20 +56,17 @@ function rfc3339Nano(ns: bigint): string {
   return `${base}${fraction === '' ? '' : `.${fraction}`}Z`;
 }
 
-export class TarballReference implements ImageReference {
+export class TarballReference extends SynthesizedImageReference {
   readonly transport = tarballTransport;
   readonly files: readonly string[];
 
   constructor(files: readonly string[]) {
+    super();
     this.files = files;
   }
 
   stringWithinTransport(): string {
     return this.files.join(':');
-  }
-
-  dockerReference(): undefined {
-    return undefined;
   }
 
   /** Files can change under the same names: no identity beyond the transport-wide scope. */
@@ -89,21 +79,8 @@ export class TarballReference implements ImageReference {
   }
 
   newImageSource(_ctx: SystemContext): Promise<ImageSource> {
-    return TarballSource.open(this);
+    return openTarball(this);
   }
-
-  async newImageDestination(_ctx: SystemContext): Promise<ImageDestination> {
-    throw new LocalTransportError('READ_ONLY', 'tarball: images can only be read from, not written to');
-  }
-
-  async deleteImage(_ctx: SystemContext): Promise<void> {
-    throw new LocalTransportError('NOT_SUPPORTED', 'tarball: deleting images is not supported');
-  }
-}
-
-interface LayerFile {
-  readonly path: string;
-  readonly size: number;
 }
 
 function digesting(d: Digester): Transform {
@@ -115,117 +92,62 @@ function digesting(d: Digester): Transform {
   });
 }
 
-class TarballSource implements ImageSource {
-  readonly reference: TarballReference;
-  readonly hasThreadSafeGetBlob = false;
-  readonly #manifest: Buffer;
-  readonly #config: Buffer;
-  readonly #configDigest: Digest;
-  readonly #layers: ReadonlyMap<string, LayerFile>;
-
-  private constructor(
-    reference: TarballReference,
-    manifest: Buffer,
-    config: Buffer,
-    layers: ReadonlyMap<string, LayerFile>,
-  ) {
-    this.reference = reference;
-    this.#manifest = manifest;
-    this.#config = config;
-    this.#configDigest = digestOf(config);
-    this.#layers = layers;
-  }
-
-  static async open(reference: TarballReference): Promise<TarballSource> {
-    const layers = new Map<string, LayerFile>();
-    const diffIDs: Digest[] = [];
-    const history: Record<string, string>[] = [];
-    const descriptors: BlobInfo[] = [];
-    let created = 0n;
-    for (const path of reference.files) {
-      let info: BigIntStats;
-      try {
-        info = await stat(path, { bigint: true });
-      } catch (err) {
-        throw new LocalTransportError('IMAGE_NOT_FOUND', `tarball: reading ${path}: no such file`, {
-          cause: err,
-        });
-      }
-      const blobDigester = new Digester();
-      const diffDigester = new Digester();
-      const sniffed = await sniffedStream(createReadStream(path).pipe(digesting(blobDigester)));
-      const decompressor = zlibDecompressor(sniffed.compression);
-      if (decompressor === undefined && sniffed.compression !== 'uncompressed') {
-        throw new LocalTransportError(
-          'NOT_SUPPORTED',
-          `tarball: ${path}: ${sniffed.compression} layers are not supported`,
-        );
-      }
-      const stages =
-        decompressor === undefined ? [digesting(diffDigester)] : [decompressor, digesting(diffDigester)];
-      const sink = new Writable({ write: (_chunk, _enc, callback) => callback() });
-      await pipeline([sniffed.stream, ...stages, sink]);
-      const blobID = blobDigester.digest();
-      const diffID = decompressor === undefined ? blobID : diffDigester.digest();
-      diffIDs.push(diffID);
-      layers.set(blobID, { path, size: Number(info.size) });
-      if (info.mtimeNs > created) created = info.mtimeNs;
-      history.push({
-        created: rfc3339Nano(info.mtimeNs),
-        created_by: `/bin/sh -c #(nop) ADD file:${diffID.slice(7)} in /`,
-        comment: 'imported from tarball',
+/** Reads each file once to learn its digests and compression; serves the files as they are. */
+async function openTarball(reference: TarballReference): Promise<ImageSource> {
+  const layers: SynthesizedLayer[] = [];
+  const diffIDs: Digest[] = [];
+  const history: Record<string, string>[] = [];
+  let created = 0n;
+  for (const path of reference.files) {
+    let info: BigIntStats;
+    try {
+      info = await stat(path, { bigint: true });
+    } catch (err) {
+      throw new LocalTransportError('IMAGE_NOT_FOUND', `tarball: reading ${path}: no such file`, {
+        cause: err,
       });
-      const mediaType =
-        sniffed.compression === 'gzip'
-          ? OCI_LAYER_GZIP_MEDIA_TYPE
-          : sniffed.compression === 'zstd'
-            ? OCI_LAYER_ZSTD_MEDIA_TYPE
-            : OCI_LAYER_MEDIA_TYPE;
-      descriptors.push({ mediaType, digest: blobID, size: Number(info.size) });
     }
-    // Field order follows Go's imgspecv1.Image so the config digest matches upstream's.
-    const config = Buffer.from(
-      JSON.stringify({
-        created: rfc3339Nano(created),
-        architecture: goArch[arch] ?? arch,
-        os: 'linux',
-        config: {},
-        rootfs: { type: 'layers', diff_ids: diffIDs },
-        history,
-      }),
-    );
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST_MEDIA_TYPE,
-        config: { mediaType: OCI_CONFIG_MEDIA_TYPE, digest: digestOf(config), size: config.length },
-        layers: descriptors.map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
-      }),
-    );
-    return new TarballSource(reference, manifest, config, layers);
-  }
-
-  async getManifest(instanceDigest?: Digest): Promise<ManifestBytes> {
-    if (instanceDigest !== undefined) {
-      throw new LocalTransportError('LISTS_NOT_SUPPORTED', 'tarball: manifest lists are not supported');
+    const blobDigester = new Digester();
+    const diffDigester = new Digester();
+    const sniffed = await sniffedStream(createReadStream(path).pipe(digesting(blobDigester)));
+    const decompressor = zlibDecompressor(sniffed.compression);
+    if (decompressor === undefined && sniffed.compression !== 'uncompressed') {
+      throw new LocalTransportError(
+        'NOT_SUPPORTED',
+        `tarball: ${path}: ${sniffed.compression} layers are not supported`,
+      );
     }
-    return { manifest: this.#manifest, mimeType: OCI_MANIFEST_MEDIA_TYPE };
+    const stages =
+      decompressor === undefined ? [digesting(diffDigester)] : [decompressor, digesting(diffDigester)];
+    const sink = new Writable({ write: (_chunk, _enc, callback) => callback() });
+    await pipeline([sniffed.stream, ...stages, sink]);
+    const blobID = blobDigester.digest();
+    const diffID = decompressor === undefined ? blobID : diffDigester.digest();
+    diffIDs.push(diffID);
+    if (info.mtimeNs > created) created = info.mtimeNs;
+    history.push({
+      created: rfc3339Nano(info.mtimeNs),
+      created_by: `/bin/sh -c #(nop) ADD file:${diffID.slice(7)} in /`,
+      comment: 'imported from tarball',
+    });
+    const mediaType =
+      sniffed.compression === 'gzip'
+        ? OCI_LAYER_GZIP_MEDIA_TYPE
+        : sniffed.compression === 'zstd'
+          ? OCI_LAYER_ZSTD_MEDIA_TYPE
+          : OCI_LAYER_MEDIA_TYPE;
+    layers.push({ mediaType, digest: blobID, size: Number(info.size), path });
   }
-
-  async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {
-    if (info.digest === this.#configDigest) {
-      return { stream: Readable.from([this.#config], { objectMode: false }), size: this.#config.length };
-    }
-    const layer = this.#layers.get(info.digest);
-    if (layer === undefined) {
-      throw new LocalTransportError('BLOB_NOT_FOUND', `tarball: no blob ${info.digest}`);
-    }
-    return openBlobFile(layer.path, `tarball: reading ${layer.path}`);
-  }
-
-  async getSignatures(): Promise<Signature[]> {
-    return [];
-  }
-
-  async close(): Promise<void> {}
+  // Field order follows Go's imgspecv1.Image so the config digest matches upstream's.
+  const config = Buffer.from(
+    JSON.stringify({
+      created: rfc3339Nano(created),
+      architecture: goArch[arch] ?? arch,
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: diffIDs },
+      history,
+    }),
+  );
+  return new SynthesizedImageSource({ reference, config, layers, threadSafe: false });
 }

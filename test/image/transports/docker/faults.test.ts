@@ -115,7 +115,11 @@ describe('retries', () => {
       ),
       { code: 'SERVER_ERROR' },
     );
-    assert.ok(fake.requests.length <= 4, `${fake.requests.length} attempts`);
+    // Each wait is 500-1000 ms (half the backoff plus jitter): at most 4 fit in 2.5 s, not 99.
+    const slept = sleeps.reduce((a, b) => a + b, 0);
+    assert.ok(slept <= 2500, `slept ${slept} ms`);
+    assert.equal(fake.requests.length, sleeps.length + 1);
+    assert.ok(fake.requests.length <= 5, `${fake.requests.length} attempts`);
   });
 });
 
