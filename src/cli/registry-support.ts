@@ -11,16 +11,27 @@ import {
   registriesConfFor,
 } from '../image/transports/docker/index.ts';
 
-export async function listRepositoryTags(repo: DockerReference, ctx: SystemContext): Promise<string[]> {
+export async function listRepositoryTags(
+  repo: DockerReference,
+  ctx: SystemContext,
+  maxTags?: number,
+): Promise<string[]> {
   const env = processEnvironment();
   const client = await clientFor(ctx, repo, await registriesConfFor(ctx, env), false, env);
-  return client.listTags(repo.path);
+  return client.listTags(repo.path, maxTags === undefined ? {} : { maxTags });
 }
 
-/** Tags of a repository about to be written to; [] when it does not exist yet. */
-export async function listDestinationTags(repo: DockerReference, ctx: SystemContext): Promise<string[]> {
+/**
+ * Tags of a repository about to be written to; [] when it does not exist yet. More than `maxTags`
+ * fails (TOO_LARGE): the pages would cost more than the HEADs the listing saves.
+ */
+export async function listDestinationTags(
+  repo: DockerReference,
+  ctx: SystemContext,
+  maxTags: number,
+): Promise<string[]> {
   try {
-    return await listRepositoryTags(repo, ctx);
+    return await listRepositoryTags(repo, ctx, maxTags);
   } catch (err) {
     if (isManifestAbsent(err)) return [];
     throw err;

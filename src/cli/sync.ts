@@ -49,8 +49,12 @@ export interface SyncDeps {
   readonly transports: TransportsFor;
   readonly listTags?: (repo: DockerReference, ctx: SystemContext) => Promise<string[]>;
   readonly probeDestination?: CopyOptions['probeDestination'];
-  /** Tags of a destination repository; [] when it does not exist yet. */
-  readonly listDestinationTags?: (repo: DockerReference, ctx: SystemContext) => Promise<string[]>;
+  /** Tags of a destination repository; [] when it does not exist yet; fails beyond `maxTags`. */
+  readonly listDestinationTags?: (
+    repo: DockerReference,
+    ctx: SystemContext,
+    maxTags: number,
+  ) => Promise<string[]>;
   readonly extraOptions?: (io: Io) => Promise<Partial<CopyOptions>>;
   readonly cleanup?: () => Promise<void>;
   /** Verifies sigstoreSigned policy requirements; without it they deny. */
@@ -88,24 +92,39 @@ async function listTags(
   };
 }
 
+/** A destination listing is given up beyond this many tags per image synced to the repository. */
+const LISTED_TAGS_PER_IMAGE = 100;
+
+/** The destination repository of a docker reference; undefined for other transports. */
+function registryRepository(ref: ImageReference): DockerReference | undefined {
+  return ref.transport.name === 'docker' ? ref.dockerReference()?.trimmed() : undefined;
+}
+
 /**
  * One tag listing per destination repository, made when its first image is copied: the copies
  * need not probe the tags it lacks (nor look for blobs in a repository without tags). Undefined
- * where the destination is not a registry or cannot be listed (each tag is probed then).
+ * where the destination is not a registry, cannot be listed, or holds so many tags that listing
+ * them would cost more requests than probing (each tag is probed then).
  */
 function destinationListings(
   deps: SyncDeps,
+  destinations: readonly ImageReference[],
 ): (ref: ImageReference, ctx: SystemContext) => Promise<TagSnapshot | undefined> {
+  const images = new Map<string, number>();
+  for (const d of destinations) {
+    const repo = registryRepository(d)?.name();
+    if (repo !== undefined) images.set(repo, (images.get(repo) ?? 0) + 1);
+  }
   const listings = new Map<string, Promise<TagSnapshot | undefined>>();
   return (ref, ctx) => {
-    const named = ref.dockerReference();
+    const named = registryRepository(ref);
     const list = deps.listDestinationTags;
-    if (list === undefined || named === undefined || ref.transport.name !== 'docker')
-      return Promise.resolve(undefined);
+    if (list === undefined || named === undefined) return Promise.resolve(undefined);
     let listing = listings.get(named.name());
     if (listing === undefined) {
       const listedAt = Date.now();
-      listing = list(named.trimmed(), ctx).then(
+      const maxTags = LISTED_TAGS_PER_IMAGE * (images.get(named.name()) ?? 1);
+      listing = list(named, ctx, maxTags).then(
         (tags) => ({ repository: named.name(), tags: new Set(tags), listedAt }),
         () => undefined,
       );
@@ -334,7 +353,10 @@ ${formatFlags(specs)}
         const policy = await policyFromFlags(flags, io.env, registry, deps.sigstore);
         const signing = await signingFromFlags(flags, io.env);
         const extra = deps.extraOptions !== undefined ? await deps.extraOptions(io) : {};
-        const destinationTags = destinationListings(deps);
+        const destinationTags = destinationListings(
+          deps,
+          jobs.map((j) => j.to),
+        );
         const startedAt = new Date();
         const results: (CopyResult | undefined)[] = new Array(jobs.length);
         const errors: unknown[] = new Array(jobs.length);

@@ -44,8 +44,8 @@ after(async () => {
 
 const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
 
-/** `sync --src docker --dest docker` of the source repository to `prefix` on the same registry. */
-function syncApp(prefix: string, extra: readonly string[] = []) {
+/** `sync --src docker --dest docker` of `source` (a repository or an image) to `prefix`, on one registry. */
+function syncWithin(source: string, prefix: string, extra: readonly string[] = []) {
   return runCli([
     'sync',
     ...tls,
@@ -54,15 +54,26 @@ function syncApp(prefix: string, extra: readonly string[] = []) {
     '--dest',
     'docker',
     ...extra,
-    `${registry.host}/src/app`,
+    `${registry.host}/${source}`,
     `${registry.host}/${prefix}`,
   ]);
+}
+
+/** skopeo copies `from` to `to` (repository:tag) on the test registry. */
+function copyWithin(from: string, to: string) {
+  return skopeo(
+    'copy',
+    '--quiet',
+    ...tls,
+    `docker://${registry.host}/${from}`,
+    `docker://${registry.host}/${to}`,
+  );
 }
 
 describe('portcullis sync', () => {
   test('docker -> docker copies every tag of a repository, then skips them all by HEAD', async () => {
     const digestfile = join(root, 'digests');
-    const r = await syncApp('mirror', ['--digestfile', digestfile]);
+    const r = await syncWithin('src/app', 'mirror', ['--digestfile', digestfile]);
     assert.equal(r.code, 0, r.stderr);
     for (const tag of tags) {
       assert.equal(await pushedDigest(`${registry.host}/mirror/app:${tag}`), digests.get(tag));
@@ -71,7 +82,7 @@ describe('portcullis sync', () => {
     assert.equal(lines.length, tags.length);
     assert.ok(lines.every((l) => /^sha256:[0-9a-f]{64} docker:\/\/.+\/mirror\/app:/.test(l)));
     const before = registry.log().length;
-    const again = await syncApp('mirror');
+    const again = await syncWithin('src/app', 'mirror');
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout.split('\n').filter((l) => l.startsWith('Skipping')).length, tags.length);
     const newLog = registry.log().slice(before);
@@ -83,15 +94,9 @@ describe('portcullis sync', () => {
   });
 
   test('the destination repository is listed once: only tags already there are HEADed', async () => {
-    await skopeo(
-      'copy',
-      '--quiet',
-      ...tls,
-      `docker://${registry.host}/src/app:latest`,
-      `docker://${registry.host}/listed/app:latest`,
-    );
+    await copyWithin('src/app:latest', 'listed/app:latest');
     const start = registry.log().length;
-    const r = await syncApp('listed');
+    const r = await syncWithin('src/app', 'listed');
     assert.equal(r.code, 0, r.stderr);
     const log = registry.log().slice(start);
     const heads = [...log.matchAll(/"HEAD \/v2\/listed\/app\/manifests\/(\S+) HTTP/g)].map((m) => m[1]);
@@ -103,28 +108,32 @@ describe('portcullis sync', () => {
     }
   });
 
-  test('blobs are not looked for in a repository without tags, except those the sync put there', async () => {
-    for (const tag of ['a', 'b'])
-      await skopeo(
-        'copy',
-        '--quiet',
-        ...tls,
-        `docker://${registry.host}/src/app:1.0.0`,
-        `docker://${registry.host}/shared/app:${tag}`,
-      );
+  test('a destination repository with more than 100 tags per image synced is probed, not listed', async () => {
+    await copyWithin('src/app:latest', 'crowded/app:t0');
+    const manifest = await fetch(`${registry.url}/v2/crowded/app/manifests/t0`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    const bytes = Buffer.from(await manifest.arrayBuffer());
+    for (let i = 1; i <= 100; i++) {
+      const put = await fetch(`${registry.url}/v2/crowded/app/manifests/t${i}`, {
+        method: 'PUT',
+        headers: { 'content-type': manifest.headers.get('content-type') ?? '' },
+        body: bytes,
+      });
+      await put.arrayBuffer();
+      assert.equal(put.status, 201);
+    }
     const start = registry.log().length;
-    const r = await runCli([
-      'sync',
-      ...tls,
-      '--parallel-images',
-      '1',
-      '--src',
-      'docker',
-      '--dest',
-      'docker',
-      `${registry.host}/shared/app`,
-      `${registry.host}/fresh`,
-    ]);
+    const r = await syncWithin('src/app:1.0.0', 'crowded');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(registry.log().slice(start), /"HEAD \/v2\/crowded\/app\/manifests\/1\.0\.0 HTTP/);
+    assert.equal(await pushedDigest(`${registry.host}/crowded/app:1.0.0`), digests.get('1.0.0'));
+  });
+
+  test('blobs are not looked for in a repository without tags, except those the sync put there', async () => {
+    for (const tag of ['a', 'b']) await copyWithin('src/app:1.0.0', `shared/app:${tag}`);
+    const start = registry.log().length;
+    const r = await syncWithin('shared/app', 'fresh', ['--parallel-images', '1']);
     assert.equal(r.code, 0, r.stderr);
     const log = registry.log().slice(start);
     // Uploaded, or mounted from a repository an earlier test's sync put them in.
