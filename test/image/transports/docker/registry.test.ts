@@ -16,6 +16,7 @@ import {
   type DockerImageSource,
   RegistryClient,
 } from '../../../../src/image/transports/docker/index.ts';
+import { TAG_SNAPSHOT_MAX_AGE_MS } from '../../../../src/image/transports/docker/source.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { pushWithFetch, syntheticImage } from '../../../helpers/synthetic-image.ts';
@@ -312,7 +313,7 @@ describe('docker transport: blob streams', () => {
 describe('docker transport: tag snapshots', () => {
   const cases: { name: string; repository?: string; ageMs: number; asks: boolean }[] = [
     { name: 'a fresh listing of the repository lacking them', ageMs: 0, asks: false },
-    { name: 'a listing older than a minute', ageMs: 61_000, asks: true },
+    { name: 'a listing past its age limit', ageMs: TAG_SNAPSHOT_MAX_AGE_MS + 1000, asks: true },
     { name: 'a listing of another repository', repository: 'snap/other', ageMs: 0, asks: true },
   ];
   for (const c of cases) {
