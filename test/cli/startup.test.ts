@@ -67,11 +67,14 @@ function packages(urls: readonly string[]): Set<string> {
   return names;
 }
 
-/** Whether one of the loaded bundle chunks holds `file` (esbuild names each bundled file). */
+/**
+ * Whether one of the loaded bundle chunks holds `file`: esbuild names each bundled file by its
+ * path from the working directory (through `../` where node_modules is a symlink out of it).
+ */
 async function bundles(urls: readonly string[], file: string): Promise<boolean> {
   const chunks = urls.filter((u) => u.includes('/dist/cli/'));
   const texts = await Promise.all(chunks.map((u) => readFile(new URL(u), 'utf8')));
-  return texts.some((t) => t.includes(`"${file}"`));
+  return texts.some((t) => t.includes(`/${file}"`) || t.includes(`"${file}"`));
 }
 
 // Libraries only the webhook, copy/sync signing or other signature types need.
