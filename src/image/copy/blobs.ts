@@ -15,6 +15,11 @@ export interface LayerPlan {
   readonly level?: number;
   /** Detect compression even when preserving (the manifest is being converted and needs the truth). */
   readonly needDetection: boolean;
+  /**
+   * Whether a layer of this media type may be stored with other compression (upstream
+   * CanChangeLayerCompression): only image layer types; an artifact's layers are copied as they are.
+   */
+  readonly canChangeCompression: (mediaType: string | undefined) => boolean;
 }
 
 export interface CopiedBlob {
@@ -71,7 +76,11 @@ export async function copyBlob(
     let stream: Readable = verified;
     let compression: DetectedCompression | undefined;
     let changed = false;
-    if (plan !== undefined && (plan.desired !== 'preserve' || plan.needDetection)) {
+    if (
+      plan !== undefined &&
+      (plan.desired !== 'preserve' || plan.needDetection) &&
+      plan.canChangeCompression(info.mediaType)
+    ) {
       const sniffed = await sniffedStream(verified);
       stream = sniffed.stream;
       compression = sniffed.compression;

@@ -3,6 +3,7 @@
 import { Readable } from 'node:stream';
 import { type Digest, DigestError, digestAlgorithm, digestOf } from '../digest.ts';
 import {
+  canChangeLayerCompression,
   chooseInstance as choosePlatformInstance,
   configInfo,
   convertList,
@@ -321,6 +322,8 @@ async function copySingle(
     ...(s.options.compressionFormat !== undefined ? { format: s.options.compressionFormat } : {}),
     ...(s.options.compressionLevel !== undefined ? { level: s.options.compressionLevel } : {}),
     needDetection: converting,
+    canChangeCompression: (mediaType) =>
+      mediaType === undefined || canChangeLayerCompression(mimeType, mediaType),
   };
   const retry = <T>(fn: () => Promise<T>): Promise<T> =>
     withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, s.options.signal);

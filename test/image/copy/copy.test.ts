@@ -349,6 +349,39 @@ describe('manifest conversion and compression', () => {
   });
 });
 
+describe('OCI artifacts', () => {
+  test("an artifact's layers are copied as they are where image layers would be compressed; skopeo agrees", async () => {
+    // Upstream changes compression only for image layer types (CanChangeLayerCompression).
+    const config = Buffer.from('{}');
+    const data = Buffer.from('{"chart":"example","version":"1.0.0"}');
+    const sha = (b: Buffer) => digestOf(b) as string;
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.example.chart.v1',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(config), size: config.length },
+        layers: [
+          {
+            mediaType: 'application/vnd.example.chart.content.v1+json',
+            digest: sha(data),
+            size: data.length,
+          },
+        ],
+      }),
+    );
+    const layout = fresh('artifact');
+    await writeOciLayout(layout, { a: { manifest, manifestDigest: sha(manifest), config, layers: [data] } });
+    const ours = fresh('artifact-ours');
+    const result = await copy(`oci:${layout}:a`, `oci:${ours}:a`);
+    assert.equal(result.manifestDigest, sha(manifest));
+    assert.deepEqual(await readFile(join(ours, 'blobs/sha256', sha(data).slice(7))), data);
+    const theirs = fresh('artifact-skopeo');
+    await skopeo('copy', '--quiet', `oci:${layout}:a`, `oci:${theirs}:a`);
+    assert.equal(digestOf(await manifestOf(`oci:${theirs}:a`)), sha(manifest));
+  });
+});
+
 describe('multi-arch', () => {
   let layout: string;
   let images: ReturnType<typeof syntheticImage>[];
