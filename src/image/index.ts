@@ -101,6 +101,7 @@ export type {
   PutBlobOptions,
   ReferrerDescriptor,
   Signature,
+  SignatureWants,
   SystemContext,
   TagSnapshot,
   TryReuseOptions,

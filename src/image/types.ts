@@ -123,6 +123,16 @@ export interface ImageReference {
   deleteImage(ctx: SystemContext): Promise<void>;
 }
 
+/** Which signatures a reader will look at (ImageSource.getSignatures). */
+export interface SignatureWants {
+  /**
+   * false: no sigstore signature will be checked (a policy of signedBy requirements only), so a
+   * registry's `sha256-<hex>.sig` attachments need not be fetched, as upstream never fetches them
+   * unless registries.d asks. Default true.
+   */
+  readonly sigstore?: boolean;
+}
+
 export interface ImageSource {
   readonly reference: ImageReference;
   /** True when getBlob may be called concurrently. */
@@ -144,8 +154,11 @@ export interface ImageSource {
   getManifestDigest?(): Promise<Digest>;
   /** A stream of the blob's bytes. The caller must verify the digest (see verifyingStream). */
   getBlob(info: BlobInfo): Promise<{ readonly stream: Readable; readonly size: number }>;
-  /** The signatures of the image (or of an instance); empty when there are none. */
-  getSignatures(instanceDigest?: Digest): Promise<Signature[]>;
+  /**
+   * The signatures of the image (or of an instance); empty when there are none. `wants` says which
+   * the caller will look at, so a source may skip fetching the others.
+   */
+  getSignatures(instanceDigest?: Digest, wants?: SignatureWants): Promise<Signature[]>;
   /**
    * Optional: artifacts whose `subject` is `digest` (OCI referrers API or its tag-schema
    * fallback), filtered by `artifactType` when given; a bounded list, empty when there are none.

@@ -19,6 +19,7 @@ import {
   type Verdict as PolicyVerdict,
   parsePolicy,
   requirementsForImage,
+  type SignatureWants,
   type SigstoreVerifier,
   type SystemContext,
   type UnparsedImage,
@@ -197,7 +198,7 @@ class PolicyEngine implements Evaluator {
       const image = {
         reference: this.#reference(ref),
         manifest: () => timed((s) => s.getManifest()),
-        signatures: () => timed((s) => s.getSignatures()),
+        signatures: (wants?: SignatureWants) => timed((s) => s.getSignatures(undefined, wants)),
         // Referrers are read only for sigstoreSigned requirements the attachments did not satisfy.
         referrerSource: async () => {
           const s = await open();
@@ -210,7 +211,7 @@ class PolicyEngine implements Evaluator {
         image,
         (d) => ({
           manifest: () => timed((s) => s.getManifest(d)),
-          signatures: () => timed((s) => s.getSignatures(d)),
+          signatures: (wants?: SignatureWants) => timed((s) => s.getSignatures(d, wants)),
         }),
         platforms,
       );

@@ -633,3 +633,32 @@ describe('a destination that refuses pushes', () => {
     }
   });
 });
+
+describe('policy eval reads only the signatures its requirements look at', () => {
+  let digest: Digest;
+  before(async () => {
+    digest = await f.pushCosignSigned('team/both:v1', { attachment: true, gpg: true });
+  });
+
+  /** Evaluates `requirement` for the image; returns the exit code and the origin's requests. */
+  async function evaluated(name: string, requirement: object) {
+    const policy = join(f.work, `${name}.json`);
+    await writeFile(policy, JSON.stringify({ default: [requirement] }));
+    const start = f.origin.log().length;
+    const r = await evalPolicy(policy, `docker://${f.origin.host}/team/both:v1`);
+    return { ...r, requests: f.origin.log().slice(start) };
+  }
+  const attachment = () => new RegExp(`GET /v2/team/both/manifests/sha256-${digestHex(digest)}\\.sig HTTP`);
+
+  test('signedBy alone: allowed by the GPG signature, the cosign attachment never fetched', async () => {
+    const r = await evaluated('gpg-only', { type: 'signedBy', keyType: 'GPGKeys', keyPath: f.originGpgPub });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.requests, attachment());
+  });
+
+  test('sigstoreSigned: the attachment is fetched and allows the image', async () => {
+    const r = await evaluated('cosign', { type: 'sigstoreSigned', keyPath: f.originCosignPub });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.requests, attachment());
+  });
+});

@@ -31,11 +31,18 @@ import type {
   ManifestBytes,
   Platform,
   Signature,
+  SignatureWants,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
 import { attachReferrer, copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
-import { CopyError, type CopyOptions, type CopyResult, type UnparsedImage } from './types.ts';
+import {
+  CopyError,
+  type CopyOptions,
+  type CopyResult,
+  type ProgressSink,
+  type UnparsedImage,
+} from './types.ts';
 
 const DEFAULT_PARALLEL = 6;
 
@@ -97,6 +104,49 @@ async function putConfig(s: Session, info: BlobInfo, bytes: Uint8Array): Promise
   );
   progress?.advance(bytes.byteLength);
   progress?.done();
+}
+
+/**
+ * Keeps the config's progress line after every layer's, as upstream prints them (it copies the
+ * config after the layers), while the config is copied alongside them: the config job waits until
+ * each layer has reported starting or being skipped (or has settled without a report).
+ */
+function configLineLast(
+  sink: ProgressSink | undefined,
+  layers: number,
+): {
+  layersReported: Promise<void>;
+  layer(i: number): { sink: ProgressSink | undefined; done(): void };
+} {
+  if (sink === undefined || layers === 0) {
+    return { layersReported: Promise.resolve(), layer: () => ({ sink, done() {} }) };
+  }
+  const { promise: layersReported, resolve } = Promise.withResolvers<void>();
+  const reported = new Set<number>();
+  return {
+    layersReported,
+    layer(i) {
+      const done = () => {
+        reported.add(i);
+        if (reported.size === layers) resolve();
+      };
+      return {
+        sink: {
+          blobStarted(kind, info) {
+            const progress = sink.blobStarted(kind, info);
+            done();
+            return progress;
+          },
+          blobSkipped(kind, info) {
+            sink.blobSkipped(kind, info);
+            done();
+          },
+          message: (line) => sink.message(line),
+        },
+        done,
+      };
+    },
+  };
 }
 
 /** Upstream determineManifestConversion, restricted to the conversions we can do. */
@@ -179,7 +229,7 @@ async function checkPolicy(s: Session, instanceDigest?: Digest): Promise<void> {
     reference: s.src.reference,
     ...(instanceDigest !== undefined ? { instanceDigest } : {}),
     manifest: () => s.src.getManifest(instanceDigest),
-    signatures: () => s.src.getSignatures(instanceDigest),
+    signatures: (wants?: SignatureWants) => s.src.getSignatures(instanceDigest, wants),
   };
   try {
     await s.options.policy.checkSource(image);
@@ -333,13 +383,19 @@ async function copySingle(
   // lines keep upstream's order) rather than a round of requests after the slowest layer: only
   // the manifest, written below, needs every blob in place.
   const configJob = config !== undefined && !converting ? [config] : [];
-  const copied: CopiedBlob[] = await limitedMap([...layerList, ...configJob], s.parallel, (blob, i) =>
-    i >= layerList.length
-      ? retry(() => copyBlob(s.src, s.dest, blob, 'config', undefined, s.options.progress))
-      : blob.urls !== undefined && blob.urls.length > 0 && s.dest.acceptsForeignLayerURLs
-        ? Promise.resolve({ info: blob, changed: false })
-        : retry(() => copyBlob(s.src, s.dest, blob, 'blob', plan, s.options.progress)),
-  );
+  const order = configLineLast(s.options.progress, layerList.length);
+  const copied: CopiedBlob[] = await limitedMap([...layerList, ...configJob], s.parallel, async (blob, i) => {
+    if (i >= layerList.length) {
+      await order.layersReported;
+      return retry(() => copyBlob(s.src, s.dest, blob, 'config', undefined, s.options.progress));
+    }
+    const reported = order.layer(i);
+    if (blob.urls !== undefined && blob.urls.length > 0 && s.dest.acceptsForeignLayerURLs) {
+      reported.done();
+      return { info: blob, changed: false };
+    }
+    return retry(() => copyBlob(s.src, s.dest, blob, 'blob', plan, reported.sink)).finally(reported.done);
+  });
   const layers = copied.slice(0, layerList.length);
   // A schema2 -> OCI conversion re-encodes the config, so its bytes are needed then.
   let configBytes: Buffer | undefined;

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest.ts';
 import { manifestDigest, matchesDigest, parseList } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
-import type { ImageReference, ImageSource, ManifestBytes, Signature } from '../types.ts';
+import type { ImageReference, ImageSource, ManifestBytes, Signature, SignatureWants } from '../types.ts';
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
@@ -31,7 +31,7 @@ import {
 export interface UnparsedImage {
   readonly reference: ImageReference;
   manifest(): Promise<ManifestBytes>;
-  signatures(): Promise<Signature[]>;
+  signatures(wants?: SignatureWants): Promise<Signature[]>;
   /**
    * Optional: the source whose OCI 1.1 referrers may hold sigstore signatures (bundles, cosign
    * oci-1-1 signatures); undefined when the transport cannot list referrers. Asked at most once,
@@ -51,7 +51,7 @@ export interface InstanceOfList {
   readonly list: {
     readonly digest: Digest;
     manifest(): Promise<ManifestBytes>;
-    signatures(): Promise<Signature[]>;
+    signatures(wants?: SignatureWants): Promise<Signature[]>;
   };
 }
 
@@ -216,19 +216,22 @@ function errorCode(err: unknown): string | undefined {
 /** Memoizes the image's lazy getters for one evaluation. */
 class ImageView {
   readonly image: UnparsedImage;
+  /** Decided once per evaluation, from its requirements: one fetch serves them all. */
+  readonly #wants: SignatureWants;
   #manifest: Promise<ManifestBytes> | undefined;
   #signatures: Promise<Signature[]> | undefined;
   #referrerSource: Promise<ImageSource | undefined> | undefined;
 
-  constructor(image: UnparsedImage) {
+  constructor(image: UnparsedImage, wants: SignatureWants) {
     this.image = image;
+    this.#wants = wants;
   }
   manifest(): Promise<ManifestBytes> {
     this.#manifest ??= this.image.manifest();
     return this.#manifest;
   }
   signatures(): Promise<Signature[]> {
-    this.#signatures ??= this.image.signatures();
+    this.#signatures ??= this.image.signatures(this.#wants);
     return this.#signatures;
   }
   referrerSource(): Promise<ImageSource | undefined> {
@@ -238,12 +241,15 @@ class ImageView {
   #list: ImageView | undefined;
   /** The list this instance is listed in, as an image of its own (same reference and referrers). */
   list(instance: InstanceOfList): ImageView {
-    this.#list ??= new ImageView({
-      reference: this.image.reference,
-      manifest: () => instance.list.manifest(),
-      signatures: () => instance.list.signatures(),
-      referrerSource: () => this.referrerSource(),
-    });
+    this.#list ??= new ImageView(
+      {
+        reference: this.image.reference,
+        manifest: () => instance.list.manifest(),
+        signatures: (wants) => instance.list.signatures(wants),
+        referrerSource: () => this.referrerSource(),
+      },
+      this.#wants,
+    );
     return this.#list;
   }
 }
@@ -287,8 +293,11 @@ export class PolicyEvaluator {
   /** Upstream IsRunningImageAllowed, with an explanation. Never throws for image or key problems. */
   async evaluate(image: UnparsedImage): Promise<Verdict> {
     const ref = image.reference;
-    const view = new ImageView(image);
     const match = requirementsForImage(this.policy, ref);
+    // Only sigstoreSigned looks at sigstore signatures: a signedBy-only scope does not fetch them.
+    const view = new ImageView(image, {
+      sigstore: match.requirements.some((r) => r.type === 'sigstoreSigned'),
+    });
     const outcomes: Outcome[] = [];
     for (const req of match.requirements) {
       let outcome: Outcome;

@@ -44,8 +44,8 @@ export function unparsedImageFromReference(
     async manifest(): Promise<ManifestBytes> {
       return (await open()).getManifest();
     },
-    async signatures(): Promise<Signature[]> {
-      return (await open()).getSignatures();
+    async signatures(wants): Promise<Signature[]> {
+      return (await open()).getSignatures(undefined, wants);
     },
     async referrerSource(): Promise<ImageSource | undefined> {
       const opened = await open();
@@ -53,7 +53,7 @@ export function unparsedImageFromReference(
     },
     forInstance: (digest) => ({
       manifest: async () => (await open()).getManifest(digest),
-      signatures: async () => (await open()).getSignatures(digest),
+      signatures: async (wants) => (await open()).getSignatures(digest, wants),
     }),
     async close(): Promise<void> {
       if (source === undefined) return;
@@ -152,7 +152,7 @@ export async function imagesToEvaluate(
         }
         return m;
       },
-      signatures: () => own.signatures(),
+      signatures: (wants) => own.signatures(wants),
       ...(image.referrerSource === undefined ? {} : { referrerSource: () => image.referrerSource!() }),
       instance: {
         platform,
@@ -160,7 +160,7 @@ export async function imagesToEvaluate(
         list: {
           digest: listDigest,
           manifest: () => Promise.resolve(top),
-          signatures: () => image.signatures(),
+          signatures: (wants) => image.signatures(wants),
         },
       },
     };

@@ -587,6 +587,47 @@ describe('parallelism, retries, skipping', () => {
     assert.equal(a.stats.max, 2, 'config and layer in flight together');
   });
 
+  test("progress reports the config after every layer, as upstream's lines come, however the layers' checks race", async () => {
+    const layout = fresh('order');
+    const img = syntheticImage({ layers: 2 });
+    await writeOciLayout(layout, { v1: img });
+    const configDigest = JSON.parse(img.manifest.toString()).config.digest as string;
+    const inner = ref(`dir:${fresh('order-dest')}`);
+    // The layers' existence checks answer after the config's would.
+    const slowLayers: ImageReference = Object.create(inner, {
+      newImageDestination: {
+        value: async (c: object) => {
+          const dest = await inner.newImageDestination(c);
+          return new Proxy(dest, {
+            get(target, key) {
+              if (key === 'tryReusingBlob') {
+                return async (info: { digest: string }, o: never) => {
+                  if (info.digest !== configDigest) await new Promise((r) => setTimeout(r, 30));
+                  return target.tryReusingBlob(info as never, o);
+                };
+              }
+              const v = Reflect.get(target, key, target);
+              return typeof v === 'function' ? v.bind(target) : v;
+            },
+          });
+        },
+      },
+    });
+    const started: string[] = [];
+    const progress = {
+      blobStarted: (kind: string) => {
+        started.push(kind);
+        return { advance() {}, done() {}, failed() {} };
+      },
+      blobSkipped: (kind: string) => {
+        started.push(`${kind} skipped`);
+      },
+      message() {},
+    };
+    await copyImage(slowLayers, ref(`oci:${layout}:v1`), { parallelCopies: 6, progress });
+    assert.deepEqual(started, ['blob', 'blob', 'config']);
+  });
+
   test('a temporary failure is retried with --retry-times, and fails without', async () => {
     const a = counting(`oci:${ociSource}:v1`, 1);
     await assert.rejects(copyImage(ref(`dir:${fresh('noretry')}`), a.wrapped, { parallelCopies: 1 }), {

@@ -10,6 +10,7 @@ import type {
   ImageSource,
   ManifestBytes,
   Signature,
+  SignatureWants,
   SystemContext,
   TagSnapshot,
 } from '../../types.ts';
@@ -123,7 +124,7 @@ export class DockerImageSource implements ImageSource {
     return { stream, size: info.size >= 0 ? info.size : size };
   }
 
-  async getSignatures(instanceDigest?: Digest): Promise<Signature[]> {
+  async getSignatures(instanceDigest?: Digest, wants?: SignatureWants): Promise<Signature[]> {
     const digest = instanceDigest ?? (await this.manifestDigest());
     const what = `reading signatures of ${this.physicalRef.name()}@${digest}`;
     try {
@@ -142,7 +143,11 @@ export class DockerImageSource implements ImageSource {
         });
       } else simple = [];
       for (const blob of simple) out.push({ format: 'simple-signing', blob });
-      if (this.#storage.useSigstoreAttachments && !this.#knownAbsent(sigstoreAttachmentTag(digest))) {
+      if (
+        this.#storage.useSigstoreAttachments &&
+        wants?.sigstore !== false &&
+        !this.#knownAbsent(sigstoreAttachmentTag(digest))
+      ) {
         out.push(...(await readSigstoreAttachments(this.client, this.#repo, digest)));
       }
       return out;
