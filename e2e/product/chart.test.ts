@@ -163,6 +163,7 @@ describe('helm chart against the real API server', () => {
         policy: { json: JSON.stringify({ default: [{ type: 'reject' }] }) },
         registriesD: { 'default.yaml': 'default-docker:\n  use-sigstore-attachments: true\n' },
         registriesConf: '[[registry]]\nlocation = "mirror.example"\n',
+        registriesConfD: { '50-aliases.conf': '[aliases]\n"app" = "quay.io/team/app"\n' },
         podAntiAffinity: 'hard',
       }),
       expect: [
@@ -232,6 +233,40 @@ describe('helm chart against the real API server', () => {
         () => resolveServeSettings(args, { POD_NAME: 'portcullis-0', POD_NAMESPACE: 'portcullis' }),
         `${set.name}: ${args.join(' ')}`,
       );
+    }
+  });
+
+  test('registriesConfD drop-ins are mounted where the webhook and the mirror job read them', async () => {
+    const dropIn = '[aliases]\n"app" = "quay.io/team/app"\n';
+    const rendered = docs(
+      await helmTemplate(
+        {
+          registriesConfD: { '50-aliases.conf': dropIn },
+          mirror: { enabled: true, destination: 'registry.internal.example/mirror', images: 'a: {}\n' },
+        },
+        'chart-dropins',
+      ),
+    );
+    const config = rendered.find(
+      (d) => d.kind === 'ConfigMap' && d.metadata.name.endsWith('-registries-conf-d'),
+    );
+    assert.deepEqual(config?.data, { '50-aliases.conf': dropIn });
+    type PodSpec = {
+      containers: { volumeMounts: { name: string; mountPath: string }[] }[];
+      volumes: { name: string; configMap?: { name: string } }[];
+    };
+    const deployment = rendered.find((d) => d.kind === 'Deployment') as unknown as {
+      spec: { template: { spec: PodSpec } };
+    };
+    const cronJob = rendered.find((d) => d.kind === 'CronJob') as unknown as {
+      spec: { jobTemplate: { spec: { template: { spec: PodSpec } } } };
+    };
+    for (const pod of [deployment.spec.template.spec, cronJob.spec.jobTemplate.spec.template.spec]) {
+      const mount = pod.containers[0]!.volumeMounts.find(
+        (m) => m.mountPath === '/etc/containers/registries.conf.d',
+      );
+      const volume = pod.volumes.find((v) => v.name === mount?.name);
+      assert.equal(volume?.configMap?.name, config?.metadata.name);
     }
   });
 
