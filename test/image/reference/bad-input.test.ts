@@ -53,7 +53,8 @@ describe('hostile and malformed references give typed errors', () => {
     for (const input of evil) {
       const start = performance.now();
       assert.throws(() => parse(input), DockerReferenceError);
-      assert.ok(performance.now() - start < 50, `parse(${input.slice(0, 20)}…) took too long`);
+      // Backtracking would take ages on these; a loaded CI machine can still pause a parse for tens of ms.
+      assert.ok(performance.now() - start < 1000, `parse(${input.slice(0, 20)}…) took too long`);
     }
   });
 
