@@ -109,13 +109,7 @@ async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
       rejectUnauthorized: tls.verify,
       timeout: timeouts.connectMs,
     };
-    if (!tls.verify && !customCa) {
-      // Nothing is verified, so no trust store is needed: building the default one parses every
-      // root certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
-      connect.ca = [];
-      if (tls.cert !== undefined) connect.cert = tls.cert;
-      if (tls.key !== undefined) connect.key = tls.key;
-    } else if (nodeTls !== undefined) {
+    if (nodeTls !== undefined) {
       // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
       // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
       connect.secureContext = nodeTls.createSecureContext({
@@ -124,6 +118,9 @@ async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
         ...(tls.key === undefined ? {} : { key: tls.key }),
       });
     } else {
+      // Nothing verified, no trust store needed: building the default one parses every root
+      // certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
+      if (!tls.verify) connect.ca = [];
       if (tls.cert !== undefined) connect.cert = tls.cert;
       if (tls.key !== undefined) connect.key = tls.key;
     }
