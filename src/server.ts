@@ -37,15 +37,17 @@ import { type Checker, MODES, type Mode, type PolicyCheck } from './webhook/admi
 import { buildApp } from './webhook/app.ts';
 import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
 import { createMetrics } from './webhook/metrics.ts';
-import { readKeyPair, watchFiles } from './webhook/tls.ts';
+import { WebhookError } from './webhook/review.ts';
+import { type CertificateSource, fileCertificateSource, selfSignedPair, watchFiles } from './webhook/tls.ts';
 
 export interface ServerConfig {
   /** policy.json; undefined = the embedded default, or none when Components.crds is given. */
   readonly policyPath: string | undefined;
   readonly host: string;
   readonly port: number;
-  readonly tlsCertPath: string;
-  readonly tlsKeyPath: string;
+  /** The serving certificate and key files, reloaded when they change; unused with Components.certificates. */
+  readonly tlsCertPath: string | undefined;
+  readonly tlsKeyPath: string | undefined;
   readonly deadlineMs: number;
   readonly mode: Mode;
   readonly unknownKinds: 'allow' | 'deny';
@@ -78,6 +80,11 @@ export interface Components {
   readonly crds?: Promise<PolicyCrds>;
   /** Where logs go; default stdout. */
   readonly logDestination?: LogDestination;
+  /**
+   * The serving certificate from elsewhere than files (the self-managed Secret). Until it has one,
+   * the listener serves a placeholder for probes and /readyz fails.
+   */
+  readonly certificates?: CertificateSource;
 }
 
 /** What the webhook needs of src/kube's startKube. */
@@ -186,7 +193,23 @@ export async function startServer(config: ServerConfig, components: Components):
             return crds.pullSecrets.secretsFor(context, signal);
           },
         };
-  const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
+  let certificates = components.certificates;
+  if (certificates === undefined) {
+    if (config.tlsCertPath === undefined || config.tlsKeyPath === undefined) {
+      throw new WebhookError(
+        'TLS_INVALID',
+        'no serving certificate: give a certificate and key file, or a certificate source',
+      );
+    }
+    certificates = await fileCertificateSource(
+      config.tlsCertPath,
+      config.tlsKeyPath,
+      config.watchIntervalMs,
+      logger,
+    );
+  }
+  const tlsSource = certificates;
+  const tls = tlsSource.current() ?? selfSignedPair(['localhost']);
   const app = buildApp({
     admission: {
       checks,
@@ -199,6 +222,7 @@ export async function startServer(config: ServerConfig, components: Components):
     },
     ready: () =>
       !closing &&
+      tlsSource.current() !== undefined &&
       (!withFile || evaluator !== undefined) &&
       (components.crds === undefined || crds?.ready() === true),
     bodyLimit: config.bodyLimit,
@@ -206,16 +230,16 @@ export async function startServer(config: ServerConfig, components: Components):
   });
   await app.listen({ host: config.host, port: config.port });
 
-  const stopTlsWatch = watchFiles([config.tlsCertPath, config.tlsKeyPath], config.watchIntervalMs, () => {
-    readKeyPair(config.tlsCertPath, config.tlsKeyPath).then(
-      (pair) => {
-        (app.server as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
-        logger.info({ cert: config.tlsCertPath }, 'tls certificate reloaded');
-      },
-      // A half-written pair is normal during a rotation: keep serving the old one.
-      (err: unknown) => logger.warn({ err: (err as Error).message }, 'tls certificate not reloaded'),
-    );
-  });
+  // New connections get the new certificate; established ones keep theirs until they close.
+  let served = tls;
+  const swapCertificate = () => {
+    const pair = tlsSource.current();
+    if (pair === undefined || pair === served) return;
+    served = pair;
+    (app.server as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+  };
+  tlsSource.onChange(swapCertificate);
+  swapCertificate();
   const policyPath = config.policyPath;
   // The policy and every key or CA file it names are watched; any change reloads the whole
   // policy, and its new hashes retire the cached verdicts of the old one.
@@ -263,7 +287,7 @@ export async function startServer(config: ServerConfig, components: Components):
     port,
     async close() {
       closing = true;
-      stopTlsWatch();
+      tlsSource.stop();
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close();

@@ -1,5 +1,6 @@
 // The entry of the Kubernetes layer: the policy source and pull secrets the webhook consumes.
 import type { PolicyCompiler } from '../policy/crd/compile.ts';
+import { CertificateController, type CertificateControllerOptions } from './certificates.ts';
 import { ClientKubeApi, loadKubeConfig } from './client.ts';
 import { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
 import { LeaderElector } from './leader.ts';
@@ -8,7 +9,9 @@ import { KubePullSecrets } from './pull-secrets.ts';
 import type { KubeApi } from './types.ts';
 
 export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
+export { CertificateController, type CertificateData, type CertificatePlan } from './certificates.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
+export { LeaderElector } from './leader.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
   dockercfgToConfigJson,
@@ -33,6 +36,48 @@ export interface KubeSettings<T> {
   readonly pullSecretNamespaces?: readonly string[];
   /** For tests: an API other than the kubeconfig's. */
   readonly api?: KubeApi;
+  /** A Lease competed for elsewhere (shared with the certificates); else startKube runs its own. */
+  readonly leader?: LeaderElector;
+}
+
+/** The API of a kubeconfig file (in-cluster config or ~/.kube/config when undefined). */
+export function kubeApi(kubeconfig?: string): KubeApi {
+  return new ClientKubeApi(loadKubeConfig(kubeconfig));
+}
+
+/** The one Lease of the webhook's replicas (not started): its holder writes status, Events and certificates. */
+export function leaderElector(
+  api: KubeApi,
+  namespace: string,
+  identity: string,
+  onError: (err: unknown) => void,
+): LeaderElector {
+  return new LeaderElector(api, {
+    namespace,
+    name: 'portcullis-controller',
+    identity,
+    leaseDurationSeconds: 15,
+    retryPeriodMs: 2000,
+    now: () => new Date(),
+    onError,
+  });
+}
+
+export type CertificateSettings = Omit<CertificateControllerOptions, 'informer' | 'now' | 'retryMs'>;
+
+/** Starts the self-managed certificates (the Secret's watch retries until it lists). */
+export function startCertificates(settings: CertificateSettings): CertificateController {
+  const controller = new CertificateController({
+    ...settings,
+    informer: {
+      ...DEFAULT_INFORMER_OPTIONS,
+      onError: (err: unknown) => settings.onError(err, 'watching the certificate secret'),
+    },
+    now: () => new Date(),
+    retryMs: 5000,
+  });
+  void controller.start();
+  return controller;
 }
 
 export interface KubeIntegration<T> {
@@ -45,20 +90,17 @@ export interface KubeIntegration<T> {
 
 /** Starts the controller; resolves after the first sync of every informer. */
 export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeIntegration<T>> {
-  const api = settings.api ?? new ClientKubeApi(loadKubeConfig(settings.kubeconfig));
+  const api = settings.api ?? kubeApi(settings.kubeconfig);
   const informer = {
     ...DEFAULT_INFORMER_OPTIONS,
     onError: (err: unknown) => settings.onError(err, 'watching the API server'),
   };
-  const leader = new LeaderElector(api, {
-    namespace: settings.namespace,
-    name: 'portcullis-controller',
-    identity: settings.identity,
-    leaseDurationSeconds: 15,
-    retryPeriodMs: 2000,
-    now: () => new Date(),
-    onError: (err) => settings.onError(err, 'leader election'),
-  });
+  const own = settings.leader === undefined;
+  const leader =
+    settings.leader ??
+    leaderElector(api, settings.namespace, settings.identity, (err) =>
+      settings.onError(err, 'leader election'),
+    );
   const policies = new PolicyController<T>({
     api,
     compile: settings.compile,
@@ -70,14 +112,14 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     onError: settings.onError,
   });
   const pullSecrets = new KubePullSecrets(api, informer, settings.pullSecretNamespaces);
-  leader.start();
+  if (own) leader.start();
   await Promise.all([policies.start(), pullSecrets.start()]);
   return {
     policies,
     pullSecrets,
     ready: () => policies.ready() && pullSecrets.ready(),
     stop: async () => {
-      leader.stop();
+      if (own) leader.stop();
       await Promise.all([policies.stop(), pullSecrets.stop()]);
     },
   };
