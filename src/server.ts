@@ -57,7 +57,10 @@ export interface ServerConfig {
   readonly platforms: InstanceSelection;
   /** How often certificate, key and policy files are checked for changes. */
   readonly watchIntervalMs: number;
-  /** After SIGTERM: how long /readyz fails before the listener stops, so endpoints drain first. */
+  /**
+   * After SIGTERM: how long the listener keeps accepting (every answer closing its connection)
+   * before it stops, so that the endpoint is gone from every kube-proxy first.
+   */
   readonly shutdownDelayMs: number;
   readonly cache: {
     readonly maxEntries: number;
@@ -104,7 +107,10 @@ export interface RunningServer {
   /** https://host:port as bound (the port resolved when 0 was asked for). */
   readonly url: string;
   readonly port: number;
-  /** Fails readiness, waits shutdownDelayMs, then stops accepting and finishes in-flight reviews. */
+  /**
+   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection (and idle
+   * connections closed), then stops accepting and finishes the reviews in flight.
+   */
   close(): Promise<void>;
 }
 
@@ -122,7 +128,7 @@ export async function startServer(config: ServerConfig, components: Components):
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
   let evaluator: Evaluator | undefined = first;
-  let closing = false;
+  let draining = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
   const shared = {
@@ -220,13 +226,15 @@ export async function startServer(config: ServerConfig, components: Components):
       metrics,
       logger,
     },
+    // Readiness stays true while draining: a terminating endpoint that is still ready is where
+    // kube-proxy sends traffic when no other endpoint is ready (every replica deleted at once).
     ready: () =>
-      !closing &&
       tlsSource.current() !== undefined &&
       (!withFile || evaluator !== undefined) &&
       (components.crds === undefined || crds?.ready() === true),
     bodyLimit: config.bodyLimit,
     tls,
+    draining: () => draining,
   });
   await app.listen({ host: config.host, port: config.port });
 
@@ -286,11 +294,19 @@ export async function startServer(config: ServerConfig, components: Components):
     url: `https://${host}:${port}`,
     port,
     async close() {
-      closing = true;
+      // Each pooled keep-alive connection closes after its next answer, so the client reconnects
+      // through the Service to a replica that stays. Idle ones are not closed now: a client may be
+      // sending on one at that moment, and a POST cut so is not retried.
+      draining = true;
+      const server = app.server as HttpsServer;
       tlsSource.stop();
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      // Reviews in flight are answered within the deadline; a connection still open past that is
+      // cut rather than hold the exit until the kubelet's SIGKILL.
+      const cut = setTimeout(() => server.closeAllConnections(), config.deadlineMs + 1000);
       await app.close();
+      clearTimeout(cut);
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },

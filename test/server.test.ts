@@ -32,7 +32,7 @@ describe('startServer over HTTPS', () => {
   let logs = '';
 
   const config = (): ServerConfig =>
-    serverConfig(dir, { deadlineMs: 2000, logLevel: 'info', watchIntervalMs: 50, shutdownDelayMs: 200 });
+    serverConfig(dir, { deadlineMs: 2000, logLevel: 'info', watchIntervalMs: 50, shutdownDelayMs: 1000 });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-server-'));
@@ -111,15 +111,20 @@ describe('startServer over HTTPS', () => {
     await rm(rotated, { recursive: true, force: true });
   });
 
-  it('finishes in-flight reviews on shutdown while readiness fails', async () => {
+  it('on shutdown stays ready and answers through the drain, each answer closing its connection, then finishes in-flight reviews', async () => {
     const ca = await readFile(certPath);
     evaluator.delayMs = 400;
     const pod = review('', 'Pod', workload('', 'Pod', podSpec(['registry.example/team/slow:1'])));
     const inFlight = httpsRequest(`${server.url}/validate`, { ca, body: pod });
     await sleep(50);
     const closing = server.close();
+    // Still ready: a terminating endpoint that is ready is where kube-proxy sends traffic when no
+    // other endpoint is ready.
     const ready = await httpsRequest(`${server.url}/readyz`, { ca });
-    assert.equal(ready.status, 503);
+    assert.equal(ready.status, 200);
+    const during = await httpsRequest(`${server.url}/validate`, { ca, body: pod });
+    assert.equal(during.status, 200);
+    assert.equal(during.headers.connection, 'close');
     const res = await inFlight;
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).response.allowed, true);

@@ -369,6 +369,61 @@ describe('helm chart against the real API server', () => {
     );
   });
 
+  test('availability: surge before removal, a drain longer than endpoint propagation, one eviction at a time, zone spread', async () => {
+    const rendered = docs(await helmTemplate({}, 'chart-availability'));
+    const deployment = rendered.find((d) => d.kind === 'Deployment') as unknown as {
+      spec: {
+        minReadySeconds: number;
+        strategy: unknown;
+        template: {
+          spec: {
+            terminationGracePeriodSeconds: number;
+            topologySpreadConstraints: unknown[];
+            containers: { args: string[]; readinessProbe: { periodSeconds: number } }[];
+          };
+        };
+      };
+    };
+    const { spec } = deployment;
+    assert.deepEqual(spec.strategy, {
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+    assert.equal(spec.minReadySeconds, 5);
+    const pod = spec.template.spec;
+    const args = pod.containers[0]?.args ?? [];
+    assert.ok(args.includes('--shutdown-delay=10s'), args.join(' '));
+    // The grace period covers the drain (10 s) and a review answered at its deadline (9 s).
+    assert.ok(pod.terminationGracePeriodSeconds > 10 + 9, String(pod.terminationGracePeriodSeconds));
+    assert.equal(pod.containers[0]?.readinessProbe.periodSeconds, 2);
+    assert.deepEqual(pod.topologySpreadConstraints, [
+      {
+        labelSelector: {
+          matchLabels: { 'app.kubernetes.io/instance': 'portcullis', 'app.kubernetes.io/name': 'portcullis' },
+        },
+        maxSkew: 1,
+        topologyKey: 'topology.kubernetes.io/zone',
+        whenUnsatisfiable: 'ScheduleAnyway',
+      },
+    ]);
+    const pdb = rendered.find((d) => d.kind === 'PodDisruptionBudget') as unknown as {
+      spec: Record<string, unknown>;
+    };
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.equal(pdb.spec.minAvailable, undefined);
+    // The webhook never judges its own namespace, so its pods come back with every replica gone.
+    const webhook = rendered.find((d) => d.kind === 'ValidatingWebhookConfiguration') as unknown as {
+      webhooks: {
+        namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+      }[];
+    };
+    assert.deepEqual(webhook.webhooks[0]?.namespaceSelector.matchExpressions[0], {
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['kube-system', 'chart-availability'],
+    });
+  });
+
   test('manifests/portcullis.yaml is accepted by kubectl apply --dry-run=server', async () => {
     const manifests = await readFile(join(repoRoot, 'manifests', 'portcullis.yaml'), 'utf8');
     // The Namespace is not created by a dry run, so the namespaced objects go to an existing one.

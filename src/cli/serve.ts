@@ -99,6 +99,11 @@ const flags = {
     metavar: 'SECONDS',
     help: 'answer every review within this time; keep it below the webhook timeoutSeconds (default 8) [PORTCULLIS_TIMEOUT]',
   },
+  'shutdown-delay': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'after SIGTERM, keep answering this long (each answer closing its connection) before the listener stops, so the endpoint is gone from every kube-proxy first; then in-flight reviews finish (default 2s; the Helm chart sets 10s) [PORTCULLIS_SHUTDOWN_DELAY]',
+  },
   mode: {
     type: 'string',
     metavar: 'MODE',
@@ -194,6 +199,11 @@ function durationFlag(pick: Pick, name: Parameters<Pick>[0], variable: string, f
 }
 
 const HOUR_MS = 3_600_000;
+
+function shutdownDelay(pick: Pick): number {
+  const text = pick('shutdown-delay', 'SHUTDOWN_DELAY');
+  return text === undefined ? 2000 : parseDuration('shutdown-delay', text);
+}
 
 /** The --tls-secret flags, checked against each other; undefined without --tls-secret. */
 function selfManagedTls(pick: Pick): SelfManagedTls | undefined {
@@ -321,7 +331,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       logLevel: oneOf('log-level', pick('log-level', 'LOG_LEVEL') ?? 'info', LOG_LEVELS),
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
-      shutdownDelayMs: 2000,
+      shutdownDelayMs: shutdownDelay(pick),
       cache: DEFAULT_CACHE_LIMITS,
     },
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },

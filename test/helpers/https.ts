@@ -3,6 +3,7 @@ import { request } from 'node:https';
 
 export interface HttpsResult {
   readonly status: number;
+  readonly headers: import('node:http').IncomingHttpHeaders;
   readonly body: string;
   readonly fingerprint: string;
 }
@@ -29,7 +30,9 @@ export function httpsRequest(
         res.on('data', (d: string) => {
           body += d;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, fingerprint }),
+        );
         res.on('error', reject);
       },
     );
