@@ -108,8 +108,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   /**
-   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection (and idle
-   * connections closed), then stops accepting and finishes the reviews in flight.
+   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection, then stops
+   * accepting and finishes the reviews in flight.
    */
   close(): Promise<void>;
 }
