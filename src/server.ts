@@ -15,6 +15,7 @@ import {
   clientFor,
   DockerTransport,
   imageCandidates,
+  onRequest,
   registriesConfFor,
 } from './image/transports/docker/index.ts';
 import {
@@ -247,6 +248,10 @@ export async function startServer(config: ServerConfig, components: Components):
   };
   if (first !== undefined) watchPolicy(first.sources);
 
+  // At debug level, every registry request (no headers, no query strings: see trace.ts).
+  const stopRequestLog = logger.isLevelEnabled('debug')
+    ? onRequest((request) => logger.debug({ request }, 'registry request'))
+    : () => {};
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.info(
@@ -267,6 +272,7 @@ export async function startServer(config: ServerConfig, components: Components):
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close();
+      stopRequestLog();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },

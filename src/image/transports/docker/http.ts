@@ -1,8 +1,11 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
+// Every request of the docker transport passes through send(), which publishes it (see trace.ts).
+import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import type { Agent } from 'undici';
 import { DockerError } from './errors.ts';
+import type { RequestEvent } from './trace.ts';
 
 export interface TlsSettings {
   /** false skips certificate verification. */
@@ -249,6 +252,29 @@ function releaseParserTierUp(answered: boolean): void {
   if (answered) parserTiering = 'held';
 }
 
+export const REQUEST_CHANNEL = 'portcullis:registry:request';
+const requests = channel(REQUEST_CHANNEL);
+
+/** Publishes one exchange (trace.ts): the status answered, or the failure's error code. */
+function publishRequest(
+  method: string,
+  url: string,
+  startedAt: number,
+  outcome: { readonly status: number } | { readonly error: string },
+): void {
+  if (!requests.hasSubscribers) return;
+  const u = new URL(url);
+  const event: RequestEvent = {
+    method,
+    scheme: u.protocol.slice(0, -1),
+    host: u.host,
+    path: u.pathname,
+    ...outcome,
+    durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
+  };
+  requests.publish(event);
+}
+
 /** Sends one request (following redirects when asked). Callers must consume or destroy `body`. */
 export async function send(req: HttpRequest, options: HttpClientOptions): Promise<HttpResponse> {
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
@@ -261,6 +287,7 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
   for (let hop = 0; ; hop++) {
     let res: Awaited<ReturnType<typeof request>>;
     const holding = holdParserTierUp();
+    const startedAt = performance.now();
     try {
       res = await request(url, {
         dispatcher,
@@ -276,9 +303,12 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
       });
     } catch (err) {
       if (holding) releaseParserTierUp(false);
-      throw networkError(err, req.method, url);
+      const failure = networkError(err, req.method, url);
+      publishRequest(req.method, url, startedAt, { error: failure.code });
+      throw failure;
     }
     if (holding) releaseParserTierUp(true);
+    publishRequest(req.method, url, startedAt, { status: res.statusCode });
     const { headers: h, challenges } = headerRecord(res.headers);
     const location = h.location;
     if (follow && res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {
