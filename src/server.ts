@@ -301,7 +301,14 @@ function dockerDigestLookup(transport: DockerTransport): DigestLookup {
     const conf = await registriesConfFor(ctx, transport.environment);
     let last: unknown;
     for (const source of pullSources(conf, ref)) {
-      const client = await clientFor(ctx, source.reference, conf, source.insecure, transport.environment);
+      const client = await clientFor(
+        ctx,
+        source.reference,
+        conf,
+        source.insecure,
+        transport.environment,
+        transport.session,
+      );
       try {
         return await client.resolveDigest(source.reference.path, ref.tag ?? 'latest');
       } catch (err) {

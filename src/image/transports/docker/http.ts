@@ -49,8 +49,6 @@ export interface HttpResponse {
   readonly url: string;
 }
 
-const agents = new Map<string, Agent>();
-
 export interface Undici {
   readonly Agent: typeof import('undici').Agent;
   readonly request: typeof import('undici').request;
@@ -99,45 +97,50 @@ function loadUndici(): Promise<Undici> {
   return undici;
 }
 
-/** One keep-alive pool per TLS configuration, shared by every registry client in the process. */
-async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
-  // Loaded before the lookup, so concurrent first calls cannot both create a pool.
-  const { Agent } = await loadUndici();
-  const customCa = tls.ca !== undefined && tls.ca.length > 0;
-  const nodeTls = customCa ? await import('node:tls') : undefined;
-  const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
-  let agent = agents.get(key);
-  if (agent === undefined) {
-    const connect: Record<string, unknown> = {
-      rejectUnauthorized: tls.verify,
-      timeout: timeouts.connectMs,
-    };
-    if (nodeTls !== undefined) {
-      // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
-      // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
-      connect.secureContext = nodeTls.createSecureContext({
-        ca: [...nodeTls.getCACertificates('default'), ...(tls.ca ?? [])],
-        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-        ...(tls.key === undefined ? {} : { key: tls.key }),
-      });
-    } else {
-      // Nothing verified, no trust store needed: building the default one parses every root
-      // certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
-      if (!tls.verify) connect.ca = [];
-      if (tls.cert !== undefined) connect.cert = tls.cert;
-      if (tls.key !== undefined) connect.key = tls.key;
-    }
-    agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
-    agents.set(key, agent);
-  }
-  return agent;
-}
+/** Keep-alive pools, one per TLS configuration; a RegistrySession (session.ts) holds one. */
+export class AgentPool {
+  readonly #agents = new Map<string, Agent>();
 
-/** Closes every pool (tests and CLI exit). */
-export async function closeAllAgents(): Promise<void> {
-  const all = [...agents.values()];
-  agents.clear();
-  await Promise.all(all.map((a) => a.close()));
+  /** The pool for these settings, created on first use. */
+  async agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
+    // Loaded before the lookup, so concurrent first calls cannot both create a pool.
+    const { Agent } = await loadUndici();
+    const customCa = tls.ca !== undefined && tls.ca.length > 0;
+    const nodeTls = customCa ? await import('node:tls') : undefined;
+    const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
+    let agent = this.#agents.get(key);
+    if (agent === undefined) {
+      const connect: Record<string, unknown> = {
+        rejectUnauthorized: tls.verify,
+        timeout: timeouts.connectMs,
+      };
+      if (nodeTls !== undefined) {
+        // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
+        // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
+        connect.secureContext = nodeTls.createSecureContext({
+          ca: [...nodeTls.getCACertificates('default'), ...(tls.ca ?? [])],
+          ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+          ...(tls.key === undefined ? {} : { key: tls.key }),
+        });
+      } else {
+        // Nothing verified, no trust store needed: building the default one parses every root
+        // certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
+        if (!tls.verify) connect.ca = [];
+        if (tls.cert !== undefined) connect.cert = tls.cert;
+        if (tls.key !== undefined) connect.key = tls.key;
+      }
+      agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Closes every pool; later requests open new ones. */
+  async close(): Promise<void> {
+    const all = [...this.#agents.values()];
+    this.#agents.clear();
+    await Promise.all(all.map((a) => a.close()));
+  }
 }
 
 function headerRecord(raw: Record<string, string | string[] | undefined>): {
@@ -214,6 +217,8 @@ export function bodyError(err: unknown, what: string): DockerError {
 }
 
 export interface HttpClientOptions {
+  /** The connection pools to send through. */
+  readonly agents: AgentPool;
   readonly tls: TlsSettings;
   readonly timeouts?: Timeouts;
   readonly userAgent?: string;
@@ -278,7 +283,7 @@ function publishRequest(
 /** Sends one request (following redirects when asked). Callers must consume or destroy `body`. */
 export async function send(req: HttpRequest, options: HttpClientOptions): Promise<HttpResponse> {
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
-  const dispatcher = await agentFor(options.tls, timeouts);
+  const dispatcher = await options.agents.agentFor(options.tls, timeouts);
   const { request } = await loadUndici();
   let url = req.url;
   let headers: Record<string, string> = { ...req.headers };
