@@ -23,6 +23,8 @@ import {
   type DigestLookup,
   type Evaluator,
   ImageChecker,
+  type LastKnownGood,
+  type LastResolution,
   loadInlineKeys,
   loadPolicy,
   loadPolicyText,
@@ -62,6 +64,8 @@ export interface ServerConfig {
     readonly allowedTtlMs: number;
     readonly deniedTtlMs: number;
     readonly digestTtlMs: number;
+    /** Stale-if-error window for verified digests and their tags; 0 turns it off. */
+    readonly staleIfErrorMs: number;
   };
 }
 
@@ -101,13 +105,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_CACHE = {
-  maxEntries: 10_000,
-  allowedTtlMs: 10 * 60_000,
-  deniedTtlMs: 10_000,
-  digestTtlMs: 30_000,
-};
-
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
@@ -128,6 +125,11 @@ export async function startServer(config: ServerConfig, components: Components):
     evaluations: new Coalescer<Verdict>(config.deadlineMs * 2),
     platforms: config.platforms,
     ...config.cache,
+    stale: {
+      windowMs: config.cache.staleIfErrorMs,
+      verdicts: createTtlCache<LastKnownGood>(config.cache.maxEntries),
+      resolutions: createTtlCache<LastResolution>(config.cache.maxEntries),
+    },
     observer: metrics,
   };
   const fileCheck: PolicyCheck = {

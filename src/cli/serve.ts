@@ -14,6 +14,7 @@ import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
 import { writeSelfSignedCertificate } from '../webhook/tls.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { parseDuration } from './transfer-flags.ts';
 
 const flags = {
   policy: {
@@ -77,6 +78,11 @@ const flags = {
     metavar: 'LIST',
     help: 'multi-arch images: verify the instances for these os/arch[/variant] platforms (comma-separated; each one the index offers must pass), or "all" instances (default linux/amd64) [PORTCULLIS_PLATFORMS]',
   },
+  'stale-if-error': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'when a registry fails transiently (refused, timeout, 5xx, 429), admit a digest verified within this time under the same policy, trust material and credentials, with a warning; a tag only while its last resolution is that recent; 0 turns it off (default 1h) [PORTCULLIS_STALE_IF_ERROR]',
+  },
   'watch-policies': {
     type: 'boolean',
     help: 'apply the ClusterImagePolicy and ImagePolicy objects too (needs POD_NAMESPACE; POD_NAME names this replica); no --policy then means no policy file',
@@ -132,6 +138,11 @@ function platformsFlag(text: string): InstanceSelection {
   }
 }
 
+function staleIfError(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_CACHE_LIMITS.staleIfErrorMs;
+  return text === '0' ? 0 : parseDuration('stale-if-error', text);
+}
+
 /** Flags win over PORTCULLIS_* variables, which win over the defaults. */
 export function resolveServeSettings(argv: readonly string[], env: Io['env']): ServeSettings {
   const { flags: f, positionals } = parseArgs(argv, flags);
@@ -185,7 +196,10 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
       shutdownDelayMs: 2000,
-      cache: DEFAULT_CACHE_LIMITS,
+      cache: {
+        ...DEFAULT_CACHE_LIMITS,
+        staleIfErrorMs: staleIfError(pick('stale-if-error', 'STALE_IF_ERROR')),
+      },
     },
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),

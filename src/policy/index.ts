@@ -1,5 +1,12 @@
 // The entry the webhook and the CLI import from the policy layer.
-export { type CheckerSettings, type CheckProgress, ImageChecker } from './checker.ts';
+export {
+  type CheckerSettings,
+  type CheckProgress,
+  ImageChecker,
+  type LastKnownGood,
+  type LastResolution,
+  type StaleSettings,
+} from './checker.ts';
 export { combineEvaluators } from './crd/combine.ts';
 export { type InlineKeyLoaders, loadInlineKeys } from './crd/keys.ts';
 export type { ActivePolicy, PolicyChange, PolicySource } from './crd/source.ts';
@@ -18,7 +25,7 @@ export {
   parsePlatforms,
   platformsKey,
 } from './platforms.ts';
-export { type DigestLookup, RegistryResolver, registryStatus } from './resolver.ts';
+export { type DigestLookup, isTransient, RegistryResolver, registryStatus } from './resolver.ts';
 export type {
   CheckObserver,
   Evaluator,
@@ -27,5 +34,6 @@ export type {
   PullSecretSource,
   Resolver,
   Stage,
+  StaleNote,
   Verdict,
 } from './types.ts';

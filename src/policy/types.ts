@@ -13,9 +13,31 @@ export type Verdict =
       readonly digest?: Digest;
       /** True when signatures were verified against `digest` (only then may it be pinned). */
       readonly verified: boolean;
+      /** Set when the registry failed transiently and an earlier verification answered instead. */
+      readonly stale?: StaleNote;
     }
   | { readonly kind: 'denied'; readonly reason: string }
-  | { readonly kind: 'error'; readonly code: string; readonly reason: string };
+  | {
+      readonly kind: 'error';
+      readonly code: string;
+      readonly reason: string;
+      /**
+       * True when a registry failed in a way that may pass (refused, timeout, 5xx, 429): only
+       * then may a last-known-good verification answer instead. Never set for a definite answer.
+       */
+      readonly transient?: boolean;
+    };
+
+/** Why and on what an `allowed` verdict was given from a last-known-good record (stale-if-error). */
+export interface StaleNote {
+  /** When the digest was last verified under the same policy, trust and credentials (epoch ms). */
+  readonly verifiedAt: number;
+  /** When the tag was last resolved to the digest (epoch ms): set when that resolution was stale too. */
+  readonly resolvedAt?: number;
+  /** The typed code of the transient failure (TIMEOUT, NETWORK, SERVER_ERROR, TOOMANYREQUESTS, ...). */
+  readonly code: string;
+  readonly cause: string;
+}
 
 /** Registry credentials for one admission: Kubernetes `.dockerconfigjson` documents, most specific first. */
 export interface PullCredentials {

@@ -19,8 +19,13 @@ export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
 export interface Checker {
-  /** Never throws. */
-  check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
+  /** Never throws; `deadlineAt` (performance.now() time) is when the answer is no longer awaited. */
+  check(
+    image: string,
+    credentials: PullCredentials,
+    progress: CheckProgress,
+    deadlineAt: number,
+  ): Promise<Verdict>;
   /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
   cached?(image: string, credentials: PullCredentials): Verdict | undefined;
 }
@@ -235,7 +240,7 @@ async function judge(
           continue;
         }
         done.push(
-          checker.check(site.image, credentials, entry.progress).then((v) => {
+          checker.check(site.image, credentials, entry.progress, deadlineAt).then((v) => {
             entry.verdict = v;
           }),
         );
@@ -277,17 +282,71 @@ function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
 
 type Answer = { response: AdmissionResponse; decision: Decision; mode: Mode };
 
+/** What an answer says beside its decision: warnings for the user, annotations for the audit log. */
+interface Notes {
+  readonly warnings: readonly string[];
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+const NO_NOTES: Notes = { warnings: [], annotations: {} };
+
+const AUDIT_VALUE_MAX = 4096;
+
+function isoTime(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * Images admitted on a last-known-good verification (stale-if-error): each gets a warning, a
+ * log line and a count; together one audit annotation.
+ */
+function staleNotes(settings: AdmissionSettings, uid: string, outcomes: readonly Outcome[]): Notes {
+  const warnings: string[] = [];
+  const records: string[] = [];
+  const seen = new Set<string>();
+  for (const { site, verdict } of outcomes) {
+    if (verdict.kind !== 'allowed' || verdict.stale === undefined || seen.has(site.image)) continue;
+    seen.add(site.image);
+    const { verifiedAt, resolvedAt, code, cause } = verdict.stale;
+    const tag = resolvedAt === undefined ? '' : `, its tag last resolved ${isoTime(resolvedAt)}`;
+    const image = JSON.stringify(site.image);
+    warnings.push(
+      `portcullis: image ${image} admitted on its verification of ${isoTime(verifiedAt)}${tag}: the registry is failing (${code})`,
+    );
+    records.push(
+      `${oneLine(site.image, REASON_MAX)}@${verdict.digest ?? ''} verified ${isoTime(verifiedAt)}${tag} (${code})`,
+    );
+    settings.metrics.staleAdmission(code);
+    settings.logger.warn(
+      {
+        uid,
+        image: site.image,
+        digest: verdict.digest,
+        verifiedAt,
+        resolvedAt,
+        code,
+        cause: oneLine(cause, REASON_MAX),
+      },
+      'image admitted from a last-known-good verification',
+    );
+  }
+  if (records.length === 0) return NO_NOTES;
+  return { warnings, annotations: { 'stale-if-error': oneLine(records.join('; '), AUDIT_VALUE_MAX) } };
+}
+
 /** The strictest mode among the problems decides; the others' problems still show. */
 function decide(
   settings: AdmissionSettings,
   uid: string,
   problems: readonly Problem[],
-  extraWarnings: readonly string[],
+  notes: Notes = NO_NOTES,
 ): Answer {
-  const warnings = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
+  const warnings = notes.warnings.map((w) => oneLine(w, WARNING_MAX));
+  const annotations =
+    Object.keys(notes.annotations).length > 0 ? { auditAnnotations: notes.annotations } : {};
   if (problems.length === 0) {
     return {
-      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
+      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}), ...annotations },
       decision: 'allowed',
       mode: settings.mode,
     };
@@ -296,9 +355,10 @@ function decide(
   // MODES lists the strictest first; a mode outside it (a bad setting) falls to the default case.
   const mode = MODES.find((m) => of(m).length > 0);
   const audit = {
+    ...notes.annotations,
     decision: '',
     mode: String(mode),
-    problems: oneLine(problems.map((p) => p.text).join('; '), 4096),
+    problems: oneLine(problems.map((p) => p.text).join('; '), AUDIT_VALUE_MAX),
   };
   const warned = [...warnings, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
   const withWarnings = warned.length > 0 ? { warnings: warned } : {};
@@ -378,21 +438,15 @@ export async function admit(
                 decision: 'skipped',
                 mode: settings.mode,
               }
-            : decide(
-                settings,
-                request.uid,
-                [{ mode: settings.mode, text: `${note}, and unknown kinds are denied` }],
-                [],
-              );
+            : decide(settings, request.uid, [
+                { mode: settings.mode, text: `${note}, and unknown kinds are denied` },
+              ]);
         break;
       }
       case 'invalid':
-        answer = decide(
-          settings,
-          request.uid,
-          [{ mode: settings.mode, text: `invalid object: ${extraction.message}` }],
-          [],
-        );
+        answer = decide(settings, request.uid, [
+          { mode: settings.mode, text: `invalid object: ${extraction.message}` },
+        ]);
         break;
       case 'workload': {
         outcomes = await judge(
@@ -405,7 +459,7 @@ export async function admit(
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));
-        answer = decide(settings, request.uid, problems, []);
+        answer = decide(settings, request.uid, problems, staleNotes(settings, request.uid, outcomes));
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
           if (patch !== undefined)
@@ -418,12 +472,9 @@ export async function admit(
     }
   } catch (err) {
     settings.logger.error({ uid: request.uid, err }, 'admission failed');
-    answer = decide(
-      settings,
-      request.uid,
-      [{ mode: settings.mode, text: `internal error: ${(err as Error).message}` }],
-      [],
-    );
+    answer = decide(settings, request.uid, [
+      { mode: settings.mode, text: `internal error: ${(err as Error).message}` },
+    ]);
   }
   const elapsed = (performance.now() - started) / 1000;
   settings.metrics.admission(answer.decision, answer.mode, elapsed);

@@ -9,6 +9,8 @@ export type Decision = 'allowed' | 'denied' | 'warned' | 'audited' | 'skipped' |
 
 export interface Metrics extends CheckObserver {
   admission(decision: Decision, mode: string, seconds: number): void;
+  /** An image admitted on a last-known-good verification, by the code of the registry failure. */
+  staleAdmission(code: string): void;
   /** The text exposition format, and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
@@ -110,6 +112,7 @@ export function createMetrics(): Metrics {
   const admissions = new Map<string, number>();
   const cache = new Map<string, number>();
   const registryRequests = new Map<string, number>();
+  const staleAdmissions = new Map<string, number>();
   const admissionSeconds = new Map([['', new Series()]]);
   const allStages: readonly Stage[] = ['policy', 'resolve', 'fetch_signatures', 'verify', 'cache'];
   const stages = new Map(allStages.map((s) => [s, new Series()]));
@@ -150,6 +153,13 @@ export function createMetrics(): Metrics {
     ['status'],
     registryRequests,
   );
+  counter(
+    registry,
+    'portcullis_stale_admissions_total',
+    'Images admitted on a last-known-good verification because the registry failed transiently (stale-if-error), by failure code.',
+    ['code'],
+    staleAdmissions,
+  );
   const admissionSeries = admissionSeconds.get('')!;
   const admissionKey = labelKeys();
   const cacheKey = labelKeys();
@@ -166,6 +176,9 @@ export function createMetrics(): Metrics {
     },
     registryRequest(status) {
       bump(registryRequests, status);
+    },
+    staleAdmission(code) {
+      bump(staleAdmissions, code);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

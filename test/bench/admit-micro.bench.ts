@@ -33,6 +33,7 @@ function settings(): AdmissionSettings {
     evaluations: new Coalescer<Verdict>(16_000),
     platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
     ...DEFAULT_CACHE_LIMITS,
+    stale: { windowMs: 0, verdicts: createTtlCache(1), resolutions: createTtlCache(1) },
     observer: metrics,
   });
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });

@@ -60,6 +60,7 @@ describe('webhook: multi-arch images', () => {
       allowedTtlMs: 60_000,
       deniedTtlMs: 60_000,
       digestTtlMs: 60_000,
+      stale: { windowMs: 0, verdicts: createTtlCache(1), resolutions: createTtlCache(1) },
       observer: silentObserver,
     });
     return buildApp({
