@@ -1,7 +1,7 @@
 // Composition root of the webhook: wires policy, caches, metrics, logs and TLS into a listener.
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Coalescer, createTtlCache } from './cache/index.ts';
+import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache, sharedCache } from './cache/index.ts';
 import {
   type Digest,
   type InstanceSelection,
@@ -37,8 +37,8 @@ import {
 } from './policy/index.ts';
 import { type Checker, MODES, type Mode, type PolicyCheck } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
-import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
-import { createMetrics } from './webhook/metrics.ts';
+import { createLogger, type LogDestination, type Logger, type LogLevel } from './webhook/log.ts';
+import { createMetrics, type Metrics } from './webhook/metrics.ts';
 import { readKeyPair, watchFiles } from './webhook/tls.ts';
 
 export interface ServerConfig {
@@ -67,6 +67,18 @@ export interface ServerConfig {
     /** Stale-if-error window for verified digests and their tags; 0 turns it off. */
     readonly staleIfErrorMs: number;
   };
+  /** The verdict cache shared by the replicas; undefined: each replica on its own. */
+  readonly sharedCache?: SharedCacheConfig;
+}
+
+export interface SharedCacheConfig {
+  /** redis:// or rediss:// */
+  readonly url: string;
+  readonly password?: string;
+  /** PEM CA certificates trusted for rediss:// */
+  readonly ca?: string;
+  /** The key every replica signs and checks shared records with (at least 32 bytes). */
+  readonly secret: Uint8Array;
 }
 
 /** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
@@ -105,9 +117,37 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Connects the shared cache (never failing on an unreachable server: the breaker covers that). */
+async function openSharedCache(
+  config: SharedCacheConfig | undefined,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<SharedCache> {
+  if (config === undefined) return NO_SHARED_CACHE;
+  // Loaded only when configured: a webhook without a shared cache never loads the client.
+  const { connectRedisStore, DEFAULT_REDIS_BOUNDS } = await import('./cache/redis.ts');
+  const store = await connectRedisStore({
+    url: config.url,
+    ...(config.password === undefined ? {} : { password: config.password }),
+    ...(config.ca === undefined ? {} : { ca: config.ca }),
+    ...DEFAULT_REDIS_BOUNDS,
+    onStateChange(state, reason) {
+      metrics.sharedCacheEvent(state);
+      if (state === 'unavailable')
+        logger.warn({ err: reason }, 'shared cache unavailable, using the local cache');
+      else logger.info('shared cache available again');
+    },
+  });
+  return sharedCache(store, config.secret, () => {
+    metrics.sharedCacheEvent('tampered');
+    logger.warn('shared cache: a record failed its signature check and was ignored');
+  });
+}
+
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
+  const shared = await openSharedCache(config.sharedCache, logger, metrics);
   // With policy CRDs watched, a policy file applies only when one is named.
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
@@ -115,7 +155,7 @@ export async function startServer(config: ServerConfig, components: Components):
   let closing = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
-  const shared = {
+  const caches = {
     resolver: components.resolver,
     verdicts: createTtlCache<Verdict>(config.cache.maxEntries),
     digests: createTtlCache<{ digest: Digest }>(config.cache.maxEntries),
@@ -130,18 +170,19 @@ export async function startServer(config: ServerConfig, components: Components):
       verdicts: createTtlCache<LastKnownGood>(config.cache.maxEntries),
       resolutions: createTtlCache<LastResolution>(config.cache.maxEntries),
     },
+    shared,
     observer: metrics,
   };
   const fileCheck: PolicyCheck = {
     mode: config.mode,
-    checker: new ImageChecker({ ...shared, evaluator: () => evaluator }),
+    checker: new ImageChecker({ ...caches, evaluator: () => evaluator }),
   };
   // combineEvaluators returns the same evaluator while a namespace's policies are unchanged.
   const crdCheckers = new WeakMap<Evaluator, Checker>();
   const crdChecker = (combined: Evaluator): Checker => {
     let checker = crdCheckers.get(combined);
     if (checker === undefined) {
-      checker = new ImageChecker({ ...shared, evaluator: () => combined });
+      checker = new ImageChecker({ ...caches, evaluator: () => combined });
       crdCheckers.set(combined, checker);
     }
     return checker;
@@ -269,6 +310,7 @@ export async function startServer(config: ServerConfig, components: Components):
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close();
+      await shared.close();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },

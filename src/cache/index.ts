@@ -78,3 +78,13 @@ export class Coalescer<V> {
     return flight;
   }
 }
+
+export {
+  type KeyValueStore,
+  type Lease,
+  NO_SHARED_CACHE,
+  type RecordKind,
+  type SharedCache,
+  type SharedHit,
+  sharedCache,
+} from './shared.ts';

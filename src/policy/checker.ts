@@ -1,5 +1,5 @@
 // Image string + pull credentials -> Verdict: parse, ask the policy, resolve, verify, with caching.
-import type { Coalescer, TtlCache } from '../cache/index.ts';
+import type { Coalescer, RecordKind, SharedCache, SharedHit, TtlCache } from '../cache/index.ts';
 import {
   BaseError,
   type Digest,
@@ -11,26 +11,20 @@ import {
 } from '../image/index.ts';
 import { credentialScope } from './credentials.ts';
 import { platformsKey } from './platforms.ts';
+import {
+  type LastKnownGood,
+  type LastResolution,
+  parseDigestRecord,
+  parseLastKnownGood,
+  parseLastResolution,
+  parseVerdict,
+} from './records.ts';
 import { isAbsent, isTransient } from './resolver.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Resolver, StaleNote, Verdict } from './types.ts';
 
 /** What a check is doing now; read by the caller to explain a missed deadline. */
 export interface CheckProgress {
   stage: 'parsing' | 'consulting the policy' | 'resolving the tag' | 'verifying signatures' | 'done';
-}
-
-type Allowed = Extract<Verdict, { kind: 'allowed' }>;
-
-/** A verified verdict kept for stale-if-error, and when it was verified (epoch ms). */
-export interface LastKnownGood {
-  readonly verdict: Allowed;
-  readonly at: number;
-}
-
-/** A tag's last successful resolution (epoch ms), kept for stale-if-error. */
-export interface LastResolution {
-  readonly digest: Digest;
-  readonly at: number;
 }
 
 /**
@@ -62,6 +56,11 @@ export interface CheckerSettings {
   readonly deniedTtlMs: number;
   readonly digestTtlMs: number;
   readonly stale: StaleSettings;
+  /**
+   * The cache shared with the other replicas, behind the local ones: same keys and ttls;
+   * definite verdicts and resolutions only. Work on one key is leased to one replica at a time.
+   */
+  readonly shared: SharedCache;
   readonly observer: CheckObserver;
 }
 
@@ -90,6 +89,11 @@ const OUTAGE_GRACE_MS = 250;
 const OUTAGE_MEMORY_MS = 10_000;
 /** A stale answer is given this long before the deadline at the latest, and at most a quarter of the time left. */
 const STALE_MARGIN_MS = 500;
+/**
+ * How long a replica holds the lease on a verification or resolution, and so how long others
+ * wait for its result before doing the work themselves (a replica that died holding it).
+ */
+const LEASE_MS = 5000;
 
 function seconds(since: number): number {
   return (performance.now() - since) / 1000;
@@ -265,31 +269,43 @@ export class ImageChecker {
       this.#s.observer.stage('cache', seconds(started));
       return staleTag === undefined ? cached : this.#staleTagged(cached, key, staleTag);
     }
-    const lastKnownGood = this.#staleEnabled() ? this.#s.stale.verdicts.get(key) : undefined;
+    const lastKnownGood = await this.#staleRecord(
+      'last-good-verdict',
+      this.#s.stale.verdicts,
+      key,
+      parseLastKnownGood,
+    );
     const flight = this.#s.evaluations.run(key, async (signal) => {
-      let verdict: Verdict;
-      try {
-        verdict = await evaluator.evaluate(
-          ref,
-          digest,
-          credentials,
-          signal,
-          this.#s.observer,
-          this.#s.platforms,
-        );
-      } catch (err) {
-        verdict = errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
-      }
-      this.#noteOutcome(key, verdict.kind === 'error' && verdict.transient === true);
-      if (verdict.kind === 'allowed') {
-        verdict = { ...verdict, digest: verdict.digest ?? digest };
-        this.#s.verdicts.set(key, verdict, this.#s.allowedTtlMs);
-        if (verdict.verified && this.#staleEnabled()) {
-          this.#s.stale.verdicts.set(key, { verdict, at: Date.now() }, this.#s.stale.windowMs);
-        }
-      } else if (verdict.kind === 'denied') {
-        this.#s.verdicts.set(key, verdict, this.#s.deniedTtlMs);
-      }
+      const { value: verdict, ttlMs } = await this.#onceAcrossReplicas(
+        'verdict',
+        key,
+        parseVerdict,
+        signal,
+        async () => {
+          let verdict: Verdict;
+          try {
+            verdict = await evaluator.evaluate(
+              ref,
+              digest,
+              credentials,
+              signal,
+              this.#s.observer,
+              this.#s.platforms,
+            );
+          } catch (err) {
+            verdict = errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
+          }
+          this.#noteOutcome(key, verdict.kind === 'error' && verdict.transient === true);
+          if (verdict.kind === 'allowed') {
+            verdict = { ...verdict, digest: verdict.digest ?? digest };
+            if (verdict.verified) this.#keep('last-good-verdict', key, { verdict, at: Date.now() });
+            return { value: verdict, ttlMs: this.#s.allowedTtlMs };
+          }
+          // Failures to decide are never kept, here or in the shared cache.
+          return { value: verdict, ttlMs: verdict.kind === 'denied' ? this.#s.deniedTtlMs : 0 };
+        },
+      );
+      this.#s.verdicts.set(key, verdict, ttlMs);
       return verdict;
     });
     if (lastKnownGood === undefined) {
@@ -312,6 +328,68 @@ export class ImageChecker {
 
   #staleEnabled(): boolean {
     return this.#s.stale.windowMs > 0;
+  }
+
+  /** A stale-if-error record of `key`: local, else shared (then kept locally for the rest of its time). */
+  async #staleRecord<T extends object>(
+    kind: 'last-good-verdict' | 'last-resolution',
+    local: TtlCache<T>,
+    key: string,
+    parse: (value: unknown) => T | undefined,
+  ): Promise<T | undefined> {
+    if (!this.#staleEnabled()) return undefined;
+    const known = local.get(key);
+    if (known !== undefined || this.#s.shared.local) return known;
+    const hit = await this.#s.shared.get(kind, key, parse);
+    if (hit !== undefined) local.set(key, hit.value, hit.ttlMs);
+    return hit?.value;
+  }
+
+  /** Keeps a stale-if-error record for the window, here and in the shared cache. */
+  #keep(kind: 'last-good-verdict', key: string, record: LastKnownGood): void;
+  #keep(kind: 'last-resolution', key: string, record: LastResolution): void;
+  #keep(
+    kind: 'last-good-verdict' | 'last-resolution',
+    key: string,
+    record: LastKnownGood | LastResolution,
+  ): void {
+    if (!this.#staleEnabled()) return;
+    const windowMs = this.#s.stale.windowMs;
+    if (kind === 'last-good-verdict') this.#s.stale.verdicts.set(key, record as LastKnownGood, windowMs);
+    else this.#s.stale.resolutions.set(key, record as LastResolution, windowMs);
+    this.#s.shared.set(kind, key, record, windowMs);
+  }
+
+  /**
+   * `work` done once across the replicas: the shared cache's record when there is one; else
+   * this replica works under the lease and publishes what it yields (a ttl of 0 publishes
+   * nothing), or waits for the replica holding the lease and works itself only if that one
+   * publishes nothing. Without a shared cache, just `work`.
+   */
+  async #onceAcrossReplicas<T>(
+    kind: RecordKind,
+    key: string,
+    parse: (value: unknown) => T | undefined,
+    signal: AbortSignal,
+    work: () => Promise<SharedHit<T>>,
+  ): Promise<SharedHit<T>> {
+    const shared = this.#s.shared;
+    if (shared.local) return work();
+    const known = await shared.get(kind, key, parse);
+    this.#s.observer.cache(kind === 'verdict' ? 'shared_verdict' : 'shared_digest', known !== undefined);
+    if (known !== undefined) return known;
+    const lease = await shared.lease(kind, key, LEASE_MS);
+    if (lease === 'held') {
+      const published = await shared.awaitRecord(kind, key, parse, LEASE_MS, signal);
+      if (published !== undefined) return published;
+    }
+    try {
+      const done = await work();
+      shared.set(kind, key, done.value, done.ttlMs);
+      return done;
+    } finally {
+      if (lease !== 'held') lease.release();
+    }
   }
 
   /**
@@ -442,7 +520,10 @@ export class ImageChecker {
     }
     for (const ref of candidates) {
       try {
-        return { ref, digest: await this.#resolve(ref, credentialScope(ref, credentials), credentials) };
+        const key = this.#digestKey(ref, credentialScope(ref, credentials));
+        const cached = this.#s.digests.get(key);
+        this.#s.observer.cache('digest', cached !== undefined);
+        return { ref, digest: cached?.digest ?? (await this.#resolve(ref, key, credentials)) };
       } catch (err) {
         if (!isAbsent(err)) {
           return errorVerdict(
@@ -489,8 +570,16 @@ export class ImageChecker {
     deadlineAt: number,
   ): Promise<{ digest: Digest; staleTag?: { at: number; failure: Failure } } | Verdict> {
     const key = this.#digestKey(ref, scope);
-    const last = this.#staleEnabled() ? this.#s.stale.resolutions.get(key) : undefined;
-    const flight = this.#resolve(ref, scope, credentials);
+    const cached = this.#s.digests.get(key);
+    this.#s.observer.cache('digest', cached !== undefined);
+    if (cached !== undefined) return { digest: cached.digest };
+    const last = await this.#staleRecord(
+      'last-resolution',
+      this.#s.stale.resolutions,
+      key,
+      parseLastResolution,
+    );
+    const flight = this.#resolve(ref, key, credentials);
     let failure: Failure;
     try {
       const digest = last === undefined ? await flight : await this.#unlessOutage(key, flight, deadlineAt);
@@ -504,27 +593,31 @@ export class ImageChecker {
     return { digest: last!.digest, staleTag: { at: last!.at, failure } };
   }
 
-  async #resolve(ref: DockerReference, scope: string, credentials: PullCredentials): Promise<Digest> {
-    const key = this.#digestKey(ref, scope);
-    const cached = this.#s.digests.get(key);
-    this.#s.observer.cache('digest', cached !== undefined);
-    if (cached !== undefined) return cached.digest;
+  /** Resolves `ref`'s tag (cache key `key`) once across concurrent checks and replicas. */
+  #resolve(ref: DockerReference, key: string, credentials: PullCredentials): Promise<Digest> {
     return this.#s.resolutions.run(key, async (signal) => {
-      const started = performance.now();
-      let digest: Digest;
-      try {
-        digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer);
-      } catch (err) {
-        this.#noteOutcome(key, isTransient(err));
-        throw err;
-      }
-      this.#noteOutcome(key, false);
-      this.#s.observer.stage('resolve', seconds(started));
-      this.#s.digests.set(key, { digest }, this.#s.digestTtlMs);
-      if (this.#staleEnabled()) {
-        this.#s.stale.resolutions.set(key, { digest, at: Date.now() }, this.#s.stale.windowMs);
-      }
-      return digest;
+      const { value, ttlMs } = await this.#onceAcrossReplicas(
+        'digest',
+        key,
+        parseDigestRecord,
+        signal,
+        async () => {
+          const started = performance.now();
+          let digest: Digest;
+          try {
+            digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer);
+          } catch (err) {
+            this.#noteOutcome(key, isTransient(err));
+            throw err;
+          }
+          this.#noteOutcome(key, false);
+          this.#s.observer.stage('resolve', seconds(started));
+          this.#keep('last-resolution', key, { digest, at: Date.now() });
+          return { value: { digest }, ttlMs: this.#s.digestTtlMs };
+        },
+      );
+      this.#s.digests.set(key, value, ttlMs);
+      return value.digest;
     });
   }
 }

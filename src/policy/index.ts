@@ -1,12 +1,5 @@
 // The entry the webhook and the CLI import from the policy layer.
-export {
-  type CheckerSettings,
-  type CheckProgress,
-  ImageChecker,
-  type LastKnownGood,
-  type LastResolution,
-  type StaleSettings,
-} from './checker.ts';
+export { type CheckerSettings, type CheckProgress, ImageChecker, type StaleSettings } from './checker.ts';
 export { combineEvaluators } from './crd/combine.ts';
 export { type InlineKeyLoaders, loadInlineKeys } from './crd/keys.ts';
 export type { ActivePolicy, PolicyChange, PolicySource } from './crd/source.ts';
@@ -25,6 +18,7 @@ export {
   parsePlatforms,
   platformsKey,
 } from './platforms.ts';
+export type { LastKnownGood, LastResolution } from './records.ts';
 export { type DigestLookup, isTransient, RegistryResolver, registryStatus } from './resolver.ts';
 export type {
   CheckObserver,

@@ -66,7 +66,8 @@ export type Stage = 'policy' | 'resolve' | 'fetch_signatures' | 'verify' | 'cach
 /** Where implementations report what they did; every method must be cheap and never throw. */
 export interface CheckObserver {
   stage(stage: Stage, seconds: number): void;
-  cache(cache: 'verdict' | 'digest', hit: boolean): void;
+  /** A lookup in the local (`verdict`, `digest`) or the shared cache (`shared_*`). */
+  cache(cache: 'verdict' | 'digest' | 'shared_verdict' | 'shared_digest', hit: boolean): void;
   /** One registry HTTP exchange; `status` is the HTTP status or `error` when there was none. */
   registryRequest(status: string): void;
 }

@@ -11,6 +11,8 @@ export interface Metrics extends CheckObserver {
   admission(decision: Decision, mode: string, seconds: number): void;
   /** An image admitted on a last-known-good verification, by the code of the registry failure. */
   staleAdmission(code: string): void;
+  /** The shared cache became unavailable or available again, or served a record failing its signature. */
+  sharedCacheEvent(event: 'unavailable' | 'available' | 'tampered'): void;
   /** The text exposition format, and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
@@ -113,6 +115,7 @@ export function createMetrics(): Metrics {
   const cache = new Map<string, number>();
   const registryRequests = new Map<string, number>();
   const staleAdmissions = new Map<string, number>();
+  const sharedCacheEvents = new Map<string, number>();
   const admissionSeconds = new Map([['', new Series()]]);
   const allStages: readonly Stage[] = ['policy', 'resolve', 'fetch_signatures', 'verify', 'cache'];
   const stages = new Map(allStages.map((s) => [s, new Series()]));
@@ -142,7 +145,7 @@ export function createMetrics(): Metrics {
   counter(
     registry,
     'portcullis_cache_requests_total',
-    'Cache lookups, by cache (verdict, digest) and result (hit, miss).',
+    'Cache lookups, by cache (verdict, digest; shared_verdict, shared_digest in the shared cache) and result (hit, miss).',
     ['cache', 'result'],
     cache,
   );
@@ -159,6 +162,13 @@ export function createMetrics(): Metrics {
     'Images admitted on a last-known-good verification because the registry failed transiently (stale-if-error), by failure code.',
     ['code'],
     staleAdmissions,
+  );
+  counter(
+    registry,
+    'portcullis_shared_cache_events_total',
+    'Shared cache events: unavailable (the breaker opened, the local cache answers alone), available (closed again), tampered (a record failed its signature check).',
+    ['event'],
+    sharedCacheEvents,
   );
   const admissionSeries = admissionSeconds.get('')!;
   const admissionKey = labelKeys();
@@ -179,6 +189,9 @@ export function createMetrics(): Metrics {
     },
     staleAdmission(code) {
       bump(staleAdmissions, code);
+    },
+    sharedCacheEvent(event) {
+      bump(sharedCacheEvents, event);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

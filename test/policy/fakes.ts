@@ -1,6 +1,6 @@
 // In-test Resolver/Evaluator/PullSecretSource: scriptable, counting, able to hang or throw — the
 // faults a real registry and policy cannot be made to produce on demand.
-import { Coalescer, createTtlCache } from '../../src/cache/index.ts';
+import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache } from '../../src/cache/index.ts';
 import { type Digest, DockerError, type DockerReference, digestOf } from '../../src/image/index.ts';
 import {
   type CheckObserver,
@@ -133,6 +133,7 @@ export function checkerRig(
     deniedTtlMs?: number;
     digestTtlMs?: number;
     staleIfErrorMs?: number;
+    shared?: SharedCache;
     observer?: CheckObserver;
   } = {},
 ): CheckerRig {
@@ -156,6 +157,7 @@ export function checkerRig(
       verdicts: createTtlCache<LastKnownGood>(1000),
       resolutions: createTtlCache<LastResolution>(1000),
     },
+    shared: overrides.shared ?? NO_SHARED_CACHE,
     observer: overrides.observer ?? silentObserver,
   });
   return rig as CheckerRig;

@@ -3,83 +3,33 @@
 // (with a warning, an audit annotation, a metric and a log line) while the registry fails
 // transiently; nothing else is.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
-import { type RunningServer, startServer } from '../../src/server.ts';
-import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
-import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
-import { type Fault, type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
-import { httpsRequest } from '../helpers/https.ts';
-import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
-import { realComponents, serverConfig, skopeoPush } from './real-server.ts';
+import type { RunningServer } from '../../src/server.ts';
+import type { Fault, FaultProxy } from '../helpers/fault-proxy.ts';
+import { type SignedRegistry, signedRegistry, webhookClient } from './real-server.ts';
 import { podSpec, review, workload } from './rig.ts';
 
 const DEADLINE_MS = 3000;
 
 describe('stale-if-error against a real registry behind a fault proxy', () => {
-  let registry: TestRegistry;
+  let fixture: SignedRegistry;
   let proxy: FaultProxy;
-  let env: DockerTestEnv;
-  let gpg: GnupgHome;
-  let work: string;
   let server: RunningServer;
-  let ca: Buffer;
   let h: string;
   let logged = '';
-
+  let client: ReturnType<typeof webhookClient>;
+  const post = (path: string, body: unknown) => client.post(path, body);
+  const metric = (name: string) => client.metric(name);
   const pod = (...images: string[]) => review('', 'Pod', workload('', 'Pod', podSpec(images)));
-  const post = async (path: string, body: unknown) => {
-    const started = performance.now();
-    const res = await httpsRequest(`${server.url}${path}`, { ca, body });
-    const ms = performance.now() - started;
-    assert.equal(res.status, 200, res.body);
-    return { ...JSON.parse(res.body).response, ms };
-  };
-  const metric = async (name: string) => {
-    const text = (await httpsRequest(`${server.url}/metrics`, { ca })).body;
-    return [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'gm'))].reduce(
-      (n, m) => n + Number(m[1]),
-      0,
-    );
-  };
 
   before(async () => {
-    [registry, env, gpg] = await Promise.all([startRegistry(), dockerTestEnv(), gnupgHome()]);
-    proxy = await startFaultProxy(registry);
-    h = proxy.host;
-    work = await mkdtemp(join(tmpdir(), 'portcullis-stale-'));
-    const trusted = await gpg.generate('Trusted <trusted@example.com>', 'ed25519');
-    await writeFile(join(work, 'trusted.gpg'), await gpg.exportPublic(trusted));
-    await writeFile(join(work, 'registries.conf'), '');
-    await mkdir(join(work, 'registries.d'), { recursive: true });
-    const lookaside = `file://${join(work, 'lookaside')}`;
-    await writeFile(
-      join(work, 'registries.d', 'test.yaml'),
-      `docker:\n  ${h}:\n    lookaside: ${lookaside}\n    lookaside-staging: ${lookaside}\n`,
-    );
-    const images = ['503', '429', 'reset', 'hang', 'refused', 'tag', 'denied', 'definite', 'never'];
-    for (const name of images) {
-      await skopeoPush(work, `${h}/ns/${name}:v1`, ['--sign-by', trusted], gpg.env);
-    }
-    await skopeoPush(work, `${h}/ns/unsigned:v1`, [], gpg.env);
-    await writeFile(
-      join(work, 'policy.json'),
-      JSON.stringify({
-        default: [{ type: 'reject' }],
-        transports: {
-          docker: {
-            [`${h}/ns`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: join(work, 'trusted.gpg') }],
-          },
-        },
-      }),
-    );
-    const tls = await writeSelfSignedCertificate(work, ['127.0.0.1']);
-    ca = await readFile(tls.certPath);
+    fixture = await signedRegistry();
+    ({ proxy, host: h } = fixture);
+    const images = ['503', '429', 'reset', 'hang', 'refused', 'definite', 'never'];
+    for (const name of images) await fixture.push(`ns/${name}:v1`);
+    await fixture.push('ns/unsigned:v1', false);
     const sink = new Writable({
       write(chunk, _encoding, done) {
         logged += chunk.toString();
@@ -88,17 +38,10 @@ describe('stale-if-error against a real registry behind a fault proxy', () => {
     });
     // No fresh caching: every admission asks the registry, so each one meets the fault.
     const cache = { ...DEFAULT_CACHE_LIMITS, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0 };
-    server = await startServer(serverConfig(work, { deadlineMs: DEADLINE_MS, logLevel: 'warn', cache }), {
-      ...realComponents(work, env.transport),
-      logDestination: sink,
-    });
+    server = await fixture.replica({ deadlineMs: DEADLINE_MS, logLevel: 'warn', cache }, sink);
+    client = webhookClient(server, fixture.ca);
   });
-  after(async () => {
-    await server?.close();
-    await proxy?.stop();
-    await Promise.all([registry?.stop(), env?.cleanup(), gpg?.remove()]);
-    if (work !== undefined) await rm(work, { recursive: true, force: true });
-  });
+  after(() => fixture?.stop());
 
   const transient: Array<[string, string, Fault | 'refused']> = [
     ['503', 'a burst of 503 answers', { kind: 'status', status: 503 }],
