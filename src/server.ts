@@ -22,6 +22,7 @@ import {
   combineEvaluators,
   type DigestLookup,
   type Evaluator,
+  type ExceptionSource,
   ImageChecker,
   type LastKnownGood,
   type LastResolution,
@@ -100,6 +101,8 @@ export interface Components {
 export interface PolicyCrds {
   readonly policies: PolicySource<Evaluator>;
   readonly pullSecrets: PullSecretSource;
+  /** Break-glass exceptions (ImageTrustException objects). */
+  readonly exceptions?: ExceptionSource;
   /** Every informer synced and every policy compiled once. */
   ready(): boolean;
 }
@@ -229,6 +232,11 @@ export async function startServer(config: ServerConfig, components: Components):
             return crds.pullSecrets.secretsFor(context, signal);
           },
         };
+  const exceptions: ExceptionSource = {
+    has: (namespace) => crds?.exceptions?.has(namespace) ?? false,
+    covering: (namespace, ref) => crds?.exceptions?.covering(namespace, ref),
+    used: (exception, image) => crds?.exceptions?.used(exception, image),
+  };
   const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
   const app = buildApp({
     admission: {
@@ -237,6 +245,7 @@ export async function startServer(config: ServerConfig, components: Components):
       mode: config.mode,
       deadlineMs: config.deadlineMs,
       unknownKinds: config.unknownKinds,
+      ...(components.crds === undefined ? {} : { exceptions }),
       metrics,
       logger,
     },

@@ -12,6 +12,17 @@ export {
   type PolicyLoadErrorCode,
 } from './engine.ts';
 export {
+  EXCEPTION_KIND,
+  EXCEPTION_PLURAL,
+  type ExceptionSource,
+  type ExceptionState,
+  exceptionCovers,
+  exceptionFor,
+  exceptionState,
+  MAX_EXCEPTION_DAYS,
+  type TrustException,
+} from './exceptions.ts';
+export {
   DEFAULT_PLATFORMS,
   PlatformError,
   type PlatformErrorCode,
@@ -23,6 +34,7 @@ export { type DigestLookup, isTransient, RegistryResolver, registryStatus } from
 export type {
   CheckObserver,
   Evaluator,
+  ExceptionNote,
   PodCredentialContext,
   PullCredentials,
   PullSecretSource,

@@ -15,6 +15,8 @@ export type Verdict =
       readonly verified: boolean;
       /** Set when the registry failed transiently and an earlier verification answered instead. */
       readonly stale?: StaleNote;
+      /** Set when a break-glass exception admitted the image without verification. */
+      readonly exception?: ExceptionNote;
     }
   | { readonly kind: 'denied'; readonly reason: string }
   | {
@@ -27,6 +29,16 @@ export type Verdict =
        */
       readonly transient?: boolean;
     };
+
+/** The break-glass exception (ImageTrustException) that admitted an image. */
+export interface ExceptionNote {
+  readonly namespace: string;
+  readonly name: string;
+  readonly owner: string;
+  readonly reason: string;
+  /** epoch ms */
+  readonly expiresAt: number;
+}
 
 /** Why and on what an `allowed` verdict was given from a last-known-good record (stale-if-error). */
 export interface StaleNote {

@@ -1,5 +1,12 @@
 // One admission review in, one answer out, always within the deadline.
-import type { CheckProgress, PullCredentials, PullSecretSource, Verdict } from '../policy/index.ts';
+import {
+  type CheckProgress,
+  type ExceptionSource,
+  exceptionFor,
+  type PullCredentials,
+  type PullSecretSource,
+  type Verdict,
+} from '../policy/index.ts';
 import { extractImages, type ImageSite } from './images.ts';
 import type { Logger } from './log.ts';
 import type { Decision, Metrics } from './metrics.ts';
@@ -46,6 +53,8 @@ export interface AdmissionSettings {
   readonly deadlineMs: number;
   /** What to do with kinds that carry no known pod spec. */
   readonly unknownKinds: 'allow' | 'deny';
+  /** Break-glass exceptions (ImageTrustException objects); absent: none. */
+  readonly exceptions?: ExceptionSource;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -185,6 +194,33 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
+/**
+ * The images of `sites` a break-glass exception of `namespace` admits, with their verdicts
+ * (admitted without verification); undefined when the namespace has none.
+ */
+function exceptedImages(
+  settings: AdmissionSettings,
+  namespace: string,
+  sites: readonly ImageSite[],
+): Map<string, Verdict> | undefined {
+  const source = settings.exceptions;
+  if (source === undefined || !source.has(namespace)) return undefined;
+  const found = new Map<string, Verdict>();
+  for (const { image } of sites) {
+    const exception = exceptionFor(source, namespace, image);
+    if (exception === undefined || found.has(image)) continue;
+    source.used(exception, image);
+    const { name, owner, reason, expiresAt } = exception;
+    found.set(image, {
+      kind: 'allowed',
+      reason: `break-glass exception ${namespace}/${name}`,
+      verified: false,
+      exception: { namespace, name, owner, reason, expiresAt },
+    });
+  }
+  return found;
+}
+
 interface PendingCheck {
   readonly mode: Mode;
   readonly progress: CheckProgress;
@@ -228,9 +264,15 @@ async function judge(
     // Duplicate images within one request are checked once per policy check.
     const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
+    const excepted = exceptedImages(settings, request.namespace, sites);
     for (const [i, { mode, checker }] of checks.entries()) {
       for (const site of sites) {
         if (pending[i]!.has(site.image)) continue;
+        const exception = excepted?.get(site.image);
+        if (exception !== undefined) {
+          pending[i]!.set(site.image, { mode, progress: { stage: 'done' }, verdict: exception });
+          continue;
+        }
         // Cached verdicts are taken without a promise per image: the common case under load.
         const known = checker.cached?.(site.image, credentials);
         const entry: PendingCheck = { mode, progress: { stage: known === undefined ? 'parsing' : 'done' } };
@@ -296,42 +338,81 @@ function isoTime(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
+/** What one note-worthy admitted image contributes: its warning, its audit record, and its count and log line. */
+interface ImageNote {
+  readonly warning: string;
+  readonly record: string;
+  readonly report: () => void;
+}
+
 /**
- * Images admitted on a last-known-good verification (stale-if-error): each gets a warning, a
- * log line and a count; together one audit annotation.
+ * One note per distinct image whose allowed verdict `describe` finds note-worthy, and together
+ * one audit annotation under `annotation`.
  */
-function staleNotes(settings: AdmissionSettings, uid: string, outcomes: readonly Outcome[]): Notes {
+function imageNotes(
+  outcomes: readonly Outcome[],
+  annotation: string,
+  describe: (site: ImageSite, verdict: Extract<Verdict, { kind: 'allowed' }>) => ImageNote | undefined,
+): Notes {
   const warnings: string[] = [];
   const records: string[] = [];
   const seen = new Set<string>();
   for (const { site, verdict } of outcomes) {
-    if (verdict.kind !== 'allowed' || verdict.stale === undefined || seen.has(site.image)) continue;
+    if (verdict.kind !== 'allowed' || seen.has(site.image)) continue;
+    const note = describe(site, verdict);
+    if (note === undefined) continue;
     seen.add(site.image);
-    const { verifiedAt, resolvedAt, code, cause } = verdict.stale;
-    const tag = resolvedAt === undefined ? '' : `, its tag last resolved ${isoTime(resolvedAt)}`;
-    const image = JSON.stringify(site.image);
-    warnings.push(
-      `portcullis: image ${image} admitted on its verification of ${isoTime(verifiedAt)}${tag}: the registry is failing (${code})`,
-    );
-    records.push(
-      `${oneLine(site.image, REASON_MAX)}@${verdict.digest ?? ''} verified ${isoTime(verifiedAt)}${tag} (${code})`,
-    );
-    settings.metrics.staleAdmission(code);
-    settings.logger.warn(
-      {
-        uid,
-        image: site.image,
-        digest: verdict.digest,
-        verifiedAt,
-        resolvedAt,
-        code,
-        cause: oneLine(cause, REASON_MAX),
-      },
-      'image admitted from a last-known-good verification',
-    );
+    warnings.push(note.warning);
+    records.push(note.record);
+    note.report();
   }
   if (records.length === 0) return NO_NOTES;
-  return { warnings, annotations: { 'stale-if-error': oneLine(records.join('; '), AUDIT_VALUE_MAX) } };
+  return { warnings, annotations: { [annotation]: oneLine(records.join('; '), AUDIT_VALUE_MAX) } };
+}
+
+/**
+ * Images admitted on a last-known-good verification (stale-if-error) or by a break-glass
+ * exception: each gets a warning, a log line and a count; each kind one audit annotation.
+ */
+function admissionNotes(settings: AdmissionSettings, uid: string, outcomes: readonly Outcome[]): Notes {
+  const stale = imageNotes(outcomes, 'stale-if-error', (site, verdict) => {
+    if (verdict.stale === undefined) return undefined;
+    const { verifiedAt, resolvedAt, code, cause } = verdict.stale;
+    const tag = resolvedAt === undefined ? '' : `, its tag last resolved ${isoTime(resolvedAt)}`;
+    return {
+      warning: `portcullis: image ${JSON.stringify(site.image)} admitted on its verification of ${isoTime(verifiedAt)}${tag}: the registry is failing (${code})`,
+      record: `${oneLine(site.image, REASON_MAX)}@${verdict.digest ?? ''} verified ${isoTime(verifiedAt)}${tag} (${code})`,
+      report() {
+        settings.metrics.staleAdmission(code);
+        const fields = { uid, image: site.image, digest: verdict.digest, verifiedAt, resolvedAt, code };
+        settings.logger.warn(
+          { ...fields, cause: oneLine(cause, REASON_MAX) },
+          'image admitted from a last-known-good verification',
+        );
+      },
+    };
+  });
+  const excepted = imageNotes(outcomes, 'break-glass', (site, verdict) => {
+    if (verdict.exception === undefined) return undefined;
+    const { namespace, name, owner, reason, expiresAt } = verdict.exception;
+    const by = `${namespace}/${name}`;
+    return {
+      warning: `portcullis: image ${JSON.stringify(site.image)} admitted WITHOUT verification by break-glass exception ${by} (owner ${owner}, until ${isoTime(expiresAt)}): ${reason}`,
+      record: `${oneLine(site.image, REASON_MAX)} by ${by} (owner ${oneLine(owner, 256)}, until ${isoTime(expiresAt)})`,
+      report() {
+        settings.metrics.exceptionAdmission(namespace);
+        const fields = { uid, image: site.image, exception: by, owner };
+        settings.logger.warn(
+          { ...fields, reason: oneLine(reason, REASON_MAX) },
+          'image admitted by a break-glass exception',
+        );
+      },
+    };
+  });
+  return {
+    warnings: [...stale.warnings, ...excepted.warnings],
+    annotations: { ...stale.annotations, ...excepted.annotations },
+  };
 }
 
 /** The strictest mode among the problems decides; the others' problems still show. */
@@ -459,7 +540,7 @@ export async function admit(
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));
-        answer = decide(settings, request.uid, problems, staleNotes(settings, request.uid, outcomes));
+        answer = decide(settings, request.uid, problems, admissionNotes(settings, request.uid, outcomes));
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
           if (patch !== undefined)

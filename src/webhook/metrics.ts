@@ -11,6 +11,8 @@ export interface Metrics extends CheckObserver {
   admission(decision: Decision, mode: string, seconds: number): void;
   /** An image admitted on a last-known-good verification, by the code of the registry failure. */
   staleAdmission(code: string): void;
+  /** An image admitted by a break-glass exception of `namespace`. */
+  exceptionAdmission(namespace: string): void;
   /** The shared cache became unavailable or available again, or served a record failing its signature. */
   sharedCacheEvent(event: 'unavailable' | 'available' | 'tampered'): void;
   /** The text exposition format, and its content type. */
@@ -116,6 +118,7 @@ export function createMetrics(): Metrics {
   const registryRequests = new Map<string, number>();
   const staleAdmissions = new Map<string, number>();
   const sharedCacheEvents = new Map<string, number>();
+  const exceptionAdmissions = new Map<string, number>();
   const admissionSeconds = new Map([['', new Series()]]);
   const allStages: readonly Stage[] = ['policy', 'resolve', 'fetch_signatures', 'verify', 'cache'];
   const stages = new Map(allStages.map((s) => [s, new Series()]));
@@ -170,6 +173,13 @@ export function createMetrics(): Metrics {
     ['event'],
     sharedCacheEvents,
   );
+  counter(
+    registry,
+    'portcullis_exception_admissions_total',
+    'Images admitted without verification by a break-glass exception (ImageTrustException), by namespace.',
+    ['namespace'],
+    exceptionAdmissions,
+  );
   const admissionSeries = admissionSeconds.get('')!;
   const admissionKey = labelKeys();
   const cacheKey = labelKeys();
@@ -189,6 +199,9 @@ export function createMetrics(): Metrics {
     },
     staleAdmission(code) {
       bump(staleAdmissions, code);
+    },
+    exceptionAdmission(namespace) {
+      bump(exceptionAdmissions, namespace);
     },
     sharedCacheEvent(event) {
       bump(sharedCacheEvents, event);
