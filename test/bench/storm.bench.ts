@@ -32,6 +32,13 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function storm(fixture: SignedRegistry, replicas: readonly RunningServer[], label: string) {
   const clients = replicas.map((r) => webhookClient(r, fixture.ca));
+  const kinds = new Map<string, number>();
+  fixture.proxy.set(({ method, path }) => {
+    const kind =
+      path === '/v2/' ? 'ping' : `${method} ${path.includes('/manifests/') ? 'manifest' : 'other'}`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    return { kind: 'pass' };
+  });
   const before = fixture.proxy.forwarded();
   const started = performance.now();
   const answers = await Promise.all(
@@ -52,7 +59,7 @@ async function storm(fixture: SignedRegistry, replicas: readonly RunningServer[]
     `max ${latencies.at(-1)!.toFixed(0)} ms`,
     `after deadline ${latencies.filter((ms) => ms >= DEADLINE_MS).length}`,
     `denied ${answers.filter((a) => !a.allowed).length}`,
-    `registry requests ${requests} (${(requests / IMAGES).toFixed(2)} per image)`,
+    `registry requests ${requests} (${(requests / IMAGES).toFixed(2)} per image: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')})`,
     `storm over in ${(wall / 1000).toFixed(2)} s`,
   ];
   console.log(line.join('  '));
