@@ -72,6 +72,7 @@ function endpoint(what: WatchedResource): string {
   switch (what.resource) {
     case 'clusterimagepolicies':
     case 'imagepolicies':
+    case 'imagetrustexceptions':
       return `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${what.resource}`;
     case 'namespaces':
       return `/api/v1/${what.resource}`;
@@ -108,6 +109,7 @@ export class ClientKubeApi implements KubeApi {
     switch (what.resource) {
       case 'clusterimagepolicies':
       case 'imagepolicies':
+      case 'imagetrustexceptions':
         return async () =>
           (await this.#custom.listClusterCustomObject({ ...g, plural: what.resource })) as AnyList;
       case 'namespaces':
@@ -147,7 +149,7 @@ export class ClientKubeApi implements KubeApi {
   }
 
   async patchPolicyStatus(
-    resource: 'clusterimagepolicies' | 'imagepolicies',
+    resource: 'clusterimagepolicies' | 'imagepolicies' | 'imagetrustexceptions',
     namespace: string | undefined,
     name: string,
     status: unknown,

@@ -2,6 +2,7 @@
 import type { PolicyCompiler } from '../policy/crd/compile.ts';
 import { CertificateController, type CertificateControllerOptions } from './certificates.ts';
 import { ClientKubeApi, loadKubeConfig } from './client.ts';
+import { ExceptionWatcher } from './exceptions.ts';
 import { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { PolicyController } from './policy-controller.ts';
@@ -11,6 +12,7 @@ import type { KubeApi } from './types.ts';
 export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { CertificateController, type CertificateData, type CertificatePlan } from './certificates.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
+export { ExceptionWatcher } from './exceptions.ts';
 export { LeaderElector } from './leader.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
@@ -83,6 +85,8 @@ export function startCertificates(settings: CertificateSettings): CertificateCon
 export interface KubeIntegration<T> {
   readonly policies: PolicyController<T>;
   readonly pullSecrets: KubePullSecrets;
+  /** Break-glass exceptions; not part of readiness (a cluster without their CRD has none). */
+  readonly exceptions: ExceptionWatcher;
   /** For /readyz: every informer synced and every policy compiled once. */
   ready(): boolean;
   stop(): Promise<void>;
@@ -112,15 +116,27 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     onError: settings.onError,
   });
   const pullSecrets = new KubePullSecrets(api, informer, settings.pullSecretNamespaces);
+  const exceptions = new ExceptionWatcher({
+    api,
+    leader,
+    informer: {
+      ...informer,
+      onError: (err: unknown) => settings.onError(err, 'watching ImageTrustExceptions'),
+    },
+    now: Date.now,
+    onError: settings.onError,
+    eventIntervalMs: 10 * 60_000,
+  });
   if (own) leader.start();
-  await Promise.all([policies.start(), pullSecrets.start()]);
+  await Promise.all([policies.start(), pullSecrets.start(), exceptions.start()]);
   return {
     policies,
     pullSecrets,
+    exceptions,
     ready: () => policies.ready() && pullSecrets.ready(),
     stop: async () => {
       if (own) leader.stop();
-      await Promise.all([policies.stop(), pullSecrets.stop()]);
+      await Promise.all([policies.stop(), pullSecrets.stop(), exceptions.stop()]);
     },
   };
 }
