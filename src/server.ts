@@ -1,6 +1,6 @@
 // Composition root of the webhook: wires policy, caches, metrics, logs and TLS into a listener.
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache, sharedCache } from './cache/index.ts';
 import {
   type Digest,
@@ -290,6 +290,7 @@ export async function startServer(config: ServerConfig, components: Components):
     draining: () => draining,
   });
   await app.listen({ host: config.host, port: config.port });
+  const closeUnused = trackUnusedConnections(app.server as HttpsServer);
 
   // New connections get the new certificate; established ones keep theirs until they close.
   let served = tls;
@@ -359,6 +360,7 @@ export async function startServer(config: ServerConfig, components: Components):
       tlsSource.stop();
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      closeUnused();
       // Reviews in flight are answered within the deadline; a connection still open past that is
       // cut rather than hold the exit until the kubelet's SIGKILL.
       const cut = setTimeout(() => server.closeAllConnections(), config.deadlineMs + 1000);
@@ -369,6 +371,23 @@ export async function startServer(config: ServerConfig, components: Components):
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },
+  };
+}
+
+/**
+ * Connections that never carried a request (a client dials ahead and pools the spare one). Node
+ * counts them as busy, so close() would wait for them; the returned function closes them.
+ */
+function trackUnusedConnections(server: HttpsServer): () => void {
+  const unused = new Set<Socket>();
+  server.on('secureConnection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  server.on('request', (request: { socket: Socket }) => unused.delete(request.socket));
+  return () => {
+    for (const socket of unused) socket.destroy();
+    unused.clear();
   };
 }
 

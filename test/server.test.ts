@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:tls';
 import { type RunningServer, type ServerConfig, startServer } from '../src/server.ts';
 import { writeSelfSignedCertificate } from '../src/webhook/tls.ts';
 import { httpsRequest } from './helpers/https.ts';
@@ -115,8 +116,14 @@ describe('startServer over HTTPS', () => {
     const ca = await readFile(certPath);
     evaluator.delayMs = 400;
     const pod = review('', 'Pod', workload('', 'Pod', podSpec(['registry.example/team/slow:1'])));
+    // A connection a client dialled ahead and never used: Node counts it as busy, close() must not wait for it.
+    const spare = connect({ host: '127.0.0.1', port: server.port, ca });
+    await new Promise((r) => spare.once('secureConnect', r));
+    const spareClosed = new Promise((r) => spare.once('close', r));
+    spare.on('error', () => {});
     const inFlight = httpsRequest(`${server.url}/validate`, { ca, body: pod });
     await sleep(50);
+    const started = Date.now();
     const closing = server.close();
     // Still ready: a terminating endpoint that is ready is where kube-proxy sends traffic when no
     // other endpoint is ready.
@@ -129,6 +136,9 @@ describe('startServer over HTTPS', () => {
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).response.allowed, true);
     await closing;
+    await spareClosed;
+    // Done after the drain (1 s), not after the deadline (2 s) that cuts what is left.
+    assert.ok(Date.now() - started < 1000 + 2000, `closed after ${Date.now() - started} ms`);
     await assert.rejects(httpsRequest(`${server.url}/healthz`, { ca }), { code: 'ECONNREFUSED' });
   });
 });

@@ -244,6 +244,51 @@ describe('self-managed certificates behind the real API server', () => {
     assert.match(logs, /is re-signed by the new CA/);
   });
 
+  test('the Lease holder stops: it hands the Lease over at once, rotation goes on, no admission fails', async () => {
+    const holder = async () =>
+      ok(
+        await cluster.kubectl([
+          'get',
+          'lease',
+          'portcullis-controller',
+          '-n',
+          NS,
+          '-o',
+          'jsonpath={.spec.holderIdentity}',
+        ]),
+        'get the Lease',
+      );
+    const leading = await holder();
+    const index = replicas.findIndex((_, i) => leading === `${RELEASE}-portcullis-${i}`);
+    const leaving = replicas[index];
+    assert.ok(leaving !== undefined, `holder ${leading}`);
+    const loading = load(api.createPod, 20, 15_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = (await secretData())['tls.crt'];
+    const stopped = leaving.stop();
+    const stoppedAt = Date.now();
+    // The endpoint goes away a moment after SIGTERM, as kube-proxy learns of it.
+    await new Promise((r) => setTimeout(r, 500));
+    balancer.remove(leaving.port);
+    await stopped;
+    const next = await eventually('another holder', async () => {
+      const now = await holder();
+      return now !== '' && now !== leading ? now : undefined;
+    });
+    const handedOverMs = Date.now() - stoppedAt;
+    console.log(`# Lease moved to ${next} ${handedOverMs} ms after SIGTERM`);
+    // Released, the Lease is taken at the next try (every 2 s), not after its 15 s duration.
+    assert.ok(handedOverMs < 10_000, `Lease moved to ${next} ${handedOverMs} ms after SIGTERM`);
+    await eventually(
+      'a serving certificate from the new holder',
+      async () => ((await secretData())['tls.crt'] !== before ? true : undefined),
+      15_000,
+    );
+    const result = await loading;
+    assert.deepEqual(result.failures, []);
+    replicas.splice(index, 1);
+  });
+
   test('garbage written into the Secret is refused with its reason, repaired, and no admission fails', async () => {
     const garbage = Buffer.from('not a certificate').toString('base64');
     const loading = load(api.createPod, 20, 8_000);

@@ -511,7 +511,7 @@ ${formatFlags(flags)}
         onError(err, 'leader election'),
       );
       leader.start();
-      stops.push(() => leader.stop());
+      stops.push(() => leader.release());
       if (selfManaged !== undefined && certificates !== undefined) {
         const { planRotation } = await import('../webhook/cert-rotation.ts');
         const secret = `${kube.namespace}/${selfManaged.secretName}`;
