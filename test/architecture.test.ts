@@ -60,11 +60,12 @@ describe('architecture: dependency directions', () => {
     );
   });
 
-  it('leaves (types, reference, digest, errors) import only node:* and each other', () => {
+  it('leaves (types, reference, digest, errors, text) import only node:* and each other', () => {
     const leaves = [
       'src/image/types.ts',
       'src/image/digest.ts',
       'src/image/errors.ts',
+      'src/image/text.ts',
       'src/image/reference',
     ];
     const isLeaf = (p: string) => leaves.some((l) => under(p, l));
