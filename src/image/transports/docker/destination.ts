@@ -5,6 +5,7 @@ import { manifestDigest } from '../../manifest/index.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import { pushDestination } from '../../registries/registries-conf.ts';
 import type { SignatureStorage } from '../../registries/registries-d.ts';
+import { Serializer, SingleFlight } from '../../single-flight.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -32,6 +33,19 @@ const SUPPORTED_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ];
 
+/**
+ * Distribution (2.x, on its filesystem storage) rewrites a manifest's or blob's link file in place
+ * whenever it is written, so a request reading that link meanwhile (a manifest PUT checking the
+ * blobs it names, an index checking its manifests) can find it empty and fail with
+ * DIGEST_INVALID. Copies in one process that write the same content to one repository therefore
+ * share the work: blobs through the copy engine (blobScope), manifests stored by digest here
+ * (written once, remembered), and a digest's signatures and referrers one writer at a time.
+ */
+const manifestWrites = new SingleFlight<void>();
+const storedManifests = new Set<string>();
+const MAX_STORED_MANIFESTS = 10_000;
+const attachmentWrites = new Serializer();
+
 export class DockerImageDestination implements ImageDestination {
   readonly reference: DockerImageReference;
   readonly physicalRef: DockerReference;
@@ -40,6 +54,8 @@ export class DockerImageDestination implements ImageDestination {
   readonly acceptsForeignLayerURLs = true;
   readonly hasThreadSafePutBlob = true;
   readonly supportsManifestLists = true;
+  /** The repository writes go to: copies to it share their blob uploads. */
+  readonly blobScope: string;
   readonly #storage: SignatureStorage;
   /** Digest of the last top-level manifest written (signatures and commit need it). */
   #manifestDigest: Digest | undefined;
@@ -62,6 +78,7 @@ export class DockerImageDestination implements ImageDestination {
     this.physicalRef = physicalRef;
     this.client = client;
     this.#storage = storage;
+    this.blobScope = physicalRef.name();
   }
 
   get #repo(): string {
@@ -144,15 +161,27 @@ export class DockerImageDestination implements ImageDestination {
         return;
       }
     }
-    await this.#putManifest(target, manifest, mimeType);
+    if (target === digest) await this.#putManifestByDigest(digest, manifest, mimeType);
+    else await this.#putManifest(target, manifest, mimeType);
     if (instanceDigest === undefined) this.#manifestDigest = digest;
+  }
+
+  /** Stores the manifest under its digest unless this process has (or is) already. */
+  async #putManifestByDigest(digest: Digest, manifest: Uint8Array, mimeType: string): Promise<void> {
+    const key = `${this.blobScope}@${digest}`;
+    if (storedManifests.has(key)) return;
+    await manifestWrites.run(key, async () => {
+      await this.#putManifest(digest, manifest, mimeType);
+      if (storedManifests.size >= MAX_STORED_MANIFESTS) storedManifests.clear();
+      storedManifests.add(key);
+    });
   }
 
   /** Stores the manifest awaiting its tag by digest, for what refers to it before commit. */
   async #storePending(): Promise<void> {
     const pending = this.#pendingTag;
     if (pending === undefined || pending.stored) return;
-    await this.#putManifest(this.#manifestDigest!, pending.manifest, pending.mimeType);
+    await this.#putManifestByDigest(this.#manifestDigest!, pending.manifest, pending.mimeType);
     pending.stored = true;
   }
 
@@ -172,7 +201,9 @@ export class DockerImageDestination implements ImageDestination {
   async putReferrer(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void> {
     await this.#storePending();
     try {
-      await putReferrer(this.client, this.#repo, manifest, descriptor, subject);
+      await attachmentWrites.run(`${this.blobScope}@${subject}`, () =>
+        putReferrer(this.client, this.#repo, manifest, descriptor, subject),
+      );
     } catch (err) {
       if (err instanceof DockerError) {
         throw new DockerError(
@@ -194,6 +225,12 @@ export class DockerImageDestination implements ImageDestination {
       );
     }
     await this.#storePending();
+    await attachmentWrites.run(`${this.blobScope}@${digest}`, () =>
+      this.#writeSignatures(signatures, digest),
+    );
+  }
+
+  async #writeSignatures(signatures: readonly Signature[], digest: Digest): Promise<void> {
     const simple: Uint8Array[] = [];
     const sigstore: Extract<Signature, { format: 'sigstore-json' }>[] = [];
     for (const s of signatures) {
@@ -275,6 +312,7 @@ export async function deleteDockerImage(
   try {
     const digest = (await client.getManifest(reference.path, ref.tagOrDigest())).digest;
     await client.deleteManifest(reference.path, digest);
+    storedManifests.delete(`${reference.name()}@${digest}`);
     const storage = await signatureStorage(ctx, reference, environment);
     if (storage.lookasideWrite !== undefined)
       await deleteLookaside(storage.lookasideWrite, reference, digest);
