@@ -15,6 +15,7 @@ import {
   clientFor,
   DockerTransport,
   imageCandidates,
+  onRequest,
   registriesConfFor,
 } from './image/transports/docker/index.ts';
 import {
@@ -247,6 +248,10 @@ export async function startServer(config: ServerConfig, components: Components):
   };
   if (first !== undefined) watchPolicy(first.sources);
 
+  // At debug level, every registry request (no headers, no query strings: see trace.ts).
+  const stopRequestLog = logger.isLevelEnabled('debug')
+    ? onRequest((request) => logger.debug({ request }, 'registry request'))
+    : () => {};
   const port = (app.server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   logger.info(
@@ -267,6 +272,7 @@ export async function startServer(config: ServerConfig, components: Components):
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close();
+      stopRequestLog();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },
@@ -295,7 +301,14 @@ function dockerDigestLookup(transport: DockerTransport): DigestLookup {
     const conf = await registriesConfFor(ctx, transport.environment);
     let last: unknown;
     for (const source of pullSources(conf, ref)) {
-      const client = await clientFor(ctx, source.reference, conf, source.insecure, transport.environment);
+      const client = await clientFor(
+        ctx,
+        source.reference,
+        conf,
+        source.insecure,
+        transport.environment,
+        transport.session,
+      );
       try {
         return await client.resolveDigest(source.reference.path, ref.tag ?? 'latest');
       } catch (err) {

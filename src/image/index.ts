@@ -82,6 +82,9 @@ export {
   DockerImageReference,
   DockerTransport,
   listDockerTags,
+  onRequest,
+  REQUEST_CHANNEL,
+  type RequestEvent,
 } from './transports/docker/index.ts';
 export {
   imageName,

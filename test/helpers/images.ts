@@ -52,7 +52,9 @@ export interface ImageSpec {
 export function syntheticImage(spec: ImageSpec = {}): SyntheticImage {
   const tars =
     spec.tars ??
-    Array.from({ length: spec.layers ?? 2 }, (_, i) => tarOf(`file-${i}`, randomBytes(spec.layerSize ?? 2048)));
+    Array.from({ length: spec.layers ?? 2 }, (_, i) =>
+      tarOf(`file-${i}`, randomBytes(spec.layerSize ?? 2048)),
+    );
   const layers = spec.gzip === false ? tars : tars.map((t) => gzipSync(t));
   const docker = spec.mediaTypes === 'docker';
   const config = Buffer.from(

@@ -13,6 +13,7 @@ import {
   type ShortNameMode,
 } from '../../src/server.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
+import type { GnupgHome } from '../image/signature/gnupg.ts';
 
 /** Loopback HTTPS with `work`'s policy and certificate, quiet logs, no shutdown delay. */
 export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}): ServerConfig {
@@ -84,4 +85,26 @@ export async function skopeoPush(
   await promisify(execFile)('skopeo', [...args, ...skopeoFlags, `oci:${layout}:v`, `docker://${image}`], {
     env,
   });
+}
+
+/**
+ * Pushes `image` signed by a new GPG key (skopeo, `skopeoFlags` adding e.g. credentials) and writes
+ * `work`'s registries.d and a policy.json that requires that signature for `host` only.
+ */
+export async function pushSignedImage(
+  work: string,
+  gpg: GnupgHome,
+  host: string,
+  image: string,
+  skopeoFlags: readonly string[],
+): Promise<void> {
+  const fingerprint = await gpg.generate('Trusted <trusted@example.com>', 'ed25519');
+  await writeFile(join(work, 'trusted.gpg'), await gpg.exportPublic(fingerprint));
+  await writeRegistriesD(work, host);
+  await skopeoPush(work, image, [...skopeoFlags, '--sign-by', fingerprint], gpg.env);
+  const signedBy = { type: 'signedBy', keyType: 'GPGKeys', keyPath: join(work, 'trusted.gpg') };
+  await writeFile(
+    join(work, 'policy.json'),
+    JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [host]: [signedBy] } } }),
+  );
 }

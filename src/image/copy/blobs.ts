@@ -68,8 +68,10 @@ function planKey(plan: LayerPlan | undefined, info: BlobInfo): string {
 
 /**
  * Copies one blob. Source bytes are verified against `info.digest` as they flow; a mismatch fails
- * the destination write, which then leaves nothing behind. Concurrent copies of one blob to one
- * `dest.blobScope` are done once: the others wait for it and report the blob as already there.
+ * the destination write, which then leaves nothing behind. An abort of `cancel` (a sibling copy
+ * failed) ends the source stream, so the write fails at once instead of running to its end.
+ * Concurrent copies of one blob to one `dest.blobScope` are done once: the others wait for it
+ * and report the blob as already there (when it fails, each tries on its own).
  */
 export async function copyBlob(...args: Parameters<typeof copyBlobOnce>): Promise<CopiedBlob> {
   const [, dest, info, kind, plan, progressSink] = args;
@@ -108,7 +110,9 @@ async function copyBlobOnce(
   kind: BlobKind,
   plan: LayerPlan | undefined,
   progressSink: ProgressSink | undefined,
+  cancel?: AbortSignal,
 ): Promise<CopiedBlob> {
+  cancel?.throwIfAborted();
   const reused = await dest.tryReusingBlob(info, { canSubstitute: false });
   if (reused !== undefined) {
     progressSink?.blobSkipped(kind, info);
@@ -116,8 +120,11 @@ async function copyBlobOnce(
   }
   const progress = progressSink?.blobStarted(kind, info) ?? noProgress;
   let raw: Readable | undefined;
+  const stop = () => raw?.destroy(cancel?.reason instanceof Error ? cancel.reason : undefined);
+  cancel?.addEventListener('abort', stop, { once: true });
   try {
     raw = (await src.getBlob(info)).stream;
+    cancel?.throwIfAborted();
     const what = `${kind} ${info.digest}`;
     // Sources that verify their own streams (registry pulls) are not hashed a second time.
     const stages: Transform[] = [];
@@ -177,5 +184,7 @@ async function copyBlobOnce(
     raw?.destroy();
     progress.failed();
     throw err;
+  } finally {
+    cancel?.removeEventListener('abort', stop);
   }
 }

@@ -13,6 +13,7 @@ import {
 import { isShortName, resolveShortName } from '../../registries/short-names.ts';
 import type { SystemContext } from '../../types.ts';
 import { type ClientOptions, RegistryClient } from './client.ts';
+import type { RegistrySession } from './session.ts';
 
 export interface Environment {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -70,13 +71,17 @@ function isLoopback(host: string): boolean {
   return name === 'localhost' || name === '::1' || /^127\./.test(name);
 }
 
-/** A client for the registry of `ref` (a physical reference), with credentials for its repository. */
+/**
+ * A client for the registry of `ref` (a physical reference), with credentials for its repository,
+ * remembering what it learns in `session`.
+ */
 export async function clientFor(
   ctx: SystemContext,
   ref: DockerReference,
   conf: RegistriesConf,
   insecureInConf: boolean,
   environment: Environment,
+  session: RegistrySession,
 ): Promise<RegistryClient> {
   const host = ref.domain;
   const certs = await loadCerts(certDirs(host, ctx.certDir, environment.home));
@@ -104,6 +109,7 @@ export async function clientFor(
     ...(ctx.registryToken !== undefined ? { registryToken: ctx.registryToken } : {}),
     userAgent: ctx.userAgent ?? 'portcullis/0.1.0',
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+    session,
   };
   return new RegistryClient(options);
 }

@@ -5,7 +5,6 @@ import { manifestDigest } from '../../manifest/index.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import { pushDestination } from '../../registries/registries-conf.ts';
 import type { SignatureStorage } from '../../registries/registries-d.ts';
-import { Serializer, SingleFlight } from '../../single-flight.ts';
 import type {
   BlobInfo,
   ImageDestination,
@@ -21,7 +20,6 @@ import { clientFor, type Environment, registriesConfFor, signatureStorage } from
 import { DockerError } from './errors.ts';
 import { putReferrer } from './referrers.ts';
 import { deleteLookaside, writeLookaside, writeSigstoreAttachments } from './signatures.ts';
-import { knownBlobLocations, recordBlobLocation } from './source.ts';
 import type { DockerImageReference } from './transport.ts';
 
 const SUPPORTED_MANIFESTS = [
@@ -33,19 +31,6 @@ const SUPPORTED_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ];
 
-/**
- * Distribution (2.x, on its filesystem storage) rewrites a manifest's or blob's link file in place
- * whenever it is written, so a request reading that link meanwhile (a manifest PUT checking the
- * blobs it names, an index checking its manifests) can find it empty and fail with
- * DIGEST_INVALID. Copies in one process that write the same content to one repository therefore
- * share the work: blobs through the copy engine (blobScope), manifests stored by digest here
- * (written once, remembered), and a digest's signatures and referrers one writer at a time.
- */
-const manifestWrites = new SingleFlight<void>();
-const storedManifests = new Set<string>();
-const MAX_STORED_MANIFESTS = 10_000;
-const attachmentWrites = new Serializer();
-
 export class DockerImageDestination implements ImageDestination {
   readonly reference: DockerImageReference;
   readonly physicalRef: DockerReference;
@@ -54,7 +39,10 @@ export class DockerImageDestination implements ImageDestination {
   readonly acceptsForeignLayerURLs = true;
   readonly hasThreadSafePutBlob = true;
   readonly supportsManifestLists = true;
-  /** The repository writes go to: copies to it share their blob uploads. */
+  /**
+   * The repository writes go to: copies to it share their blob uploads (Distribution rewrites a
+   * blob's link in place on each upload, and a manifest PUT reading it then fails).
+   */
   readonly blobScope: string;
   readonly #storage: SignatureStorage;
   /** Digest of the last top-level manifest written (signatures and commit need it). */
@@ -102,7 +90,7 @@ export class DockerImageDestination implements ImageDestination {
       const stored = await this.client.putBlob(this.#repo, stream, info.digest, info.size, {
         streamVerified: options.streamVerified === true,
       });
-      recordBlobLocation(this.physicalRef.domain, this.#repo, stored.digest);
+      this.client.session.recordBlobLocation(this.physicalRef.domain, this.#repo, stored.digest);
       return { digest: stored.digest, size: stored.size };
     } catch (err) {
       stream.destroy();
@@ -125,7 +113,7 @@ export class DockerImageDestination implements ImageDestination {
    * other blobs are not asked for (one that is there after all is uploaded again, harmlessly).
    */
   async tryReusingBlob(info: BlobInfo, _options: TryReuseOptions): Promise<BlobInfo | undefined> {
-    const known = knownBlobLocations(this.physicalRef.domain, info.digest);
+    const known = this.client.session.knownBlobLocations(this.physicalRef.domain, info.digest);
     if (!this.#untagged || known.includes(this.#repo)) {
       const size = await this.client.headBlob(this.#repo, info.digest);
       if (size !== undefined) return { digest: info.digest, size: size >= 0 ? size : info.size };
@@ -133,7 +121,7 @@ export class DockerImageDestination implements ImageDestination {
     for (const from of known) {
       if (from === this.#repo) continue;
       if (await this.client.mountBlob(this.#repo, from, info.digest)) {
-        recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
+        this.client.session.recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
         return { digest: info.digest, size: info.size };
       }
     }
@@ -169,11 +157,11 @@ export class DockerImageDestination implements ImageDestination {
   /** Stores the manifest under its digest unless this process has (or is) already. */
   async #putManifestByDigest(digest: Digest, manifest: Uint8Array, mimeType: string): Promise<void> {
     const key = `${this.blobScope}@${digest}`;
-    if (storedManifests.has(key)) return;
-    await manifestWrites.run(key, async () => {
+    const { session } = this.client;
+    if (session.storedManifests.get(key) !== undefined) return;
+    await session.manifestWrites.run(key, async () => {
       await this.#putManifest(digest, manifest, mimeType);
-      if (storedManifests.size >= MAX_STORED_MANIFESTS) storedManifests.clear();
-      storedManifests.add(key);
+      session.storedManifests.set(key, true);
     });
   }
 
@@ -201,7 +189,7 @@ export class DockerImageDestination implements ImageDestination {
   async putReferrer(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void> {
     await this.#storePending();
     try {
-      await attachmentWrites.run(`${this.blobScope}@${subject}`, () =>
+      await this.client.session.attachmentWrites.run(`${this.blobScope}@${subject}`, () =>
         putReferrer(this.client, this.#repo, manifest, descriptor, subject),
       );
     } catch (err) {
@@ -225,7 +213,7 @@ export class DockerImageDestination implements ImageDestination {
       );
     }
     await this.#storePending();
-    await attachmentWrites.run(`${this.blobScope}@${digest}`, () =>
+    await this.client.session.attachmentWrites.run(`${this.blobScope}@${digest}`, () =>
       this.#writeSignatures(signatures, digest),
     );
   }
@@ -287,7 +275,8 @@ export class DockerImageDestination implements ImageDestination {
 async function pushTarget(ref: DockerImageReference, ctx: SystemContext, environment: Environment) {
   const conf = await registriesConfFor(ctx, environment);
   const target = pushDestination(conf, ref.ref);
-  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const { session } = ref.transport;
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment, session);
   return { reference: target.reference, client };
 }
 
@@ -312,7 +301,7 @@ export async function deleteDockerImage(
   try {
     const digest = (await client.getManifest(reference.path, ref.tagOrDigest())).digest;
     await client.deleteManifest(reference.path, digest);
-    storedManifests.delete(`${reference.name()}@${digest}`);
+    client.session.storedManifests.delete(`${reference.name()}@${digest}`);
     const storage = await signatureStorage(ctx, reference, environment);
     if (storage.lookasideWrite !== undefined)
       await deleteLookaside(storage.lookasideWrite, reference, digest);
