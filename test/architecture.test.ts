@@ -1,4 +1,4 @@
-// Keeps the dependency directions of CONTRIBUTING.md (Architecture) true by reading every import in src/.
+// Keeps the dependency directions described in CONTRIBUTING.md (Layout) true by reading every import in src/.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
