@@ -81,7 +81,7 @@ function describe(outcome: Outcome): string {
 }
 
 /** Each warning on one line of at most WARNING_MAX, all of them within WARNINGS_TOTAL_MAX. */
-export function boundedWarnings(texts: readonly string[]): string[] {
+function boundedWarnings(texts: readonly string[]): string[] {
   const kept: string[] = [];
   let total = 0;
   for (const [i, text] of texts.entries()) {
