@@ -12,6 +12,7 @@ import {
   type ServerConfig,
   type ShortNameMode,
 } from '../../src/server.ts';
+import { LOOPBACK_PLAIN_HTTP } from '../helpers/docker-env.ts';
 import { syntheticImage, writeOciLayout } from '../helpers/synthetic-image.ts';
 
 /** Loopback HTTPS with `work`'s policy and certificate, quiet logs, no shutdown delay. */
@@ -35,7 +36,7 @@ export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}
   };
 }
 
-/** The production components reading `work`'s registries.d (and an empty registries.conf). */
+/** The production components reading `work`'s registries.d and registries.conf. */
 export function realComponents(
   work: string,
   transport: DockerTransport,
@@ -52,13 +53,16 @@ export function realComponents(
   );
 }
 
-/** registries.d sending `host`'s signatures to a lookaside in `work` (read and write). */
+/**
+ * registries.d sending `host`'s signatures to a lookaside in `work` (read and write), and a
+ * registries.conf allowing plain HTTP to the loopback test registries.
+ */
 export async function writeRegistriesD(
   work: string,
   host: string,
   sigstoreAttachments = false,
 ): Promise<void> {
-  await writeFile(join(work, 'registries.conf'), '');
+  await writeFile(join(work, 'registries.conf'), LOOPBACK_PLAIN_HTTP);
   await mkdir(join(work, 'registries.d'), { recursive: true });
   const lookaside = `file://${join(work, 'lookaside')}`;
   const attachments = sigstoreAttachments ? '    use-sigstore-attachments: true\n' : '';
