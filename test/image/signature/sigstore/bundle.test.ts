@@ -236,7 +236,7 @@ describe('what a DSSE statement binds', () => {
   const attestations = [
     'https://slsa.dev/provenance/v0.2',
     'https://slsa.dev/provenance/v1',
-    'https://in-toto.io/attestation/link/v0.3',
+    'https://in-toto.io/Link/v1',
     'https://spdx.dev/Document',
     'https://cyclonedx.org/bom',
     'https://cosign.sigstore.dev/attestation/vuln/v1',
