@@ -626,10 +626,10 @@ export class PolicyEvaluator {
       return { allowed: true, signatures, ...(outcome.skipped ? { skipped: outcome.skipped } : {}), probes };
     }
     const reason = `${headline(attempts, found, outcome)}; probed: ${probes.join('; ')}`;
-    const code = found.rejected.length > 0 ? 'SIGNATURE_REJECTED' : outcome.code;
     // A referrer that could not be read might have been the signature: undecided, never cached.
-    return found.incomplete
-      ? { ...outcome, code: 'EVALUATION_FAILED', reason, probes }
-      : { ...outcome, ...(code === undefined ? {} : { code }), reason, probes };
+    if (found.incomplete) return { ...outcome, code: 'EVALUATION_FAILED', reason, probes };
+    return found.rejected.length > 0
+      ? { ...outcome, code: 'SIGNATURE_REJECTED', reason, probes }
+      : { ...outcome, reason, probes };
   }
 }

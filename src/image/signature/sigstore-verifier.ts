@@ -104,22 +104,11 @@ function acceptedReferrer(found: DiscoveredSignature): NonNullable<ReferrerVerif
   const referrer = found.via === 'attachment' ? found.digest : found.referrer;
   if (found.via === 'referrer-bundle') {
     const a = found.accepted;
-    const keyIdentity = describeSigner(a.signer);
+    const base = { referrer, dockerManifestDigest: a.manifestDigest, keyIdentity: describeSigner(a.signer) };
     // An in-toto statement names no docker reference: accepted only by acceptDigestOnlySignatures.
     return a.payload === undefined
-      ? {
-          referrer,
-          dockerManifestDigest: a.manifestDigest,
-          dockerReference: '',
-          keyIdentity,
-          digestOnly: true,
-        }
-      : {
-          referrer,
-          dockerManifestDigest: a.manifestDigest,
-          dockerReference: a.payload.dockerReference,
-          keyIdentity,
-        };
+      ? { ...base, dockerReference: '', digestOnly: true }
+      : { ...base, dockerReference: a.payload.dockerReference };
   }
   return {
     referrer,
