@@ -140,9 +140,13 @@ describe('sigstore discovery', () => {
     const slsa = 'https://slsa.dev/provenance/v1';
     const bundle = attestationBundle(trusted.privateKey, digest, slsa);
     const annotations = { 'dev.sigstore.bundle.predicateType': slsa };
+    // Annotated referrers are skipped before their bundle is read: theirs is not even JSON here.
+    const unread = Buffer.from('never read');
     // Listed with the annotation (as the referrers API copies it), on the manifest only, and unannotated.
-    let entries = await client.pushReferrer(digest, bundle, BUNDLE, [], { index: annotations });
-    entries = await client.pushReferrer(digest, bundle, BUNDLE, entries, { manifest: annotations });
+    let entries = await client.pushReferrer(digest, unread, BUNDLE, [], { index: annotations });
+    entries = await client.pushReferrer(digest, Buffer.from('never read either'), BUNDLE, entries, {
+      manifest: annotations,
+    });
     await client.pushReferrer(digest, bundle, BUNDLE, entries);
     const result = await discoverSigstoreSignature(source, digest, undefined, trust, {
       matchesManifestDigest: (d: Digest) => d === digest,
