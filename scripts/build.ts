@@ -22,6 +22,8 @@ const BUNDLED: ReadonlySet<string> = new Set([
   'undici/lib/dispatcher/agent.js',
   'undici/lib/api/api-request.js',
   'yaml',
+  // registries.conf, which every docker:// command reads (9 files).
+  'smol-toml',
 ]);
 
 /** Every bare import is external but those in BUNDLED (relative imports inside them are bundled). */

@@ -61,6 +61,11 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], specs: S
       continue;
     }
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (spec === undefined && name === 'debug' && arg.startsWith('--')) {
+      // The global --debug (main.ts) is accepted by every command, as skopeo's is.
+      if (inline !== undefined) parseBool(name, inline);
+      continue;
+    }
     if (spec === undefined) throw new CliError('USAGE', `unknown flag --${name}`);
     if (spec.type === 'boolean') {
       flags[name] = inline === undefined ? true : parseBool(name, inline);

@@ -8,7 +8,7 @@ import {
   ociConfigFromSchema1,
   skopeoInspectOutput,
 } from '../image/manifest/index.ts';
-import { closeAllAgents } from '../image/transports/docker/http.ts';
+import { closeAllAgents } from '../image/transports/docker/session.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
 import { globalFlags, registryFlags, systemContextFrom } from './flags.ts';

@@ -141,12 +141,17 @@ Usage:
 Commands:
 ${list}
 
+Global flags (before or after COMMAND):
+  --debug   print each request made to a registry on stderr
+
 Run 'portcullis COMMAND --help' for a command's flags.
 `;
 }
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
-  const [name, ...rest] = argv;
+  // --debug is global, as in skopeo: before the command name or among its flags.
+  const leadingDebug = argv[0] === '--debug';
+  const [name, ...rest] = leadingDebug ? argv.slice(1) : argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(globalUsage());
     return name === undefined ? 2 : 0;
@@ -163,7 +168,13 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     return 2;
   }
   if (command.longLived !== true) expectShortLife();
+  let stopTrace: (() => void) | undefined;
   try {
+    if (leadingDebug || rest.includes('--debug') || rest.some((a) => a.startsWith('--debug='))) {
+      const debug = await import('./debug.ts');
+      if (debug.debugRequested(leadingDebug ? ['--debug', ...rest] : rest))
+        stopTrace = debug.traceRequestsTo(io);
+    }
     const loaded = await command.load();
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(loaded.usage);
@@ -178,5 +189,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`portcullis ${name}: ${message}\n`);
     return 1;
+  } finally {
+    stopTrace?.();
   }
 }

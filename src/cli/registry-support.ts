@@ -9,6 +9,7 @@ import {
   isManifestAbsent,
   processEnvironment,
   registriesConfFor,
+  sharedRegistrySession,
 } from '../image/transports/docker/index.ts';
 
 export async function listRepositoryTags(
@@ -17,7 +18,8 @@ export async function listRepositoryTags(
   maxTags?: number,
 ): Promise<string[]> {
   const env = processEnvironment();
-  const client = await clientFor(ctx, repo, await registriesConfFor(ctx, env), false, env);
+  const conf = await registriesConfFor(ctx, env);
+  const client = await clientFor(ctx, repo, conf, false, env, sharedRegistrySession());
   return client.listTags(repo.path, maxTags === undefined ? {} : { maxTags });
 }
 
@@ -45,7 +47,8 @@ export async function probeRegistryDestination(
 ): Promise<{ digest: Digest | undefined } | undefined> {
   if (!(ref instanceof DockerImageReference)) return undefined;
   const env = processEnvironment();
-  const client = await clientFor(ctx, ref.ref, await registriesConfFor(ctx, env), false, env);
+  const conf = await registriesConfFor(ctx, env);
+  const client = await clientFor(ctx, ref.ref, conf, false, env, ref.transport.session);
   try {
     return { digest: await client.resolveDigest(ref.ref.path, ref.tagOrDigest()) };
   } catch (err) {

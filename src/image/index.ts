@@ -81,6 +81,9 @@ export {
   DockerImageReference,
   DockerTransport,
   listDockerTags,
+  onRequest,
+  REQUEST_CHANNEL,
+  type RequestEvent,
 } from './transports/docker/index.ts';
 export {
   imageName,

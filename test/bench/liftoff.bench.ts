@@ -10,7 +10,8 @@ import { execFile } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { closeAllAgents, drain, expectShortLife, send } from '../../src/image/transports/docker/http.ts';
+import { drain, expectShortLife, send } from '../../src/image/transports/docker/http.ts';
+import { closeAllAgents, sharedRegistrySession } from '../../src/image/transports/docker/session.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { pushWithFetch, syntheticImage } from '../helpers/synthetic-image.ts';
 
@@ -23,12 +24,18 @@ async function client(base: string, blob: string, small: number, held: boolean):
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < small; i++) {
-    const res = await send({ method: 'GET', url: `${base}/manifests/v1`, headers: { accept } }, { tls });
+    const res = await send(
+      { method: 'GET', url: `${base}/manifests/v1`, headers: { accept } },
+      { agents: sharedRegistrySession().agents, tls },
+    );
     await drain(res.body);
   }
   const t1 = performance.now();
   const cpu1 = process.cpuUsage(cpu0);
-  const res = await send({ method: 'GET', url: `${base}/blobs/${blob}` }, { tls });
+  const res = await send(
+    { method: 'GET', url: `${base}/blobs/${blob}` },
+    { agents: sharedRegistrySession().agents, tls },
+  );
   let bytes = 0;
   for await (const chunk of res.body) bytes += (chunk as Buffer).length;
   const t2 = performance.now();

@@ -2,7 +2,7 @@
 // pull secret for it and one whose namespace has none. The verdict cache must never let the
 // second ride on the first's credentials.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +13,7 @@ import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
-import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from './real-server.ts';
+import { pushSignedImage, realComponents, serverConfig } from './real-server.ts';
 import { podSpec, review, workload } from './rig.ts';
 
 describe('webhook with a private registry', () => {
@@ -44,18 +44,7 @@ describe('webhook with a private registry', () => {
     ]);
     work = await mkdtemp(join(tmpdir(), 'portcullis-private-'));
     image = `${registry.host}/team/app:v1`;
-    const fingerprint = await gpg.generate('Trusted <trusted@example.com>', 'ed25519');
-    await writeFile(join(work, 'trusted.gpg'), await gpg.exportPublic(fingerprint));
-    await writeRegistriesD(work, registry.host);
-    await skopeoPush(work, image, ['--dest-creds', 'alice:s3cret', '--sign-by', fingerprint], gpg.env);
-    const signedBy = { type: 'signedBy', keyType: 'GPGKeys', keyPath: join(work, 'trusted.gpg') };
-    await writeFile(
-      join(work, 'policy.json'),
-      JSON.stringify({
-        default: [{ type: 'reject' }],
-        transports: { docker: { [registry.host]: [signedBy] } },
-      }),
-    );
+    await pushSignedImage(work, gpg, registry.host, image, ['--dest-creds', 'alice:s3cret']);
     const secret = JSON.stringify({
       auths: { [registry.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } },
     });

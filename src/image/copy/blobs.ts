@@ -43,7 +43,8 @@ const noProgress: BlobProgress = { advance() {}, done() {}, failed() {} };
 
 /**
  * Copies one blob. Source bytes are verified against `info.digest` as they flow; a mismatch fails
- * the destination write, which then leaves nothing behind.
+ * the destination write, which then leaves nothing behind. An abort of `cancel` (a sibling copy
+ * failed) ends the source stream, so the write fails at once instead of running to its end.
  */
 export async function copyBlob(
   src: ImageSource,
@@ -52,7 +53,9 @@ export async function copyBlob(
   kind: BlobKind,
   plan: LayerPlan | undefined,
   progressSink: ProgressSink | undefined,
+  cancel?: AbortSignal,
 ): Promise<CopiedBlob> {
+  cancel?.throwIfAborted();
   const reused = await dest.tryReusingBlob(info, { canSubstitute: false });
   if (reused !== undefined) {
     progressSink?.blobSkipped(kind, info);
@@ -60,8 +63,11 @@ export async function copyBlob(
   }
   const progress = progressSink?.blobStarted(kind, info) ?? noProgress;
   let raw: Readable | undefined;
+  const stop = () => raw?.destroy(cancel?.reason instanceof Error ? cancel.reason : undefined);
+  cancel?.addEventListener('abort', stop, { once: true });
   try {
     raw = (await src.getBlob(info)).stream;
+    cancel?.throwIfAborted();
     const what = `${kind} ${info.digest}`;
     // Sources that verify their own streams (registry pulls) are not hashed a second time.
     const stages: Transform[] = [];
@@ -121,5 +127,7 @@ export async function copyBlob(
     raw?.destroy();
     progress.failed();
     throw err;
+  } finally {
+    cancel?.removeEventListener('abort', stop);
   }
 }

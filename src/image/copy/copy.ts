@@ -185,29 +185,35 @@ function listTypeFor(srcType: string, dest: ImageDestination, forced: string | u
   throw new CopyError('LISTS_UNSUPPORTED', `destination does not accept manifest lists of type ${srcType}`);
 }
 
+/**
+ * Runs `fn` over `items`, `limit` at a time. The first failure aborts `siblings` (so the jobs in
+ * flight stop instead of running to their end), and is what this throws once every job settled.
+ */
 async function limitedMap<T, R>(
   items: readonly T[],
   limit: number,
-  fn: (item: T, i: number) => Promise<R>,
+  fn: (item: T, i: number, siblings: AbortSignal) => Promise<R>,
 ): Promise<R[]> {
   const results: R[] = new Array(items.length);
+  const siblings = new AbortController();
   let next = 0;
-  let failed = false;
+  let failure: { readonly error: unknown } | undefined;
   async function worker(): Promise<void> {
-    while (!failed && next < items.length) {
+    while (failure === undefined && next < items.length) {
       const i = next++;
       try {
-        results[i] = await fn(items[i]!, i);
+        results[i] = await fn(items[i]!, i, siblings.signal);
       } catch (err) {
-        failed = true;
-        throw err;
+        if (failure === undefined) {
+          failure = { error: err };
+          siblings.abort(err);
+        }
+        return;
       }
     }
   }
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
-  const settled = await Promise.allSettled(workers);
-  const rejected = settled.find((s) => s.status === 'rejected');
-  if (rejected !== undefined) throw (rejected as PromiseRejectedResult).reason;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure !== undefined) throw failure.error;
   return results;
 }
 
@@ -375,8 +381,11 @@ async function copySingle(
     canChangeCompression: (mediaType) =>
       mediaType === undefined || canChangeLayerCompression(mimeType, mediaType),
   };
-  const retry = <T>(fn: () => Promise<T>): Promise<T> =>
-    withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, s.options.signal);
+  const retry = <T>(fn: () => Promise<T>, siblings?: AbortSignal): Promise<T> => {
+    const signals = [s.options.signal, siblings].filter((x) => x !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    return withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, signal);
+  };
   const config = configInfo(m);
   const layerList = layerInfos(m);
   // Copied as it is, the config is one more job in the layers' pool, queued last (so progress
@@ -384,17 +393,20 @@ async function copySingle(
   // the manifest, written below, needs every blob in place.
   const configJob = config !== undefined && !converting ? [config] : [];
   const order = configLineLast(s.options.progress, layerList.length);
-  const copied: CopiedBlob[] = await limitedMap([...layerList, ...configJob], s.parallel, async (blob, i) => {
+  const jobs = [...layerList, ...configJob];
+  const copied: CopiedBlob[] = await limitedMap(jobs, s.parallel, async (blob, i, siblings) => {
     if (i >= layerList.length) {
       await order.layersReported;
-      return retry(() => copyBlob(s.src, s.dest, blob, 'config', undefined, s.options.progress));
+      const config = () => copyBlob(s.src, s.dest, blob, 'config', undefined, s.options.progress, siblings);
+      return retry(config, siblings);
     }
     const reported = order.layer(i);
     if (blob.urls !== undefined && blob.urls.length > 0 && s.dest.acceptsForeignLayerURLs) {
       reported.done();
       return { info: blob, changed: false };
     }
-    return retry(() => copyBlob(s.src, s.dest, blob, 'blob', plan, reported.sink)).finally(reported.done);
+    const layer = () => copyBlob(s.src, s.dest, blob, 'blob', plan, reported.sink, siblings);
+    return retry(layer, siblings).finally(reported.done);
   });
   const layers = copied.slice(0, layerList.length);
   // A schema2 -> OCI conversion re-encodes the config, so its bytes are needed then.

@@ -46,6 +46,26 @@ describe('TOML subset', () => {
     it(`rejects ${JSON.stringify(input)}`, () =>
       assert.throws(() => parseToml(input), { code: 'TOML_INVALID' }));
   }
+  const located: [string, string, RegExp][] = [
+    [
+      'an inline table',
+      '[[registry]]\nlocation = "a"\nmirror = [{ location = "b" }]',
+      /: line 3: inline table/,
+    ],
+    ['a multi-line string', '# "{\nprefix = \'{\'\nlocation = """x"""', /: line 3: multi-line string/],
+    ['a float', '[[registry]]\n[[registry]]\ninsecure = 1.0', /: registry\[1\]\.insecure: float/],
+    ['a date', '[aliases]\n"a.b" = 1979-05-27', /: aliases\."a\.b": date/],
+    ['an integer beyond 2^53', 'x = [1, 9007199254740993]', /: x\[1\]: integer out of range/],
+    ['a syntax error', 'a = 1\nb = "open', /: line 2, column 5: /],
+  ];
+  for (const [name, input, where] of located) {
+    it(`says where it refuses ${name}`, () =>
+      assert.throws(() => parseToml(input), { code: 'TOML_INVALID', message: where }));
+  }
+  it('keeps a key named __proto__ as a key', () => {
+    const doc = parseToml('[aliases]\n__proto__ = "x"');
+    assert.deepEqual(Object.keys(doc.aliases as object), ['__proto__']);
+  });
 });
 
 describe('registries.conf upstream fixtures', () => {

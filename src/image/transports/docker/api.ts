@@ -25,7 +25,8 @@ export async function listDockerTags(
   const environment = d.transport.environment;
   const conf = await registriesConfFor(ctx, environment);
   const target = pushDestination(conf, d.ref);
-  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const { session } = d.transport;
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment, session);
   try {
     return { repository: d.ref.name(), tags: await client.listTags(target.reference.path) };
   } catch (err) {
@@ -46,7 +47,8 @@ export async function checkDockerLogin(
   const conf = await registriesConfFor(ctx, environment);
   const probe = parseNormalizedNamed(`${registry}/portcullis-login-probe`);
   const target = pushDestination(conf, probe);
-  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const { session } = transport;
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment, session);
   try {
     await client.checkAuth();
   } catch (err) {

@@ -20,15 +20,7 @@ import {
   type Timeouts,
   type TlsSettings,
 } from './http.ts';
-
-// Registries (host[:port]) seen answering the referrers API with the router's 404: bounded, per process.
-const registriesWithoutReferrersApi = new Set<string>();
-const MAX_REMEMBERED_REGISTRIES = 1000;
-
-function rememberNoReferrersApi(registry: string): void {
-  if (registriesWithoutReferrersApi.size >= MAX_REMEMBERED_REGISTRIES) registriesWithoutReferrersApi.clear();
-  registriesWithoutReferrersApi.add(registry);
-}
+import { Limiter, type PingResult, type RegistrySession, sharedRegistrySession } from './session.ts';
 
 export const MAX_MANIFEST_SIZE = 4 << 20;
 export const MAX_ERROR_BODY = 64 << 10;
@@ -79,7 +71,9 @@ export interface ClientOptions {
   readonly signal?: AbortSignal;
   readonly timeouts?: Timeouts;
   readonly retry?: RetryPolicy;
-  /** Most requests in flight at once to this registry from the process (the first client sets it). */
+  /** What is remembered about registries (tokens, pings, pools...); the process's shared one by default. */
+  readonly session?: RegistrySession;
+  /** Most requests in flight at once to this registry from the session (the first client sets it). */
   readonly maxConcurrency?: number;
   /** Bytes per PATCH for chunked uploads (default 64 MiB). */
   readonly uploadChunkSize?: number;
@@ -126,37 +120,11 @@ function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** A small FIFO semaphore. */
-class Limiter {
-  #active = 0;
-  readonly #max: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(max: number) {
-    this.#max = max;
-  }
-  /** Undefined when a slot was free (no extra await on the hot path), else a promise of one. */
-  acquire(): Promise<void> | undefined {
-    if (this.#active < this.#max) {
-      this.#active++;
-      return undefined;
-    }
-    return new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next();
-    else this.#active--;
-  }
-}
-
-const MAX_TOKEN_CACHES = 1000;
-const tokenCaches = new Map<string, TokenCache>();
-
 /**
  * Tokens are shared by every client of the same registry and identity, so a webhook opening a
  * source per admission does not fetch a token each time. The key holds a hash, never a secret.
  */
-function tokenCacheFor(opts: ClientOptions): TokenCache {
+function tokenCacheFor(session: RegistrySession, opts: ClientOptions): TokenCache {
   const c = opts.credentials;
   const identity =
     c === undefined
@@ -165,24 +133,22 @@ function tokenCacheFor(opts: ClientOptions): TokenCache {
           .update(`${c.username}\0${c.password}\0${c.identityToken ?? ''}`)
           .digest('hex');
   const key = `${opts.registry}\n${identity}`;
-  let cache = tokenCaches.get(key);
+  let cache = session.tokens.get(key);
   if (cache === undefined) {
-    if (tokenCaches.size >= MAX_TOKEN_CACHES) tokenCaches.clear();
     cache = new TokenCache();
-    tokenCaches.set(key, cache);
+    session.tokens.set(key, cache);
   }
   return cache;
 }
 
 const DEFAULT_CONCURRENCY = 16;
-const limiters = new Map<string, Limiter>();
 
-/** One limiter per registry host for the whole process, so many clients cannot flood one registry. */
-function limiterFor(registry: string, max: number): Limiter {
-  let limiter = limiters.get(registry);
+/** One limiter per registry host for the session, so many clients cannot flood one registry. */
+function limiterFor(session: RegistrySession, registry: string, max: number): Limiter {
+  let limiter = session.limiters.get(registry);
   if (limiter === undefined) {
     limiter = new Limiter(max);
-    limiters.set(registry, limiter);
+    session.limiters.set(registry, limiter);
   }
   return limiter;
 }
@@ -245,27 +211,16 @@ export function repositoryScope(repo: string, actions: string): string {
   return `repository:${repo}:${actions}`;
 }
 
-interface PingResult {
-  readonly origin: string;
-  readonly challenges: readonly Challenge[];
-  readonly supportsSignatures: boolean;
-}
-
 const PING_CACHE_MS = 60_000;
-const pingCache = new Map<string, { result: PingResult; expires: number }>();
-/**
- * Pings under way: the parallel blob copies of a fresh client wait for one instead of each sending
- * its own. Shared only under the same abort signal, so one caller's deadline cannot fail another.
- */
-const pingsInFlight = new Map<string, { signal: AbortSignal | undefined; result: Promise<PingResult> }>();
 
-/** Forgets cached pings (tests that restart a registry on the same port). */
+/** Forgets the shared session's pings (tests that restart a registry on the same port). */
 export function clearPingCache(): void {
-  pingCache.clear();
+  sharedRegistrySession().pings.clear();
 }
 
 export class RegistryClient {
   readonly registry: string;
+  readonly session: RegistrySession;
   readonly #opts: ClientOptions;
   readonly #tokens: TokenCache;
   readonly #limiter: Limiter;
@@ -276,14 +231,16 @@ export class RegistryClient {
 
   constructor(opts: ClientOptions) {
     this.registry = opts.registry;
+    this.session = opts.session ?? sharedRegistrySession();
     this.#opts = opts;
-    this.#tokens = tokenCacheFor(opts);
-    this.#limiter = limiterFor(opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
+    this.#tokens = tokenCacheFor(this.session, opts);
+    this.#limiter = limiterFor(this.session, opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
   }
 
   get #http() {
     return {
+      agents: this.session.agents,
       tls: this.#opts.tls,
       timeouts: this.#opts.timeouts ?? DEFAULT_TIMEOUTS,
       ...(this.#opts.userAgent !== undefined ? { userAgent: this.#opts.userAgent } : {}),
@@ -308,12 +265,13 @@ export class RegistryClient {
   async ping(): Promise<void> {
     if (this.#origin !== undefined) return;
     const cacheKey = `${this.#apiHost}\n${this.#opts.insecure}\n${this.#opts.tls.verify}`;
-    const cached = pingCache.get(cacheKey);
+    const cached = this.session.pings.get(cacheKey);
     if (cached !== undefined && cached.expires > Date.now()) {
       this.#setPing(cached.result);
       return;
     }
     const signal = this.#opts.signal;
+    const pingsInFlight = this.session.pingsInFlight;
     let pinging = pingsInFlight.get(cacheKey);
     if (pinging === undefined || pinging.signal !== signal) {
       const mine = {
@@ -350,8 +308,7 @@ export class RegistryClient {
           challenges: res.status === 401 ? parseChallenges(res.challenges) : [],
           supportsSignatures: res.headers['x-registry-supports-signatures'] === '1',
         };
-        if (pingCache.size > 1000) pingCache.clear();
-        pingCache.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
+        this.session.pings.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
         return result;
       } catch (err) {
         failures.push(
@@ -1014,7 +971,7 @@ export class RegistryClient {
   ): Promise<Descriptor[]> {
     const query = artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`;
     let index: Uint8Array | undefined;
-    if (!registriesWithoutReferrersApi.has(this.registry)) {
+    if (this.session.withoutReferrersApi.get(this.registry) === undefined) {
       const res = await this.request({
         method: 'GET',
         path: `/v2/${repo}/referrers/${digest}${query}`,
@@ -1030,7 +987,9 @@ export class RegistryClient {
         // distribution-spec 1.1 forbids a 404 from a registry that has the API: a plain (not a
         // Distribution error JSON) 404 is the router's "no such endpoint", so later listings on
         // this registry go straight to the tag schema instead of asking again per image.
-        if (res.status === 404 && type !== 'application/json') rememberNoReferrersApi(this.registry);
+        if (res.status === 404 && type !== 'application/json') {
+          this.session.withoutReferrersApi.set(this.registry, true);
+        }
       }
     }
     if (index === undefined) {

@@ -13,6 +13,7 @@ import {
 import { isShortName, resolveShortName } from '../../registries/short-names.ts';
 import type { SystemContext } from '../../types.ts';
 import { type ClientOptions, RegistryClient } from './client.ts';
+import type { RegistrySession } from './session.ts';
 
 export interface Environment {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -64,13 +65,17 @@ export async function imageCandidates(
   return resolved.kind === 'search' ? [...resolved.candidates] : [resolved.reference];
 }
 
-/** A client for the registry of `ref` (a physical reference), with credentials for its repository. */
+/**
+ * A client for the registry of `ref` (a physical reference), with credentials for its repository,
+ * remembering what it learns in `session`.
+ */
 export async function clientFor(
   ctx: SystemContext,
   ref: DockerReference,
   conf: RegistriesConf,
   insecureInConf: boolean,
   environment: Environment,
+  session: RegistrySession,
 ): Promise<RegistryClient> {
   const host = ref.domain;
   const certs = await loadCerts(certDirs(host, ctx.certDir, environment.home));
@@ -100,6 +105,7 @@ export async function clientFor(
     ...(ctx.registryToken !== undefined ? { registryToken: ctx.registryToken } : {}),
     userAgent: ctx.userAgent ?? 'portcullis/0.1.0',
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+    session,
   };
   return new RegistryClient(options);
 }

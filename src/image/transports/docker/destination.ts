@@ -20,7 +20,6 @@ import { clientFor, type Environment, registriesConfFor, signatureStorage } from
 import { DockerError } from './errors.ts';
 import { putReferrer } from './referrers.ts';
 import { deleteLookaside, writeLookaside, writeSigstoreAttachments } from './signatures.ts';
-import { knownBlobLocations, recordBlobLocation } from './source.ts';
 import type { DockerImageReference } from './transport.ts';
 
 const SUPPORTED_MANIFESTS = [
@@ -85,7 +84,7 @@ export class DockerImageDestination implements ImageDestination {
       const stored = await this.client.putBlob(this.#repo, stream, info.digest, info.size, {
         streamVerified: options.streamVerified === true,
       });
-      recordBlobLocation(this.physicalRef.domain, this.#repo, stored.digest);
+      this.client.session.recordBlobLocation(this.physicalRef.domain, this.#repo, stored.digest);
       return { digest: stored.digest, size: stored.size };
     } catch (err) {
       stream.destroy();
@@ -108,7 +107,7 @@ export class DockerImageDestination implements ImageDestination {
    * other blobs are not asked for (one that is there after all is uploaded again, harmlessly).
    */
   async tryReusingBlob(info: BlobInfo, _options: TryReuseOptions): Promise<BlobInfo | undefined> {
-    const known = knownBlobLocations(this.physicalRef.domain, info.digest);
+    const known = this.client.session.knownBlobLocations(this.physicalRef.domain, info.digest);
     if (!this.#untagged || known.includes(this.#repo)) {
       const size = await this.client.headBlob(this.#repo, info.digest);
       if (size !== undefined) return { digest: info.digest, size: size >= 0 ? size : info.size };
@@ -116,7 +115,7 @@ export class DockerImageDestination implements ImageDestination {
     for (const from of known) {
       if (from === this.#repo) continue;
       if (await this.client.mountBlob(this.#repo, from, info.digest)) {
-        recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
+        this.client.session.recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
         return { digest: info.digest, size: info.size };
       }
     }
@@ -250,7 +249,8 @@ export class DockerImageDestination implements ImageDestination {
 async function pushTarget(ref: DockerImageReference, ctx: SystemContext, environment: Environment) {
   const conf = await registriesConfFor(ctx, environment);
   const target = pushDestination(conf, ref.ref);
-  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment);
+  const { session } = ref.transport;
+  const client = await clientFor(ctx, target.reference, conf, target.insecure, environment, session);
   return { reference: target.reference, client };
 }
 

@@ -1,8 +1,11 @@
 // The only module in src that imports undici: connection pools, TLS settings, timeouts, redirects.
+// Every request of the docker transport passes through send(), which publishes it (see trace.ts).
+import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import type { Agent } from 'undici';
 import { DockerError } from './errors.ts';
+import type { RequestEvent } from './trace.ts';
 
 export interface TlsSettings {
   /** false skips certificate verification. */
@@ -45,8 +48,6 @@ export interface HttpResponse {
   /** The URL that answered, after redirects. */
   readonly url: string;
 }
-
-const agents = new Map<string, Agent>();
 
 export interface Undici {
   readonly Agent: typeof import('undici').Agent;
@@ -96,45 +97,50 @@ function loadUndici(): Promise<Undici> {
   return undici;
 }
 
-/** One keep-alive pool per TLS configuration, shared by every registry client in the process. */
-async function agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
-  // Loaded before the lookup, so concurrent first calls cannot both create a pool.
-  const { Agent } = await loadUndici();
-  const customCa = tls.ca !== undefined && tls.ca.length > 0;
-  const nodeTls = customCa ? await import('node:tls') : undefined;
-  const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
-  let agent = agents.get(key);
-  if (agent === undefined) {
-    const connect: Record<string, unknown> = {
-      rejectUnauthorized: tls.verify,
-      timeout: timeouts.connectMs,
-    };
-    if (nodeTls !== undefined) {
-      // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
-      // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
-      connect.secureContext = nodeTls.createSecureContext({
-        ca: [...nodeTls.getCACertificates('default'), ...(tls.ca ?? [])],
-        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-        ...(tls.key === undefined ? {} : { key: tls.key }),
-      });
-    } else {
-      // Nothing verified, no trust store needed: building the default one parses every root
-      // certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
-      if (!tls.verify) connect.ca = [];
-      if (tls.cert !== undefined) connect.cert = tls.cert;
-      if (tls.key !== undefined) connect.key = tls.key;
-    }
-    agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
-    agents.set(key, agent);
-  }
-  return agent;
-}
+/** Keep-alive pools, one per TLS configuration; a RegistrySession (session.ts) holds one. */
+export class AgentPool {
+  readonly #agents = new Map<string, Agent>();
 
-/** Closes every pool (tests and CLI exit). */
-export async function closeAllAgents(): Promise<void> {
-  const all = [...agents.values()];
-  agents.clear();
-  await Promise.all(all.map((a) => a.close()));
+  /** The pool for these settings, created on first use. */
+  async agentFor(tls: TlsSettings, timeouts: Timeouts): Promise<Agent> {
+    // Loaded before the lookup, so concurrent first calls cannot both create a pool.
+    const { Agent } = await loadUndici();
+    const customCa = tls.ca !== undefined && tls.ca.length > 0;
+    const nodeTls = customCa ? await import('node:tls') : undefined;
+    const key = JSON.stringify([tls.verify, tls.ca ?? [], tls.cert ?? '', tls.key ?? '', timeouts.connectMs]);
+    let agent = this.#agents.get(key);
+    if (agent === undefined) {
+      const connect: Record<string, unknown> = {
+        rejectUnauthorized: tls.verify,
+        timeout: timeouts.connectMs,
+      };
+      if (nodeTls !== undefined) {
+        // Node replaces its default CAs when `ca` is set, so they are listed too; and the context is
+        // built once per pool, not per connection: parsing every root certificate takes ~10 ms.
+        connect.secureContext = nodeTls.createSecureContext({
+          ca: [...nodeTls.getCACertificates('default'), ...(tls.ca ?? [])],
+          ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+          ...(tls.key === undefined ? {} : { key: tls.key }),
+        });
+      } else {
+        // Nothing verified, no trust store needed: building the default one parses every root
+        // certificate (and NODE_EXTRA_CA_CERTS), ~5 ms of a short command.
+        if (!tls.verify) connect.ca = [];
+        if (tls.cert !== undefined) connect.cert = tls.cert;
+        if (tls.key !== undefined) connect.key = tls.key;
+      }
+      agent = new Agent({ connect, keepAliveTimeout: 30_000, connections: 32, pipelining: 1 });
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Closes every pool; later requests open new ones. */
+  async close(): Promise<void> {
+    const all = [...this.#agents.values()];
+    this.#agents.clear();
+    await Promise.all(all.map((a) => a.close()));
+  }
 }
 
 function headerRecord(raw: Record<string, string | string[] | undefined>): {
@@ -219,6 +225,8 @@ export function bodyError(err: unknown, what: string): DockerError {
 }
 
 export interface HttpClientOptions {
+  /** The connection pools to send through. */
+  readonly agents: AgentPool;
   readonly tls: TlsSettings;
   readonly timeouts?: Timeouts;
   readonly userAgent?: string;
@@ -257,10 +265,33 @@ function releaseParserTierUp(answered: boolean): void {
   if (answered) parserTiering = 'held';
 }
 
+export const REQUEST_CHANNEL = 'portcullis:registry:request';
+const requests = channel(REQUEST_CHANNEL);
+
+/** Publishes one exchange (trace.ts): the status answered, or the failure's error code. */
+function publishRequest(
+  method: string,
+  url: string,
+  startedAt: number,
+  outcome: { readonly status: number } | { readonly error: string },
+): void {
+  if (!requests.hasSubscribers) return;
+  const u = new URL(url);
+  const event: RequestEvent = {
+    method,
+    scheme: u.protocol.slice(0, -1),
+    host: u.host,
+    path: u.pathname,
+    ...outcome,
+    durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
+  };
+  requests.publish(event);
+}
+
 /** Sends one request (following redirects when asked). Callers must consume or destroy `body`. */
 export async function send(req: HttpRequest, options: HttpClientOptions): Promise<HttpResponse> {
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
-  const dispatcher = await agentFor(options.tls, timeouts);
+  const dispatcher = await options.agents.agentFor(options.tls, timeouts);
   const { request } = await loadUndici();
   let url = req.url;
   let headers: Record<string, string> = { ...req.headers };
@@ -269,6 +300,7 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
   for (let hop = 0; ; hop++) {
     let res: Awaited<ReturnType<typeof request>>;
     const holding = holdParserTierUp();
+    const startedAt = performance.now();
     try {
       res = await request(url, {
         dispatcher,
@@ -284,9 +316,12 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
       });
     } catch (err) {
       if (holding) releaseParserTierUp(false);
-      throw networkError(err, req.method, url);
+      const failure = networkError(err, req.method, url);
+      publishRequest(req.method, url, startedAt, { error: failure.code });
+      throw failure;
     }
     if (holding) releaseParserTierUp(true);
+    publishRequest(req.method, url, startedAt, { status: res.statusCode });
     const { headers: h, challenges } = headerRecord(res.headers);
     const location = h.location;
     if (follow && res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {

@@ -27,29 +27,11 @@ import {
 } from './signatures.ts';
 import type { DockerImageReference } from './transport.ts';
 
-/** Blobs seen per registry → repositories holding them: cross-repository mount candidates. */
-const knownLocations = new Map<string, Set<string>>();
-const MAX_KNOWN_LOCATIONS = 10_000;
 /**
  * A tag listing older than this no longer answers "no such tag": a signature pushed since may
  * be missing from it (a long sync keeps asking the registry for its later images).
  */
 export const TAG_SNAPSHOT_MAX_AGE_MS = 60_000;
-
-export function recordBlobLocation(registry: string, repo: string, digest: Digest): void {
-  const key = `${registry}\n${digest}`;
-  let set = knownLocations.get(key);
-  if (set === undefined) {
-    if (knownLocations.size >= MAX_KNOWN_LOCATIONS) knownLocations.clear();
-    set = new Set();
-    knownLocations.set(key, set);
-  }
-  set.add(repo);
-}
-
-export function knownBlobLocations(registry: string, digest: Digest): string[] {
-  return [...(knownLocations.get(`${registry}\n${digest}`) ?? [])];
-}
 
 export class DockerImageSource implements ImageSource {
   readonly reference: DockerImageReference;
@@ -120,7 +102,7 @@ export class DockerImageSource implements ImageSource {
         ...(info.size >= 0 ? { expectedSize: info.size } : {}),
       },
     });
-    recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
+    this.client.session.recordBlobLocation(this.physicalRef.domain, this.#repo, info.digest);
     return { stream, size: info.size >= 0 ? info.size : size };
   }
 
@@ -139,6 +121,7 @@ export class DockerImageSource implements ImageSource {
         );
       } else if (this.#storage.lookaside !== undefined) {
         simple = await readLookaside(this.#storage.lookaside, this.physicalRef, digest, {
+          agents: this.client.session.agents,
           tls: { verify: this.#ctx.tlsVerify ?? true },
         });
       } else simple = [];
@@ -165,7 +148,7 @@ export class DockerImageSource implements ImageSource {
     });
   }
 
-  /** Connections are pooled per process (closeAllAgents); nothing is held per source. */
+  /** Connections are pooled per registry session (session.ts); nothing is held per source. */
   async close(): Promise<void> {}
 }
 
@@ -188,7 +171,14 @@ export async function openDockerSource(
   const sources = pullSources(conf, ref.ref);
   const errors: unknown[] = [];
   for (const source of sources) {
-    const client = await clientFor(ctx, source.reference, conf, source.insecure, environment);
+    const client = await clientFor(
+      ctx,
+      source.reference,
+      conf,
+      source.insecure,
+      environment,
+      ref.transport.session,
+    );
     // registries.d is read (and a broken one refused, as upstream does) while the manifest is on
     // its way; the catch only keeps a failed fetch from leaving its rejection unhandled.
     const storage = signatureStorage(ctx, source.reference, environment);

@@ -19,6 +19,7 @@ import type {
 import { type Environment, processEnvironment } from './context.ts';
 import { deleteDockerImage, openDockerDestination } from './destination.ts';
 import { DockerError } from './errors.ts';
+import { type RegistrySession, sharedRegistrySession } from './session.ts';
 import { openDockerSource } from './source.ts';
 
 export class DockerImageReference implements ImageReference {
@@ -82,10 +83,21 @@ export class DockerImageReference implements ImageReference {
 export class DockerTransport implements ImageTransport {
   readonly name = 'docker';
   readonly environment: Environment;
+  /** What its clients remember about registries; close() releases it. */
+  readonly session: RegistrySession;
 
-  /** `environment` (variables, home, default lookaside) defaults to this process's. */
-  constructor(environment: Environment = processEnvironment()) {
+  /**
+   * `environment` (variables, home, default lookaside) defaults to this process's, and `session`
+   * to the one transports made without their own share.
+   */
+  constructor(environment: Environment = processEnvironment(), session = sharedRegistrySession()) {
     this.environment = environment;
+    this.session = session;
+  }
+
+  /** Forgets what the session learnt and closes its connections (it can be used again). */
+  close(): Promise<void> {
+    return this.session.close();
   }
 
   parseReference(details: string): DockerImageReference {

@@ -1,6 +1,6 @@
 // cosign's encrypted private key format, the secretbox under it, and the signer copy uses.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { parseDigest } from '../../../../src/image/digest.ts';
 import {
@@ -48,6 +48,25 @@ describe('secretbox', () => {
   });
 });
 
+// Written by `cosign generate-key-pair` (v2.4.1) with COSIGN_PASSWORD='fixture passphrase'.
+const COSIGN_KEY = `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----
+eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6
+OCwicCI6MX0sInNhbHQiOiJ4Yk0zMTdvbCtvR1RoVVhrbWpwNzRSbkphaTRPbXo4
+NzdxclZKbXlWRlJZPSJ9LCJjaXBoZXIiOnsibmFtZSI6Im5hY2wvc2VjcmV0Ym94
+Iiwibm9uY2UiOiJrdkJiQ2xpRTk1cktOeGVlUmFTN05UOHhrZjg2U0dCMiJ9LCJj
+aXBoZXJ0ZXh0IjoiRXk5RUUxQlhnUWowNTFIYUpudndBOGNnc2VqS085cFZaSVor
+RW9UU3VFM0pGWEJDejMrYkNiQkFOTm1OcWduWDdLU2Y2TUJZR2JWdnhaeWg2ZW9s
+Z2F2Z3dscnNmZDRwVXFndnlQS0hDSE5raXpmSFFHc3RYMjFranJxem95VlByaVBz
+TG5MT2oxTmdUaWQ3OTV3eWF3cUl0dW9SblpwcnhNekZOYWI5Qk9YNkFzcW51Uml1
+QlJGNEZ6SFA4S2s5YURkYnVOaEZnaDRVNHc9PSJ9
+-----END ENCRYPTED SIGSTORE PRIVATE KEY-----
+`;
+const COSIGN_PUB = `-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEF6tYDQfm3C7TnuLhXMqOiSJQXKeG
+5YPYZsE32GK0tnP0+UQJiwi6Qq25Gwfyz0GB/hJEOT89zCs91Cu2CG6o5w==
+-----END PUBLIC KEY-----
+`;
+
 describe('encrypted private keys', () => {
   test('a generated key pair round-trips with its passphrase', async () => {
     const pair = await generateSigstoreKeyPair(passphrase);
@@ -65,6 +84,13 @@ describe('encrypted private keys', () => {
     assert.equal(Buffer.from(doc.kdf.salt, 'base64').length, 32);
     assert.equal(doc.cipher.name, 'nacl/secretbox');
     assert.equal(Buffer.from(doc.cipher.nonce, 'base64').length, 24);
+  });
+
+  test('a key written by cosign opens, and is the private half of cosign’s public key', async () => {
+    const key = await decryptPrivateKey(COSIGN_KEY, new TextEncoder().encode('fixture passphrase'));
+    const pub = createPublicKey(key).export({ format: 'pem', type: 'spki' }).toString();
+    assert.equal(pub, COSIGN_PUB);
+    await assert.rejects(decryptPrivateKey(COSIGN_KEY, passphrase), { code: 'SIGSTORE_PASSPHRASE_WRONG' });
   });
 
   test('a wrong passphrase is SIGSTORE_PASSPHRASE_WRONG', async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { digestHex, digestOf, type Signature } from '../../../../src/image/index.ts';
 import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
+import { sharedRegistrySession } from '../../../../src/image/transports/docker/session.ts';
 import { readLookaside } from '../../../../src/image/transports/docker/signatures.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startFaultRegistry } from '../../../helpers/fault-registry.ts';
@@ -260,6 +261,7 @@ describe('http lookaside', () => {
       const { port } = server.address() as AddressInfo;
       const ref = env.transport.parseReference('//example.com/ns/repo:v1').ref;
       const sigs = await readLookaside(`http://127.0.0.1:${port}/sigs`, ref, digest, {
+        agents: sharedRegistrySession().agents,
         tls: { verify: true },
       });
       assert.deepEqual(
@@ -282,7 +284,10 @@ describe('lookaside bounds', () => {
     const dir = join(base, `bounded/repo@sha256=${digestHex(digest)}`);
     await mkdir(dir, { recursive: true });
     for (let i = 1; i <= 130; i++) await writeFile(join(dir, `signature-${i}`), `sig ${i}`);
-    const sigs = await readLookaside(`file://${base}`, image(), digest, { tls: { verify: true } });
+    const sigs = await readLookaside(`file://${base}`, image(), digest, {
+      agents: sharedRegistrySession().agents,
+      tls: { verify: true },
+    });
     assert.equal(sigs.length, 128);
   });
 
@@ -291,8 +296,14 @@ describe('lookaside bounds', () => {
     const dir = join(base, `bounded/repo@sha256=${digestHex(digest)}`);
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'signature-1'), Buffer.alloc((4 << 20) + 1));
-    await assert.rejects(readLookaside(`file://${base}`, image(), digest, { tls: { verify: true } }), {
-      code: 'TOO_LARGE',
-    });
+    await assert.rejects(
+      readLookaside(`file://${base}`, image(), digest, {
+        agents: sharedRegistrySession().agents,
+        tls: { verify: true },
+      }),
+      {
+        code: 'TOO_LARGE',
+      },
+    );
   });
 });

@@ -1,0 +1,134 @@
+// What the docker transport remembers about registries between requests, in one object: bearer
+// tokens, per-registry request limiters, pings (answered and under way), registries without the
+// referrers API, connection pools, and where blobs were seen (cross-repository mount candidates).
+// A DockerTransport owns one; transports made without one share the process's, as every client
+// did before. Each map keeps its most recently used entries up to a cap, and close() releases it
+// all (the session stays usable: pools reopen on the next request).
+import type { Digest } from '../../digest.ts';
+import type { Challenge, TokenCache } from './auth.ts';
+import { AgentPool } from './http.ts';
+
+/** A Map holding at most `max` entries; the least recently used one leaves first. */
+export class LruMap<K, V> {
+  readonly #entries = new Map<K, V>();
+  readonly #max: number;
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get size(): number {
+    return this.#entries.size;
+  }
+  get(key: K): V | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+  set(key: K, value: V): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as K);
+  }
+  delete(key: K): void {
+    this.#entries.delete(key);
+  }
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
+/** A small FIFO semaphore. */
+export class Limiter {
+  #active = 0;
+  readonly #max: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(max: number) {
+    this.#max = max;
+  }
+  /** Undefined when a slot was free (no extra await on the hot path), else a promise of one. */
+  acquire(): Promise<void> | undefined {
+    if (this.#active < this.#max) {
+      this.#active++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#active--;
+  }
+}
+
+export interface PingResult {
+  readonly origin: string;
+  readonly challenges: readonly Challenge[];
+  readonly supportsSignatures: boolean;
+}
+
+const MAX_REGISTRIES = 1000;
+const MAX_KNOWN_LOCATIONS = 10_000;
+const MAX_LOCATIONS_PER_BLOB = 100;
+
+export class RegistrySession {
+  /** Connection pools, one per TLS configuration. */
+  readonly agents = new AgentPool();
+  /** Bearer tokens by registry and identity (a hash of the credentials, never a secret). */
+  readonly tokens = new LruMap<string, TokenCache>(MAX_REGISTRIES);
+  /** One limiter per registry host, so many clients cannot flood one registry. */
+  readonly limiters = new LruMap<string, Limiter>(MAX_REGISTRIES);
+  /** Answered pings by host, scheme choice and TLS verification, with their expiry. */
+  readonly pings = new LruMap<string, { result: PingResult; expires: number }>(MAX_REGISTRIES);
+  /**
+   * Pings under way: the parallel blob copies of a fresh client wait for one instead of each
+   * sending its own. Shared only under the same abort signal, so one caller's deadline cannot fail
+   * another. Entries leave when their ping settles.
+   */
+  readonly pingsInFlight = new Map<
+    string,
+    { signal: AbortSignal | undefined; result: Promise<PingResult> }
+  >();
+  /** Registries (host[:port]) seen answering the referrers API with the router's 404. */
+  readonly withoutReferrersApi = new LruMap<string, true>(MAX_REGISTRIES);
+  /** Blobs seen per registry -> repositories holding them. */
+  readonly #blobLocations = new LruMap<string, Set<string>>(MAX_KNOWN_LOCATIONS);
+
+  recordBlobLocation(registry: string, repo: string, digest: Digest): void {
+    const key = `${registry}\n${digest}`;
+    let repos = this.#blobLocations.get(key);
+    if (repos === undefined) {
+      repos = new Set();
+      this.#blobLocations.set(key, repos);
+    }
+    if (repos.size < MAX_LOCATIONS_PER_BLOB) repos.add(repo);
+  }
+
+  knownBlobLocations(registry: string, digest: Digest): string[] {
+    return [...(this.#blobLocations.get(`${registry}\n${digest}`) ?? [])];
+  }
+
+  /** Forgets what registries answered and closes every pool. */
+  async close(): Promise<void> {
+    this.tokens.clear();
+    this.limiters.clear();
+    this.pings.clear();
+    this.withoutReferrersApi.clear();
+    this.#blobLocations.clear();
+    await this.agents.close();
+  }
+}
+
+let shared: RegistrySession | undefined;
+
+/** The session of transports and clients made without their own. */
+export function sharedRegistrySession(): RegistrySession {
+  shared ??= new RegistrySession();
+  return shared;
+}
+
+/** Closes the shared session's connection pools (tests and CLI exit); what it learnt stays. */
+export async function closeAllAgents(): Promise<void> {
+  await shared?.agents.close();
+}
