@@ -22,7 +22,7 @@ import {
   type Supervised,
   waitReady,
 } from './processes.ts';
-import { type Sandbox, sandboxSupervisor, startSandbox } from './sandbox.ts';
+import { inSandboxNetwork, type Sandbox, sandboxSupervisor, startSandbox } from './sandbox.ts';
 
 export const NODE_NAME = 'e2e-node';
 const POD_CIDR = '10.244.0.0/24';
@@ -131,6 +131,19 @@ export async function startNodeCluster(options: NodeStartOptions = {}): Promise<
     sandbox = await startSandbox(dir);
     const box = sandbox;
     const nodeIp = box.nodeIp;
+    // The bridge exists before the first pod (the CNI plugin adopts it), so that the service range
+    // can be routed to it: a connection to a ClusterIP needs a route before kube-proxy's DNAT
+    // picks the pod, also from the API server calling a webhook Service.
+    const bridge = await inSandboxNetwork(
+      box.pid,
+      `ip link add cni0 type bridge && ip addr add ${POD_GATEWAY}/24 dev cni0 && ip link set cni0 up && ip route add ${SERVICE_CIDR} dev cni0`,
+    );
+    if (bridge.code !== 0) {
+      throw new HarnessError(
+        'E2E_START_FAILED',
+        `starting the node: creating the bridge cni0: ${bridge.stderr.trim()}`,
+      );
+    }
     const server = `https://${nodeIp}:6443`;
     const registry = `${nodeIp}:${REGISTRY_PORT}`;
     const pki = await createPki(join(dir, 'pki'), [nodeIp]);

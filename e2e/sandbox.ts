@@ -13,7 +13,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { childEnv, HarnessError, run, type Supervised, sleep, supervise } from './processes.ts';
+import {
+  type CommandResult,
+  childEnv,
+  HarnessError,
+  run,
+  type Supervised,
+  sleep,
+  supervise,
+} from './processes.ts';
 
 export interface Sandbox {
   /** The init's PID as the host sees it. */
@@ -150,12 +158,8 @@ async function connectHost(pid: number): Promise<{ nodeIp: string; hostIp: strin
       '-c',
       `ip addr add ${hostIp}/30 dev ${hostLink} && ip link set ${hostLink} up`,
     ]);
-    const node = await run('nsenter', [
-      `--target=${pid}`,
-      '--net',
-      '--',
-      'sh',
-      '-c',
+    const node = await inSandboxNetwork(
+      pid,
       `ip addr add ${nodeIp}/30 dev node0 && ip link set node0 up && nft -f - <<'EOF'
 table inet portcullis-e2e {
   chain forward {
@@ -165,13 +169,18 @@ table inet portcullis-e2e {
   }
 }
 EOF`,
-    ]);
+    );
     for (const result of [host, node]) {
       if (result.code !== 0) throw new Error(`connecting the sandbox to the host: ${result.stderr.trim()}`);
     }
     return { nodeIp, hostIp };
   }
   throw new Error(`no free veth name pcn1..pcn254: ${lastError}`);
+}
+
+/** Runs a shell script in the network namespace of the sandbox whose init has host PID `pid`. */
+export function inSandboxNetwork(pid: number, script: string): Promise<CommandResult> {
+  return run('nsenter', [`--target=${pid}`, '--net', '--', 'sh', '-c', script]);
 }
 
 function cgroupRoots(): string[] {

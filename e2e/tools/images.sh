@@ -154,7 +154,6 @@ build_portcullis() {
   step "portcullis image: buildah build" portcullis buildah_here build --isolation chroot --network host \
     --layers --pull=never --build-arg "NODE_IMAGE=$base" -t localhost/portcullis:e2e \
     -f "$repo_root/Dockerfile" "$repo_root"
-  buildah_here rmi --prune >/dev/null 2>&1 || true
   echo "image=localhost/portcullis:e2e"
   echo "seconds=$((SECONDS - started))"
   echo "size=$(buildah_here images --format '{{.Size}}' localhost/portcullis:e2e)"
