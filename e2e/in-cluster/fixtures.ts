@@ -100,19 +100,25 @@ export async function testImages(cluster: NodeCluster): Promise<Images> {
   await writeFile(join(skopeoRegistriesD, 'e2e.yaml'), registriesD([cluster.registry]));
 
   let images = 0;
-  const fresh = async (): Promise<string> => {
+  // One umoci at a time: each rewrites the layout's index.json.
+  let layoutLock: Promise<unknown> = Promise.resolve();
+  const fresh = (): Promise<string> => {
     images += 1;
     const tag = `image-${images}`;
-    ok(
-      await run('umoci', [
-        'config',
-        `--image=${layout}:pause`,
-        `--tag=${tag}`,
-        `--config.label=e2e.portcullis.dev/image=${randomUUID()}`,
-      ]),
-      'umoci config',
-    );
-    return tag;
+    const tagged = layoutLock.then(async () => {
+      ok(
+        await run('umoci', [
+          'config',
+          `--image=${layout}:pause`,
+          `--tag=${tag}`,
+          `--config.label=e2e.portcullis.dev/image=${randomUUID()}`,
+        ]),
+        'umoci config',
+      );
+      return tag;
+    });
+    layoutLock = tagged.catch(() => undefined);
+    return tagged;
   };
   const push = async (repoTag: string, registry = cluster.registry, authfile?: string): Promise<string> => {
     const tag = await fresh();
@@ -258,6 +264,27 @@ export async function helmInstall(
     ],
     { timeoutMs: 600_000 },
   );
+}
+
+/** A sigstoreSigned requirement for the cosign key of `images`, any tag or digest of the repository. */
+export function cosignSigned(images: Images): object[] {
+  return [
+    { type: 'sigstoreSigned', keyData: images.cosignKeyData, signedIdentity: { type: 'matchRepository' } },
+  ];
+}
+
+/** A ClusterImagePolicy for the namespaces `release` judges: `transports.docker` or reject. */
+export function clusterImagePolicy(name: string, release: string, docker: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: 'portcullis.dev/v1alpha1',
+    kind: 'ClusterImagePolicy',
+    metadata: { name },
+    spec: {
+      namespaceSelector: { matchLabels: { 'portcullis.dev/e2e': release } },
+      default: [{ type: 'reject' }],
+      transports: { docker },
+    },
+  });
 }
 
 /** Creates namespace `name` judged by `release` (its label), and returns it. */

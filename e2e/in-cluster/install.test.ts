@@ -15,6 +15,8 @@ import { type BuiltImage, nodeCluster, portcullisImage } from './cluster.ts';
 import {
   appNamespace,
   chart,
+  clusterImagePolicy,
+  cosignSigned,
   helmInstall,
   type Images,
   ok,
@@ -67,21 +69,7 @@ describe('helm install on a node', () => {
       ) as { items: PodInfo[] }
     ).items;
 
-  const policy = (name: string, transports: Record<string, unknown>) =>
-    JSON.stringify({
-      apiVersion: 'portcullis.dev/v1alpha1',
-      kind: 'ClusterImagePolicy',
-      metadata: { name },
-      spec: {
-        namespaceSelector: { matchLabels: { 'portcullis.dev/e2e': release } },
-        default: [{ type: 'reject' }],
-        transports: { docker: transports },
-      },
-    });
-
-  const cosignRequirement = () => [
-    { type: 'sigstoreSigned', keyData: images.cosignKeyData, signedIdentity: { type: 'matchRepository' } },
-  ];
+  const policy = (name: string, docker: Record<string, unknown>) => clusterImagePolicy(name, release, docker);
 
   before(async () => {
     cluster = await nodeCluster();
@@ -104,8 +92,8 @@ describe('helm install on a node', () => {
       await cluster.kubectl(['apply', '-f', '-'], {
         input: policy('e2e-install', {
           [`${cluster.registry}/gpg`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: images.gpgKeyData }],
-          [`${cluster.registry}/cosign`]: cosignRequirement(),
-          [`${privateRegistry}/cosign`]: cosignRequirement(),
+          [`${cluster.registry}/cosign`]: cosignSigned(images),
+          [`${privateRegistry}/cosign`]: cosignSigned(images),
         }),
       }),
       'ClusterImagePolicy',
