@@ -41,8 +41,16 @@ export interface Images {
   push(repoTag: string, registry?: string, authfile?: string): Promise<string>;
   /** Pushes a fresh image signed by GPG through skopeo (signature to the lookaside); returns repo:tag. */
   pushGpgSigned(repoTag: string): Promise<string>;
-  /** Pushes a fresh image and signs it with the cosign binary; returns repo@digest. */
-  pushCosignSigned(repoTag: string, registry?: string, dockerConfig?: string): Promise<string>;
+  /**
+   * Pushes a fresh image and signs it with the cosign binary; returns repo@digest. The signature
+   * names the repository only (cosign's default), or `identity` when given.
+   */
+  pushCosignSigned(
+    repoTag: string,
+    registry?: string,
+    dockerConfig?: string,
+    identity?: string,
+  ): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -144,6 +152,26 @@ export async function testImages(cluster: NodeCluster): Promise<Images> {
     ).trim();
     return `${repository(`${registry}/${repoTag}`)}@${digest}`;
   };
+  /** skopeo copy of a fresh image to `repoTag`, signing as `signArgs` say; returns registry/repoTag. */
+  const signingCopy = async (repoTag: string, signArgs: string[]): Promise<string> => {
+    const tag = await fresh();
+    const dest = `${cluster.registry}/${repoTag}`;
+    const copied = await run(
+      'skopeo',
+      [
+        'copy',
+        '--insecure-policy',
+        '--dest-tls-verify=false',
+        `--registries.d=${skopeoRegistriesD}`,
+        ...signArgs,
+        `oci:${layout}:${tag}`,
+        `docker://${dest}`,
+      ],
+      { env: gpg.env },
+    );
+    ok(copied, `skopeo copy ${signArgs.join(' ')} to ${dest}`);
+    return dest;
+  };
   return {
     work,
     gpgFingerprint,
@@ -151,25 +179,7 @@ export async function testImages(cluster: NodeCluster): Promise<Images> {
     cosignKeyData,
     registriesD,
     push,
-    async pushGpgSigned(repoTag) {
-      const tag = await fresh();
-      const dest = `${cluster.registry}/${repoTag}`;
-      const copied = await run(
-        'skopeo',
-        [
-          'copy',
-          '--insecure-policy',
-          '--dest-tls-verify=false',
-          `--registries.d=${skopeoRegistriesD}`,
-          `--sign-by=${gpgFingerprint}`,
-          `oci:${layout}:${tag}`,
-          `docker://${dest}`,
-        ],
-        { env: gpg.env },
-      );
-      ok(copied, `skopeo copy --sign-by to ${dest}`);
-      return dest;
-    },
+    pushGpgSigned: (repoTag) => signingCopy(repoTag, [`--sign-by=${gpgFingerprint}`]),
     async pushCosignSigned(repoTag, registry = cluster.registry, dockerConfig) {
       const pushed = await push(
         repoTag,
