@@ -1,14 +1,23 @@
 // A cluster with a node leaves the machine as it found it, also when the process that owns it is
 // killed with SIGKILL: no process, network link, route, firewall rule, mount or cgroup of it stays,
-// and no sysctl changed.
+// and no sysctl changed. A component that cannot start is named with its log.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { eventually, run } from '../harness.ts';
-import type { NodeClusterInfo } from '../node.ts';
+import { eventually, HarnessError, run } from '../harness.ts';
+import { type NodeClusterInfo, startNodeCluster } from '../node.ts';
 
 const starter = fileURLToPath(new URL('../tools/node-cluster.ts', import.meta.url));
 const sysctls = [
@@ -118,4 +127,29 @@ test('killing the owner of a cluster with a node (SIGKILL) leaves nothing of it 
     throw error;
   });
   await run('rm', ['-rf', info.dir]);
+});
+
+test('a node component that exits at start is named with its log, and its sandbox is gone', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'portcullis-fake-kubelet-'));
+  try {
+    const fakeKubelet = join(root, 'kubelet');
+    writeFileSync(fakeKubelet, '#!/bin/sh\necho "fake kubelet: no container runtime" >&2\nexit 4\n');
+    chmodSync(fakeKubelet, 0o755);
+    await assert.rejects(startNodeCluster({ binaries: { kubelet: fakeKubelet } }), (error: unknown) => {
+      assert.ok(error instanceof HarnessError);
+      assert.equal(error.code, 'E2E_START_FAILED');
+      assert.match(
+        error.message,
+        /^starting kubelet: exited \(code 4\) before it was ready; log: \S+kubelet\.log/,
+      );
+      assert.match(error.message, /\| fake kubelet: no container runtime/);
+      const logPath = /log: (\S+)/.exec(error.message)?.[1] ?? '';
+      assert.ok(existsSync(logPath), 'the log named in the message is kept');
+      rmSync(dirname(logPath), { recursive: true, force: true });
+      return true;
+    });
+    assert.deepEqual(cgroupsOf(process.pid), [], 'no cgroup of the failed cluster is left');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
