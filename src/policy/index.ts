@@ -19,6 +19,20 @@ export {
   platformsKey,
 } from './platforms.ts';
 export { type DigestLookup, RegistryResolver, registryStatus } from './resolver.ts';
+export {
+  type BackgroundObserver,
+  combineVerdicts,
+  type ImageFinding,
+  type ImageOutcome,
+  MAX_POD_IMAGES,
+  type RunningPod,
+  type RunningResult,
+  type RunningScan,
+  type RunningScanOptions,
+  type ScanTrigger,
+  scanRunning,
+  type WorkloadOwner,
+} from './running.ts';
 export type {
   CheckObserver,
   Evaluator,
@@ -29,3 +43,11 @@ export type {
   Stage,
   Verdict,
 } from './types.ts';
+export {
+  type CrdPolicies,
+  createWorkloadPolicies,
+  type ImageCheck,
+  type WorkloadCheck,
+  type WorkloadPolicies,
+  type WorkloadPolicySettings,
+} from './workload.ts';

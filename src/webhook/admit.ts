@@ -1,5 +1,11 @@
 // One admission review in, one answer out, always within the deadline.
-import type { CheckProgress, PullCredentials, PullSecretSource, Verdict } from '../policy/index.ts';
+import type {
+  CheckProgress,
+  ImageCheck,
+  PullCredentials,
+  PullSecretSource,
+  Verdict,
+} from '../policy/index.ts';
 import { extractImages, type ImageSite } from './images.ts';
 import type { Logger } from './log.ts';
 import type { Decision, Metrics } from './metrics.ts';
@@ -18,12 +24,8 @@ import {
 export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
-export interface Checker {
-  /** Never throws. */
-  check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
-  /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
-  cached?(image: string, credentials: PullCredentials): Verdict | undefined;
-}
+/** What judges one image (policy/workload.ts: ImageChecker's contract). */
+export type Checker = ImageCheck;
 
 /** One policy (or set of policies) every image must pass, and what its refusals do. */
 export interface PolicyCheck {
