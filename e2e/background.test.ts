@@ -16,6 +16,7 @@ import {
   podJson,
   repoRoot,
   type SignedRegistry,
+  startHangingServer,
   startPortcullis,
   startSignedRegistry,
 } from './product/fixtures.ts';
@@ -274,5 +275,50 @@ describe('serve --verify-running', () => {
     );
     assert.equal(failing.properties.mode, 'warn');
     assert.equal(failing.resources[0]?.kind, 'Pod');
+  });
+
+  test('a registry that hangs is an error result, and admissions meanwhile are not slowed', async () => {
+    const hang = await startHangingServer();
+    try {
+      await registry.addInsecure(hang.host);
+      ok(await cluster.kubectl(['create', 'namespace', 'slow']), 'namespace');
+      ok(
+        await apply([
+          {
+            ...signedPolicy('slow-signed', 'enforce', 'slow'),
+            spec: {
+              ...signedPolicy('slow-signed', 'enforce', 'slow').spec,
+              transports: {
+                docker: {
+                  [hang.host]: [
+                    {
+                      type: 'signedBy',
+                      keyType: 'GPGKeys',
+                      keySecretRef: { name: 'signer', key: 'key.gpg' },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+        ]),
+        'policy',
+      );
+      const image = `${hang.host}/slow/stuck:v1`;
+      const stuck = await runDeployment(cluster, 'slow', 'stuck', [image]);
+      // While the background verification waits on the registry, admissions answer as before.
+      const probe = podJson('probe', STAGING, [`${h}/staging/tool:v1`]);
+      for (let i = 0; i < 5; i++) {
+        const started = Date.now();
+        const r = await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: probe });
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(Date.now() - started < 3000, `admission took ${Date.now() - started} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const failing = await waitFor('the stuck image is reported', 'slow', stuck, image, 'error', 60_000);
+      assert.match(failing.message, /resolving/);
+    } finally {
+      await hang.stop();
+    }
   });
 });

@@ -115,12 +115,13 @@ export function slimPod(object: unknown, pool: StringPool): SlimPod | undefined 
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
   const spec = record(record(object)?.spec);
   const images = new Set<string>();
-  let omitted = 0;
+  // Bounded by the size of a Pod object (etcd keeps at most 1.5 MiB).
+  const omitted = new Set<string>();
   for (const name of CONTAINER_LISTS) {
     for (const container of list(spec?.[name])) {
       const image = text(record(container)?.image);
       if (image === undefined || image === '' || images.has(image)) continue;
-      if (images.size >= MAX_POD_IMAGES) omitted++;
+      if (images.size >= MAX_POD_IMAGES) omitted.add(image);
       else images.add(pool.intern(image));
     }
   }
@@ -134,8 +135,7 @@ export function slimPod(object: unknown, pool: StringPool): SlimPod | undefined 
     serviceAccountName: pool.intern(text(spec?.serviceAccountName) || 'default'),
     imagePullSecrets: secrets,
     images: [...images],
-    // Distinct images beyond the cap are counted as they come, duplicates among them included.
-    omittedImages: omitted,
+    omittedImages: omitted.size,
   };
 }
 
