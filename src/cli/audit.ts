@@ -302,11 +302,7 @@ async function audit(argv: readonly string[], io: Io): Promise<number> {
     : undefined;
   try {
     const file = f.policy === undefined ? undefined : await components.loadPolicy(f.policy);
-    await within(
-      listing,
-      timeoutMs,
-      Promise.all([pullSecrets.start(), pods.start(), controller?.start()]),
-    );
+    await within(listing, timeoutMs, Promise.all([pullSecrets.start(), pods.start(), controller?.start()]));
     for (const s of shadows) {
       const probe = s.kind === 'ImagePolicy' ? (s.object.metadata.namespace ?? '') : '\0any namespace';
       const key = `${s.kind}/${s.kind === 'ImagePolicy' ? `${s.object.metadata.namespace}/` : ''}${s.object.metadata.name}`;

@@ -15,7 +15,14 @@ import {
 } from '../policy/running.ts';
 import type { InformerOptions } from './informer.ts';
 import { RunningPods } from './pods.ts';
-import { type KnownResult, namespaceReports, type ReportApi, ReportStore, resultKey } from './reports.ts';
+import {
+  type KnownResult,
+  knownResults,
+  namespaceReports,
+  type ReportApi,
+  ReportStore,
+  resultKey,
+} from './reports.ts';
 import type { Rest } from './rest.ts';
 
 export interface Leadership {
@@ -73,6 +80,11 @@ export class BackgroundVerifier {
   /** Verified outcomes by (image, policies, credential scope), reused by scans that need not be fresh. */
   #memo = new Map<string, ImageOutcome>();
   readonly #findings = new Map<string, ImageFinding[]>();
+  /**
+   * What this replica last published per namespace: where changes (Events) and unchanged
+   * timestamps are read from; the reports' own content seeds it when it is empty.
+   */
+  readonly #published = new Map<string, Map<string, KnownResult>>();
   readonly #dirty = new Set<string>();
   #pending: Request | undefined;
   #running: Promise<void> | undefined;
@@ -90,6 +102,8 @@ export class BackgroundVerifier {
     });
     this.#stores = settings.reports.map((api) => new ReportStore(settings.rest, api, settings.informer));
     settings.leader.onChange((leader) => {
+      // Another replica may have published meanwhile: its reports are the truth from now on.
+      this.#published.clear();
       if (leader) this.request({ kind: 'full', fresh: false, trigger: 'leader' });
     });
   }
@@ -240,7 +254,10 @@ export class BackgroundVerifier {
     for (const ns of [...namespaces].sort()) {
       if (!this.#s.leader.isLeader || this.#stopped) return;
       const findings = this.#findings.get(ns) ?? [];
-      const known = this.#stores[0]?.known(ns) ?? new Map<string, KnownResult>();
+      const known = this.#published.get(ns) ?? this.#stores[0]?.known(ns) ?? new Map<string, KnownResult>();
+      const desired = namespaceReports(ns, findings, known, seconds);
+      if (desired.length === 0) this.#published.delete(ns);
+      else this.#published.set(ns, knownResults(desired));
       for (const f of findings) {
         const before = known.get(resultKey(f.owner.uid, f.image));
         const changed = before === undefined ? f.result !== 'pass' : before.result !== f.result;
@@ -254,7 +271,7 @@ export class BackgroundVerifier {
       }
       for (const store of this.#stores) {
         try {
-          const writes = await store.reconcile(ns, namespaceReports(ns, findings, known, seconds));
+          const writes = await store.reconcile(ns, desired);
           applied += writes.applied;
           deleted += writes.deleted;
         } catch (err) {

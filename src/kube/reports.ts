@@ -76,6 +76,22 @@ export interface KnownResult {
   readonly seconds: number;
 }
 
+/** What each result of `reports` says, by resultKey. */
+export function knownResults(reports: readonly ReportBody[]): Map<string, KnownResult> {
+  const out = new Map<string, KnownResult>();
+  for (const report of reports) {
+    for (const r of report.results) {
+      const uid = r.resources[0]?.uid ?? '';
+      out.set(resultKey(uid, r.properties.image ?? ''), {
+        result: r.result,
+        message: r.message,
+        seconds: r.timestamp.seconds,
+      });
+    }
+  }
+  return out;
+}
+
 /** `ownerUid\0image`: one result. */
 export const resultKey = (ownerUid: string, image: string) => `${ownerUid}\0${image}`;
 
@@ -261,7 +277,8 @@ export class ReportStore {
     this.#watched = new TransformingListWatch<SlimReport>(rest, {
       path: `/apis/${group}/${version}/${plural}`,
       labelSelector: `${REPORT_LABEL}=${REPORT_LABEL_VALUE}`,
-      pageSize: 50,
+      // Reports run up to 1 MB each: a few per page.
+      pageSize: 10,
       transform: slimReport,
     });
     this.#informer = new Informer(this.#watched, informer);
