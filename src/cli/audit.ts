@@ -2,11 +2,19 @@
 // (a policy file, the cluster's policy CRDs, or a policy CRD not applied yet), through the
 // webhook's own checks, pull-secret handling and reasons.
 import { readFile } from 'node:fs/promises';
-import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS, NO_SHARED_CACHE } from '../cache/index.ts';
 import type { Digest } from '../image/index.ts';
 import type { KubeApi, KubeObject, Watched, WatchedResource } from '../kube/types.ts';
 import { POLICY_API_VERSION, POLICY_KINDS, type PolicyKind, type PolicyObject } from '../policy/crd/types.ts';
-import type { CheckObserver, Evaluator, ImageFinding, PullSecretSource, Verdict } from '../policy/index.ts';
+import type {
+  CheckObserver,
+  Evaluator,
+  ImageFinding,
+  LastKnownGood,
+  LastResolution,
+  PullSecretSource,
+  Verdict,
+} from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
 import type { ShortNameMode } from '../server.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
@@ -317,6 +325,13 @@ async function audit(argv: readonly string[], io: Io): Promise<number> {
       evaluations: new Coalescer<Verdict>(timeoutMs),
       platforms,
       ...DEFAULT_CACHE_LIMITS,
+      // An audit reports what the registry says now: no earlier verification stands in for it.
+      stale: {
+        windowMs: 0,
+        verdicts: createTtlCache<LastKnownGood>(1),
+        resolutions: createTtlCache<LastResolution>(1),
+      },
+      shared: NO_SHARED_CACHE,
       observer: NO_OBSERVER,
     };
     const secrets: PullSecretSource = pullSecrets;

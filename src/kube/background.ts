@@ -3,12 +3,12 @@
 // holder alone. Scans run again at once when policies or trust material change, on a schedule
 // (fresh: no cached verdict or tag is trusted, so a removed signature shows), and for pods that
 // appear or change; verifications have their own small budget so admissions come first.
+import { oneLine } from '../image/index.ts';
 import type { WorkloadPolicies } from '../policy/index.ts';
 import {
   type BackgroundObserver,
   type ImageFinding,
   type ImageOutcome,
-  oneLine,
   type RunningResult,
   type ScanTrigger,
   scanRunning,

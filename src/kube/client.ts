@@ -15,6 +15,7 @@ import {
   type V1Lease,
   Watch,
 } from '@kubernetes/client-node';
+import { truncate } from '../image/index.ts';
 import { POLICY_GROUP, POLICY_VERSION } from '../policy/crd/types.ts';
 import {
   type KubeApi,
@@ -47,7 +48,7 @@ function wrap(context: string, err: unknown): KubeError {
 function statusMessage(body: unknown): string {
   try {
     const message = (JSON.parse(String(body)) as { message?: unknown }).message;
-    return typeof message === 'string' ? `: ${message.slice(0, 512)}` : '';
+    return typeof message === 'string' ? `: ${truncate(message, 512)}` : '';
   } catch {
     return '';
   }
@@ -67,6 +68,7 @@ function endpoint(what: WatchedResource): string {
   switch (what.resource) {
     case 'clusterimagepolicies':
     case 'imagepolicies':
+    case 'imagetrustexceptions':
       return `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${what.resource}`;
     case 'namespaces':
       return `/api/v1/${what.resource}`;
@@ -101,6 +103,7 @@ export class ClientKubeApi implements KubeApi {
     switch (what.resource) {
       case 'clusterimagepolicies':
       case 'imagepolicies':
+      case 'imagetrustexceptions':
         return async () =>
           (await this.#custom.listClusterCustomObject({ ...g, plural: what.resource })) as AnyList;
       case 'namespaces':
@@ -140,7 +143,7 @@ export class ClientKubeApi implements KubeApi {
   }
 
   async patchPolicyStatus(
-    resource: 'clusterimagepolicies' | 'imagepolicies',
+    resource: 'clusterimagepolicies' | 'imagepolicies' | 'imagetrustexceptions',
     namespace: string | undefined,
     name: string,
     status: unknown,

@@ -1,6 +1,7 @@
 // The entry of the Kubernetes layer: the policy source and pull secrets the webhook consumes.
 import type { PolicyCompiler } from '../policy/crd/compile.ts';
 import { ClientKubeApi, loadKubeConfig } from './client.ts';
+import { ExceptionWatcher } from './exceptions.ts';
 import { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { PolicyController } from './policy-controller.ts';
@@ -10,6 +11,7 @@ import type { KubeApi } from './types.ts';
 export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { type BackgroundSettings, BackgroundVerifier, DEFAULT_BACKGROUND } from './background.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
+export { ExceptionWatcher } from './exceptions.ts';
 export { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
 export { LeaderElector } from './leader.ts';
 export { RunningPods } from './pods.ts';
@@ -46,6 +48,8 @@ export interface KubeIntegration<T> {
   readonly pullSecrets: KubePullSecrets;
   /** The Lease this replica competes for: only its holder writes status, Events and reports. */
   readonly leader: LeaderElector;
+  /** Break-glass exceptions; not part of readiness (a cluster without their CRD has none). */
+  readonly exceptions: ExceptionWatcher;
   /** For /readyz: every informer synced and every policy compiled once. */
   ready(): boolean;
   stop(): Promise<void>;
@@ -78,16 +82,31 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     onError: settings.onError,
   });
   const pullSecrets = new KubePullSecrets(api, informer, settings.pullSecretNamespaces);
+  const exceptions = new ExceptionWatcher({
+    api,
+    leader,
+    informer: {
+      ...informer,
+      onError: (err: unknown) => settings.onError(err, 'watching ImageTrustExceptions'),
+    },
+    now: Date.now,
+    onError: settings.onError,
+    eventIntervalMs: 10 * 60_000,
+  });
   leader.start();
+  // Exceptions only ever admit more, so serving before their first list (or on a cluster without
+  // their CRD, where the list keeps failing) is the fail-closed choice, not a gap.
+  void exceptions.start();
   await Promise.all([policies.start(), pullSecrets.start()]);
   return {
     policies,
     pullSecrets,
     leader,
+    exceptions,
     ready: () => policies.ready() && pullSecrets.ready(),
     stop: async () => {
       leader.stop();
-      await Promise.all([policies.stop(), pullSecrets.stop()]);
+      await Promise.all([policies.stop(), pullSecrets.stop(), exceptions.stop()]);
     },
   };
 }

@@ -5,6 +5,7 @@
 // etcd's object size limit gets several, its owners spread over them by a hash of their uid, so
 // one owner's change rewrites one of them. Nothing is written when nothing changed.
 import { createHash } from 'node:crypto';
+import { truncate } from '../image/index.ts';
 import type { ImageFinding, RunningResult } from '../policy/running.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 import { type Rest, TransformingListWatch } from './rest.ts';
@@ -96,16 +97,15 @@ export function knownResults(reports: readonly ReportBody[]): Map<string, KnownR
 export const resultKey = (ownerUid: string, image: string) => `${ownerUid}\0${image}`;
 
 const IMAGE_MAX = 1024;
-const capped = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 
 function toResult(f: ImageFinding, seconds: number): ReportResult {
-  const properties: Record<string, string> = { image: capped(f.image, IMAGE_MAX), pods: String(f.pods) };
+  const properties: Record<string, string> = { image: truncate(f.image, IMAGE_MAX), pods: String(f.pods) };
   if (f.mode !== undefined) properties.mode = f.mode;
   if (f.digest !== undefined) properties.digest = f.digest;
   if (f.ownerNote !== undefined) properties.owner = f.ownerNote;
   return {
     source: SOURCE,
-    policy: capped(f.policies || 'none', 253),
+    policy: truncate(f.policies || 'none', 253),
     rule: 'image-trust',
     category: 'Image Trust',
     result: f.result,

@@ -1,7 +1,7 @@
 // Verification of running pods: one result per image per workload owner, each distinct
 // (image, applicable policies, credential scope) verified once, through the webhook's own checks.
 import { createHash } from 'node:crypto';
-import { isShortName, parseNormalizedNamed } from '../image/index.ts';
+import { isShortName, oneLine, parseNormalizedNamed } from '../image/index.ts';
 import type { PolicyMode } from './crd/types.ts';
 import { credentialScope } from './credentials.ts';
 import type { PodCredentialContext, PullCredentials, Verdict } from './types.ts';
@@ -91,20 +91,24 @@ export interface RunningScan {
 
 const MESSAGE_MAX = 1024;
 
-export function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
-}
-
 const MODE_ORDER: readonly PolicyMode[] = ['enforce', 'warn', 'audit'];
 const RESULT_ORDER: readonly RunningResult[] = ['fail', 'error', 'pass'];
 const worse = (a: RunningResult, b: RunningResult) => RESULT_ORDER.indexOf(a) <= RESULT_ORDER.indexOf(b);
 
 /** How the webhook's per-check verdicts become one result. */
-export function combineVerdicts(
-  checks: readonly WorkloadCheck[],
-  verdicts: readonly Verdict[],
-): ImageOutcome {
+export function combineVerdicts(checks: readonly WorkloadCheck[], given: readonly Verdict[]): ImageOutcome {
+  // An admission may go by an earlier verification while the registry fails (stale-if-error);
+  // a report must not call that a pass.
+  const verdicts = given.map(
+    (v): Verdict =>
+      v.kind === 'allowed' && v.stale !== undefined
+        ? {
+            kind: 'error',
+            code: v.stale.code,
+            reason: `the registry is failing (${v.stale.code}): ${v.stale.cause}; last verified ${new Date(v.stale.verifiedAt).toISOString()}`,
+          }
+        : v,
+  );
   const refusals = checks.map((c, i) => ({ check: c, verdict: verdicts[i]! }));
   const denied = refusals.filter((r) => r.verdict.kind === 'denied');
   const errors = refusals.filter((r) => r.verdict.kind === 'error');

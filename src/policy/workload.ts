@@ -1,7 +1,7 @@
 // The webhook's evaluation path as one object: which policy checks apply to a namespace's pods and
 // where their credentials come from. Admission, background verification of running pods and
 // `portcullis audit` all judge images through it, so they give the same verdicts and reasons.
-import type { TtlCache } from '../cache/index.ts';
+import type { SharedCache, TtlCache } from '../cache/index.ts';
 import { type CheckerSettings, type CheckProgress, ImageChecker } from './checker.ts';
 import { combineEvaluators } from './crd/combine.ts';
 import type { ActivePolicy, PolicySource } from './crd/source.ts';
@@ -10,8 +10,13 @@ import type { Evaluator, PullCredentials, PullSecretSource, Verdict } from './ty
 
 /** ImageChecker's contract, as the webhook consumes it. */
 export interface ImageCheck {
-  /** Never throws. */
-  check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
+  /** Never throws; `deadlineAt` (performance.now() time) is when the answer is no longer awaited. */
+  check(
+    image: string,
+    credentials: PullCredentials,
+    progress: CheckProgress,
+    deadlineAt?: number,
+  ): Promise<Verdict>;
   /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
   cached?(image: string, credentials: PullCredentials): Verdict | undefined;
 }
@@ -76,10 +81,20 @@ const evaluatorKey = (mode: PolicyMode, e: Evaluator | undefined) =>
   e === undefined ? `${mode}\0none` : `${mode}\0${e.policyHash}\0${e.trustHash}`;
 
 export function createWorkloadPolicies(settings: WorkloadPolicySettings): WorkloadPolicies {
+  const shared = settings.caches.shared;
   const fresh = {
     ...settings.caches,
     verdicts: storeOnly(settings.caches.verdicts),
     digests: storeOnly(settings.caches.digests),
+    // The other replicas' records are cached answers too.
+    shared: {
+      local: shared.local,
+      get: async () => undefined,
+      set: (kind, key, value, ttlMs) => shared.set(kind, key, value, ttlMs),
+      lease: (kind, key, ttlMs) => shared.lease(kind, key, ttlMs),
+      awaitRecord: async () => undefined,
+      close: () => shared.close(),
+    } satisfies SharedCache,
   };
   const pair = (evaluator: () => Evaluator | undefined) => ({
     checker: new ImageChecker({ ...settings.caches, evaluator }),

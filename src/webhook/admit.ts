@@ -1,10 +1,13 @@
 // One admission review in, one answer out, always within the deadline.
-import type {
-  CheckProgress,
-  ImageCheck,
-  PullCredentials,
-  PullSecretSource,
-  Verdict,
+import { oneLine, truncate } from '../image/index.ts';
+import {
+  type CheckProgress,
+  type ExceptionSource,
+  exceptionFor,
+  type ImageCheck,
+  type PullCredentials,
+  type PullSecretSource,
+  type Verdict,
 } from '../policy/index.ts';
 import { extractImages, type ImageSite } from './images.ts';
 import type { Logger } from './log.ts';
@@ -16,6 +19,7 @@ import {
   parseReview,
   rejection,
   reviewResponse,
+  STATUS_MESSAGE_MAX,
   salvageUid,
   WebhookError,
 } from './review.ts';
@@ -43,6 +47,8 @@ export interface AdmissionSettings {
   readonly deadlineMs: number;
   /** What to do with kinds that carry no known pod spec. */
   readonly unknownKinds: 'allow' | 'deny';
+  /** Break-glass exceptions (ImageTrustException objects); absent: none. */
+  readonly exceptions?: ExceptionSource;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -58,19 +64,44 @@ interface Problem {
   readonly text: string;
 }
 
-// The API server may truncate longer warnings; keep each readable whole.
+// The API server (k8s.io/apiserver endpoints/filters/warning.go) keeps warnings of 4096
+// characters in all; past that it cuts each to 256 and drops the rest, and it drops any warning
+// holding a control character. Ours stay within both, so each arrives whole.
 const WARNING_MAX = 256;
+const WARNINGS_TOTAL_MAX = 4096;
+// Room kept for the last warning, which says how many were left out.
+const WARNINGS_OMITTED_ROOM = 64;
+// Audit annotation values are stored as given in every audit event of the request
+// (ValidatingAdmissionPolicy cuts its own at 10 KiB): ours stay well below.
+const AUDIT_VALUE_MAX = 4096;
+// Long enough for any valid reference: a 255-character name, a tag and a digest.
+const IMAGE_ECHO_MAX = 512;
 const REASON_MAX = 512;
-
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
-}
+const KIND_ECHO_MAX = 128;
 
 function describe(outcome: Outcome): string {
   const { site, verdict } = outcome;
   const what = verdict.kind === 'error' ? 'could not be verified' : 'is not trusted';
-  return `image ${JSON.stringify(site.image)} at ${site.path} ${what}: ${oneLine(verdict.reason, REASON_MAX)}`;
+  const image = JSON.stringify(truncate(site.image, IMAGE_ECHO_MAX));
+  return `image ${image} at ${site.path} ${what}: ${oneLine(verdict.reason, REASON_MAX)}`;
+}
+
+/** Each warning on one line of at most WARNING_MAX, all of them within WARNINGS_TOTAL_MAX. */
+function boundedWarnings(texts: readonly string[]): string[] {
+  const kept: string[] = [];
+  let total = 0;
+  for (const [i, text] of texts.entries()) {
+    const warning = oneLine(text, WARNING_MAX);
+    const left = texts.length - i;
+    const room = left === 1 ? WARNINGS_TOTAL_MAX : WARNINGS_TOTAL_MAX - WARNINGS_OMITTED_ROOM;
+    if (total + warning.length > room) {
+      kept.push(`portcullis: ${left} more warning${left === 1 ? '' : 's'} not shown`);
+      break;
+    }
+    kept.push(warning);
+    total += warning.length;
+  }
+  return kept;
 }
 
 const EXPIRED = Symbol('expired');
@@ -182,6 +213,33 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
+/**
+ * The images of `sites` a break-glass exception of `namespace` admits, with their verdicts
+ * (admitted without verification); undefined when the namespace has none.
+ */
+function exceptedImages(
+  settings: AdmissionSettings,
+  namespace: string,
+  sites: readonly ImageSite[],
+): Map<string, Verdict> | undefined {
+  const source = settings.exceptions;
+  if (source === undefined || !source.has(namespace)) return undefined;
+  const found = new Map<string, Verdict>();
+  for (const { image } of sites) {
+    const exception = exceptionFor(source, namespace, image);
+    if (exception === undefined || found.has(image)) continue;
+    source.used(exception, image);
+    const { name, owner, reason, expiresAt } = exception;
+    found.set(image, {
+      kind: 'allowed',
+      reason: `break-glass exception ${namespace}/${name}`,
+      verified: false,
+      exception: { namespace, name, owner, reason, expiresAt },
+    });
+  }
+  return found;
+}
+
 interface PendingCheck {
   readonly mode: Mode;
   readonly progress: CheckProgress;
@@ -225,9 +283,15 @@ async function judge(
     // Duplicate images within one request are checked once per policy check.
     const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
+    const excepted = exceptedImages(settings, request.namespace, sites);
     for (const [i, { mode, checker }] of checks.entries()) {
       for (const site of sites) {
         if (pending[i]!.has(site.image)) continue;
+        const exception = excepted?.get(site.image);
+        if (exception !== undefined) {
+          pending[i]!.set(site.image, { mode, progress: { stage: 'done' }, verdict: exception });
+          continue;
+        }
         // Cached verdicts are taken without a promise per image: the common case under load.
         const known = checker.cached?.(site.image, credentials);
         const entry: PendingCheck = { mode, progress: { stage: known === undefined ? 'parsing' : 'done' } };
@@ -237,7 +301,7 @@ async function judge(
           continue;
         }
         done.push(
-          checker.check(site.image, credentials, entry.progress).then((v) => {
+          checker.check(site.image, credentials, entry.progress, deadlineAt).then((v) => {
             entry.verdict = v;
           }),
         );
@@ -279,17 +343,108 @@ function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
 
 type Answer = { response: AdmissionResponse; decision: Decision; mode: Mode };
 
+/** What an answer says beside its decision: warnings for the user, annotations for the audit log. */
+interface Notes {
+  readonly warnings: readonly string[];
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+const NO_NOTES: Notes = { warnings: [], annotations: {} };
+
+function isoTime(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** What one note-worthy admitted image contributes: its warning, its audit record, and its count and log line. */
+interface ImageNote {
+  readonly warning: string;
+  readonly record: string;
+  readonly report: () => void;
+}
+
+/**
+ * One note per distinct image whose allowed verdict `describe` finds note-worthy, and together
+ * one audit annotation under `annotation`.
+ */
+function imageNotes(
+  outcomes: readonly Outcome[],
+  annotation: string,
+  describe: (site: ImageSite, verdict: Extract<Verdict, { kind: 'allowed' }>) => ImageNote | undefined,
+): Notes {
+  const warnings: string[] = [];
+  const records: string[] = [];
+  const seen = new Set<string>();
+  for (const { site, verdict } of outcomes) {
+    if (verdict.kind !== 'allowed' || seen.has(site.image)) continue;
+    const note = describe(site, verdict);
+    if (note === undefined) continue;
+    seen.add(site.image);
+    warnings.push(note.warning);
+    records.push(note.record);
+    note.report();
+  }
+  if (records.length === 0) return NO_NOTES;
+  return { warnings, annotations: { [annotation]: oneLine(records.join('; '), AUDIT_VALUE_MAX) } };
+}
+
+/**
+ * Images admitted on a last-known-good verification (stale-if-error) or by a break-glass
+ * exception: each gets a warning, a log line and a count; each kind one audit annotation.
+ */
+function admissionNotes(settings: AdmissionSettings, uid: string, outcomes: readonly Outcome[]): Notes {
+  const stale = imageNotes(outcomes, 'stale-if-error', (site, verdict) => {
+    if (verdict.stale === undefined) return undefined;
+    const { verifiedAt, resolvedAt, code, cause } = verdict.stale;
+    const tag = resolvedAt === undefined ? '' : `, its tag last resolved ${isoTime(resolvedAt)}`;
+    return {
+      warning: `portcullis: image ${JSON.stringify(site.image)} admitted on its verification of ${isoTime(verifiedAt)}${tag}: the registry is failing (${code})`,
+      record: `${oneLine(site.image, REASON_MAX)}@${verdict.digest ?? ''} verified ${isoTime(verifiedAt)}${tag} (${code})`,
+      report() {
+        settings.metrics.staleAdmission(code);
+        const fields = { uid, image: site.image, digest: verdict.digest, verifiedAt, resolvedAt, code };
+        settings.logger.warn(
+          { ...fields, cause: oneLine(cause, REASON_MAX) },
+          'image admitted from a last-known-good verification',
+        );
+      },
+    };
+  });
+  const excepted = imageNotes(outcomes, 'break-glass', (site, verdict) => {
+    if (verdict.exception === undefined) return undefined;
+    const { namespace, name, owner, reason, expiresAt } = verdict.exception;
+    const by = `${namespace}/${name}`;
+    return {
+      warning: `portcullis: image ${JSON.stringify(site.image)} admitted WITHOUT verification by break-glass exception ${by} (owner ${owner}, until ${isoTime(expiresAt)}): ${reason}`,
+      record: `${oneLine(site.image, REASON_MAX)} by ${by} (owner ${oneLine(owner, 256)}, until ${isoTime(expiresAt)})`,
+      report() {
+        settings.metrics.exceptionAdmission(namespace);
+        const fields = { uid, image: site.image, exception: by, owner };
+        settings.logger.warn(
+          { ...fields, reason: oneLine(reason, REASON_MAX) },
+          'image admitted by a break-glass exception',
+        );
+      },
+    };
+  });
+  return {
+    warnings: [...stale.warnings, ...excepted.warnings],
+    annotations: { ...stale.annotations, ...excepted.annotations },
+  };
+}
+
 /** The strictest mode among the problems decides; the others' problems still show. */
 function decide(
   settings: AdmissionSettings,
   uid: string,
   problems: readonly Problem[],
-  extraWarnings: readonly string[],
+  notes: Notes = NO_NOTES,
 ): Answer {
-  const warnings = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
+  const annotations =
+    Object.keys(notes.annotations).length > 0 ? { auditAnnotations: notes.annotations } : {};
   if (problems.length === 0) {
+    const warnings = boundedWarnings(notes.warnings);
     return {
-      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
+      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}), ...annotations },
       decision: 'allowed',
       mode: settings.mode,
     };
@@ -298,11 +453,12 @@ function decide(
   // MODES lists the strictest first; a mode outside it (a bad setting) falls to the default case.
   const mode = MODES.find((m) => of(m).length > 0);
   const audit = {
+    ...notes.annotations,
     decision: '',
     mode: String(mode),
-    problems: oneLine(problems.map((p) => p.text).join('; '), 4096),
+    problems: oneLine(problems.map((p) => p.text).join('; '), AUDIT_VALUE_MAX),
   };
-  const warned = [...warnings, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
+  const warned = boundedWarnings([...notes.warnings, ...of('warn').map((p) => `portcullis: ${p}`)]);
   const withWarnings = warned.length > 0 ? { warnings: warned } : {};
   switch (mode) {
     case 'enforce':
@@ -310,7 +466,11 @@ function decide(
         response: {
           uid,
           allowed: false,
-          status: { code: 403, reason: 'Forbidden', message: of('enforce').join('; ') },
+          status: {
+            code: 403,
+            reason: 'Forbidden',
+            message: truncate(of('enforce').join('; '), STATUS_MESSAGE_MAX),
+          },
           ...withWarnings,
           auditAnnotations: { ...audit, decision: 'denied' },
         },
@@ -358,7 +518,7 @@ export async function admit(
   try {
     request = parseReview(body);
   } catch (err) {
-    const message = err instanceof WebhookError ? err.message : String(err);
+    const message = truncate(err instanceof WebhookError ? err.message : String(err), STATUS_MESSAGE_MAX);
     settings.metrics.admission('invalid', settings.mode, (performance.now() - started) / 1000);
     settings.logger.warn({ uid: salvageUid(body), err: message }, 'invalid admission review');
     return { status: 400, review: rejection(salvageUid(body), 400, message) };
@@ -372,29 +532,24 @@ export async function admit(
         answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped', mode: settings.mode };
         break;
       case 'unsupported': {
-        const note = `portcullis: kind ${extraction.what} is not a workload portcullis knows how to inspect`;
+        const kind = truncate(extraction.what, KIND_ECHO_MAX);
+        const note = `portcullis: kind ${kind} is not a workload portcullis knows how to inspect`;
         answer =
           settings.unknownKinds === 'allow'
             ? {
-                response: { uid: request.uid, allowed: true, warnings: [note] },
+                response: { uid: request.uid, allowed: true, warnings: boundedWarnings([note]) },
                 decision: 'skipped',
                 mode: settings.mode,
               }
-            : decide(
-                settings,
-                request.uid,
-                [{ mode: settings.mode, text: `${note}, and unknown kinds are denied` }],
-                [],
-              );
+            : decide(settings, request.uid, [
+                { mode: settings.mode, text: `${note}, and unknown kinds are denied` },
+              ]);
         break;
       }
       case 'invalid':
-        answer = decide(
-          settings,
-          request.uid,
-          [{ mode: settings.mode, text: `invalid object: ${extraction.message}` }],
-          [],
-        );
+        answer = decide(settings, request.uid, [
+          { mode: settings.mode, text: `invalid object: ${extraction.message}` },
+        ]);
         break;
       case 'workload': {
         outcomes = await judge(
@@ -407,7 +562,7 @@ export async function admit(
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));
-        answer = decide(settings, request.uid, problems, []);
+        answer = decide(settings, request.uid, problems, admissionNotes(settings, request.uid, outcomes));
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
           if (patch !== undefined)
@@ -420,12 +575,9 @@ export async function admit(
     }
   } catch (err) {
     settings.logger.error({ uid: request.uid, err }, 'admission failed');
-    answer = decide(
-      settings,
-      request.uid,
-      [{ mode: settings.mode, text: `internal error: ${(err as Error).message}` }],
-      [],
-    );
+    answer = decide(settings, request.uid, [
+      { mode: settings.mode, text: `internal error: ${(err as Error).message}` },
+    ]);
   }
   const elapsed = (performance.now() - started) / 1000;
   settings.metrics.admission(answer.decision, answer.mode, elapsed);
@@ -434,7 +586,7 @@ export async function admit(
   const level = answer.decision === 'allowed' || answer.decision === 'skipped' ? 'debug' : 'info';
   if (settings.logger.isLevelEnabled(level)) {
     const images = outcomes.map((o) => ({
-      image: o.site.image,
+      image: truncate(o.site.image, IMAGE_ECHO_MAX),
       mode: o.mode,
       path: o.site.path,
       verdict: o.verdict.kind,

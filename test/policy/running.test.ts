@@ -2,12 +2,14 @@
 // resolver and evaluator): one verification per distinct image, fresh scans, modes, failures.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Coalescer, createTtlCache } from '../../src/cache/index.ts';
+import { Coalescer, createTtlCache, NO_SHARED_CACHE } from '../../src/cache/index.ts';
 import type { Digest } from '../../src/image/index.ts';
 import type { PolicyMode } from '../../src/policy/crd/types.ts';
 import {
   createWorkloadPolicies,
   type Evaluator,
+  type LastKnownGood,
+  type LastResolution,
   type PullSecretSource,
   type RunningPod,
   scanRunning,
@@ -39,6 +41,12 @@ function rig(
       allowedTtlMs: 600_000,
       deniedTtlMs: 10_000,
       digestTtlMs: 30_000,
+      stale: {
+        windowMs: 0,
+        verdicts: createTtlCache<LastKnownGood>(1),
+        resolutions: createTtlCache<LastResolution>(1),
+      },
+      shared: NO_SHARED_CACHE,
       observer: silentObserver,
     },
     pullSecrets: options.pullSecrets ?? new FakePullSecrets(),
