@@ -4,6 +4,7 @@ import {
   type CheckProgress,
   type ExceptionSource,
   exceptionFor,
+  type ImageCheck,
   type PullCredentials,
   type PullSecretSource,
   type Verdict,
@@ -27,17 +28,8 @@ import {
 export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
-export interface Checker {
-  /** Never throws; `deadlineAt` (performance.now() time) is when the answer is no longer awaited. */
-  check(
-    image: string,
-    credentials: PullCredentials,
-    progress: CheckProgress,
-    deadlineAt: number,
-  ): Promise<Verdict>;
-  /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
-  cached?(image: string, credentials: PullCredentials): Verdict | undefined;
-}
+/** What judges one image (policy/workload.ts: ImageChecker's contract). */
+export type Checker = ImageCheck;
 
 /** One policy (or set of policies) every image must pass, and what its refusals do. */
 export interface PolicyCheck {
