@@ -165,6 +165,12 @@ export interface ImageSource {
    */
   listReferrers?(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]>;
   /**
+   * Optional: the layers of cosign's attestation attachment of `digest` (the `sha256-<hex>.att`
+   * manifest: one DSSE envelope per layer), unread, with their annotations; empty when there is
+   * none. Their blobs are read with getBlob, bounded by the caller.
+   */
+  getAttestationLayers?(digest: Digest): Promise<ReferrerDescriptor[]>;
+  /**
    * Optional: a hint that `snapshot` lists the tags of the source's repository; a source that
    * reads tags beside the image (signature and referrer tags) may skip those the snapshot lacks.
    * Ignored when it names another repository.

@@ -22,8 +22,11 @@ export const MAX_SIGSTORE_LAYERS = 128;
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 
-export function sigstoreAttachmentTag(digest: Digest): string {
-  return `${digest.replace(':', '-')}.sig`;
+/** cosign's attachment tags: `.sig` for signatures, `.att` for attestations. */
+export type AttachmentKind = 'sig' | 'att';
+
+export function sigstoreAttachmentTag(digest: Digest, kind: AttachmentKind = 'sig'): string {
+  return `${digest.replace(':', '-')}.${kind}`;
 }
 
 function fileUrlPath(url: string): string {
@@ -121,7 +124,7 @@ export async function deleteLookaside(base: string, ref: DockerReference, digest
   await writeLookaside(base, ref, digest, []);
 }
 
-interface AttachmentLayer {
+export interface AttachmentLayer {
   readonly mediaType: string;
   readonly digest: Digest;
   readonly size: number;
@@ -186,9 +189,10 @@ async function attachmentManifest(
   client: RegistryClient,
   repo: string,
   digest: Digest,
+  kind: AttachmentKind = 'sig',
 ): Promise<Uint8Array | undefined> {
   try {
-    const m = await client.getManifest(repo, sigstoreAttachmentTag(digest), [OCI_MANIFEST]);
+    const m = await client.getManifest(repo, sigstoreAttachmentTag(digest, kind), [OCI_MANIFEST]);
     if (m.mimeType !== OCI_MANIFEST) {
       throw new DockerError(
         'SIGNATURE_INVALID',
@@ -200,6 +204,16 @@ async function attachmentManifest(
     if (err instanceof DockerError && err.code === 'MANIFEST_UNKNOWN') return undefined;
     throw err;
   }
+}
+
+/** The layers of the `sha256-<hex>.att` manifest, unread (attestations can be many MiB each). */
+export async function readAttestationLayers(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+): Promise<AttachmentLayer[]> {
+  const manifest = await attachmentManifest(client, repo, digest, 'att');
+  return manifest === undefined ? [] : attachmentLayers(manifest, `attestations of ${digest}`).layers;
 }
 
 /** Every layer of the `sha256-<hex>.sig` manifest as a sigstore signature. */
