@@ -26,6 +26,7 @@ function sigstore(): Required<SigstoreVerifier> {
   return {
     verify: async (...args) => (await load()).verify(...args),
     verifyReferrers: async (...args) => (await load()).verifyReferrers(...args),
+    verifyAttestations: async (...args) => (await load()).verifyAttestations(...args),
   };
 }
 
