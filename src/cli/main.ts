@@ -97,6 +97,11 @@ const commands: readonly CommandEntry[] = [
     load: async () => (await import('./login.ts')).logoutCommand,
   },
   {
+    name: 'attest',
+    summary: 'Attach a signed in-toto attestation to an image, as cosign attest does',
+    load: async () => (await import('./attest.ts')).attestCommand(transportRegistryFor),
+  },
+  {
     name: 'generate-sigstore-key',
     summary: 'Generate a sigstore (cosign-compatible) public/private key pair',
     load: async () => (await import('./generate-sigstore-key.ts')).generateSigstoreKeyCommand,

@@ -236,6 +236,11 @@ export interface ImageDestination {
    */
   putReferrer?(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void>;
   /**
+   * Optional: adds `layers` (DSSE envelopes, their blobs already put) to cosign's attestation
+   * attachment of `digest` (`sha256-<hex>.att`), keeping the layers already there.
+   */
+  putAttestationLayers?(layers: readonly ReferrerDescriptor[], digest: Digest): Promise<void>;
+  /**
    * Optional: a hint that `snapshot` lists the tags of the destination's repository (a listing
    * with none: blobs are not worth looking for there). Ignored when it names another repository.
    */

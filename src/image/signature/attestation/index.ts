@@ -17,6 +17,7 @@ export {
   type FoundAttestation,
   MAX_ATTESTATIONS_EXAMINED,
 } from './discovery.ts';
+export { ATTESTATION_TYPES, buildStatement, predicateTypeOf } from './statement.ts';
 export {
   type AttestationExpectations,
   MAX_STATEMENT_BYTES,

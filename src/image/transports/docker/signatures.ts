@@ -265,20 +265,9 @@ export async function writeSigstoreAttachments(
   signatures: readonly Extract<Signature, { format: 'sigstore-json' }>[],
 ): Promise<void> {
   if (signatures.length === 0) return;
-  const what = `writing sigstore attachment of ${digest}`;
-  const existing = await attachmentManifest(client, repo, digest);
-  const layers: AttachmentLayer[] = existing === undefined ? [] : attachmentLayers(existing, what).layers;
+  const layers: AttachmentLayer[] = [];
   for (const sig of signatures) {
     const layerDigest = digestOf(sig.payload);
-    if (
-      layers.some(
-        (l) =>
-          l.mediaType === sig.mimeType &&
-          l.digest === layerDigest &&
-          sameAnnotations(l.annotations, sig.annotations),
-      )
-    )
-      continue;
     if ((await client.headBlob(repo, layerDigest)) === undefined) {
       await client.putBlob(
         repo,
@@ -293,6 +282,39 @@ export async function writeSigstoreAttachments(
       size: sig.payload.byteLength,
       annotations: { ...sig.annotations },
     });
+  }
+  await writeAttachmentLayers(client, repo, digest, 'sig', layers);
+}
+
+/**
+ * Adds layers (their blobs already in `repo`) to cosign's `.sig` or `.att` attachment manifest of
+ * `digest`: existing layers are kept, identical ones are not duplicated, the config's
+ * rootfs.diff_ids lists every layer digest.
+ */
+export async function writeAttachmentLayers(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+  kind: AttachmentKind,
+  added: readonly AttachmentLayer[],
+): Promise<void> {
+  if (added.length === 0) return;
+  const what = `writing sigstore attachment ${sigstoreAttachmentTag(digest, kind)}`;
+  const existing = await attachmentManifest(client, repo, digest, kind);
+  const layers: AttachmentLayer[] = existing === undefined ? [] : attachmentLayers(existing, what).layers;
+  for (const layer of added) {
+    if (
+      layers.some(
+        (l) =>
+          l.mediaType === layer.mediaType &&
+          l.digest === layer.digest &&
+          sameAnnotations(l.annotations, layer.annotations),
+      )
+    )
+      continue;
+    if (layers.length >= MAX_SIGSTORE_LAYERS)
+      throw new DockerError('TOO_LARGE', `${what}: more than ${MAX_SIGSTORE_LAYERS} layers`);
+    layers.push({ ...layer, annotations: { ...layer.annotations } });
   }
   // A zero-valued OCI image config, as Go marshals imgspecv1.Image{}, listing the layers.
   const config = Buffer.from(
@@ -320,7 +342,7 @@ export async function writeSigstoreAttachments(
   };
   await client.putManifest(
     repo,
-    sigstoreAttachmentTag(digest),
+    sigstoreAttachmentTag(digest, kind),
     Buffer.from(JSON.stringify(manifest)),
     OCI_MANIFEST,
   );

@@ -33,11 +33,25 @@ const TYPES: readonly (readonly [string, string, string, string])[] = [
     `predicate.runDetails.builder.id == "${GENERATOR}"`,
   ],
   [
+    'slsaprovenance',
+    'https://slsa.dev/provenance/v0.2',
+    'slsa-provenance-v0.2.json',
+    'predicate.builder.id.startsWith("https://github.com/slsa-framework/")',
+  ],
+  [
+    'slsaprovenance02',
+    'https://slsa.dev/provenance/v0.2',
+    'slsa-provenance-v0.2.json',
+    'predicate.invocation.configSource.entryPoint == ".github/workflows/release.yml"',
+  ],
+  ['link', 'https://in-toto.io/Link/v1', 'in-toto-link.json', 'predicate.name == "build"'],
+  [
     'spdxjson',
     'https://spdx.dev/Document',
     'spdx-2.3.json',
     'predicate.spdxVersion == "SPDX-2.3" && predicate.packages.exists(p, p.name == "openssl")',
   ],
+  ['spdx', 'https://spdx.dev/Document', 'spdx-2.3.spdx', 'predicate.contains("SPDXVersion: SPDX-2.3")'],
   [
     'cyclonedx',
     'https://cyclonedx.org/bom',
@@ -56,6 +70,13 @@ const TYPES: readonly (readonly [string, string, string, string])[] = [
     'openvex.json',
     'predicate.statements.exists(s, s.status == "not_affected")',
   ],
+  [
+    'custom',
+    'https://cosign.sigstore.dev/attestation/v1',
+    'custom.txt',
+    'predicate.Data.contains("CAB-2291")',
+  ],
+  ['https://example.com/vex/v1', 'https://example.com/vex/v1', 'openvex.json', 'has(predicate.statements)'],
 ];
 
 describe('attestations made by the real cosign, verified by policy eval', { skip: cosignMissing() }, () => {
@@ -69,6 +90,7 @@ describe('attestations made by the real cosign, verified by policy eval', { skip
     await writeFile(join(work, 'registries.conf'), '');
     const pair = await generateSigstoreKeyPair(new TextEncoder().encode(PASSPHRASE));
     await writeFile(join(work, 'cosign.key'), pair.privateKeyPem);
+    await writeFile(join(work, 'cosign.pub'), pair.publicKeyPem);
     publicKeyData = Buffer.from(pair.publicKeyPem).toString('base64');
   });
   after(async () => {
@@ -115,7 +137,7 @@ describe('attestations made by the real cosign, verified by policy eval', { skip
   for (const [version, bin, flags, via] of versions) {
     for (const [type, predicateType, file, condition] of TYPES) {
       it(`cosign ${version} attest --type ${type}: verified (${via}) and judged by its content`, async () => {
-        const repo = `interop/${version.replaceAll('.', '-')}-${type}`;
+        const repo = `interop/${version.replaceAll('.', '-')}-${type.replace(/[^a-z0-9]+/g, '-')}`;
         const image = syntheticImage({ layers: 1, layerBytes: 256, labels: { repo } });
         await pushWithFetch(registry.url, repo, 'v1', image);
         const ref = `${registry.host}/${repo}@${image.manifestDigest}`;
@@ -149,4 +171,77 @@ describe('attestations made by the real cosign, verified by policy eval', { skip
       });
     }
   }
+
+  const pushImage = async (repo: string) => {
+    const image = syntheticImage({ layers: 1, layerBytes: 256, labels: { repo } });
+    await pushWithFetch(registry.url, repo, 'v1', image);
+    return `${registry.host}/${repo}@${image.manifestDigest}`;
+  };
+  const attest = (type: string, file: string, ref: string, ...flags: string[]) =>
+    runCli(
+      [
+        'attest',
+        ...flags,
+        '--key',
+        join(work, 'cosign.key'),
+        '--type',
+        type,
+        '--predicate',
+        fixture(file),
+        '--tls-verify=false',
+        '--registries-conf',
+        join(work, 'registries.conf'),
+        ref,
+      ],
+      { HOME: work, COSIGN_PASSWORD: PASSPHRASE },
+    );
+  const verifyAttestation = (bin: string, type: string, ref: string) =>
+    cosign(bin, [
+      'verify-attestation',
+      '--key',
+      join(work, 'cosign.pub'),
+      '--insecure-ignore-tlog=true',
+      '--type',
+      type,
+      ref,
+    ]);
+
+  for (const [type, predicateType, file, condition] of TYPES) {
+    it(`portcullis attest --type ${type}: cosign verify-attestation v2.4.1 and v3.1.3 accept it, and so does policy eval`, async () => {
+      const ref = await pushImage(`made/att-${type.replace(/[^a-z0-9]+/g, '-')}`);
+      const r = await attest(type, file, ref);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `: ${predicateType.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(tag sha256-[a-f0-9]{64}\\.att\\)`,
+        ),
+      );
+      // cosign v3.1.3 verifies no SPDX tag-value attestation (its predicate is a JSON string, which
+      // v3 cannot decode as a statement), not even its own or cosign v2's: v2 only for that type.
+      for (const bin of type === 'spdx' ? [COSIGN_V2] : [COSIGN_V2, COSIGN_V3]) {
+        const { stdout } = await verifyAttestation(bin, type, ref);
+        const envelope = JSON.parse(stdout.trim().split('\n')[0]!);
+        const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString());
+        assert.equal(statement.predicateType, predicateType);
+      }
+      const e = await evaluate(ref.replace(/@sha256:.*/, ':v1'), predicateType, condition);
+      assert.equal(e.allowed, true, e.reason);
+    });
+  }
+
+  it('portcullis attest --bundle: a sigstore bundle referrer that cosign v3.1.3 verify-attestation accepts', async () => {
+    const ref = await pushImage('made/bundle');
+    const r = await attest('slsaprovenance1', 'slsa-provenance-v1.json', ref, '--bundle');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\(sigstore bundle referrer\)/);
+    await verifyAttestation(COSIGN_V3, 'slsaprovenance1', ref);
+    const e = await evaluate(
+      ref.replace(/@sha256:.*/, ':v1'),
+      'https://slsa.dev/provenance/v1',
+      `predicate.runDetails.builder.id == "${GENERATOR}"`,
+    );
+    assert.equal(e.allowed, true, e.reason);
+    assert.ok(e.requirements[0].attestations[0].location.startsWith('referrer '));
+  });
 });
