@@ -722,7 +722,8 @@ export class PolicyEvaluator {
     if (found.verified.length > 0) {
       code = 'CONDITIONS_NOT_MET';
       const failures = found.judged.flatMap((j) => describeFailure(j) ?? []);
-      reason = `${what} was required with its conditions met; ${found.verified.length} verified, none met them: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? `; and ${failures.length - 3} more` : ''}`;
+      const n = found.verified.length;
+      reason = `${what} was required with its conditions met: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? `; and ${failures.length - 3} more` : ''} (${n} verified, ${n === 1 ? 'it does' : 'none does'} not meet them)`;
     } else if (found.rejected.length > 0) {
       code = 'ATTESTATION_REJECTED';
       const reasons = [...new Set(found.rejected.map((r) => r.reason))];

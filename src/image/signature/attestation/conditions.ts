@@ -60,7 +60,15 @@ export function judgeAttestations(
   return judged;
 }
 
-/** `condition "…" was false (saw predicate.x = "y")` / `… failed with an error: …`. */
+const short = (digest: string) => `${digest.slice(0, 'sha256:'.length + 12)}…`;
+const quoted = (text: string, max: number) =>
+  JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+
+/**
+ * `condition "…" was false (saw predicate.x = "y") in .att layer sha256:0123456789ab…`, or
+ * `… failed with an error (CEL_…): …`: what a denial says of one attestation, kept short (a
+ * webhook message is cut at 512 characters; policy eval's explanation has everything).
+ */
 export function describeFailure(j: JudgedAttestation): string | undefined {
   const last = j.conditions.at(-1);
   if (last === undefined || last.outcome.holds) return undefined;
@@ -69,5 +77,7 @@ export function describeFailure(j: JudgedAttestation): string | undefined {
     last.outcome.kind === 'false'
       ? 'was false'
       : `failed with an error (${last.outcome.code}): ${last.outcome.message ?? ''}`;
-  return `${describeLocation(j.attestation.location)}: condition ${JSON.stringify(last.expression.length > 200 ? `${last.expression.slice(0, 200)}…` : last.expression)} ${what}${saw ? ` (saw ${saw})` : ''}`;
+  const l = j.attestation.location;
+  const where = l.via === 'attachment' ? `.att layer ${short(l.layer)}` : `referrer ${short(l.referrer)}`;
+  return `condition ${quoted(last.expression, 160)} ${what}${saw ? ` (saw ${saw})` : ''} in ${where}`;
 }

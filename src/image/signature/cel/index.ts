@@ -67,7 +67,7 @@ export const MAX_EXPRESSION_LENGTH = 4096;
 /** Cost units one evaluation may spend (Kubernetes' per-expression runtime limit is 1,000,000). */
 export const DEFAULT_COST_BUDGET = 1_000_000;
 /** How much of an observed value a denial quotes. */
-const MAX_OBSERVED_CHARS = 160;
+const MAX_OBSERVED_CHARS = 120;
 const MAX_OBSERVED_PATHS = 6;
 
 /** The variables every condition sees (docs/attestations.md). */

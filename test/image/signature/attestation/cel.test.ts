@@ -158,7 +158,7 @@ describe('judging attestations', () => {
     assert.equal(judged[0]!.conditions.length, 2);
     assert.equal(
       describeFailure(judged[0]!),
-      `tag sha256-cd.att layer sha256:${'a'.repeat(64)}: condition ${JSON.stringify(BUILDER)} was false (saw predicate.runDetails.builder.id = "https://evil.example/b")`,
+      `condition ${JSON.stringify(BUILDER)} was false (saw predicate.runDetails.builder.id = "https://evil.example/b") in .att layer sha256:${'a'.repeat(12)}…`,
     );
     assert.equal(describeFailure(judged[1]!), undefined);
   });
@@ -167,7 +167,7 @@ describe('judging attestations', () => {
     const [j] = judgeAttestations([found({}, 'c')], [compileCondition(BUILDER)], image);
     assert.match(
       describeFailure(j!) ?? '',
-      /failed with an error \(CEL_EVALUATION_ERROR\): .*runDetails.* \(saw predicate.runDetails.builder.id = missing\)$/,
+      /failed with an error \(CEL_EVALUATION_ERROR\): .*runDetails.* \(saw predicate.runDetails.builder.id = missing\) in \.att layer sha256:c{12}…$/,
     );
   });
 });

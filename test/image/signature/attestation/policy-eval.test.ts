@@ -119,13 +119,16 @@ describe('policy eval with sigstoreAttested', () => {
     const e = await evaluate(image);
     assert.equal(e.allowed, false);
     assert.equal(e.code, 'CONDITIONS_NOT_MET');
-    assert.match(
-      e.reason,
-      new RegExp(`tag ${digest.replace(':', '-')}\\.att layer sha256:[a-f0-9]{64}: condition`),
-    );
-    assert.ok(e.reason.includes(`condition ${JSON.stringify(BUILDER)} was false`), e.reason);
     assert.ok(
-      e.reason.includes('(saw predicate.runDetails.builder.id = "https://evil.example/builder")'),
+      e.reason.startsWith(
+        `an attestation of type "${SLSA_V1}" was required with its conditions met: condition ${JSON.stringify(BUILDER)} was false (saw predicate.runDetails.builder.id = "https://evil.example/builder") in .att layer sha256:`,
+      ),
+      e.reason,
+    );
+    assert.ok(
+      e.reason.includes(
+        `(1 verified, it does not meet them); probed: tag ${digest.replace(':', '-')}.att: 1 attestation (1 verified)`,
+      ),
       e.reason,
     );
   });
