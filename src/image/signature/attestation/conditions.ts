@@ -3,7 +3,7 @@
 // attestation. What each condition returned, and the values it read, is kept for explanations.
 import type { Digest } from '../../digest.ts';
 import type { CompiledCondition, ConditionOutcome, Observation } from '../cel/index.ts';
-import { describeLocation, type FoundAttestation } from './discovery.ts';
+import type { FoundAttestation } from './discovery.ts';
 
 export interface ConditionResult {
   readonly expression: string;
