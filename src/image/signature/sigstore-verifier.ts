@@ -182,11 +182,12 @@ export function sigstoreVerifier(
     },
     async verifyAttestations(requirement, source, image) {
       const trust = await trusts.get(sigstoreRequirementInput(requirement));
-      const found = await discoverAttestations(source, trust, {
-        digest: image.digest,
-        predicateType: requirement.predicateType,
-        ...now(),
-      });
+      const found = await discoverAttestations(
+        source,
+        trust,
+        { digest: image.digest, predicateType: requirement.predicateType, ...now() },
+        (verified) => judgeAttestations(verified, requirement.conditions, image).some((j) => j.satisfied),
+      );
       return { ...found, judged: judgeAttestations(found.verified, requirement.conditions, image) };
     },
   };

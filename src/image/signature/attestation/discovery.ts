@@ -223,11 +223,14 @@ async function probeReferrers(
 /**
  * Every attestation of `expectations.digest` with the required predicate type that `trust`
  * verifies. `source` is the image's repository. Never throws for what a registry serves.
+ * `sufficient`, when it approves the attestations verified in the `.att` attachment, saves
+ * reading the referrers.
  */
 export async function discoverAttestations(
   source: ImageSource,
   trust: SigstoreTrust,
   expectations: AttestationExpectations,
+  sufficient?: (verified: readonly FoundAttestation[]) => boolean,
 ): Promise<AttestationDiscovery> {
   const out = {
     verified: [] as FoundAttestation[],
@@ -235,6 +238,10 @@ export async function discoverAttestations(
     probes: [] as string[],
   };
   const a = await probeAttachment(source, trust, expectations, out);
+  if (sufficient?.(out.verified) === true) {
+    out.probes.push('referrers: not read (an attestation above met the requirement)');
+    return { ...out, incomplete: a };
+  }
   const r = await probeReferrers(source, trust, expectations, out);
   return { ...out, incomplete: a || r };
 }
