@@ -112,6 +112,11 @@ describe('policy eval with sigstoreAttested', () => {
     assert.equal(a.verified, true);
     assert.equal(a.satisfied, true);
     assert.deepEqual(a.conditions, [{ expression: BUILDER, result: 'true' }]);
+    // Met by the .att attestation: the referrers are not read.
+    assert.equal(
+      e.requirements[0].probes.at(-1),
+      'referrers: not read (an attestation above met the requirement)',
+    );
   });
 
   it('denies a provenance that names another builder: the condition, the attestation and the value seen', async () => {
