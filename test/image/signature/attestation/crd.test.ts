@@ -3,9 +3,13 @@
 // Invalid with the expression and its position. What the API server itself refuses (the schema's
 // CEL rules) is checked against the real kube-apiserver in e2e/product/attestations.test.ts.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { PolicyController } from '../../../../src/kube/policy-controller.ts';
 import type { PolicyStatus } from '../../../../src/policy/crd/types.ts';
+import { runCli } from '../../../helpers/cli.ts';
 import { compileWithKeys } from '../../../kube/compile.ts';
 import { type FakeCluster, fixture, recordedCluster } from '../../../kube/fake-cluster.ts';
 import { GENERATOR, SLSA_V1 } from './helpers.ts';
@@ -76,5 +80,40 @@ describe('sigstoreAttested in ImagePolicy', () => {
       c?.message ?? '',
       /\/default\/0\/conditions\/1 .*condition "predicate\.runDetails\.builder\.id\.startWith\(\\"https:\/\/\\"\)": 1:32: unknown function startWith/,
     );
+  });
+});
+
+describe('policy export and sigstoreAttested', () => {
+  it('carries predicateType and conditions to a ClusterImagePolicy and back', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'portcullis-attest-export-'));
+    try {
+      const pem = fixture<{ data: Record<string, string> }>('configmap-team-keys').data['cosign.pub']!;
+      await writeFile(join(work, 'builder.pub'), pem);
+      const requirement = {
+        type: 'sigstoreAttested',
+        predicateType: SLSA_V1,
+        conditions: [`predicate.runDetails.builder.id == "${GENERATOR}"`],
+      };
+      await writeFile(
+        join(work, 'policy.json'),
+        JSON.stringify({ default: [{ ...requirement, keyPath: join(work, 'builder.pub') }] }),
+      );
+      const cip = await runCli(['policy', 'export', join(work, 'policy.json')]);
+      assert.equal(cip.code, 0, cip.stderr);
+      await writeFile(join(work, 'cip.yaml'), cip.stdout);
+      const back = await runCli([
+        'policy',
+        'export',
+        '--ref-dir',
+        join(work, 'keys'),
+        join(work, 'cip.yaml'),
+      ]);
+      assert.equal(back.code, 0, back.stderr);
+      assert.deepEqual(JSON.parse(back.stdout).default, [
+        { ...requirement, keyData: Buffer.from(pem).toString('base64') },
+      ]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
