@@ -9,9 +9,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Digest } from '../../../../src/image/digest.ts';
 import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
 import { runCli } from '../../../helpers/cli.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
+import { pushWithFetch, syntheticImage } from '../../../helpers/synthetic-image.ts';
 import {
   envelope,
   fixturePredicate,
@@ -182,6 +184,42 @@ describe('policy eval with sigstoreAttested', () => {
     const withCritical = await evaluate((await push('scanned/critical', [goodProvenance, critical])).image);
     assert.equal(withCritical.code, 'CONDITIONS_NOT_MET');
     assert.ok(withCritical.reason.includes(JSON.stringify(NO_CRITICAL)), withCritical.reason);
+  });
+
+  it('a multi-arch image: the platform instance judged needs its own attestation', async () => {
+    const repo = 'built/multi';
+    const client = new RegistryClient(registry.url, repo);
+    const entries = [];
+    const instances: Record<string, string> = {};
+    for (const architecture of ['amd64', 'arm64']) {
+      const image = syntheticImage({ layers: 1, layerBytes: 128, architecture, labels: { architecture } });
+      await pushWithFetch(registry.url, repo, architecture, image);
+      instances[architecture] = image.manifestDigest;
+      entries.push({
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: image.manifestDigest,
+        size: image.manifest.length,
+        platform: { os: 'linux', architecture },
+      });
+    }
+    await client.pushIndex('v1', {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: entries,
+    });
+    const amd64 = instances.amd64 as Digest;
+    await pushAtt(client, amd64, [
+      { envelope: envelope(key.privateKey, statementBytes(amd64, goodProvenance)), predicateType: SLSA_V1 },
+    ]);
+    const image = `${registry.host}/${repo}:v1`;
+    const on = async (arch: string) =>
+      JSON.parse((await evalCli(image, '--json', '--override-arch', arch, '--override-os', 'linux')).stdout);
+    const a = await on('amd64');
+    assert.equal(a.allowed, true, a.reason);
+    assert.equal(a.instance.digest, amd64);
+    const b = await on('arm64');
+    assert.equal(b.code, 'NO_ATTESTATION');
+    assert.equal(b.instance.digest, instances.arm64);
   });
 
   it('prints each attestation and condition in the text explanation', async () => {
