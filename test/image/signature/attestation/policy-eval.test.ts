@@ -186,6 +186,22 @@ describe('policy eval with sigstoreAttested', () => {
     assert.ok(withCritical.reason.includes(JSON.stringify(NO_CRITICAL)), withCritical.reason);
   });
 
+  it('a passing provenance by an untrusted key beside a failing trusted one is never admitted', async () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const client = new RegistryClient(registry.url, 'built/mixed');
+    const digest = await client.pushImage('v1');
+    await pushAtt(client, digest, [
+      { envelope: envelope(other, statementBytes(digest, goodProvenance)), predicateType: SLSA_V1 },
+      { envelope: envelope(key.privateKey, statementBytes(digest, evilProvenance)), predicateType: SLSA_V1 },
+    ]);
+    const e = await evaluate(`${registry.host}/built/mixed:v1`);
+    assert.equal(e.code, 'CONDITIONS_NOT_MET');
+    const [verified, rejected] = e.requirements[0].attestations;
+    assert.equal(verified.verified, true);
+    assert.equal(verified.satisfied, false);
+    assert.deepEqual([rejected.verified, rejected.code], [false, 'SIGSTORE_SIGNATURE_INVALID']);
+  });
+
   it('a multi-arch image: the platform instance judged needs its own attestation', async () => {
     const repo = 'built/multi';
     const client = new RegistryClient(registry.url, repo);
