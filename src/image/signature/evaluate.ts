@@ -7,6 +7,13 @@ import type { Digest } from '../digest.ts';
 import { manifestDigest, matchesDigest, parseList } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
 import type { ImageReference, ImageSource, ManifestBytes, Signature, SignatureWants } from '../types.ts';
+import {
+  type AttestationDiscovery,
+  describeFailure,
+  describeLocation,
+  type ImageFacts,
+  type JudgedAttestation,
+} from './attestation/index.ts';
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
@@ -16,6 +23,7 @@ import {
   type PolicyRequirement,
   type SignedByRequirement,
   type SignedIdentity,
+  type SigstoreAttestedRequirement,
   type SigstoreSignedRequirement,
   verifiesSignatures,
 } from './policy-types.ts';
@@ -87,6 +95,15 @@ export interface SigstoreVerifier {
     digest: Digest,
     expectations: SignatureExpectations,
   ): Promise<ReferrerVerification>;
+  /**
+   * Optional: the attestations of `image.digest` in `source` that `requirement` trusts, each
+   * judged by its conditions (until one satisfies them all). Never throws for registry content.
+   */
+  verifyAttestations?(
+    requirement: SigstoreAttestedRequirement,
+    source: ImageSource,
+    image: ImageFacts,
+  ): Promise<AttestationDiscovery & { readonly judged: readonly JudgedAttestation[] }>;
 }
 
 export interface ReferrerVerification {
@@ -111,6 +128,11 @@ export type DenialCode =
   | 'SIGNED_BASE_LAYER_UNSUPPORTED'
   | 'SIGSTORE_NOT_CONFIGURED'
   | 'NO_SIGNATURE_VERIFICATION'
+  /** sigstoreAttested: no attestation of the predicate type was found (none, or none verified). */
+  | 'NO_ATTESTATION'
+  | 'ATTESTATION_REJECTED'
+  /** sigstoreAttested: verified attestations exist, but none satisfies every condition. */
+  | 'CONDITIONS_NOT_MET'
   | 'EVALUATION_FAILED';
 
 /** One signature considered by one requirement. */
@@ -144,6 +166,29 @@ export interface RequirementResult {
   readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
   /** sigstoreSigned with referrers: what was probed, e.g. "tag sha256-….sig: no signatures". */
   readonly probes?: readonly string[];
+  /** sigstoreAttested: each attestation of the predicate type found, and what became of it. */
+  readonly attestations?: readonly AttestationAttempt[];
+}
+
+/** One attestation a sigstoreAttested requirement considered. */
+export interface AttestationAttempt {
+  /** `tag sha256-….att layer sha256:…` or `referrer sha256:…`. */
+  readonly location: string;
+  readonly verified: boolean;
+  /** Set when verified: the key source or certificate identity that signed it. */
+  readonly signer?: string;
+  /** Set when not verified. */
+  readonly reason?: string;
+  readonly code?: string;
+  /** Set when verified: each condition evaluated, in order, until one did not hold. */
+  readonly conditions?: readonly {
+    readonly expression: string;
+    readonly result: 'true' | 'false' | 'error';
+    readonly code?: string;
+    readonly message?: string;
+    readonly observed?: readonly { readonly path: string; readonly value: string }[];
+  }[];
+  readonly satisfied?: boolean;
 }
 
 /** A plain JSON-able account of one decision. */
@@ -417,6 +462,13 @@ export class PolicyEvaluator {
           code: 'SIGSTORE_NOT_CONFIGURED',
           reason: 'sigstore verification not configured: sigstoreSigned requirements cannot be evaluated',
         };
+      case 'sigstoreAttested':
+        if (this.#sigstore?.verifyAttestations !== undefined) return undefined;
+        return {
+          allowed: false,
+          code: 'SIGSTORE_NOT_CONFIGURED',
+          reason: 'sigstore verification not configured: sigstoreAttested requirements cannot be evaluated',
+        };
       case 'signedBy':
         return undefined;
       default:
@@ -425,6 +477,7 @@ export class PolicyEvaluator {
   }
 
   async #withImage(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
+    if (req.type === 'sigstoreAttested') return this.#sigstoreAttested(req, view);
     const own = await this.#signedOn(req, view);
     const instance = view.image.instance;
     if (own.allowed || instance === undefined) return own;
@@ -632,4 +685,82 @@ export class PolicyEvaluator {
       ? { ...outcome, code: 'SIGNATURE_REJECTED', reason, probes }
       : { ...outcome, reason, probes };
   }
+
+  /**
+   * Extension: an attestation of the instance's own digest (the digest judged), verified with the
+   * requirement's trust, for which every condition holds.
+   */
+  async #sigstoreAttested(req: SigstoreAttestedRequirement, view: ImageView): Promise<Outcome> {
+    const verify = this.#sigstore?.verifyAttestations?.bind(this.#sigstore);
+    const source = await view.referrerSource();
+    if (verify === undefined || source === undefined) {
+      return {
+        allowed: false,
+        code: 'SIGSTORE_NOT_CONFIGURED',
+        reason: `attestations cannot be read through the ${view.image.reference.transport.name} transport`,
+      };
+    }
+    const digest = manifestDigest((await view.manifest()).manifest);
+    const ref = view.image.reference;
+    const reference = ref.dockerReference()?.toString() ?? ref.policyConfigurationIdentity();
+    const found = await verify(req, source, { reference, digest });
+    const judged = new Map(found.judged.map((j) => [j.attestation, j]));
+    const attestations: AttestationAttempt[] = [
+      ...found.verified.map((a) => attestationAttempt(a.location, judged.get(a), a.signer)),
+      ...found.rejected.map((r) => ({
+        location: describeLocation(r.location),
+        verified: false,
+        reason: r.reason,
+        ...(r.code === undefined ? {} : { code: r.code }),
+      })),
+    ];
+    const probes = found.probes;
+    if (found.judged.some((j) => j.satisfied)) return { allowed: true, attestations, probes };
+    const what = `an attestation of type ${JSON.stringify(req.predicateType)}`;
+    let code: DenialCode;
+    let reason: string;
+    if (found.verified.length > 0) {
+      code = 'CONDITIONS_NOT_MET';
+      const failures = found.judged.flatMap((j) => describeFailure(j) ?? []);
+      const n = found.verified.length;
+      reason = `${what} was required with its conditions met: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? `; and ${failures.length - 3} more` : ''} (${n} verified, ${n === 1 ? 'it does' : 'none does'} not meet them)`;
+    } else if (found.rejected.length > 0) {
+      code = 'ATTESTATION_REJECTED';
+      const reasons = [...new Set(found.rejected.map((r) => r.reason))];
+      reason = `${what} was required; ${found.rejected.length} found, rejected: ${reasons.slice(0, 3).join('; ')}`;
+    } else {
+      code = 'NO_ATTESTATION';
+      reason = `${what} was required, but none exists`;
+    }
+    reason = `${reason}; probed: ${probes.join('; ')}`;
+    // An attestation that could not be read might have been the one: undecided, never cached.
+    if (found.incomplete && code !== 'CONDITIONS_NOT_MET') code = 'EVALUATION_FAILED';
+    return { allowed: false, code, reason, attestations, probes };
+  }
+}
+
+function attestationAttempt(
+  location: Parameters<typeof describeLocation>[0],
+  judged: JudgedAttestation | undefined,
+  signer:
+    | { kind: 'key'; source: string }
+    | { kind: 'certificate'; emails: readonly string[]; uris: readonly string[] },
+): AttestationAttempt {
+  return {
+    location: describeLocation(location),
+    verified: true,
+    signer: signer.kind === 'key' ? signer.source : (signer.emails[0] ?? signer.uris[0] ?? 'certificate'),
+    ...(judged === undefined
+      ? {}
+      : {
+          satisfied: judged.satisfied,
+          conditions: judged.conditions.map((c) => ({
+            expression: c.expression,
+            result: c.outcome.holds ? ('true' as const) : c.outcome.kind,
+            ...(c.outcome.holds || c.outcome.code === undefined ? {} : { code: c.outcome.code }),
+            ...(c.outcome.holds || c.outcome.message === undefined ? {} : { message: c.outcome.message }),
+            ...(c.observed === undefined ? {} : { observed: c.observed }),
+          })),
+        }),
+  };
 }

@@ -10,7 +10,7 @@ type ByteSource =
 export interface InlineKeyLoaders {
   /** Loads a GPG keyring (signedBy keyData); rejects when it holds no usable key. */
   readonly gpg: (keyrings: readonly Uint8Array[]) => Promise<unknown>;
-  /** Parses one PEM public key (sigstoreSigned keys and Rekor keys); throws when it cannot. */
+  /** Parses one PEM public key (sigstoreSigned and sigstoreAttested keys, Rekor keys); throws when it cannot. */
   readonly sigstore: (pem: string, field: string) => unknown;
 }
 
@@ -29,7 +29,7 @@ export async function loadInlineKeys(policy: Policy, loaders: InlineKeyLoaders):
       if (req.type === 'signedBy') {
         const keys = inline(req.keys);
         if (keys.length > 0) await loaders.gpg(keys);
-      } else if (req.type === 'sigstoreSigned') {
+      } else if (req.type === 'sigstoreSigned' || req.type === 'sigstoreAttested') {
         const keys = req.trust.kind === 'publicKeys' ? inline(req.trust.keys) : [];
         for (const k of keys) loaders.sigstore(Buffer.from(k).toString('utf8'), `${field}.key`);
         for (const k of inline(req.rekorPublicKeys))
