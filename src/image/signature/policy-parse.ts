@@ -19,6 +19,7 @@ import {
   ObjectReader,
   parseJson,
 } from './json.ts';
+import { parseNotationSigned } from './notation-policy.ts';
 import type {
   ByteSource,
   Policy,
@@ -108,6 +109,7 @@ const requirementTypes = [
   'signedBy',
   'signedBaseLayer',
   'sigstoreSigned',
+  'notationSigned',
 ];
 
 function typeOf(obj: ObjectReader, kinds: readonly string[], what: string): string {
@@ -138,6 +140,8 @@ export function parseRequirement(node: JsonNode): PolicyRequirement {
     }
     case 'sigstoreSigned':
       return parseSigstoreSigned(obj);
+    case 'notationSigned':
+      return parseNotationSigned(obj, pathOrData);
     default:
       throw invalidValue(node, `unknown policy requirement type ${JSON.stringify(type)}`);
   }

@@ -1,4 +1,5 @@
 // The policy.json model (containers-policy.json(5)): plain data, discriminated by `type`.
+import type { NotationSettings } from './notation/index.ts';
 
 /** How a signature's claimed docker reference must relate to the image (or to a fixed value). */
 export type SignedIdentity =
@@ -76,10 +77,28 @@ export type PolicyRequirement =
       readonly acceptIndexSignatures?: boolean;
     }
   /** Parses, but (as upstream) evaluation always rejects. */
-  | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity };
+  | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity }
+  /**
+   * Portcullis extension: a Notation (Notary Project) signature among the image's OCI 1.1
+   * referrers, verified under one Notation trust policy statement.
+   */
+  | {
+      readonly type: 'notationSigned';
+      readonly trustStore: NotationTrustStore;
+      readonly settings: NotationSettings;
+    };
+
+/** Certificate bundles (PEM or DER) per Notation trust store type. */
+export interface NotationTrustStore {
+  readonly ca: PathOrData | undefined;
+  readonly signingAuthority: PathOrData | undefined;
+  readonly tsa: PathOrData | undefined;
+}
+export type PathOrData = ByteSource & { readonly kind: 'path' | 'data' };
 
 export type SigstoreSignedRequirement = Extract<PolicyRequirement, { type: 'sigstoreSigned' }>;
 export type SignedByRequirement = Extract<PolicyRequirement, { type: 'signedBy' }>;
+export type NotationSignedRequirement = Extract<PolicyRequirement, { type: 'notationSigned' }>;
 
 /** A non-empty list: policy.json never allows an empty requirement list. */
 export type PolicyRequirements = readonly [PolicyRequirement, ...PolicyRequirement[]];
@@ -95,6 +114,7 @@ export interface Policy {
  * any of them does not load in Podman, skopeo or CRI-O (their parsers reject unknown fields).
  */
 export function extensionFields(req: PolicyRequirement): string[] {
+  if (req.type === 'notationSigned') return ['type notationSigned'];
   if (req.type === 'signedBy')
     return req.acceptIndexSignatures === undefined ? [] : ['acceptIndexSignatures'];
   if (req.type !== 'sigstoreSigned') return [];
@@ -115,6 +135,8 @@ export function verifiesSignatures(req: PolicyRequirement): boolean {
     case 'signedBy':
     case 'sigstoreSigned':
       return true;
+    case 'notationSigned':
+      return req.settings.level !== 'skip';
     case 'insecureAcceptAnything':
     case 'reject':
     case 'signedBaseLayer':
@@ -149,6 +171,9 @@ export function policyFilePaths(policy: Policy): string[] {
               ? sourcePaths(t.fulcio.ca)
               : [...sourcePaths(t.pki.caRoots), ...sourcePaths(t.pki.caIntermediates)];
         found = [...trust, ...sourcePaths(req.rekorPublicKeys), ...sourcePaths(req.trustedRoot)];
+      } else if (req.type === 'notationSigned') {
+        const t = req.trustStore;
+        found = [...sourcePaths(t.ca), ...sourcePaths(t.signingAuthority), ...sourcePaths(t.tsa)];
       }
       for (const p of found) paths.add(p);
     }

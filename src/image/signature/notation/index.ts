@@ -21,7 +21,10 @@ export {
 export { NotationError, type NotationErrorCode } from './errors.ts';
 export { MAX_TIMESTAMP_TOKEN_BYTES } from './timestamp.ts';
 export {
+  type CompiledSettings,
+  compileNotationSettings,
   compileNotationTrust,
+  type NotationSettings,
   type NotationTrust,
   type NotationTrustInput,
   type OverridableCheck,

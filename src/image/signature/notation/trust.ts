@@ -11,13 +11,8 @@ export type VerificationAction = 'enforce' | 'log' | 'skip';
 export type VerificationLevel = 'strict' | 'permissive' | 'audit' | 'skip';
 export type OverridableCheck = Exclude<VerificationCheck, 'integrity'>;
 
-export interface NotationTrustInput {
-  /** Contents of certificate files (PEM or DER, one or more certificates each): `ca` trust store. */
-  readonly ca?: readonly Uint8Array[];
-  /** The `signingAuthority` trust store (signing scheme notary.x509.signingAuthority). */
-  readonly signingAuthority?: readonly Uint8Array[];
-  /** The `tsa` trust store: timestamps are verified only when it has certificates. */
-  readonly tsa?: readonly Uint8Array[];
+/** What a trust policy statement says besides its trust stores. */
+export interface NotationSettings {
   /** `*`, or `x509.subject: C=…, ST=…, O=…[, …]` patterns. */
   readonly trustedIdentities: readonly string[];
   readonly level: VerificationLevel;
@@ -26,18 +21,30 @@ export interface NotationTrustInput {
   readonly verifyTimestamp?: 'always' | 'afterCertExpiry';
 }
 
-export interface NotationTrust {
+export interface CompiledSettings {
   readonly level: VerificationLevel;
   readonly actions: Readonly<Record<VerificationCheck, VerificationAction>>;
+  /** undefined: any identity (`*`). */
+  readonly identities: readonly DistinguishedName[] | undefined;
+  readonly verifyTimestamp: 'always' | 'afterCertExpiry';
+}
+
+export interface NotationTrustInput extends NotationSettings {
+  /** Contents of certificate files (PEM or DER, one or more certificates each): `ca` trust store. */
+  readonly ca?: readonly Uint8Array[];
+  /** The `signingAuthority` trust store (signing scheme notary.x509.signingAuthority). */
+  readonly signingAuthority?: readonly Uint8Array[];
+  /** The `tsa` trust store: timestamps are verified only when it has certificates. */
+  readonly tsa?: readonly Uint8Array[];
+}
+
+export interface NotationTrust extends CompiledSettings {
   readonly ca: readonly Certificate[];
   readonly signingAuthority: readonly Certificate[];
   readonly tsa: readonly Certificate[];
   /** SHA-256 fingerprints of ca / signingAuthority certificates. */
   readonly caFingerprints: ReadonlySet<string>;
   readonly signingAuthorityFingerprints: ReadonlySet<string>;
-  /** undefined: any identity (`*`). */
-  readonly identities: readonly DistinguishedName[] | undefined;
-  readonly verifyTimestamp: 'always' | 'afterCertExpiry';
 }
 
 const LEVELS: Record<VerificationLevel, Record<VerificationCheck, VerificationAction>> = {
@@ -139,8 +146,8 @@ function identities(list: readonly string[]): DistinguishedName[] | undefined {
   return dns;
 }
 
-/** Validates and compiles a trust policy statement; throws NOTATION_TRUST_INVALID. */
-export function compileNotationTrust(input: NotationTrustInput): NotationTrust {
+/** Validates the level, overrides and identities of a statement; throws NOTATION_TRUST_INVALID. */
+export function compileNotationSettings(input: NotationSettings): CompiledSettings {
   const base = LEVELS[input.level];
   if (base === undefined) throw invalid(`unknown verification level ${JSON.stringify(input.level)}`);
   const actions = { ...base };
@@ -157,23 +164,29 @@ export function compileNotationTrust(input: NotationTrustInput): NotationTrust {
     throw invalid(
       `verifyTimestamp must be always or afterCertExpiry, got ${JSON.stringify(verifyTimestamp)}`,
     );
+  const skipWithout = input.level === 'skip' && input.trustedIdentities.length === 0;
+  return {
+    level: input.level,
+    actions,
+    identities: skipWithout ? undefined : identities(input.trustedIdentities),
+    verifyTimestamp,
+  };
+}
+
+/** Validates and compiles a trust policy statement; throws NOTATION_TRUST_INVALID. */
+export function compileNotationTrust(input: NotationTrustInput): NotationTrust {
+  const settings = compileNotationSettings(input);
   const ca = certificates(input.ca, 'ca');
   const signingAuthority = certificates(input.signingAuthority, 'signingAuthority');
   const tsa = certificates(input.tsa, 'tsa');
   if (input.level !== 'skip' && ca.length + signingAuthority.length === 0)
     throw invalid('no ca or signingAuthority certificates: nothing could be trusted');
   return {
-    level: input.level,
-    actions,
+    ...settings,
     ca,
     signingAuthority,
     tsa,
     caFingerprints: new Set(ca.map(fingerprintOf)),
     signingAuthorityFingerprints: new Set(signingAuthority.map(fingerprintOf)),
-    identities:
-      input.level === 'skip' && input.trustedIdentities.length === 0
-        ? undefined
-        : identities(input.trustedIdentities),
-    verifyTimestamp,
   };
 }

@@ -4,15 +4,11 @@
 // Portcullis finds the signatures through the docker transport's referrers listing and verifies
 // them. These tests skip with that note when the binary is absent.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Digest } from '../../../../src/image/digest.ts';
 import {
   compileNotationTrust,
@@ -24,13 +20,9 @@ import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts
 import { dockerTestEnv } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { RegistryClient } from '../sigstore/oci.ts';
+import { notationGoEnvelope, notationGoSign, notationSignMissing } from './notation-go.ts';
 import { type Cert, IDENTITY, makePki, type NotationPki } from './pki.ts';
 
-const run = promisify(execFile);
-export const notationSign = fileURLToPath(new URL('../../../../.cache/tools/notation-sign', import.meta.url));
-export const notationSignMissing = existsSync(notationSign)
-  ? false
-  : `notation-sign not built at ${notationSign} (bash scripts/build-tools.sh)`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DAY = 86_400_000;
 
@@ -63,26 +55,12 @@ describe('notation-go interop through a loopback registry', { skip: notationSign
     return { repo, client, digest, size };
   }
 
-  function signArgs(cert: Cert, envelope: 'jws' | 'cose', timestamp: boolean): string[] {
-    return [
-      '--key',
-      cert.keyPath,
-      '--certs',
-      cert.chainPath,
-      '--envelope',
-      envelope,
-      ...(timestamp ? ['--tsa-key', pki.tsa.keyPath, '--tsa-certs', pki.tsa.chainPath] : []),
-    ];
-  }
-
   async function sign(repo: string, digest: Digest, cert: Cert, envelope: 'jws' | 'cose', timestamp = false) {
-    await run(notationSign, [
-      'sign',
-      ...signArgs(cert, envelope, timestamp),
-      '--plain-http',
-      '--ref',
-      `${registry.host}/${repo}@${digest}`,
-    ]);
+    await notationGoSign(`${registry.host}/${repo}@${digest}`, {
+      cert,
+      envelope,
+      ...(timestamp ? { tsa: pki } : {}),
+    });
   }
 
   async function discover(
@@ -215,15 +193,8 @@ describe('notation-go interop through a loopback registry', { skip: notationSign
     const img = await image();
     const out = join(dir, 'other.jws');
     const other = `sha256:${createHash('sha256').update('another manifest').digest('hex')}`;
-    const descriptor = JSON.stringify({ mediaType: OCI_MANIFEST, digest: other, size: img.size });
-    await run(notationSign, [
-      'envelope',
-      ...signArgs(pki.leaf, 'jws', false),
-      '--descriptor',
-      descriptor,
-      '--out',
-      out,
-    ]);
+    const descriptor = { mediaType: OCI_MANIFEST, digest: other, size: img.size };
+    await notationGoEnvelope(descriptor, out, { cert: pki.leaf, envelope: 'jws' });
     await pushSignature(img.client, img, await readFile(out), 'application/jose+json');
     const found = await discover(img.repo, img);
     assert.equal(found.attempts[0]?.code, 'NOTATION_DIGEST_MISMATCH');
@@ -234,15 +205,8 @@ describe('notation-go interop through a loopback registry', { skip: notationSign
     test(`a tampered ${envelope} envelope from notation-go is denied`, async () => {
       const img = await image();
       const out = join(dir, `tampered.${envelope}`);
-      const descriptor = JSON.stringify({ mediaType: OCI_MANIFEST, digest: img.digest, size: img.size });
-      await run(notationSign, [
-        'envelope',
-        ...signArgs(pki.leaf, envelope, false),
-        '--descriptor',
-        descriptor,
-        '--out',
-        out,
-      ]);
+      const descriptor = { mediaType: OCI_MANIFEST, digest: img.digest, size: img.size };
+      await notationGoEnvelope(descriptor, out, { cert: pki.leaf, envelope });
       const bytes = await readFile(out);
       if (envelope === 'jws') {
         const env = JSON.parse(bytes.toString());
