@@ -9,6 +9,8 @@ declare -A need=(
   [gpg]=gnupg
   [openssl]=openssl
   [unsquashfs]=squashfs-tools
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
 )
 missing=()
 for cmd in "${!need[@]}"; do

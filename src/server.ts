@@ -1,7 +1,7 @@
 // Composition root of the webhook: wires policy, caches, metrics, logs and TLS into a listener.
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Coalescer, createTtlCache } from './cache/index.ts';
+import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache, sharedCache } from './cache/index.ts';
 import {
   type Digest,
   type InstanceSelection,
@@ -23,7 +23,10 @@ import {
   combineEvaluators,
   type DigestLookup,
   type Evaluator,
+  type ExceptionSource,
   ImageChecker,
+  type LastKnownGood,
+  type LastResolution,
   loadInlineKeys,
   loadPolicy,
   loadPolicyText,
@@ -36,8 +39,8 @@ import {
 } from './policy/index.ts';
 import { type Checker, MODES, type Mode, type PolicyCheck } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
-import { createLogger, type LogDestination, type LogLevel } from './webhook/log.ts';
-import { createMetrics } from './webhook/metrics.ts';
+import { createLogger, type LogDestination, type Logger, type LogLevel } from './webhook/log.ts';
+import { createMetrics, type Metrics } from './webhook/metrics.ts';
 import { readKeyPair, watchFiles } from './webhook/tls.ts';
 
 export interface ServerConfig {
@@ -63,7 +66,21 @@ export interface ServerConfig {
     readonly allowedTtlMs: number;
     readonly deniedTtlMs: number;
     readonly digestTtlMs: number;
+    /** Stale-if-error window for verified digests and their tags; 0 turns it off. */
+    readonly staleIfErrorMs: number;
   };
+  /** The verdict cache shared by the replicas; undefined: each replica on its own. */
+  readonly sharedCache?: SharedCacheConfig;
+}
+
+export interface SharedCacheConfig {
+  /** redis:// or rediss:// */
+  readonly url: string;
+  readonly password?: string;
+  /** PEM CA certificates trusted for rediss:// */
+  readonly ca?: string;
+  /** The key every replica signs and checks shared records with (at least 32 bytes). */
+  readonly secret: Uint8Array;
 }
 
 /** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
@@ -85,6 +102,8 @@ export interface Components {
 export interface PolicyCrds {
   readonly policies: PolicySource<Evaluator>;
   readonly pullSecrets: PullSecretSource;
+  /** Break-glass exceptions (ImageTrustException objects). */
+  readonly exceptions?: ExceptionSource;
   /** Every informer synced and every policy compiled once. */
   ready(): boolean;
 }
@@ -102,16 +121,37 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_CACHE = {
-  maxEntries: 10_000,
-  allowedTtlMs: 10 * 60_000,
-  deniedTtlMs: 10_000,
-  digestTtlMs: 30_000,
-};
+/** Connects the shared cache (never failing on an unreachable server: the breaker covers that). */
+async function openSharedCache(
+  config: SharedCacheConfig | undefined,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<SharedCache> {
+  if (config === undefined) return NO_SHARED_CACHE;
+  // Loaded only when configured: a webhook without a shared cache never loads the client.
+  const { connectRedisStore, DEFAULT_REDIS_BOUNDS } = await import('./cache/redis.ts');
+  const store = await connectRedisStore({
+    url: config.url,
+    ...(config.password === undefined ? {} : { password: config.password }),
+    ...(config.ca === undefined ? {} : { ca: config.ca }),
+    ...DEFAULT_REDIS_BOUNDS,
+    onStateChange(state, reason) {
+      metrics.sharedCacheEvent(state);
+      if (state === 'unavailable')
+        logger.warn({ err: reason }, 'shared cache unavailable, using the local cache');
+      else logger.info('shared cache available again');
+    },
+  });
+  return sharedCache(store, config.secret, () => {
+    metrics.sharedCacheEvent('tampered');
+    logger.warn('shared cache: a record failed its signature check and was ignored');
+  });
+}
 
 export async function startServer(config: ServerConfig, components: Components): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, components.logDestination);
   const metrics = createMetrics();
+  const shared = await openSharedCache(config.sharedCache, logger, metrics);
   // With policy CRDs watched, a policy file applies only when one is named.
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
@@ -119,7 +159,7 @@ export async function startServer(config: ServerConfig, components: Components):
   let closing = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
-  const shared = {
+  const caches = {
     resolver: components.resolver,
     verdicts: createTtlCache<Verdict>(config.cache.maxEntries),
     digests: createTtlCache<{ digest: Digest }>(config.cache.maxEntries),
@@ -129,18 +169,24 @@ export async function startServer(config: ServerConfig, components: Components):
     evaluations: new Coalescer<Verdict>(config.deadlineMs * 2),
     platforms: config.platforms,
     ...config.cache,
+    stale: {
+      windowMs: config.cache.staleIfErrorMs,
+      verdicts: createTtlCache<LastKnownGood>(config.cache.maxEntries),
+      resolutions: createTtlCache<LastResolution>(config.cache.maxEntries),
+    },
+    shared,
     observer: metrics,
   };
   const fileCheck: PolicyCheck = {
     mode: config.mode,
-    checker: new ImageChecker({ ...shared, evaluator: () => evaluator }),
+    checker: new ImageChecker({ ...caches, evaluator: () => evaluator }),
   };
   // combineEvaluators returns the same evaluator while a namespace's policies are unchanged.
   const crdCheckers = new WeakMap<Evaluator, Checker>();
   const crdChecker = (combined: Evaluator): Checker => {
     let checker = crdCheckers.get(combined);
     if (checker === undefined) {
-      checker = new ImageChecker({ ...shared, evaluator: () => combined });
+      checker = new ImageChecker({ ...caches, evaluator: () => combined });
       crdCheckers.set(combined, checker);
     }
     return checker;
@@ -187,6 +233,11 @@ export async function startServer(config: ServerConfig, components: Components):
             return crds.pullSecrets.secretsFor(context, signal);
           },
         };
+  const exceptions: ExceptionSource = {
+    has: (namespace) => crds?.exceptions?.has(namespace) ?? false,
+    covering: (namespace, ref) => crds?.exceptions?.covering(namespace, ref),
+    used: (exception, image) => crds?.exceptions?.used(exception, image),
+  };
   const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
   const app = buildApp({
     admission: {
@@ -195,6 +246,7 @@ export async function startServer(config: ServerConfig, components: Components):
       mode: config.mode,
       deadlineMs: config.deadlineMs,
       unknownKinds: config.unknownKinds,
+      ...(components.crds === undefined ? {} : { exceptions }),
       metrics,
       logger,
     },
@@ -273,6 +325,7 @@ export async function startServer(config: ServerConfig, components: Components):
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close();
       stopRequestLog();
+      await shared.close();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },

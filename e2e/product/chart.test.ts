@@ -174,6 +174,21 @@ describe('helm chart against the real API server', () => {
       ],
     },
     {
+      name: 'shared-cache',
+      values: () => ({
+        availability: {
+          staleIfError: '30m',
+          redis: {
+            enabled: true,
+            url: 'rediss://redis.cache.svc:6380/0',
+            passwordSecret: 'redis-auth',
+            caSecret: 'redis-ca',
+          },
+        },
+      }),
+      expect: ['secret/portcullis-cache-signing', 'deployment.apps/portcullis'],
+    },
+    {
       name: 'url',
       values: () => ({
         webhook: { url: 'https://127.0.0.1:9443/' },

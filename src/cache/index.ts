@@ -4,12 +4,16 @@ import { LRUCache } from 'lru-cache';
 /**
  * Default bounds: verdicts are keyed by content and policy generation, so an admitted verdict
  * can live long; denials only briefly (a fix must take effect fast); tags move, so briefly too.
+ * Verified verdicts and tag resolutions are kept an hour longer for stale-if-error: long enough
+ * to ride out a typical registry incident or rate-limit window, short enough that a tag's
+ * last-known digest is not far behind (docs/availability.md).
  */
 export const DEFAULT_CACHE_LIMITS = {
   maxEntries: 10_000,
   allowedTtlMs: 10 * 60_000,
   deniedTtlMs: 10_000,
   digestTtlMs: 30_000,
+  staleIfErrorMs: 60 * 60_000,
 } as const;
 
 /** A bounded map whose entries expire; every entry carries its own time to live. */
@@ -74,3 +78,13 @@ export class Coalescer<V> {
     return flight;
   }
 }
+
+export {
+  type KeyValueStore,
+  type Lease,
+  NO_SHARED_CACHE,
+  type RecordKind,
+  type SharedCache,
+  type SharedHit,
+  sharedCache,
+} from './shared.ts';

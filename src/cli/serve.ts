@@ -1,5 +1,5 @@
 // `portcullis serve`: the admission webhook, from flags or PORTCULLIS_* environment variables.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
@@ -14,6 +14,7 @@ import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
 import { writeSelfSignedCertificate } from '../webhook/tls.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
+import { parseDuration } from './transfer-flags.ts';
 
 const flags = {
   policy: {
@@ -77,6 +78,26 @@ const flags = {
     metavar: 'LIST',
     help: 'multi-arch images: verify the instances for these os/arch[/variant] platforms (comma-separated; each one the index offers must pass), or "all" instances (default linux/amd64) [PORTCULLIS_PLATFORMS]',
   },
+  'stale-if-error': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'when a registry fails transiently (refused, timeout, 5xx, 429), admit a digest verified within this time under the same policy, trust material and credentials, with a warning; a tag only while its last resolution is that recent; 0 turns it off (default 1h) [PORTCULLIS_STALE_IF_ERROR]',
+  },
+  'cache-url': {
+    type: 'string',
+    metavar: 'URL',
+    help: 'a Redis shared by the replicas for verdicts, tag resolutions and stale-if-error records (redis://[user:password@]host:port[/db], rediss:// for TLS); the password may come from PORTCULLIS_CACHE_PASSWORD instead; needs --cache-secret-file [PORTCULLIS_CACHE_URL]',
+  },
+  'cache-secret-file': {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'a secret of at least 32 bytes every replica signs and checks shared records with, so that write access to Redis alone cannot admit an image [PORTCULLIS_CACHE_SECRET_FILE]',
+  },
+  'cache-ca-file': {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'PEM CA certificates trusted for a rediss:// cache [PORTCULLIS_CACHE_CA_FILE]',
+  },
   'watch-policies': {
     type: 'boolean',
     help: 'apply the ClusterImagePolicy and ImagePolicy objects too (needs POD_NAMESPACE; POD_NAME names this replica); no --policy then means no policy file',
@@ -96,6 +117,15 @@ export interface ServeSettings {
   readonly registriesConfPath: string | undefined;
   readonly shortNames: ShortNameMode;
   readonly authFilePath: string | undefined;
+  /** --cache-url: read when serving (the files are read then). */
+  readonly sharedCache:
+    | {
+        readonly url: string;
+        readonly password: string | undefined;
+        readonly secretFile: string;
+        readonly caFile: string | undefined;
+      }
+    | undefined;
   /** --watch-policies: where the controller runs (the Pod's namespace and name) and its API server. */
   readonly kube:
     | { readonly namespace: string; readonly identity: string; readonly kubeconfig: string | undefined }
@@ -132,6 +162,11 @@ function platformsFlag(text: string): InstanceSelection {
   }
 }
 
+function staleIfError(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_CACHE_LIMITS.staleIfErrorMs;
+  return text === '0' ? 0 : parseDuration('stale-if-error', text);
+}
+
 /** Flags win over PORTCULLIS_* variables, which win over the defaults. */
 export function resolveServeSettings(argv: readonly string[], env: Io['env']): ServeSettings {
   const { flags: f, positionals } = parseArgs(argv, flags);
@@ -161,6 +196,18 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   if (f.kubeconfig !== undefined && f['watch-policies'] !== true) {
     throw new CliError('USAGE', '--kubeconfig needs --watch-policies');
   }
+  const cacheUrl = pick('cache-url', 'CACHE_URL');
+  const cacheSecretFile = pick('cache-secret-file', 'CACHE_SECRET_FILE');
+  const cacheCaFile = pick('cache-ca-file', 'CACHE_CA_FILE');
+  if (cacheUrl === undefined && (cacheSecretFile !== undefined || cacheCaFile !== undefined)) {
+    throw new CliError('USAGE', '--cache-secret-file and --cache-ca-file need --cache-url');
+  }
+  if (cacheUrl !== undefined && cacheSecretFile === undefined) {
+    throw new CliError('USAGE', '--cache-url needs --cache-secret-file');
+  }
+  if (cacheUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(cacheUrl)) {
+    throw new CliError('USAGE', 'invalid --cache-url: expected redis://host:port or rediss://host:port');
+  }
   let kube: ServeSettings['kube'];
   if (f['watch-policies'] === true) {
     const namespace = env.POD_NAMESPACE;
@@ -185,13 +232,25 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
       shutdownDelayMs: 2000,
-      cache: DEFAULT_CACHE_LIMITS,
+      cache: {
+        ...DEFAULT_CACHE_LIMITS,
+        staleIfErrorMs: staleIfError(pick('stale-if-error', 'STALE_IF_ERROR')),
+      },
     },
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
     authFilePath: pick('authfile', 'AUTHFILE'),
+    sharedCache:
+      cacheUrl === undefined || cacheSecretFile === undefined
+        ? undefined
+        : {
+            url: cacheUrl,
+            password: env.PORTCULLIS_CACHE_PASSWORD || undefined,
+            secretFile: cacheSecretFile,
+            caFile: cacheCaFile,
+          },
     kube,
   };
 }
@@ -209,6 +268,30 @@ function curlExample(certPath: string, port: number): string {
     },
   };
   return `curl --cacert ${certPath} -H 'content-type: application/json' https://localhost:${port}/validate -d '${JSON.stringify(review)}'`;
+}
+
+async function readSharedCache(
+  settings: NonNullable<ServeSettings['sharedCache']>,
+): Promise<NonNullable<ServerConfig['sharedCache']>> {
+  const read = async (flag: string, path: string) => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new CliError('USAGE', `--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const secret = await read('cache-secret-file', settings.secretFile);
+  if (secret.length < 32) {
+    throw new CliError('USAGE', `--cache-secret-file: expected at least 32 bytes, got ${secret.length}`);
+  }
+  return {
+    url: settings.url,
+    secret,
+    ...(settings.password === undefined ? {} : { password: settings.password }),
+    ...(settings.caFile === undefined
+      ? {}
+      : { ca: (await read('cache-ca-file', settings.caFile)).toString() }),
+  };
 }
 
 /** Resolves when SIGTERM or SIGINT arrives. */
@@ -250,7 +333,14 @@ ${formatFlags(flags)}
     // The controller starts once the listener is up, so a failing start leaves nothing running.
     const crds = kube === undefined ? undefined : Promise.withResolvers<KubeIntegration<Evaluator>>();
     const server = await startServer(
-      { ...settings.config, tlsCertPath: tls.certPath, tlsKeyPath: tls.keyPath },
+      {
+        ...settings.config,
+        tlsCertPath: tls.certPath,
+        tlsKeyPath: tls.keyPath,
+        ...(settings.sharedCache === undefined
+          ? {}
+          : { sharedCache: await readSharedCache(settings.sharedCache) }),
+      },
       { ...components, ...(crds === undefined ? {} : { crds: crds.promise }) },
     );
     let stopped: Promise<string | Error> = terminated();

@@ -67,6 +67,7 @@ function endpoint(what: WatchedResource): string {
   switch (what.resource) {
     case 'clusterimagepolicies':
     case 'imagepolicies':
+    case 'imagetrustexceptions':
       return `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${what.resource}`;
     case 'namespaces':
       return `/api/v1/${what.resource}`;
@@ -101,6 +102,7 @@ export class ClientKubeApi implements KubeApi {
     switch (what.resource) {
       case 'clusterimagepolicies':
       case 'imagepolicies':
+      case 'imagetrustexceptions':
         return async () =>
           (await this.#custom.listClusterCustomObject({ ...g, plural: what.resource })) as AnyList;
       case 'namespaces':
@@ -140,7 +142,7 @@ export class ClientKubeApi implements KubeApi {
   }
 
   async patchPolicyStatus(
-    resource: 'clusterimagepolicies' | 'imagepolicies',
+    resource: 'clusterimagepolicies' | 'imagepolicies' | 'imagetrustexceptions',
     namespace: string | undefined,
     name: string,
     status: unknown,

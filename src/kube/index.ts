@@ -1,6 +1,7 @@
 // The entry of the Kubernetes layer: the policy source and pull secrets the webhook consumes.
 import type { PolicyCompiler } from '../policy/crd/compile.ts';
 import { ClientKubeApi, loadKubeConfig } from './client.ts';
+import { ExceptionWatcher } from './exceptions.ts';
 import { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import { PolicyController } from './policy-controller.ts';
@@ -9,6 +10,7 @@ import type { KubeApi } from './types.ts';
 
 export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
+export { ExceptionWatcher } from './exceptions.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
   dockercfgToConfigJson,
@@ -38,6 +40,8 @@ export interface KubeSettings<T> {
 export interface KubeIntegration<T> {
   readonly policies: PolicyController<T>;
   readonly pullSecrets: KubePullSecrets;
+  /** Break-glass exceptions; not part of readiness (a cluster without their CRD has none). */
+  readonly exceptions: ExceptionWatcher;
   /** For /readyz: every informer synced and every policy compiled once. */
   ready(): boolean;
   stop(): Promise<void>;
@@ -70,15 +74,27 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     onError: settings.onError,
   });
   const pullSecrets = new KubePullSecrets(api, informer, settings.pullSecretNamespaces);
+  const exceptions = new ExceptionWatcher({
+    api,
+    leader,
+    informer: {
+      ...informer,
+      onError: (err: unknown) => settings.onError(err, 'watching ImageTrustExceptions'),
+    },
+    now: Date.now,
+    onError: settings.onError,
+    eventIntervalMs: 10 * 60_000,
+  });
   leader.start();
-  await Promise.all([policies.start(), pullSecrets.start()]);
+  await Promise.all([policies.start(), pullSecrets.start(), exceptions.start()]);
   return {
     policies,
     pullSecrets,
+    exceptions,
     ready: () => policies.ready() && pullSecrets.ready(),
     stop: async () => {
       leader.stop();
-      await Promise.all([policies.stop(), pullSecrets.stop()]);
+      await Promise.all([policies.stop(), pullSecrets.stop(), exceptions.stop()]);
     },
   };
 }

@@ -48,6 +48,8 @@ export interface ServiceAccountObject extends KubeObject {
 export type WatchedResource =
   | { readonly resource: 'clusterimagepolicies' }
   | { readonly resource: 'imagepolicies' }
+  /** Every namespace's break-glass exceptions. */
+  | { readonly resource: 'imagetrustexceptions' }
   | { readonly resource: 'namespaces' }
   /** All namespaces when `namespace` is undefined. */
   | {
@@ -94,9 +96,9 @@ export interface PolicyEvent {
 
 export interface KubeApi {
   watch<T extends KubeObject>(what: WatchedResource): Watched<T>;
-  /** JSON merge patch of a policy object's status subresource. */
+  /** JSON merge patch of a policy (or exception) object's status subresource. */
   patchPolicyStatus(
-    resource: 'clusterimagepolicies' | 'imagepolicies',
+    resource: 'clusterimagepolicies' | 'imagepolicies' | 'imagetrustexceptions',
     namespace: string | undefined,
     name: string,
     status: unknown,

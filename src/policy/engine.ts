@@ -25,7 +25,7 @@ import {
   type UnparsedImage,
 } from '../image/index.ts';
 import { DEFAULT_POLICY_JSON } from './default-policy.ts';
-import { registryStatus } from './resolver.ts';
+import { isTransient, registryStatus } from './resolver.ts';
 import type { CheckObserver, Evaluator, PullCredentials, Verdict } from './types.ts';
 
 export type PolicyLoadErrorCode = 'POLICY_UNREADABLE' | 'TRUST_UNREADABLE';
@@ -108,6 +108,21 @@ function allInstancesAllowed(verdicts: readonly Verdict[], digest: Digest): Verd
   };
 }
 
+/** `source` with every failed call also reported to `onFailure` (the caller still sees it). */
+function recordingFailures(source: ImageSource, onFailure: (err: unknown) => void): ImageSource {
+  return new Proxy(source, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = value.apply(target, args);
+        if (result instanceof Promise) result.catch(onFailure);
+        return result;
+      };
+    },
+  });
+}
+
 const NEEDS_IMAGE = Symbol('needs the image');
 const MAX_MEMOIZED = 10_000;
 
@@ -176,9 +191,21 @@ class PolicyEngine implements Evaluator {
     const pinned = this.#options.transport.parseReference(
       `//${ref.withoutTag().withDigest(digest).toString()}`,
     );
+    // Whether any registry exchange failed in a way that may pass: the evaluator folds failures
+    // into an undecided verdict, and only a transient one may be answered from a stale record.
+    let transient = false;
+    const noteFailure = (err: unknown) => {
+      transient ||= isTransient(err);
+    };
     let source: Promise<ImageSource> | undefined;
     const open = () => {
-      source ??= pinned.newImageSource(ctx);
+      source ??= pinned.newImageSource(ctx).then(
+        (s) => recordingFailures(s, noteFailure),
+        (err: unknown) => {
+          noteFailure(err);
+          throw err;
+        },
+      );
       return source;
     };
     const timed = async <T>(work: (s: ImageSource) => Promise<T>): Promise<T> => {
@@ -226,6 +253,7 @@ class PolicyEngine implements Evaluator {
       // In order, stopping at the first refusal: later instances are then never fetched.
       for (const one of chosen.images) {
         const verdict = toVerdict(await this.#evaluator.evaluate(one), digest, one.instance);
+        if (verdict.kind === 'error' && transient) return { ...verdict, transient };
         if (verdict.kind !== 'allowed') return verdict;
         verdicts.push(verdict);
       }

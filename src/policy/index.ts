@@ -1,5 +1,5 @@
 // The entry the webhook and the CLI import from the policy layer.
-export { type CheckerSettings, type CheckProgress, ImageChecker } from './checker.ts';
+export { type CheckerSettings, type CheckProgress, ImageChecker, type StaleSettings } from './checker.ts';
 export { combineEvaluators } from './crd/combine.ts';
 export { type InlineKeyLoaders, loadInlineKeys } from './crd/keys.ts';
 export type { ActivePolicy, PolicyChange, PolicySource } from './crd/source.ts';
@@ -12,20 +12,34 @@ export {
   type PolicyLoadErrorCode,
 } from './engine.ts';
 export {
+  EXCEPTION_KIND,
+  EXCEPTION_PLURAL,
+  type ExceptionSource,
+  type ExceptionState,
+  exceptionCovers,
+  exceptionFor,
+  exceptionState,
+  MAX_EXCEPTION_DAYS,
+  type TrustException,
+} from './exceptions.ts';
+export {
   DEFAULT_PLATFORMS,
   PlatformError,
   type PlatformErrorCode,
   parsePlatforms,
   platformsKey,
 } from './platforms.ts';
-export { type DigestLookup, RegistryResolver, registryStatus } from './resolver.ts';
+export type { LastKnownGood, LastResolution } from './records.ts';
+export { type DigestLookup, isTransient, RegistryResolver, registryStatus } from './resolver.ts';
 export type {
   CheckObserver,
   Evaluator,
+  ExceptionNote,
   PodCredentialContext,
   PullCredentials,
   PullSecretSource,
   Resolver,
   Stage,
+  StaleNote,
   Verdict,
 } from './types.ts';

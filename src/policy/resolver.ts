@@ -53,3 +53,26 @@ export function isAbsent(err: unknown): boolean {
   const { status, code } = (err ?? {}) as { status?: unknown; code?: unknown };
   return status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN';
 }
+
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'NETWORK',
+  'TIMEOUT',
+  'SERVER_ERROR',
+  'TOOMANYREQUESTS',
+  'SHORT_BODY',
+]);
+
+/**
+ * Whether a registry failure may pass by itself: refused or reset connections, timeouts, 5xx
+ * and 429 (after whatever retries the deadline allowed). Authentication, TLS, "not found" and
+ * malformed answers are definite: a last-known-good record never stands in for them.
+ */
+export function isTransient(err: unknown): boolean {
+  // Errors wrapped with context keep their code; the status may sit on a cause.
+  let e = err as { status?: unknown; code?: unknown; temporary?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e !== undefined && e !== null && depth < 8; depth++, e = e.cause as typeof e) {
+    if (typeof e.status === 'number') return e.status >= 500 || e.status === 429 || e.status === 408;
+    if (e.temporary === true || (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code))) return true;
+  }
+  return false;
+}

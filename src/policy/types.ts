@@ -13,9 +13,43 @@ export type Verdict =
       readonly digest?: Digest;
       /** True when signatures were verified against `digest` (only then may it be pinned). */
       readonly verified: boolean;
+      /** Set when the registry failed transiently and an earlier verification answered instead. */
+      readonly stale?: StaleNote;
+      /** Set when a break-glass exception admitted the image without verification. */
+      readonly exception?: ExceptionNote;
     }
   | { readonly kind: 'denied'; readonly reason: string }
-  | { readonly kind: 'error'; readonly code: string; readonly reason: string };
+  | {
+      readonly kind: 'error';
+      readonly code: string;
+      readonly reason: string;
+      /**
+       * True when a registry failed in a way that may pass (refused, timeout, 5xx, 429): only
+       * then may a last-known-good verification answer instead. Never set for a definite answer.
+       */
+      readonly transient?: boolean;
+    };
+
+/** The break-glass exception (ImageTrustException) that admitted an image. */
+export interface ExceptionNote {
+  readonly namespace: string;
+  readonly name: string;
+  readonly owner: string;
+  readonly reason: string;
+  /** epoch ms */
+  readonly expiresAt: number;
+}
+
+/** Why and on what an `allowed` verdict was given from a last-known-good record (stale-if-error). */
+export interface StaleNote {
+  /** When the digest was last verified under the same policy, trust and credentials (epoch ms). */
+  readonly verifiedAt: number;
+  /** When the tag was last resolved to the digest (epoch ms): set when that resolution was stale too. */
+  readonly resolvedAt?: number;
+  /** The typed code of the transient failure (TIMEOUT, NETWORK, SERVER_ERROR, TOOMANYREQUESTS, ...). */
+  readonly code: string;
+  readonly cause: string;
+}
 
 /** Registry credentials for one admission: Kubernetes `.dockerconfigjson` documents, most specific first. */
 export interface PullCredentials {
@@ -44,7 +78,8 @@ export type Stage = 'policy' | 'resolve' | 'fetch_signatures' | 'verify' | 'cach
 /** Where implementations report what they did; every method must be cheap and never throw. */
 export interface CheckObserver {
   stage(stage: Stage, seconds: number): void;
-  cache(cache: 'verdict' | 'digest', hit: boolean): void;
+  /** A lookup in the local (`verdict`, `digest`) or the shared cache (`shared_*`). */
+  cache(cache: 'verdict' | 'digest' | 'shared_verdict' | 'shared_digest', hit: boolean): void;
   /** One registry HTTP exchange; `status` is the HTTP status or `error` when there was none. */
   registryRequest(status: string): void;
 }

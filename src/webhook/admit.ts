@@ -1,5 +1,12 @@
 // One admission review in, one answer out, always within the deadline.
-import type { CheckProgress, PullCredentials, PullSecretSource, Verdict } from '../policy/index.ts';
+import {
+  type CheckProgress,
+  type ExceptionSource,
+  exceptionFor,
+  type PullCredentials,
+  type PullSecretSource,
+  type Verdict,
+} from '../policy/index.ts';
 import { extractImages, type ImageSite } from './images.ts';
 import type { Logger } from './log.ts';
 import type { Decision, Metrics } from './metrics.ts';
@@ -19,8 +26,13 @@ export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
 export interface Checker {
-  /** Never throws. */
-  check(image: string, credentials: PullCredentials, progress: CheckProgress): Promise<Verdict>;
+  /** Never throws; `deadlineAt` (performance.now() time) is when the answer is no longer awaited. */
+  check(
+    image: string,
+    credentials: PullCredentials,
+    progress: CheckProgress,
+    deadlineAt: number,
+  ): Promise<Verdict>;
   /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
   cached?(image: string, credentials: PullCredentials): Verdict | undefined;
 }
@@ -41,6 +53,8 @@ export interface AdmissionSettings {
   readonly deadlineMs: number;
   /** What to do with kinds that carry no known pod spec. */
   readonly unknownKinds: 'allow' | 'deny';
+  /** Break-glass exceptions (ImageTrustException objects); absent: none. */
+  readonly exceptions?: ExceptionSource;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -180,6 +194,33 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
+/**
+ * The images of `sites` a break-glass exception of `namespace` admits, with their verdicts
+ * (admitted without verification); undefined when the namespace has none.
+ */
+function exceptedImages(
+  settings: AdmissionSettings,
+  namespace: string,
+  sites: readonly ImageSite[],
+): Map<string, Verdict> | undefined {
+  const source = settings.exceptions;
+  if (source === undefined || !source.has(namespace)) return undefined;
+  const found = new Map<string, Verdict>();
+  for (const { image } of sites) {
+    const exception = exceptionFor(source, namespace, image);
+    if (exception === undefined || found.has(image)) continue;
+    source.used(exception, image);
+    const { name, owner, reason, expiresAt } = exception;
+    found.set(image, {
+      kind: 'allowed',
+      reason: `break-glass exception ${namespace}/${name}`,
+      verified: false,
+      exception: { namespace, name, owner, reason, expiresAt },
+    });
+  }
+  return found;
+}
+
 interface PendingCheck {
   readonly mode: Mode;
   readonly progress: CheckProgress;
@@ -223,9 +264,15 @@ async function judge(
     // Duplicate images within one request are checked once per policy check.
     const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
+    const excepted = exceptedImages(settings, request.namespace, sites);
     for (const [i, { mode, checker }] of checks.entries()) {
       for (const site of sites) {
         if (pending[i]!.has(site.image)) continue;
+        const exception = excepted?.get(site.image);
+        if (exception !== undefined) {
+          pending[i]!.set(site.image, { mode, progress: { stage: 'done' }, verdict: exception });
+          continue;
+        }
         // Cached verdicts are taken without a promise per image: the common case under load.
         const known = checker.cached?.(site.image, credentials);
         const entry: PendingCheck = { mode, progress: { stage: known === undefined ? 'parsing' : 'done' } };
@@ -235,7 +282,7 @@ async function judge(
           continue;
         }
         done.push(
-          checker.check(site.image, credentials, entry.progress).then((v) => {
+          checker.check(site.image, credentials, entry.progress, deadlineAt).then((v) => {
             entry.verdict = v;
           }),
         );
@@ -277,17 +324,110 @@ function pinningPatch(outcomes: readonly Outcome[]): string | undefined {
 
 type Answer = { response: AdmissionResponse; decision: Decision; mode: Mode };
 
+/** What an answer says beside its decision: warnings for the user, annotations for the audit log. */
+interface Notes {
+  readonly warnings: readonly string[];
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+const NO_NOTES: Notes = { warnings: [], annotations: {} };
+
+const AUDIT_VALUE_MAX = 4096;
+
+function isoTime(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** What one note-worthy admitted image contributes: its warning, its audit record, and its count and log line. */
+interface ImageNote {
+  readonly warning: string;
+  readonly record: string;
+  readonly report: () => void;
+}
+
+/**
+ * One note per distinct image whose allowed verdict `describe` finds note-worthy, and together
+ * one audit annotation under `annotation`.
+ */
+function imageNotes(
+  outcomes: readonly Outcome[],
+  annotation: string,
+  describe: (site: ImageSite, verdict: Extract<Verdict, { kind: 'allowed' }>) => ImageNote | undefined,
+): Notes {
+  const warnings: string[] = [];
+  const records: string[] = [];
+  const seen = new Set<string>();
+  for (const { site, verdict } of outcomes) {
+    if (verdict.kind !== 'allowed' || seen.has(site.image)) continue;
+    const note = describe(site, verdict);
+    if (note === undefined) continue;
+    seen.add(site.image);
+    warnings.push(note.warning);
+    records.push(note.record);
+    note.report();
+  }
+  if (records.length === 0) return NO_NOTES;
+  return { warnings, annotations: { [annotation]: oneLine(records.join('; '), AUDIT_VALUE_MAX) } };
+}
+
+/**
+ * Images admitted on a last-known-good verification (stale-if-error) or by a break-glass
+ * exception: each gets a warning, a log line and a count; each kind one audit annotation.
+ */
+function admissionNotes(settings: AdmissionSettings, uid: string, outcomes: readonly Outcome[]): Notes {
+  const stale = imageNotes(outcomes, 'stale-if-error', (site, verdict) => {
+    if (verdict.stale === undefined) return undefined;
+    const { verifiedAt, resolvedAt, code, cause } = verdict.stale;
+    const tag = resolvedAt === undefined ? '' : `, its tag last resolved ${isoTime(resolvedAt)}`;
+    return {
+      warning: `portcullis: image ${JSON.stringify(site.image)} admitted on its verification of ${isoTime(verifiedAt)}${tag}: the registry is failing (${code})`,
+      record: `${oneLine(site.image, REASON_MAX)}@${verdict.digest ?? ''} verified ${isoTime(verifiedAt)}${tag} (${code})`,
+      report() {
+        settings.metrics.staleAdmission(code);
+        const fields = { uid, image: site.image, digest: verdict.digest, verifiedAt, resolvedAt, code };
+        settings.logger.warn(
+          { ...fields, cause: oneLine(cause, REASON_MAX) },
+          'image admitted from a last-known-good verification',
+        );
+      },
+    };
+  });
+  const excepted = imageNotes(outcomes, 'break-glass', (site, verdict) => {
+    if (verdict.exception === undefined) return undefined;
+    const { namespace, name, owner, reason, expiresAt } = verdict.exception;
+    const by = `${namespace}/${name}`;
+    return {
+      warning: `portcullis: image ${JSON.stringify(site.image)} admitted WITHOUT verification by break-glass exception ${by} (owner ${owner}, until ${isoTime(expiresAt)}): ${reason}`,
+      record: `${oneLine(site.image, REASON_MAX)} by ${by} (owner ${oneLine(owner, 256)}, until ${isoTime(expiresAt)})`,
+      report() {
+        settings.metrics.exceptionAdmission(namespace);
+        const fields = { uid, image: site.image, exception: by, owner };
+        settings.logger.warn(
+          { ...fields, reason: oneLine(reason, REASON_MAX) },
+          'image admitted by a break-glass exception',
+        );
+      },
+    };
+  });
+  return {
+    warnings: [...stale.warnings, ...excepted.warnings],
+    annotations: { ...stale.annotations, ...excepted.annotations },
+  };
+}
+
 /** The strictest mode among the problems decides; the others' problems still show. */
 function decide(
   settings: AdmissionSettings,
   uid: string,
   problems: readonly Problem[],
-  extraWarnings: readonly string[],
+  notes: Notes = NO_NOTES,
 ): Answer {
-  const warnings = extraWarnings.map((w) => oneLine(w, WARNING_MAX));
+  const warnings = notes.warnings.map((w) => oneLine(w, WARNING_MAX));
+  const annotations =
+    Object.keys(notes.annotations).length > 0 ? { auditAnnotations: notes.annotations } : {};
   if (problems.length === 0) {
     return {
-      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) },
+      response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}), ...annotations },
       decision: 'allowed',
       mode: settings.mode,
     };
@@ -296,9 +436,10 @@ function decide(
   // MODES lists the strictest first; a mode outside it (a bad setting) falls to the default case.
   const mode = MODES.find((m) => of(m).length > 0);
   const audit = {
+    ...notes.annotations,
     decision: '',
     mode: String(mode),
-    problems: oneLine(problems.map((p) => p.text).join('; '), 4096),
+    problems: oneLine(problems.map((p) => p.text).join('; '), AUDIT_VALUE_MAX),
   };
   const warned = [...warnings, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
   const withWarnings = warned.length > 0 ? { warnings: warned } : {};
@@ -378,21 +519,15 @@ export async function admit(
                 decision: 'skipped',
                 mode: settings.mode,
               }
-            : decide(
-                settings,
-                request.uid,
-                [{ mode: settings.mode, text: `${note}, and unknown kinds are denied` }],
-                [],
-              );
+            : decide(settings, request.uid, [
+                { mode: settings.mode, text: `${note}, and unknown kinds are denied` },
+              ]);
         break;
       }
       case 'invalid':
-        answer = decide(
-          settings,
-          request.uid,
-          [{ mode: settings.mode, text: `invalid object: ${extraction.message}` }],
-          [],
-        );
+        answer = decide(settings, request.uid, [
+          { mode: settings.mode, text: `invalid object: ${extraction.message}` },
+        ]);
         break;
       case 'workload': {
         outcomes = await judge(
@@ -405,7 +540,7 @@ export async function admit(
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));
-        answer = decide(settings, request.uid, problems, []);
+        answer = decide(settings, request.uid, problems, admissionNotes(settings, request.uid, outcomes));
         if (mutate && extraction.isPod && answer.response.allowed) {
           const patch = pinningPatch(outcomes);
           if (patch !== undefined)
@@ -418,12 +553,9 @@ export async function admit(
     }
   } catch (err) {
     settings.logger.error({ uid: request.uid, err }, 'admission failed');
-    answer = decide(
-      settings,
-      request.uid,
-      [{ mode: settings.mode, text: `internal error: ${(err as Error).message}` }],
-      [],
-    );
+    answer = decide(settings, request.uid, [
+      { mode: settings.mode, text: `internal error: ${(err as Error).message}` },
+    ]);
   }
   const elapsed = (performance.now() - started) / 1000;
   settings.metrics.admission(answer.decision, answer.mode, elapsed);

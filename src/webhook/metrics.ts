@@ -9,6 +9,12 @@ export type Decision = 'allowed' | 'denied' | 'warned' | 'audited' | 'skipped' |
 
 export interface Metrics extends CheckObserver {
   admission(decision: Decision, mode: string, seconds: number): void;
+  /** An image admitted on a last-known-good verification, by the code of the registry failure. */
+  staleAdmission(code: string): void;
+  /** An image admitted by a break-glass exception of `namespace`. */
+  exceptionAdmission(namespace: string): void;
+  /** The shared cache became unavailable or available again, or served a record failing its signature. */
+  sharedCacheEvent(event: 'unavailable' | 'available' | 'tampered'): void;
   /** The text exposition format, and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
@@ -110,6 +116,9 @@ export function createMetrics(): Metrics {
   const admissions = new Map<string, number>();
   const cache = new Map<string, number>();
   const registryRequests = new Map<string, number>();
+  const staleAdmissions = new Map<string, number>();
+  const sharedCacheEvents = new Map<string, number>();
+  const exceptionAdmissions = new Map<string, number>();
   const admissionSeconds = new Map([['', new Series()]]);
   const allStages: readonly Stage[] = ['policy', 'resolve', 'fetch_signatures', 'verify', 'cache'];
   const stages = new Map(allStages.map((s) => [s, new Series()]));
@@ -139,7 +148,7 @@ export function createMetrics(): Metrics {
   counter(
     registry,
     'portcullis_cache_requests_total',
-    'Cache lookups, by cache (verdict, digest) and result (hit, miss).',
+    'Cache lookups, by cache (verdict, digest; shared_verdict, shared_digest in the shared cache) and result (hit, miss).',
     ['cache', 'result'],
     cache,
   );
@@ -149,6 +158,27 @@ export function createMetrics(): Metrics {
     'Registry operations (tag resolutions, manifest and signature reads), by HTTP status (or error when there was none).',
     ['status'],
     registryRequests,
+  );
+  counter(
+    registry,
+    'portcullis_stale_admissions_total',
+    'Images admitted on a last-known-good verification because the registry failed transiently (stale-if-error), by failure code.',
+    ['code'],
+    staleAdmissions,
+  );
+  counter(
+    registry,
+    'portcullis_shared_cache_events_total',
+    'Shared cache events: unavailable (the breaker opened, the local cache answers alone), available (closed again), tampered (a record failed its signature check).',
+    ['event'],
+    sharedCacheEvents,
+  );
+  counter(
+    registry,
+    'portcullis_exception_admissions_total',
+    'Images admitted without verification by a break-glass exception (ImageTrustException), by namespace.',
+    ['namespace'],
+    exceptionAdmissions,
   );
   const admissionSeries = admissionSeconds.get('')!;
   const admissionKey = labelKeys();
@@ -166,6 +196,15 @@ export function createMetrics(): Metrics {
     },
     registryRequest(status) {
       bump(registryRequests, status);
+    },
+    staleAdmission(code) {
+      bump(staleAdmissions, code);
+    },
+    exceptionAdmission(namespace) {
+      bump(exceptionAdmissions, namespace);
+    },
+    sharedCacheEvent(event) {
+      bump(sharedCacheEvents, event);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -5,7 +5,7 @@
 //
 //   node_modules/.bin/node test/bench/admit-micro.bench.ts [--reviews N]
 import { Writable } from 'node:stream';
-import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
+import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS, NO_SHARED_CACHE } from '../../src/cache/index.ts';
 import type { Digest } from '../../src/image/index.ts';
 import { type Evaluator, ImageChecker, NO_PULL_SECRETS, type Verdict } from '../../src/policy/index.ts';
 import { type AdmissionSettings, admit } from '../../src/webhook/admit.ts';
@@ -33,6 +33,8 @@ function settings(): AdmissionSettings {
     evaluations: new Coalescer<Verdict>(16_000),
     platforms: { kind: 'platforms', platforms: [{ os: 'linux', architecture: 'amd64' }] },
     ...DEFAULT_CACHE_LIMITS,
+    stale: { windowMs: 0, verdicts: createTtlCache(1), resolutions: createTtlCache(1) },
+    shared: NO_SHARED_CACHE,
     observer: metrics,
   });
   const discard = new Writable({ write: (_chunk, _encoding, done) => done() });

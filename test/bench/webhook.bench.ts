@@ -97,7 +97,7 @@ async function serve(kind: Kind, work: string): Promise<void> {
     const cache =
       kind === 'cached'
         ? DEFAULT_CACHE_LIMITS
-        : { maxEntries: 1, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0 };
+        : { maxEntries: 1, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0, staleIfErrorMs: 0 };
     const server = await startServer(
       serverConfig(work, { deadlineMs: 8000, logLevel: 'warn', cache }),
       realComponents(work, new DockerTransport(environment)),

@@ -99,6 +99,15 @@ describe('serve settings', () => {
     assert.equal(resolveServeSettings([], { POD_NAMESPACE: 'portcullis-system' }).kube, undefined);
   });
 
+  it('--stale-if-error and PORTCULLIS_STALE_IF_ERROR set the window, 0 turns it off, default 1h', () => {
+    const window = (argv: string[], env: Record<string, string> = {}) =>
+      resolveServeSettings(argv, env).config.cache.staleIfErrorMs;
+    assert.equal(window([]), 3_600_000);
+    assert.equal(window(['--stale-if-error', '15m']), 900_000);
+    assert.equal(window([], { PORTCULLIS_STALE_IF_ERROR: '2h30m' }), 9_000_000);
+    assert.equal(window(['--stale-if-error=0']), 0);
+  });
+
   const bad: Array<[string, string[], Record<string, string>]> = [
     ['--watch-policies without POD_NAMESPACE', ['--watch-policies'], {}],
     ['--kubeconfig without --watch-policies', ['--kubeconfig', '/k'], { POD_NAMESPACE: 'ns' }],
@@ -114,6 +123,7 @@ describe('serve settings', () => {
     ['an unknown flag', ['--port', '1'], {}],
     ['a platform without an architecture', ['--platforms', 'linux'], {}],
     ['an unknown short-name mode', ['--short-names', 'crio'], {}],
+    ['a stale-if-error window without a unit', ['--stale-if-error', '60'], {}],
   ];
   for (const [what, argv, env] of bad) {
     it(`rejects ${what} as a usage error`, () => {

@@ -233,17 +233,18 @@ describe('CLI start-up: the published form (bin/ and the bundle, no src/)', () =
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
+      // The address is printed on stderr, the logs on stdout: either pipe may deliver last.
       let out = '';
-      server.stderr.on('data', (d: Buffer) => {
-        out += d.toString();
+      const url = await new Promise<string | undefined>((resolve) => {
+        const read = (d: Buffer) => {
+          out += d.toString();
+          const found = /listening on (https:\/\/\S+)/.exec(out)?.[1];
+          if (found !== undefined) resolve(found);
+        };
+        server.stderr.on('data', read);
+        server.stdout.on('data', read);
+        server.on('exit', () => resolve(undefined));
       });
-      server.stdout.setEncoding('utf8');
-      let url: string | undefined;
-      for await (const chunk of server.stdout) {
-        out += chunk;
-        url = /listening on (https:\/\/\S+)/.exec(out)?.[1];
-        if (url !== undefined) break;
-      }
       assert.ok(url !== undefined, `serve did not start:\n${out}`);
       const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         request(`${url}/healthz`, { rejectUnauthorized: false }, (r) => {

@@ -171,7 +171,7 @@ export class FakeCluster implements KubeApi {
   }
 
   async patchPolicyStatus(
-    resource: 'clusterimagepolicies' | 'imagepolicies',
+    resource: 'clusterimagepolicies' | 'imagepolicies' | 'imagetrustexceptions',
     namespace: string | undefined,
     name: string,
     status: unknown,

@@ -140,6 +140,106 @@ describe('ImageChecker', () => {
   });
 });
 
+describe('ImageChecker stale-if-error', () => {
+  const image = 'registry.example/team/app:1';
+  const deadline = () => performance.now() + 2000;
+  const check = (rig: ReturnType<typeof checkerRig>, name = image) =>
+    rig.checker.check(name, none, progress(), deadline());
+  /** A rig that verified `name` once, then sees its registry fail transiently. */
+  async function afterOutage(name = image, windowMs = 60_000) {
+    const rig = checkerRig({ staleIfErrorMs: windowMs, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0 });
+    await check(rig, name);
+    rig.resolver.behaviour = 'unavailable';
+    rig.evaluator!.behaviour = 'unavailable';
+    return rig;
+  }
+
+  it('admits a verified digest, saying when it was verified and why the registry failed', async () => {
+    const before = Date.now();
+    const rig = await afterOutage();
+    const verdict = await check(rig);
+    assert.equal(verdict.kind, 'allowed');
+    assert.ok(verdict.kind === 'allowed' && verdict.stale !== undefined);
+    assert.equal(verdict.digest, digestFor(image));
+    assert.ok(verdict.stale.verifiedAt >= before && verdict.stale.verifiedAt <= Date.now());
+    assert.ok(verdict.stale.resolvedAt !== undefined && verdict.stale.resolvedAt >= before);
+    assert.equal(verdict.stale.code, 'SERVER_ERROR');
+  });
+  it('admits a digest-pinned image on its verification alone', async () => {
+    const pinned = `registry.example/team/app@${digestFor('x')}`;
+    const rig = await afterOutage(pinned);
+    const verdict = await check(rig, pinned);
+    assert.ok(verdict.kind === 'allowed' && verdict.stale !== undefined);
+    assert.equal(verdict.stale.resolvedAt, undefined);
+    assert.equal(verdict.stale.code, 'EVALUATION_FAILED');
+  });
+  it('is off with a window of 0', async () => {
+    const rig = await afterOutage(image, 0);
+    assert.equal((await check(rig)).kind, 'error');
+  });
+  it('covers a tag only while its last resolution is within the window', async () => {
+    const rig = await afterOutage(image, 300);
+    await sleep(400);
+    const verdict = await check(rig);
+    assert.equal(verdict.kind, 'error');
+  });
+  it('refreshes the window with every fresh verification', async () => {
+    const rig = checkerRig({ staleIfErrorMs: 600, allowedTtlMs: 0, digestTtlMs: 0 });
+    await check(rig);
+    await sleep(400);
+    await check(rig);
+    await sleep(400);
+    rig.resolver.behaviour = 'unavailable';
+    rig.evaluator!.behaviour = 'unavailable';
+    assert.equal((await check(rig)).kind, 'allowed');
+  });
+  it('does not stand in for failures that are not transient', async () => {
+    const rig = await afterOutage();
+    rig.resolver.behaviour = 'throw';
+    assert.equal((await check(rig)).kind, 'error');
+  });
+  it('never admits a digest never verified under this policy, trust and credentials', async () => {
+    const changes: Array<(rig: ReturnType<typeof checkerRig>) => void> = [
+      (rig) => (rig.evaluator!.policyHash = 'policy-2'),
+      (rig) => (rig.evaluator!.trustHash = 'trust-2'),
+    ];
+    for (const change of changes) {
+      const rig = await afterOutage();
+      change(rig);
+      assert.equal((await check(rig)).kind, 'error');
+    }
+    const rig = await afterOutage();
+    const other = { dockerConfigJson: [authFor('registry.example', 'x')] };
+    assert.equal((await rig.checker.check(image, other, progress(), deadline())).kind, 'error');
+    assert.equal((await check(rig, 'registry.example/team/other:1')).kind, 'error');
+  });
+  it('never admits from a stale tag what was admitted without verification', async () => {
+    const name = 'registry.example/unverified/app:1';
+    const rig = checkerRig({ staleIfErrorMs: 60_000, allowedTtlMs: 60_000, digestTtlMs: 0 });
+    assert.equal((await check(rig, name)).kind, 'allowed');
+    rig.resolver.behaviour = 'unavailable';
+    const verdict = await check(rig, name);
+    assert.equal(verdict.kind, 'error');
+  });
+  it('keeps a definite denial, whatever the registry does next', async () => {
+    const name = 'registry.example/unsigned/app:1';
+    const rig = await afterOutage(name);
+    rig.resolver.behaviour = 'ok';
+    rig.evaluator!.behaviour = 'ok';
+    assert.equal((await check(rig, name)).kind, 'denied');
+    rig.evaluator!.behaviour = 'unavailable';
+    assert.equal((await check(rig, name)).kind, 'error');
+  });
+  it('answers from the record before the deadline when the registry hangs', async () => {
+    const rig = await afterOutage();
+    rig.resolver.behaviour = 'hang';
+    const deadlineAt = performance.now() + 400;
+    const verdict = await rig.checker.check(image, none, progress(), deadlineAt);
+    assert.ok(performance.now() < deadlineAt, 'answered after the deadline');
+    assert.ok(verdict.kind === 'allowed' && verdict.stale?.code === 'TIMEOUT');
+  });
+});
+
 describe('ImageChecker.cached', () => {
   const image = 'registry.example/team/app:1';
   /** The cache observations and stages a checker reports, in order. */

@@ -1,11 +1,13 @@
 // In-test Resolver/Evaluator/PullSecretSource: scriptable, counting, able to hang or throw — the
 // faults a real registry and policy cannot be made to produce on demand.
-import { Coalescer, createTtlCache } from '../../src/cache/index.ts';
-import { type Digest, type DockerReference, digestOf } from '../../src/image/index.ts';
+import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache } from '../../src/cache/index.ts';
+import { type Digest, DockerError, type DockerReference, digestOf } from '../../src/image/index.ts';
 import {
   type CheckObserver,
   type Evaluator,
   ImageChecker,
+  type LastKnownGood,
+  type LastResolution,
   type PullCredentials,
   type PullSecretSource,
   type Resolver,
@@ -14,7 +16,8 @@ import {
 
 export const digestFor = (name: string): Digest => digestOf(`manifest of ${name}`);
 
-export type Behaviour = 'ok' | 'hang' | 'throw';
+/** `unavailable`: fails as a registry answering 503 does (transiently). */
+export type Behaviour = 'ok' | 'hang' | 'throw' | 'unavailable';
 
 export class FakeResolver implements Resolver {
   calls: string[] = [];
@@ -39,6 +42,9 @@ export class FakeResolver implements Resolver {
 
 async function behave(behaviour: Behaviour, signal: AbortSignal): Promise<void> {
   if (behaviour === 'throw') throw new Error('registry exploded');
+  if (behaviour === 'unavailable') {
+    throw new DockerError('SERVER_ERROR', 'status 503', { status: 503, temporary: true });
+  }
   if (behaviour === 'hang') {
     await new Promise((_resolve, reject) => {
       signal.addEventListener('abort', () => reject(signal.reason), { once: true });
@@ -48,8 +54,8 @@ async function behave(behaviour: Behaviour, signal: AbortSignal): Promise<void> 
 
 /**
  * Images whose repository path starts with `rejected/` are rejected and `open/` accepted without
- * looking (like reject / insecureAcceptAnything scopes); `unsigned/` fail verification; anything
- * else passes verification.
+ * looking (like reject / insecureAcceptAnything scopes); `unsigned/` fail verification;
+ * `unverified/` are admitted after looking, without a signature; anything else passes verification.
  */
 export class FakeEvaluator implements Evaluator {
   policyHash = 'policy-1';
@@ -77,10 +83,21 @@ export class FakeEvaluator implements Evaluator {
   ): Promise<Verdict> {
     this.evaluations.push(`${ref}@${digest}`);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.behaviour === 'unavailable') {
+      // What the engine answers when a registry exchange failed transiently mid-evaluation.
+      return { kind: 'error', code: 'EVALUATION_FAILED', reason: 'status 503', transient: true };
+    }
     await behave(this.behaviour, signal);
     observer.stage('verify', 0.001);
     if (ref.path.startsWith('unsigned/')) {
       return { kind: 'denied', reason: 'a signature was required, but no signature exists' };
+    }
+    if (ref.path.startsWith('unverified/')) {
+      return {
+        kind: 'allowed',
+        reason: 'accepted by policy without signature verification',
+        verified: false,
+      };
     }
     return { kind: 'allowed', reason: 'signed by a trusted key', verified: true };
   }
@@ -115,6 +132,8 @@ export function checkerRig(
     allowedTtlMs?: number;
     deniedTtlMs?: number;
     digestTtlMs?: number;
+    staleIfErrorMs?: number;
+    shared?: SharedCache;
     observer?: CheckObserver;
   } = {},
 ): CheckerRig {
@@ -133,6 +152,12 @@ export function checkerRig(
     allowedTtlMs: overrides.allowedTtlMs ?? 60_000,
     deniedTtlMs: overrides.deniedTtlMs ?? 5_000,
     digestTtlMs: overrides.digestTtlMs ?? 10_000,
+    stale: {
+      windowMs: overrides.staleIfErrorMs ?? 0,
+      verdicts: createTtlCache<LastKnownGood>(1000),
+      resolutions: createTtlCache<LastResolution>(1000),
+    },
+    shared: overrides.shared ?? NO_SHARED_CACHE,
     observer: overrides.observer ?? silentObserver,
   });
   return rig as CheckerRig;

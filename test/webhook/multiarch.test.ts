@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { Coalescer, createTtlCache } from '../../src/cache/index.ts';
+import { Coalescer, createTtlCache, NO_SHARED_CACHE } from '../../src/cache/index.ts';
 import type { Digest, InstanceSelection } from '../../src/image/index.ts';
 import {
   type Evaluator,
@@ -60,6 +60,8 @@ describe('webhook: multi-arch images', () => {
       allowedTtlMs: 60_000,
       deniedTtlMs: 60_000,
       digestTtlMs: 60_000,
+      stale: { windowMs: 0, verdicts: createTtlCache(1), resolutions: createTtlCache(1) },
+      shared: NO_SHARED_CACHE,
       observer: silentObserver,
     });
     return buildApp({

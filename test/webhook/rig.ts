@@ -1,6 +1,7 @@
 // Builds the webhook app over in-test policy fakes, and AdmissionReviews for every workload kind.
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import type { ExceptionSource } from '../../src/policy/index.ts';
 import type { AdmissionSettings, Mode, PolicyCheck } from '../../src/webhook/admit.ts';
 import { buildApp } from '../../src/webhook/app.ts';
 import { createLogger } from '../../src/webhook/log.ts';
@@ -20,6 +21,7 @@ export function appRig(
     bodyLimit?: number;
     /** Policy checks after the rig's own (CRD policies, in serve). */
     extraChecks?: readonly PolicyCheck[];
+    exceptions?: ExceptionSource;
   } = {},
 ): AppRig {
   const metrics = createMetrics();
@@ -40,6 +42,7 @@ export function appRig(
       mode,
       deadlineMs: options.deadlineMs ?? 2000,
       unknownKinds: options.unknownKinds ?? 'allow',
+      ...(options.exceptions === undefined ? {} : { exceptions: options.exceptions }),
       metrics,
       logger: createLogger('debug', sink),
     },

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { policyCrd } from '../../../src/policy/crd/schema.ts';
 import type { PolicyKind } from '../../../src/policy/crd/types.ts';
-import { readCrdFile, renderCrd } from './crd-files.ts';
+import { EXCEPTION_CRD_FILE, readCrdFile, renderCrd, renderExceptionCrd } from './crd-files.ts';
 
 const kinds: PolicyKind[] = ['ClusterImagePolicy', 'ImagePolicy'];
 
@@ -12,6 +13,10 @@ describe('charts/portcullis/crds', () => {
       assert.equal(readCrdFile(kind), renderCrd(kind));
     });
   }
+
+  it('ImageTrustException: the committed file is what exception-schema.ts renders', () => {
+    assert.equal(readFileSync(EXCEPTION_CRD_FILE, 'utf8'), renderExceptionCrd());
+  });
 
   it('only the ClusterImagePolicy has a namespaceSelector', () => {
     const props = (kind: PolicyKind) => {

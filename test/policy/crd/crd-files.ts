@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { toYaml } from '../../../src/kube/client.ts';
+import { exceptionCrd } from '../../../src/policy/crd/exception-schema.ts';
 import { policyCrd } from '../../../src/policy/crd/schema.ts';
 import type { PolicyKind } from '../../../src/policy/crd/types.ts';
 
@@ -21,6 +22,15 @@ export function readCrdFile(kind: PolicyKind): string {
   return readFileSync(CRD_FILES[kind], 'utf8');
 }
 
+export const EXCEPTION_CRD_FILE = fileURLToPath(
+  new URL('../../../charts/portcullis/crds/imagetrustexceptions.yaml', import.meta.url),
+);
+
+export function renderExceptionCrd(): string {
+  return `# Generated from src/policy/crd/exception-schema.ts by test/policy/crd/crd-files.ts --write; do not edit.\n${toYaml(exceptionCrd())}`;
+}
+
 if (process.argv.includes('--write')) {
   for (const kind of Object.keys(CRD_FILES) as PolicyKind[]) writeFileSync(CRD_FILES[kind], renderCrd(kind));
+  writeFileSync(EXCEPTION_CRD_FILE, renderExceptionCrd());
 }

@@ -2,9 +2,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { once } from 'node:events';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +15,7 @@ import {
 } from '../../../../src/image/transports/docker/index.ts';
 import { TAG_SNAPSHOT_MAX_AGE_MS } from '../../../../src/image/transports/docker/source.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
+import { startFaultProxy } from '../../../helpers/fault-proxy.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { pushWithFetch, syntheticImage } from '../../../helpers/synthetic-image.ts';
 
@@ -382,43 +380,17 @@ async function recordingFront(
   target: TestRegistry,
 ): Promise<{ url: string; host: string; seen: SeenRequest[]; stop(): Promise<void> }> {
   const seen: SeenRequest[] = [];
-  const upstream = new URL(target.url);
-  const server = createServer((req, res) => {
+  const front = await startFaultProxy(target);
+  front.set(({ method, path, headers }) => {
     seen.push({
-      method: req.method ?? '',
-      path: (req.url ?? '').split('?', 1)[0] ?? '',
-      contentLength: req.headers['content-length'],
-      transferEncoding: req.headers['transfer-encoding'],
+      method,
+      path: path.split('?', 1)[0] ?? '',
+      contentLength: headers['content-length'],
+      transferEncoding: headers['transfer-encoding'],
     });
-    const out = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    out.on('error', () => res.destroy());
-    req.pipe(out);
+    return { kind: 'pass' };
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
-    seen,
-    stop: async () => {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
-  };
+  return { url: `http://${front.host}`, host: front.host, seen, stop: () => front.stop() };
 }
 
 /** `bytes` in 1 MiB chunks, verified against `digest` as they flow (the copy engine's source side). */
