@@ -10,7 +10,7 @@ import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { notationGoSign, notationSignMissing } from '../image/signature/notation/notation-go.ts';
-import { IDENTITY, makePki, type NotationPki } from '../image/signature/notation/pki.ts';
+import { makePki, type NotationPki, notationRequirement } from '../image/signature/notation/pki.ts';
 import { RegistryClient } from '../image/signature/sigstore/oci.ts';
 
 let registry: TestRegistry;
@@ -23,14 +23,7 @@ function notationPolicy(host: string, root: string, level = 'strict'): string {
     default: [{ type: 'reject' }],
     transports: {
       docker: {
-        [`${host}/notation`]: [
-          {
-            type: 'notationSigned',
-            trustStore: { caPath: root },
-            trustedIdentities: [IDENTITY],
-            signatureVerification: { level },
-          },
-        ],
+        [`${host}/notation`]: [notationRequirement(root, level)],
       },
     },
   });

@@ -1,7 +1,7 @@
 // notation-sign: test tooling for Portcullis's Notation interop tests. It signs with the Notary
 // Project's own Go library (notation-go), so the tests verify envelopes Portcullis did not write.
 //
-//	notation-sign sign     --key K --certs C --ref HOST/REPO@DIGEST [--envelope jws|cose]
+//	notation-sign sign     --key K --certs C --ref HOST/REPO(@DIGEST|:TAG) [--envelope jws|cose]
 //	                       [--tsa-key K --tsa-certs C] [--expiry DURATION] [--plain-http]
 //	notation-sign envelope --key K --certs C --descriptor JSON [--envelope jws|cose]
 //	                       [--tsa-key K --tsa-certs C] [--expiry DURATION] --out FILE
@@ -28,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/digitorus/timestamp"
@@ -39,6 +38,7 @@ import (
 	"github.com/notaryproject/notation-go/signer"
 	"github.com/notaryproject/tspclient-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	orasregistry "oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 )
 
@@ -54,7 +54,7 @@ func main() {
 	tsaKey := fs.String("tsa-key", "", "TSA signing key (PEM); enables timestamping")
 	tsaCerts := fs.String("tsa-certs", "", "TSA certificate chain, TSA certificate first (PEM)")
 	expiry := fs.Duration("expiry", 0, "signature expiry after signing time")
-	ref := fs.String("ref", "", "sign: HOST/REPO@DIGEST")
+	ref := fs.String("ref", "", "sign: HOST/REPO@DIGEST or HOST/REPO:TAG")
 	plainHTTP := fs.Bool("plain-http", false, "sign: talk plain HTTP to the registry")
 	descriptor := fs.String("descriptor", "", "envelope: OCI descriptor JSON to sign")
 	out := fs.String("out", "", "envelope: output file")
@@ -84,11 +84,11 @@ func main() {
 	ctx := context.Background()
 	switch cmd {
 	case "sign":
-		repoRef, _, found := strings.Cut(*ref, "@")
-		if !found {
-			fail(errors.New("--ref must be HOST/REPO@DIGEST"))
+		parsed, err := orasregistry.ParseReference(*ref)
+		if err != nil {
+			fail(fmt.Errorf("--ref: %w", err))
 		}
-		repo, err := remote.NewRepository(repoRef)
+		repo, err := remote.NewRepository(parsed.Registry + "/" + parsed.Repository)
 		if err != nil {
 			fail(err)
 		}

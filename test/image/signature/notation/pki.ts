@@ -36,6 +36,16 @@ export const TIME_STAMPING = [
 export const SUBJECT = '/C=US/ST=WA/L=Seattle/O=Portcullis Test/CN=notation signer';
 export const IDENTITY = 'x509.subject: C=US, ST=WA, O=Portcullis Test';
 
+/** A policy.json notationSigned requirement trusting the CA file `caPath` and IDENTITY. */
+export function notationRequirement(caPath: string, level = 'strict'): object {
+  return {
+    type: 'notationSigned',
+    trustStore: { caPath },
+    trustedIdentities: [IDENTITY],
+    signatureVerification: { level },
+  };
+}
+
 async function newKey(path: string, spec: KeySpec): Promise<void> {
   const [kind, size] = spec.split('-') as [string, string];
   const args =
