@@ -157,16 +157,54 @@ export function validateChain(chain: readonly Certificate[], purpose: ChainPurpo
   checkLeafEku(leaf, purpose);
 }
 
+// The last chain validated per leaf: a signer's chain arrives with each of its signatures, and
+// the result is a pure function of the (memoized, immutable) certificates.
+const validated = new WeakMap<Certificate, { chain: readonly Certificate[]; error: unknown }>();
+
 export function validateCodeSigningChain(chain: readonly Certificate[]): void {
-  validateChain(chain, 'codeSigning');
+  const leaf = chain[0]!;
+  const known = validated.get(leaf);
+  if (
+    known !== undefined &&
+    known.chain.length === chain.length &&
+    known.chain.every((c, i) => c === chain[i])
+  ) {
+    if (known.error !== undefined) throw known.error;
+    return;
+  }
+  let error: unknown;
+  try {
+    validateChain(chain, 'codeSigning');
+  } catch (err) {
+    error = err;
+  }
+  validated.set(leaf, { chain: [...chain], error });
+  if (error !== undefined) throw error;
 }
 
+const endpoints = new WeakMap<Certificate, readonly string[]>();
 /** A certificate whose revocation could be checked (OCSP responder or CRL distribution point). */
-export function revocationEndpoints(c: Certificate): string[] {
-  const out: string[] = [];
-  if (/^OCSP - URI:/m.test(c.x509.infoAccess ?? '')) out.push('OCSP');
-  if (c.extensions.some((e) => e.oid === OID_CRL_DISTRIBUTION_POINTS)) out.push('CRL');
+export function revocationEndpoints(c: Certificate): readonly string[] {
+  let out = endpoints.get(c);
+  if (out === undefined) {
+    out = [
+      ...(/^OCSP - URI:/m.test(c.x509.infoAccess ?? '') ? ['OCSP'] : []),
+      ...(c.extensions.some((e) => e.oid === OID_CRL_DISTRIBUTION_POINTS) ? ['CRL'] : []),
+    ];
+    endpoints.set(c, out);
+  }
   return out;
+}
+
+const validities = new WeakMap<Certificate, { readonly from: number; readonly to: number }>();
+/** notBefore and notAfter in epoch milliseconds, memoized. */
+export function validityOf(c: Certificate): { readonly from: number; readonly to: number } {
+  let v = validities.get(c);
+  if (v === undefined) {
+    v = { from: c.x509.validFromDate.getTime(), to: c.x509.validToDate.getTime() };
+    validities.set(c, v);
+  }
+  return v;
 }
 
 // --- trusted identities -------------------------------------------------------------------

@@ -3,8 +3,7 @@
 // scheme and times, content type, the algorithm the signing key dictates, the primitive
 // signature, and the certificate requirements on the chain.
 import { constants, type KeyObject, verify } from 'node:crypto';
-import type { Certificate } from '../sigstore/x509.ts';
-import { parseCertificateDerCached } from '../sigstore/x509.ts';
+import { type Certificate, knownCertificate, parseCertificateDerCached } from '../sigstore/x509.ts';
 import { validateCodeSigningChain } from './certs.ts';
 import { NotationError } from './errors.ts';
 
@@ -51,7 +50,8 @@ export interface DecodedEnvelope {
   readonly signingTime: Date | undefined;
   readonly authenticSigningTime: Date | undefined;
   readonly expiry: Date | undefined;
-  readonly certificates: readonly Uint8Array[];
+  /** DER certificates, leaf first: bytes, or (JWS) their standard base64, decoded when needed. */
+  readonly certificates: readonly (Uint8Array | string)[];
   readonly signature: Uint8Array;
   /** The bytes the primitive signature covers (JWS signing input, COSE Sig_structure). */
   readonly signed: Uint8Array;
@@ -74,6 +74,18 @@ export interface EnvelopeContent {
   readonly payload: Uint8Array;
   readonly timestampToken: Uint8Array | undefined;
   readonly signingAgent: string | undefined;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function base64Der(value: string, i: number): Buffer {
+  if (value.length > (MAX_CERTIFICATE_BYTES * 4) / 3 + 4)
+    throw new NotationError(
+      'NOTATION_TOO_LARGE',
+      `certificate ${i}: larger than ${MAX_CERTIFICATE_BYTES} bytes`,
+    );
+  if (!BASE64.test(value)) throw malformed('signature envelope', `certificate ${i} is not base64`);
+  return Buffer.from(value, 'base64');
 }
 
 export function malformed(what: string, detail: string, cause?: unknown): NotationError {
@@ -238,7 +250,11 @@ export function verifyDecodedEnvelope(e: DecodedEnvelope): EnvelopeContent {
       `expected at most ${MAX_CHAIN_LENGTH} certificates in the chain, got ${e.certificates.length}`,
     );
   }
-  const chain = e.certificates.map((der, i) => {
+  const chain = e.certificates.map((encoded, i) => {
+    // The signer's chain comes with every signature: a known one is neither decoded nor parsed.
+    const known = typeof encoded === 'string' ? knownCertificate(encoded) : undefined;
+    if (known !== undefined) return known;
+    const der = typeof encoded === 'string' ? base64Der(encoded, i) : encoded;
     if (der.byteLength > MAX_CERTIFICATE_BYTES)
       throw new NotationError(
         'NOTATION_TOO_LARGE',

@@ -106,7 +106,10 @@ export function decodeJws(bytes: Uint8Array): DecodedEnvelope {
     signingTime: time(p[HEADER_SIGNING_TIME], HEADER_SIGNING_TIME),
     authenticSigningTime: time(p[HEADER_AUTHENTIC_SIGNING_TIME], HEADER_AUTHENTIC_SIGNING_TIME),
     expiry: time(p[HEADER_EXPIRY], HEADER_EXPIRY),
-    certificates: x5c.map((c, i) => base64(c, `x5c[${i}]`)),
+    certificates: x5c.map((c, i) => {
+      if (typeof c !== 'string') throw malformed('jws envelope', `x5c[${i}] is not a string`);
+      return c;
+    }),
     signature,
     signed: Buffer.from(`${env.protected}.${env.payload}`, 'ascii'),
     payload,

@@ -3,7 +3,7 @@
 // expiry, authentic timestamp, revocation. Each check is enforced, logged or skipped as the
 // verification level says; a logged failure becomes a warning of the accepted signature.
 import type { Digest } from '../../digest.ts';
-import { certificateDn, isSubsetDn, revocationEndpoints, subjectOf } from './certs.ts';
+import { certificateDn, isSubsetDn, revocationEndpoints, subjectOf, validityOf } from './certs.ts';
 import { decodeCose } from './cose.ts';
 import {
   COSE_MEDIA_TYPE,
@@ -61,7 +61,8 @@ function checkTarget(content: EnvelopeContent, target: NotationTarget): void {
 
 function validAt(content: EnvelopeContent, at: Date, what: string): void {
   for (const c of content.chain) {
-    if (at.getTime() < c.x509.validFromDate.getTime() || at.getTime() > c.x509.validToDate.getTime()) {
+    const v = validityOf(c);
+    if (at.getTime() < v.from || at.getTime() > v.to) {
       throw new NotationError(
         'NOTATION_CERTIFICATE_EXPIRED',
         `certificate "${subjectOf(c)}" is not valid at ${what} ${at.toISOString()} (valid ${c.x509.validFromDate.toISOString()} to ${c.x509.validToDate.toISOString()})`,
@@ -106,7 +107,7 @@ function authenticTimestamp(
     validAt(content, content.signingTime, 'the authentic signing time');
     return undefined;
   }
-  const expired = content.chain.some((c) => now.getTime() > c.x509.validToDate.getTime());
+  const expired = content.chain.some((c) => now.getTime() > validityOf(c).to);
   const stamped = trust.tsa.length > 0 && (trust.verifyTimestamp === 'always' || expired);
   if (!stamped) {
     validAt(content, now, 'verification time');

@@ -66,6 +66,11 @@ const parsedDer = new Map<string, Certificate>();
 const MAX_PARSED_DER = 1024;
 const MAX_PARSED_DER_BYTES = 16 << 10;
 
+/** A certificate parseCertificateDerCached has seen, by the standard base64 of its DER. */
+export function knownCertificate(base64: string): Certificate | undefined {
+  return parsedDer.get(base64);
+}
+
 /** parseCertificateDer, memoized for certificates of at most 16 KiB. */
 export function parseCertificateDerCached(der: Uint8Array, context: string): Certificate {
   if (der.byteLength > MAX_PARSED_DER_BYTES) return parseCertificateDer(der, context);
