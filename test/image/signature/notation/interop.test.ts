@@ -164,14 +164,16 @@ describe('notation-go interop through a loopback registry', { skip: notationSign
     subject: { digest: Digest; size: number },
     envelope: Uint8Array,
     mediaType: string,
+    legacy = false,
   ) {
     const empty = await client.pushBlob(Buffer.from('{}'));
     const layer = await client.pushBlob(envelope);
+    // Notary Project v1.1.0 and earlier: no artifactType, the config's media type says it.
     const manifest = {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      artifactType: NOTATION_ARTIFACT_TYPE,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+      ...(legacy ? {} : { artifactType: NOTATION_ARTIFACT_TYPE }),
+      config: { mediaType: legacy ? NOTATION_ARTIFACT_TYPE : 'application/vnd.oci.empty.v1+json', ...empty },
       layers: [{ mediaType, ...layer }],
       subject: { mediaType: OCI_MANIFEST, ...subject },
     };
@@ -199,6 +201,16 @@ describe('notation-go interop through a loopback registry', { skip: notationSign
     const found = await discover(img.repo, img);
     assert.equal(found.attempts[0]?.code, 'NOTATION_DIGEST_MISMATCH');
     assert.match(found.probes[0]!, /signature for another image/);
+  });
+
+  test('a signature manifest in the older layout (config media type, no artifactType) is read', async () => {
+    const img = await image();
+    const out = join(dir, 'legacy.cose');
+    const descriptor = { mediaType: OCI_MANIFEST, digest: img.digest, size: img.size };
+    await notationGoEnvelope(descriptor, out, { cert: pki.leaf, envelope: 'cose' });
+    await pushSignature(img.client, img, await readFile(out), 'application/cose', true);
+    const found = await discover(img.repo, img);
+    assert.ok(found.accepted, found.probes.join('; '));
   });
 
   for (const envelope of ['jws', 'cose'] as const) {
