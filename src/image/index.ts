@@ -73,6 +73,7 @@ export {
 } from './signature/index.ts';
 export { compileNotationTrust, NotationError } from './signature/notation/index.ts';
 export { parsePublicKeyPem } from './signature/sigstore/index.ts';
+export { oneLine, truncate } from './text.ts';
 export { allTransports } from './transports/all.ts';
 export {
   checkDockerLogin,
