@@ -157,6 +157,56 @@ describe('notationSigned through the CLI', { skip: notationSignMissing }, () => 
     assert.equal(JSON.parse(r.stdout).requirements[0].signatures[0].envelope, 'application/cose');
   });
 
+  it('a signed multi-arch index: each platform instance is allowed by the index signature', async () => {
+    const client = new RegistryClient(registry.url, 'notation/multi');
+    const layer = await client.pushBlob(Buffer.from('multi-arch layer'));
+    const manifests = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const config = await client.pushBlob(
+        Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })),
+      );
+      const manifest = {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      };
+      const digest = await client.pushManifest(`${architecture}`, manifest);
+      const size = Buffer.byteLength(JSON.stringify(manifest));
+      manifests.push({
+        mediaType: manifest.mediaType,
+        digest,
+        size,
+        platform: { architecture, os: 'linux' },
+      });
+    }
+    const index = await client.pushIndex('v1', {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests,
+    });
+    await notationGoSign(`${registry.host}/notation/multi:v1`, { cert: pki.leaf, envelope: 'jws' });
+    for (const arch of ['amd64', 'arm64']) {
+      const r = await cli([
+        'policy',
+        'eval',
+        '--json',
+        '--policy',
+        policyPath,
+        '--tls-verify=false',
+        '--override-arch',
+        arch,
+        `docker://${registry.host}/notation/multi:v1`,
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.instance.platform, `linux/${arch}`);
+      const accepted = out.requirements[0].signatures.find((s: { accepted: boolean }) => s.accepted);
+      assert.equal(accepted.list, index);
+      assert.match(out.requirements[0].probes[0], /^referrers: no notation signatures$/);
+    }
+  });
+
   it('policy lint flags notationSigned as not portable', async () => {
     const r = await runCli(['policy', 'lint', policyPath]);
     assert.match(
