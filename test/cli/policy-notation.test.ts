@@ -157,6 +157,24 @@ describe('notationSigned through the CLI', { skip: notationSignMissing }, () => 
     assert.equal(JSON.parse(r.stdout).requirements[0].signatures[0].envelope, 'application/cose');
   });
 
+  it('sync carries the notation signature too', async () => {
+    const { image } = await pushed('notation/syncsrc');
+    await notationGoSign(image, { cert: pki.leaf, envelope: 'jws' });
+    await runCli([
+      'sync',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      '--src',
+      'docker',
+      '--dest',
+      'docker',
+      `${registry.host}/notation/syncsrc:v1`,
+      `${registry.host}/notation/synced`,
+    ]).then((r) => assert.equal(r.code, 0, r.stderr));
+    const r = await evaluate(`${registry.host}/notation/synced/syncsrc:v1`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
   it('a signed multi-arch index: each platform instance is allowed by the index signature', async () => {
     const client = new RegistryClient(registry.url, 'notation/multi');
     const layer = await client.pushBlob(Buffer.from('multi-arch layer'));
