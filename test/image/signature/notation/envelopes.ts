@@ -2,16 +2,9 @@
 // headers, wrong algorithms, tampering, oversized or malformed input) and for benchmarks. The
 // interop tests use envelopes notation-go made (test/tools/notation-sign).
 import { constants, createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { hashOf, type SignatureAlgorithm } from '../../../../src/image/signature/notation/envelope.ts';
 
-export type Alg = 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512';
-const HASH: Record<Alg, string> = {
-  PS256: 'sha256',
-  PS384: 'sha384',
-  PS512: 'sha512',
-  ES256: 'sha256',
-  ES384: 'sha384',
-  ES512: 'sha512',
-};
+export type Alg = SignatureAlgorithm;
 const COSE_ALG: Record<Alg, number> = {
   PS256: -37,
   PS384: -38,
@@ -53,12 +46,12 @@ export function derChain(pem: string): Uint8Array[] {
 
 function primitive(alg: Alg, key: KeyObject, data: Uint8Array): Buffer {
   return alg.startsWith('PS')
-    ? sign(HASH[alg], data, {
+    ? sign(hashOf(alg), data, {
         key,
         padding: constants.RSA_PKCS1_PSS_PADDING,
-        saltLength: { sha256: 32, sha384: 48, sha512: 64 }[HASH[alg]],
+        saltLength: { sha256: 32, sha384: 48, sha512: 64 }[hashOf(alg)],
       })
-    : sign(HASH[alg], data, { key, dsaEncoding: 'ieee-p1363' });
+    : sign(hashOf(alg), data, { key, dsaEncoding: 'ieee-p1363' });
 }
 
 function keyOf(o: EnvelopeOptions): KeyObject {
