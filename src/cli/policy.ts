@@ -130,7 +130,7 @@ function printExplanation(e: Explanation, io: Io): void {
       const signer =
         s.format === 'notation'
           ? `signer ${s.keyIdentity ?? '?'}`
-          : `key ${s.keyIdentity ?? '?'}, identity ${s.dockerReference ?? '?'}`;
+          : `key ${s.keyIdentity ?? '?'}, ${s.digestOnly ? 'digest only, no identity: acceptDigestOnlySignatures' : `identity ${s.dockerReference ?? '?'}`}`;
       const what = s.accepted ? `accepted (${signer})` : `rejected: ${s.reason}`;
       const envelope = s.envelope === undefined ? '' : ` ${s.envelope}`;
       const where = `${s.referrer === undefined ? '' : `, referrer ${s.referrer}`}${s.list === undefined ? '' : `, of list ${s.list}`}`;

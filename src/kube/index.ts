@@ -86,7 +86,10 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     eventIntervalMs: 10 * 60_000,
   });
   leader.start();
-  await Promise.all([policies.start(), pullSecrets.start(), exceptions.start()]);
+  // Exceptions only ever admit more, so serving before their first list (or on a cluster without
+  // their CRD, where the list keeps failing) is the fail-closed choice, not a gap.
+  void exceptions.start();
+  await Promise.all([policies.start(), pullSecrets.start()]);
   return {
     policies,
     pullSecrets,

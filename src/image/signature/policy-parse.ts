@@ -260,6 +260,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
   });
   const identity = obj.take('signedIdentity');
   const acceptIndexSignatures = obj.take('acceptIndexSignatures');
+  const acceptDigestOnlySignatures = obj.take('acceptDigestOnlySignatures');
   obj.finish([
     'type',
     'keyPath',
@@ -276,6 +277,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     'trustedRootPath',
     'trustedRootData',
     'acceptIndexSignatures',
+    'acceptDigestOnlySignatures',
   ]);
   const [trust, ...moreTrust] = trusts;
   if (trust === undefined || moreTrust.length > 0) {
@@ -313,6 +315,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
     ...(trustedRoot === undefined ? {} : { trustedRoot }),
     ...optionalBoolean('acceptIndexSignatures', acceptIndexSignatures),
+    ...optionalBoolean('acceptDigestOnlySignatures', acceptDigestOnlySignatures),
   };
 }
 
