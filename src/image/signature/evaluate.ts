@@ -17,8 +17,11 @@ import {
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
+import type { NotationAttempt, NotationTarget } from './notation/index.ts';
+import { type NotationVerifier, notationVerifier } from './notation-verifier.ts';
 import {
   type ByteSource,
+  type NotationSignedRequirement,
   type Policy,
   type PolicyRequirement,
   type SignedByRequirement,
@@ -133,6 +136,8 @@ export type DenialCode =
   | 'ATTESTATION_REJECTED'
   /** sigstoreAttested: verified attestations exist, but none satisfies every condition. */
   | 'CONDITIONS_NOT_MET'
+  /** notationSigned on a transport that cannot list OCI referrers. */
+  | 'REFERRERS_UNSUPPORTED'
   | 'EVALUATION_FAILED';
 
 /** One signature considered by one requirement. */
@@ -141,7 +146,11 @@ export interface SignatureAttempt {
   readonly index: number;
   /** Set when the signature came from this OCI 1.1 referrer rather than signatures(). */
   readonly referrer?: string;
-  readonly format: Signature['format'];
+  readonly format: Signature['format'] | 'notation';
+  /** Notation: the envelope's media type (application/jose+json or application/cose). */
+  readonly envelope?: string;
+  /** Notation: failures of checks the verification level only logs. */
+  readonly warnings?: readonly string[];
   readonly accepted: boolean;
   readonly reason?: string;
   readonly code?: string;
@@ -160,11 +169,11 @@ export interface RequirementResult {
   readonly allowed: boolean;
   readonly code?: DenialCode;
   readonly reason?: string;
-  /** Signatures tried (signedBy, sigstoreSigned), in order, until one was accepted. */
+  /** Signatures tried (signedBy, sigstoreSigned, notationSigned), in order, until one was accepted. */
   readonly signatures?: readonly SignatureAttempt[];
   /** Signatures skipped as not of this requirement's kind. */
   readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
-  /** sigstoreSigned with referrers: what was probed, e.g. "tag sha256-….sig: no signatures". */
+  /** Referrers probed (sigstoreSigned, notationSigned), e.g. "tag sha256-….sig: no signatures". */
   readonly probes?: readonly string[];
   /** sigstoreAttested: each attestation of the predicate type found, and what became of it. */
   readonly attestations?: readonly AttestationAttempt[];
@@ -236,6 +245,8 @@ export interface PolicyEvaluatorOptions {
   /** skopeo --require-signed: also deny when no requirement verified a signature. */
   readonly requireSigned?: boolean;
   readonly sigstore?: SigstoreVerifier;
+  /** Verifies notationSigned requirements; default: the built-in verifier reading files with readKeyFile. */
+  readonly notation?: NotationVerifier;
   /** Clock for signature/key expiry; default the system clock. */
   readonly now?: () => Date;
   /** Reads keyPath files; default fs.readFile with a size cap. */
@@ -351,6 +362,7 @@ export class PolicyEvaluator {
   readonly policy: Policy;
   readonly #requireSigned: boolean;
   readonly #sigstore: SigstoreVerifier | undefined;
+  readonly #notation: NotationVerifier;
   readonly #now: () => Date;
   readonly #readKeyFile: (path: string) => Promise<Uint8Array>;
   readonly #verifications: VerificationCache;
@@ -364,6 +376,7 @@ export class PolicyEvaluator {
     this.#readKeyFile = options.readKeyFile ?? defaultReadKeyFile;
     this.#verifications = options.verificationCache ?? new VerificationCache();
     this.#keyrings = options.keyringCache ?? new KeyringCache();
+    this.#notation = options.notation ?? notationVerifier({ readFile: this.#readKeyFile, now: this.#now });
   }
 
   /** Upstream IsRunningImageAllowed, with an explanation. Never throws for image or key problems. */
@@ -471,6 +484,9 @@ export class PolicyEvaluator {
         };
       case 'signedBy':
         return undefined;
+      case 'notationSigned':
+        // Notation's skip level verifies nothing (the trust policy's way to exempt a scope).
+        return req.settings.level === 'skip' ? { allowed: true } : undefined;
       default:
         return { allowed: false, code: 'EVALUATION_FAILED', reason: 'unknown policy requirement type' };
     }
@@ -478,6 +494,7 @@ export class PolicyEvaluator {
 
   async #withImage(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
     if (req.type === 'sigstoreAttested') return this.#sigstoreAttested(req, view);
+    if (req.type === 'notationSigned') return this.#notationSigned(req, view);
     const own = await this.#signedOn(req, view);
     const instance = view.image.instance;
     if (own.allowed || instance === undefined) return own;
@@ -737,6 +754,65 @@ export class PolicyEvaluator {
     if (found.incomplete && code !== 'CONDITIONS_NOT_MET') code = 'EVALUATION_FAILED';
     return { allowed: false, code, reason, attestations, probes };
   }
+
+  /**
+   * Extension: a Notation signature among the image's referrers. For an instance of a list, the
+   * list's own signatures count too: `notation sign` signs what a reference names, which for a
+   * multi-arch image is the index, and `notation verify` accepts that for every instance.
+   */
+  async #notationSigned(req: NotationSignedRequirement, view: ImageView): Promise<Outcome> {
+    const source = await view.referrerSource();
+    if (source === undefined) {
+      return {
+        allowed: false,
+        code: 'REFERRERS_UNSUPPORTED',
+        reason: `Notation signatures are OCI referrers, which the ${view.image.reference.transport.name} transport cannot list`,
+      };
+    }
+    const own = await view.manifest();
+    const targets: { target: NotationTarget; list?: Digest }[] = [
+      {
+        target: {
+          digest: manifestDigest(own.manifest),
+          size: own.manifest.byteLength,
+          mediaType: own.mimeType,
+        },
+      },
+    ];
+    const instance = view.image.instance;
+    const signatures: SignatureAttempt[] = [];
+    const probes: string[] = [];
+    let incomplete = false;
+    for (let i = 0; i < 2; i++) {
+      if (i === 1) {
+        if (instance === undefined) break;
+        const list = await instance.list.manifest();
+        targets.push({
+          target: { digest: instance.list.digest, size: list.manifest.byteLength, mediaType: list.mimeType },
+          list: instance.list.digest,
+        });
+      }
+      const { target, list } = targets[i]!;
+      const found = await this.#notation.verify(req, source, target);
+      incomplete ||= found.incomplete;
+      probes.push(...found.probes.map((p) => (list === undefined ? p : `list ${list} ${p}`)));
+      signatures.push(...found.attempts.map((a) => notationAttempt(a, signatures.length, list)));
+      if (found.accepted !== undefined) return { allowed: true, signatures, probes };
+    }
+    const rejected = signatures.filter((a) => !a.accepted);
+    const reason =
+      rejected.length === 0
+        ? `A Notation signature was required, but none exists (probed: ${probes.join('; ')})`
+        : `None of the Notation signatures were accepted, reasons: ${rejected.map((a) => `${a.referrer}: ${a.reason}`).join('; ')}`;
+    if (incomplete) return { allowed: false, code: 'EVALUATION_FAILED', reason, signatures, probes };
+    return {
+      allowed: false,
+      code: rejected.length === 0 ? 'NO_SIGNATURE' : 'SIGNATURE_REJECTED',
+      reason,
+      signatures,
+      probes,
+    };
+  }
 }
 
 function attestationAttempt(
@@ -762,5 +838,24 @@ function attestationAttempt(
             ...(c.observed === undefined ? {} : { observed: c.observed }),
           })),
         }),
+  };
+}
+
+function notationAttempt(a: NotationAttempt, index: number, list: Digest | undefined): SignatureAttempt {
+  return {
+    index,
+    referrer: a.referrer,
+    format: 'notation',
+    accepted: a.accepted,
+    ...(a.envelope === undefined ? {} : { envelope: a.envelope }),
+    ...(a.reason === undefined ? {} : { reason: a.reason }),
+    ...(a.code === undefined ? {} : { code: a.code }),
+    ...(a.signature === undefined
+      ? {}
+      : {
+          keyIdentity: a.signature.signer,
+          ...(a.signature.warnings.length ? { warnings: a.signature.warnings } : {}),
+        }),
+    ...(list === undefined ? {} : { list }),
   };
 }

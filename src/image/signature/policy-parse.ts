@@ -20,6 +20,7 @@ import {
   ObjectReader,
   parseJson,
 } from './json.ts';
+import { parseNotationSigned } from './notation-policy.ts';
 import type {
   ByteSource,
   Policy,
@@ -111,6 +112,7 @@ const requirementTypes = [
   'signedBaseLayer',
   'sigstoreSigned',
   'sigstoreAttested',
+  'notationSigned',
 ];
 
 function typeOf(obj: ObjectReader, kinds: readonly string[], what: string): string {
@@ -143,6 +145,8 @@ export function parseRequirement(node: JsonNode): PolicyRequirement {
       return parseSigstoreSigned(obj);
     case 'sigstoreAttested':
       return parseSigstoreAttested(obj, parseSigstoreTrustFields);
+    case 'notationSigned':
+      return parseNotationSigned(obj, pathOrData);
     default:
       throw invalidValue(node, `unknown policy requirement type ${JSON.stringify(type)}`);
   }

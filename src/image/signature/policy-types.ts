@@ -1,5 +1,6 @@
 // The policy.json model (containers-policy.json(5)): plain data, discriminated by `type`.
 import type { CompiledCondition } from './cel/index.ts';
+import type { NotationSettings } from './notation/index.ts';
 
 /** How a signature's claimed docker reference must relate to the image (or to a fixed value). */
 export type SignedIdentity =
@@ -97,8 +98,26 @@ export type PolicyRequirement =
       readonly predicateType: string;
       /** CEL expressions, compiled when the policy is parsed; all must hold. */
       readonly conditions: readonly CompiledCondition[];
+    }
+  /**
+   * Portcullis extension: a Notation (Notary Project) signature among the image's OCI 1.1
+   * referrers, verified under one Notation trust policy statement.
+   */
+  | {
+      readonly type: 'notationSigned';
+      readonly trustStore: NotationTrustStore;
+      readonly settings: NotationSettings;
     };
 
+/** Certificate bundles (PEM or DER) per Notation trust store type. */
+export interface NotationTrustStore {
+  readonly ca: PathOrData | undefined;
+  readonly signingAuthority: PathOrData | undefined;
+  readonly tsa: PathOrData | undefined;
+}
+export type PathOrData = ByteSource & { readonly kind: 'path' | 'data' };
+
+export type NotationSignedRequirement = Extract<PolicyRequirement, { type: 'notationSigned' }>;
 export type SigstoreSignedRequirement = Extract<PolicyRequirement, { type: 'sigstoreSigned' }>;
 export type SignedByRequirement = Extract<PolicyRequirement, { type: 'signedBy' }>;
 export type SigstoreAttestedRequirement = Extract<PolicyRequirement, { type: 'sigstoreAttested' }>;
@@ -123,6 +142,7 @@ export interface Policy {
  */
 export function extensionFields(req: PolicyRequirement): string[] {
   if (req.type === 'sigstoreAttested') return ['type sigstoreAttested'];
+  if (req.type === 'notationSigned') return ['type notationSigned'];
   if (req.type === 'signedBy')
     return req.acceptIndexSignatures === undefined ? [] : ['acceptIndexSignatures'];
   if (req.type !== 'sigstoreSigned') return [];
@@ -145,6 +165,8 @@ export function verifiesSignatures(req: PolicyRequirement): boolean {
     case 'sigstoreSigned':
     case 'sigstoreAttested':
       return true;
+    case 'notationSigned':
+      return req.settings.level !== 'skip';
     case 'insecureAcceptAnything':
     case 'reject':
     case 'signedBaseLayer':
@@ -179,6 +201,9 @@ export function policyFilePaths(policy: Policy): string[] {
               ? sourcePaths(t.fulcio.ca)
               : [...sourcePaths(t.pki.caRoots), ...sourcePaths(t.pki.caIntermediates)];
         found = [...trust, ...sourcePaths(req.rekorPublicKeys), ...sourcePaths(req.trustedRoot)];
+      } else if (req.type === 'notationSigned') {
+        const t = req.trustStore;
+        found = [...sourcePaths(t.ca), ...sourcePaths(t.signingAuthority), ...sourcePaths(t.tsa)];
       }
       for (const p of found) paths.add(p);
     }
