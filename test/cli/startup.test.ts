@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -265,6 +265,15 @@ describe('CLI start-up: the published form (bin/ and the bundle, no src/)', () =
       server.kill('SIGTERM');
       await exited;
     }
+  });
+
+  it('the bundle carries the API groups serve and audit call of the Kubernetes client, no other', async () => {
+    const dir = join(dirname(dirname(published)), 'dist', 'cli', 'chunks');
+    const texts = await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f), 'utf8')));
+    const imported = /(?:from|import\()\s*["']@kubernetes\/client-node/;
+    assert.ok(!texts.some((t) => imported.test(t)), 'imported from node_modules');
+    assert.ok(texts.some((t) => t.includes('ObservableCoreV1Api=class')));
+    assert.ok(!texts.some((t) => t.includes('ObservableStorageV1Api')), 'an API group nothing calls');
   });
 
   it('inspect through the bundle loads no package: undici is in the bundle', async () => {
