@@ -15,6 +15,7 @@
 //
 //   node_modules/.bin/node test/bench/running.bench.ts [--pods-per-deployment N] [--bare N]
 //     [--deployments N] [--namespaces N] [--images N] [--runs image,source]
+//     [--node-options OPTIONS]   the image run's NODE_OPTIONS instead of the Dockerfile's
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     bare: { type: 'string', default: '3000' },
     images: { type: 'string', default: '300' },
     runs: { type: 'string', default: 'image,source' },
+    'node-options': { type: 'string' },
   },
 });
 const PODS_PER_DEPLOYMENT = Number(values['pods-per-deployment']);
@@ -45,7 +47,9 @@ const RUNS = values.runs.split(',');
 for (const run of RUNS) if (run !== 'image' && run !== 'source') throw new Error(`unknown run ${run}`);
 /** The Node options the image sets (the Dockerfile's ENV NODE_OPTIONS). */
 const IMAGE_NODE_OPTIONS =
-  /^ENV NODE_OPTIONS="?([^"\n]+)"?$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))?.[1] ?? '';
+  values['node-options'] ??
+  /^ENV NODE_OPTIONS="?([^"\n]+)"?$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'))?.[1] ??
+  '';
 
 async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
