@@ -6,6 +6,7 @@ import {
   BaseError,
   type Digest,
   type DockerReference,
+  decidedByPolicyAlone,
   describeEvaluatedInstance,
   evaluatedInstance,
   type ImageReference,
@@ -18,6 +19,7 @@ import {
   PolicyEvaluator,
   type Verdict as PolicyVerdict,
   parsePolicy,
+  policyFilePaths,
   requirementsForImage,
   type SignatureWants,
   type SigstoreVerifier,
@@ -38,26 +40,6 @@ export interface EngineOptions {
   readonly sigstore: SigstoreVerifier;
   /** registries.conf, registries.d, auth file, TLS settings shared by every admission. */
   readonly context: SystemContext;
-}
-
-/** Every key/CA file a policy names (ByteSource path/paths anywhere in the model). */
-function trustPaths(policy: Policy): string[] {
-  const found = new Set<string>();
-  const walk = (node: unknown): void => {
-    if (typeof node !== 'object' || node === null || node instanceof Uint8Array) return;
-    if (Array.isArray(node)) {
-      for (const n of node) walk(n);
-      return;
-    }
-    const record = node as Record<string, unknown>;
-    if (record.kind === 'path' && typeof record.path === 'string') found.add(record.path);
-    if (record.kind === 'paths' && Array.isArray(record.paths))
-      for (const p of record.paths) found.add(String(p));
-    for (const value of Object.values(record)) walk(value);
-  };
-  walk(policy.default);
-  for (const scopes of policy.transports.values()) for (const reqs of scopes.values()) walk(reqs);
-  return [...found].sort();
 }
 
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -163,7 +145,7 @@ class PolicyEngine implements Evaluator {
     if (known !== undefined) return known === NEEDS_IMAGE ? undefined : known;
     const reference = this.#reference(ref);
     const { requirements } = requirementsForImage(this.#policy, reference);
-    const decided = requirements.every((r) => r.type === 'reject' || r.type === 'insecureAcceptAnything')
+    const decided = decidedByPolicyAlone(requirements)
       ? toVerdict(await this.#evaluator.evaluate(imageWithoutBytes(reference)), undefined)
       : undefined;
     if (this.#early.size >= MAX_MEMOIZED) this.#early.clear();
@@ -303,7 +285,7 @@ async function compile(
     transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
   });
   await prepare(policy);
-  const paths = trustPaths(policy);
+  const paths = policyFilePaths(policy);
   const trust = createHash('sha256');
   for (const p of paths) {
     try {

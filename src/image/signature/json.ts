@@ -426,6 +426,18 @@ export function asBase64Array(node: JsonNode): Uint8Array[] {
   return asArray(node, 'an array of base64 strings').items.map(asBase64);
 }
 
+/** The object's `type` member, which must be one of `kinds` (`what` names the family in errors). */
+export function readType(obj: ObjectReader, kinds: readonly string[], what: string): string {
+  const t = asString(obj.required('type'));
+  if (!kinds.includes(t)) {
+    throw invalidValue(
+      obj.node,
+      `unknown ${what} type ${JSON.stringify(t)}, expected one of ${kinds.join(', ')}`,
+    );
+  }
+  return t;
+}
+
 /**
  * Reads the members of one object: `take` each known key, then `finish` rejects the first
  * member nobody took. Keys listed in `required` must be present.

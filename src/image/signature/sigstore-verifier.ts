@@ -2,8 +2,9 @@
 // policy requirement -> compiled (cached) trust root -> verification, with the evaluator's
 // digest and identity checks so rejections carry upstream's texts.
 import { readFile } from 'node:fs/promises';
-import type { ReferrerVerification, SigstoreVerifier } from './evaluate.ts';
+import { unhandled } from '../errors.ts';
 import type { ByteSource, SigstoreSignedRequirement } from './policy-types.ts';
+import type { ReferrerVerification, SigstoreVerifier } from './requirements/sigstore-signed.ts';
 import {
   DIGEST_ONLY_REASON,
   type DiscoveredSignature,
@@ -27,7 +28,7 @@ function keyFields(source: ByteSource, prefix: 'key' | 'rekorPublicKey'): Sigsto
     case 'datas':
       return { [`${prefix}Datas`]: source.datas };
     default:
-      return {};
+      return unhandled(source, {});
   }
 }
 
@@ -73,7 +74,7 @@ function upstreamInput(req: SigstoreSignedRequirement): SigstoreRequirementInput
       };
     }
     default:
-      return {};
+      return unhandled(req.trust, {});
   }
 }
 

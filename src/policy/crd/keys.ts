@@ -1,21 +1,10 @@
 // Loads every key a compiled policy carries inline, so that a key that does not parse fails the
 // compile (the controller then keeps the last good version) instead of failing admissions later.
-import type { Policy, PolicyRequirement } from '../../image/index.ts';
+// What each requirement type holds inline is its CRD module's answer (requirements/).
+import type { Policy } from '../../image/index.ts';
+import { crdRequirementType, type InlineKeyLoaders } from './requirements/index.ts';
 
-type ByteSource =
-  | Extract<PolicyRequirement, { type: 'signedBy' }>['keys']
-  | Extract<PolicyRequirement, { type: 'sigstoreSigned' }>['rekorPublicKeys'];
-
-/** The key parsers of the signature layer, injected by the composition root. */
-export interface InlineKeyLoaders {
-  /** Loads a GPG keyring (signedBy keyData); rejects when it holds no usable key. */
-  readonly gpg: (keyrings: readonly Uint8Array[]) => Promise<unknown>;
-  /** Parses one PEM public key (sigstoreSigned keys and Rekor keys); throws when it cannot. */
-  readonly sigstore: (pem: string, field: string) => unknown;
-}
-
-const inline = (s: ByteSource | undefined): Uint8Array[] =>
-  s === undefined ? [] : s.kind === 'data' ? [s.data] : s.kind === 'datas' ? [...s.datas] : [];
+export type { InlineKeyLoaders };
 
 export async function loadInlineKeys(policy: Policy, loaders: InlineKeyLoaders): Promise<void> {
   const scopes: [string, Policy['default']][] = [['default', policy.default]];
@@ -25,16 +14,7 @@ export async function loadInlineKeys(policy: Policy, loaders: InlineKeyLoaders):
   }
   for (const [at, reqs] of scopes) {
     for (const [i, req] of reqs.entries()) {
-      const field = `spec.${at}[${i}]`;
-      if (req.type === 'signedBy') {
-        const keys = inline(req.keys);
-        if (keys.length > 0) await loaders.gpg(keys);
-      } else if (req.type === 'sigstoreSigned') {
-        const keys = req.trust.kind === 'publicKeys' ? inline(req.trust.keys) : [];
-        for (const k of keys) loaders.sigstore(Buffer.from(k).toString('utf8'), `${field}.key`);
-        for (const k of inline(req.rekorPublicKeys))
-          loaders.sigstore(Buffer.from(k).toString('utf8'), `${field}.rekorPublicKey`);
-      }
+      await crdRequirementType(req.type)?.loadInlineKeys(req, `spec.${at}[${i}]`, loaders);
     }
   }
 }
