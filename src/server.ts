@@ -22,7 +22,6 @@ import {
   type BackgroundObserver,
   createWorkloadPolicies,
   type DigestLookup,
-  type Evaluator,
   type ExceptionSource,
   type LastKnownGood,
   type LastResolution,
@@ -34,6 +33,7 @@ import {
   type PullSecretSource,
   RegistryResolver,
   type Resolver,
+  type TrustPolicy,
   type Verdict,
   type WorkloadPolicies,
 } from './policy/index.ts';
@@ -86,7 +86,7 @@ export interface SharedCacheConfig {
 /** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
 export interface Components {
   /** Loads and compiles the policy (and the trust material it names); throws when invalid. */
-  loadPolicy(path: string | undefined): Promise<Evaluator>;
+  loadPolicy(path: string | undefined): Promise<TrustPolicy>;
   readonly resolver: Resolver;
   readonly pullSecrets: PullSecretSource;
   /**
@@ -100,7 +100,7 @@ export interface Components {
 
 /** What the webhook needs of src/kube's startKube. */
 export interface PolicyCrds {
-  readonly policies: PolicySource<Evaluator>;
+  readonly policies: PolicySource<TrustPolicy>;
   readonly pullSecrets: PullSecretSource;
   /** Break-glass exceptions (ImageTrustException objects). */
   readonly exceptions?: ExceptionSource;
@@ -156,7 +156,7 @@ export async function startServer(config: ServerConfig, components: Components):
   // With policy CRDs watched, a policy file applies only when one is named.
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
-  let evaluator: Evaluator | undefined = first;
+  let evaluator: TrustPolicy | undefined = first;
   let closing = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
@@ -325,7 +325,7 @@ export async function startServer(config: ServerConfig, components: Components):
  * and Docker pull them (docker.io/library); `registries-conf` as CRI-O and Podman pull them, by
  * the aliases and unqualified-search registries of registries.conf.
  */
-export type ShortNameMode = 'docker' | 'registries-conf';
+export type ShortNameRules = 'docker' | 'registries-conf';
 
 /** Where the production components read registry configuration (`serve` flags). */
 export interface RegistrySettings {
@@ -333,7 +333,7 @@ export interface RegistrySettings {
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
   /** Default `docker`: a registries.conf given for mirrors alone must not change what short names mean. */
-  readonly shortNames?: ShortNameMode;
+  readonly shortNames?: ShortNameRules;
 }
 
 /** HEAD of the tag at each pull source of registries.conf (mirrors first), like a pull would. */
@@ -372,7 +372,7 @@ const keyLoaders = {
 export function productionComponents(
   settings: RegistrySettings,
   transport: DockerTransport = new DockerTransport(),
-): Components & { compilePolicy(text: string): Promise<Evaluator> } {
+): Components & { compilePolicy(text: string): Promise<TrustPolicy> } {
   const context: SystemContext = {
     ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),
     ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),

@@ -81,9 +81,9 @@ export class Coalescer<V> {
 
 export {
   type KeyValueStore,
-  type Lease,
   NO_SHARED_CACHE,
   type RecordKind,
+  type RecordLease,
   type SharedCache,
   type SharedHit,
   sharedCache,

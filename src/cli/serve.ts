@@ -6,9 +6,9 @@ import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
 import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import { REPORT_APIS, type ReportApi } from '../kube/reports.ts';
-import type { Evaluator } from '../policy/index.ts';
+import type { TrustPolicy } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
-import type { RunningServer, ServerConfig, ShortNameMode } from '../server.ts';
+import type { RunningServer, ServerConfig, ShortNameRules } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { Logger, LogLevel } from '../webhook/log.ts';
 import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
@@ -135,7 +135,7 @@ export interface ServeSettings {
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
-  readonly shortNames: ShortNameMode;
+  readonly shortNames: ShortNameRules;
   readonly authFilePath: string | undefined;
   /** --cache-url: read when serving (the files are read then). */
   readonly sharedCache:
@@ -194,7 +194,7 @@ function backgroundFlags(
   };
 }
 
-const SHORT_NAME_MODES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
+const SHORT_NAME_MODES: readonly ShortNameRules[] = ['docker', 'registries-conf'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -347,7 +347,7 @@ function curlExample(certPath: string, port: number): string {
  */
 function startBackground(
   kubeModule: typeof import('../kube/index.ts'),
-  kube: KubeIntegration<Evaluator>,
+  kube: KubeIntegration<TrustPolicy>,
   server: RunningServer,
   flags: BackgroundFlags,
   where: NonNullable<ServeSettings['kube']>,
@@ -442,7 +442,7 @@ ${formatFlags(flags)}
     const components = productionComponents(settings);
     const kube = settings.kube;
     // The controller starts once the listener is up, so a failing start leaves nothing running.
-    const crds = kube === undefined ? undefined : Promise.withResolvers<KubeIntegration<Evaluator>>();
+    const crds = kube === undefined ? undefined : Promise.withResolvers<KubeIntegration<TrustPolicy>>();
     const server = await startServer(
       {
         ...settings.config,
@@ -455,7 +455,7 @@ ${formatFlags(flags)}
       { ...components, ...(crds === undefined ? {} : { crds: crds.promise }) },
     );
     let stopped: Promise<string | Error> = terminated();
-    let synced: KubeIntegration<Evaluator> | undefined;
+    let synced: KubeIntegration<TrustPolicy> | undefined;
     let background: { stop(): Promise<void> } | undefined;
     if (kube !== undefined && crds !== undefined) {
       const [kubeModule, { createLogger }] = await Promise.all([

@@ -34,7 +34,6 @@ export {
   evaluatedInstance,
   type ImagesToEvaluate,
   type InsecureAcceptAnythingRequirement,
-  type InstanceOfList,
   type InstanceSelection,
   identityMatches,
   imagesToEvaluate,
@@ -46,6 +45,7 @@ export {
   lintPolicy,
   loadKeyring,
   type Policy,
+  type PolicyDecision,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
   type PolicyRequirement,
@@ -71,10 +71,8 @@ export {
   type SigstoreSignedRequirement,
   type SigstoreVerifier,
   sigstoreVerifier,
-  type UnparsedImage,
   type UntrustedPayload,
   unparsedImageFromReference,
-  type Verdict,
   VerificationCache,
 } from './signature/index.ts';
 export { parsePublicKeyPem } from './signature/sigstore/index.ts';
@@ -105,6 +103,7 @@ export type {
   ImageReference,
   ImageSource,
   ImageTransport,
+  InstanceOfList,
   LayerCompressionPreference,
   ManifestBytes,
   Platform,
@@ -115,4 +114,5 @@ export type {
   SystemContext,
   TagSnapshot,
   TryReuseOptions,
+  UnparsedImage,
 } from './types.ts';

@@ -1,4 +1,4 @@
-// The real Evaluator: a policy.json loaded into the signature layer's PolicyEvaluator, judging
+// The TrustPolicy of a policy.json: loaded into the signature layer's PolicyEvaluator, judging
 // images through a transport (docker) with the admission's pull credentials.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -16,8 +16,8 @@ import {
   type InstanceSelection,
   imagesToEvaluate,
   type Policy,
+  type PolicyDecision,
   PolicyEvaluator,
-  type Verdict as PolicyVerdict,
   parsePolicy,
   policyFilePaths,
   requirementsForImage,
@@ -28,13 +28,13 @@ import {
 } from '../image/index.ts';
 import { DEFAULT_POLICY_JSON } from './default-policy.ts';
 import { isTransient, registryStatus } from './resolver.ts';
-import type { CheckObserver, Evaluator, PullCredentials, Verdict } from './types.ts';
+import type { CheckObserver, PullCredentials, TrustPolicy, Verdict } from './types.ts';
 
 export type PolicyLoadErrorCode = 'POLICY_UNREADABLE' | 'TRUST_UNREADABLE';
 
 export class PolicyLoadError extends BaseError<PolicyLoadErrorCode> {}
 
-export interface EngineOptions {
+export interface PolicyLoadOptions {
   /** The docker transport: images in pods are docker references. */
   readonly transport: ImageTransport;
   readonly sigstore: SigstoreVerifier;
@@ -54,7 +54,7 @@ function describeInstance(instance: InstanceOfList): string {
   return describeEvaluatedInstance(evaluatedInstance(instance));
 }
 
-function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined, instance?: InstanceOfList): Verdict {
+function toVerdict(verdict: PolicyDecision, digest: Digest | undefined, instance?: InstanceOfList): Verdict {
   if (!verdict.allowed) {
     const reason =
       instance === undefined ? verdict.reason : `${describeInstance(instance)}: ${verdict.reason}`;
@@ -108,20 +108,20 @@ function recordingFailures(source: ImageSource, onFailure: (err: unknown) => voi
 const NEEDS_IMAGE = Symbol('needs the image');
 const MAX_MEMOIZED = 10_000;
 
-class PolicyEngine implements Evaluator {
+class LoadedPolicy implements TrustPolicy {
   readonly policyHash: string;
   readonly trustHash: string;
   readonly sources: readonly string[];
   readonly #policy: Policy;
   readonly #evaluator: PolicyEvaluator;
-  readonly #options: EngineOptions;
+  readonly #options: PolicyLoadOptions;
   readonly #early = new Map<string, Verdict | typeof NEEDS_IMAGE>();
 
   constructor(
     policy: Policy,
     hashes: { policy: string; trust: string },
     sources: string[],
-    options: EngineOptions,
+    options: PolicyLoadOptions,
   ) {
     this.#policy = policy;
     this.policyHash = hashes.policy;
@@ -251,7 +251,7 @@ class PolicyEngine implements Evaluator {
  * Loads `path` (or the embedded default policy) and hashes it and the trust material it names,
  * so a change to either yields a new generation of cache keys.
  */
-export async function loadPolicy(path: string | undefined, options: EngineOptions): Promise<Evaluator> {
+export async function loadPolicy(path: string | undefined, options: PolicyLoadOptions): Promise<TrustPolicy> {
   let text: Uint8Array | string;
   try {
     text = path === undefined ? DEFAULT_POLICY_JSON : await readFile(path);
@@ -269,18 +269,18 @@ export async function loadPolicy(path: string | undefined, options: EngineOption
  */
 export function loadPolicyText(
   text: string,
-  options: EngineOptions,
+  options: PolicyLoadOptions,
   prepare: (policy: Policy) => Promise<void>,
-): Promise<Evaluator> {
+): Promise<TrustPolicy> {
   return compile(text, options, undefined, prepare);
 }
 
 async function compile(
   text: Uint8Array | string,
-  options: EngineOptions,
+  options: PolicyLoadOptions,
   path: string | undefined,
   prepare: (policy: Policy) => Promise<void>,
-): Promise<Evaluator> {
+): Promise<TrustPolicy> {
   const policy = parsePolicy(text, {
     transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
   });
@@ -299,5 +299,5 @@ async function compile(
     }
   }
   const sources = path === undefined ? paths : [path, ...paths];
-  return new PolicyEngine(policy, { policy: sha256(text), trust: trust.digest('hex') }, sources, options);
+  return new LoadedPolicy(policy, { policy: sha256(text), trust: trust.digest('hex') }, sources, options);
 }

@@ -5,7 +5,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Digest } from '../digest.ts';
 import { imageName } from '../transports/registry.ts';
-import type { ImageReference, ImageSource, ManifestBytes, Signature, SignatureWants } from '../types.ts';
+import type {
+  ImageReference,
+  ImageSource,
+  InstanceOfList,
+  ManifestBytes,
+  Signature,
+  SignatureWants,
+  UnparsedImage,
+} from '../types.ts';
 import { SignatureError } from './errors.ts';
 import type { Policy, PolicyRequirement } from './policy-types.ts';
 import { readsSigstoreSignatures, requirementType, verifiesSignatures } from './requirements/index.ts';
@@ -14,34 +22,6 @@ import type { SigstoreVerifier } from './requirements/sigstore-signed.ts';
 import type { EvaluationContext, ImageView, Outcome } from './requirements/types.ts';
 import { requirementsForImage, type ScopeMatch } from './scope.ts';
 import { KeyringCache, VerificationCache } from './simple-signing.ts';
-
-/** What evaluation needs of an image; manifest() and signatures() are called at most once, lazily. */
-export interface UnparsedImage {
-  readonly reference: ImageReference;
-  manifest(): Promise<ManifestBytes>;
-  signatures(wants?: SignatureWants): Promise<Signature[]>;
-  /**
-   * Optional: the source whose OCI 1.1 referrers may hold sigstore signatures (bundles, cosign
-   * oci-1-1 signatures); undefined when the transport cannot list referrers. Asked at most once,
-   * only by a sigstoreSigned requirement that signatures() did not satisfy.
-   */
-  referrerSource?(): Promise<ImageSource | undefined>;
-  /** Set when this image is an instance of a manifest list, chosen from it for a platform. */
-  readonly instance?: InstanceOfList;
-}
-
-/** Where an evaluated instance came from; its manifest() and signatures() are the instance's own. */
-export interface InstanceOfList {
-  /** The platform the instance was chosen for, `os/arch[/variant]`. */
-  readonly platform: string;
-  readonly digest: Digest;
-  /** The list (index) the reference names, which lists `digest`. */
-  readonly list: {
-    readonly digest: Digest;
-    manifest(): Promise<ManifestBytes>;
-    signatures(wants?: SignatureWants): Promise<Signature[]>;
-  };
-}
 
 export type DenialCode =
   | 'REJECTED_BY_POLICY'
@@ -117,7 +97,8 @@ export function describeEvaluatedInstance(i: EvaluatedInstance): string {
   return `${i.platform} instance ${i.digest} of index ${i.list}`;
 }
 
-export type Verdict =
+/** What PolicyEvaluator decided about one image, with its explanation. */
+export type PolicyDecision =
   | { readonly allowed: true; readonly explanation: Explanation }
   | {
       readonly allowed: false;
@@ -215,7 +196,7 @@ export class PolicyEvaluator {
   }
 
   /** Upstream IsRunningImageAllowed, with an explanation. Never throws for image or key problems. */
-  async evaluate(image: UnparsedImage): Promise<Verdict> {
+  async evaluate(image: UnparsedImage): Promise<PolicyDecision> {
     const ref = image.reference;
     const match = requirementsForImage(this.policy, ref);
     // Only requirements that check sigstore signatures fetch them: a signedBy-only scope does not.
@@ -233,15 +214,15 @@ export class PolicyEvaluator {
       outcomes.push({ req, outcome });
       if (!outcome.allowed) break;
     }
-    return this.#verdict(ref, match, outcomes, image.instance);
+    return this.#decision(ref, match, outcomes, image.instance);
   }
 
   /**
-   * The verdict when the requirements decide before any of them needs the image (reject,
+   * The decision when the requirements decide before any of them needs the image (reject,
    * insecureAcceptAnything, signedBaseLayer, sigstoreSigned without a verifier); undefined when
    * the manifest or signatures are needed. Touches nothing but the policy.
    */
-  decideWithoutImage(ref: ImageReference): Verdict | undefined {
+  decideWithoutImage(ref: ImageReference): PolicyDecision | undefined {
     const match = requirementsForImage(this.policy, ref);
     const outcomes: Judged[] = [];
     for (const req of match.requirements) {
@@ -250,15 +231,15 @@ export class PolicyEvaluator {
       outcomes.push({ req, outcome });
       if (!outcome.allowed) break;
     }
-    return this.#verdict(ref, match, outcomes);
+    return this.#decision(ref, match, outcomes);
   }
 
-  #verdict(
+  #decision(
     ref: ImageReference,
     match: ScopeMatch,
     judged: readonly Judged[],
     instance?: InstanceOfList,
-  ): Verdict {
+  ): PolicyDecision {
     const requirements: RequirementResult[] = judged.map(({ req, outcome }, index) => ({
       index,
       type: req.type,

@@ -1,4 +1,5 @@
 // The signature layer: policy.json model, strict parser, evaluation, simple signing.
+export type { InstanceOfList, UnparsedImage } from '../types.ts';
 export { SignatureError, type SignatureErrorCode } from './errors.ts';
 export {
   type DenialCode,
@@ -6,13 +7,11 @@ export {
   type EvaluatedInstance,
   type Explanation,
   evaluatedInstance,
-  type InstanceOfList,
+  type PolicyDecision,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
   type RequirementResult,
   type SignatureAttempt,
-  type UnparsedImage,
-  type Verdict,
 } from './evaluate.ts';
 export {
   type GpgKeyring,

@@ -14,7 +14,7 @@ export type {
   SigstoreFulcio,
   SigstorePki,
   SigstoreSignedRequirement,
-  SigstoreTrust,
+  SigstoreTrustRoot,
 } from './requirements/sigstore-signed.ts';
 
 /** How a signature's claimed docker reference must relate to the image (or to a fixed value). */

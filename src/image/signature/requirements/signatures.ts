@@ -2,9 +2,9 @@
 // a verified payload must pass, and the acceptIndexSignatures extension.
 import type { Digest } from '../../digest.ts';
 import { matchesDigest, parseList } from '../../manifest/index.ts';
-import type { Signature } from '../../types.ts';
+import type { InstanceOfList, Signature } from '../../types.ts';
 import { SignatureError } from '../errors.ts';
-import type { InstanceOfList, SignatureAttempt } from '../evaluate.ts';
+import type { SignatureAttempt } from '../evaluate.ts';
 import { identityMatches } from '../identity.ts';
 import type { SignedIdentity } from '../policy-types.ts';
 import type { ImageView, Outcome } from './types.ts';
@@ -26,7 +26,7 @@ function errorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-export function rejection(index: number, sig: Signature, err: unknown): SignatureAttempt {
+export function rejectedAttempt(index: number, sig: Signature, err: unknown): SignatureAttempt {
   return { index, format: sig.format, accepted: false, reason: message(err), code: errorCode(err) };
 }
 

@@ -9,7 +9,7 @@ import { asBase64, asString, asStringArray, invalidValue, type ObjectReader } fr
 import type { ByteSource, SignedIdentity } from '../policy-types.ts';
 import { verifyAndExtractSignature } from '../simple-signing.ts';
 import { loadBytes, optionalBoolean, sourcePaths } from './key-sources.ts';
-import { expectations, rejection, summarize, withIndexSignatures } from './signatures.ts';
+import { expectations, rejectedAttempt, summarize, withIndexSignatures } from './signatures.ts';
 import type { EvaluationContext, ImageView, Outcome, RequirementType } from './types.ts';
 
 export type SignedByKeyType = 'GPGKeys' | 'signedByGPGKeys' | 'X509Certificates' | 'signedByX509CAs';
@@ -114,7 +114,7 @@ async function signedOn(req: SignedByRequirement, view: ImageView, ctx: Evaluati
       attempts.push({ index, format: sig.format, accepted: true, ...accepted });
       return { allowed: true, signatures: attempts };
     } catch (err) {
-      attempts.push(rejection(index, sig, err));
+      attempts.push(rejectedAttempt(index, sig, err));
     }
   }
   const outcome = summarize(attempts, 'A signature was required, but no signature exists');

@@ -14,7 +14,7 @@ import type { AcceptedSignature } from '../simple-signing.ts';
 import { optionalBoolean, pathOrData, sourcePaths, takeSources } from './key-sources.ts';
 import {
   expectations,
-  rejection,
+  rejectedAttempt,
   type SignatureExpectations,
   summarize,
   withIndexSignatures,
@@ -42,14 +42,14 @@ export interface SigstorePki {
 }
 
 /** The one trust root of a sigstoreSigned requirement. */
-export type SigstoreTrust =
+export type SigstoreTrustRoot =
   | { readonly kind: 'publicKeys'; readonly keys: ByteSource }
   | { readonly kind: 'fulcio'; readonly fulcio: SigstoreFulcio }
   | { readonly kind: 'pki'; readonly pki: SigstorePki };
 
 export interface SigstoreSignedRequirement {
   readonly type: 'sigstoreSigned';
-  readonly trust: SigstoreTrust;
+  readonly trust: SigstoreTrustRoot;
   /** Required with fulcio (unless trustedRoot has tlogs), forbidden with pki, optional with public keys. */
   readonly rekorPublicKeys: ByteSource | undefined;
   readonly signedIdentity: SignedIdentity;
@@ -198,7 +198,7 @@ function parse(obj: ObjectReader): SigstoreSignedRequirement {
     data: 'keyData',
     datas: 'keyDatas',
   });
-  const trusts: SigstoreTrust[] = keySources.map((keys) => ({ kind: 'publicKeys', keys }));
+  const trusts: SigstoreTrustRoot[] = keySources.map((keys) => ({ kind: 'publicKeys', keys }));
   // Extension: an offline trusted root may stand in for fulcio's CA and the Rekor keys.
   const trustedRoot = pathOrData(obj, 'trustedRootPath', 'trustedRootData');
   const fulcio = obj.take('fulcio');
@@ -274,7 +274,7 @@ function parse(obj: ObjectReader): SigstoreSignedRequirement {
 }
 
 /** The files a sigstore trust root names. */
-function trustPaths(trust: SigstoreTrust): string[] {
+function trustPaths(trust: SigstoreTrustRoot): string[] {
   switch (trust.kind) {
     case 'publicKeys':
       return sourcePaths(trust.keys);
@@ -347,7 +347,7 @@ async function signedOn(
       attempts.push({ index, format: sig.format, accepted: true, ...accepted });
       return { allowed: true, signatures: attempts, skipped: { otherFormat, nonSignatureAttachments } };
     } catch (err) {
-      attempts.push(rejection(index, sig, err));
+      attempts.push(rejectedAttempt(index, sig, err));
     }
   }
   const none =

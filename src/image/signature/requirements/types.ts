@@ -1,8 +1,15 @@
 // The contract of a policy requirement type. Each type (its policy.json shape, parse, evaluation,
 // lint rules and the files it reads) is one module of this folder, registered in index.ts; the
 // parser, evaluator, linter and trust hash ask the registered type and never switch on `type`.
-import type { ImageReference, ImageSource, ManifestBytes, Signature } from '../../types.ts';
-import type { InstanceOfList, RequirementResult, UnparsedImage } from '../evaluate.ts';
+import type {
+  ImageReference,
+  ImageSource,
+  InstanceOfList,
+  ManifestBytes,
+  Signature,
+  UnparsedImage,
+} from '../../types.ts';
+import type { RequirementResult } from '../evaluate.ts';
 import type { ObjectReader } from '../json.ts';
 import type { LintCode } from '../lint.ts';
 import type { PolicyRequirement } from '../policy-types.ts';

@@ -1,11 +1,11 @@
 // The registry of the CRD sides of policy requirement types, exhaustive as the signature layer's:
 // a requirement type without its module here fails to compile.
 import type { PolicyRequirement } from '../../../image/index.ts';
-import { insecureAcceptAnything } from './insecure-accept-anything.ts';
-import { reject } from './reject.ts';
-import { signedBaseLayer } from './signed-base-layer.ts';
-import { signedBy } from './signed-by.ts';
-import { sigstoreSigned } from './sigstore-signed.ts';
+import { insecureAcceptAnythingCrd } from './insecure-accept-anything.ts';
+import { rejectCrd } from './reject.ts';
+import { signedBaseLayerCrd } from './signed-base-layer.ts';
+import { signedByCrd } from './signed-by.ts';
+import { sigstoreSignedCrd } from './sigstore-signed.ts';
 import type { CrdRequirementType } from './types.ts';
 
 type CrdRequirementTypes = {
@@ -13,11 +13,11 @@ type CrdRequirementTypes = {
 };
 
 const crdRequirementTypes: CrdRequirementTypes = {
-  insecureAcceptAnything,
-  reject,
-  signedBy,
-  signedBaseLayer,
-  sigstoreSigned,
+  insecureAcceptAnything: insecureAcceptAnythingCrd,
+  reject: rejectCrd,
+  signedBy: signedByCrd,
+  signedBaseLayer: signedBaseLayerCrd,
+  sigstoreSigned: sigstoreSignedCrd,
 };
 
 /** The CRD side of the type named `type` (untrusted text), or undefined when there is none. */

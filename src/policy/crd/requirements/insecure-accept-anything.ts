@@ -2,7 +2,7 @@
 import type { InsecureAcceptAnythingRequirement } from '../../../image/index.ts';
 import type { CrdRequirementType } from './types.ts';
 
-export const insecureAcceptAnything: CrdRequirementType<InsecureAcceptAnythingRequirement> = {
+export const insecureAcceptAnythingCrd: CrdRequirementType<InsecureAcceptAnythingRequirement> = {
   name: 'insecureAcceptAnything',
   keySources: { bases: [], nested: [], dataLists: false },
   loadInlineKeys: async () => {},

@@ -2,7 +2,7 @@
 import type { RejectRequirement } from '../../../image/index.ts';
 import type { CrdRequirementType } from './types.ts';
 
-export const reject: CrdRequirementType<RejectRequirement> = {
+export const rejectCrd: CrdRequirementType<RejectRequirement> = {
   name: 'reject',
   keySources: { bases: [], nested: [], dataLists: false },
   loadInlineKeys: async () => {},

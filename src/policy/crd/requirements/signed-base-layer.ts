@@ -2,7 +2,7 @@
 import type { SignedBaseLayerRequirement } from '../../../image/index.ts';
 import type { CrdRequirementType } from './types.ts';
 
-export const signedBaseLayer: CrdRequirementType<SignedBaseLayerRequirement> = {
+export const signedBaseLayerCrd: CrdRequirementType<SignedBaseLayerRequirement> = {
   name: 'signedBaseLayer',
   keySources: { bases: [], nested: [], dataLists: false },
   loadInlineKeys: async () => {},

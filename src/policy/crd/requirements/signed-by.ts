@@ -2,7 +2,7 @@
 import type { SignedByRequirement } from '../../../image/index.ts';
 import { type CrdRequirementType, inlineBytes } from './types.ts';
 
-export const signedBy: CrdRequirementType<SignedByRequirement> = {
+export const signedByCrd: CrdRequirementType<SignedByRequirement> = {
   name: 'signedBy',
   // signedBy has no keyDatas: one keyring must hold every key.
   keySources: { bases: ['key'], nested: [], dataLists: false },

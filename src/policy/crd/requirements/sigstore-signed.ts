@@ -3,7 +3,7 @@
 import type { SigstoreSignedRequirement } from '../../../image/index.ts';
 import { type CrdRequirementType, inlineBytes } from './types.ts';
 
-export const sigstoreSigned: CrdRequirementType<SigstoreSignedRequirement> = {
+export const sigstoreSignedCrd: CrdRequirementType<SigstoreSignedRequirement> = {
   name: 'sigstoreSigned',
   keySources: {
     bases: ['key', 'rekorPublicKey', 'ca', 'caRoots', 'caIntermediates', 'trustedRoot'],
