@@ -167,3 +167,8 @@ export async function fetchToken(
   const issuedAt = typeof o.issued_at === 'string' ? Date.parse(o.issued_at) : Number.NaN;
   return { token, expiresIn, issuedAt: Number.isNaN(issuedAt) ? undefined : issuedAt };
 }
+
+/** Scope strings of the token spec. */
+export function repositoryScope(repo: string, actions: string): string {
+  return `repository:${repo}:${actions}`;
+}

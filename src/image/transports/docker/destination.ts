@@ -208,7 +208,7 @@ export class DockerImageDestination implements ImageDestination {
     const digest = instanceDigest ?? this.#manifestDigest;
     if (digest === undefined) {
       throw new DockerError(
-        'NOT_SUPPORTED',
+        'OPERATION_NOT_POSSIBLE',
         `writing signatures to ${this.physicalRef.name()}: the manifest must be written first`,
       );
     }
@@ -231,7 +231,7 @@ export class DockerImageDestination implements ImageDestination {
           break;
         default:
           throw new DockerError(
-            'NOT_SUPPORTED',
+            'OPERATION_NOT_POSSIBLE',
             `writing signatures: unknown format ${JSON.stringify((s as { format: unknown }).format)}`,
           );
       }
@@ -244,7 +244,7 @@ export class DockerImageDestination implements ImageDestination {
         await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
       } else {
         throw new DockerError(
-          'NOT_SUPPORTED',
+          'OPERATION_NOT_POSSIBLE',
           `writing signatures to ${this.physicalRef.name()}: no lookaside configured in registries.d`,
         );
       }
@@ -252,7 +252,7 @@ export class DockerImageDestination implements ImageDestination {
     if (sigstore.length > 0) {
       if (!this.#storage.useSigstoreAttachments) {
         throw new DockerError(
-          'NOT_SUPPORTED',
+          'OPERATION_NOT_POSSIBLE',
           `writing signatures to ${this.physicalRef.name()}: use-sigstore-attachments is disabled in registries.d`,
         );
       }

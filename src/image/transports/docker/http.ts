@@ -4,7 +4,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import type { Agent } from 'undici';
-import { DockerError } from './errors.ts';
+import { bodyError, DockerError, networkError } from './errors.ts';
 import type { RequestEvent } from './trace.ts';
 
 export interface TlsSettings {
@@ -164,66 +164,6 @@ function describe(url: string): string {
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
-const timeoutCodes: ReadonlySet<string> = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/** Maps undici/network failures onto typed errors; the URL shown never carries a query string. */
-function networkError(err: unknown, method: string, url: string): DockerError {
-  if (err instanceof DockerError) return err;
-  const where = `${method} ${describe(url)}`;
-  if (err instanceof Error && timeoutCodes.has((err as { code?: unknown }).code as string)) {
-    return new DockerError('TIMEOUT', `${where}: ${err.message}`, { cause: err, temporary: true });
-  }
-  if (err instanceof Error && err.name === 'AbortError') {
-    return new DockerError('TIMEOUT', `${where}: aborted`, { cause: err });
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  const code = (err as { code?: unknown }).code;
-  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
-    // What OpenSSL says when the server speaks plain HTTP; skopeo says it in words too.
-    return new DockerError(
-      'TLS_ERROR',
-      `${where}: the registry answered in plain HTTP, not TLS (plain HTTP is used only with --tls-verify=false or insecure = true in registries.conf)`,
-      { cause: err },
-    );
-  }
-  if (
-    typeof code === 'string' &&
-    (tlsErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))
-  ) {
-    // A certificate problem will not go away by retrying.
-    return new DockerError('TLS_ERROR', `${where}: ${message}`, { cause: err });
-  }
-  return new DockerError('NETWORK', `${where}: ${message}`, { cause: err, temporary: true });
-}
-
-const tlsErrorCodes: ReadonlySet<string> = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'EPROTO',
-]);
-
-/** A failure while reading a response body: a timeout, or a body cut short. */
-export function bodyError(err: unknown, what: string): DockerError {
-  if (err instanceof DockerError) return err;
-  if (err instanceof Error && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT') {
-    return new DockerError('TIMEOUT', `${what}: ${err.message}`, { cause: err, temporary: true });
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new DockerError('SHORT_BODY', `${what}: body ended early: ${message}`, {
-    cause: err,
-    temporary: true,
-  });
-}
-
 export interface HttpClientOptions {
   /** The connection pools to send through. */
   readonly agents: AgentPool;
@@ -316,7 +256,7 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
       });
     } catch (err) {
       if (holding) releaseParserTierUp(false);
-      const failure = networkError(err, req.method, url);
+      const failure = networkError(err, `${req.method} ${describe(url)}`);
       publishRequest(req.method, url, startedAt, { error: failure.code });
       throw failure;
     }
@@ -412,4 +352,9 @@ export async function drain(body: Readable): Promise<void> {
   } catch {
     // the response is already handled; a broken tail changes nothing
   }
+}
+
+/** The media type of a Content-Type header, without parameters. */
+export function mimeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim();
 }
