@@ -1,18 +1,20 @@
-// A Distribution API client for one registry host: the request path (ping, authorization,
-// retries, limits), manifests and tags. The other mechanisms act through it, each in its own
-// file: blob-reads.ts, uploads.ts, referrers.ts, extension-signatures.ts; errors.ts translates
-// what registries answer. Every size and wait is bounded.
-import { createHash } from 'node:crypto';
+// A Distribution API client for one registry host: the request path (authorization, retries,
+// limits) and manifests and tags. The other mechanisms act through it, each in its own file:
+// ping.ts, blob-reads.ts, uploads.ts, referrers.ts, extension-signatures.ts; auth.ts makes the
+// Authorization header, retry.ts the backoff, errors.ts translates what registries answer. Every
+// size and wait is bounded.
 import { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, MANIFEST_SIZE_MAX, manifestDigest } from '../../manifest/index.ts';
 import {
+  type Authorizer,
+  authorization,
   type Challenge,
-  fetchToken,
   parseChallenges,
   repositoryScope,
-  TokenCache,
+  type TokenCache,
   type TokenCredentials,
+  tokenCacheFor,
 } from './auth.ts';
 import { getBlob } from './blob-reads.ts';
 import { DockerError, type DockerErrorCode, MAX_ERROR_BODY, registryError } from './errors.ts';
@@ -30,7 +32,9 @@ import {
   type Timeouts,
   type TlsSettings,
 } from './http.ts';
+import { ping } from './ping.ts';
 import { listReferrers } from './referrers.ts';
+import { DEFAULT_RETRY, type RetryPolicy, type Sleep, sleepDefault, withRetry } from './retry.ts';
 import { Limiter, type PingResult, type RegistrySession, sharedRegistrySession } from './session.ts';
 import { mountBlob, putBlob, UPLOAD_CHUNK_SIZE } from './uploads.ts';
 
@@ -47,21 +51,6 @@ export const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v1+json',
   'application/vnd.oci.artifact.manifest.v1+json',
 ];
-
-export interface RetryPolicy {
-  readonly attempts: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-  /** No retry starts after this much time since the first attempt. */
-  readonly totalMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = {
-  attempts: 5,
-  baseDelayMs: 200,
-  maxDelayMs: 10_000,
-  totalMs: 60_000,
-};
 
 export interface ClientOptions {
   /** host[:port] as used in URLs; docker.io maps to registry-1.docker.io. */
@@ -108,41 +97,6 @@ export interface RequestSpec {
   readonly retry?: boolean;
 }
 
-function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(new DockerError('TIMEOUT', 'aborted while waiting to retry'));
-      },
-      { once: true },
-    );
-  });
-}
-
-/**
- * Tokens are shared by every client of the same registry and identity, so a webhook opening a
- * source per admission does not fetch a token each time. The key holds a hash, never a secret.
- */
-function tokenCacheFor(session: RegistrySession, opts: ClientOptions): TokenCache {
-  const c = opts.credentials;
-  const identity =
-    c === undefined
-      ? 'anonymous'
-      : createHash('sha256')
-          .update(`${c.username}\0${c.password}\0${c.identityToken ?? ''}`)
-          .digest('hex');
-  const key = `${opts.registry}\n${identity}`;
-  let cache = session.tokens.get(key);
-  if (cache === undefined) {
-    cache = new TokenCache();
-    session.tokens.set(key, cache);
-  }
-  return cache;
-}
-
 const DEFAULT_CONCURRENCY = 16;
 
 /** One limiter per registry host for the session, so many clients cannot flood one registry. */
@@ -164,13 +118,6 @@ async function errorFromResponse(
   return registryError(res, await readPrefix(res.body, MAX_ERROR_BODY), what, notFound);
 }
 
-const PING_CACHE_MS = 60_000;
-
-/** Forgets the shared session's pings (tests that restart a registry on the same port). */
-export function clearPingCache(): void {
-  sharedRegistrySession().pings.clear();
-}
-
 /** The parameters of a mechanism (blob-reads.ts, uploads.ts, ...) after the client it acts through. */
 type AfterClient<F> = F extends (client: RegistryClient, ...rest: infer R) => unknown ? R : never;
 
@@ -182,7 +129,8 @@ export class RegistryClient {
   readonly #opts: ClientOptions;
   readonly #tokens: TokenCache;
   readonly #limiter: Limiter;
-  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #sleep: Sleep;
+  readonly #retry: RetryPolicy;
   #origin: string | undefined;
   #challenges: Challenge[] | undefined;
   #supportsSignatures = false;
@@ -192,9 +140,10 @@ export class RegistryClient {
     this.session = opts.session ?? sharedRegistrySession();
     this.uploadChunkSize = opts.uploadChunkSize ?? UPLOAD_CHUNK_SIZE;
     this.#opts = opts;
-    this.#tokens = tokenCacheFor(this.session, opts);
+    this.#tokens = tokenCacheFor(this.session, opts.registry, opts.credentials);
     this.#limiter = limiterFor(this.session, opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
+    this.#retry = opts.retry ?? DEFAULT_RETRY;
   }
 
   get #http() {
@@ -222,75 +171,19 @@ export class RegistryClient {
     return this.#supportsSignatures;
   }
 
-  /**
-   * GET /v2/: finds the scheme (HTTPS, or HTTP when insecure and HTTPS fails) and the auth
-   * challenges. Results are shared by clients of the same registry for a minute.
-   */
+  /** GET /v2/ once per client, through the session's shared pings (ping.ts). */
   async ping(): Promise<void> {
     if (this.#origin !== undefined) return;
-    const cacheKey = `${this.#apiHost}\n${this.#opts.insecure}\n${this.#opts.tls.verify}`;
-    const cached = this.session.pings.get(cacheKey);
-    if (cached !== undefined && cached.expires > Date.now()) {
-      this.#setPing(cached.result);
-      return;
-    }
-    const signal = this.#opts.signal;
-    const pingsInFlight = this.session.pingsInFlight;
-    let pinging = pingsInFlight.get(cacheKey);
-    if (pinging === undefined || pinging.signal !== signal) {
-      const mine = {
-        signal,
-        result: this.#pingNow(cacheKey).finally(() => {
-          if (pingsInFlight.get(cacheKey) === mine) pingsInFlight.delete(cacheKey);
-        }),
-      };
-      pingsInFlight.set(cacheKey, mine);
-      pinging = mine;
-    }
-    this.#setPing(await pinging.result);
-  }
-
-  async #pingNow(cacheKey: string): Promise<PingResult> {
-    const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
-    const failures: DockerError[] = [];
-    for (const [i, scheme] of schemes.entries()) {
-      const origin = `${scheme}://${this.#apiHost}`;
-      const attempt = () =>
-        send({ method: 'GET', url: `${origin}/v2/`, signal: this.#opts.signal }, this.#http);
-      try {
-        // With an HTTP fallback left, a failing HTTPS attempt is not worth retrying.
-        const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt);
-        await drain(res.body);
-        if (res.status !== 200 && res.status !== 401) {
-          failures.push(
-            new DockerError('BAD_RESPONSE', `${scheme}: status ${res.status}`, { status: res.status }),
-          );
-          continue;
-        }
-        const result: PingResult = {
-          origin,
-          challenges: res.status === 401 ? parseChallenges(res.challenges) : [],
-          supportsSignatures: res.headers['x-registry-supports-signatures'] === '1',
-        };
-        this.session.pings.set(cacheKey, { result, expires: Date.now() + PING_CACHE_MS });
-        return result;
-      } catch (err) {
-        failures.push(
-          err instanceof DockerError
-            ? err
-            : new DockerError('NETWORK', `${scheme}: ${String(err)}`, { cause: err }),
-        );
-      }
-    }
-    // The HTTPS failure (e.g. an unknown CA) says more than an HTTP answer from a TLS port.
-    const first = failures[0]!;
-    throw new DockerError(
-      first.code,
-      `pinging registry ${this.registry}: ${failures.map((f) => f.message).join('; ')}`,
-      {
-        cause: first,
-        ...(first.status !== undefined ? { status: first.status } : {}),
-      },
+    this.#setPing(
+      await ping({
+        registry: this.registry,
+        apiHost: this.#apiHost,
+        insecure: this.#opts.insecure,
+        session: this.session,
+        http: this.#http,
+        signal: this.#opts.signal,
+        withRetry: (attempt) => this.#withRetry(attempt),
+      }),
     );
   }
 
@@ -300,54 +193,20 @@ export class RegistryClient {
     this.#supportsSignatures = result.supportsSignatures;
   }
 
-  async #authorization(scopes: readonly string[], fresh: boolean): Promise<string | undefined> {
-    if (this.#opts.registryToken !== undefined) return `Bearer ${this.#opts.registryToken}`;
-    const challenges = this.#challenges ?? [];
-    const bearer = challenges.find((c) => c.scheme === 'bearer');
-    const basic = challenges.find((c) => c.scheme === 'basic');
-    const creds = this.#opts.credentials;
-    if (bearer !== undefined) {
-      const key = [...scopes].sort().join(' ');
-      if (fresh) this.#tokens.delete(key);
-      const cached = this.#tokens.get(key);
-      if (cached !== undefined) return `Bearer ${cached}`;
-      // Runs inside request()'s retry loop; a temporary token failure retries the whole exchange.
-      const t = await fetchToken(bearer, scopes, creds, this.#http, this.#opts.signal);
-      this.#tokens.set(key, t.token, t.expiresIn, t.issuedAt);
-      return `Bearer ${t.token}`;
-    }
-    if (basic !== undefined && creds !== undefined) {
-      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    }
-    return undefined;
+  get #authorizer(): Authorizer {
+    return {
+      registryToken: this.#opts.registryToken,
+      challenges: this.#challenges,
+      credentials: this.#opts.credentials,
+      tokens: this.#tokens,
+      http: this.#http,
+      signal: this.#opts.signal,
+    };
   }
 
   /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
-  async #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
-    const policy = this.#opts.retry ?? DEFAULT_RETRY;
-    const started = Date.now();
-    let slept = 0;
-    for (let i = 1; ; i++) {
-      try {
-        return await attempt();
-      } catch (err) {
-        if (
-          !(err instanceof DockerError) ||
-          !err.temporary ||
-          i >= policy.attempts ||
-          this.#opts.signal?.aborted
-        )
-          throw err;
-        const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (i - 1));
-        const delay =
-          err.retryAfter !== undefined
-            ? Math.min(err.retryAfter * 1000, policy.maxDelayMs)
-            : backoff / 2 + Math.random() * (backoff / 2);
-        if (Math.max(Date.now() - started, slept) + delay > policy.totalMs) throw err;
-        await this.#sleep(delay, this.#opts.signal);
-        slept += delay;
-      }
-    }
+  #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
+    return withRetry(attempt, this.#retry, this.#sleep, this.#opts.signal);
   }
 
   /** One authenticated request; 401 refreshes the token once; temporary failures are retried. */
@@ -358,7 +217,7 @@ export class RegistryClient {
     const once = async (): Promise<HttpResponse> => {
       let fresh = false;
       for (;;) {
-        const auth = await this.#authorization(spec.scopes, fresh);
+        const auth = await authorization(this.#authorizer, spec.scopes, fresh);
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
