@@ -34,7 +34,7 @@ import {
 } from './http.ts';
 import { ping } from './ping.ts';
 import { listReferrers } from './referrers.ts';
-import { DEFAULT_RETRY, type RetryPolicy, type Sleep, sleepDefault, withRetry } from './retry.ts';
+import { DEFAULT_RETRY, type RetryPolicy, retryWhileTemporary, type Sleep, sleepDefault } from './retry.ts';
 import { Limiter, type PingResult, type RegistrySession, sharedRegistrySession } from './session.ts';
 import { mountBlob, putBlob, UPLOAD_CHUNK_SIZE } from './uploads.ts';
 
@@ -206,7 +206,7 @@ export class RegistryClient {
 
   /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
   #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
-    return withRetry(attempt, this.#retry, this.#sleep, this.#opts.signal);
+    return retryWhileTemporary(attempt, this.#retry, this.#sleep, this.#opts.signal);
   }
 
   /** One authenticated request; 401 refreshes the token once; temporary failures are retried. */

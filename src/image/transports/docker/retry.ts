@@ -36,7 +36,7 @@ export function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
-export async function withRetry<T>(
+export async function retryWhileTemporary<T>(
   attempt: () => Promise<T>,
   policy: RetryPolicy,
   sleep: Sleep,
