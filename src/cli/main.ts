@@ -3,7 +3,7 @@
 
 import type { SigstoreVerifier } from '../image/signature/requirements/sigstore-signed.ts';
 import { allTransports, transportRegistryFor } from '../image/transports/all.ts';
-import { expectShortLife } from '../image/transports/docker/http.ts';
+import { expectShortLife } from '../image/transports/docker/parser-tiering.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 
