@@ -231,7 +231,7 @@ describe('the policy CRDs on kube-apiserver', () => {
     {
       name: 'keys on a reject requirement',
       spec: { default: [{ type: 'reject', keyData: 'YWJj' }] },
-      field: /spec\.default\[0\]: .*only for signedBy and sigstoreSigned/,
+      field: /spec\.default\[0\]: .*keys are only for signedBy, sigstoreSigned and sigstoreAttested/,
     },
     {
       name: 'a non-canonical dir scope',
@@ -250,7 +250,7 @@ describe('the policy CRDs on kube-apiserver', () => {
           { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptDigestOnlySignatures: true },
         ],
       },
-      field: /spec\.default\[0\]: .*acceptDigestOnlySignatures are only for sigstoreSigned/,
+      field: /spec\.default\[0\]: .*acceptDigestOnlySignatures is only for sigstoreSigned/,
     },
     {
       name: 'an unknown mode',

@@ -129,6 +129,18 @@ function printExplanation(e: Explanation, io: Io): void {
       const where = `${s.referrer === undefined ? '' : `, referrer ${s.referrer}`}${s.list === undefined ? '' : `, of list ${s.list}`}`;
       io.stdout.write(`    signature ${s.index} (${s.format}${where}): ${what}\n`);
     }
+    for (const a of r.attestations ?? []) {
+      io.stdout.write(
+        `    attestation ${a.location}: ${a.verified ? `verified (signed by ${a.signer ?? '?'})${a.satisfied === undefined ? '' : a.satisfied ? ', conditions met' : ', conditions not met'}` : `rejected: ${a.reason}`}\n`,
+      );
+      for (const c of a.conditions ?? []) {
+        const saw = (c.observed ?? []).map((o) => `${o.path} = ${o.value}`).join(', ');
+        const result = c.result === 'error' ? `error (${c.code}): ${c.message}` : c.result;
+        io.stdout.write(
+          `      condition ${JSON.stringify(c.expression)}: ${result}${saw ? ` (saw ${saw})` : ''}\n`,
+        );
+      }
+    }
     for (const p of r.probes ?? []) io.stdout.write(`    probed ${p}\n`);
   }
   if (e.requirements.length < e.requirementCount) {

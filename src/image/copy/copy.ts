@@ -34,7 +34,7 @@ import type {
   UnparsedImage,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan, putBlobBytes } from './blobs.ts';
-import { attachReferrer, copyReferrers } from './referrers.ts';
+import { attachReferrer, copyAttestations, copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
 import { CopyError, type CopyOptions, type CopyResult, type ProgressSink } from './types.ts';
 
@@ -235,7 +235,7 @@ interface Session {
   readonly dest: ImageDestination;
   readonly options: ResolvedCopyOptions;
   readonly parallel: number;
-  readonly counts: { copied: number; created: number; referrers: number };
+  readonly counts: { copied: number; created: number; referrers: number; attestations: number };
 }
 
 async function checkPolicy(s: Session, instanceDigest?: Digest): Promise<void> {
@@ -334,8 +334,10 @@ async function carryReferrers(
     mediaType: written.mimeType,
     size: written.manifest.byteLength,
   };
-  if (!s.options.removeSignatures)
+  if (!s.options.removeSignatures) {
     s.counts.referrers += await copyReferrers(s.src, s.dest, subject, s.options.progress);
+    s.counts.attestations += await copyAttestations(s.src, s.dest, subject, s.options.progress);
+  }
   const signers = s.options.referrerSigners;
   if (signers.length === 0) return;
   const identity = signingIdentity(s);
@@ -585,7 +587,7 @@ export async function copyImage(
           mimeType: m.mimeType,
           manifestDigest: wanted,
           skipped: true,
-          signatures: { copied: 0, created: 0, referrers: 0 },
+          signatures: { copied: 0, created: 0, referrers: 0, attestations: 0 },
         };
       }
     }
@@ -598,7 +600,7 @@ export async function copyImage(
         dest,
         options,
         parallel: threadSafe ? options.parallelCopies : 1,
-        counts: { copied: 0, created: 0, referrers: 0 },
+        counts: { copied: 0, created: 0, referrers: 0, attestations: 0 },
       };
       let written: ManifestBytes & { digest: Digest };
       if (!isListMIMEType(top.mimeType)) {

@@ -30,6 +30,11 @@ export type DenialCode =
   | 'SIGNED_BASE_LAYER_UNSUPPORTED'
   | 'SIGSTORE_NOT_CONFIGURED'
   | 'NO_SIGNATURE_VERIFICATION'
+  /** sigstoreAttested: no attestation of the predicate type was found (none, or none verified). */
+  | 'NO_ATTESTATION'
+  | 'ATTESTATION_REJECTED'
+  /** sigstoreAttested: verified attestations exist, but none satisfies every condition. */
+  | 'CONDITIONS_NOT_MET'
   | 'EVALUATION_FAILED';
 
 /** One signature considered by one requirement. */
@@ -63,6 +68,29 @@ export interface RequirementResult {
   readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
   /** sigstoreSigned with referrers: what was probed, e.g. "tag sha256-….sig: no signatures". */
   readonly probes?: readonly string[];
+  /** sigstoreAttested: each attestation of the predicate type found, and what became of it. */
+  readonly attestations?: readonly AttestationAttempt[];
+}
+
+/** One attestation a sigstoreAttested requirement considered. */
+export interface AttestationAttempt {
+  /** `tag sha256-….att layer sha256:…` or `referrer sha256:…`. */
+  readonly location: string;
+  readonly verified: boolean;
+  /** Set when verified: the key source or certificate identity that signed it. */
+  readonly signer?: string;
+  /** Set when not verified. */
+  readonly reason?: string;
+  readonly code?: string;
+  /** Set when verified: each condition evaluated, in order, until one did not hold. */
+  readonly conditions?: readonly {
+    readonly expression: string;
+    readonly result: 'true' | 'false' | 'error';
+    readonly code?: string;
+    readonly message?: string;
+    readonly observed?: readonly { readonly path: string; readonly value: string }[];
+  }[];
+  readonly satisfied?: boolean;
 }
 
 /** A plain JSON-able account of one decision. */

@@ -4,16 +4,19 @@ import type { InsecureAcceptAnythingRequirement } from './requirements/insecure-
 import type { RejectRequirement } from './requirements/reject.ts';
 import type { SignedBaseLayerRequirement } from './requirements/signed-base-layer.ts';
 import type { SignedByRequirement } from './requirements/signed-by.ts';
+import type { SigstoreAttestedRequirement } from './requirements/sigstore-attested.ts';
 import type { SigstoreSignedRequirement } from './requirements/sigstore-signed.ts';
 
 export type { InsecureAcceptAnythingRequirement } from './requirements/insecure-accept-anything.ts';
 export type { RejectRequirement } from './requirements/reject.ts';
 export type { SignedBaseLayerRequirement } from './requirements/signed-base-layer.ts';
 export type { SignedByKeyType, SignedByRequirement } from './requirements/signed-by.ts';
+export type { SigstoreAttestedRequirement } from './requirements/sigstore-attested.ts';
 export type {
   SigstoreFulcio,
   SigstorePki,
   SigstoreSignedRequirement,
+  SigstoreTrustFields,
   SigstoreTrustRoot,
 } from './requirements/sigstore-signed.ts';
 
@@ -43,7 +46,8 @@ export type PolicyRequirement =
   | RejectRequirement
   | SignedByRequirement
   | SigstoreSignedRequirement
-  | SignedBaseLayerRequirement;
+  | SignedBaseLayerRequirement
+  | SigstoreAttestedRequirement;
 
 /** A non-empty list: policy.json never allows an empty requirement list. */
 export type PolicyRequirements = readonly [PolicyRequirement, ...PolicyRequirement[]];

@@ -111,7 +111,9 @@ const REKOR = [
 /** Portcullis extension: an offline sigstore trusted_root.json. */
 const TRUSTED_ROOT = ['trustedRootData', 'trustedRootSecretRef', 'trustedRootConfigMapRef'];
 const FULCIO_CA = ['fulcio.caData', 'fulcio.caSecretRef', 'fulcio.caConfigMapRef'];
-const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT, 'acceptDigestOnlySignatures'];
+/** The trust fields sigstoreSigned and sigstoreAttested share. */
+const SIGSTORE_TRUST = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT];
+const SIGSTORE_TYPES = `self.type in ['sigstoreSigned', 'sigstoreAttested']`;
 
 const requirementRules: Rule[] = [
   {
@@ -124,18 +126,36 @@ const requirementRules: Rule[] = [
     message: 'signedBy needs exactly one of keyData, keySecretRef, keyConfigMapRef',
   },
   {
-    rule: `self.type != 'sigstoreSigned' || ${count([...KEY, 'keyDatas', 'fulcio', 'pki'])} == 1`,
+    rule: `!(${SIGSTORE_TYPES}) || ${count([...KEY, 'keyDatas', 'fulcio', 'pki'])} == 1`,
     message:
-      'sigstoreSigned needs exactly one of keyData, keyDatas, keySecretRef, keyConfigMapRef, fulcio, pki',
+      'sigstoreSigned and sigstoreAttested need exactly one of keyData, keyDatas, keySecretRef, keyConfigMapRef, fulcio, pki',
   },
   {
-    rule: `self.type == 'sigstoreSigned' || (${none(SIGSTORE_ONLY)})`,
+    rule: `${SIGSTORE_TYPES} || (${none(SIGSTORE_TRUST)})`,
     message:
-      'keyDatas, fulcio, pki, rekorPublicKey*, trustedRoot* and acceptDigestOnlySignatures are only for sigstoreSigned',
+      'keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are only for sigstoreSigned and sigstoreAttested',
   },
   {
-    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity', 'acceptIndexSignatures'])})`,
-    message: 'keys, signedIdentity and acceptIndexSignatures are only for signedBy and sigstoreSigned',
+    rule: `self.type == 'sigstoreSigned' || !has(self.acceptDigestOnlySignatures)`,
+    message: 'acceptDigestOnlySignatures is only for sigstoreSigned',
+  },
+  {
+    rule: `self.type in ['signedBy', 'sigstoreSigned', 'sigstoreAttested'] || (${none(KEY)})`,
+    message: 'keys are only for signedBy, sigstoreSigned and sigstoreAttested',
+  },
+  {
+    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none(['signedIdentity', 'acceptIndexSignatures'])})`,
+    message: 'signedIdentity and acceptIndexSignatures are only for signedBy and sigstoreSigned',
+  },
+  {
+    rule: `(self.type == 'sigstoreAttested') == has(self.predicateType)`,
+    message: 'predicateType is required for sigstoreAttested and forbidden for other types',
+    fieldPath: '.predicateType',
+  },
+  {
+    rule: `self.type == 'sigstoreAttested' || !has(self.conditions)`,
+    message: 'conditions are only for sigstoreAttested',
+    fieldPath: '.conditions',
   },
   {
     rule: `${count(REKOR)} <= 1`,
@@ -177,7 +197,27 @@ function requirement(): Schema {
     properties: {
       type: {
         type: 'string',
-        enum: ['insecureAcceptAnything', 'reject', 'signedBy', 'sigstoreSigned', 'signedBaseLayer'],
+        enum: [
+          'insecureAcceptAnything',
+          'reject',
+          'signedBy',
+          'sigstoreSigned',
+          'signedBaseLayer',
+          'sigstoreAttested',
+        ],
+      },
+      predicateType: {
+        ...str(1024),
+        minLength: 1,
+        description:
+          'sigstoreAttested (Portcullis extension, not portable to Podman): the in-toto predicate type required, e.g. https://slsa.dev/provenance/v1.',
+      },
+      conditions: {
+        type: 'array',
+        maxItems: 64,
+        items: { type: 'string', maxLength: 4096 },
+        description:
+          'sigstoreAttested: CEL expressions over predicate, subject, predicateType, reference and digest; all must hold for one verified attestation. A condition that does not compile makes the policy Invalid, with the expression and its position.',
       },
       keyType: {
         type: 'string',

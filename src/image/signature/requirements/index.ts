@@ -6,6 +6,7 @@ import { insecureAcceptAnything } from './insecure-accept-anything.ts';
 import { reject } from './reject.ts';
 import { signedBaseLayer } from './signed-base-layer.ts';
 import { signedBy } from './signed-by.ts';
+import { sigstoreAttested } from './sigstore-attested.ts';
 import { sigstoreSigned } from './sigstore-signed.ts';
 import type { RequirementType } from './types.ts';
 
@@ -20,6 +21,7 @@ export const requirementTypes: RequirementTypes = {
   signedBy,
   signedBaseLayer,
   sigstoreSigned,
+  sigstoreAttested,
 };
 
 const unknownReason = 'unknown policy requirement type';

@@ -6,6 +6,7 @@ import type { Digest } from '../../digest.ts';
 import { unhandled } from '../../errors.ts';
 import { manifestDigest } from '../../manifest/index.ts';
 import type { ImageSource, Signature } from '../../types.ts';
+import type { AttestationDiscovery, ImageFacts, JudgedAttestation } from '../attestation/index.ts';
 import type { SignatureAttempt } from '../evaluate.ts';
 import { parseSignedIdentity } from '../identity.ts';
 import { asString, invalidValue, type JsonNode, ObjectReader } from '../json.ts';
@@ -19,6 +20,7 @@ import {
   summarize,
   withIndexSignatures,
 } from './signatures.ts';
+import type { SigstoreAttestedRequirement } from './sigstore-attested.ts';
 import type { EvaluationContext, ImageView, Outcome, RequirementType } from './types.ts';
 
 export interface SigstoreFulcio {
@@ -73,6 +75,12 @@ export interface SigstoreSignedRequirement {
   readonly acceptDigestOnlySignatures?: boolean;
 }
 
+/** The trust fields sigstoreSigned and sigstoreAttested share. */
+export type SigstoreTrustFields = Pick<
+  SigstoreSignedRequirement,
+  'trust' | 'rekorPublicKeys' | 'trustedRoot'
+>;
+
 export const SIGSTORE_SIGNATURE_MIME_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
 export type SigstoreSignature = Extract<Signature, { format: 'sigstore-json' }>;
@@ -99,6 +107,15 @@ export interface SigstoreVerifier {
     digest: Digest,
     expectations: SignatureExpectations,
   ): Promise<ReferrerVerification>;
+  /**
+   * Optional: the attestations of `image.digest` in `source` that `requirement` trusts, each
+   * judged by its conditions (until one satisfies them all). Never throws for registry content.
+   */
+  verifyAttestations?(
+    requirement: SigstoreAttestedRequirement,
+    source: ImageSource,
+    image: ImageFacts,
+  ): Promise<AttestationDiscovery & { readonly judged: readonly JudgedAttestation[] }>;
 }
 
 export interface ReferrerVerification {
@@ -191,7 +208,31 @@ function parsePki(node: JsonNode): SigstorePki {
   };
 }
 
-function parse(obj: ObjectReader): SigstoreSignedRequirement {
+/** The trust members a sigstore requirement may have (policy.json names). */
+const SIGSTORE_TRUST_KEYS = [
+  'keyPath',
+  'keyPaths',
+  'keyData',
+  'keyDatas',
+  'fulcio',
+  'pki',
+  'rekorPublicKeyPath',
+  'rekorPublicKeyPaths',
+  'rekorPublicKeyData',
+  'rekorPublicKeyDatas',
+  'trustedRootPath',
+  'trustedRootData',
+];
+
+/**
+ * The trust of a sigstoreSigned (or sigstoreAttested) requirement, with upstream's rules: exactly
+ * one trust root, Rekor keys as each root allows. `finish` ends the object with the requirement's
+ * own other members, before the cross-field checks (as upstream reports unknown fields first).
+ */
+export function parseSigstoreTrustFields(
+  obj: ObjectReader,
+  finish: (trustKeys: readonly string[]) => void,
+): SigstoreTrustFields {
   const keySources = takeSources(obj, {
     path: 'keyPath',
     paths: 'keyPaths',
@@ -212,27 +253,7 @@ function parse(obj: ObjectReader): SigstoreSignedRequirement {
     data: 'rekorPublicKeyData',
     datas: 'rekorPublicKeyDatas',
   });
-  const identity = obj.take('signedIdentity');
-  const acceptIndexSignatures = obj.take('acceptIndexSignatures');
-  const acceptDigestOnlySignatures = obj.take('acceptDigestOnlySignatures');
-  obj.finish([
-    'type',
-    'keyPath',
-    'keyPaths',
-    'keyData',
-    'keyDatas',
-    'fulcio',
-    'pki',
-    'rekorPublicKeyPath',
-    'rekorPublicKeyPaths',
-    'rekorPublicKeyData',
-    'rekorPublicKeyDatas',
-    'signedIdentity',
-    'trustedRootPath',
-    'trustedRootData',
-    'acceptIndexSignatures',
-    'acceptDigestOnlySignatures',
-  ]);
+  finish(SIGSTORE_TRUST_KEYS);
   const [trust, ...moreTrust] = trusts;
   if (trust === undefined || moreTrust.length > 0) {
     throw invalidValue(
@@ -261,20 +282,38 @@ function parse(obj: ObjectReader): SigstoreSignedRequirement {
       'rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas are not supported for pki',
     );
   }
+  return { trust, rekorPublicKeys, ...(trustedRoot === undefined ? {} : { trustedRoot }) };
+}
+
+function parse(obj: ObjectReader): SigstoreSignedRequirement {
+  let identity: JsonNode | undefined;
+  let acceptIndexSignatures: JsonNode | undefined;
+  let acceptDigestOnlySignatures: JsonNode | undefined;
+  const trust = parseSigstoreTrustFields(obj, (trustKeys) => {
+    identity = obj.take('signedIdentity');
+    acceptIndexSignatures = obj.take('acceptIndexSignatures');
+    acceptDigestOnlySignatures = obj.take('acceptDigestOnlySignatures');
+    obj.finish([
+      'type',
+      ...trustKeys,
+      'signedIdentity',
+      'acceptIndexSignatures',
+      'acceptDigestOnlySignatures',
+    ]);
+  });
   return {
     type: 'sigstoreSigned',
-    trust,
-    rekorPublicKeys,
+    ...trust,
+    rekorPublicKeys: trust.rekorPublicKeys,
     signedIdentity:
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
-    ...(trustedRoot === undefined ? {} : { trustedRoot }),
     ...optionalBoolean('acceptIndexSignatures', acceptIndexSignatures),
     ...optionalBoolean('acceptDigestOnlySignatures', acceptDigestOnlySignatures),
   };
 }
 
 /** The files a sigstore trust root names. */
-function trustPaths(trust: SigstoreTrustRoot): string[] {
+function rootPaths(trust: SigstoreTrustRoot): string[] {
   switch (trust.kind) {
     case 'publicKeys':
       return sourcePaths(trust.keys);
@@ -285,6 +324,11 @@ function trustPaths(trust: SigstoreTrustRoot): string[] {
     default:
       return unhandled(trust, []);
   }
+}
+
+/** The files sigstore trust fields name: keys or CAs, Rekor keys, the trusted root. */
+export function sigstoreTrustFiles(req: SigstoreTrustFields): string[] {
+  return [...rootPaths(req.trust), ...sourcePaths(req.rekorPublicKeys), ...sourcePaths(req.trustedRoot)];
 }
 
 const notConfigured: Outcome = {
@@ -425,9 +469,5 @@ export const sigstoreSigned: RequirementType<SigstoreSignedRequirement> = {
           },
         ]
       : [],
-  files: (req) => [
-    ...trustPaths(req.trust),
-    ...sourcePaths(req.rekorPublicKeys),
-    ...sourcePaths(req.trustedRoot),
-  ],
+  files: sigstoreTrustFiles,
 };

@@ -5,6 +5,7 @@ import { insecureAcceptAnythingCrd } from './insecure-accept-anything.ts';
 import { rejectCrd } from './reject.ts';
 import { signedBaseLayerCrd } from './signed-base-layer.ts';
 import { signedByCrd } from './signed-by.ts';
+import { sigstoreAttestedCrd } from './sigstore-attested.ts';
 import { sigstoreSignedCrd } from './sigstore-signed.ts';
 import type { CrdRequirementType } from './types.ts';
 
@@ -18,6 +19,7 @@ const crdRequirementTypes: CrdRequirementTypes = {
   signedBy: signedByCrd,
   signedBaseLayer: signedBaseLayerCrd,
   sigstoreSigned: sigstoreSignedCrd,
+  sigstoreAttested: sigstoreAttestedCrd,
 };
 
 /** The CRD side of the type named `type` (untrusted text), or undefined when there is none. */

@@ -7,7 +7,7 @@ import type { ByteSource, PolicyRequirement } from '../../../image/index.ts';
 export interface InlineKeyLoaders {
   /** Loads a GPG keyring (signedBy keyData); rejects when it holds no usable key. */
   readonly gpg: (keyrings: readonly Uint8Array[]) => Promise<unknown>;
-  /** Parses one PEM public key (sigstoreSigned keys and Rekor keys); throws when it cannot. */
+  /** Parses one PEM public key (sigstoreSigned and sigstoreAttested keys, Rekor keys); throws when it cannot. */
   readonly sigstore: (pem: string, field: string) => unknown;
 }
 
