@@ -44,6 +44,7 @@ export {
   type LintWarning,
   lintPolicy,
   loadKeyring,
+  type NotationSignedRequirement,
   type Policy,
   type PolicyDecision,
   PolicyEvaluator,
@@ -77,6 +78,7 @@ export {
   unparsedImageFromReference,
   VerificationCache,
 } from './signature/index.ts';
+export { compileNotationTrust, NotationError } from './signature/notation/index.ts';
 export { parsePublicKeyPem } from './signature/sigstore/index.ts';
 export { oneLine, truncate } from './text.ts';
 export { allTransports } from './transports/all.ts';

@@ -15,6 +15,7 @@ import type {
   UnparsedImage,
 } from '../types.ts';
 import { SignatureError } from './errors.ts';
+import { type NotationVerifier, notationVerifier } from './notation-verifier.ts';
 import type { Policy, PolicyRequirement } from './policy-types.ts';
 import { readsSigstoreSignatures, requirementType, verifiesSignatures } from './requirements/index.ts';
 import { message } from './requirements/signatures.ts';
@@ -35,6 +36,8 @@ export type DenialCode =
   | 'ATTESTATION_REJECTED'
   /** sigstoreAttested: verified attestations exist, but none satisfies every condition. */
   | 'CONDITIONS_NOT_MET'
+  /** notationSigned on a transport that cannot list OCI referrers. */
+  | 'REFERRERS_UNSUPPORTED'
   | 'EVALUATION_FAILED';
 
 /** One signature considered by one requirement. */
@@ -43,7 +46,11 @@ export interface SignatureAttempt {
   readonly index: number;
   /** Set when the signature came from this OCI 1.1 referrer rather than signatures(). */
   readonly referrer?: string;
-  readonly format: Signature['format'];
+  readonly format: Signature['format'] | 'notation';
+  /** Notation: the envelope's media type (application/jose+json or application/cose). */
+  readonly envelope?: string;
+  /** Notation: failures of checks the verification level only logs. */
+  readonly warnings?: readonly string[];
   readonly accepted: boolean;
   readonly reason?: string;
   readonly code?: string;
@@ -62,11 +69,11 @@ export interface RequirementResult {
   readonly allowed: boolean;
   readonly code?: DenialCode;
   readonly reason?: string;
-  /** Signatures tried (signedBy, sigstoreSigned), in order, until one was accepted. */
+  /** Signatures tried (signedBy, sigstoreSigned, notationSigned), in order, until one was accepted. */
   readonly signatures?: readonly SignatureAttempt[];
   /** Signatures skipped as not of this requirement's kind. */
   readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
-  /** sigstoreSigned with referrers: what was probed, e.g. "tag sha256-….sig: no signatures". */
+  /** Referrers probed (sigstoreSigned, notationSigned), e.g. "tag sha256-….sig: no signatures". */
   readonly probes?: readonly string[];
   /** sigstoreAttested: each attestation of the predicate type found, and what became of it. */
   readonly attestations?: readonly AttestationAttempt[];
@@ -139,6 +146,8 @@ export interface PolicyEvaluatorOptions {
   /** skopeo --require-signed: also deny when no requirement verified a signature. */
   readonly requireSigned?: boolean;
   readonly sigstore?: SigstoreVerifier;
+  /** Verifies notationSigned requirements; default: the built-in verifier reading files with readKeyFile. */
+  readonly notation?: NotationVerifier;
   /** Clock for signature/key expiry; default the system clock. */
   readonly now?: () => Date;
   /** Reads keyPath files; default fs.readFile with a size cap. */
@@ -214,10 +223,13 @@ export class PolicyEvaluator {
   constructor(policy: Policy, options: PolicyEvaluatorOptions = {}) {
     this.policy = policy;
     this.#requireSigned = options.requireSigned ?? false;
+    const now = options.now ?? (() => new Date());
+    const readKeyFile = options.readKeyFile ?? defaultReadKeyFile;
     this.#context = {
       sigstore: options.sigstore,
-      now: options.now ?? (() => new Date()),
-      readKeyFile: options.readKeyFile ?? defaultReadKeyFile,
+      notation: options.notation ?? notationVerifier({ readFile: readKeyFile, now }),
+      now,
+      readKeyFile,
       verificationCache: options.verificationCache ?? new VerificationCache(),
       keyringCache: options.keyringCache ?? new KeyringCache(),
     };

@@ -1,6 +1,7 @@
 // The policy.json model (containers-policy.json(5)): plain data, discriminated by `type`. Each
 // requirement type's shape is declared by its module in requirements/.
 import type { InsecureAcceptAnythingRequirement } from './requirements/insecure-accept-anything.ts';
+import type { NotationSignedRequirement } from './requirements/notation-signed.ts';
 import type { RejectRequirement } from './requirements/reject.ts';
 import type { SignedBaseLayerRequirement } from './requirements/signed-base-layer.ts';
 import type { SignedByRequirement } from './requirements/signed-by.ts';
@@ -8,6 +9,7 @@ import type { SigstoreAttestedRequirement } from './requirements/sigstore-attest
 import type { SigstoreSignedRequirement } from './requirements/sigstore-signed.ts';
 
 export type { InsecureAcceptAnythingRequirement } from './requirements/insecure-accept-anything.ts';
+export type { NotationSignedRequirement, NotationTrustStore } from './requirements/notation-signed.ts';
 export type { RejectRequirement } from './requirements/reject.ts';
 export type { SignedBaseLayerRequirement } from './requirements/signed-base-layer.ts';
 export type { SignedByKeyType, SignedByRequirement } from './requirements/signed-by.ts';
@@ -47,7 +49,8 @@ export type PolicyRequirement =
   | SignedByRequirement
   | SigstoreSignedRequirement
   | SignedBaseLayerRequirement
-  | SigstoreAttestedRequirement;
+  | SigstoreAttestedRequirement
+  | NotationSignedRequirement;
 
 /** A non-empty list: policy.json never allows an empty requirement list. */
 export type PolicyRequirements = readonly [PolicyRequirement, ...PolicyRequirement[]];

@@ -114,6 +114,11 @@ const FULCIO_CA = ['fulcio.caData', 'fulcio.caSecretRef', 'fulcio.caConfigMapRef
 /** The trust fields sigstoreSigned and sigstoreAttested share. */
 const SIGSTORE_TRUST = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT];
 const SIGSTORE_TYPES = `self.type in ['sigstoreSigned', 'sigstoreAttested']`;
+/** Portcullis extension: the trust store types of a Notation trust policy statement. */
+const NOTATION_STORES = ['ca', 'signingAuthority', 'tsa'];
+const notationTrusted = [...sourceFields('ca'), ...sourceFields('signingAuthority')].map(
+  (f) => `trustStore.${f}`,
+);
 
 const requirementRules: Rule[] = [
   {
@@ -182,11 +187,80 @@ const requirementRules: Rule[] = [
     fieldPath: '.pki',
   },
   {
+    rule: `(self.type == 'notationSigned') == (has(self.trustedIdentities) && has(self.signatureVerification))`,
+    message:
+      'trustedIdentities and signatureVerification are required for notationSigned and forbidden for other types',
+  },
+  {
+    rule: `self.type == 'notationSigned' || !has(self.trustStore)`,
+    message: 'trustStore is only for notationSigned',
+    fieldPath: '.trustStore',
+  },
+  {
+    rule: `self.type != 'notationSigned' || self.signatureVerification.level == 'skip' || (has(self.trustStore) && ${count(notationTrusted)} >= 1)`,
+    message:
+      'notationSigned needs a ca or signingAuthority certificate bundle in trustStore (unless its level is skip)',
+  },
+  {
+    rule: `self.type != 'notationSigned' || (${none(['keyType', ...KEY, ...SIGSTORE_TRUST, 'acceptDigestOnlySignatures', 'signedIdentity', 'acceptIndexSignatures'])})`,
+    message: 'notationSigned takes only trustStore, trustedIdentities and signatureVerification',
+  },
+  {
     rule: `(self.type == 'signedBaseLayer') == has(self.baseLayerIdentity)`,
     message: 'baseLayerIdentity is required for signedBaseLayer and forbidden for other types',
     fieldPath: '.baseLayerIdentity',
   },
 ];
+
+const enforceOrLog = (extra: string[] = []): Schema => ({
+  type: 'string',
+  enum: ['enforce', 'log', ...extra],
+});
+
+/** notationSigned (Portcullis extension, not portable to Podman): a Notation trust policy statement. */
+function notationFields(): Schema {
+  return {
+    trustStore: {
+      type: 'object',
+      description:
+        'notationSigned: certificate bundles (PEM or DER) of the Notation trust store types ca, signingAuthority and tsa.',
+      properties: Object.fromEntries(
+        NOTATION_STORES.flatMap((s) => Object.entries(keySources(s, `The ${s} certificates`))),
+      ),
+      'x-kubernetes-validations': NOTATION_STORES.map((s) => ({
+        rule: `${count(sourceFields(s))} <= 1`,
+        message: `give at most one of ${sourceFields(s).join(', ')}`,
+      })),
+    },
+    trustedIdentities: {
+      type: 'array',
+      description:
+        'notationSigned: "*" or x509.subject patterns (C, ST and O at least) of the signing certificate.',
+      minItems: 1,
+      maxItems: 64,
+      items: str(1024),
+    },
+    signatureVerification: {
+      type: 'object',
+      description:
+        'notationSigned: the Notation verification level, its overrides, and when timestamps are verified.',
+      required: ['level'],
+      properties: {
+        level: { type: 'string', enum: ['strict', 'permissive', 'audit', 'skip'] },
+        override: {
+          type: 'object',
+          properties: {
+            authenticity: enforceOrLog(),
+            authenticTimestamp: enforceOrLog(),
+            expiry: enforceOrLog(),
+            revocation: enforceOrLog(['skip']),
+          },
+        },
+        verifyTimestamp: { type: 'string', enum: ['always', 'afterCertExpiry'] },
+      },
+    },
+  };
+}
 
 function requirement(): Schema {
   return {
@@ -204,6 +278,7 @@ function requirement(): Schema {
           'sigstoreSigned',
           'signedBaseLayer',
           'sigstoreAttested',
+          'notationSigned',
         ],
       },
       predicateType: {
@@ -301,6 +376,7 @@ function requirement(): Schema {
           'Portcullis extension (not portable to Podman), sigstoreSigned only, weaker than signedIdentity: also accept a signature that binds only the manifest digest and names no reference (a cosign v3 bundle), which otherwise fails the identity check.',
       },
       baseLayerIdentity: identity(),
+      ...notationFields(),
     },
     'x-kubernetes-validations': requirementRules,
   };

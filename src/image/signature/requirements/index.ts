@@ -3,6 +3,7 @@
 import { invalidValue, type JsonNode, ObjectReader, readType } from '../json.ts';
 import type { Policy, PolicyRequirement, PolicyRequirements } from '../policy-types.ts';
 import { insecureAcceptAnything } from './insecure-accept-anything.ts';
+import { notationSigned } from './notation-signed.ts';
 import { reject } from './reject.ts';
 import { signedBaseLayer } from './signed-base-layer.ts';
 import { signedBy } from './signed-by.ts';
@@ -22,6 +23,7 @@ export const requirementTypes: RequirementTypes = {
   signedBaseLayer,
   sigstoreSigned,
   sigstoreAttested,
+  notationSigned,
 };
 
 const unknownReason = 'unknown policy requirement type';

@@ -12,6 +12,7 @@ import type {
 import type { RequirementResult } from '../evaluate.ts';
 import type { ObjectReader } from '../json.ts';
 import type { LintCode } from '../lint.ts';
+import type { NotationVerifier } from '../notation-verifier.ts';
 import type { PolicyRequirement } from '../policy-types.ts';
 import type { KeyringCache, VerificationCache } from '../simple-signing.ts';
 import type { SigstoreVerifier } from './sigstore-signed.ts';
@@ -35,6 +36,8 @@ export interface ImageView {
 export interface EvaluationContext {
   /** Verifies sigstore signatures; undefined when none is configured (sigstoreSigned then denies). */
   readonly sigstore: SigstoreVerifier | undefined;
+  /** Verifies notationSigned requirements. */
+  readonly notation: NotationVerifier;
   /** Clock for signature and key expiry. */
   readonly now: () => Date;
   /** Reads a key or certificate file named by the policy, bounded. */

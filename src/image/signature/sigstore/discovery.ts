@@ -2,10 +2,10 @@
 // attachment tag (through ImageSource.getSignatures) and sigstore bundles attached as OCI 1.1
 // referrers, optionally on the multi-arch index too. Every count and size is bounded, and when
 // nothing is accepted the result says what was probed and what was found.
-import { createHash } from 'node:crypto';
-import { type Digest, digestHex } from '../../digest.ts';
+import type { Digest } from '../../digest.ts';
 import { parseManifest } from '../../manifest/index.ts';
 import type { ImageSource, ReferrerDescriptor, Signature } from '../../types.ts';
+import { readReferrerBlob } from '../referrer-blob.ts';
 import {
   type AcceptedSigstoreBundle,
   ANNOTATION_BUNDLE_PREDICATE_TYPE,
@@ -117,34 +117,17 @@ function tally(reasons: readonly string[]): string {
 }
 
 /** A small blob of `source` read whole: its size bounded before and while reading, its digest checked. */
-export async function readBlobCapped(
+export function readBlobCapped(
   source: ImageSource,
   descriptor: { digest: Digest; size: number },
   cap = MAX_BUNDLE_BYTES,
   tooLarge: SigstoreErrorCode = 'SIGSTORE_BUNDLE_TOO_LARGE',
 ): Promise<Buffer> {
-  if (descriptor.size > cap) {
-    throw new SigstoreError(tooLarge, `referrer blob of ${descriptor.size} bytes exceeds ${cap}`);
-  }
-  const { stream } = await source.getBlob({ digest: descriptor.digest, size: descriptor.size });
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      stream.destroy();
-      throw new SigstoreError(tooLarge, `referrer blob exceeds ${cap} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const bytes = Buffer.concat(chunks);
-  if (createHash('sha256').update(bytes).digest('hex') !== digestHex(descriptor.digest)) {
-    throw new SigstoreError(
-      'SIGSTORE_BUNDLE_INVALID',
-      `bundle blob does not match its digest ${descriptor.digest}`,
-    );
-  }
-  return bytes;
+  return readReferrerBlob(source, descriptor, cap, (failure, message) =>
+    failure === 'TOO_LARGE'
+      ? new SigstoreError(tooLarge, message)
+      : new SigstoreError('SIGSTORE_BUNDLE_INVALID', message),
+  );
 }
 
 export async function referrerManifest(source: ImageSource, referrer: ReferrerDescriptor) {

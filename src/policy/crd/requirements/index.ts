@@ -2,6 +2,7 @@
 // a requirement type without its module here fails to compile.
 import type { PolicyRequirement } from '../../../image/index.ts';
 import { insecureAcceptAnythingCrd } from './insecure-accept-anything.ts';
+import { notationSignedCrd } from './notation-signed.ts';
 import { rejectCrd } from './reject.ts';
 import { signedBaseLayerCrd } from './signed-base-layer.ts';
 import { signedByCrd } from './signed-by.ts';
@@ -20,6 +21,7 @@ const crdRequirementTypes: CrdRequirementTypes = {
   signedBaseLayer: signedBaseLayerCrd,
   sigstoreSigned: sigstoreSignedCrd,
   sigstoreAttested: sigstoreAttestedCrd,
+  notationSigned: notationSignedCrd,
 };
 
 /** The CRD side of the type named `type` (untrusted text), or undefined when there is none. */
