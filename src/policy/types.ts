@@ -88,13 +88,15 @@ export interface CheckObserver {
 export interface Resolver {
   /**
    * The digest `ref` (which has a tag and no digest) points to. Throws on failure; errors with
-   * `temporary: true` are worth retrying.
+   * `temporary: true` are worth retrying. `deadline` (performance.now()): when the caller stops
+   * waiting; registry waits that would end later fail at once instead.
    */
   resolve(
     ref: DockerReference,
     credentials: PullCredentials,
     signal: AbortSignal,
     observer: CheckObserver,
+    deadline?: number,
   ): Promise<Digest>;
   /**
    * The fully-qualified references the node may pull for a pod's image string (short names
@@ -122,7 +124,7 @@ export interface Evaluator {
    * its own digest). `ref` keeps its tag because signature identities are matched against it.
    * When `digest` is a manifest list, the instances `platforms` selects are judged instead (each
    * must pass); the verdict's digest stays `digest`. Returns denials as verdicts; throws only
-   * when it could not decide.
+   * when it could not decide. `deadline` as for Resolver.resolve.
    */
   evaluate(
     ref: DockerReference,
@@ -131,5 +133,6 @@ export interface Evaluator {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict>;
 }
