@@ -238,6 +238,7 @@ export async function startServer(config: ServerConfig, components: Components):
             if (crds === undefined) throw new Error(crdsUnavailable());
             return crds.pullSecrets.secretsFor(context, signal);
           },
+          knownSecretsFor: (context) => crds?.pullSecrets.knownSecretsFor?.(context),
         };
   const exceptions: ExceptionSource = {
     has: (namespace) => crds?.exceptions?.has(namespace) ?? false,

@@ -70,6 +70,12 @@ export interface PullSecretSource {
    * that order. Secrets that do not exist are skipped; other failures throw.
    */
   secretsFor(context: PodCredentialContext, signal: AbortSignal): Promise<PullCredentials>;
+  /**
+   * What secretsFor would resolve to, when it is known without waiting (no API call, nothing
+   * pending); undefined otherwise. Lets a review whose verdicts are all cached be answered
+   * without a promise. Never throws.
+   */
+  knownSecretsFor?(context: PodCredentialContext): PullCredentials | undefined;
 }
 
 /** Latency stages reported to metrics. */
