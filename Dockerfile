@@ -1,6 +1,9 @@
 # Portcullis webhook and CLI image: Node 24, non-root, only dist/ and production dependencies.
 # The build stage bundles the CLI (dist/cli, what bin/portcullis.js runs) and compiles dist/src.
-FROM node:24-bookworm-slim AS build
+# NODE_IMAGE: any Node 24 image with npm; the e2e suite builds on a Debian base made locally.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -9,12 +12,12 @@ COPY scripts/build.ts ./scripts/
 COPY src ./src
 RUN node scripts/build.ts
 
-FROM node:24-bookworm-slim AS deps
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:24-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

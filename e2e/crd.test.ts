@@ -244,6 +244,15 @@ describe('the policy CRDs on kube-apiserver', () => {
       field: /unknown field "spec\.default\[0\]\.keyPath"/,
     },
     {
+      name: 'acceptDigestOnlySignatures on signedBy',
+      spec: {
+        default: [
+          { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptDigestOnlySignatures: true },
+        ],
+      },
+      field: /spec\.default\[0\]: .*acceptDigestOnlySignatures are only for sigstoreSigned/,
+    },
+    {
       name: 'an unknown mode',
       spec: { mode: 'permissive', default: [{ type: 'reject' }] },
       field: /spec\.mode: Unsupported value: "permissive"/,
@@ -274,6 +283,28 @@ describe('the policy CRDs on kube-apiserver', () => {
       ['apply', '-f', '-'],
       policy('ClusterImagePolicy', 'key-with-plus-and-slash', {
         default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData }],
+      }),
+    );
+  });
+
+  test('key data wrapped over lines, as base64 prints it, is accepted as the parser accepts it', async () => {
+    const keyData = Buffer.from('a key long enough to wrap, '.repeat(4))
+      .toString('base64')
+      .replace(/.{76}/g, '$&\n');
+    assert.match(keyData, /\n/);
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy('ClusterImagePolicy', 'key-wrapped', {
+        default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData }],
+      }),
+    );
+  });
+
+  test('acceptDigestOnlySignatures is accepted on sigstoreSigned', async () => {
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy('ClusterImagePolicy', 'digest-only', {
+        default: [{ type: 'sigstoreSigned', keyData: 'YWJj', acceptDigestOnlySignatures: true }],
       }),
     );
   });

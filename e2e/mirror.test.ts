@@ -14,7 +14,7 @@ import type { SyncReport } from '../src/cli/sync-report.ts';
 import { closeAllAgents } from '../src/image/transports/docker/index.ts';
 import { productionComponents, type RunningServer, startServer } from '../src/server.ts';
 import { runCli } from '../test/helpers/cli.ts';
-import { dockerTestEnv } from '../test/helpers/docker-env.ts';
+import { dockerTestEnv, LOOPBACK_PLAIN_HTTP } from '../test/helpers/docker-env.ts';
 import { type MirrorFixture, startMirrorFixture } from '../test/helpers/mirror-fixture.ts';
 import { type Cluster, eventually, startCluster } from './harness.ts';
 
@@ -37,13 +37,16 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
   const servers: RunningServer[] = [];
   let mirrorPrefix: string;
 
-  /** Starts the webhook with `policy` (and a registries.conf) and registers it; replaces any earlier one. */
+  /**
+   * Starts the webhook with `policy` (and a registries.conf, the loopback registries marked
+   * insecure after it) and registers it; replaces any earlier one.
+   */
   async function serveWebhook(policy: object, registriesConf = ''): Promise<void> {
     const env = await dockerTestEnv();
     const policyPath = join(f.work, `webhook-policy-${servers.length}.json`);
     await writeFile(policyPath, JSON.stringify(policy));
     const confPath = join(f.work, `registries-${servers.length}.conf`);
-    await writeFile(confPath, registriesConf);
+    await writeFile(confPath, `${registriesConf}${LOOPBACK_PLAIN_HTTP}`);
     const cert = await cluster.issueServingCert(`mirror-webhook-${servers.length}`, ['127.0.0.1']);
     server = await startServer(
       {

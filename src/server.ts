@@ -22,12 +22,11 @@ import {
   registriesConfFor,
 } from './image/transports/docker/index.ts';
 import {
-  type ActivePolicy,
-  combineEvaluators,
+  type BackgroundObserver,
+  createWorkloadPolicies,
   type DigestLookup,
   type Evaluator,
   type ExceptionSource,
-  ImageChecker,
   type LastKnownGood,
   type LastResolution,
   loadInlineKeys,
@@ -39,8 +38,9 @@ import {
   RegistryResolver,
   type Resolver,
   type Verdict,
+  type WorkloadPolicies,
 } from './policy/index.ts';
-import { type Checker, MODES, type Mode, type PolicyCheck } from './webhook/admit.ts';
+import type { Mode } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
 import { createLogger, type LogDestination, type Logger, type LogLevel } from './webhook/log.ts';
 import { createMetrics, type Metrics } from './webhook/metrics.ts';
@@ -113,17 +113,18 @@ export interface PolicyCrds {
   ready(): boolean;
 }
 
-/** A checker that refuses every image with one reason: what stands in for a policy it cannot consult. */
-function refusing(code: string, reason: string): Checker {
-  return { check: async () => ({ kind: 'error', code, reason }) };
-}
-
 export interface RunningServer {
   /** https://host:port as bound (the port resolved when 0 was asked for). */
   readonly url: string;
   readonly port: number;
   /** Fails readiness, waits shutdownDelayMs, then stops accepting and finishes in-flight reviews. */
   close(): Promise<void>;
+  /** The webhook's checks and pull secrets, for judging running pods as admissions are judged. */
+  readonly workloads: WorkloadPolicies;
+  /** Where background verification reports, beside the webhook's metrics. */
+  readonly backgroundObserver: BackgroundObserver;
+  /** Called after every reload of the policy file (or a key or CA file it names). */
+  onPolicyReload(listener: () => void): void;
 }
 
 /** Connects the shared cache (never failing on an unreachable server: the breaker covers that). */
@@ -183,20 +184,6 @@ export async function startServer(config: ServerConfig, components: Components):
     shared,
     observer: metrics,
   };
-  const fileCheck: PolicyCheck = {
-    mode: config.mode,
-    checker: new ImageChecker({ ...caches, evaluator: () => evaluator }),
-  };
-  // combineEvaluators returns the same evaluator while a namespace's policies are unchanged.
-  const crdCheckers = new WeakMap<Evaluator, Checker>();
-  const crdChecker = (combined: Evaluator): Checker => {
-    let checker = crdCheckers.get(combined);
-    if (checker === undefined) {
-      checker = new ImageChecker({ ...caches, evaluator: () => combined });
-      crdCheckers.set(combined, checker);
-    }
-    return checker;
-  };
   let crds: PolicyCrds | undefined;
   let crdsFailure: string | undefined;
   components.crds?.then(
@@ -210,26 +197,6 @@ export async function startServer(config: ServerConfig, components: Components):
     },
   );
   const crdsUnavailable = () => `policy CRDs: ${crdsFailure ?? 'not synced with the API server yet'}`;
-  const fileChecks: readonly PolicyCheck[] = withFile ? [fileCheck] : [];
-  const checks = (namespace: string): readonly PolicyCheck[] => {
-    if (components.crds === undefined) return fileChecks;
-    const out = [...fileChecks];
-    if (crds === undefined) {
-      return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', crdsUnavailable()) }];
-    }
-    let policies: readonly ActivePolicy<Evaluator>[];
-    try {
-      policies = crds.policies.policiesFor(namespace);
-    } catch (err) {
-      const reason = `policy CRDs for namespace ${namespace}: ${(err as Error).message}`;
-      return [...out, { mode: 'enforce', checker: refusing('POLICY_NOT_LOADED', reason) }];
-    }
-    for (const mode of MODES) {
-      const combined = combineEvaluators(policies, mode);
-      if (combined !== undefined) out.push({ mode, checker: crdChecker(combined) });
-    }
-    return out;
-  };
   const pullSecrets: PullSecretSource =
     components.crds === undefined
       ? components.pullSecrets
@@ -240,6 +207,20 @@ export async function startServer(config: ServerConfig, components: Components):
           },
           knownSecretsFor: (context) => crds?.pullSecrets.knownSecretsFor?.(context),
         };
+  const workloads = createWorkloadPolicies({
+    mode: config.mode,
+    file: withFile ? () => evaluator : undefined,
+    crds:
+      components.crds === undefined
+        ? undefined
+        : () =>
+            crds === undefined
+              ? { state: 'unavailable', reason: crdsUnavailable() }
+              : { state: 'synced', policies: crds.policies },
+    caches,
+    pullSecrets,
+  });
+  const checks = workloads.checks;
   const exceptions: ExceptionSource = {
     has: (namespace) => crds?.exceptions?.has(namespace) ?? false,
     covering: (namespace, ref) => crds?.exceptions?.covering(namespace, ref),
@@ -283,6 +264,7 @@ export async function startServer(config: ServerConfig, components: Components):
   // Loads can overlap (a file written in two steps changes twice); only the newest may apply,
   // or a slow load of an older version could replace a newer policy.
   let reloads = 0;
+  const reloadListeners: (() => void)[] = [];
   const watchPolicy = (sources: readonly string[]) => {
     stopPolicyWatch();
     stopPolicyWatch = watchFiles(sources, config.watchIntervalMs, () => {
@@ -292,6 +274,7 @@ export async function startServer(config: ServerConfig, components: Components):
           if (reload !== reloads) return;
           evaluator = next;
           watchPolicy(next.sources);
+          for (const listener of reloadListeners) listener();
           logger.info(
             { policy: policyPath, policyHash: next.policyHash, trustHash: next.trustHash },
             'policy reloaded',
@@ -325,6 +308,11 @@ export async function startServer(config: ServerConfig, components: Components):
   return {
     url: `https://${host}:${port}`,
     port,
+    workloads,
+    backgroundObserver: metrics.background,
+    onPolicyReload: (listener) => {
+      reloadListeners.push(listener);
+    },
     async close() {
       closing = true;
       stopTlsWatch();

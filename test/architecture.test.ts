@@ -1,4 +1,4 @@
-// Keeps the dependency directions of ../shared/STYLE.md true by reading every import in src/.
+// Keeps the dependency directions described in CONTRIBUTING.md (Layout) true by reading every import in src/.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -60,11 +60,12 @@ describe('architecture: dependency directions', () => {
     );
   });
 
-  it('leaves (types, reference, digest, errors) import only node:* and each other', () => {
+  it('leaves (types, reference, digest, errors, text) import only node:* and each other', () => {
     const leaves = [
       'src/image/types.ts',
       'src/image/digest.ts',
       'src/image/errors.ts',
+      'src/image/text.ts',
       'src/image/reference',
     ];
     const isLeaf = (p: string) => leaves.some((l) => under(p, l));

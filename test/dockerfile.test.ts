@@ -1,4 +1,5 @@
-// The image cannot be built here (no container engine), so check what it copies exists.
+// Fast checks of the Dockerfile that need no container engine; the e2e suite builds the image itself
+// (e2e/in-cluster, buildah).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

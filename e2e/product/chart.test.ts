@@ -437,14 +437,21 @@ describe('helm chart against the real API server', () => {
         `${release}-portcullis`,
         join(work, 'service-account.kubeconfig'),
       );
-      const forbidden = await cluster.kubectl([`--kubeconfig=${kubeconfig}`, 'get', 'pods', '-n', appNs]);
+      const forbidden = await cluster.kubectl([
+        `--kubeconfig=${kubeconfig}`,
+        'get',
+        'deployments',
+        '-n',
+        appNs,
+      ]);
       assert.match(forbidden.stderr, /forbidden/, 'the token carries the ServiceAccount, not the admin');
       // Ready means every informer listed and watched and the Lease was taken: a missing rule
       // would leave it unready (startPortcullis fails after 30 s with the log).
       const watcher = await startPortcullis(
         cluster,
         registry.work,
-        ['--watch-policies', `--kubeconfig=${kubeconfig}`],
+        // The release's own flags: with verification of the running pods, and its reports.
+        ['--watch-policies', '--verify-running', `--kubeconfig=${kubeconfig}`],
         { POD_NAMESPACE: releaseNs, POD_NAME: 'guard-0' },
       );
       try {
@@ -461,6 +468,11 @@ describe('helm chart against the real API server', () => {
           return lease.code === 0 && lease.stdout !== '' ? lease.stdout : undefined;
         });
         assert.equal(holder, 'guard-0');
+        // The chart installed the PolicyReport CRD, and the running pods' results are written to it.
+        await eventually('a PolicyReport of the running pods', async () => {
+          const reports = await cluster.kubectl(['get', 'policyreports', '-n', appNs, '-o', 'name']);
+          return reports.code === 0 && reports.stdout.includes('portcullis-images') ? true : undefined;
+        });
         assert.doesNotMatch(watcher.log(), /forbidden/i);
       } finally {
         await watcher.stop();

@@ -151,6 +151,8 @@ export interface Portcullis {
   /** https://127.0.0.1:PORT */
   readonly url: string;
   readonly logPath: string;
+  /** The serve process (for reading its memory use). */
+  readonly pid: number | undefined;
   log(): string;
   /** SIGTERM, then SIGKILL after 5 s; safe to call twice. */
   stop(): Promise<void>;
@@ -230,7 +232,7 @@ export async function startPortcullis(
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, logPath, log: readLog, stop };
+  return { url, logPath, pid: child.pid, log: readLog, stop };
 }
 
 export interface HangingServer {

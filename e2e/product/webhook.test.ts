@@ -215,6 +215,28 @@ describe('portcullis serve --policy behind the real API server', () => {
     assert.doesNotMatch(signed.stderr, /Warning: /);
   });
 
+  test('echoed input stays bounded: a 300,000-character image, and more warnings than the API server keeps', async () => {
+    // `create`, not `apply`: apply's last-applied annotation would make the API server refuse the
+    // huge pod before any webhook sees it.
+    const create = (input: string) => cluster.kubectl(['create', '--dry-run=server', '-f', '-'], { input });
+    const huge = `${h}/gpg/${'a'.repeat(300_000)}:v1`;
+    const message = denial(await create(podJson('huge', 'enforce', [huge])), 'enforce.e2e.portcullis.dev');
+    assert.ok(message.length <= 4096, `a denial of ${message.length} characters`);
+    assert.match(message, new RegExp(`^image "${h}/gpg/aaa.*… \\(${huge.length} characters\\)"`));
+
+    const tags = Array.from({ length: 40 }, (_, i) => `${h}/gpg/unsigned:${'t'.repeat(100)}-${i}`);
+    const warned = await create(podJson('many', 'warn', tags));
+    assert.equal(warned.code, 0, warned.stderr);
+    const warnings = warned.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('Warning: '))
+      .map((line) => line.slice('Warning: '.length));
+    assert.ok(warnings.length > 1 && warnings.length < 40, warned.stderr);
+    for (const w of warnings.slice(0, -1)) assert.match(w, /^portcullis: image ".*could not be verified: /);
+    const shown = warnings.length - 1;
+    assert.equal(warnings.at(-1), `portcullis: ${40 - shown} more warnings not shown`);
+  });
+
   test('the mutating webhook pins the verified digest of a pod image, and leaves Deployments alone', async () => {
     await namespace('pinned', 'pinned');
     await register(enforce, 'pinned', 'Fail', 'mutating');

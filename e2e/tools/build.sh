@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the binaries the e2e harness runs (kube-apiserver, kubectl, etcd, helm) from the Go
-# module proxy, each pinned by the go.mod beside this script, and caches them in
+# Builds the binaries the e2e harness runs (kube-apiserver, kubectl, etcd, helm; kubelet,
+# kube-scheduler, kube-controller-manager and kube-proxy for the cluster with a node) from the Go
+# module proxy, each pinned by a go.mod beside this script, and caches them in
 # .cache/e2e-bin/<component>-<version>/ so only the first run on a machine pays for the build.
 #
-# usage: e2e/tools/build.sh [component...]   (components: kubernetes etcd helm; default: all)
+# usage: e2e/tools/build.sh [component...]
+#   components: kubernetes etcd helm (the default) and kubernetes-node (asked for by the node harness)
 # stdout: one "<binary>=<absolute path>" line per binary; progress and errors go to stderr.
 # env: PORTCULLIS_E2E_BIN overrides the cache folder.
 set -euo pipefail
@@ -18,7 +20,7 @@ say() { printf 'e2e build: %s\n' "$*" >&2; }
 # component -> module whose version keys the cache, and the binaries it provides (tool packages).
 module_of() {
   case "$1" in
-    kubernetes) echo k8s.io/kubernetes ;;
+    kubernetes | kubernetes-node) echo k8s.io/kubernetes ;;
     etcd) echo go.etcd.io/etcd/server/v3 ;;
     helm) echo helm.sh/helm/v3 ;;
     *) return 1 ;;
@@ -28,8 +30,22 @@ module_of() {
 packages_of() {
   case "$1" in
     kubernetes) echo "kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kubectl=k8s.io/kubernetes/cmd/kubectl" ;;
+    kubernetes-node)
+      echo "kubelet=k8s.io/kubernetes/cmd/kubelet kube-proxy=k8s.io/kubernetes/cmd/kube-proxy" \
+        "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler" \
+        "kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager"
+      ;;
     etcd) echo "etcd=go.etcd.io/etcd/server/v3" ;;
     helm) echo "helm=helm.sh/helm/v3/cmd/helm" ;;
+  esac
+}
+
+# The folder whose go.mod pins the component: the node binaries share the API server's, so one
+# go.mod pins every Kubernetes binary (and the Go build cache serves both builds).
+gomod_dir_of() {
+  case "$1" in
+    kubernetes-node) echo kubernetes ;;
+    *) echo "$1" ;;
   esac
 }
 
@@ -50,7 +66,7 @@ version_of() {
 ldflags_of() {
   local component="$1" version="$2" gomod="$3"
   case "$component" in
-    kubernetes)
+    kubernetes | kubernetes-node)
       local major="${version#v}" minor
       minor="${major#*.}"
       major="${major%%.*}"
@@ -82,7 +98,9 @@ ldflags_of() {
 build_component() {
   local component="$1" module version gomod target entry name
   module="$(module_of "$component")"
-  gomod="$tools_dir/$component/go.mod"
+  local gomod_dir
+  gomod_dir="$tools_dir/$(gomod_dir_of "$component")"
+  gomod="$gomod_dir/go.mod"
   version="$(version_of "$module" "$gomod")"
   if [[ -z "$version" ]]; then
     say "$component: no version of $module pinned in $gomod"
@@ -95,7 +113,7 @@ build_component() {
   # A build made with other flags (an older version of this script) is rebuilt.
   if [[ ! -f "$target/.complete" || "$(cat "$target/.ldflags" 2>/dev/null)" != "$ldflags" ]]; then
     command -v go >/dev/null || {
-      say "$component: go not found on PATH; building the e2e binaries needs Go (see $tools_dir/$component/go.mod for the version)"
+      say "$component: go not found on PATH; building the e2e binaries needs Go (see $gomod for the version)"
       return 1
     }
     mkdir -p "$log_dir"
@@ -111,7 +129,7 @@ build_component() {
         name="${entry%%=*}"
         pkg="${entry#*=}"
         echo "# go build $pkg -> $name"
-        (cd "$tools_dir/$component" &&
+        (cd "$gomod_dir" &&
           CGO_ENABLED=0 GOFLAGS=-mod=readonly nice -n 10 \
             go build -buildvcs=false -trimpath -ldflags "$ldflags" -o "$staging/$name" "$pkg") || exit 1
       done
@@ -144,7 +162,7 @@ main() {
   local component
   for component in "${components[@]}"; do
     if ! module_of "$component" >/dev/null; then
-      say "unknown component \"$component\", expected one of: kubernetes etcd helm"
+      say "unknown component \"$component\", expected one of: kubernetes etcd helm kubernetes-node"
       return 2
     fi
   done

@@ -113,6 +113,11 @@ const commands: readonly CommandEntry[] = [
     },
   },
   {
+    name: 'audit',
+    summary: 'List the running workloads whose images the policies would refuse, and why',
+    load: async () => (await import('./audit.ts')).auditCommand,
+  },
+  {
     name: 'serve',
     summary: 'Run the image-trust admission webhook (HTTPS)',
     longLived: true,

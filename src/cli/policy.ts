@@ -128,7 +128,7 @@ function printExplanation(e: Explanation, io: Io): void {
     );
     for (const s of r.signatures ?? []) {
       const what = s.accepted
-        ? `accepted (key ${s.keyIdentity ?? '?'}, identity ${s.dockerReference ?? '?'})`
+        ? `accepted (key ${s.keyIdentity ?? '?'}, ${s.digestOnly ? 'digest only, no identity: acceptDigestOnlySignatures' : `identity ${s.dockerReference ?? '?'}`})`
         : `rejected: ${s.reason}`;
       const where = `${s.referrer === undefined ? '' : `, referrer ${s.referrer}`}${s.list === undefined ? '' : `, of list ${s.list}`}`;
       io.stdout.write(`    signature ${s.index} (${s.format}${where}): ${what}\n`);

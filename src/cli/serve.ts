@@ -6,11 +6,12 @@ import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
 import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import { DOCKER_HUB_ANONYMOUS_BUDGET, type RegistryBudget } from '../image/transports/docker/index.ts';
 import type { KubeIntegration } from '../kube/index.ts';
+import { REPORT_APIS, type ReportApi } from '../kube/reports.ts';
 import type { Evaluator } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
-import type { ServerConfig, ShortNameMode } from '../server.ts';
+import type { RunningServer, ServerConfig, ShortNameMode } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
-import type { LogLevel } from '../webhook/log.ts';
+import type { Logger, LogLevel } from '../webhook/log.ts';
 import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
 import { writeSelfSignedCertificate } from '../webhook/tls.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
@@ -120,6 +121,25 @@ const flags = {
     metavar: 'FILE',
     help: 'kubeconfig for --watch-policies (default: $KUBECONFIG, ~/.kube/config, then in-cluster)',
   },
+  'verify-running': {
+    type: 'boolean',
+    help: 'also verify the images of running pods as admissions are verified, and report them (needs --watch-policies; the Lease holder writes) [PORTCULLIS_VERIFY_RUNNING]',
+  },
+  'verify-interval': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'with --verify-running: verify every running image afresh this often, e.g. 30m or 1h (default 1h) [PORTCULLIS_VERIFY_INTERVAL]',
+  },
+  'verify-concurrency': {
+    type: 'string',
+    metavar: 'N',
+    help: 'with --verify-running: verifications of running images in flight at once, beside admissions (default 2) [PORTCULLIS_VERIFY_CONCURRENCY]',
+  },
+  reports: {
+    type: 'string',
+    metavar: 'LIST',
+    help: 'with --verify-running: the report APIs written, comma-separated: wgpolicyk8s (PolicyReport), openreports (Report), or none (default wgpolicyk8s) [PORTCULLIS_REPORTS]',
+  },
 } as const;
 
 /** Settings only the CLI knows: where the production components read their configuration. */
@@ -146,6 +166,48 @@ export interface ServeSettings {
   readonly kube:
     | { readonly namespace: string; readonly identity: string; readonly kubeconfig: string | undefined }
     | undefined;
+  /** --verify-running: background verification of running pods. */
+  readonly background?: BackgroundFlags;
+}
+
+export interface BackgroundFlags {
+  readonly intervalMs: number;
+  readonly concurrency: number;
+  readonly reports: readonly ReportApi[];
+}
+
+/** A --verify-interval: a duration (`30m`, `1h30m`) between a second and a week. */
+function verifyInterval(text: string): number {
+  const ms = parseDuration('verify-interval', text);
+  if (ms < 1000 || ms > 7 * 24 * 3_600_000) {
+    throw new CliError(
+      'USAGE',
+      `invalid --verify-interval ${JSON.stringify(text)}: expected a duration between 1s and 168h, e.g. 30m`,
+    );
+  }
+  return ms;
+}
+
+function backgroundFlags(
+  pick: (name: 'verify-interval' | 'verify-concurrency' | 'reports', variable: string) => string | undefined,
+): BackgroundFlags {
+  const concurrencyText = pick('verify-concurrency', 'VERIFY_CONCURRENCY') ?? '2';
+  const concurrency = Number(concurrencyText);
+  if (!/^\d+$/.test(concurrencyText) || concurrency < 1 || concurrency > 64) {
+    throw new CliError(
+      'USAGE',
+      `invalid --verify-concurrency ${JSON.stringify(concurrencyText)}: expected a number between 1 and 64`,
+    );
+  }
+  const reportsText = pick('reports', 'REPORTS') ?? 'wgpolicyk8s';
+  const names = reportsText.split(',').map((r) => r.trim());
+  const reports =
+    reportsText === 'none' ? [] : [...new Set(names.map((r) => oneOf<ReportApi>('reports', r, REPORT_APIS)))];
+  return {
+    intervalMs: verifyInterval(pick('verify-interval', 'VERIFY_INTERVAL') ?? '1h'),
+    concurrency,
+    reports,
+  };
 }
 
 const SHORT_NAME_MODES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
@@ -214,7 +276,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   if (positionals.length > 0)
     throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
   const pick = (
-    name: Exclude<keyof typeof flags, 'watch-policies' | 'registry-budget'>,
+    name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running' | 'registry-budget'>,
     variable: string,
   ): string | undefined => {
     const value = f[name] ?? env[`PORTCULLIS_${variable}`];
@@ -270,7 +332,16 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     }
     kube = { namespace, identity: env.POD_NAME || hostname(), kubeconfig: f.kubeconfig };
   }
+  const verifyRunning = f['verify-running'] ?? ['1', 'true'].includes(env.PORTCULLIS_VERIFY_RUNNING ?? '');
+  if (verifyRunning && kube === undefined) {
+    throw new CliError('USAGE', '--verify-running needs --watch-policies');
+  }
+  for (const name of ['verify-interval', 'verify-concurrency', 'reports'] as const) {
+    if (!verifyRunning && f[name] !== undefined)
+      throw new CliError('USAGE', `--${name} needs --verify-running`);
+  }
   return {
+    ...(verifyRunning ? { background: backgroundFlags(pick) } : {}),
     config: {
       policyPath: pick('policy', 'POLICY'),
       host,
@@ -324,6 +395,46 @@ function curlExample(certPath: string, port: number): string {
     },
   };
   return `curl --cacert ${certPath} -H 'content-type: application/json' https://localhost:${port}/validate -d '${JSON.stringify(review)}'`;
+}
+
+/**
+ * Background verification of running pods, judged by the server's own checks and pull secrets,
+ * scanned again whenever policies, the policy file or the trust material they name change.
+ */
+function startBackground(
+  kubeModule: typeof import('../kube/index.ts'),
+  kube: KubeIntegration<Evaluator>,
+  server: RunningServer,
+  flags: BackgroundFlags,
+  where: NonNullable<ServeSettings['kube']>,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  const { BackgroundVerifier, DEFAULT_BACKGROUND, DEFAULT_INFORMER_OPTIONS, KubeRest, loadKubeConfig } =
+    kubeModule;
+  const onError = (err: unknown, context: string) =>
+    logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'running pods');
+  const verifier = new BackgroundVerifier({
+    ...DEFAULT_BACKGROUND,
+    rest: new KubeRest(loadKubeConfig(where.kubeconfig)),
+    policies: server.workloads,
+    leader: kube.leader,
+    reports: flags.reports,
+    intervalMs: flags.intervalMs,
+    concurrency: flags.concurrency,
+    informer: { ...DEFAULT_INFORMER_OPTIONS, onError: (err) => onError(err, 'watching the API server') },
+    observer: server.backgroundObserver,
+    identity: where.identity,
+    now: () => new Date(),
+    onError,
+    onInfo: (fields, message) => logger.info(fields, message),
+  });
+  kube.policies.onChange(() => verifier.policyChanged());
+  server.onPolicyReload(() => verifier.policyChanged());
+  verifier.start().then(
+    () => logger.info({ pods: verifier.runningPods }, 'running pods verified'),
+    (err: unknown) => onError(err, 'starting the verification of running pods'),
+  );
+  return verifier;
 }
 
 async function readSharedCache(
@@ -402,11 +513,13 @@ ${formatFlags(flags)}
     );
     let stopped: Promise<string | Error> = terminated();
     let synced: KubeIntegration<Evaluator> | undefined;
+    let background: { stop(): Promise<void> } | undefined;
     if (kube !== undefined && crds !== undefined) {
-      const [{ startKube }, { createLogger }] = await Promise.all([
+      const [kubeModule, { createLogger }] = await Promise.all([
         import('../kube/index.ts'),
         import('../webhook/log.ts'),
       ]);
+      const { startKube } = kubeModule;
       // JSON log lines like the webhook's, so controller trouble sits beside the admissions it affects.
       const logger = createLogger(settings.config.logLevel);
       const starting = startKube({
@@ -421,6 +534,9 @@ ${formatFlags(flags)}
       starting.then(
         (k) => {
           synced = k;
+          if (settings.background !== undefined) {
+            background = startBackground(kubeModule, k, server, settings.background, kube, logger);
+          }
         },
         () => {},
       );
@@ -443,6 +559,7 @@ ${formatFlags(flags)}
         ? `portcullis serve: policy CRDs: ${stop.message}\n`
         : `portcullis serve: ${stop}: finishing in-flight reviews\n`,
     );
+    await background?.stop();
     await server.close();
     // A controller still waiting for its first sync cannot be stopped; the exit ends it.
     await synced?.stop();

@@ -19,11 +19,11 @@ export const signFlagSpecs = {
   'sign-by-sigstore-private-key': {
     type: 'string',
     metavar: 'FILE',
-    help: 'sign the image with this cosign private key (sigstore attachment)',
+    help: 'sign the image with this cosign private key: a cosign .sig attachment whose payload names the destination reference (signedIdentity applies)',
   },
   'sign-sigstore-bundle': {
     type: 'boolean',
-    help: 'with --sign-by-sigstore-private-key, also attach a sigstore bundle as an OCI 1.1 referrer',
+    help: 'with --sign-by-sigstore-private-key, also attach a sigstore bundle (cosign v3 format) as an OCI 1.1 referrer; it binds only the digest, so sigstoreSigned accepts it alone only with acceptDigestOnlySignatures',
   },
   'sign-passphrase-file': { type: 'string', metavar: 'FILE', help: 'passphrase of the signing key' },
   'sign-identity': {

@@ -72,6 +72,7 @@ export {
   VerificationCache,
 } from './signature/index.ts';
 export { parsePublicKeyPem } from './signature/sigstore/index.ts';
+export { oneLine, truncate } from './text.ts';
 export { allTransports } from './transports/all.ts';
 export {
   checkDockerLogin,

@@ -206,6 +206,12 @@ export interface ImageDestination {
   readonly acceptsForeignLayerURLs: boolean;
   /** True when putBlob may be called concurrently. */
   readonly hasThreadSafePutBlob: boolean;
+  /**
+   * Optional: destinations with the same scope store blobs in one place (a registry repository).
+   * The copy engine then copies a blob there once at a time: concurrent copies of it wait for that
+   * one instead of uploading it beside it.
+   */
+  readonly blobScope?: string;
   /** Whether manifest lists/indexes can be written. */
   readonly supportsManifestLists: boolean;
   /**

@@ -15,6 +15,7 @@ import {
   type V1Lease,
   Watch,
 } from '@kubernetes/client-node';
+import { truncate } from '../image/index.ts';
 import { POLICY_GROUP, POLICY_VERSION } from '../policy/crd/types.ts';
 import {
   type KubeApi,
@@ -47,7 +48,7 @@ function wrap(context: string, err: unknown): KubeError {
 function statusMessage(body: unknown): string {
   try {
     const message = (JSON.parse(String(body)) as { message?: unknown }).message;
-    return typeof message === 'string' ? `: ${message.slice(0, 512)}` : '';
+    return typeof message === 'string' ? `: ${truncate(message, 512)}` : '';
   } catch {
     return '';
   }

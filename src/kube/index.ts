@@ -9,8 +9,12 @@ import { KubePullSecrets } from './pull-secrets.ts';
 import type { KubeApi } from './types.ts';
 
 export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
+export { type BackgroundSettings, BackgroundVerifier, DEFAULT_BACKGROUND } from './background.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
 export { ExceptionWatcher } from './exceptions.ts';
+export { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
+export { LeaderElector } from './leader.ts';
+export { RunningPods } from './pods.ts';
 export { PolicyController } from './policy-controller.ts';
 export {
   dockercfgToConfigJson,
@@ -19,6 +23,8 @@ export {
   type PullCredentials,
 } from './pull-secrets.ts';
 export { applyReportConfigMap, type ConfigMapReport, MAX_CONFIGMAP_DATA } from './report-configmap.ts';
+export { REPORT_APIS, type ReportApi } from './reports.ts';
+export { KubeRest } from './rest.ts';
 export { type KubeApi, KubeError, type KubeErrorCode } from './types.ts';
 
 export interface KubeSettings<T> {
@@ -40,6 +46,8 @@ export interface KubeSettings<T> {
 export interface KubeIntegration<T> {
   readonly policies: PolicyController<T>;
   readonly pullSecrets: KubePullSecrets;
+  /** The Lease this replica competes for: only its holder writes status, Events and reports. */
+  readonly leader: LeaderElector;
   /** Break-glass exceptions; not part of readiness (a cluster without their CRD has none). */
   readonly exceptions: ExceptionWatcher;
   /** For /readyz: every informer synced and every policy compiled once. */
@@ -86,10 +94,14 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     eventIntervalMs: 10 * 60_000,
   });
   leader.start();
-  await Promise.all([policies.start(), pullSecrets.start(), exceptions.start()]);
+  // Exceptions only ever admit more, so serving before their first list (or on a cluster without
+  // their CRD, where the list keeps failing) is the fail-closed choice, not a gap.
+  void exceptions.start();
+  await Promise.all([policies.start(), pullSecrets.start()]);
   return {
     policies,
     pullSecrets,
+    leader,
     exceptions,
     ready: () => policies.ready() && pullSecrets.ready(),
     stop: async () => {

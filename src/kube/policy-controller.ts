@@ -2,6 +2,8 @@
 // reference; compiles each policy version once; serves the policies in force per namespace.
 //
 // How policies combine: see src/policy/crd/source.ts.
+
+import { truncate } from '../image/index.ts';
 import {
   type CompiledPolicy,
   compilePolicyObject,
@@ -265,7 +267,12 @@ export class PolicyController<T> implements PolicySource<T> {
       if (failedBefore?.message !== message) {
         const kept =
           before === undefined ? 'no version is in force' : `generation ${before.generation} stays in force`;
-        this.#event(state, 'Warning', REASONS[code], `${capped(message)}; ${kept}`);
+        this.#event(
+          state,
+          'Warning',
+          REASONS[code],
+          `${truncate(message, EVENT_MESSAGE_MAX - kept.length - 2)}; ${kept}`,
+        );
       }
       // An invalid policy with no good version changes what applies (to "undecided"): callers re-read.
       return [];
@@ -326,7 +333,9 @@ export class PolicyController<T> implements PolicySource<T> {
 }
 
 /** Status messages stay far below the schema's 32 KiB so a long parser error cannot block the patch. */
-const capped = (message: string) => (message.length > 4096 ? `${message.slice(0, 4093)}...` : message);
+const STATUS_MESSAGE_MAX = 4096;
+/** What the API server allows an events.k8s.io note, and what its own components cap Events at. */
+const EVENT_MESSAGE_MAX = 1024;
 
 const delay = (ms: number) =>
   new Promise<void>((resolve) => {
@@ -419,7 +428,7 @@ function desiredStatus<T>(st: PolicyState<T>, current: PolicyStatus | undefined,
               ? 'no version of this policy is valid: images it covers are denied (enforce) or warned about'
               : `generation ${generation} is invalid; generation ${good.generation} stays in force`,
           ),
-          condition('Invalid', 'True', REASONS[failure.code], capped(failure.message)),
+          condition('Invalid', 'True', REASONS[failure.code], truncate(failure.message, STATUS_MESSAGE_MAX)),
         ];
   return {
     observedGeneration: generation,

@@ -10,7 +10,9 @@ export type KubeErrorCode =
   /** Any other failure talking to the API server. */
   | 'API_ERROR'
   /** A read was attempted before the first sync of the informers it needs. */
-  | 'NOT_SYNCED';
+  | 'NOT_SYNCED'
+  /** A watch's resourceVersion is too old to resume from (HTTP 410): list again. */
+  | 'GONE';
 
 export class KubeError extends BaseError<KubeErrorCode> {}
 

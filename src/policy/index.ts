@@ -31,6 +31,20 @@ export {
 } from './platforms.ts';
 export type { LastKnownGood, LastResolution } from './records.ts';
 export { type DigestLookup, isTransient, RegistryResolver, registryStatus } from './resolver.ts';
+export {
+  type BackgroundObserver,
+  combineVerdicts,
+  type ImageFinding,
+  type ImageOutcome,
+  MAX_POD_IMAGES,
+  type RunningPod,
+  type RunningResult,
+  type RunningScan,
+  type RunningScanOptions,
+  type ScanTrigger,
+  scanRunning,
+  type WorkloadOwner,
+} from './running.ts';
 export type {
   CheckObserver,
   Evaluator,
@@ -43,3 +57,11 @@ export type {
   StaleNote,
   Verdict,
 } from './types.ts';
+export {
+  type CrdPolicies,
+  createWorkloadPolicies,
+  type ImageCheck,
+  type WorkloadCheck,
+  type WorkloadPolicies,
+  type WorkloadPolicySettings,
+} from './workload.ts';

@@ -1,8 +1,10 @@
 // One admission review in, one answer out, always within the deadline.
+import { oneLine, truncate } from '../image/index.ts';
 import {
   type CheckProgress,
   type ExceptionSource,
   exceptionFor,
+  type ImageCheck,
   type PodCredentialContext,
   type PullCredentials,
   type PullSecretSource,
@@ -18,6 +20,7 @@ import {
   parseReview,
   rejection,
   reviewResponse,
+  STATUS_MESSAGE_MAX,
   salvageUid,
   WebhookError,
 } from './review.ts';
@@ -26,17 +29,8 @@ import {
 export type Mode = 'enforce' | 'warn' | 'audit';
 export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 
-export interface Checker {
-  /** Never throws; `deadlineAt` (performance.now() time) is when the answer is no longer awaited. */
-  check(
-    image: string,
-    credentials: PullCredentials,
-    progress: CheckProgress,
-    deadlineAt: number,
-  ): Promise<Verdict>;
-  /** check()'s verdict when it is known without waiting, else undefined. Never throws. */
-  cached?(image: string, credentials: PullCredentials): Verdict | undefined;
-}
+/** What judges one image (policy/workload.ts: ImageChecker's contract). */
+export type Checker = ImageCheck;
 
 /** One policy (or set of policies) every image must pass, and what its refusals do. */
 export interface PolicyCheck {
@@ -71,19 +65,44 @@ interface Problem {
   readonly text: string;
 }
 
-// The API server may truncate longer warnings; keep each readable whole.
+// The API server (k8s.io/apiserver endpoints/filters/warning.go) keeps warnings of 4096
+// characters in all; past that it cuts each to 256 and drops the rest, and it drops any warning
+// holding a control character. Ours stay within both, so each arrives whole.
 const WARNING_MAX = 256;
+const WARNINGS_TOTAL_MAX = 4096;
+// Room kept for the last warning, which says how many were left out.
+const WARNINGS_OMITTED_ROOM = 64;
+// Audit annotation values are stored as given in every audit event of the request
+// (ValidatingAdmissionPolicy cuts its own at 10 KiB): ours stay well below.
+const AUDIT_VALUE_MAX = 4096;
+// Long enough for any valid reference: a 255-character name, a tag and a digest.
+const IMAGE_ECHO_MAX = 512;
 const REASON_MAX = 512;
-
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
-}
+const KIND_ECHO_MAX = 128;
 
 function describe(outcome: Outcome): string {
   const { site, verdict } = outcome;
   const what = verdict.kind === 'error' ? 'could not be verified' : 'is not trusted';
-  return `image ${JSON.stringify(site.image)} at ${site.path} ${what}: ${oneLine(verdict.reason, REASON_MAX)}`;
+  const image = JSON.stringify(truncate(site.image, IMAGE_ECHO_MAX));
+  return `image ${image} at ${site.path} ${what}: ${oneLine(verdict.reason, REASON_MAX)}`;
+}
+
+/** Each warning on one line of at most WARNING_MAX, all of them within WARNINGS_TOTAL_MAX. */
+function boundedWarnings(texts: readonly string[]): string[] {
+  const kept: string[] = [];
+  let total = 0;
+  for (const [i, text] of texts.entries()) {
+    const warning = oneLine(text, WARNING_MAX);
+    const left = texts.length - i;
+    const room = left === 1 ? WARNINGS_TOTAL_MAX : WARNINGS_TOTAL_MAX - WARNINGS_OMITTED_ROOM;
+    if (total + warning.length > room) {
+      kept.push(`portcullis: ${left} more warning${left === 1 ? '' : 's'} not shown`);
+      break;
+    }
+    kept.push(warning);
+    total += warning.length;
+  }
+  return kept;
 }
 
 const EXPIRED = Symbol('expired');
@@ -387,8 +406,6 @@ interface Notes {
 
 const NO_NOTES: Notes = { warnings: [], annotations: {} };
 
-const AUDIT_VALUE_MAX = 4096;
-
 function isoTime(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/\.\d+Z$/, 'Z');
 }
@@ -483,10 +500,10 @@ function decide(
   problems: readonly Problem[],
   notes: Notes = NO_NOTES,
 ): Answer {
-  const warnings = notes.warnings.map((w) => oneLine(w, WARNING_MAX));
   const annotations =
     Object.keys(notes.annotations).length > 0 ? { auditAnnotations: notes.annotations } : {};
   if (problems.length === 0) {
+    const warnings = boundedWarnings(notes.warnings);
     return {
       response: { uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}), ...annotations },
       decision: 'allowed',
@@ -502,7 +519,7 @@ function decide(
     mode: String(mode),
     problems: oneLine(problems.map((p) => p.text).join('; '), AUDIT_VALUE_MAX),
   };
-  const warned = [...warnings, ...of('warn').map((p) => oneLine(`portcullis: ${p}`, WARNING_MAX))];
+  const warned = boundedWarnings([...notes.warnings, ...of('warn').map((p) => `portcullis: ${p}`)]);
   const withWarnings = warned.length > 0 ? { warnings: warned } : {};
   switch (mode) {
     case 'enforce':
@@ -510,7 +527,11 @@ function decide(
         response: {
           uid,
           allowed: false,
-          status: { code: 403, reason: 'Forbidden', message: of('enforce').join('; ') },
+          status: {
+            code: 403,
+            reason: 'Forbidden',
+            message: truncate(of('enforce').join('; '), STATUS_MESSAGE_MAX),
+          },
           ...withWarnings,
           auditAnnotations: { ...audit, decision: 'denied' },
         },
@@ -558,7 +579,7 @@ export async function admit(
   try {
     request = parseReview(body);
   } catch (err) {
-    const message = err instanceof WebhookError ? err.message : String(err);
+    const message = truncate(err instanceof WebhookError ? err.message : String(err), STATUS_MESSAGE_MAX);
     settings.metrics.admission('invalid', settings.mode, (performance.now() - started) / 1000);
     settings.logger.warn({ uid: salvageUid(body), err: message }, 'invalid admission review');
     return { status: 400, review: rejection(salvageUid(body), 400, message) };
@@ -572,11 +593,12 @@ export async function admit(
         answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped', mode: settings.mode };
         break;
       case 'unsupported': {
-        const note = `portcullis: kind ${extraction.what} is not a workload portcullis knows how to inspect`;
+        const kind = truncate(extraction.what, KIND_ECHO_MAX);
+        const note = `portcullis: kind ${kind} is not a workload portcullis knows how to inspect`;
         answer =
           settings.unknownKinds === 'allow'
             ? {
-                response: { uid: request.uid, allowed: true, warnings: [note] },
+                response: { uid: request.uid, allowed: true, warnings: boundedWarnings([note]) },
                 decision: 'skipped',
                 mode: settings.mode,
               }
@@ -626,7 +648,7 @@ export async function admit(
   const level = answer.decision === 'allowed' || answer.decision === 'skipped' ? 'debug' : 'info';
   if (settings.logger.isLevelEnabled(level)) {
     const images = outcomes.map((o) => ({
-      image: o.site.image,
+      image: truncate(o.site.image, IMAGE_ECHO_MAX),
       mode: o.mode,
       path: o.site.path,
       verdict: o.verdict.kind,

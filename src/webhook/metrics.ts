@@ -2,8 +2,8 @@
 //
 // The hot path only bumps plain numbers (a cached admission records a dozen observations, and
 // prom-client hashes labels on each); prom-client renders them at scrape time.
-import { Counter, type Metric, Registry } from 'prom-client';
-import type { CheckObserver, Stage } from '../policy/index.ts';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
+import type { BackgroundObserver, CheckObserver, RunningResult, Stage } from '../policy/index.ts';
 
 export type Decision = 'allowed' | 'denied' | 'warned' | 'audited' | 'skipped' | 'invalid';
 
@@ -110,8 +110,67 @@ function labelKeys(): (a: string, b: string) => string {
   };
 }
 
+/** The metrics of background verification (`serve --verify-running`), in the webhook's registry. */
+function backgroundMetrics(registry: Registry): BackgroundObserver {
+  const scans = new Map<string, number>();
+  const verifications = new Map<string, number>();
+  const writes = new Map<string, number>();
+  const scanSeconds = new Map([['', new Series()]]);
+  counter(
+    registry,
+    'portcullis_background_scans_total',
+    'Scans of the running pods, by trigger (start, leader, policy, schedule, pods, retry).',
+    ['trigger'],
+    scans,
+  );
+  registry.registerMetric(
+    histogram(
+      'portcullis_background_scan_duration_seconds',
+      'Time to verify the running pods a scan covers and write their reports.',
+      '',
+      scanSeconds,
+    ),
+  );
+  counter(
+    registry,
+    'portcullis_background_verifications_total',
+    'Distinct (image, policies, credential scope) of running pods verified, by whether they were verified again (verified) or reused from the previous scan (reused).',
+    ['outcome'],
+    verifications,
+  );
+  counter(
+    registry,
+    'portcullis_report_writes_total',
+    'Writes to the API server for running-image results, by operation (apply, delete of a policy report; event).',
+    ['operation'],
+    writes,
+  );
+  const images = new Gauge({
+    name: 'portcullis_running_images',
+    help: 'Images of running workloads (one per image per workload owner), by result of their last verification (pass, fail, error).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const add = (counts: Map<string, number>, key: string, n: number) =>
+    counts.set(key, (counts.get(key) ?? 0) + n);
+  return {
+    scan(trigger, seconds, distinct, verified) {
+      bump(scans, trigger);
+      scanSeconds.get('')!.observe(seconds);
+      add(verifications, 'verified', verified);
+      add(verifications, 'reused', distinct - verified);
+    },
+    reportWrites(operation, count) {
+      add(writes, operation, count);
+    },
+    runningImages(counts: Readonly<Record<RunningResult, number>>) {
+      for (const [result, n] of Object.entries(counts)) images.set({ result }, n);
+    },
+  };
+}
+
 /** A private registry per instance, so several servers (and tests) never share counters. */
-export function createMetrics(): Metrics {
+export function createMetrics(): Metrics & { readonly background: BackgroundObserver } {
   const registry = new Registry();
   const admissions = new Map<string, number>();
   const cache = new Map<string, number>();
@@ -180,10 +239,12 @@ export function createMetrics(): Metrics {
     ['namespace'],
     exceptionAdmissions,
   );
+  const background = backgroundMetrics(registry);
   const admissionSeries = admissionSeconds.get('')!;
   const admissionKey = labelKeys();
   const cacheKey = labelKeys();
   return {
+    background,
     admission(decision, mode, seconds) {
       bump(admissions, admissionKey(decision, mode));
       admissionSeries.observe(seconds);

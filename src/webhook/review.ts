@@ -1,5 +1,5 @@
 // AdmissionReview admission.k8s.io/v1: the request we accept and the response we give.
-import { BaseError } from '../image/index.ts';
+import { BaseError, truncate } from '../image/index.ts';
 
 export type WebhookErrorCode = 'REVIEW_INVALID' | 'BODY_TOO_LARGE' | 'MEDIA_TYPE_UNSUPPORTED' | 'INTERNAL';
 
@@ -9,6 +9,11 @@ export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
 /** The default body limit: two objects at etcd's 1.5 MiB each (UPDATE) plus the review envelope. */
 export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+
+/** The longest status message an answer carries (kubectl prints it after "denied the request: "). */
+export const STATUS_MESSAGE_MAX = 4096;
+/** The API server's uids are UUIDs; a longer one is not from an API server and is not echoed. */
+const UID_MAX = 128;
 
 export interface GroupVersionKind {
   readonly group: string;
@@ -67,7 +72,7 @@ function optionalString(record: Record<string, unknown>, key: string, where: str
 export function salvageUid(body: unknown): string {
   if (!isRecord(body) || !isRecord(body.request)) return '';
   const uid = body.request.uid;
-  return typeof uid === 'string' ? uid : '';
+  return typeof uid === 'string' && uid.length <= UID_MAX ? uid : '';
 }
 
 /** Validates the envelope strictly; the object itself is examined by the image extractor. */
@@ -81,7 +86,7 @@ export function parseReview(body: unknown): AdmissionRequest {
   if (body.apiVersion !== ADMISSION_API_VERSION || body.kind !== 'AdmissionReview') {
     throw new WebhookError(
       'REVIEW_INVALID',
-      `admission review: expected apiVersion ${ADMISSION_API_VERSION} and kind AdmissionReview, got ${JSON.stringify(body.apiVersion ?? null)} and ${JSON.stringify(body.kind ?? null)}`,
+      `admission review: expected apiVersion ${ADMISSION_API_VERSION} and kind AdmissionReview, got ${shown(body.apiVersion)} and ${shown(body.kind)}`,
     );
   }
   const request = body.request;
@@ -93,6 +98,12 @@ export function parseReview(body: unknown): AdmissionRequest {
   }
   const uid = optionalString(request, 'uid', 'request');
   if (uid === '') throw new WebhookError('REVIEW_INVALID', 'admission review: request.uid is missing');
+  if (uid.length > UID_MAX) {
+    throw new WebhookError(
+      'REVIEW_INVALID',
+      `admission review: request.uid: expected at most ${UID_MAX} characters, got ${uid.length}`,
+    );
+  }
   const kind = request.kind;
   if (!isRecord(kind) || typeof kind.kind !== 'string' || kind.kind === '') {
     throw new WebhookError('REVIEW_INVALID', 'admission review: request.kind.kind is missing');
@@ -124,6 +135,11 @@ export function parseReview(body: unknown): AdmissionRequest {
   };
 }
 
+/** A short JSON rendering of a value the request sent where it should not have. */
+function shown(value: unknown): string {
+  return truncate(JSON.stringify(value ?? null), 64);
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -139,6 +155,10 @@ export function rejection(uid: string, code: number, message: string): Admission
   return reviewResponse({
     uid,
     allowed: false,
-    status: { code, message, reason: code === 413 ? 'RequestEntityTooLarge' : 'BadRequest' },
+    status: {
+      code,
+      message: truncate(message, STATUS_MESSAGE_MAX),
+      reason: code === 413 ? 'RequestEntityTooLarge' : 'BadRequest',
+    },
   });
 }

@@ -7,16 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PolicyEvaluator, parsePolicy, VerificationCache } from '../../src/image/signature/index.ts';
+import { conformancePath } from '../helpers/conformance.ts';
 import { dockerTestEnv } from '../helpers/docker-env.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { gnupgHome } from '../image/signature/gnupg.ts';
-import { conformancePathOf, dockerLikeReference, fixture, memoryImage } from '../image/signature/helpers.ts';
+import { dockerLikeReference, fixture, memoryImage } from '../image/signature/helpers.ts';
 import { signedImage } from './signed-image.ts';
 
 const run = promisify(execFile);
 const manifest = await readFile(fixture('image.manifest.json'));
 const signature = await readFile(fixture('dir-img-valid/signature-1'));
-const keyPath = conformancePathOf('containers-image/signature/fixtures/public-key.gpg');
+const keyPath = conformancePath('containers-image/signature/fixtures/public-key.gpg');
 const keyData = (await readFile(keyPath)).toString('base64');
 const reference = dockerLikeReference('testing/manifest:latest');
 

@@ -2,7 +2,7 @@
 // the verifier does; the same signature again, and distinct signatures that miss every memo) and
 // keyless (Fulcio certificate + chain + Rekor SET, the upstream fixture).
 // skopeo cannot be measured on the same work here: Debian's skopeo 1.9.3 has sigstore disabled.
-// Run: node_modules/.bin/node test/bench/sigstore.bench.ts   (from a layout with ../shared)
+// Run: node_modules/.bin/node test/bench/sigstore.bench.ts
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -61,7 +61,13 @@ describe('portcullis copy', () => {
     const r2 = await runCli(['copy', '--quiet', '--src-tls-verify=false', theirs, `oci:${back}:x`]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(await skopeo('inspect', '--raw', `oci:${back}:x`), image.manifest.toString());
-    const r3 = await runCli(['copy', ours, `docker://${registry.host}/cli/mounted:v2`]);
+    const r3 = await runCli([
+      'copy',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      ours,
+      `docker://${registry.host}/cli/mounted:v2`,
+    ]);
     assert.equal(r3.code, 0, r3.stderr);
     assert.match(r3.stdout, /skipped: already exists/);
   });

@@ -116,6 +116,21 @@ describe('policy export', () => {
     assert.equal(back.stderr, '');
   });
 
+  it('round-trips acceptDigestOnlySignatures on sigstoreSigned', async () => {
+    const policy = {
+      default: [
+        { type: 'sigstoreSigned', keyPath: join(dir, 'cosign.pub'), acceptDigestOnlySignatures: true },
+      ],
+    };
+    const crd = await run([file('p-digest-only.json', JSON.stringify(policy))]);
+    assert.equal(crd.code, 0, crd.stderr);
+    const [obj] = yamlDocs(crd.stdout) as { spec: { default: { acceptDigestOnlySignatures?: boolean }[] } }[];
+    assert.equal(obj?.spec.default[0]?.acceptDigestOnlySignatures, true);
+    const back = await run(['-'], crd.stdout);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal((JSON.parse(back.stdout) as typeof policy).default[0]?.acceptDigestOnlySignatures, true);
+  });
+
   it('round-trips acceptIndexSignatures on signedBy and sigstoreSigned', async () => {
     writeFileSync(join(dir, 'pubring.gpg'), 'not really a keyring');
     const policy = {

@@ -16,7 +16,12 @@ import { BUNDLE_V03_MEDIA_TYPE, type SigstoreSigner } from '../../src/image/sign
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { bundlePolicyJson, newSigstoreSigner, pushImageWithBundle } from '../helpers/sigstore-bundles.ts';
+import {
+  bundlePolicyJson,
+  DIGEST_ONLY_NAMESPACE,
+  newSigstoreSigner,
+  pushImageWithBundle,
+} from '../helpers/sigstore-bundles.ts';
 import { RegistryClient } from '../image/signature/sigstore/oci.ts';
 
 const PASS = new TextEncoder().encode('referrers test');
@@ -70,13 +75,14 @@ async function pushWithBundle(repo: string, signer: SigstoreSigner, signedDigest
 }
 
 describe('policy eval: sigstore signatures as OCI 1.1 referrers', () => {
-  it('allows an image whose only signature is a v0.3 bundle referrer by the trusted key', async () => {
-    const { image } = await pushWithBundle('referrers/bundle', trusted);
+  it('allows an image whose only signature is a v0.3 bundle by the trusted key, where digest-only signatures are accepted', async () => {
+    const { image } = await pushWithBundle(`${DIGEST_ONLY_NAMESPACE}/bundle`, trusted);
     const r = await evaluate(image);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const [req] = JSON.parse(r.stdout).requirements;
     const accepted = req.signatures.find((s: { accepted: boolean }) => s.accepted);
     assert.match(accepted.referrer, /^sha256:/);
+    assert.equal(accepted.digestOnly, true);
     assert.match(
       req.probes.at(-1),
       new RegExp(
@@ -85,21 +91,40 @@ describe('policy eval: sigstore signatures as OCI 1.1 referrers', () => {
     );
   });
 
-  it('denies a bundle by an unknown key, explaining what was probed', async () => {
-    const { digest, image } = await pushWithBundle('referrers/unknown', unknown);
-    const r = await evaluate(image);
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    const explanation = JSON.parse(r.stdout);
-    assert.equal(explanation.code, 'NO_SIGNATURE');
-    assert.equal(
-      explanation.reason,
-      `A signature was required, but no signature exists; probed: tag ${digest.replace(':', '-')}.sig: no signatures; referrers: 1 artifact (1 of type ${BUNDLE_V03_MEDIA_TYPE}: signature by an unknown key)`,
-    );
-  });
+  const digestOnly = 'binds only the digest, names no reference for signedIdentity';
+  const denials: ReadonlyArray<[string, string, () => SigstoreSigner, string, string]> = [
+    [
+      'the same trusted bundle by default: it binds only the digest, and the reason says how to accept that',
+      'referrers/digest-only',
+      () => trusted,
+      `${digestOnly} (to accept signatures that bind only the digest under this scope, set "acceptDigestOnlySignatures": true on the requirement)`,
+      digestOnly,
+    ],
+    [
+      'a bundle by an unknown key, saying first what was found',
+      `${DIGEST_ONLY_NAMESPACE}/unknown`,
+      () => unknown,
+      'signed by an unknown key',
+      'signed by an unknown key',
+    ],
+  ];
+  for (const [name, repo, signer, headline, probe] of denials) {
+    it(`denies ${name}`, async () => {
+      const { digest, image } = await pushWithBundle(repo, signer());
+      const r = await evaluate(image);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const explanation = JSON.parse(r.stdout);
+      assert.equal(explanation.code, 'SIGNATURE_REJECTED');
+      assert.equal(
+        explanation.reason,
+        `1 signature found, rejected: ${headline}; probed: tag ${digest.replace(':', '-')}.sig: no signatures; referrers: 1 artifact (1 of type ${BUNDLE_V03_MEDIA_TYPE}: ${probe})`,
+      );
+    });
+  }
 
   it('denies a trusted bundle made for another digest', async () => {
     const another = parseDigest(`sha256:${createHash('sha256').update('another image').digest('hex')}`);
-    const { image } = await pushWithBundle('referrers/other-digest', trusted, another);
+    const { image } = await pushWithBundle(`${DIGEST_ONLY_NAMESPACE}/other-digest`, trusted, another);
     const r = await evaluate(image);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(

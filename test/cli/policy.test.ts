@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { policyCommand } from '../../src/cli/policy.ts';
 import { type ImageTransport, type Signature, TransportRegistry } from '../../src/image/index.ts';
 import { captureIo, runCli } from '../helpers/cli.ts';
-import { conformancePathOf, fixture, pathLikeReference } from '../image/signature/helpers.ts';
+import { conformancePath } from '../helpers/conformance.ts';
+import { fixture, pathLikeReference } from '../image/signature/helpers.ts';
 
 // The dir: transport lives on another branch; this stand-in reads the upstream dir-img-*
 // fixtures (manifest.json, signature-N) so the command's wiring can be tested end to end.
@@ -163,7 +164,7 @@ describe('portcullis policy eval', () => {
               {
                 type: 'signedBy',
                 keyType: 'GPGKeys',
-                keyPath: conformancePathOf('containers-image/signature/fixtures/public-key.gpg'),
+                keyPath: conformancePath('containers-image/signature/fixtures/public-key.gpg'),
                 signedIdentity: { type: 'exactReference', dockerReference: 'testing/manifest:latest' },
               },
             ],

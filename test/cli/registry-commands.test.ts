@@ -173,6 +173,7 @@ describe('inspect matches skopeo inspect', () => {
   it('inspect --format refuses template actions it does not implement', async () => {
     const r = await portcullis(
       'inspect',
+      '--tls-verify=false',
       '--format',
       '{{range .Layers}}{{.}}{{end}}',
       `docker://${registry.host}/interop/format:v1`,

@@ -176,6 +176,50 @@ describe('serve settings', () => {
   }
 });
 
+describe('serve settings: --verify-running', () => {
+  const pod = { POD_NAMESPACE: 'portcullis', POD_NAME: 'portcullis-0' };
+
+  it('defaults to an hourly fresh scan, 2 verifications in flight, PolicyReports', () => {
+    const s = resolveServeSettings(['--watch-policies', '--verify-running'], pod);
+    assert.deepEqual(s.background, { intervalMs: 3_600_000, concurrency: 2, reports: ['wgpolicyk8s'] });
+    assert.equal(resolveServeSettings(['--watch-policies'], pod).background, undefined);
+  });
+
+  it('reads its settings from flags and PORTCULLIS_* variables', () => {
+    const s = resolveServeSettings(
+      ['--watch-policies', '--verify-interval=1h30m', '--reports=openreports,wgpolicyk8s'],
+      {
+        ...pod,
+        PORTCULLIS_VERIFY_RUNNING: 'true',
+        PORTCULLIS_VERIFY_CONCURRENCY: '8',
+      },
+    );
+    assert.deepEqual(s.background, {
+      intervalMs: 5_400_000,
+      concurrency: 8,
+      reports: ['openreports', 'wgpolicyk8s'],
+    });
+    const none = resolveServeSettings(
+      ['--watch-policies', '--verify-running', '--reports=none', '--verify-interval=90s'],
+      pod,
+    );
+    assert.deepEqual(none.background, { intervalMs: 90_000, concurrency: 2, reports: [] });
+  });
+
+  for (const [what, argv] of [
+    ['--verify-running without --watch-policies', ['--verify-running']],
+    ['--verify-interval without --verify-running', ['--watch-policies', '--verify-interval=1h']],
+    ['an interval under a second', ['--watch-policies', '--verify-running', '--verify-interval=0.5s']],
+    ['an interval that is no duration', ['--watch-policies', '--verify-running', '--verify-interval=1d']],
+    ['an unknown report API', ['--watch-policies', '--verify-running', '--reports=kyverno']],
+    ['a concurrency of 0', ['--watch-policies', '--verify-running', '--verify-concurrency=0']],
+  ] as const) {
+    it(`rejects ${what} as a usage error`, () => {
+      assert.throws(() => resolveServeSettings(argv, pod), { code: 'USAGE' });
+    });
+  }
+});
+
 describe('portcullis serve', () => {
   it('starts on the embedded policy with a self-signed certificate, and its printed curl example is denied', async () => {
     const bin = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));

@@ -9,6 +9,8 @@ export interface SyntheticImage {
   readonly manifestDigest: string;
   readonly config: Buffer;
   readonly layers: readonly Buffer[];
+  /** The uncompressed layer tars, to build another image with the same layers. */
+  readonly tars?: readonly Buffer[];
 }
 
 function sha256(b: Uint8Array): string {
@@ -42,14 +44,17 @@ export interface ImageSpec {
   readonly gzip?: boolean;
   readonly architecture?: string;
   readonly mediaTypes?: 'oci' | 'docker';
+  /** Layer contents to use instead of random ones: images built from the same tars share layers. */
+  readonly tars?: readonly Buffer[];
 }
 
 /** Builds the blobs of a synthetic image (uncompressed or gzip layers). */
 export function syntheticImage(spec: ImageSpec = {}): SyntheticImage {
-  const count = spec.layers ?? 2;
-  const tars = Array.from({ length: count }, (_, i) =>
-    tarOf(`file-${i}`, randomBytes(spec.layerSize ?? 2048)),
-  );
+  const tars =
+    spec.tars ??
+    Array.from({ length: spec.layers ?? 2 }, (_, i) =>
+      tarOf(`file-${i}`, randomBytes(spec.layerSize ?? 2048)),
+    );
   const layers = spec.gzip === false ? tars : tars.map((t) => gzipSync(t));
   const docker = spec.mediaTypes === 'docker';
   const config = Buffer.from(
@@ -83,7 +88,7 @@ export function syntheticImage(spec: ImageSpec = {}): SyntheticImage {
       layers: layers.map((l) => ({ mediaType: layerType, digest: sha256(l), size: l.length })),
     }),
   );
-  return { manifest, manifestDigest: sha256(manifest), config, layers };
+  return { manifest, manifestDigest: sha256(manifest), config, layers, tars };
 }
 
 async function putBlob(dir: string, data: Buffer): Promise<string> {

@@ -27,19 +27,26 @@ export async function newSigstoreSigner(
   };
 }
 
-/** policy.json: images of `host` need a sigstore signature by `trusted`, verified offline. */
+/** The repository namespace under which bundlePolicyJson accepts signatures that bind only the digest. */
+export const DIGEST_ONLY_NAMESPACE = 'digest-only';
+
+/**
+ * policy.json: images of `host` need a sigstore signature by `trusted`, verified offline, that
+ * names them (the default matchRepoDigestOrExact); under `host/digest-only` a signature that binds
+ * only the digest (a bundle) is enough.
+ */
 export function bundlePolicyJson(host: string, trusted: SigstoreSigner): string {
+  const requirement = {
+    type: 'sigstoreSigned',
+    keyData: Buffer.from(trusted.publicKeyPem).toString('base64'),
+    trustedRootData: Buffer.from(OFFLINE_TRUSTED_ROOT).toString('base64'),
+  };
   return JSON.stringify({
     default: [{ type: 'reject' }],
     transports: {
       docker: {
-        [host]: [
-          {
-            type: 'sigstoreSigned',
-            keyData: Buffer.from(trusted.publicKeyPem).toString('base64'),
-            trustedRootData: Buffer.from(OFFLINE_TRUSTED_ROOT).toString('base64'),
-          },
-        ],
+        [host]: [requirement],
+        [`${host}/${DIGEST_ONLY_NAMESPACE}`]: [{ ...requirement, acceptDigestOnlySignatures: true }],
       },
     },
   });

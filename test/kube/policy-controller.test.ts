@@ -187,6 +187,26 @@ describe('PolicyController', () => {
     );
   });
 
+  it('a failure naming a 300,000-character reference is reported in a bounded Event and condition', async () => {
+    const cluster = recordedCluster();
+    const { controller } = await startController(cluster);
+    const ip = fixture<Record<string, unknown>>('ip-team-a');
+    const name = 'n'.repeat(300_000);
+    cluster.apply('imagepolicies', {
+      ...ip,
+      metadata: { name: 'long-ref', namespace: 'team-a' },
+      spec: { default: [{ type: 'sigstoreSigned', keySecretRef: { name, key: 'k.pub' } }] },
+    });
+    await controller.settled();
+    await until('the failure event', () => cluster.events.some((e) => e.involved.name === 'long-ref'));
+    const event = cluster.events.find((e) => e.involved.name === 'long-ref')!;
+    assert.equal(event.type, 'Warning');
+    assert.ok(event.message.length <= 1024, `an Event message of ${event.message.length} characters`);
+    assert.match(event.message, /characters\); no version is in force$/);
+    const invalid = condition(status(cluster, 'imagepolicies', 'team-a', 'long-ref'), 'Invalid');
+    assert.ok((invalid?.message.length ?? 0) <= 4096);
+  });
+
   it('a reference whose watch cannot start fails its policy (ReferenceNotLoaded) instead of dropping it', async () => {
     const cluster = recordedCluster();
     const watch = cluster.watch.bind(cluster);

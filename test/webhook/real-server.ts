@@ -17,7 +17,7 @@ import {
 } from '../../src/server.ts';
 import type { LogDestination } from '../../src/webhook/log.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
-import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
+import { type DockerTestEnv, dockerTestEnv, LOOPBACK_PLAIN_HTTP } from '../helpers/docker-env.ts';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -45,7 +45,7 @@ export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}
   };
 }
 
-/** The production components reading `work`'s registries.d (and an empty registries.conf). */
+/** The production components reading `work`'s registries.d and registries.conf. */
 export function realComponents(
   work: string,
   transport: DockerTransport,
@@ -62,13 +62,16 @@ export function realComponents(
   );
 }
 
-/** registries.d sending `host`'s signatures to a lookaside in `work` (read and write). */
+/**
+ * registries.d sending `host`'s signatures to a lookaside in `work` (read and write), and a
+ * registries.conf allowing plain HTTP to the loopback test registries.
+ */
 export async function writeRegistriesD(
   work: string,
   host: string,
   sigstoreAttachments = false,
 ): Promise<void> {
-  await writeFile(join(work, 'registries.conf'), '');
+  await writeFile(join(work, 'registries.conf'), LOOPBACK_PLAIN_HTTP);
   await mkdir(join(work, 'registries.d'), { recursive: true });
   const lookaside = `file://${join(work, 'lookaside')}`;
   const attachments = sigstoreAttachments ? '    use-sigstore-attachments: true\n' : '';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
-import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
+import { type DockerTestEnv, dockerTestEnv, LOOPBACK_PLAIN_HTTP } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { pushWithFetch, syntheticImage } from '../helpers/synthetic-image.ts';
@@ -29,7 +29,9 @@ describe('webhook: short names resolved as the node resolves them', () => {
   let dockerServer: RunningServer;
   let ca: Buffer;
 
-  const registriesConf = (toml: string) => writeFile(join(work, 'registries.conf'), toml);
+  // Top-level keys first: the loopback registries' [[registry]] table ends the file.
+  const registriesConf = (toml: string) =>
+    writeFile(join(work, 'registries.conf'), `${toml}\n${LOOPBACK_PLAIN_HTTP}`);
   const admit = async (image: string, to: RunningServer = server) => {
     const body = review('', 'Pod', workload('', 'Pod', podSpec([image])), { uid: `uid-${Math.random()}` });
     const res = await httpsRequest(`${to.url}/validate`, { ca, body });

@@ -15,7 +15,12 @@ import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
 import { httpsRequest } from '../helpers/https.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { bundlePolicyJson, newSigstoreSigner, pushImageWithBundle } from '../helpers/sigstore-bundles.ts';
+import {
+  bundlePolicyJson,
+  DIGEST_ONLY_NAMESPACE,
+  newSigstoreSigner,
+  pushImageWithBundle,
+} from '../helpers/sigstore-bundles.ts';
 import { podSpec, review, workload } from './rig.ts';
 
 const PASS = new TextEncoder().encode('webhook referrers');
@@ -86,27 +91,35 @@ describe('webhook: sigstore bundles as OCI 1.1 referrers', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  it('admits a pod whose image is signed only by a trusted bundle referrer', async () => {
-    const { image } = await pushSigned('webhook/trusted', trusted);
+  it('admits a pod whose image is signed only by a trusted bundle, where digest-only signatures are accepted', async () => {
+    const { image } = await pushSigned(`${DIGEST_ONLY_NAMESPACE}/trusted`, trusted);
     const response = await admit(image, 'uid-trusted');
     assert.equal(response.allowed, true, JSON.stringify(response));
   });
 
-  it('denies a bundle by an unknown key, saying what was probed', async () => {
-    const { image, digest } = await pushSigned('webhook/unknown', unknown);
+  it('denies the same trusted bundle elsewhere: it binds only the digest, and says how to accept that', async () => {
+    const { image, digest } = await pushSigned('webhook/digest-only', trusted);
+    const response = await admit(image, 'uid-digest-only');
+    assert.equal(response.allowed, false);
+    assert.equal(
+      response.status.message,
+      `image "${image}" at spec.containers[0].image is not trusted: 1 signature found, rejected: binds only the digest, names no reference for signedIdentity (to accept signatures that bind only the digest under this scope, set "acceptDigestOnlySignatures": true on the requirement); probed: tag ${digest.replace(':', '-')}.sig: no signatures; referrers: 1 artifact (1 of type application/vnd.dev.sigstore.bundle.v0.3+json: binds only the digest, names no reference for signedIdentity)`,
+    );
+  });
+
+  it('denies a bundle by an unknown key, saying first what was found', async () => {
+    const { image, digest } = await pushSigned(`${DIGEST_ONLY_NAMESPACE}/unknown`, unknown);
     const response = await admit(image, 'uid-unknown');
     assert.equal(response.allowed, false);
-    assert.match(
+    assert.equal(
       response.status.message,
-      new RegExp(
-        `tag ${digest.replace(':', '-')}\\.sig: no signatures; referrers: 1 artifact \\(1 of type application/vnd\\.dev\\.sigstore\\.bundle\\.v0\\.3\\+json: signature by an unknown key\\)`,
-      ),
+      `image "${image}" at spec.containers[0].image is not trusted: 1 signature found, rejected: signed by an unknown key; probed: tag ${digest.replace(':', '-')}.sig: no signatures; referrers: 1 artifact (1 of type application/vnd.dev.sigstore.bundle.v0.3+json: signed by an unknown key)`,
     );
   });
 
   it('denies a trusted bundle made for another digest', async () => {
     const another = parseDigest(`sha256:${createHash('sha256').update('another image').digest('hex')}`);
-    const { image } = await pushSigned('webhook/other-digest', trusted, another);
+    const { image } = await pushSigned(`${DIGEST_ONLY_NAMESPACE}/other-digest`, trusted, another);
     const response = await admit(image, 'uid-other-digest');
     assert.equal(response.allowed, false);
     assert.match(

@@ -1,8 +1,9 @@
 // One blob from source to destination: reuse, or stream with on-the-fly verification and an
 // optional compression step.
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { sniffedStream } from '../archive/compression.ts';
-import { verifyingStream } from '../digest.ts';
+import { type Digest, digestOf, verifyingStream } from '../digest.ts';
+import { SingleFlight } from '../single-flight.ts';
 import type { BlobInfo, ImageDestination, ImageSource } from '../types.ts';
 import { compressor, type DetectedCompression, decompressor } from './compression.ts';
 import type { BlobKind, BlobProgress, CompressionFormat, ProgressSink } from './types.ts';
@@ -41,12 +42,68 @@ function counting(progress: BlobProgress): Transform {
 
 const noProgress: BlobProgress = { advance() {}, done() {}, failed() {} };
 
+/** Writes of one blob to one destination scope, shared by the copies in this process that want it. */
+const inFlight = new SingleFlight<unknown>();
+
+/**
+ * Runs `work`, which stores blob `key` (a digest and how it is stored) in `dest`, unless the
+ * same work for `dest.blobScope` is running: then waits for that one (`shared`).
+ */
+async function onceInScope<T>(
+  dest: ImageDestination,
+  key: string,
+  work: () => Promise<T>,
+): Promise<{ readonly value: T; readonly shared: boolean }> {
+  const scope = dest.blobScope;
+  if (scope === undefined) return { value: await work(), shared: false };
+  return (await inFlight.run(`${scope}\n${key}`, work)) as { value: T; shared: boolean };
+}
+
+/** What decides the bytes a copy of `info` stores, besides its digest. */
+function planKey(plan: LayerPlan | undefined, info: BlobInfo): string {
+  if (plan === undefined) return '';
+  const changeable = plan.canChangeCompression(info.mediaType);
+  return `${plan.desired} ${plan.format ?? ''} ${plan.level ?? ''} ${plan.needDetection} ${changeable}`;
+}
+
 /**
  * Copies one blob. Source bytes are verified against `info.digest` as they flow; a mismatch fails
  * the destination write, which then leaves nothing behind. An abort of `cancel` (a sibling copy
  * failed) ends the source stream, so the write fails at once instead of running to its end.
+ * Concurrent copies of one blob to one `dest.blobScope` are done once: the others wait for it
+ * and report the blob as already there (when it fails, each tries on its own).
  */
-export async function copyBlob(
+export async function copyBlob(...args: Parameters<typeof copyBlobOnce>): Promise<CopiedBlob> {
+  const [, dest, info, kind, plan, progressSink] = args;
+  const { value, shared } = await onceInScope(dest, `${info.digest} ${kind} ${planKey(plan, info)}`, () =>
+    copyBlobOnce(...args),
+  );
+  if (!shared) return value;
+  progressSink?.blobSkipped(kind, info);
+  return { ...value, info: { ...info, digest: value.info.digest, size: value.info.size } };
+}
+
+/** Stores `bytes` (a config, a small artifact blob) unless `dest` has them; shared as copyBlob is. */
+export async function putBlobBytes(
+  dest: ImageDestination,
+  bytes: Uint8Array,
+  kind: BlobKind,
+  progressSink?: ProgressSink,
+): Promise<{ digest: Digest; size: number }> {
+  const info = { digest: digestOf(bytes), size: bytes.byteLength };
+  const { value: stored, shared } = await onceInScope(dest, `${info.digest} ${kind} bytes`, async () => {
+    if ((await dest.tryReusingBlob(info, { canSubstitute: false })) !== undefined) return false;
+    const progress = progressSink?.blobStarted(kind, info);
+    await dest.putBlob(Readable.from([Buffer.from(bytes)]), info, { isConfig: kind === 'config' });
+    progress?.advance(bytes.byteLength);
+    progress?.done();
+    return true;
+  });
+  if (shared || !stored) progressSink?.blobSkipped(kind, info);
+  return info;
+}
+
+async function copyBlobOnce(
   src: ImageSource,
   dest: ImageDestination,
   info: BlobInfo,

@@ -1,6 +1,5 @@
 // The copy engine (upstream copy.Image): policy check first, then blobs in parallel, manifest
 // conversion when needed, signatures, commit.
-import { Readable } from 'node:stream';
 import { type Digest, DigestError, digestAlgorithm, digestOf } from '../digest.ts';
 import {
   canChangeLayerCompression,
@@ -33,7 +32,7 @@ import type {
   Signature,
   SignatureWants,
 } from '../types.ts';
-import { type CopiedBlob, copyBlob, type LayerPlan } from './blobs.ts';
+import { type CopiedBlob, copyBlob, type LayerPlan, putBlobBytes } from './blobs.ts';
 import { attachReferrer, copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
 import {
@@ -87,23 +86,6 @@ async function readConfig(src: ImageSource, info: BlobInfo): Promise<Buffer> {
     throw new DigestError('DIGEST_MISMATCH', `config ${info.digest}: digest did not match`);
   }
   return bytes;
-}
-
-async function putConfig(s: Session, info: BlobInfo, bytes: Uint8Array): Promise<void> {
-  if ((await s.dest.tryReusingBlob(info, { canSubstitute: false })) !== undefined) {
-    s.options.progress?.blobSkipped('config', info);
-    return;
-  }
-  const progress = s.options.progress?.blobStarted('config', info);
-  await s.dest.putBlob(
-    Readable.from([bytes], { objectMode: false }),
-    { digest: info.digest, size: bytes.byteLength },
-    {
-      isConfig: true,
-    },
-  );
-  progress?.advance(bytes.byteLength);
-  progress?.done();
 }
 
 /**
@@ -413,7 +395,7 @@ async function copySingle(
   let configBytes: Buffer | undefined;
   if (config !== undefined && converting) {
     configBytes = await retry(() => readConfig(s.src, config));
-    await putConfig(s, config, configBytes);
+    await putBlobBytes(s.dest, configBytes, 'config', s.options.progress);
   }
   let out = manifest;
   if (converting || layers.some((l) => l.changed)) {
@@ -430,7 +412,8 @@ async function copySingle(
           targetType,
           configBytes !== undefined ? { config: configBytes } : {},
         );
-        if (result.config !== undefined) await putConfig(s, result.config.descriptor, result.config.bytes);
+        if (result.config !== undefined)
+          await putBlobBytes(s.dest, result.config.bytes, 'config', s.options.progress);
         out = result.bytes;
       } else {
         out = serializeManifest(updated);

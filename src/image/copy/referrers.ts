@@ -1,9 +1,8 @@
 // OCI 1.1 referrers (sigstore bundles, attestations, SBOMs) travel with the image they refer to:
 // each artifact manifest and its blobs are copied, with `subject` pointing at the destination digest.
-import { Readable } from 'node:stream';
 import { type Digest, digestOf } from '../digest.ts';
 import type { ImageDestination, ImageSource, ReferrerDescriptor } from '../types.ts';
-import { copyBlob } from './blobs.ts';
+import { copyBlob, putBlobBytes } from './blobs.ts';
 import { CopyError, type ProgressSink } from './types.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -130,17 +129,6 @@ async function copyOne(
   );
 }
 
-async function putSmallBlob(
-  dest: ImageDestination,
-  bytes: Uint8Array,
-  isConfig: boolean,
-): Promise<{ digest: Digest; size: number }> {
-  const info = { digest: digestOf(bytes), size: bytes.byteLength };
-  if ((await dest.tryReusingBlob(info, { canSubstitute: false })) === undefined)
-    await dest.putBlob(Readable.from([Buffer.from(bytes)]), info, { isConfig });
-  return info;
-}
-
 /**
  * Attaches `payload` to the manifest written as an OCI 1.1 artifact of `artifactType` (cosign v3's
  * layout for bundles: an empty config, the payload as the one layer).
@@ -156,8 +144,8 @@ export async function attachReferrer(
       `can not attach a ${artifact.artifactType} referrer to ${dest.reference.transport.name}:${dest.reference.stringWithinTransport()}`,
     );
   }
-  const config = await putSmallBlob(dest, Buffer.from('{}'), true);
-  const layer = await putSmallBlob(dest, artifact.payload, false);
+  const config = await putBlobBytes(dest, Buffer.from('{}'), 'config');
+  const layer = await putBlobBytes(dest, artifact.payload, 'blob');
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,

@@ -1,4 +1,5 @@
 import { type Digest, DigestError, parseDigest } from '../digest.ts';
+import { truncate } from '../text.ts';
 import { DockerReferenceError } from './errors.ts';
 import {
   anchoredIdentifierRegexp,
@@ -112,7 +113,7 @@ export interface DigestOnlyReference {
 export type AnyReference = { readonly kind: 'named'; readonly ref: DockerReference } | DigestOnlyReference;
 
 function quote(s: string): string {
-  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+  return JSON.stringify(truncate(s, 120));
 }
 
 function checkInputLength(s: string): void {

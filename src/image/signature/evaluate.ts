@@ -90,8 +90,14 @@ export interface SigstoreVerifier {
 }
 
 export interface ReferrerVerification {
-  readonly accepted: (AcceptedSignature & { readonly referrer: Digest }) | undefined;
+  readonly accepted:
+    | (AcceptedSignature & { readonly referrer: Digest; readonly digestOnly?: true })
+    | undefined;
   readonly probes: readonly string[];
+  /** Why each signature found among the referrers was rejected, in short words (not attestations). */
+  readonly rejected: readonly string[];
+  /** What the requirement could set to accept a rejected signature, said after the reasons. */
+  readonly advice?: string;
   /** Something could not be read (maybe temporarily): a denial then is undecided, not final. */
   readonly incomplete: boolean;
 }
@@ -120,6 +126,8 @@ export interface SignatureAttempt {
   readonly keyIdentity?: string;
   readonly dockerReference?: string;
   readonly dockerManifestDigest?: string;
+  /** The signature names no docker reference, accepted by acceptDigestOnlySignatures. */
+  readonly digestOnly?: true;
   /** Set when the signature was made on this list rather than on the instance (acceptIndexSignatures). */
   readonly list?: Digest;
 }
@@ -259,6 +267,29 @@ function rejection(index: number, sig: Signature, err: unknown): SignatureAttemp
 }
 
 type Outcome = Omit<RequirementResult, 'index' | 'type'>;
+
+/**
+ * What a sigstoreSigned denial says first. Upstream's wording where upstream has the case (no
+ * signature anywhere; only `.sig` signatures, all rejected); once a referrer held a signature, how
+ * many signatures were found and why each was rejected, with the opt-in a digest-only one needs.
+ */
+function headline(
+  attachments: readonly SignatureAttempt[],
+  found: ReferrerVerification,
+  outcome: Outcome,
+): string {
+  if (found.rejected.length === 0) return outcome.reason ?? 'denied';
+  const reasons = [
+    ...attachments.filter((a) => !a.accepted).map((a) => a.reason ?? 'rejected'),
+    ...found.rejected,
+  ];
+  const counts = new Map<string, number>();
+  for (const r of reasons) counts.set(r, (counts.get(r) ?? 0) + 1);
+  const why = [...counts].map(([r, n]) => (n === 1 ? r : `${n}× ${r}`)).join(', ');
+  const n = reasons.length;
+  const advice = found.advice === undefined ? '' : ` (${found.advice})`;
+  return `${n} signature${n === 1 ? '' : 's'} found, ${n === 1 ? '' : 'all '}rejected: ${why}${advice}`;
+}
 
 function summarize(attempts: readonly SignatureAttempt[], noneReason: string): Outcome {
   const rejected = attempts.filter((a) => !a.accepted);
@@ -594,10 +625,11 @@ export class PolicyEvaluator {
       const signatures = [...attempts, { ...attempt, ...accepted }];
       return { allowed: true, signatures, ...(outcome.skipped ? { skipped: outcome.skipped } : {}), probes };
     }
-    const reason = `${outcome.reason}; probed: ${probes.join('; ')}`;
+    const reason = `${headline(attempts, found, outcome)}; probed: ${probes.join('; ')}`;
     // A referrer that could not be read might have been the signature: undecided, never cached.
-    return found.incomplete
-      ? { ...outcome, code: 'EVALUATION_FAILED', reason, probes }
+    if (found.incomplete) return { ...outcome, code: 'EVALUATION_FAILED', reason, probes };
+    return found.rejected.length > 0
+      ? { ...outcome, code: 'SIGNATURE_REJECTED', reason, probes }
       : { ...outcome, reason, probes };
   }
 }

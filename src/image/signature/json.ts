@@ -226,10 +226,21 @@ class Parser {
           out += '\t';
           break;
         case 'u': {
-          const hex = t.slice(this.#pos, this.#pos + 4);
-          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('JSON_SYNTAX', 'invalid \\u escape', pointer);
-          out += String.fromCharCode(Number.parseInt(hex, 16));
+          const unit = this.hex4(this.#pos, pointer);
           this.#pos += 4;
+          if (unit < 0xd800 || unit > 0xdfff) {
+            out += String.fromCharCode(unit);
+            break;
+          }
+          // Go's decoder, which policy.json means: a surrogate pair is one character, and a lone
+          // surrogate becomes U+FFFD (so "\ud800" and "\udc00" are the same key, a duplicate).
+          const low = t.startsWith('\\u', this.#pos) ? this.hex4(this.#pos + 2, pointer) : -1;
+          if (unit <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) {
+            out += String.fromCharCode(unit, low);
+            this.#pos += 6;
+          } else {
+            out += '\ufffd';
+          }
           break;
         }
         default:
@@ -238,6 +249,13 @@ class Parser {
       }
       chunkStart = this.#pos;
     }
+  }
+
+  /** The four hex digits of a \\u escape at `at`, as a UTF-16 code unit. */
+  hex4(at: number, pointer: string): number {
+    const hex = this.#text.slice(at, at + 4);
+    if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('JSON_SYNTAX', 'invalid \\u escape', pointer);
+    return Number.parseInt(hex, 16);
   }
 
   object(pointer: string, depth: number, base: NodeBase): JsonObject {
@@ -394,9 +412,12 @@ export function asInteger(node: JsonNode): number {
 
 const base64Shape = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** Standard padded base64, as Go's encoding/json decodes []byte; "" is present and empty. */
+/**
+ * Standard padded base64, as Go's encoding/json decodes []byte: CR and LF anywhere are skipped
+ * (line-wrapped output of `base64`), nothing else is; "" is present and empty.
+ */
 export function asBase64(node: JsonNode): Uint8Array {
-  const s = asString(node);
+  const s = asString(node).replace(/[\r\n]/g, '');
   if (!base64Shape.test(s)) throw invalidValue(node, 'expected standard base64 data');
   return new Uint8Array(Buffer.from(s, 'base64'));
 }

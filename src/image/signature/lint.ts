@@ -10,7 +10,8 @@ export type LintCode =
   | 'UNKNOWN_TRANSPORT'
   | 'SCOPE_NEVER_MATCHES'
   | 'REQUIREMENT_ALWAYS_REJECTS'
-  | 'NOT_PORTABLE';
+  | 'NOT_PORTABLE'
+  | 'IDENTITY_NOT_CHECKED';
 
 export interface LintWarning {
   readonly code: LintCode;
@@ -93,8 +94,16 @@ export function lintPolicy(policy: Policy): LintWarning[] {
       message: 'the default policy accepts any image without signature verification',
     });
   }
-  const checkAlwaysRejects = (reqs: PolicyRequirements, at: string) => {
+  const checkRequirements = (reqs: PolicyRequirements, at: string) => {
     for (const [i, r] of reqs.entries()) {
+      if (r.type === 'sigstoreSigned' && r.acceptDigestOnlySignatures === true) {
+        warnings.push({
+          code: 'IDENTITY_NOT_CHECKED',
+          pointer: `${at}/${i}`,
+          message:
+            'acceptDigestOnlySignatures is weaker than signedIdentity: a signature that binds only the digest, made for any repository, admits the same image under this scope',
+        });
+      }
       if (r.type === 'signedBaseLayer') {
         warnings.push({
           code: 'REQUIREMENT_ALWAYS_REJECTS',
@@ -116,7 +125,7 @@ export function lintPolicy(policy: Policy): LintWarning[] {
       }
     }
   };
-  checkAlwaysRejects(policy.default, '/default');
+  checkRequirements(policy.default, '/default');
   for (const [transport, scopes] of policy.transports) {
     if (!knownScopeValidators.has(transport)) {
       warnings.push({
@@ -127,7 +136,7 @@ export function lintPolicy(policy: Policy): LintWarning[] {
     }
     for (const [scope, reqs] of scopes) {
       const at = pointer('transports', transport, scope);
-      checkAlwaysRejects(reqs, at);
+      checkRequirements(reqs, at);
       if (transport === 'docker' && scope !== '' && !dockerScopeCanMatch(scope)) {
         warnings.push({
           code: 'SCOPE_NEVER_MATCHES',

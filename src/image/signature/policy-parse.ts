@@ -256,6 +256,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
   });
   const identity = obj.take('signedIdentity');
   const acceptIndexSignatures = obj.take('acceptIndexSignatures');
+  const acceptDigestOnlySignatures = obj.take('acceptDigestOnlySignatures');
   obj.finish([
     'type',
     'keyPath',
@@ -272,6 +273,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     'trustedRootPath',
     'trustedRootData',
     'acceptIndexSignatures',
+    'acceptDigestOnlySignatures',
   ]);
   const [trust, ...moreTrust] = trusts;
   if (trust === undefined || moreTrust.length > 0) {
@@ -309,6 +311,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
     ...(trustedRoot === undefined ? {} : { trustedRoot }),
     ...optionalBoolean('acceptIndexSignatures', acceptIndexSignatures),
+    ...optionalBoolean('acceptDigestOnlySignatures', acceptDigestOnlySignatures),
   };
 }
 

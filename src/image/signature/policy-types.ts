@@ -74,6 +74,13 @@ export type PolicyRequirement =
        * digest) is accepted too. Upstream only ever looks at the instance's signatures.
        */
       readonly acceptIndexSignatures?: boolean;
+      /**
+       * Portcullis extension: a signature that names no docker reference (a sigstore bundle's
+       * in-toto statement binds only the manifest digest, as cosign v3 signs by default) passes
+       * the identity step, which it otherwise fails whatever signedIdentity says. Signatures
+       * that do name a reference are still held to signedIdentity.
+       */
+      readonly acceptDigestOnlySignatures?: boolean;
     }
   /** Parses, but (as upstream) evaluation always rejects. */
   | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity };
@@ -106,6 +113,7 @@ export function extensionFields(req: PolicyRequirement): string[] {
   if (req.trustedRoot !== undefined)
     fields.push(req.trustedRoot.kind === 'path' ? 'trustedRootPath' : 'trustedRootData');
   if (req.acceptIndexSignatures !== undefined) fields.push('acceptIndexSignatures');
+  if (req.acceptDigestOnlySignatures !== undefined) fields.push('acceptDigestOnlySignatures');
   return fields;
 }
 

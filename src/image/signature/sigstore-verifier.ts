@@ -2,10 +2,10 @@
 // policy requirement -> compiled (cached) trust root -> verification, with the evaluator's
 // digest and identity checks so rejections carry upstream's texts.
 import { readFile } from 'node:fs/promises';
-import type { Digest } from '../digest.ts';
-import type { SigstoreVerifier } from './evaluate.ts';
+import type { ReferrerVerification, SigstoreVerifier } from './evaluate.ts';
 import type { ByteSource, SigstoreSignedRequirement } from './policy-types.ts';
 import {
+  DIGEST_ONLY_REASON,
   type DiscoveredSignature,
   discoverSigstoreSignature,
   type ReadFile,
@@ -15,7 +15,6 @@ import {
   verifySigstoreSignature,
   withSigstoreExtensions,
 } from './sigstore/index.ts';
-import type { AcceptedSignature } from './simple-signing.ts';
 
 function keyFields(source: ByteSource, prefix: 'key' | 'rekorPublicKey'): SigstoreRequirementInput {
   switch (source.kind) {
@@ -93,22 +92,23 @@ export function sigstoreRequirementInput(req: SigstoreSignedRequirement): Sigsto
   });
 }
 
+const DIGEST_ONLY_ADVICE =
+  'to accept signatures that bind only the digest under this scope, set "acceptDigestOnlySignatures": true on the requirement';
+
 function describeSigner(signer: SignerDescription): string {
   return signer.kind === 'key' ? signer.source : (signer.emails[0] ?? signer.uris[0] ?? 'certificate');
 }
 
 /** What a discovered signature says, as the evaluator records it. */
-function acceptedReferrer(found: DiscoveredSignature): AcceptedSignature & { referrer: Digest } {
+function acceptedReferrer(found: DiscoveredSignature): NonNullable<ReferrerVerification['accepted']> {
   const referrer = found.via === 'attachment' ? found.digest : found.referrer;
   if (found.via === 'referrer-bundle') {
     const a = found.accepted;
-    return {
-      referrer,
-      dockerManifestDigest: a.manifestDigest,
-      // In-toto statements name no docker reference (signedIdentity cannot apply to them).
-      dockerReference: a.payload?.dockerReference ?? '',
-      keyIdentity: describeSigner(a.signer),
-    };
+    const base = { referrer, dockerManifestDigest: a.manifestDigest, keyIdentity: describeSigner(a.signer) };
+    // An in-toto statement names no docker reference: accepted only by acceptDigestOnlySignatures.
+    return a.payload === undefined
+      ? { ...base, dockerReference: '', digestOnly: true }
+      : { ...base, dockerReference: a.payload.dockerReference };
   }
   return {
     referrer,
@@ -166,6 +166,7 @@ export function sigstoreVerifier(
               return false;
             }
           },
+          acceptsDigestOnly: requirement.acceptDigestOnlySignatures === true,
           ...now(),
         },
         { attachmentsVerified: true },
@@ -173,6 +174,8 @@ export function sigstoreVerifier(
       return {
         accepted: result.accepted === undefined ? undefined : acceptedReferrer(result.accepted),
         probes: result.probes,
+        rejected: result.rejected,
+        ...(result.rejected.includes(DIGEST_ONLY_REASON) ? { advice: DIGEST_ONLY_ADVICE } : {}),
         incomplete: result.incomplete,
       };
     },

@@ -27,7 +27,10 @@ const MAX_TRANSPORTS = 8;
 const str = (maxLength = MAX_NAME): Schema => ({ type: 'string', maxLength });
 // Standard base64 by pattern, not `format: byte`: kube-apiserver 1.36 refuses values with `+` or `/`
 // while evaluating the CEL rules over byte-formatted fields, and real keys almost always hold them.
-const BASE64_PATTERN = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
+// CR and LF may stand anywhere (line-wrapped `base64` output), as the policy parser and Go allow.
+const B64 = '[\\r\\n]*[A-Za-z0-9+/]';
+const PAD = '[\\r\\n]*=';
+const BASE64_PATTERN = `^(?:(?:${B64}){4})*(?:(?:${B64}){2}${PAD}${PAD}|(?:${B64}){3}${PAD})?[\\r\\n]*$`;
 const base64 = (): Schema => ({ type: 'string', pattern: BASE64_PATTERN, maxLength: MAX_KEY_BYTES });
 const base64List = (): Schema => ({ type: 'array', maxItems: 16, items: base64() });
 
@@ -108,7 +111,7 @@ const REKOR = [
 /** Portcullis extension: an offline sigstore trusted_root.json. */
 const TRUSTED_ROOT = ['trustedRootData', 'trustedRootSecretRef', 'trustedRootConfigMapRef'];
 const FULCIO_CA = ['fulcio.caData', 'fulcio.caSecretRef', 'fulcio.caConfigMapRef'];
-const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT];
+const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT, 'acceptDigestOnlySignatures'];
 
 const requirementRules: Rule[] = [
   {
@@ -127,7 +130,8 @@ const requirementRules: Rule[] = [
   },
   {
     rule: `self.type == 'sigstoreSigned' || (${none(SIGSTORE_ONLY)})`,
-    message: 'keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are only for sigstoreSigned',
+    message:
+      'keyDatas, fulcio, pki, rekorPublicKey*, trustedRoot* and acceptDigestOnlySignatures are only for sigstoreSigned',
   },
   {
     rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity', 'acceptIndexSignatures'])})`,
@@ -250,6 +254,11 @@ function requirement(): Schema {
         type: 'boolean',
         description:
           'Portcullis extension (not portable to Podman): for a multi-arch image, also accept a signature made on the index for the platform instance it lists.',
+      },
+      acceptDigestOnlySignatures: {
+        type: 'boolean',
+        description:
+          'Portcullis extension (not portable to Podman), sigstoreSigned only, weaker than signedIdentity: also accept a signature that binds only the manifest digest and names no reference (a cosign v3 bundle), which otherwise fails the identity check.',
       },
       baseLayerIdentity: identity(),
     },

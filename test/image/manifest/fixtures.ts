@@ -1,21 +1,8 @@
-// Locates ../shared/conformance (relative to the repository root) from here, also when the
-// repository is a worktree one level deeper than the main checkout.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// containers/image fixture files under test/fixtures/containers-image.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { conformanceDir } from '../../helpers/conformance.ts';
 
-function findConformance(): string {
-  let dir = fileURLToPath(new URL('../../../', import.meta.url));
-  for (;;) {
-    const candidate = join(dir, '..', 'shared', 'conformance');
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('shared/conformance not found above the repository');
-    dir = parent;
-  }
-}
-
-export const conformanceDir = findConformance();
 export const imageFixtures = join(conformanceDir, 'containers-image');
 
 /** A file under containers-image/, e.g. `manifest/fixtures/v2s2.manifest.json`. */

@@ -1,4 +1,4 @@
-// Every case of ../shared/conformance/reference-cases.json, dispatched on the upstream function it names.
+// Every case of test/fixtures/reference-cases.json, dispatched on the upstream function it names.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -155,7 +155,7 @@ const handlers: Record<string, (c: Case) => void> = {
   'regexp:anchoredIdentifierRegexp (^[a-f0-9]{64}$)': (c) => runRegexp(c, anchoredIdentifierRegexp),
 };
 
-describe('reference conformance (../shared/conformance/reference-cases.json)', () => {
+describe('reference conformance (test/fixtures/reference-cases.json)', () => {
   it('has a handler for every function the cases name', () => {
     const missing = [...new Set(cases.map((c) => c.fn))].filter((fn) => handlers[fn] === undefined);
     assert.deepEqual(missing, []);

@@ -21,7 +21,12 @@ const attachment: Signature = {
 };
 
 /** A verifier that accepts attachments when told to and counts referrer lookups. */
-function countingVerifier(acceptAttachments: boolean, acceptReferrer: boolean, incomplete = false) {
+function countingVerifier(
+  acceptAttachments: boolean,
+  acceptReferrer: boolean,
+  incomplete = false,
+  rejected: { reasons: string[]; advice?: string } = { reasons: [] },
+) {
   const calls = { referrers: 0 };
   const verifier: SigstoreVerifier = {
     async verify() {
@@ -43,9 +48,16 @@ function countingVerifier(acceptAttachments: boolean, acceptReferrer: boolean, i
               keyIdentity: 'k',
             },
             probes: ['referrers: accepted'],
+            rejected: [],
             incomplete: false,
           }
-        : { accepted: undefined, probes: ['referrers: none'], incomplete };
+        : {
+            accepted: undefined,
+            probes: [rejected.reasons.length === 0 ? 'referrers: none' : 'referrers: some'],
+            rejected: rejected.reasons,
+            ...(rejected.advice === undefined ? {} : { advice: rejected.advice }),
+            incomplete,
+          };
     },
   };
   return { verifier, calls };
@@ -118,6 +130,35 @@ describe('evaluation: referrer signatures', () => {
     assert.match(
       verdict.reason,
       /no signature exists; probed: tag sha256-\w+\.sig: no signatures; referrers: none$/,
+    );
+  });
+
+  it('says first how many signatures were found and why each was rejected, once a referrer held one', async () => {
+    const { verifier } = countingVerifier(false, false, false, { reasons: ['signed by an unknown key'] });
+    const verdict = await new PolicyEvaluator(policyOf(sigstore), { sigstore: verifier }).evaluate(
+      imageWithReferrers([]),
+    );
+    assert.ok(!verdict.allowed);
+    assert.equal(verdict.code, 'SIGNATURE_REJECTED');
+    assert.match(
+      verdict.reason,
+      /^1 signature found, rejected: signed by an unknown key; probed: tag sha256-\w+\.sig: no signatures; referrers: some$/,
+    );
+  });
+
+  it('counts rejected attachments and referrers together, and ends with the advice', async () => {
+    const { verifier } = countingVerifier(false, false, false, {
+      reasons: ['signed for another reference', 'signed for another reference'],
+      advice: 'set something',
+    });
+    const verdict = await new PolicyEvaluator(policyOf(sigstore), { sigstore: verifier }).evaluate(
+      imageWithReferrers([attachment]),
+    );
+    assert.ok(!verdict.allowed);
+    assert.equal(verdict.code, 'SIGNATURE_REJECTED');
+    assert.match(
+      verdict.reason,
+      /^3 signatures found, all rejected: signature by an unknown key, 2× signed for another reference \(set something\); probed: tag sha256-\w+\.sig: 1 signature rejected; referrers: some$/,
     );
   });
 

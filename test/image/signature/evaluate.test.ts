@@ -14,8 +14,8 @@ import {
   SIGSTORE_SIGNATURE_MIME_TYPE,
   type SigstoreVerifier,
 } from '../../../src/image/signature/index.ts';
+import { conformancePath } from '../../helpers/conformance.ts';
 import {
-  conformancePathOf,
   dirImage,
   dockerLikeReference,
   fakeTransport,
@@ -26,7 +26,7 @@ import {
 
 const manifest = await readFile(fixture('image.manifest.json'));
 const validSig = await readFile(fixture('dir-img-valid/signature-1'));
-const keyPath = conformancePathOf('containers-image/signature/fixtures/public-key.gpg');
+const keyPath = conformancePath('containers-image/signature/fixtures/public-key.gpg');
 const signedBy = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath, ...extra }] });
 const ref = (name = 'testing/manifest:latest') => dockerLikeReference(name);
@@ -281,7 +281,7 @@ describe('evaluation: bad input is denied, never allowed', () => {
         {
           type: 'signedBy',
           keyType: 'GPGKeys',
-          keyPath: conformancePathOf('containers-image/signature/fixtures/cosign.pub'),
+          keyPath: conformancePath('containers-image/signature/fixtures/cosign.pub'),
         },
       ],
     });

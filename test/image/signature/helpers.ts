@@ -1,6 +1,5 @@
 // Test doubles for references and images; the docker-like reference uses the real reference
 // grammar and policy naming, so scope lookup sees what the docker transport will produce.
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   type DockerReference,
@@ -13,20 +12,9 @@ import {
   type Signature,
 } from '../../../src/image/index.ts';
 import type { UnparsedImage } from '../../../src/image/signature/index.ts';
+import { conformanceUrl } from '../../helpers/conformance.ts';
 
-// ../shared/conformance relative to the repo root; from a worktree under /work/wt the nearest
-// ancestor holding shared/conformance is used.
-function conformanceRoot(): URL {
-  for (let dir = new URL('../../../../', import.meta.url); ; dir = new URL('../', dir)) {
-    const candidate = new URL('shared/conformance/', dir);
-    if (existsSync(candidate)) return candidate;
-    if (dir.pathname === '/') return new URL('../../../../shared/conformance/', import.meta.url);
-  }
-}
-const conformanceBase = conformanceRoot();
-
-export const conformance = (rel: string): URL => new URL(rel, conformanceBase);
-export const conformancePathOf = (rel: string): string => conformance(rel).pathname;
+export const conformance = (rel: string): URL => new URL(rel, conformanceUrl);
 
 export const fixture = (rel: string): URL => conformance(`containers-image/signature/fixtures/${rel}`);
 

@@ -29,6 +29,24 @@ describe('strict JSON: values', () => {
   }
 });
 
+describe('strict JSON: surrogate escapes, as Go decodes them', () => {
+  const cases: ReadonlyArray<[string, string]> = [
+    ['"\\ud800"', '\ufffd'],
+    ['"\\udc00x"', '\ufffdx'],
+    ['"\\ud800\\ud800\\udc00"', '\ufffd\u{10000}'],
+    ['"\\ud83d\\ude00"', '😀'],
+  ];
+  for (const [text, value] of cases) {
+    it(`${text} -> ${JSON.stringify(value)}`, () => {
+      const node = parseJson(text);
+      assert.equal(node.kind === 'string' && node.value, value);
+    });
+  }
+  it('keys that differ only in lone surrogates are duplicates', () => {
+    assert.throws(() => parseJson('{"\\ud800":1,"\\udfff":2}'), { code: 'JSON_DUPLICATE_KEY' });
+  });
+});
+
 describe('strict JSON: errors', () => {
   const bad: ReadonlyArray<[string, string | Uint8Array, string]> = [
     ['duplicate key in a nested object', '{"a":{"b":1,"b":2}}', 'JSON_DUPLICATE_KEY'],

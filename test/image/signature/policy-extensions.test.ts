@@ -99,6 +99,21 @@ describe('sigstoreSigned extensions: parsing', () => {
       { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptIndexSignatures: null },
       false,
     ],
+    [
+      'acceptDigestOnlySignatures',
+      { type: 'sigstoreSigned', keyData: 'YWJj', acceptDigestOnlySignatures: true },
+      true,
+    ],
+    [
+      'acceptDigestOnlySignatures not a boolean',
+      { type: 'sigstoreSigned', keyData: 'YWJj', acceptDigestOnlySignatures: 'true' },
+      false,
+    ],
+    [
+      'acceptDigestOnlySignatures on signedBy (simple signing always names a reference)',
+      { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptDigestOnlySignatures: true },
+      false,
+    ],
   ];
   for (const [name, req, valid] of table) {
     it(`${name}: ${valid ? 'valid' : 'invalid'}`, () => {
@@ -176,6 +191,34 @@ describe('sigstoreSigned extensions: lint', () => {
       assert.match(warnings[0]?.message ?? '', new RegExp(`^${req.type} uses .*acceptIndexSignatures`));
     });
   }
+
+  it('acceptDigestOnlySignatures warns NOT_PORTABLE and IDENTITY_NOT_CHECKED (weaker), only when true', () => {
+    const lint = (acceptDigestOnlySignatures: boolean) =>
+      lintPolicy(
+        parsePolicy(
+          JSON.stringify({
+            default: [{ type: 'sigstoreSigned', keyPath: '/k', acceptDigestOnlySignatures }],
+          }),
+        ),
+      );
+    const warnings = lint(true);
+    assert.deepEqual(
+      warnings.map((w) => [w.code, w.pointer]),
+      [
+        ['IDENTITY_NOT_CHECKED', '/default/0'],
+        ['NOT_PORTABLE', '/default/0'],
+      ],
+    );
+    assert.match(
+      warnings[0]?.message ?? '',
+      /weaker than signedIdentity: a signature that binds only the digest/,
+    );
+    assert.match(warnings[1]?.message ?? '', /acceptDigestOnlySignatures/);
+    assert.deepEqual(
+      lint(false).map((w) => w.code),
+      ['NOT_PORTABLE'],
+    );
+  });
 
   it('an upstream sigstoreSigned requirement is portable', () => {
     const policy = parsePolicy(JSON.stringify({ default: [{ type: 'sigstoreSigned', keyPath: '/k' }] }));

@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { Signature } from '../../../src/image/index.ts';
 import { PolicyEvaluator, parsePolicy, sigstoreVerifier } from '../../../src/image/signature/index.ts';
-import { conformance, conformancePathOf, dockerLikeReference, memoryImage, readJson } from './helpers.ts';
+import { conformancePath } from '../../helpers/conformance.ts';
+import { conformance, dockerLikeReference, memoryImage, readJson } from './helpers.ts';
 import { parseSignatureBlob } from './sigstore/helpers.ts';
 
 interface SigstoreCase {
@@ -43,8 +44,8 @@ async function policyRequirement(value: unknown, original: Signature[]): Promise
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     if (v === null) continue;
-    if (pathKeys.has(k) && typeof v === 'string') out[k] = conformancePathOf(v);
-    else if (pathListKeys.has(k) && Array.isArray(v)) out[k] = v.map((p: string) => conformancePathOf(p));
+    if (pathKeys.has(k) && typeof v === 'string') out[k] = conformancePath(v);
+    else if (pathListKeys.has(k) && Array.isArray(v)) out[k] = v.map((p: string) => conformancePath(p));
     else if (v === '<base64 of cosign.pub>')
       out[k] = (await readFile(conformance('containers-image/signature/fixtures/cosign.pub'))).toString(
         'base64',
@@ -99,7 +100,7 @@ describe('sigstore-cases.json through parsePolicy, PolicyEvaluator and sigstoreV
     const { manifest, signatures } = await readSignatures(
       'containers-image/signature/fixtures/dir-img-cosign-valid',
     );
-    const key = conformancePathOf('containers-image/signature/fixtures/cosign.pub');
+    const key = conformancePath('containers-image/signature/fixtures/cosign.pub');
     const policy = parsePolicy(
       JSON.stringify({
         default: [{ type: 'sigstoreSigned', keyPath: key, signedIdentity: { type: 'matchRepository' } }],

@@ -9,7 +9,8 @@ import {
   type SignedIdentity,
   verifyImageManifestSignature,
 } from '../../../src/image/signature/index.ts';
-import { conformance, conformancePathOf, dirImage, dockerLikeReference } from './helpers.ts';
+import { conformancePath } from '../../helpers/conformance.ts';
+import { conformance, dirImage, dockerLikeReference } from './helpers.ts';
 
 interface SigningCase {
   readonly file: string | null;
@@ -47,10 +48,10 @@ async function blobOf(c: SigningCase): Promise<Uint8Array> {
 
 function policyFor(c: SigningCase): string {
   const keyring = Array.isArray(c.keyring)
-    ? { keyPaths: c.keyring.map(conformancePathOf) }
+    ? { keyPaths: c.keyring.map(conformancePath) }
     : c.keyring === null
       ? { keyData: Buffer.from(c.keyringInline ?? '').toString('base64') }
-      : { keyPath: conformancePathOf(c.keyring) };
+      : { keyPath: conformancePath(c.keyring) };
   return JSON.stringify({
     default: [
       {

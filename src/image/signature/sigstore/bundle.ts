@@ -28,6 +28,10 @@ export const BUNDLE_MEDIA_TYPES: readonly string[] = [
 export const MAX_BUNDLE_BYTES = 256 << 10;
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 const IN_TOTO_STATEMENT_TYPES = ['https://in-toto.io/Statement/v0.1', 'https://in-toto.io/Statement/v1'];
+/** The predicate of `cosign sign` statements: the only in-toto statement that is an image signature. */
+export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
+/** cosign's referrer annotation naming the statement's predicate type (unsigned: only a hint). */
+export const ANNOTATION_BUNDLE_PREDICATE_TYPE = 'dev.sigstore.bundle.predicateType';
 
 export function isBundleMediaType(mediaType: string | undefined): boolean {
   return mediaType !== undefined && BUNDLE_MEDIA_TYPES.includes(mediaType);
@@ -37,10 +41,21 @@ export interface AcceptedSigstoreBundle {
   readonly signer: SignerDescription;
   /** The manifest digest the bundle binds (in-toto subject, or the simple-signing payload's). */
   readonly manifestDigest: Digest;
-  /** Present when the bundle signs a cosign simple-signing payload. */
+  /**
+   * Present when the bundle signs a cosign simple-signing payload; absent for an in-toto
+   * statement, which binds only the digest (accepted only when the expectations allow that).
+   */
   readonly payload?: SigstorePayload;
   /** The in-toto predicate type when the bundle holds a DSSE statement. */
   readonly predicateType?: string;
+}
+
+/** A statement of another predicate type (provenance, SBOM, scan) is about an image, not its signature. */
+export function attestationNotSignature(predicateType: string | undefined): SigstoreError {
+  return new SigstoreError(
+    'SIGSTORE_NOT_A_SIGNATURE',
+    `sigstore bundle: an attestation (predicate type ${JSON.stringify(predicateType ?? null)}), not a signature (${COSIGN_SIGN_PREDICATE_TYPE})`,
+  );
 }
 
 function invalid(detail: string, cause?: unknown): SigstoreError {
@@ -215,10 +230,11 @@ function statementSubjects(payload: Buffer): { digests: string[]; predicateType:
 }
 
 /**
- * Verifies a bundle against the requirement's trust, then binds it to the image: a DSSE in-toto
- * statement must list the manifest digest as a subject (statements carry no docker reference, so
- * signedIdentity cannot apply to them); a message signature must be over `simpleSigningPayload`, a
- * cosign payload checked exactly as an attachment's is.
+ * Verifies a bundle against the requirement's trust, then binds it to the image. A DSSE in-toto
+ * statement counts only with cosign's signature predicate (attestations are not signatures), must
+ * list the manifest digest as a subject, and names no docker reference: it passes the identity
+ * step only when `expectations.acceptsDigestOnly` says so. A message signature must be over
+ * `simpleSigningPayload`, a cosign payload checked exactly as an attachment's is.
  */
 export async function verifySigstoreBundle(
   trust: SigstoreTrust,
@@ -233,14 +249,18 @@ export async function verifySigstoreBundle(
     if (content.dsseEnvelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
       throw invalid(`unsupported dsse payload type ${JSON.stringify(content.dsseEnvelope.payloadType)}`);
     }
-    const signer = verifySignature(js, trust, bundle, undefined);
     const { digests, predicateType } = statementSubjects(content.dsseEnvelope.payload);
+    if (predicateType !== COSIGN_SIGN_PREDICATE_TYPE) throw attestationNotSignature(predicateType);
+    const signer = verifySignature(js, trust, bundle, undefined);
     for (const d of digests) {
-      if (await expectations.matchesManifestDigest(d as Digest)) {
-        return predicateType === undefined
-          ? { signer, manifestDigest: d as Digest }
-          : { signer, manifestDigest: d as Digest, predicateType };
+      if (!(await expectations.matchesManifestDigest(d as Digest))) continue;
+      if (expectations.acceptsDigestOnly !== true) {
+        throw new SigstoreError(
+          'SIGSTORE_IDENTITY_MISSING',
+          'sigstore bundle: the signature binds only the manifest digest and names no docker reference for signedIdentity to match',
+        );
       }
+      return { signer, manifestDigest: d as Digest, predicateType };
     }
     throw new SigstoreError(
       'SIGSTORE_DIGEST_MISMATCH',

@@ -8,6 +8,9 @@ import { parseManifest } from '../../manifest/index.ts';
 import type { ImageSource, ReferrerDescriptor, Signature } from '../../types.ts';
 import {
   type AcceptedSigstoreBundle,
+  ANNOTATION_BUNDLE_PREDICATE_TYPE,
+  attestationNotSignature,
+  COSIGN_SIGN_PREDICATE_TYPE,
   isBundleMediaType,
   MAX_BUNDLE_BYTES,
   verifySigstoreBundle,
@@ -57,6 +60,11 @@ export interface DiscoveryResult {
   readonly probes: readonly string[];
   /** The probes joined, for a denial message. */
   readonly explanation: string;
+  /**
+   * Why each signature found was rejected, in short words (attestations and other artifacts
+   * that are not signatures are not counted); empty when none was found.
+   */
+  readonly rejected: readonly string[];
   /** Something could not be read (not rejected): a registry or network failure, maybe temporary. */
   readonly incomplete: boolean;
 }
@@ -66,12 +74,15 @@ export const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifa
 const MAX_REFERRER_SIGNATURE_LAYERS = 16;
 const MAX_SIGNATURE_PAYLOAD_BYTES = 64 << 10;
 
+/** The short reason discovery gives for a signature that binds only the digest. */
+export const DIGEST_ONLY_REASON = 'binds only the digest, names no reference for signedIdentity';
+
 /** Short words for why a signature was not accepted, for explanations. */
 function why(err: unknown): string {
   if (!(err instanceof SigstoreError)) return `error: ${err instanceof Error ? err.message : String(err)}`;
   switch (err.code) {
     case 'SIGSTORE_SIGNATURE_INVALID':
-      return 'signature by an unknown key';
+      return 'signed by an unknown key';
     case 'SIGSTORE_SET_SIGNATURE_INVALID':
       return 'logged by an unknown transparency log';
     case 'SIGSTORE_CERTIFICATE_UNTRUSTED':
@@ -83,6 +94,10 @@ function why(err: unknown): string {
       return 'signature for another image';
     case 'SIGSTORE_IDENTITY_MISMATCH':
       return 'signed for another reference';
+    case 'SIGSTORE_IDENTITY_MISSING':
+      return DIGEST_ONLY_REASON;
+    case 'SIGSTORE_NOT_A_SIGNATURE':
+      return err.message.replace(/^sigstore bundle: /, '');
     default:
       return `rejected (${err.code}): ${err.message}`;
   }
@@ -134,9 +149,25 @@ async function referrerManifest(source: ImageSource, referrer: ReferrerDescripto
   return parsed;
 }
 
+/**
+ * cosign names a bundle's predicate type in an annotation of its referrer (and the referrers index
+ * copies it): one that is not the signature predicate is an attestation, skipped unread. The
+ * annotation is unsigned, so a bundle that passes here is still checked by its statement.
+ */
+function attestationAnnotation(
+  annotations: Readonly<Record<string, string>> | undefined,
+): SigstoreError | undefined {
+  const predicateType = annotations?.[ANNOTATION_BUNDLE_PREDICATE_TYPE];
+  return predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE
+    ? undefined
+    : attestationNotSignature(predicateType);
+}
+
 /** The bundle a referrer manifest carries (cosign: one layer of the bundle media type). */
 async function bundleOfReferrer(source: ImageSource, referrer: ReferrerDescriptor): Promise<Buffer> {
   const parsed = await referrerManifest(source, referrer);
+  const attestation = attestationAnnotation(parsed.annotations);
+  if (attestation !== undefined) throw attestation;
   const layer = parsed.layers.find((l) => isBundleMediaType(l.mediaType));
   if (layer === undefined) throw new SigstoreError('SIGSTORE_BUNDLE_INVALID', 'referrer has no bundle layer');
   return readBlobCapped(source, layer);
@@ -187,6 +218,13 @@ interface Probe {
   readonly accepted: DiscoveredSignature | undefined;
   readonly lines: string[];
   readonly failed?: boolean;
+  /** Short reasons of the signatures rejected. */
+  readonly rejected?: readonly string[];
+}
+
+/** Neither an artifact that is no signature nor one that could not be read counts as rejected. */
+function isSignatureRejection(err: unknown): boolean {
+  return err instanceof SigstoreError && err.code !== 'SIGSTORE_NOT_A_SIGNATURE';
 }
 
 async function probeAttachments(
@@ -226,7 +264,7 @@ async function probeAttachments(
     ...(signatures.length > max ? [`only ${max} examined`] : []),
     ...(other ? [`${other} non-signature attachment${other === 1 ? '' : 's'}`] : []),
   ];
-  return { accepted: undefined, lines: [`${tag}: ${parts.join('; ')}`] };
+  return { accepted: undefined, lines: [`${tag}: ${parts.join('; ')}`], rejected: reasons };
 }
 
 async function probeReferrers(
@@ -253,10 +291,16 @@ async function probeReferrers(
   const note = (type: string, reason: string) => byType.set(type, [...(byType.get(type) ?? []), reason]);
   let examined = 0;
   let failed = false;
+  const rejected: string[] = [];
   for (const r of referrers) {
     const type = r.artifactType ?? r.mediaType;
     if (!isBundleMediaType(type) && type !== COSIGN_SIGNATURE_ARTIFACT_TYPE) {
       note(type, 'not a signature');
+      continue;
+    }
+    const attestation = isBundleMediaType(type) ? attestationAnnotation(r.annotations) : undefined;
+    if (attestation !== undefined) {
+      note(type, why(attestation));
       continue;
     }
     if (examined >= max) {
@@ -269,6 +313,7 @@ async function probeReferrers(
       return { accepted, lines: [`referrers: ${type} ${r.digest} accepted`] };
     } catch (err) {
       failed ||= !(err instanceof SigstoreError);
+      if (isSignatureRejection(err)) rejected.push(why(err));
       note(type, why(err));
     }
   }
@@ -279,6 +324,7 @@ async function probeReferrers(
       `referrers: ${referrers.length} artifact${referrers.length === 1 ? '' : 's'} (${list.join('; ')})`,
     ],
     failed,
+    rejected,
   };
 }
 
@@ -323,6 +369,7 @@ export async function discoverSigstoreSignature(
     });
   }
   const probes: string[] = [];
+  const rejected: string[] = [];
   let incomplete = false;
   for (const t of targets) {
     for (const probe of [
@@ -343,10 +390,11 @@ export async function discoverSigstoreSignature(
     ]) {
       const result = await probe();
       probes.push(...result.lines.map((l) => t.prefix + l));
+      rejected.push(...(result.rejected ?? []));
       incomplete ||= result.failed === true;
       if (result.accepted)
-        return { accepted: result.accepted, probes, explanation: probes.join('; '), incomplete };
+        return { accepted: result.accepted, probes, explanation: probes.join('; '), rejected, incomplete };
     }
   }
-  return { accepted: undefined, probes, explanation: probes.join('; '), incomplete };
+  return { accepted: undefined, probes, explanation: probes.join('; '), rejected, incomplete };
 }

@@ -3,7 +3,7 @@ import { BaseError } from '../../errors.ts';
 export type SigstoreErrorCode =
   /** The requirement's trust material is unusable (bad PEM, wrong key type, unreadable file). */
   | 'SIGSTORE_TRUST_INVALID'
-  /** The attachment is not a cosign simple-signing signature (e.g. an attestation). */
+  /** Not a cosign image signature (an attestation, another attachment, an empty referrer). */
   | 'SIGSTORE_NOT_A_SIGNATURE'
   | 'SIGSTORE_MISSING_SIGNATURE_ANNOTATION'
   | 'SIGSTORE_SIGNATURE_ENCODING'
@@ -26,6 +26,8 @@ export type SigstoreErrorCode =
   | 'SIGSTORE_PAYLOAD_INVALID'
   | 'SIGSTORE_DIGEST_MISMATCH'
   | 'SIGSTORE_IDENTITY_MISMATCH'
+  /** The signature names no docker reference (it binds only the digest) and the policy wants one. */
+  | 'SIGSTORE_IDENTITY_MISSING'
   | 'SIGSTORE_BUNDLE_INVALID'
   | 'SIGSTORE_BUNDLE_TOO_LARGE'
   | 'SIGSTORE_PRIVATE_KEY_INVALID'

@@ -3,12 +3,14 @@
 export {
   type AcceptedSigstoreBundle,
   BUNDLE_MEDIA_TYPES,
+  COSIGN_SIGN_PREDICATE_TYPE,
   isBundleMediaType,
   MAX_BUNDLE_BYTES,
   verifySigstoreBundle,
 } from './bundle.ts';
 export {
   COSIGN_SIGNATURE_ARTIFACT_TYPE,
+  DIGEST_ONLY_REASON,
   type DiscoveredSignature,
   type DiscoveryOptions,
   type DiscoveryResult,

@@ -32,6 +32,11 @@ export interface SigstoreExpectations {
   matchesManifestDigest(digest: Digest): boolean | Promise<boolean>;
   /** True when the signed reference satisfies the requirement's signedIdentity. */
   matchesDockerReference(signedDockerReference: string): boolean | Promise<boolean>;
+  /**
+   * True when a signature naming no docker reference (a bundle's in-toto statement binds only
+   * the digest) may pass the identity step; absent or false, such a signature is rejected.
+   */
+  readonly acceptsDigestOnly?: boolean;
   /** Verification time for bring-your-own PKI certificates; default: now. */
   readonly now?: Date;
 }

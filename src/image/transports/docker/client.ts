@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest, verificationFailure } from '../../digest.ts';
 import { guessMIMEType, manifestDigest } from '../../manifest/index.ts';
+import { truncate } from '../../text.ts';
 import type { ReferrerDescriptor } from '../../types.ts';
 import { type Challenge, fetchToken, parseChallenges, TokenCache, type TokenCredentials } from './auth.ts';
 import { DockerError, type DockerErrorCode, isDistributionCode, isManifestAbsent } from './errors.ts';
@@ -31,6 +32,8 @@ import {
 
 export const MAX_MANIFEST_SIZE = 4 << 20;
 export const MAX_ERROR_BODY = 64 << 10;
+/** How much of a registry's error code and message an error repeats. */
+const ERROR_DETAIL_MAX = 240;
 const MAX_TAGS_PAGE = 16 << 20;
 const MAX_TAG_PAGES = 10_000;
 const MAX_SIGNATURE_LIST = 16 << 20;
@@ -213,7 +216,10 @@ export async function errorFromResponse(
       const first = doc.errors?.[0];
       if (first !== undefined && typeof first.code === 'string') {
         if (isDistributionCode(first.code)) code = first.code;
-        detail = `${first.code}${typeof first.message === 'string' ? `: ${first.message.slice(0, 200)}` : ''}`;
+        detail = truncate(
+          `${first.code}${typeof first.message === 'string' ? `: ${first.message}` : ''}`,
+          ERROR_DETAIL_MAX,
+        );
       }
     } catch {
       // not JSON after all: classified by status below

@@ -65,12 +65,6 @@ export async function imageCandidates(
   return resolved.kind === 'search' ? [...resolved.candidates] : [resolved.reference];
 }
 
-/** A loopback registry never needs TLS (tests, local mirrors). */
-function isLoopback(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':', 1)[0]!;
-  return name === 'localhost' || name === '::1' || /^127\./.test(name);
-}
-
 /**
  * A client for the registry of `ref` (a physical reference), with credentials for its repository,
  * remembering what it learns in `session`.
@@ -98,7 +92,9 @@ export async function clientFor(
   });
   const options: ClientOptions = {
     registry: host,
-    insecure: !tlsVerify || insecureInConf || isLoopback(host),
+    // Plain HTTP only where configured, as skopeo: --tls-verify=false or registries.conf `insecure`
+    // (a loopback registry gets no exception: another local user may be listening there).
+    insecure: !tlsVerify || insecureInConf,
     tls: {
       verify: tlsVerify && !insecureInConf,
       ca: certs.ca,

@@ -39,6 +39,11 @@ export class DockerImageDestination implements ImageDestination {
   readonly acceptsForeignLayerURLs = true;
   readonly hasThreadSafePutBlob = true;
   readonly supportsManifestLists = true;
+  /**
+   * The repository writes go to: copies to it share their blob uploads (Distribution rewrites a
+   * blob's link in place on each upload, and a manifest PUT reading it then fails).
+   */
+  readonly blobScope: string;
   readonly #storage: SignatureStorage;
   /** Digest of the last top-level manifest written (signatures and commit need it). */
   #manifestDigest: Digest | undefined;
@@ -61,6 +66,7 @@ export class DockerImageDestination implements ImageDestination {
     this.physicalRef = physicalRef;
     this.client = client;
     this.#storage = storage;
+    this.blobScope = physicalRef.name();
   }
 
   get #repo(): string {
@@ -143,15 +149,27 @@ export class DockerImageDestination implements ImageDestination {
         return;
       }
     }
-    await this.#putManifest(target, manifest, mimeType);
+    if (target === digest) await this.#putManifestByDigest(digest, manifest, mimeType);
+    else await this.#putManifest(target, manifest, mimeType);
     if (instanceDigest === undefined) this.#manifestDigest = digest;
+  }
+
+  /** Stores the manifest under its digest unless this process has (or is) already. */
+  async #putManifestByDigest(digest: Digest, manifest: Uint8Array, mimeType: string): Promise<void> {
+    const key = `${this.blobScope}@${digest}`;
+    const { session } = this.client;
+    if (session.storedManifests.get(key) !== undefined) return;
+    await session.manifestWrites.run(key, async () => {
+      await this.#putManifest(digest, manifest, mimeType);
+      session.storedManifests.set(key, true);
+    });
   }
 
   /** Stores the manifest awaiting its tag by digest, for what refers to it before commit. */
   async #storePending(): Promise<void> {
     const pending = this.#pendingTag;
     if (pending === undefined || pending.stored) return;
-    await this.#putManifest(this.#manifestDigest!, pending.manifest, pending.mimeType);
+    await this.#putManifestByDigest(this.#manifestDigest!, pending.manifest, pending.mimeType);
     pending.stored = true;
   }
 
@@ -171,7 +189,9 @@ export class DockerImageDestination implements ImageDestination {
   async putReferrer(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void> {
     await this.#storePending();
     try {
-      await putReferrer(this.client, this.#repo, manifest, descriptor, subject);
+      await this.client.session.attachmentWrites.run(`${this.blobScope}@${subject}`, () =>
+        putReferrer(this.client, this.#repo, manifest, descriptor, subject),
+      );
     } catch (err) {
       if (err instanceof DockerError) {
         throw new DockerError(
@@ -193,6 +213,12 @@ export class DockerImageDestination implements ImageDestination {
       );
     }
     await this.#storePending();
+    await this.client.session.attachmentWrites.run(`${this.blobScope}@${digest}`, () =>
+      this.#writeSignatures(signatures, digest),
+    );
+  }
+
+  async #writeSignatures(signatures: readonly Signature[], digest: Digest): Promise<void> {
     const simple: Uint8Array[] = [];
     const sigstore: Extract<Signature, { format: 'sigstore-json' }>[] = [];
     for (const s of signatures) {
@@ -275,6 +301,7 @@ export async function deleteDockerImage(
   try {
     const digest = (await client.getManifest(reference.path, ref.tagOrDigest())).digest;
     await client.deleteManifest(reference.path, digest);
+    client.session.storedManifests.delete(`${reference.name()}@${digest}`);
     const storage = await signatureStorage(ctx, reference, environment);
     if (storage.lookasideWrite !== undefined)
       await deleteLookaside(storage.lookasideWrite, reference, digest);

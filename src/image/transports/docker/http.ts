@@ -182,6 +182,14 @@ function networkError(err: unknown, method: string, url: string): DockerError {
   }
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    // What OpenSSL says when the server speaks plain HTTP; skopeo says it in words too.
+    return new DockerError(
+      'TLS_ERROR',
+      `${where}: the registry answered in plain HTTP, not TLS (plain HTTP is used only with --tls-verify=false or insecure = true in registries.conf)`,
+      { cause: err },
+    );
+  }
   if (
     typeof code === 'string' &&
     (tlsErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))

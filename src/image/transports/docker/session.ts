@@ -1,11 +1,13 @@
 // What the docker transport remembers about registries between requests, in one object: bearer
 // tokens, per-registry request limiters and budgets, pings (answered and under way), registries
-// without the referrers API, connection pools, and where blobs were seen (cross-repository mount
-// candidates).
+// without the referrers API, connection pools, where blobs were seen (cross-repository mount
+// candidates), and the manifests and attachments written (so that concurrent copies of one image
+// share them).
 // A DockerTransport owns one; transports made without one share the process's, as every client
 // did before. Each map keeps its most recently used entries up to a cap, and close() releases it
 // all (the session stays usable: pools reopen on the next request).
 import type { Digest } from '../../digest.ts';
+import { Serializer, SingleFlight } from '../../single-flight.ts';
 import type { Challenge, TokenCache } from './auth.ts';
 import { AgentPool } from './http.ts';
 
@@ -177,6 +179,16 @@ export class RegistrySession {
   readonly pingsInFlight = new Map<string, Promise<PingResult>>();
   /** Registries (host[:port]) seen answering the referrers API with the router's 404. */
   readonly withoutReferrersApi = new LruMap<string, true>(MAX_REGISTRIES);
+  /**
+   * Manifests stored by digest (`registry/repo@digest`), and those being stored. Distribution 2.x
+   * rewrites a manifest's link file in place on every PUT (truncate, then write), so a PUT that
+   * reads it meanwhile (an index checking its manifests) can find it empty and fail with
+   * DIGEST_INVALID: one stored by digest is not written again.
+   */
+  readonly storedManifests = new LruMap<string, true>(MAX_KNOWN_LOCATIONS);
+  readonly manifestWrites = new SingleFlight<void>();
+  /** Writes of a digest's signatures and referrers (`registry/repo@digest`), one at a time. */
+  readonly attachmentWrites = new Serializer();
   /** Blobs seen per registry -> repositories holding them. */
   readonly #blobLocations = new LruMap<string, Set<string>>(MAX_KNOWN_LOCATIONS);
 
@@ -216,6 +228,7 @@ export class RegistrySession {
     this.pings.clear();
     this.withoutReferrersApi.clear();
     this.#blobLocations.clear();
+    this.storedManifests.clear();
     await this.agents.close();
   }
 }

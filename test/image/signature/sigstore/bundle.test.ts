@@ -16,6 +16,7 @@ import {
 } from '../../../../src/image/signature/sigstore/trust.ts';
 import { rejectionTests } from './helpers.ts';
 import {
+  attestationBundle,
   CA_EXTENSIONS,
   dsse,
   FULCIO_ISSUER,
@@ -140,11 +141,13 @@ function trustedRoot(): string {
   });
 }
 
-async function verify(input: SigstoreRequirementInput, bundle: Uint8Array) {
+/** Verifies with a policy that opts in to digest-only signatures unless `acceptsDigestOnly` is false. */
+async function verify(input: SigstoreRequirementInput, bundle: Uint8Array, acceptsDigestOnly = true) {
   const trust = await compileSigstoreTrust(input, noFiles);
   return verifySigstoreBundle(trust, bundle, {
     matchesManifestDigest: (d) => d === DIGEST,
     matchesDockerReference: (r) => r === IDENTITY,
+    acceptsDigestOnly,
   });
 }
 
@@ -206,6 +209,45 @@ describe('key-signed bundles (v0.3 DSSE, no transparency log)', () => {
       const trustInput = code === 'REKOR' ? { ...input, rekorPublicKeyData: b64(rekor.publicKeyPem) } : input;
       await assert.rejects(verify(trustInput, make()), {
         code: code === 'REKOR' ? 'SIGSTORE_BUNDLE_INVALID' : code,
+      });
+    });
+  }
+});
+
+describe('what a DSSE statement binds', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const input = { keyData: b64(publicKey.export({ format: 'pem', type: 'spki' }).toString()) };
+
+  test('a signature statement names no docker reference: it fails the identity step by default', async () => {
+    await assert.rejects(verify(input, keyBundle(privateKey, DIGEST, IDENTITY), false), {
+      code: 'SIGSTORE_IDENTITY_MISSING',
+      message: /binds only the manifest digest and names no docker reference/,
+    });
+  });
+
+  test('the digest is checked before the identity', async () => {
+    const other = parseDigest(`sha256:${'00'.repeat(32)}`);
+    await assert.rejects(verify(input, keyBundle(privateKey, other, IDENTITY), false), {
+      code: 'SIGSTORE_DIGEST_MISMATCH',
+    });
+  });
+
+  // cosign attest --type: each predicate type it writes, none of which is a signature.
+  const attestations = [
+    'https://slsa.dev/provenance/v0.2',
+    'https://slsa.dev/provenance/v1',
+    'https://in-toto.io/Link/v1',
+    'https://spdx.dev/Document',
+    'https://cyclonedx.org/bom',
+    'https://cosign.sigstore.dev/attestation/vuln/v1',
+    'https://openvex.dev/ns',
+    'https://cosign.sigstore.dev/attestation/v1',
+  ];
+  for (const predicateType of attestations) {
+    test(`an attestation (${predicateType}) by the trusted key is not a signature`, async () => {
+      await assert.rejects(verify(input, attestationBundle(privateKey, DIGEST, predicateType)), {
+        code: 'SIGSTORE_NOT_A_SIGNATURE',
+        message: new RegExp(`an attestation \\(predicate type "${predicateType.replaceAll('.', '\\.')}"\\)`),
       });
     });
   }

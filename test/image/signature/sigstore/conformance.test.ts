@@ -1,4 +1,4 @@
-// Every case of shared/conformance/sigstore-cases.json, named `sigstore-cases#<index>` (the cases
+// Every case of test/fixtures/sigstore-cases.json, named `sigstore-cases#<index>` (the cases
 // carry no id field; the index in `cases` is the id), plus the Rekor SET unit fixture.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

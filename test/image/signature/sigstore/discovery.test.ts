@@ -13,7 +13,7 @@ import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts
 import { type DockerTestEnv, dockerTestEnv } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { RegistryClient } from './oci.ts';
-import { keyBundle, signedAttachment } from './pki.ts';
+import { attestationBundle, keyBundle, signedAttachment } from './pki.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const pem = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
@@ -48,9 +48,11 @@ async function setup(repo: string) {
     .newImageSource(env.ctx);
   sources.push(source);
   const name = `${registry.host}/${repo}`;
+  // Bundles name no docker reference: these expectations accept that, as the policy opt-in does.
   const expectations = {
     matchesManifestDigest: (d: Digest) => d === digest,
     matchesDockerReference: (r: string) => r === name,
+    acceptsDigestOnly: true,
   };
   return { client, digest, source, name, expectations };
 }
@@ -82,7 +84,7 @@ describe('sigstore discovery', () => {
     await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE);
     const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
     assert.equal(result.accepted?.via, 'referrer-bundle');
-    assert.match(result.probes[0]!, /\.sig: 1 signature \(signature by an unknown key\)$/);
+    assert.match(result.probes[0]!, /\.sig: 1 signature \(signed by an unknown key\)$/);
   });
 
   test('explains what was found when nothing is accepted', async () => {
@@ -99,7 +101,7 @@ describe('sigstore discovery', () => {
     assert.equal(result.accepted, undefined);
     assert.equal(
       result.explanation,
-      `tag ${digest.replace(':', '-')}.sig: 1 signature (signature by an unknown key); referrers: 2 artifacts (1 of type ${BUNDLE}: signature by an unknown key; 1 of type application/spdx+json: not a signature)`,
+      `tag ${digest.replace(':', '-')}.sig: 1 signature (signed by an unknown key); referrers: 2 artifacts (1 of type ${BUNDLE}: signed by an unknown key; 1 of type application/spdx+json: not a signature)`,
     );
   });
 
@@ -113,11 +115,66 @@ describe('sigstore discovery', () => {
       maxBundles: 3,
     });
     assert.equal(limited.accepted, undefined);
-    assert.match(limited.explanation, /3× signature by an unknown key, 3× not examined \(limit reached\)/);
+    assert.match(limited.explanation, /3× signed by an unknown key, 3× not examined \(limit reached\)/);
     const all = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
       maxBundles: 6,
     });
     assert.equal(all.accepted?.via, 'referrer-bundle');
+  });
+
+  test('a trusted bundle fails the identity step unless digest-only signatures are accepted', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/digest-only');
+    await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE);
+    const strict = { ...expectations, acceptsDigestOnly: false };
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, strict);
+    assert.equal(result.accepted, undefined);
+    assert.deepEqual(result.rejected, ['binds only the digest, names no reference for signedIdentity']);
+    assert.match(
+      result.explanation,
+      /1 of type \S+: binds only the digest, names no reference for signedIdentity\)$/,
+    );
+  });
+
+  test('attestations are not signatures: by the annotation of their listing, of their manifest, or their statement', async () => {
+    const { client, digest, source } = await setup('discovery/attested');
+    const slsa = 'https://slsa.dev/provenance/v1';
+    const bundle = attestationBundle(trusted.privateKey, digest, slsa);
+    const annotations = { 'dev.sigstore.bundle.predicateType': slsa };
+    // Annotated referrers are skipped before their bundle is read: theirs is not even JSON here.
+    const unread = Buffer.from('never read');
+    // Listed with the annotation (as the referrers API copies it), on the manifest only, and unannotated.
+    let entries = await client.pushReferrer(digest, unread, BUNDLE, [], { index: annotations });
+    entries = await client.pushReferrer(digest, Buffer.from('never read either'), BUNDLE, entries, {
+      manifest: annotations,
+    });
+    await client.pushReferrer(digest, bundle, BUNDLE, entries);
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, {
+      matchesManifestDigest: (d: Digest) => d === digest,
+      matchesDockerReference: () => true,
+      acceptsDigestOnly: true,
+    });
+    assert.equal(result.accepted, undefined);
+    assert.deepEqual(result.rejected, []);
+    assert.match(
+      result.explanation,
+      /referrers: 3 artifacts \(3 of type \S+: 3× an attestation \(predicate type "https:\/\/slsa\.dev\/provenance\/v1"\), not a signature \(https:\/\/sigstore\.dev\/cosign\/sign\/v1\)\)$/,
+    );
+  });
+
+  test('an attestation listed as such is skipped unread and does not use up the bundle budget', async () => {
+    const { client, digest, source, name, expectations } = await setup('discovery/attested-budget');
+    const slsa = 'https://slsa.dev/provenance/v1';
+    const annotations = { 'dev.sigstore.bundle.predicateType': slsa };
+    let entries: object[] = [];
+    for (let i = 0; i < 3; i++) {
+      const bundle = attestationBundle(trusted.privateKey, digest, `${slsa}#${i}`);
+      entries = await client.pushReferrer(digest, bundle, BUNDLE, entries, { index: annotations });
+    }
+    await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE, entries);
+    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+      maxBundles: 1,
+    });
+    assert.equal(result.accepted?.via, 'referrer-bundle');
   });
 
   test('a bundle referrer larger than the cap is refused without reading it', async () => {

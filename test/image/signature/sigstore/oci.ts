@@ -106,11 +106,13 @@ export class RegistryClient {
    * An OCI 1.1 referrer of `subject` carrying `bundle` as its one layer (cosign v3's layout),
    * listed in the `sha256-<hex>` fallback index, as registries without the referrers API need.
    */
+  /** `annotations.manifest` go on the referrer manifest, `annotations.index` on its listing entry. */
   async pushReferrer(
     subject: Digest,
     bundle: Uint8Array,
     artifactType: string,
     previous: object[] = [],
+    annotations: { manifest?: Record<string, string>; index?: Record<string, string> } = {},
   ): Promise<object[]> {
     const empty = await this.pushBlob(Buffer.from('{}'));
     const layer = await this.pushBlob(bundle);
@@ -121,6 +123,7 @@ export class RegistryClient {
       config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
       layers: [{ mediaType: artifactType, ...layer }],
       subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subject, size: 0 },
+      ...(annotations.manifest === undefined ? {} : { annotations: annotations.manifest }),
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
     // By digest, untagged, as cosign and notation push referrers.
@@ -130,7 +133,13 @@ export class RegistryClient {
     );
     const entries = [
       ...previous,
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: bytes.length, artifactType },
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest,
+        size: bytes.length,
+        artifactType,
+        ...(annotations.index === undefined ? {} : { annotations: annotations.index }),
+      },
     ];
     await this.pushIndex(subject.replace(':', '-'), {
       schemaVersion: 2,

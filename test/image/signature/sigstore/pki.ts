@@ -163,13 +163,20 @@ export { ANNOTATION_BUNDLE, ANNOTATION_CERTIFICATE, ANNOTATION_CHAIN, ANNOTATION
 
 const IN_TOTO = 'application/vnd.in-toto+json';
 
-/** cosign v3's signature statement: an in-toto statement whose subject is the manifest digest. */
-export function statement(digest: string, name: string): Buffer {
+/**
+ * An in-toto statement whose subject is the manifest digest: cosign v3's signature by default, an
+ * attestation with another predicate type.
+ */
+export function statement(
+  digest: string,
+  name: string,
+  predicateType = 'https://sigstore.dev/cosign/sign/v1',
+): Buffer {
   return Buffer.from(
     JSON.stringify({
       _type: 'https://in-toto.io/Statement/v1',
       subject: [{ name, digest: { sha256: digest.slice('sha256:'.length) } }],
-      predicateType: 'https://sigstore.dev/cosign/sign/v1',
+      predicateType,
       predicate: {},
     }),
   );
@@ -194,4 +201,15 @@ export function dsse(key: KeyObject, payload: Buffer) {
 /** A v0.3 bundle: a DSSE statement for `digest` signed by `key`, no transparency log entry. */
 export function keyBundle(key: KeyObject, digest: Digest, name: string): Buffer {
   return Buffer.from(sigstoreSignerFromKey(key).signBundle(digest, name).bundle);
+}
+
+/** A v0.3 bundle of an attestation: `predicateType` over `digest`, signed by `key`, as `cosign attest` makes. */
+export function attestationBundle(key: KeyObject, digest: Digest, predicateType: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [] },
+      dsseEnvelope: dsse(key, statement(digest, '', predicateType)).envelope,
+    }),
+  );
 }

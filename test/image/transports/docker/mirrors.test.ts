@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SystemContext } from '../../../../src/image/index.ts';
 import { closeAllAgents, type DockerImageSource } from '../../../../src/image/transports/docker/index.ts';
-import { type DockerTestEnv, dockerTestEnv } from '../../../helpers/docker-env.ts';
+import { type DockerTestEnv, dockerTestEnv, LOOPBACK_PLAIN_HTTP } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { pushWithFetch, syntheticImage } from '../../../helpers/synthetic-image.ts';
 
@@ -23,9 +23,10 @@ after(async () => {
   await closeAllAgents();
 });
 
+/** `toml`, then the loopback registries marked insecure (plain HTTP), as a registries.conf of its own. */
 async function withConf(name: string, toml: string): Promise<SystemContext> {
   const path = join(env.dir, name);
-  await writeFile(path, toml);
+  await writeFile(path, `${toml}${LOOPBACK_PLAIN_HTTP}`);
   return { ...env.ctx, registriesConfPath: path };
 }
 
@@ -37,7 +38,7 @@ describe('registries.conf mirrors and rewrites', () => {
     await pushWithFetch(primary.url, 'ns/img', 'v1', onPrimary);
     const ctx = await withConf(
       'mirror.conf',
-      `[[registry]]\nprefix = "example.invalid/ns"\nlocation = "${primary.host}/ns"\n[[registry.mirror]]\nlocation = "${mirror.host}/mirrored"\n`,
+      `[[registry]]\nprefix = "example.invalid/ns"\nlocation = "${primary.host}/ns"\ninsecure = true\n[[registry.mirror]]\nlocation = "${mirror.host}/mirrored"\ninsecure = true\n`,
     );
     const src = (await env.transport
       .parseReference('//example.invalid/ns/img:v1')
@@ -53,7 +54,7 @@ describe('registries.conf mirrors and rewrites', () => {
     await pushWithFetch(primary.url, 'ns/only-primary', 'v1', image);
     const ctx = await withConf(
       'fallback.conf',
-      `[[registry]]\nprefix = "example.invalid/ns"\nlocation = "${primary.host}/ns"\n[[registry.mirror]]\nlocation = "${mirror.host}/mirrored"\n`,
+      `[[registry]]\nprefix = "example.invalid/ns"\nlocation = "${primary.host}/ns"\ninsecure = true\n[[registry.mirror]]\nlocation = "${mirror.host}/mirrored"\ninsecure = true\n`,
     );
     const src = (await env.transport
       .parseReference('//example.invalid/ns/only-primary:v1')
@@ -67,7 +68,7 @@ describe('registries.conf mirrors and rewrites', () => {
     await pushWithFetch(primary.url, 'dig/img', 'v1', image);
     const ctx = await withConf(
       'digest-only.conf',
-      `[[registry]]\nprefix = "example.invalid/dig"\nlocation = "${primary.host}/dig"\n[[registry.mirror]]\nlocation = "${mirror.host}/dig"\npull-from-mirror = "digest-only"\n`,
+      `[[registry]]\nprefix = "example.invalid/dig"\nlocation = "${primary.host}/dig"\ninsecure = true\n[[registry.mirror]]\nlocation = "${mirror.host}/dig"\ninsecure = true\npull-from-mirror = "digest-only"\n`,
     );
     const byTag = (await env.transport
       .parseReference('//example.invalid/dig/img:v1')

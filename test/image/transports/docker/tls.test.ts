@@ -17,7 +17,7 @@ function openssl(...args: string[]): void {
 }
 
 before(async () => {
-  env = await dockerTestEnv();
+  env = await dockerTestEnv({ plainHttp: false });
   pki = join(env.dir, 'pki');
   await mkdir(pki);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
