@@ -2,7 +2,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import { DEFAULT_CACHE_LIMITS, DEFAULT_COMMAND_TIMEOUT_MS } from '../cache/index.ts';
 import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import { DOCKER_HUB_ANONYMOUS_BUDGET, type RegistryBudget } from '../image/transports/docker/index.ts';
 import type { KubeIntegration } from '../kube/index.ts';
@@ -18,7 +18,7 @@ import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { parseDuration } from './transfer-flags.ts';
 
-const DEFAULT_CACHE_TIMEOUT = '100ms';
+const DEFAULT_CACHE_TIMEOUT = `${DEFAULT_COMMAND_TIMEOUT_MS}ms`;
 
 const flags = {
   policy: {

@@ -150,6 +150,8 @@ interface Tally {
   stale: number;
   afterDeadline: number;
   afterTimeout: number;
+  /** Answers after the deadline, by the phase their review started in and their outcome. */
+  late: Map<string, number>;
   /** Admissions of something unverified, or pinned to another digest: must stay 0. */
   violations: string[];
   errors: number;
@@ -211,7 +213,13 @@ function pinned(patch: string | undefined, index: number): string | undefined {
   return op?.value.split('@')[1];
 }
 
-async function judgeOne(agent: Agent, port: number, pool: readonly Image[], tally: Tally): Promise<void> {
+async function judgeOne(
+  agent: Agent,
+  port: number,
+  pool: readonly Image[],
+  tally: Tally,
+  phase: string,
+): Promise<void> {
   const count = 1 + Math.floor(random() * 3);
   const chosen = Array.from({ length: count }, () => {
     const r = random();
@@ -233,9 +241,14 @@ async function judgeOne(agent: Agent, port: number, pool: readonly Image[], tall
     return;
   }
   tally.latencies.push(answer.ms);
-  if (answer.ms >= DEADLINE_MS) tally.afterDeadline++;
   if (answer.ms >= WEBHOOK_TIMEOUT_MS) tally.afterTimeout++;
   const response = (JSON.parse(answer.text) as { response?: Record<string, unknown> }).response ?? {};
+  if (answer.ms >= DEADLINE_MS) {
+    tally.afterDeadline++;
+    const stale = ((response.warnings as string[] | undefined) ?? []).length > 0;
+    const key = `${phase}: ${response.allowed === true ? (stale ? 'stale' : 'allowed') : 'denied'}`;
+    tally.late.set(key, (tally.late.get(key) ?? 0) + 1);
+  }
   if (answer.status !== 200 || response.uid !== uid) {
     tally.violations.push(`${uid}: status ${answer.status}, uid ${String(response.uid)}`);
     return;
@@ -300,6 +313,7 @@ async function main(): Promise<void> {
     }
     child = fork(fileURLToPath(import.meta.url), ['--serve', fixture.work], { stdio: 'inherit' });
     const [{ port }] = (await once(child, 'message')) as [{ port: number }];
+    const idle = await sample(child);
 
     const faults = new Map<string, number>();
     let phase = PHASES[0]!;
@@ -318,6 +332,7 @@ async function main(): Promise<void> {
       stale: 0,
       afterDeadline: 0,
       afterTimeout: 0,
+      late: new Map(),
       violations: [],
       errors: 0,
       latencies: [],
@@ -328,7 +343,7 @@ async function main(): Promise<void> {
     const lane = async () => {
       while (!stop && performance.now() < endAt) {
         const at = performance.now();
-        await judgeOne(agent, port, pool, tally);
+        await judgeOne(agent, port, pool, tally, phase.name);
         const pause = (LANES * 1000) / rate - (performance.now() - at);
         if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       }
@@ -377,11 +392,17 @@ async function main(): Promise<void> {
     console.log(
       `latency p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms; answers after the ${DEADLINE_MS} ms deadline: ${tally.afterDeadline}, after the API server's ${WEBHOOK_TIMEOUT_MS} ms timeout: ${tally.afterTimeout}`,
     );
+    if (tally.late.size > 0) {
+      console.log(
+        `  late answers by phase and outcome: ${[...tally.late].map(([k, n]) => `${k} ${n}`).join(', ')}`,
+      );
+    }
     console.log(`admitted without verification or pinned to another digest: ${tally.violations.length}`);
     for (const v of tally.violations.slice(0, 10)) console.log(`  ${v}`);
     console.log(
       `registry: ${fixture.proxy.requests()} requests at the proxy, ${fixture.proxy.forwarded()} forwarded; injected ${[...faults].map(([k, n]) => `${k} ${n}`).join(', ')}`,
     );
+    console.log(`server idle, before the load:        ${describe(idle)}`);
     console.log(`server at the start (after warm-up): ${describe(first)}`);
     for (const line of samples) console.log(line);
     console.log(`server at the end:                   ${describe(last)}`);

@@ -125,10 +125,11 @@ describe('serve settings', () => {
     });
   });
 
-  it('--cache-timeout and PORTCULLIS_CACHE_TIMEOUT bound each shared-cache command', () => {
+  it('--cache-timeout and PORTCULLIS_CACHE_TIMEOUT bound each shared-cache command, 500 ms by default', () => {
     const timeout = (argv: string[], env: Record<string, string> = {}) =>
       resolveServeSettings(['--cache-url', 'redis://r:6379', '--cache-secret-file', '/s', ...argv], env)
         .sharedCache?.commandTimeoutMs;
+    assert.equal(timeout([]), 500);
     assert.equal(timeout(['--cache-timeout', '750ms']), 750);
     assert.equal(timeout([], { PORTCULLIS_CACHE_TIMEOUT: '1s' }), 1000);
   });
