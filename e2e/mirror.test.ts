@@ -269,6 +269,6 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
     ]);
     const report = JSON.parse(data.stdout) as SyncReport;
     assert.equal(report.summary.copied, 1);
-    assert.deepEqual(report.images[0]?.signatures, { copied: 1, created: 0, referrers: 1 });
+    assert.deepEqual(report.images[0]?.signatures, { copied: 1, created: 0, referrers: 1, attestations: 0 });
   });
 });

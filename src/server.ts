@@ -1,6 +1,6 @@
 // Composition root of the webhook: wires policy, caches, metrics, logs and TLS into a listener.
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache, sharedCache } from './cache/index.ts';
 import {
   type Digest,
@@ -44,15 +44,17 @@ import type { Mode } from './webhook/admit.ts';
 import { buildApp } from './webhook/app.ts';
 import { createLogger, type LogDestination, type Logger, type LogLevel } from './webhook/log.ts';
 import { createMetrics, type Metrics } from './webhook/metrics.ts';
-import { readKeyPair, watchFiles } from './webhook/tls.ts';
+import { WebhookError } from './webhook/review.ts';
+import { type CertificateSource, fileCertificateSource, selfSignedPair, watchFiles } from './webhook/tls.ts';
 
 export interface ServerConfig {
   /** policy.json; undefined = the embedded default, or none when Components.crds is given. */
   readonly policyPath: string | undefined;
   readonly host: string;
   readonly port: number;
-  readonly tlsCertPath: string;
-  readonly tlsKeyPath: string;
+  /** The serving certificate and key files, reloaded when they change; unused with Components.certificates. */
+  readonly tlsCertPath: string | undefined;
+  readonly tlsKeyPath: string | undefined;
   readonly deadlineMs: number;
   readonly mode: Mode;
   readonly unknownKinds: 'allow' | 'deny';
@@ -62,7 +64,10 @@ export interface ServerConfig {
   readonly platforms: InstanceSelection;
   /** How often certificate, key and policy files are checked for changes. */
   readonly watchIntervalMs: number;
-  /** After SIGTERM: how long /readyz fails before the listener stops, so endpoints drain first. */
+  /**
+   * After SIGTERM: how long the listener keeps accepting (every answer closing its connection)
+   * before it stops, so that the endpoint is gone from every kube-proxy first.
+   */
   readonly shutdownDelayMs: number;
   readonly cache: {
     readonly maxEntries: number;
@@ -101,6 +106,11 @@ export interface Components {
   readonly crds?: Promise<PolicyCrds>;
   /** Where logs go; default stdout. */
   readonly logDestination?: LogDestination;
+  /**
+   * The serving certificate from elsewhere than files (the self-managed Secret). Until it has one,
+   * the listener serves a placeholder for probes and /readyz fails.
+   */
+  readonly certificates?: CertificateSource;
 }
 
 /** What the webhook needs of src/kube's startKube. */
@@ -117,7 +127,10 @@ export interface RunningServer {
   /** https://host:port as bound (the port resolved when 0 was asked for). */
   readonly url: string;
   readonly port: number;
-  /** Fails readiness, waits shutdownDelayMs, then stops accepting and finishes in-flight reviews. */
+  /**
+   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection, then stops
+   * accepting and finishes the reviews in flight.
+   */
   close(): Promise<void>;
   /** The webhook's checks and pull secrets, for judging running pods as admissions are judged. */
   readonly workloads: WorkloadPolicies;
@@ -163,7 +176,7 @@ export async function startServer(config: ServerConfig, components: Components):
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
   let evaluator: Evaluator | undefined = first;
-  let closing = false;
+  let draining = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
   const caches = {
@@ -226,7 +239,23 @@ export async function startServer(config: ServerConfig, components: Components):
     covering: (namespace, ref) => crds?.exceptions?.covering(namespace, ref),
     used: (exception, image) => crds?.exceptions?.used(exception, image),
   };
-  const tls = await readKeyPair(config.tlsCertPath, config.tlsKeyPath);
+  let certificates = components.certificates;
+  if (certificates === undefined) {
+    if (config.tlsCertPath === undefined || config.tlsKeyPath === undefined) {
+      throw new WebhookError(
+        'TLS_INVALID',
+        'no serving certificate: give a certificate and key file, or a certificate source',
+      );
+    }
+    certificates = await fileCertificateSource(
+      config.tlsCertPath,
+      config.tlsKeyPath,
+      config.watchIntervalMs,
+      logger,
+    );
+  }
+  const tlsSource = certificates;
+  const tls = tlsSource.current() ?? selfSignedPair(['localhost']);
   const app = buildApp({
     admission: {
       checks,
@@ -238,25 +267,29 @@ export async function startServer(config: ServerConfig, components: Components):
       metrics,
       logger,
     },
+    // Readiness stays true while draining: a terminating endpoint that is still ready is where
+    // kube-proxy sends traffic when no other endpoint is ready (every replica deleted at once).
     ready: () =>
-      !closing &&
+      tlsSource.current() !== undefined &&
       (!withFile || evaluator !== undefined) &&
       (components.crds === undefined || crds?.ready() === true),
     bodyLimit: config.bodyLimit,
     tls,
+    draining: () => draining,
   });
   await app.listen({ host: config.host, port: config.port });
+  const closeUnused = trackUnusedConnections(app.server as HttpsServer);
 
-  const stopTlsWatch = watchFiles([config.tlsCertPath, config.tlsKeyPath], config.watchIntervalMs, () => {
-    readKeyPair(config.tlsCertPath, config.tlsKeyPath).then(
-      (pair) => {
-        (app.server as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
-        logger.info({ cert: config.tlsCertPath }, 'tls certificate reloaded');
-      },
-      // A half-written pair is normal during a rotation: keep serving the old one.
-      (err: unknown) => logger.warn({ err: (err as Error).message }, 'tls certificate not reloaded'),
-    );
-  });
+  // New connections get the new certificate; established ones keep theirs until they close.
+  let served = tls;
+  const swapCertificate = () => {
+    const pair = tlsSource.current();
+    if (pair === undefined || pair === served) return;
+    served = pair;
+    (app.server as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+  };
+  tlsSource.onChange(swapCertificate);
+  swapCertificate();
   const policyPath = config.policyPath;
   // The policy and every key or CA file it names are watched; any change reloads the whole
   // policy, and its new hashes retire the cached verdicts of the old one.
@@ -314,16 +347,42 @@ export async function startServer(config: ServerConfig, components: Components):
       reloadListeners.push(listener);
     },
     async close() {
-      closing = true;
-      stopTlsWatch();
+      // Each pooled keep-alive connection closes after its next answer, so the client reconnects
+      // through the Service to a replica that stays. Idle ones are not closed now: a client may be
+      // sending on one at that moment, and a POST cut so is not retried.
+      draining = true;
+      const server = app.server as HttpsServer;
+      tlsSource.stop();
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      closeUnused();
+      // Reviews in flight are answered within the deadline; a connection still open past that is
+      // cut rather than hold the exit until the kubelet's SIGKILL.
+      const cut = setTimeout(() => server.closeAllConnections(), config.deadlineMs + 1000);
       await app.close();
+      clearTimeout(cut);
       stopRequestLog();
       await shared.close();
       evaluator = undefined;
       logger.info('portcullis webhook stopped');
     },
+  };
+}
+
+/**
+ * Connections that never carried a request (a client dials ahead and pools the spare one). Node
+ * counts them as busy, so close() would wait for them; the returned function closes them.
+ */
+function trackUnusedConnections(server: HttpsServer): () => void {
+  const unused = new Set<Socket>();
+  server.on('secureConnection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  server.on('request', (request: { socket: Socket }) => unused.delete(request.socket));
+  return () => {
+    for (const socket of unused) socket.destroy();
+    unused.clear();
   };
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:tls';
 import { type RunningServer, type ServerConfig, startServer } from '../src/server.ts';
 import { writeSelfSignedCertificate } from '../src/webhook/tls.ts';
 import { httpsRequest } from './helpers/https.ts';
@@ -32,7 +33,7 @@ describe('startServer over HTTPS', () => {
   let logs = '';
 
   const config = (): ServerConfig =>
-    serverConfig(dir, { deadlineMs: 2000, logLevel: 'info', watchIntervalMs: 50, shutdownDelayMs: 200 });
+    serverConfig(dir, { deadlineMs: 2000, logLevel: 'info', watchIntervalMs: 50, shutdownDelayMs: 1000 });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-server-'));
@@ -111,19 +112,33 @@ describe('startServer over HTTPS', () => {
     await rm(rotated, { recursive: true, force: true });
   });
 
-  it('finishes in-flight reviews on shutdown while readiness fails', async () => {
+  it('on shutdown stays ready and answers through the drain, each answer closing its connection, then finishes in-flight reviews', async () => {
     const ca = await readFile(certPath);
     evaluator.delayMs = 400;
     const pod = review('', 'Pod', workload('', 'Pod', podSpec(['registry.example/team/slow:1'])));
+    // A connection a client dialled ahead and never used: Node counts it as busy, close() must not wait for it.
+    const spare = connect({ host: '127.0.0.1', port: server.port, ca });
+    await new Promise((r) => spare.once('secureConnect', r));
+    const spareClosed = new Promise((r) => spare.once('close', r));
+    spare.on('error', () => {});
     const inFlight = httpsRequest(`${server.url}/validate`, { ca, body: pod });
     await sleep(50);
+    const started = Date.now();
     const closing = server.close();
+    // Still ready: a terminating endpoint that is ready is where kube-proxy sends traffic when no
+    // other endpoint is ready.
     const ready = await httpsRequest(`${server.url}/readyz`, { ca });
-    assert.equal(ready.status, 503);
+    assert.equal(ready.status, 200);
+    const during = await httpsRequest(`${server.url}/validate`, { ca, body: pod });
+    assert.equal(during.status, 200);
+    assert.equal(during.headers.connection, 'close');
     const res = await inFlight;
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).response.allowed, true);
     await closing;
+    await spareClosed;
+    // Done after the drain (1 s), not after the deadline (2 s) that cuts what is left.
+    assert.ok(Date.now() - started < 1000 + 2000, `closed after ${Date.now() - started} ms`);
     await assert.rejects(httpsRequest(`${server.url}/healthz`, { ca }), { code: 'ECONNREFUSED' });
   });
 });

@@ -145,6 +145,18 @@ describe('helm chart against the real API server', () => {
       ],
     },
     {
+      name: 'self-managed',
+      values: () => ({ certificates: { mode: 'selfManaged' }, webhook: { mutating: { enabled: true } } }),
+      expect: [
+        'secret/portcullis-certs',
+        'role.rbac.authorization.k8s.io/portcullis-certs',
+        'clusterrole.rbac.authorization.k8s.io/portcullis-webhook-ca',
+        'deployment.apps/portcullis',
+        'validatingwebhookconfiguration.admissionregistration.k8s.io/portcullis',
+        'mutatingwebhookconfiguration.admissionregistration.k8s.io/portcullis',
+      ],
+    },
+    {
       name: 'existing-secret',
       values: () => ({
         certificates: { mode: 'existingSecret', existingSecret: { name: 'corp-tls', caBundle } },
@@ -320,6 +332,113 @@ describe('helm chart against the real API server', () => {
     assert.match(serving.subjectAltName ?? '', /DNS:portcullis\.chart-generated\.svc\b/);
   });
 
+  test('self-managed mode: no caBundle, no mounted Secret, and RBAC for its own Secret and webhook configurations by name only', async () => {
+    const rendered = docs(
+      await helmTemplate(
+        { certificates: { mode: 'selfManaged' }, webhook: { mutating: { enabled: true } } },
+        'chart-self-managed-rbac',
+      ),
+    );
+    const bundles = rendered
+      .filter((d) => d.kind.endsWith('WebhookConfiguration'))
+      .flatMap((d) => (d.webhooks ?? []).map((w) => w.clientConfig.caBundle));
+    assert.deepEqual(bundles, [undefined, undefined]);
+    const secret = rendered.find((d) => d.kind === 'Secret');
+    assert.deepEqual([secret?.metadata.name, secret?.data], ['portcullis-certs', undefined]);
+    type Rule = { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] };
+    const rules = (kind: string, name: string) =>
+      (rendered.find((d) => d.kind === kind && d.metadata.name === name) as unknown as { rules: Rule[] })
+        .rules;
+    assert.deepEqual(rules('Role', 'portcullis-certs'), [
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['portcullis-certs'],
+        verbs: ['get', 'list', 'watch', 'update'],
+      },
+    ]);
+    assert.deepEqual(rules('ClusterRole', 'portcullis-webhook-ca'), [
+      {
+        apiGroups: ['admissionregistration.k8s.io'],
+        resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'],
+        resourceNames: ['portcullis'],
+        verbs: ['get', 'patch'],
+      },
+    ]);
+    const pod = (
+      rendered.find((d) => d.kind === 'Deployment') as unknown as {
+        spec: { template: { spec: { volumes: { name: string }[]; containers: { args: string[] }[] } } };
+      }
+    ).spec.template.spec;
+    assert.ok(!pod.volumes.some((v) => v.name === 'tls'), 'no certificate volume');
+    assert.deepEqual(
+      pod.containers[0]?.args.filter((a) => /^--(tls-|webhook-configuration)/.test(a)),
+      [
+        '--tls-secret=portcullis-certs',
+        '--tls-hosts=portcullis,portcullis.chart-self-managed-rbac,portcullis.chart-self-managed-rbac.svc,portcullis.chart-self-managed-rbac.svc.cluster.local',
+        '--webhook-configuration=portcullis',
+        '--tls-ca-validity=8760h',
+        '--tls-cert-validity=2160h',
+        '--tls-bundle-delay=1m',
+      ],
+    );
+  });
+
+  test('availability: surge before removal, a drain longer than endpoint propagation, one eviction at a time, zone spread', async () => {
+    const rendered = docs(await helmTemplate({}, 'chart-availability'));
+    const deployment = rendered.find((d) => d.kind === 'Deployment') as unknown as {
+      spec: {
+        minReadySeconds: number;
+        strategy: unknown;
+        template: {
+          spec: {
+            terminationGracePeriodSeconds: number;
+            topologySpreadConstraints: unknown[];
+            containers: { args: string[]; readinessProbe: { periodSeconds: number } }[];
+          };
+        };
+      };
+    };
+    const { spec } = deployment;
+    assert.deepEqual(spec.strategy, {
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+    assert.equal(spec.minReadySeconds, 5);
+    const pod = spec.template.spec;
+    const args = pod.containers[0]?.args ?? [];
+    assert.ok(args.includes('--shutdown-delay=10s'), args.join(' '));
+    // The grace period covers the drain (10 s) and a review answered at its deadline (9 s).
+    assert.ok(pod.terminationGracePeriodSeconds > 10 + 9, String(pod.terminationGracePeriodSeconds));
+    assert.equal(pod.containers[0]?.readinessProbe.periodSeconds, 2);
+    assert.deepEqual(pod.topologySpreadConstraints, [
+      {
+        labelSelector: {
+          matchLabels: { 'app.kubernetes.io/instance': 'portcullis', 'app.kubernetes.io/name': 'portcullis' },
+        },
+        maxSkew: 1,
+        topologyKey: 'topology.kubernetes.io/zone',
+        whenUnsatisfiable: 'ScheduleAnyway',
+      },
+    ]);
+    const pdb = rendered.find((d) => d.kind === 'PodDisruptionBudget') as unknown as {
+      spec: Record<string, unknown>;
+    };
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.equal(pdb.spec.minAvailable, undefined);
+    // The webhook never judges its own namespace, so its pods come back with every replica gone.
+    const webhook = rendered.find((d) => d.kind === 'ValidatingWebhookConfiguration') as unknown as {
+      webhooks: {
+        namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+      }[];
+    };
+    assert.deepEqual(webhook.webhooks[0]?.namespaceSelector.matchExpressions[0], {
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['kube-system', 'chart-availability'],
+    });
+  });
+
   test('manifests/portcullis.yaml is accepted by kubectl apply --dry-run=server', async () => {
     const manifests = await readFile(join(repoRoot, 'manifests', 'portcullis.yaml'), 'utf8');
     // The Namespace is not created by a dry run, so the namespaced objects go to an existing one.
@@ -329,7 +448,8 @@ describe('helm chart against the real API server', () => {
       'dry run of the manifests',
     );
     assert.match(applied, /^deployment\.apps\/portcullis created \(server dry run\)$/m);
-    assert.match(applied, /^certificate\.cert-manager\.io\/portcullis created \(server dry run\)$/m);
+    assert.match(applied, /^secret\/portcullis-certs created \(server dry run\)$/m);
+    assert.doesNotMatch(applied, /cert-manager/);
     ok(await cluster.kubectl(['delete', 'namespace', 'portcullis', '--wait=false']), 'delete namespace');
   });
 

@@ -164,6 +164,11 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
+export interface PortcullisOptions {
+  /** false: no serving certificate from the harness CA (serve makes its own); /readyz is probed without verifying. */
+  readonly servingCert?: boolean;
+}
+
 /**
  * Runs `node bin/portcullis.js serve` on a free loopback port with a serving certificate from the
  * harness CA, and waits for /readyz.
@@ -173,12 +178,17 @@ export async function startPortcullis(
   work: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<Portcullis> {
+  options: PortcullisOptions = {},
+): Promise<Portcullis & { readonly port: number }> {
   const port = await freePort();
-  // The harness CA's serial file is rewritten by every issue: concurrent issues corrupt it.
-  const issued = certificates.then(() => cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']));
-  certificates = issued.catch(() => undefined);
-  const cert = await issued;
+  let tlsArgs: string[] = [];
+  if (options.servingCert !== false) {
+    // The harness CA's serial file is rewritten by every issue: concurrent issues corrupt it.
+    const issued = certificates.then(() => cluster.issueServingCert(`portcullis-${port}`, ['127.0.0.1']));
+    certificates = issued.catch(() => undefined);
+    const cert = await issued;
+    tlsArgs = [`--tls-cert=${cert.certPath}`, `--tls-key=${cert.keyPath}`];
+  }
   const logPath = join(work, `portcullis-${port}.log`);
   const log = openSync(logPath, 'a');
   const child = spawn(
@@ -187,8 +197,7 @@ export async function startPortcullis(
       join(repoRoot, 'bin', 'portcullis.js'),
       'serve',
       `--listen=127.0.0.1:${port}`,
-      `--tls-cert=${cert.certPath}`,
-      `--tls-key=${cert.keyPath}`,
+      ...tlsArgs,
       '--log-level=warn',
       ...args,
     ],
@@ -224,7 +233,8 @@ export async function startPortcullis(
     if (child.exitCode !== null) {
       throw new Error(`portcullis serve exited with ${child.exitCode} before it was ready:\n${readLog()}`);
     }
-    const ready = await httpsRequest(`${url}/readyz`, { ca: cluster.caPem }).catch(() => undefined);
+    const ca = options.servingCert === false ? undefined : cluster.caPem;
+    const ready = await httpsRequest(`${url}/readyz`, { ca }).catch(() => undefined);
     if (ready?.status === 200) break;
     if (Date.now() > deadline) {
       await stop();
@@ -232,7 +242,7 @@ export async function startPortcullis(
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, logPath, pid: child.pid, log: readLog, stop };
+  return { url, port, logPath, pid: child.pid, log: readLog, stop };
 }
 
 export interface HangingServer {

@@ -30,7 +30,7 @@ test('manifests/portcullis.yaml equals a fresh render of the chart', async () =>
   }
 });
 
-test('the manifests hold the CRDs, the webhook and no Helm hook or private key', async () => {
+test('the manifests hold the CRDs, the webhook, an empty certificate Secret, no Helm hook, no key, no cert-manager', async () => {
   const docs = parseAllDocuments(await readFile(committed, 'utf8')).map((d) => d.toJS() as Manifest | null);
   const kinds = docs.filter((d) => d !== null).map((d) => `${d.kind}/${d.metadata.name}`);
   for (const expected of [
@@ -38,15 +38,28 @@ test('the manifests hold the CRDs, the webhook and no Helm hook or private key',
     'CustomResourceDefinition/clusterimagepolicies.portcullis.dev',
     'CustomResourceDefinition/imagepolicies.portcullis.dev',
     'Deployment/portcullis',
-    'Certificate/portcullis',
+    'Secret/portcullis-certs',
     'ValidatingWebhookConfiguration/portcullis',
   ]) {
     assert.ok(kinds.includes(expected), `${expected} missing from ${kinds.join(', ')}`);
   }
-  assert.ok(!kinds.some((k) => k.startsWith('Secret/') || k.startsWith('Job/')), kinds.join(', '));
+  assert.ok(!kinds.some((k) => k.startsWith('Job/')), kinds.join(', '));
+  assert.ok(!docs.some((d) => d?.apiVersion?.startsWith('cert-manager.io/')), 'no cert-manager object');
+  const secrets = docs.filter((d) => d?.kind === 'Secret');
+  assert.deepEqual(
+    secrets.map((s) => [s?.metadata.name, s?.data, s?.stringData]),
+    [['portcullis-certs', undefined, undefined]],
+    'the one Secret is created empty: the webhook fills it',
+  );
+  const webhook = docs.find((d) => d?.kind === 'ValidatingWebhookConfiguration');
+  assert.equal(webhook?.webhooks?.[0]?.clientConfig.caBundle, undefined, 'the webhook sets its own caBundle');
 });
 
 interface Manifest {
+  apiVersion?: string;
   kind: string;
   metadata: { name: string };
+  data?: unknown;
+  stringData?: unknown;
+  webhooks?: { clientConfig: { caBundle?: string } }[];
 }

@@ -11,6 +11,7 @@ import type { Evaluator } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
 import type { RunningServer, ServerConfig, ShortNameMode } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
+import type { RotationSettings } from '../webhook/cert-rotation.ts';
 import type { Logger, LogLevel } from '../webhook/log.ts';
 import { DEFAULT_BODY_LIMIT } from '../webhook/review.ts';
 import { writeSelfSignedCertificate } from '../webhook/tls.ts';
@@ -57,10 +58,55 @@ const flags = {
     help: 'serving certificate, reloaded when it changes; self-signed when absent [PORTCULLIS_TLS_CERT]',
   },
   'tls-key': { type: 'string', metavar: 'FILE', help: 'key of --tls-cert [PORTCULLIS_TLS_KEY]' },
+  'tls-secret': {
+    type: 'string',
+    metavar: 'NAME',
+    help: 'self-managed certificates: the Secret in POD_NAMESPACE holding a CA and the serving certificate; the Lease holder fills and rotates it, every replica serves from it (needs --tls-hosts) [PORTCULLIS_TLS_SECRET]',
+  },
+  'tls-hosts': {
+    type: 'string',
+    metavar: 'LIST',
+    help: 'with --tls-secret: the DNS names and IP addresses the serving certificate is for, comma-separated (the Service names) [PORTCULLIS_TLS_HOSTS]',
+  },
+  'webhook-configuration': {
+    type: 'string',
+    metavar: 'NAMES',
+    help: 'with --tls-secret: the ValidatingWebhookConfiguration and MutatingWebhookConfiguration (comma-separated names) whose caBundle the Lease holder keeps [PORTCULLIS_WEBHOOK_CONFIGURATION]',
+  },
+  'tls-ca-validity': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'with --tls-secret: lifetime of each CA (default 8760h) [PORTCULLIS_TLS_CA_VALIDITY]',
+  },
+  'tls-ca-renew-before': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'with --tls-secret: a new CA joins the caBundle this long before the current one expires (default: a third of its validity) [PORTCULLIS_TLS_CA_RENEW_BEFORE]',
+  },
+  'tls-cert-validity': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'with --tls-secret: lifetime of each serving certificate (default 2160h) [PORTCULLIS_TLS_CERT_VALIDITY]',
+  },
+  'tls-cert-renew-before': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'with --tls-secret: the serving certificate is replaced this long before it expires (default: a third of its validity) [PORTCULLIS_TLS_CERT_RENEW_BEFORE]',
+  },
+  'tls-bundle-delay': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'with --tls-secret: how long a new CA is in the caBundle before a certificate it signed is served (default 1m) [PORTCULLIS_TLS_BUNDLE_DELAY]',
+  },
   timeout: {
     type: 'string',
     metavar: 'SECONDS',
     help: 'answer every review within this time; keep it below the webhook timeoutSeconds (default 8) [PORTCULLIS_TIMEOUT]',
+  },
+  'shutdown-delay': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'after SIGTERM, keep answering this long (each answer closing its connection) before the listener stops, so the endpoint is gone from every kube-proxy first; then in-flight reviews finish (default 2s; the Helm chart sets 10s) [PORTCULLIS_SHUTDOWN_DELAY]',
   },
   mode: {
     type: 'string',
@@ -119,7 +165,7 @@ const flags = {
   kubeconfig: {
     type: 'string',
     metavar: 'FILE',
-    help: 'kubeconfig for --watch-policies (default: $KUBECONFIG, ~/.kube/config, then in-cluster)',
+    help: 'kubeconfig for --watch-policies and --tls-secret (default: $KUBECONFIG, ~/.kube/config, then in-cluster)',
   },
   'verify-running': {
     type: 'boolean',
@@ -142,10 +188,19 @@ const flags = {
   },
 } as const;
 
+/** --tls-secret: the self-managed certificates. */
+export interface SelfManagedTls {
+  readonly secretName: string;
+  readonly webhookConfigurations: readonly string[];
+  readonly rotation: RotationSettings;
+}
+
 /** Settings only the CLI knows: where the production components read their configuration. */
 export interface ServeSettings {
   readonly config: Omit<ServerConfig, 'tlsCertPath' | 'tlsKeyPath'>;
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
+  readonly selfManaged: SelfManagedTls | undefined;
+  readonly watchPolicies: boolean;
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
   readonly shortNames: ShortNameMode;
@@ -162,7 +217,7 @@ export interface ServeSettings {
         readonly commandTimeoutMs: number;
       }
     | undefined;
-  /** --watch-policies: where the controller runs (the Pod's namespace and name) and its API server. */
+  /** --watch-policies or --tls-secret: where the replica runs (the Pod's namespace and name) and its API server. */
   readonly kube:
     | { readonly namespace: string; readonly identity: string; readonly kubeconfig: string | undefined }
     | undefined;
@@ -265,6 +320,93 @@ export function registryBudgets(entries: readonly string[]): Map<string, Registr
   return budgets;
 }
 
+type Pick = (
+  name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running' | 'registry-budget'>,
+  variable: string,
+) => string | undefined;
+
+function durationFlag(pick: Pick, name: Parameters<Pick>[0], variable: string, fallback: number): number {
+  const text = pick(name, variable);
+  const ms = text === undefined ? fallback : parseDuration(name, text);
+  if (ms <= 0)
+    throw new CliError('USAGE', `invalid --${name} ${JSON.stringify(text)}: expected a positive duration`);
+  return ms;
+}
+
+const HOUR_MS = 3_600_000;
+
+function shutdownDelay(pick: Pick): number {
+  const text = pick('shutdown-delay', 'SHUTDOWN_DELAY');
+  return text === undefined ? 2000 : parseDuration('shutdown-delay', text);
+}
+
+/** The --tls-secret flags, checked against each other; undefined without --tls-secret. */
+function selfManagedTls(pick: Pick): SelfManagedTls | undefined {
+  const secretName = pick('tls-secret', 'TLS_SECRET');
+  const others = [
+    'tls-hosts',
+    'webhook-configuration',
+    'tls-ca-validity',
+    'tls-ca-renew-before',
+    'tls-cert-validity',
+    'tls-cert-renew-before',
+    'tls-bundle-delay',
+  ] as const;
+  if (secretName === undefined) {
+    const stray = others.find((name) => pick(name, name.replaceAll('-', '_').toUpperCase()) !== undefined);
+    if (stray !== undefined) throw new CliError('USAGE', `--${stray} needs --tls-secret`);
+    return undefined;
+  }
+  const list = (text: string | undefined) =>
+    (text ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== '');
+  const hosts = list(pick('tls-hosts', 'TLS_HOSTS'));
+  if (hosts.length === 0)
+    throw new CliError('USAGE', '--tls-secret needs --tls-hosts, the names the certificate is for');
+  const caValidityMs = durationFlag(pick, 'tls-ca-validity', 'TLS_CA_VALIDITY', 365 * 24 * HOUR_MS);
+  const certValidityMs = durationFlag(pick, 'tls-cert-validity', 'TLS_CERT_VALIDITY', 90 * 24 * HOUR_MS);
+  const caRenewBeforeMs = durationFlag(
+    pick,
+    'tls-ca-renew-before',
+    'TLS_CA_RENEW_BEFORE',
+    Math.floor(caValidityMs / 3),
+  );
+  const certRenewBeforeMs = durationFlag(
+    pick,
+    'tls-cert-renew-before',
+    'TLS_CERT_RENEW_BEFORE',
+    Math.floor(certValidityMs / 3),
+  );
+  const bundleDelayMs = durationFlag(pick, 'tls-bundle-delay', 'TLS_BUNDLE_DELAY', 60_000);
+  if (caRenewBeforeMs >= caValidityMs)
+    throw new CliError('USAGE', '--tls-ca-renew-before must be shorter than --tls-ca-validity');
+  if (certRenewBeforeMs >= certValidityMs) {
+    throw new CliError('USAGE', '--tls-cert-renew-before must be shorter than --tls-cert-validity');
+  }
+  // A certificate due for renewal waits for a new CA's bundle delay: it must not expire meanwhile.
+  if (bundleDelayMs >= certRenewBeforeMs || bundleDelayMs >= caRenewBeforeMs) {
+    throw new CliError(
+      'USAGE',
+      '--tls-bundle-delay must be shorter than --tls-cert-renew-before and --tls-ca-renew-before',
+    );
+  }
+  return {
+    secretName,
+    webhookConfigurations: list(pick('webhook-configuration', 'WEBHOOK_CONFIGURATION')),
+    rotation: {
+      hosts,
+      caName: `portcullis-ca-${secretName}`.slice(0, 64),
+      caValidityMs,
+      caRenewBeforeMs,
+      certValidityMs,
+      certRenewBeforeMs,
+      bundleDelayMs,
+    },
+  };
+}
+
 function staleIfError(text: string | undefined): number {
   if (text === undefined) return DEFAULT_CACHE_LIMITS.staleIfErrorMs;
   return text === '0' ? 0 : parseDuration('stale-if-error', text);
@@ -275,10 +417,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   const { flags: f, positionals } = parseArgs(argv, flags);
   if (positionals.length > 0)
     throw new CliError('USAGE', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  const pick = (
-    name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running' | 'registry-budget'>,
-    variable: string,
-  ): string | undefined => {
+  const pick: Pick = (name, variable) => {
     const value = f[name] ?? env[`PORTCULLIS_${variable}`];
     return value === '' ? undefined : value;
   };
@@ -296,8 +435,18 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     throw new CliError('USAGE', '--tls-cert and --tls-key must be given together');
   }
   const { host, port } = parseListen(pick('listen', 'LISTEN') ?? '0.0.0.0:8443');
-  if (f.kubeconfig !== undefined && f['watch-policies'] !== true) {
-    throw new CliError('USAGE', '--kubeconfig needs --watch-policies');
+  const selfManaged = selfManagedTls(pick);
+  if (selfManaged !== undefined && cert !== undefined) {
+    throw new CliError('USAGE', '--tls-secret and --tls-cert/--tls-key cannot be used together');
+  }
+  const watchPolicies = f['watch-policies'] === true;
+  const needsKube = watchPolicies
+    ? '--watch-policies'
+    : selfManaged !== undefined
+      ? '--tls-secret'
+      : undefined;
+  if (f.kubeconfig !== undefined && needsKube === undefined) {
+    throw new CliError('USAGE', '--kubeconfig needs --watch-policies or --tls-secret');
   }
   const cacheUrl = pick('cache-url', 'CACHE_URL');
   const cacheSecretFile = pick('cache-secret-file', 'CACHE_SECRET_FILE');
@@ -325,10 +474,10 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     throw new CliError('USAGE', 'invalid --cache-url: expected redis://host:port or rediss://host:port');
   }
   let kube: ServeSettings['kube'];
-  if (f['watch-policies'] === true) {
+  if (needsKube !== undefined) {
     const namespace = env.POD_NAMESPACE;
     if (namespace === undefined || namespace === '') {
-      throw new CliError('USAGE', "--watch-policies needs POD_NAMESPACE, the webhook's own namespace");
+      throw new CliError('USAGE', `${needsKube} needs POD_NAMESPACE, the webhook's own namespace`);
     }
     kube = { namespace, identity: env.POD_NAME || hostname(), kubeconfig: f.kubeconfig };
   }
@@ -356,13 +505,15 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       logLevel: oneOf('log-level', pick('log-level', 'LOG_LEVEL') ?? 'info', LOG_LEVELS),
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
-      shutdownDelayMs: 2000,
+      shutdownDelayMs: shutdownDelay(pick),
       cache: {
         ...DEFAULT_CACHE_LIMITS,
         staleIfErrorMs: staleIfError(pick('stale-if-error', 'STALE_IF_ERROR')),
       },
     },
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },
+    selfManaged,
+    watchPolicies,
     registriesDirPath: pick('registries.d', 'REGISTRIES_D'),
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
@@ -487,71 +638,108 @@ ${formatFlags(flags)}
 `,
   async run(argv, io) {
     const settings = resolveServeSettings(argv, io.env);
+    const { selfManaged, kube } = settings;
     let tls = settings.tls;
-    if (tls === undefined) {
+    if (tls === undefined && selfManaged === undefined) {
       const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
       const pair = await writeSelfSignedCertificate(dir, ['localhost', hostname(), '127.0.0.1', '::1']);
       tls = { certPath: pair.certPath, keyPath: pair.keyPath };
       io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
     }
     // Loaded here so other commands never pay for fastify, pino, prom-client and the kube client.
-    const { productionComponents, startServer } = await import('../server.ts');
+    const [{ productionComponents, startServer }, { createLogger }, { SecretCertificateSource }] =
+      await Promise.all([import('../server.ts'), import('../webhook/log.ts'), import('../webhook/tls.ts')]);
+    // JSON log lines like the webhook's, so controller trouble sits beside the admissions it affects.
+    const logger = createLogger(settings.config.logLevel);
     const components = productionComponents(settings);
-    const kube = settings.kube;
-    // The controller starts once the listener is up, so a failing start leaves nothing running.
-    const crds = kube === undefined ? undefined : Promise.withResolvers<KubeIntegration<Evaluator>>();
+    const certificates =
+      selfManaged === undefined ? undefined : new SecretCertificateSource(selfManaged.rotation.hosts, logger);
+    // The controllers start once the listener is up, so a failing start leaves nothing running.
+    const crds = settings.watchPolicies ? Promise.withResolvers<KubeIntegration<Evaluator>>() : undefined;
     const server = await startServer(
       {
         ...settings.config,
-        tlsCertPath: tls.certPath,
-        tlsKeyPath: tls.keyPath,
+        tlsCertPath: tls?.certPath,
+        tlsKeyPath: tls?.keyPath,
         ...(settings.sharedCache === undefined
           ? {}
           : { sharedCache: await readSharedCache(settings.sharedCache) }),
       },
-      { ...components, ...(crds === undefined ? {} : { crds: crds.promise }) },
+      {
+        ...components,
+        ...(crds === undefined ? {} : { crds: crds.promise }),
+        ...(certificates === undefined ? {} : { certificates }),
+      },
     );
     let stopped: Promise<string | Error> = terminated();
-    let synced: KubeIntegration<Evaluator> | undefined;
     let background: { stop(): Promise<void> } | undefined;
-    if (kube !== undefined && crds !== undefined) {
-      const [kubeModule, { createLogger }] = await Promise.all([
-        import('../kube/index.ts'),
-        import('../webhook/log.ts'),
-      ]);
-      const { startKube } = kubeModule;
-      // JSON log lines like the webhook's, so controller trouble sits beside the admissions it affects.
-      const logger = createLogger(settings.config.logLevel);
-      const starting = startKube({
-        compile: components.compilePolicy,
-        namespace: kube.namespace,
-        identity: kube.identity,
-        ...(kube.kubeconfig === undefined ? {} : { kubeconfig: kube.kubeconfig }),
-        onError: (err, context) =>
-          logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
-      });
-      crds.resolve(starting);
-      starting.then(
-        (k) => {
-          synced = k;
-          if (settings.background !== undefined) {
-            background = startBackground(kubeModule, k, server, settings.background, kube, logger);
-          }
-        },
-        () => {},
+    const stops: (() => Promise<void> | void)[] = [];
+    if (kube !== undefined) {
+      const k = await import('../kube/index.ts');
+      const api = k.kubeApi(kube.kubeconfig);
+      const onError = (err: unknown, context: string) =>
+        logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'kubernetes');
+      const leader = k.leaderElector(api, kube.namespace, kube.identity, (err) =>
+        onError(err, 'leader election'),
       );
-      // startKube fails only on a bad configuration (informers retry): the webhook exits then.
-      stopped = Promise.race([
-        stopped,
+      leader.start();
+      stops.push(() => leader.release());
+      if (selfManaged !== undefined && certificates !== undefined) {
+        const { planRotation } = await import('../webhook/cert-rotation.ts');
+        const secret = `${kube.namespace}/${selfManaged.secretName}`;
+        const controller = k.startCertificates({
+          api,
+          leader,
+          namespace: kube.namespace,
+          secretName: selfManaged.secretName,
+          webhookConfigurations: selfManaged.webhookConfigurations,
+          plan: (data, now, propagated) => planRotation(data, selfManaged.rotation, now, propagated),
+          bundleDelayMs: selfManaged.rotation.bundleDelayMs,
+          onSecret: (data) => certificates.update(data, secret),
+          onNote: (note) => logger.info({ secret }, `certificates: ${note}`),
+          onError,
+        });
+        stops.unshift(() => controller.stop());
+      }
+      if (crds !== undefined) {
+        const starting = k.startKube({
+          compile: components.compilePolicy,
+          namespace: kube.namespace,
+          identity: kube.identity,
+          api,
+          leader,
+          onError: (err, context) =>
+            logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
+        });
+        crds.resolve(starting);
+        let synced: KubeIntegration<Evaluator> | undefined;
         starting.then(
-          () => new Promise<never>(() => {}),
-          (err: unknown) => err as Error,
-        ),
-      ]);
+          (s) => {
+            synced = s;
+            if (settings.background !== undefined) {
+              background = startBackground(k, s, server, settings.background, kube, logger);
+            }
+          },
+          () => {},
+        );
+        // A controller still waiting for its first sync cannot be stopped; the exit ends it.
+        stops.unshift(async () => synced?.stop());
+        // startKube fails only on a bad configuration (informers retry): the webhook exits then.
+        stopped = Promise.race([
+          stopped,
+          starting.then(
+            () => new Promise<never>(() => {}),
+            (err: unknown) => err as Error,
+          ),
+        ]);
+      }
     }
-    const policy = settings.config.policyPath ?? (kube === undefined ? 'embedded default' : 'none');
+    const policy = settings.config.policyPath ?? (settings.watchPolicies ? 'none' : 'embedded default');
+    const certificate =
+      selfManaged === undefined ? tls?.certPath : `Secret ${kube?.namespace}/${selfManaged.secretName}`;
     io.stderr.write(
-      `portcullis serve: listening on ${server.url} (policy: ${policy}${kube === undefined ? '' : ' + policy CRDs'}, mode: ${settings.config.mode})\ntry:\n  ${curlExample(tls.certPath, server.port)}\n`,
+      `portcullis serve: listening on ${server.url} (policy: ${policy}${settings.watchPolicies ? ' + policy CRDs' : ''}, mode: ${settings.config.mode}, certificate: ${certificate})\n` +
+        (tls === undefined ? '' : `try:\n  ${curlExample(tls.certPath, server.port)}\n`),
     );
     const stop = await stopped;
     io.stderr.write(
@@ -561,8 +749,7 @@ ${formatFlags(flags)}
     );
     await background?.stop();
     await server.close();
-    // A controller still waiting for its first sync cannot be stopped; the exit ends it.
-    await synced?.stop();
+    for (const s of stops) await s();
     return stop instanceof Error ? 1 : 0;
   },
 };

@@ -1,5 +1,6 @@
 // The only module importing @kubernetes/client-node: KubeApi over a kubeconfig, and YAML I/O.
 import {
+  AdmissionregistrationV1Api,
   ApiException,
   CoordinationV1Api,
   CoreV1Api,
@@ -13,6 +14,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Lease,
+  type V1Secret,
   Watch,
 } from '@kubernetes/client-node';
 import { truncate } from '../image/index.ts';
@@ -23,8 +25,11 @@ import {
   type KubeObject,
   type Lease,
   type PolicyEvent,
+  type SecretObject,
   type Watched,
   type WatchedResource,
+  type WebhookConfigurationObject,
+  type WebhookKind,
 } from './types.ts';
 
 /** In-cluster config when running in a pod, else $KUBECONFIG / ~/.kube/config; or `file`. */
@@ -90,12 +95,14 @@ export class ClientKubeApi implements KubeApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly #coordination: CoordinationV1Api;
+  readonly #admission: AdmissionregistrationV1Api;
 
   constructor(kc: KubeConfig) {
     this.#kc = kc;
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#coordination = kc.makeApiClient(CoordinationV1Api);
+    this.#admission = kc.makeApiClient(AdmissionregistrationV1Api);
   }
 
   #lister(what: WatchedResource): () => Promise<AnyList> {
@@ -219,6 +226,76 @@ export class ClientKubeApi implements KubeApi {
       );
     } catch (err) {
       throw wrap(`renewing lease ${namespace}/${name}`, err);
+    }
+  }
+
+  async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    try {
+      return (await this.#core.readNamespacedSecret({ namespace, name })) as SecretObject;
+    } catch (err) {
+      const wrapped = wrap(`reading secret ${namespace}/${name}`, err);
+      if (wrapped.code === 'NOT_FOUND') return undefined;
+      throw wrapped;
+    }
+  }
+
+  async replaceSecret(secret: SecretObject, data: Readonly<Record<string, string>>): Promise<void> {
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = secret.metadata?.name ?? '';
+    try {
+      // The object as read, so labels, annotations and owner references survive the replace.
+      await this.#core.replaceNamespacedSecret({
+        namespace,
+        name,
+        body: { ...secret, data: { ...data } } as V1Secret,
+      });
+    } catch (err) {
+      throw wrap(`updating secret ${namespace}/${name}`, err);
+    }
+  }
+
+  async readWebhookConfiguration(
+    kind: WebhookKind,
+    name: string,
+  ): Promise<WebhookConfigurationObject | undefined> {
+    try {
+      return kind === 'validating'
+        ? await this.#admission.readValidatingWebhookConfiguration({ name })
+        : await this.#admission.readMutatingWebhookConfiguration({ name });
+    } catch (err) {
+      const wrapped = wrap(`reading ${kind} webhook configuration ${name}`, err);
+      if (wrapped.code === 'NOT_FOUND') return undefined;
+      throw wrapped;
+    }
+  }
+
+  async patchWebhookCaBundle(
+    kind: WebhookKind,
+    config: WebhookConfigurationObject,
+    caBundle: string,
+  ): Promise<void> {
+    const name = config.metadata?.name ?? '';
+    // A JSON patch guarded by the resourceVersion: the indexes are those of the version read.
+    const body = [
+      { op: 'test', path: '/metadata/resourceVersion', value: config.metadata?.resourceVersion ?? '' },
+      ...(config.webhooks ?? []).map((_, i) => ({
+        op: 'add',
+        path: `/webhooks/${i}/clientConfig/caBundle`,
+        value: caBundle,
+      })),
+    ];
+    const json = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+    try {
+      if (kind === 'validating')
+        await this.#admission.patchValidatingWebhookConfiguration({ name, body }, json);
+      else await this.#admission.patchMutatingWebhookConfiguration({ name, body }, json);
+    } catch (err) {
+      const wrapped = wrap(`setting the caBundle of ${kind} webhook configuration ${name}`, err);
+      // A failed test operation is a 422: the configuration changed since it was read.
+      if (err instanceof ApiException && err.code === 422) {
+        throw new KubeError('CONFLICT', wrapped.message, { cause: err });
+      }
+      throw wrapped;
     }
   }
 }

@@ -1,5 +1,6 @@
 // The entry of the Kubernetes layer: the policy source and pull secrets the webhook consumes.
 import type { PolicyCompiler } from '../policy/crd/compile.ts';
+import { CertificateController, type CertificateControllerOptions } from './certificates.ts';
 import { ClientKubeApi, loadKubeConfig } from './client.ts';
 import { ExceptionWatcher } from './exceptions.ts';
 import { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
@@ -10,6 +11,7 @@ import type { KubeApi } from './types.ts';
 
 export type { ActivePolicy, PolicyChange, PolicySource } from '../policy/crd/source.ts';
 export { type BackgroundSettings, BackgroundVerifier, DEFAULT_BACKGROUND } from './background.ts';
+export { CertificateController, type CertificateData, type CertificatePlan } from './certificates.ts';
 export { ClientKubeApi, loadKubeConfig, parseYamlDocuments, toYaml } from './client.ts';
 export { ExceptionWatcher } from './exceptions.ts';
 export { DEFAULT_INFORMER_OPTIONS } from './informer.ts';
@@ -41,6 +43,48 @@ export interface KubeSettings<T> {
   readonly pullSecretNamespaces?: readonly string[];
   /** For tests: an API other than the kubeconfig's. */
   readonly api?: KubeApi;
+  /** A Lease competed for elsewhere (shared with the certificates); else startKube runs its own. */
+  readonly leader?: LeaderElector;
+}
+
+/** The API of a kubeconfig file (in-cluster config or ~/.kube/config when undefined). */
+export function kubeApi(kubeconfig?: string): KubeApi {
+  return new ClientKubeApi(loadKubeConfig(kubeconfig));
+}
+
+/** The one Lease of the webhook's replicas (not started): its holder writes status, Events and certificates. */
+export function leaderElector(
+  api: KubeApi,
+  namespace: string,
+  identity: string,
+  onError: (err: unknown) => void,
+): LeaderElector {
+  return new LeaderElector(api, {
+    namespace,
+    name: 'portcullis-controller',
+    identity,
+    leaseDurationSeconds: 15,
+    retryPeriodMs: 2000,
+    now: () => new Date(),
+    onError,
+  });
+}
+
+export type CertificateSettings = Omit<CertificateControllerOptions, 'informer' | 'now' | 'retryMs'>;
+
+/** Starts the self-managed certificates (the Secret's watch retries until it lists). */
+export function startCertificates(settings: CertificateSettings): CertificateController {
+  const controller = new CertificateController({
+    ...settings,
+    informer: {
+      ...DEFAULT_INFORMER_OPTIONS,
+      onError: (err: unknown) => settings.onError(err, 'watching the certificate secret'),
+    },
+    now: () => new Date(),
+    retryMs: 5000,
+  });
+  void controller.start();
+  return controller;
 }
 
 export interface KubeIntegration<T> {
@@ -57,20 +101,17 @@ export interface KubeIntegration<T> {
 
 /** Starts the controller; resolves after the first sync of every informer. */
 export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeIntegration<T>> {
-  const api = settings.api ?? new ClientKubeApi(loadKubeConfig(settings.kubeconfig));
+  const api = settings.api ?? kubeApi(settings.kubeconfig);
   const informer = {
     ...DEFAULT_INFORMER_OPTIONS,
     onError: (err: unknown) => settings.onError(err, 'watching the API server'),
   };
-  const leader = new LeaderElector(api, {
-    namespace: settings.namespace,
-    name: 'portcullis-controller',
-    identity: settings.identity,
-    leaseDurationSeconds: 15,
-    retryPeriodMs: 2000,
-    now: () => new Date(),
-    onError: (err) => settings.onError(err, 'leader election'),
-  });
+  const own = settings.leader === undefined;
+  const leader =
+    settings.leader ??
+    leaderElector(api, settings.namespace, settings.identity, (err) =>
+      settings.onError(err, 'leader election'),
+    );
   const policies = new PolicyController<T>({
     api,
     compile: settings.compile,
@@ -93,7 +134,7 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     onError: settings.onError,
     eventIntervalMs: 10 * 60_000,
   });
-  leader.start();
+  if (own) leader.start();
   // Exceptions only ever admit more, so serving before their first list (or on a cluster without
   // their CRD, where the list keeps failing) is the fail-closed choice, not a gap.
   void exceptions.start();
@@ -105,7 +146,7 @@ export async function startKube<T>(settings: KubeSettings<T>): Promise<KubeInteg
     exceptions,
     ready: () => policies.ready() && pullSecrets.ready(),
     stop: async () => {
-      leader.stop();
+      if (own) leader.stop();
       await Promise.all([policies.stop(), pullSecrets.stop(), exceptions.stop()]);
     },
   };

@@ -22,6 +22,8 @@ export class LeaderElector {
   #leader = false;
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
+  /** The round in progress, if any: a release waits for it, or its renewal would undo the release. */
+  #round: Promise<unknown> = Promise.resolve();
 
   constructor(api: KubeApi, options: LeaderOptions) {
     this.#api = api;
@@ -47,9 +49,40 @@ export class LeaderElector {
     this.#set(false);
   }
 
+  /**
+   * Stops, and hands the Lease back when this replica holds it (client-go's ReleaseOnCancel), so a
+   * remaining replica takes it at its next try instead of after leaseDurationSeconds.
+   */
+  async release(): Promise<void> {
+    this.stop();
+    // A renewal already sent would otherwise land after the release and undo it.
+    await this.#round;
+    this.#set(false);
+    const { namespace, name, identity } = this.#o;
+    try {
+      const lease = await this.#api.readLease(namespace, name);
+      if (lease === undefined || lease.spec.holderIdentity !== identity) return;
+      const now = this.#o.now().toISOString();
+      await this.#api.replaceLease({
+        metadata: lease.metadata,
+        spec: {
+          ...lease.spec,
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          renewTime: now,
+          acquireTime: now,
+        },
+      });
+    } catch (err) {
+      // Another holder already, or no API server: the Lease then expires as usual.
+      if (!(err instanceof KubeError && err.code === 'CONFLICT')) this.#o.onError(err);
+    }
+  }
+
   async #loop(): Promise<void> {
     if (this.#stopped) return;
-    await this.tryAcquireOrRenew();
+    this.#round = this.tryAcquireOrRenew();
+    await this.#round;
     if (this.#stopped) return;
     this.#timer = setTimeout(() => void this.#loop(), this.#o.retryPeriodMs);
     this.#timer.unref();

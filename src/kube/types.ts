@@ -42,6 +42,16 @@ export interface ConfigMapObject extends KubeObject {
   readonly binaryData?: Readonly<Record<string, string>>;
 }
 
+/** The kinds of webhook configuration whose caBundle the self-managed certificate mode keeps. */
+export type WebhookKind = 'validating' | 'mutating';
+
+export interface WebhookConfigurationObject extends KubeObject {
+  readonly webhooks?: readonly {
+    readonly name?: string;
+    readonly clientConfig?: { readonly caBundle?: string };
+  }[];
+}
+
 export interface ServiceAccountObject extends KubeObject {
   readonly imagePullSecrets?: readonly { readonly name?: string }[];
 }
@@ -112,4 +122,22 @@ export interface KubeApi {
   createLease(lease: Lease): Promise<Lease>;
   /** Throws KubeError CONFLICT when `lease.metadata.resourceVersion` is stale. */
   replaceLease(lease: Lease): Promise<Lease>;
+  /** undefined when the Secret does not exist. */
+  readSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  /**
+   * Replaces a Secret as read by readSecret with other `data` (base64 values). Throws KubeError
+   * CONFLICT when its resourceVersion is stale.
+   */
+  replaceSecret(secret: SecretObject, data: Readonly<Record<string, string>>): Promise<void>;
+  /** undefined when the configuration does not exist. */
+  readWebhookConfiguration(kind: WebhookKind, name: string): Promise<WebhookConfigurationObject | undefined>;
+  /**
+   * Sets clientConfig.caBundle (base64 PEM) of every webhook of a configuration as read by
+   * readWebhookConfiguration. Throws KubeError CONFLICT when it changed since.
+   */
+  patchWebhookCaBundle(
+    kind: WebhookKind,
+    config: WebhookConfigurationObject,
+    caBundle: string,
+  ): Promise<void>;
 }

@@ -11,7 +11,15 @@ export interface AppOptions {
   readonly bodyLimit: number;
   /** Serve HTTPS with this certificate; plain HTTP (tests) when absent. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** True while shutting down: every answer then closes its connection. */
+  readonly draining?: () => boolean;
 }
+
+/**
+ * Longer than the idle timeout of Go's HTTP client (90 s), which the API server uses: the client
+ * closes an idle connection first, so the server never closes one a request is being sent on.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 95_000;
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { admission } = options;
@@ -23,8 +31,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // (with redaction) costs more than a cached review.
     childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // A request that reaches a closing server is still answered: the API server does not retry
+    // a 503 without Retry-After, and the review costs no more than the 503 would.
+    return503OnClosing: false,
     ...(options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } }),
   }) as unknown as FastifyInstance;
+
+  const draining = options.draining ?? (() => false);
 
   // Whatever goes wrong before a review is read still gets an AdmissionReview-shaped answer.
   app.setErrorHandler((error: FastifyError, _request, reply) => {
@@ -42,10 +56,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.post('/validate', async (request, reply) => {
     const { status, review } = await admit(admission, request.body, false);
+    if (draining()) void reply.header('connection', 'close');
     return reply.code(status).send(review);
   });
   app.post('/mutate', async (request, reply) => {
     const { status, review } = await admit(admission, request.body, true);
+    if (draining()) void reply.header('connection', 'close');
     return reply.code(status).send(review);
   });
   app.get('/healthz', async () => 'ok\n');

@@ -1,7 +1,13 @@
 // AdmissionReview admission.k8s.io/v1: the request we accept and the response we give.
 import { BaseError, truncate } from '../image/index.ts';
 
-export type WebhookErrorCode = 'REVIEW_INVALID' | 'BODY_TOO_LARGE' | 'MEDIA_TYPE_UNSUPPORTED' | 'INTERNAL';
+export type WebhookErrorCode =
+  | 'REVIEW_INVALID'
+  | 'BODY_TOO_LARGE'
+  | 'MEDIA_TYPE_UNSUPPORTED'
+  /** A certificate, key or CA bundle that cannot serve (garbage, wrong names, foreign CA, expired). */
+  | 'TLS_INVALID'
+  | 'INTERNAL';
 
 export class WebhookError extends BaseError<WebhookErrorCode> {}
 

@@ -95,6 +95,37 @@ describe('serve settings', () => {
     assert.equal(s.config.policyPath, undefined);
   });
 
+  it('--tls-secret: self-managed certificates with the default lifetimes, and the Pod identity', () => {
+    const s = resolveServeSettings(
+      [
+        '--tls-secret',
+        'portcullis-certs',
+        '--tls-hosts',
+        'portcullis.portcullis.svc, 10.0.0.1',
+        '--webhook-configuration',
+        'portcullis',
+      ],
+      { POD_NAMESPACE: 'portcullis', POD_NAME: 'portcullis-0' },
+    );
+    const day = 86_400_000;
+    assert.deepEqual(s.selfManaged, {
+      secretName: 'portcullis-certs',
+      webhookConfigurations: ['portcullis'],
+      rotation: {
+        hosts: ['portcullis.portcullis.svc', '10.0.0.1'],
+        caName: 'portcullis-ca-portcullis-certs',
+        caValidityMs: 365 * day,
+        caRenewBeforeMs: Math.floor((365 * day) / 3),
+        certValidityMs: 90 * day,
+        certRenewBeforeMs: 30 * day,
+        bundleDelayMs: 60_000,
+      },
+    });
+    assert.deepEqual(s.kube, { namespace: 'portcullis', identity: 'portcullis-0', kubeconfig: undefined });
+    assert.equal(s.watchPolicies, false);
+    assert.equal(s.tls, undefined);
+  });
+
   it('without --watch-policies, no controller', () => {
     assert.equal(resolveServeSettings([], { POD_NAMESPACE: 'portcullis-system' }).kube, undefined);
   });
@@ -136,13 +167,40 @@ describe('serve settings', () => {
 
   const bad: Array<[string, string[], Record<string, string>]> = [
     ['--watch-policies without POD_NAMESPACE', ['--watch-policies'], {}],
-    ['--kubeconfig without --watch-policies', ['--kubeconfig', '/k'], { POD_NAMESPACE: 'ns' }],
+    [
+      '--kubeconfig without --watch-policies or --tls-secret',
+      ['--kubeconfig', '/k'],
+      { POD_NAMESPACE: 'ns' },
+    ],
     ['an unknown mode', ['--mode', 'strict'], {}],
     ['an unknown mode from the environment', [], { PORTCULLIS_MODE: 'strict' }],
     ['a zero timeout', ['--timeout', '0'], {}],
     ['a timeout above the webhook maximum', ['--timeout', '31'], {}],
     ['a non-numeric timeout', ['--timeout', '5s'], {}],
     ['a certificate without its key', ['--tls-cert', '/c'], {}],
+    ['--tls-secret without POD_NAMESPACE', ['--tls-secret', 's', '--tls-hosts', 'h'], {}],
+    ['--tls-secret without --tls-hosts', ['--tls-secret', 's'], { POD_NAMESPACE: 'ns' }],
+    [
+      '--tls-secret with --tls-cert',
+      ['--tls-secret', 's', '--tls-hosts', 'h', '--tls-cert', '/c', '--tls-key', '/k'],
+      { POD_NAMESPACE: 'ns' },
+    ],
+    ['--tls-hosts without --tls-secret', ['--tls-hosts', 'h'], {}],
+    [
+      'a renewal longer than the validity',
+      ['--tls-secret', 's', '--tls-hosts', 'h', '--tls-cert-validity', '1h', '--tls-cert-renew-before', '2h'],
+      { POD_NAMESPACE: 'ns' },
+    ],
+    [
+      'a bundle delay longer than the renewal margin',
+      ['--tls-secret', 's', '--tls-hosts', 'h', '--tls-cert-validity', '9s', '--tls-bundle-delay', '5s'],
+      { POD_NAMESPACE: 'ns' },
+    ],
+    [
+      'a validity that is no duration',
+      ['--tls-secret', 's', '--tls-hosts', 'h', '--tls-ca-validity', '1y'],
+      { POD_NAMESPACE: 'ns' },
+    ],
     ['a bad listen address', ['--listen', 'localhost'], {}],
     ['unknown kinds neither allow nor deny', ['--unknown-kinds', 'warn'], {}],
     ['a positional argument', ['policy.json'], {}],

@@ -7,8 +7,11 @@ import type {
   KubeObject,
   Lease,
   PolicyEvent,
+  SecretObject,
   Watched,
   WatchedResource,
+  WebhookConfigurationObject,
+  WebhookKind,
 } from '../../src/kube/types.ts';
 import { KubeError } from '../../src/kube/types.ts';
 
@@ -119,6 +122,8 @@ export class FakeCluster implements KubeApi {
   }[] = [];
   readonly events: PolicyEvent[] = [];
   readonly leases = new Map<string, Lease>();
+  /** Webhook configurations by `kind/name`. */
+  readonly webhookConfigurations = new Map<string, WebhookConfigurationObject>();
   down = false;
   #rv = 1000;
 
@@ -229,6 +234,55 @@ export class FakeCluster implements KubeApi {
     const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.#rv) } };
     this.leases.set(k, stored);
     return clone(stored);
+  }
+
+  async readSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    if (this.down) throw new KubeError('API_ERROR', 'reading secret: connection refused');
+    return this.get('secrets', namespace, name);
+  }
+
+  async replaceSecret(secret: SecretObject, data: Readonly<Record<string, string>>): Promise<void> {
+    if (this.down) throw new KubeError('API_ERROR', 'updating secret: connection refused');
+    const old = this.get('secrets', secret.metadata?.namespace, secret.metadata?.name ?? '');
+    if (old === undefined) throw new KubeError('NOT_FOUND', 'no secret');
+    if (old.metadata?.resourceVersion !== secret.metadata?.resourceVersion)
+      throw new KubeError('CONFLICT', 'stale secret');
+    this.apply('secrets', { ...(secret as Obj), data: { ...data } });
+  }
+
+  /** Creates or replaces a webhook configuration (a new resourceVersion). */
+  putWebhookConfiguration(kind: WebhookKind, config: WebhookConfigurationObject): void {
+    const name = config.metadata?.name ?? '';
+    const stored = {
+      ...clone(config),
+      metadata: { ...config.metadata, resourceVersion: String(++this.#rv) },
+    };
+    this.webhookConfigurations.set(`${kind}/${name}`, stored);
+  }
+
+  async readWebhookConfiguration(
+    kind: WebhookKind,
+    name: string,
+  ): Promise<WebhookConfigurationObject | undefined> {
+    if (this.down) throw new KubeError('API_ERROR', 'reading webhook configuration: connection refused');
+    const c = this.webhookConfigurations.get(`${kind}/${name}`);
+    return c === undefined ? undefined : clone(c);
+  }
+
+  async patchWebhookCaBundle(
+    kind: WebhookKind,
+    config: WebhookConfigurationObject,
+    caBundle: string,
+  ): Promise<void> {
+    const name = config.metadata?.name ?? '';
+    const old = this.webhookConfigurations.get(`${kind}/${name}`);
+    if (old === undefined) throw new KubeError('NOT_FOUND', 'no webhook configuration');
+    if (old.metadata?.resourceVersion !== config.metadata?.resourceVersion)
+      throw new KubeError('CONFLICT', 'stale webhook configuration');
+    this.putWebhookConfiguration(kind, {
+      ...old,
+      webhooks: (old.webhooks ?? []).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } })),
+    });
   }
 }
 

@@ -35,6 +35,24 @@ describe('LeaderElector', () => {
     assert.equal(await a.tryAcquireOrRenew(), false, 'the old leader sees the new holder');
   });
 
+  it('a leader that releases the lease hands it over at once, not after it expires', async () => {
+    const cluster = new FakeCluster();
+    const clock = { now: Date.parse('2026-11-26T19:00:00Z') };
+    const a = elector(cluster, 'a', clock);
+    const b = elector(cluster, 'b', clock);
+    assert.equal(await a.tryAcquireOrRenew(), true);
+    clock.now += 1000;
+    await a.release();
+    assert.equal(a.isLeader, false);
+    assert.equal(await b.tryAcquireOrRenew(), true, 'taken 1 s after the last renewal');
+    // Releasing a lease someone else holds changes nothing.
+    await a.release();
+    assert.equal(
+      (await cluster.readLease('portcullis-system', 'portcullis-controller'))?.spec.holderIdentity,
+      'b',
+    );
+  });
+
   it('steps down when the API server cannot be reached', async () => {
     const cluster = new FakeCluster();
     const clock = { now: Date.now() };

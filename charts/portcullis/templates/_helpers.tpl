@@ -33,7 +33,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "portcullis.tlsSecretName" -}}
-{{- if eq .Values.certificates.mode "existingSecret" }}
+{{- if eq .Values.certificates.mode "selfManaged" }}
+{{- printf "%s-certs" (include "portcullis.fullname" .) }}
+{{- else if eq .Values.certificates.mode "existingSecret" }}
 {{- required "certificates.existingSecret.name is required in existingSecret mode" .Values.certificates.existingSecret.name }}
 {{- else }}
 {{- printf "%s-tls" (include "portcullis.fullname" .) }}
@@ -42,6 +44,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{- define "portcullis.serviceName" -}}
 {{- include "portcullis.fullname" . }}
+{{- end }}
+
+{{/* The names the serving certificate is for: the Service's, and the host of webhook.url. */}}
+{{- define "portcullis.tlsHosts" -}}
+{{- $svc := include "portcullis.serviceName" . }}
+{{- $ns := .Release.Namespace }}
+{{- $hosts := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) }}
+{{- if .Values.webhook.url }}
+{{- $hosts = append $hosts (urlParse .Values.webhook.url).hostname }}
+{{- end }}
+{{- join "," $hosts }}
 {{- end }}
 
 {{/* The answer deadline: one second inside the API server's timeout. */}}
