@@ -40,7 +40,8 @@ describe('rate limits through the webhook', () => {
   before(async () => {
     fixture = await signedRegistry();
     h = fixture.host;
-    for (const name of ['short', 'long', 'never', 'b1', 'b2', 'b3']) await fixture.push(`ns/${name}:v1`);
+    for (const name of ['short', 'long', 'never', 'b1', 'b2', 'b3', 'b4'])
+      await fixture.push(`ns/${name}:v1`);
   });
   after(() => fixture?.stop());
 
@@ -125,6 +126,29 @@ describe('rate limits through the webhook', () => {
         assert.equal(manifestReads, 2);
       } finally {
         fixture.proxy.set({ kind: 'pass' });
+      }
+    });
+
+    it('once spent: a digest verified before is admitted from its record at once, with a warning', async () => {
+      const own = new DockerTransport(
+        fixture.env.environment,
+        new RegistrySession({ budgets: new Map([[fixture.host, { pulls: 1, periodMs: 3_600_000 }]]) }),
+      );
+      const replica = await startServer(
+        serverConfig(fixture.work, { deadlineMs: DEADLINE_MS, logLevel: 'silent', cache }),
+        realComponents(fixture.work, own),
+      );
+      try {
+        const client = webhookClient(replica, fixture.ca);
+        const image = `${h}/ns/b4:v1`;
+        assert.equal((await client.post('/validate', pod(image))).allowed, true);
+        const response = await client.post('/validate', pod(image));
+        assert.equal(response.allowed, true, JSON.stringify(response));
+        assert.match(response.warnings[0], /the registry is failing \(BUDGET_EXHAUSTED\)/);
+        assert.ok(response.ms < 1000, `answered after ${response.ms} ms, not at the deadline`);
+      } finally {
+        await replica.close();
+        await own.close();
       }
     });
   });
