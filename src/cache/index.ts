@@ -80,6 +80,7 @@ export class Coalescer<V> {
 }
 
 export {
+  DEFAULT_COMMAND_TIMEOUT_MS,
   type KeyValueStore,
   type Lease,
   NO_SHARED_CACHE,

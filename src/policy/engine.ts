@@ -178,6 +178,7 @@ class PolicyEngine implements Evaluator {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict> {
     const started = performance.now();
     let fetching = 0;
@@ -185,6 +186,7 @@ class PolicyEngine implements Evaluator {
       ...this.#options.context,
       dockerConfigJson: credentials.dockerConfigJson,
       signal,
+      ...(deadline === undefined ? {} : { deadline }),
     };
     // Bytes come from name@digest (what was resolved and will be pinned), while scope and
     // identity use the name the pod gave, tag included.

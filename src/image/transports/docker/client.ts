@@ -21,7 +21,14 @@ import {
   type Timeouts,
   type TlsSettings,
 } from './http.ts';
-import { Limiter, type PingResult, type RegistrySession, sharedRegistrySession } from './session.ts';
+import {
+  Limiter,
+  MAX_PAUSE_MS,
+  type PingResult,
+  type RegistryGate,
+  type RegistrySession,
+  sharedRegistrySession,
+} from './session.ts';
 
 export const MAX_MANIFEST_SIZE = 4 << 20;
 export const MAX_ERROR_BODY = 64 << 10;
@@ -72,6 +79,11 @@ export interface ClientOptions {
   readonly registryToken?: string;
   readonly userAgent?: string;
   readonly signal?: AbortSignal;
+  /**
+   * When the caller stops waiting (a performance.now() time): a retry, a `Retry-After` or a spent
+   * budget that would end later fails at once, with a temporary error, instead of being waited for.
+   */
+  readonly deadline?: number;
   readonly timeouts?: Timeouts;
   readonly retry?: RetryPolicy;
   /** What is remembered about registries (tokens, pings, pools...); the process's shared one by default. */
@@ -121,6 +133,28 @@ function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** `work`, or a TIMEOUT as soon as `signal` aborts (`work` goes on for whoever else awaits it). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(new DockerError('TIMEOUT', `${what}: aborted`));
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(new DockerError('TIMEOUT', `${what}: aborted`));
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/** How long one exchange may take: the caller's signal and deadline (performance.now()). */
+interface Bounds {
+  readonly signal: AbortSignal | undefined;
+  readonly deadline: number;
+}
+
+/** A GET of a manifest: what Docker Hub counts as a pull, and what a registry budget meters. */
+function isPull(method: HttpMethod, path: string): boolean {
+  return method === 'GET' && /\/v2\/.+\/manifests\/[^/?]+(\?|$)/.test(path);
 }
 
 /**
@@ -230,6 +264,7 @@ export class RegistryClient {
   readonly #opts: ClientOptions;
   readonly #tokens: TokenCache;
   readonly #limiter: Limiter;
+  readonly #gate: RegistryGate;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   #origin: string | undefined;
   #challenges: Challenge[] | undefined;
@@ -241,6 +276,7 @@ export class RegistryClient {
     this.#opts = opts;
     this.#tokens = tokenCacheFor(this.session, opts);
     this.#limiter = limiterFor(this.session, opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
+    this.#gate = this.session.gate(opts.registry);
     this.#sleep = opts.sleep ?? sleepDefault;
   }
 
@@ -266,7 +302,8 @@ export class RegistryClient {
 
   /**
    * GET /v2/: finds the scheme (HTTPS, or HTTP when insecure and HTTPS fails) and the auth
-   * challenges. Results are shared by clients of the same registry for a minute.
+   * challenges. Results are shared by clients of the same registry for a minute; while one
+   * ping is under way, every client of the registry in the session waits for it.
    */
   async ping(): Promise<void> {
     if (this.#origin !== undefined) return;
@@ -276,39 +313,44 @@ export class RegistryClient {
       this.#setPing(cached.result);
       return;
     }
-    const signal = this.#opts.signal;
     const pingsInFlight = this.session.pingsInFlight;
     let pinging = pingsInFlight.get(cacheKey);
-    if (pinging === undefined || pinging.signal !== signal) {
-      const mine = {
-        signal,
-        result: this.#pingNow(cacheKey).finally(() => {
-          if (pingsInFlight.get(cacheKey) === mine) pingsInFlight.delete(cacheKey);
-        }),
-      };
+    if (pinging === undefined) {
+      // Not under this caller's signal, so its abort fails no one else; its deadline still
+      // bounds the retries, so the ping ends about when its first caller stops waiting.
+      const mine: Promise<PingResult> = this.#pingNow(cacheKey).finally(() => {
+        if (pingsInFlight.get(cacheKey) === mine) pingsInFlight.delete(cacheKey);
+      });
+      // Every caller may have given up by the time it fails: nobody else hears of it then.
+      mine.catch(() => {});
       pingsInFlight.set(cacheKey, mine);
       pinging = mine;
     }
-    this.#setPing(await pinging.result);
+    this.#setPing(await untilAborted(pinging, this.#opts.signal, `pinging registry ${this.registry}`));
   }
 
   async #pingNow(cacheKey: string): Promise<PingResult> {
     const schemes = this.#opts.insecure ? ['https', 'http'] : ['https'];
     const failures: DockerError[] = [];
+    const bounds: Bounds = { signal: undefined, deadline: this.#bounds.deadline };
     for (const [i, scheme] of schemes.entries()) {
       const origin = `${scheme}://${this.#apiHost}`;
-      const attempt = () =>
-        send({ method: 'GET', url: `${origin}/v2/`, signal: this.#opts.signal }, this.#http);
+      const url = `${origin}/v2/`;
+      const attempt = async () => {
+        await this.#passGate(false, url, bounds);
+        const res = await send({ method: 'GET', url }, this.#http);
+        if (res.status === 200 || res.status === 401) return res;
+        // 5xx and 429 are temporary (and retried); anything else means this is no registry.
+        const err = await errorFromResponse(res, `${scheme}`);
+        this.#noteRetryAfter(err);
+        throw err.temporary
+          ? err
+          : new DockerError('BAD_RESPONSE', `${scheme}: status ${res.status}`, { status: res.status });
+      };
       try {
         // With an HTTP fallback left, a failing HTTPS attempt is not worth retrying.
-        const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt);
+        const res = i < schemes.length - 1 ? await attempt() : await this.#withRetry(attempt, bounds);
         await drain(res.body);
-        if (res.status !== 200 && res.status !== 401) {
-          failures.push(
-            new DockerError('BAD_RESPONSE', `${scheme}: status ${res.status}`, { status: res.status }),
-          );
-          continue;
-        }
         const result: PingResult = {
           origin,
           challenges: res.status === 401 ? parseChallenges(res.challenges) : [],
@@ -364,29 +406,76 @@ export class RegistryClient {
     return undefined;
   }
 
-  /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
-  async #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
+  get #bounds(): Bounds {
+    return { signal: this.#opts.signal, deadline: this.#opts.deadline ?? Number.POSITIVE_INFINITY };
+  }
+
+  /** A `Retry-After` on a temporary failure holds back every request to the registry (the gate). */
+  #noteRetryAfter(err: DockerError): void {
+    if (err.temporary && err.retryAfter !== undefined) {
+      const now = performance.now();
+      this.#gate.pause(now + err.retryAfter * 1000, now);
+    }
+  }
+
+  /**
+   * Waits until the registry's gate lets this request go (a `Retry-After` pause, the budget's
+   * next pull), or fails at once when that is later than the caller waits.
+   */
+  async #passGate(pull: boolean, url: string, bounds: Bounds): Promise<void> {
+    const now = performance.now();
+    const latest = Math.min(bounds.deadline, now + (this.#opts.retry ?? DEFAULT_RETRY).totalMs);
+    const pass = this.#gate.reserve(pull, now, latest);
+    if (!pass.go) {
+      const seconds = Math.ceil((pass.at - now) / 1000);
+      const what = this.#describe(url);
+      throw pass.by === 'pause'
+        ? new DockerError(
+            'TOOMANYREQUESTS',
+            `${what}: ${this.registry} asked to wait ${seconds} s (Retry-After), longer than the caller waits`,
+            { temporary: true, retryAfter: seconds },
+          )
+        : new DockerError(
+            'BUDGET_EXHAUSTED',
+            `${what}: the request budget for ${this.registry} allows the next manifest read in ${seconds} s, later than the caller waits`,
+            { temporary: true, retryAfter: seconds },
+          );
+    }
+    if (pass.at <= now) return;
+    try {
+      await this.#sleep(pass.at - now, bounds.signal);
+    } catch (err) {
+      this.#gate.unreserve(pull);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `attempt` with exponential backoff and jitter while it fails temporarily, within the
+   * retry policy and the caller's deadline. A `Retry-After` is honoured in full, by the gate.
+   */
+  async #withRetry<T>(attempt: () => Promise<T>, bounds: Bounds = this.#bounds): Promise<T> {
     const policy = this.#opts.retry ?? DEFAULT_RETRY;
-    const started = Date.now();
+    const started = performance.now();
     let slept = 0;
     for (let i = 1; ; i++) {
       try {
         return await attempt();
       } catch (err) {
-        if (
-          !(err instanceof DockerError) ||
-          !err.temporary ||
-          i >= policy.attempts ||
-          this.#opts.signal?.aborted
-        )
+        if (!(err instanceof DockerError) || !err.temporary || i >= policy.attempts || bounds.signal?.aborted)
           throw err;
         const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (i - 1));
+        // Retrying before the time a registry named only meets another refusal: the next
+        // attempt waits at the gate for exactly that long.
         const delay =
           err.retryAfter !== undefined
-            ? Math.min(err.retryAfter * 1000, policy.maxDelayMs)
+            ? Math.min(err.retryAfter * 1000, MAX_PAUSE_MS)
             : backoff / 2 + Math.random() * (backoff / 2);
-        if (Math.max(Date.now() - started, slept) + delay > policy.totalMs) throw err;
-        await this.#sleep(delay, this.#opts.signal);
+        const now = performance.now();
+        if (Math.max(now - started, slept) + delay > policy.totalMs || now + delay > bounds.deadline)
+          throw err;
+        if (err.retryAfter !== undefined) continue;
+        await this.#sleep(delay, bounds.signal);
         slept += delay;
       }
     }
@@ -404,6 +493,7 @@ export class RegistryClient {
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
+        await this.#passGate(isPull(spec.method, spec.path), url, this.#bounds);
         const wait = this.#limiter.acquire();
         if (wait !== undefined) await wait;
         let res: HttpResponse;
@@ -430,7 +520,9 @@ export class RegistryClient {
           continue;
         }
         if ((res.status >= 200 && res.status < 300) || spec.accept?.includes(res.status)) return res;
-        throw await errorFromResponse(res, what, spec.notFound);
+        const err = await errorFromResponse(res, what, spec.notFound);
+        this.#noteRetryAfter(err);
+        throw err;
       }
     };
     return replayable && spec.retry !== false ? this.#withRetry(once) : once();
