@@ -16,6 +16,9 @@ import {
   DockerTransport,
   imageCandidates,
   onRequest,
+  processEnvironment,
+  type RegistryBudget,
+  RegistrySession,
   registriesConfFor,
 } from './image/transports/docker/index.ts';
 import {
@@ -86,6 +89,8 @@ export interface SharedCacheConfig {
   readonly ca?: string;
   /** The key every replica signs and checks shared records with (at least 32 bytes). */
   readonly secret: Uint8Array;
+  /** Longest wait for one Redis command; default DEFAULT_REDIS_BOUNDS.commandTimeoutMs. */
+  readonly commandTimeoutMs?: number;
 }
 
 /** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
@@ -149,6 +154,7 @@ async function openSharedCache(
     ...(config.password === undefined ? {} : { password: config.password }),
     ...(config.ca === undefined ? {} : { ca: config.ca }),
     ...DEFAULT_REDIS_BOUNDS,
+    ...(config.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: config.commandTimeoutMs }),
     onStateChange(state, reason) {
       metrics.sharedCacheEvent(state);
       if (state === 'unavailable')
@@ -212,6 +218,7 @@ export async function startServer(config: ServerConfig, components: Components):
             if (crds === undefined) throw new Error(crdsUnavailable());
             return crds.pullSecrets.secretsFor(context, signal);
           },
+          knownSecretsFor: (context) => crds?.pullSecrets.knownSecretsFor?.(context),
         };
   const workloads = createWorkloadPolicies({
     mode: config.mode,
@@ -393,6 +400,8 @@ export interface RegistrySettings {
   readonly authFilePath: string | undefined;
   /** Default `docker`: a registries.conf given for mirrors alone must not change what short names mean. */
   readonly shortNames?: ShortNameRules;
+  /** Request budgets by registry (docker.io, host:port); registries without one are not metered. */
+  readonly budgets?: ReadonlyMap<string, RegistryBudget>;
 }
 
 /** HEAD of the tag at each pull source of registries.conf (mirrors first), like a pull would. */
@@ -430,7 +439,10 @@ const keyLoaders = {
  */
 export function productionComponents(
   settings: RegistrySettings,
-  transport: DockerTransport = new DockerTransport(),
+  transport: DockerTransport = new DockerTransport(
+    processEnvironment(),
+    new RegistrySession(settings.budgets === undefined ? {} : { budgets: settings.budgets }),
+  ),
 ): Components & { compilePolicy(text: string): Promise<TrustPolicy> } {
   const context: SystemContext = {
     ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),

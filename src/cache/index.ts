@@ -80,6 +80,7 @@ export class Coalescer<V> {
 }
 
 export {
+  DEFAULT_COMMAND_TIMEOUT_MS,
   type KeyValueStore,
   NO_SHARED_CACHE,
   type RecordKind,

@@ -6,6 +6,15 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
  * A key-value store shared by the replicas (src/cache/redis.ts). Every method is bounded in
  * time and never throws: an unavailable store answers like an empty one.
  */
+/**
+ * How long one shared-cache command may take (serve --cache-timeout). Not 100 ms: the bound races
+ * the event loop as well as Redis, and an event loop busy verifying a storm of new images held
+ * replies 130-230 ms on a loaded 2-core machine, so a 100 ms bound opened the breaker in every
+ * such storm (test/bench/storm.bench.ts --cache-timeouts, docs/availability.md). A frozen Redis
+ * costs an admission at most three of these before the breaker opens.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+
 export interface KeyValueStore {
   /** The values of `keys` (undefined where absent or on failure). */
   get(keys: readonly string[]): Promise<readonly (string | undefined)[]>;

@@ -2,8 +2,9 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import { DEFAULT_CACHE_LIMITS, DEFAULT_COMMAND_TIMEOUT_MS } from '../cache/index.ts';
 import type { InstanceSelection } from '../image/signature/unparsed.ts';
+import { DOCKER_HUB_ANONYMOUS_BUDGET, type RegistryBudget } from '../image/transports/docker/index.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import { REPORT_APIS, type ReportApi } from '../kube/reports.ts';
 import type { TrustPolicy } from '../policy/index.ts';
@@ -17,6 +18,8 @@ import { writeSelfSignedCertificate } from '../webhook/tls.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { parseDuration } from './transfer-flags.ts';
+
+const DEFAULT_CACHE_TIMEOUT = `${DEFAULT_COMMAND_TIMEOUT_MS}ms`;
 
 const flags = {
   policy: {
@@ -140,6 +143,16 @@ const flags = {
     metavar: 'FILE',
     help: 'a secret of at least 32 bytes every replica signs and checks shared records with, so that write access to Redis alone cannot admit an image [PORTCULLIS_CACHE_SECRET_FILE]',
   },
+  'cache-timeout': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: `longest wait for one command of the shared cache; after 3 timeouts in a row the replica stops asking it for 5 s (default ${DEFAULT_CACHE_TIMEOUT}) [PORTCULLIS_CACHE_TIMEOUT]`,
+  },
+  'registry-budget': {
+    type: 'list',
+    metavar: 'REGISTRY=PULLS/DURATION',
+    help: "at most PULLS manifest reads from REGISTRY (as images name it: docker.io, ghcr.io, host:port) per DURATION, waited for within the deadline, else failing at once (stale-if-error then answers); REGISTRY=unlimited lifts it; repeatable, or comma-separated (default docker.io=100/6h, Docker Hub's anonymous pull limit) [PORTCULLIS_REGISTRY_BUDGET]",
+  },
   'cache-ca-file': {
     type: 'string',
     metavar: 'FILE',
@@ -192,6 +205,8 @@ export interface ServeSettings {
   readonly registriesConfPath: string | undefined;
   readonly shortNames: ShortNameRules;
   readonly authFilePath: string | undefined;
+  /** Request budgets by registry (--registry-budget over the default). */
+  readonly budgets: ReadonlyMap<string, RegistryBudget>;
   /** --cache-url: read when serving (the files are read then). */
   readonly sharedCache:
     | {
@@ -199,6 +214,7 @@ export interface ServeSettings {
         readonly password: string | undefined;
         readonly secretFile: string;
         readonly caFile: string | undefined;
+        readonly commandTimeoutMs: number;
       }
     | undefined;
   /** --watch-policies or --tls-secret: where the replica runs (the Pod's namespace and name) and its API server. */
@@ -279,8 +295,33 @@ function platformsFlag(text: string): InstanceSelection {
   }
 }
 
+/** `--registry-budget` entries over the default (Docker Hub's anonymous limit for docker.io). */
+export function registryBudgets(entries: readonly string[]): Map<string, RegistryBudget> {
+  const budgets = new Map<string, RegistryBudget>([['docker.io', DOCKER_HUB_ANONYMOUS_BUDGET]]);
+  for (const entry of entries.flatMap((e) => e.split(',')).map((e) => e.trim())) {
+    if (entry === '') continue;
+    const m = /^([^=\s]+)=(?:unlimited|(\d+)\/(\S+))$/.exec(entry);
+    if (m === null || m[2] === '0') {
+      throw new CliError(
+        'USAGE',
+        `invalid --registry-budget ${JSON.stringify(entry)}: expected REGISTRY=PULLS/DURATION (e.g. docker.io=100/6h) or REGISTRY=unlimited`,
+      );
+    }
+    const registry = m[1]!;
+    if (m[2] === undefined) {
+      budgets.delete(registry);
+      continue;
+    }
+    const periodMs = parseDuration('registry-budget', m[3]!);
+    if (periodMs <= 0)
+      throw new CliError('USAGE', `invalid --registry-budget ${JSON.stringify(entry)}: empty period`);
+    budgets.set(registry, { pulls: Number(m[2]), periodMs });
+  }
+  return budgets;
+}
+
 type Pick = (
-  name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running'>,
+  name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running' | 'registry-budget'>,
   variable: string,
 ) => string | undefined;
 
@@ -413,6 +454,19 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   if (cacheUrl === undefined && (cacheSecretFile !== undefined || cacheCaFile !== undefined)) {
     throw new CliError('USAGE', '--cache-secret-file and --cache-ca-file need --cache-url');
   }
+  const cacheTimeout = pick('cache-timeout', 'CACHE_TIMEOUT');
+  if (cacheUrl === undefined && cacheTimeout !== undefined) {
+    throw new CliError('USAGE', '--cache-timeout needs --cache-url');
+  }
+  const commandTimeoutMs = parseDuration('cache-timeout', cacheTimeout ?? DEFAULT_CACHE_TIMEOUT);
+  if (commandTimeoutMs < 1 || commandTimeoutMs > 5000) {
+    throw new CliError(
+      'USAGE',
+      `invalid --cache-timeout ${JSON.stringify(cacheTimeout)}: expected 1ms to 5s`,
+    );
+  }
+  const budgetEntries =
+    f['registry-budget'].length > 0 ? f['registry-budget'] : [env.PORTCULLIS_REGISTRY_BUDGET ?? ''];
   if (cacheUrl !== undefined && cacheSecretFile === undefined) {
     throw new CliError('USAGE', '--cache-url needs --cache-secret-file');
   }
@@ -464,6 +518,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
     authFilePath: pick('authfile', 'AUTHFILE'),
+    budgets: registryBudgets(budgetEntries),
     sharedCache:
       cacheUrl === undefined || cacheSecretFile === undefined
         ? undefined
@@ -472,6 +527,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
             password: env.PORTCULLIS_CACHE_PASSWORD || undefined,
             secretFile: cacheSecretFile,
             caFile: cacheCaFile,
+            commandTimeoutMs,
           },
     kube,
   };
@@ -549,6 +605,7 @@ async function readSharedCache(
   return {
     url: settings.url,
     secret,
+    commandTimeoutMs: settings.commandTimeoutMs,
     ...(settings.password === undefined ? {} : { password: settings.password }),
     ...(settings.caFile === undefined
       ? {}

@@ -45,6 +45,11 @@ export interface SystemContext {
   readonly tmpDir?: string;
   /** Cancels network and file work in progress. */
   readonly signal?: AbortSignal;
+  /**
+   * When the caller stops waiting (a performance.now() time): registry waits (retries,
+   * Retry-After, request budgets) that would end later fail at once with a temporary error.
+   */
+  readonly deadline?: number;
   /** dir: transport: compress / decompress layers when writing. */
   readonly dirForceCompress?: boolean;
   readonly dirForceDecompress?: boolean;

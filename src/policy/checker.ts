@@ -232,7 +232,7 @@ export class ImageChecker {
     let found: Digest | undefined;
     if (candidates.length > 1) {
       progress.stage = 'resolving the tag';
-      const chosen = await this.#firstPresent(image, candidates, credentials);
+      const chosen = await this.#firstPresent(image, candidates, credentials, deadlineAt);
       if (!('ref' in chosen)) return chosen;
       ({ ref, digest: found } = chosen);
     }
@@ -291,6 +291,7 @@ export class ImageChecker {
               signal,
               this.#s.observer,
               this.#s.platforms,
+              deadlineAt,
             );
           } catch (err) {
             verdict = errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
@@ -510,6 +511,7 @@ export class ImageChecker {
     image: string,
     candidates: readonly DockerReference[],
     credentials: PullCredentials,
+    deadlineAt: number,
   ): Promise<{ ref: DockerReference; digest: Digest } | Verdict> {
     const tried = candidates.map((c) => c.toString()).join(', ');
     if (candidates[0]!.digest !== undefined) {
@@ -523,7 +525,7 @@ export class ImageChecker {
         const key = this.#digestKey(ref, credentialScope(ref, credentials));
         const cached = this.#s.digests.get(key);
         this.#s.observer.cache('digest', cached !== undefined);
-        return { ref, digest: cached?.digest ?? (await this.#resolve(ref, key, credentials)) };
+        return { ref, digest: cached?.digest ?? (await this.#resolve(ref, key, credentials, deadlineAt)) };
       } catch (err) {
         if (!isAbsent(err)) {
           return errorVerdict(
@@ -579,7 +581,7 @@ export class ImageChecker {
       key,
       parseLastResolution,
     );
-    const flight = this.#resolve(ref, key, credentials);
+    const flight = this.#resolve(ref, key, credentials, deadlineAt);
     let failure: Failure;
     try {
       const digest = last === undefined ? await flight : await this.#unlessOutage(key, flight, deadlineAt);
@@ -593,8 +595,16 @@ export class ImageChecker {
     return { digest: last!.digest, staleTag: { at: last!.at, failure } };
   }
 
-  /** Resolves `ref`'s tag (cache key `key`) once across concurrent checks and replicas. */
-  #resolve(ref: DockerReference, key: string, credentials: PullCredentials): Promise<Digest> {
+  /**
+   * Resolves `ref`'s tag (cache key `key`) once across concurrent checks and replicas; the
+   * check that starts the flight lends it its deadline.
+   */
+  #resolve(
+    ref: DockerReference,
+    key: string,
+    credentials: PullCredentials,
+    deadlineAt: number,
+  ): Promise<Digest> {
     return this.#s.resolutions.run(key, async (signal) => {
       const { value, ttlMs } = await this.#onceAcrossReplicas(
         'digest',
@@ -605,7 +615,7 @@ export class ImageChecker {
           const started = performance.now();
           let digest: Digest;
           try {
-            digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer);
+            digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer, deadlineAt);
           } catch (err) {
             this.#noteOutcome(key, isTransient(err));
             throw err;

@@ -160,6 +160,7 @@ class LoadedPolicy implements TrustPolicy {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict> {
     const started = performance.now();
     let fetching = 0;
@@ -167,6 +168,7 @@ class LoadedPolicy implements TrustPolicy {
       ...this.#options.context,
       dockerConfigJson: credentials.dockerConfigJson,
       signal,
+      ...(deadline === undefined ? {} : { deadline }),
     };
     // Bytes come from name@digest (what was resolved and will be pinned), while scope and
     // identity use the name the pod gave, tag included.

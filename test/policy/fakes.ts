@@ -106,6 +106,8 @@ export class FakeEvaluator implements TrustPolicy {
 export class FakePullSecrets implements PullSecretSource {
   behaviour: Behaviour = 'ok';
   documents: string[] = [];
+  /** Whether knownSecretsFor answers (as a source holding its secrets in memory does). */
+  known = false;
   requests: Array<{ namespace: string; serviceAccountName: string; imagePullSecrets: readonly string[] }> =
     [];
 
@@ -116,6 +118,10 @@ export class FakePullSecrets implements PullSecretSource {
     this.requests.push(context);
     await behave(this.behaviour, signal);
     return { dockerConfigJson: this.documents };
+  }
+
+  knownSecretsFor(): PullCredentials | undefined {
+    return this.known && this.behaviour === 'ok' ? { dockerConfigJson: this.documents } : undefined;
   }
 }
 

@@ -74,6 +74,7 @@ class CombinedPolicy implements TrustPolicy {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict> {
     const verdicts = await Promise.all(
       this.#members.map(
@@ -81,7 +82,7 @@ class CombinedPolicy implements TrustPolicy {
           m.state === 'ready'
             ? attribute(
                 m.key,
-                await m.compiled.evaluate(ref, digest, credentials, signal, observer, platforms),
+                await m.compiled.evaluate(ref, digest, credentials, signal, observer, platforms, deadline),
               )
             : failure(m.key, m.reason),
       ),

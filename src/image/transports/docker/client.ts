@@ -1,8 +1,8 @@
 // A Distribution API client for one registry host: the request path (authorization, retries,
 // limits) and manifests and tags. The other mechanisms act through it, each in its own file:
 // ping.ts, blob-reads.ts, uploads.ts, referrers.ts, extension-signatures.ts; auth.ts makes the
-// Authorization header, retry.ts the backoff, errors.ts translates what registries answer. Every
-// size and wait is bounded.
+// Authorization header, gate.ts holds requests back for budgets and Retry-After, retry.ts the
+// backoff, errors.ts translates what registries answer. Every size and wait is bounded.
 import { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, MANIFEST_SIZE_MAX, manifestDigest } from '../../manifest/index.ts';
@@ -17,24 +17,33 @@ import {
   tokenCacheFor,
 } from './auth.ts';
 import { getBlob } from './blob-reads.ts';
-import { DockerError, type DockerErrorCode, MAX_ERROR_BODY, registryError } from './errors.ts';
+import { DockerError, type DockerErrorCode } from './errors.ts';
 import { extensionSignatures, putExtensionSignatures } from './extension-signatures.ts';
+import { type GatePass, isPull, noteRetryAfter, passGate } from './gate.ts';
 import {
   DEFAULT_TIMEOUTS,
+  describeUrl,
   discard,
   drain,
+  errorFromResponse,
   type HttpMethod,
   type HttpResponse,
   mimeOf,
   readCapped,
-  readPrefix,
   send,
   type Timeouts,
   type TlsSettings,
 } from './http.ts';
 import { ping } from './ping.ts';
 import { listReferrers } from './referrers.ts';
-import { DEFAULT_RETRY, type RetryPolicy, retryWhileTemporary, type Sleep, sleepDefault } from './retry.ts';
+import {
+  type Bounds,
+  DEFAULT_RETRY,
+  type RetryPolicy,
+  retryWhileTemporary,
+  type Sleep,
+  sleepDefault,
+} from './retry.ts';
 import { Limiter, type PingResult, type RegistrySession, sharedRegistrySession } from './session.ts';
 import { mountBlob, putBlob, UPLOAD_CHUNK_SIZE } from './uploads.ts';
 
@@ -62,6 +71,11 @@ export interface ClientOptions {
   readonly registryToken?: string;
   readonly userAgent?: string;
   readonly signal?: AbortSignal;
+  /**
+   * When the caller stops waiting (a performance.now() time): a retry, a `Retry-After` or a spent
+   * budget that would end later fails at once, with a temporary error, instead of being waited for.
+   */
+  readonly deadline?: number;
   readonly timeouts?: Timeouts;
   readonly retry?: RetryPolicy;
   /** What is remembered about registries (tokens, pings, pools...); the process's shared one by default. */
@@ -109,15 +123,6 @@ function limiterFor(session: RegistrySession, registry: string, max: number): Li
   return limiter;
 }
 
-/** Turns a non-2xx answer into a typed error, reading at most MAX_ERROR_BODY of the body. */
-async function errorFromResponse(
-  res: HttpResponse,
-  what: string,
-  notFound?: DockerErrorCode,
-): Promise<DockerError> {
-  return registryError(res, await readPrefix(res.body, MAX_ERROR_BODY), what, notFound);
-}
-
 /** The parameters of a mechanism (blob-reads.ts, uploads.ts, ...) after the client it acts through. */
 type AfterClient<F> = F extends (client: RegistryClient, ...rest: infer R) => unknown ? R : never;
 
@@ -131,6 +136,7 @@ export class RegistryClient {
   readonly #limiter: Limiter;
   readonly #sleep: Sleep;
   readonly #retry: RetryPolicy;
+  readonly #gate: GatePass;
   #origin: string | undefined;
   #challenges: Challenge[] | undefined;
   #supportsSignatures = false;
@@ -144,6 +150,12 @@ export class RegistryClient {
     this.#limiter = limiterFor(this.session, opts.registry, opts.maxConcurrency ?? DEFAULT_CONCURRENCY);
     this.#sleep = opts.sleep ?? sleepDefault;
     this.#retry = opts.retry ?? DEFAULT_RETRY;
+    this.#gate = {
+      gate: this.session.gate(opts.registry),
+      registry: opts.registry,
+      maxWaitMs: this.#retry.totalMs,
+      sleep: this.#sleep,
+    };
   }
 
   get #http() {
@@ -182,7 +194,9 @@ export class RegistryClient {
         session: this.session,
         http: this.#http,
         signal: this.#opts.signal,
-        withRetry: (attempt) => this.#withRetry(attempt),
+        deadline: this.#bounds.deadline,
+        gate: this.#gate,
+        withRetry: (attempt, bounds) => this.#withRetry(attempt, bounds),
       }),
     );
   }
@@ -204,9 +218,14 @@ export class RegistryClient {
     };
   }
 
-  /** Runs `attempt` with exponential backoff and jitter while it fails temporarily. */
-  #withRetry<T>(attempt: () => Promise<T>): Promise<T> {
-    return retryWhileTemporary(attempt, this.#retry, this.#sleep, this.#opts.signal);
+  /** The caller's signal and deadline (performance.now(); none: no deadline). */
+  get #bounds(): Bounds {
+    return { signal: this.#opts.signal, deadline: this.#opts.deadline ?? Number.POSITIVE_INFINITY };
+  }
+
+  /** Retries `attempt` while it fails temporarily (retry.ts), within `bounds`. */
+  #withRetry<T>(attempt: () => Promise<T>, bounds: Bounds = this.#bounds): Promise<T> {
+    return retryWhileTemporary(attempt, this.#retry, this.#sleep, bounds);
   }
 
   /** One authenticated request; 401 refreshes the token once; temporary failures are retried. */
@@ -221,6 +240,7 @@ export class RegistryClient {
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
+        await passGate(this.#gate, isPull(spec.method, spec.path), url, this.#bounds);
         const wait = this.#limiter.acquire();
         if (wait !== undefined) await wait;
         let res: HttpResponse;
@@ -247,17 +267,16 @@ export class RegistryClient {
           continue;
         }
         if ((res.status >= 200 && res.status < 300) || spec.accept?.includes(res.status)) return res;
-        throw await errorFromResponse(res, what, spec.notFound);
+        const err = await errorFromResponse(res, what, spec.notFound);
+        noteRetryAfter(this.#gate.gate, err);
+        throw err;
       }
     };
     return replayable && spec.retry !== false ? this.#withRetry(once) : once();
   }
 
   #describe(path: string): string {
-    if (/^https?:\/\//.test(path)) {
-      const u = new URL(path);
-      return `${u.protocol}//${u.host}${u.pathname}`;
-    }
+    if (/^https?:\/\//.test(path)) return describeUrl(path);
     return `${this.#origin ?? this.registry}${path.split('?', 1)[0]}`;
   }
 

@@ -51,6 +51,8 @@ export type ClientErrorCode =
   | 'AUTH_FAILED'
   | 'REFERENCE_INVALID'
   | 'BLOCKED'
+  /** This process's own request budget for the registry is spent until after the deadline. */
+  | 'BUDGET_EXHAUSTED'
   | 'INSECURE_NOT_ALLOWED'
   | 'SIGNATURE_INVALID'
   | 'OPERATION_NOT_POSSIBLE';

@@ -3,7 +3,14 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
 import type { Agent } from 'undici';
-import { bodyError, DockerError, networkError } from './errors.ts';
+import {
+  bodyError,
+  DockerError,
+  type DockerErrorCode,
+  MAX_ERROR_BODY,
+  networkError,
+  registryError,
+} from './errors.ts';
 import { holdParserTierUp, releaseParserTierUp } from './parser-tiering.ts';
 import type { RequestEvent } from './trace.ts';
 
@@ -295,6 +302,21 @@ export async function readPrefix(body: Readable, limit: number): Promise<Buffer>
     discard(body);
   }
   return Buffer.concat(chunks);
+}
+
+/** The typed error of a non-2xx answer to `what` (errors.ts), reading at most MAX_ERROR_BODY of it. */
+export async function errorFromResponse(
+  res: HttpResponse,
+  what: string,
+  notFound?: DockerErrorCode,
+): Promise<DockerError> {
+  return registryError(res, await readPrefix(res.body, MAX_ERROR_BODY), what, notFound);
+}
+
+/** An absolute URL for messages: scheme, host and path, never the query (upload states, signed URLs). */
+export function describeUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
 /** Abandons a body; undici reports the abort as an error nobody needs to hear. */
