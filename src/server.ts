@@ -25,7 +25,6 @@ import {
   type BackgroundObserver,
   createWorkloadPolicies,
   type DigestLookup,
-  type Evaluator,
   type ExceptionSource,
   type LastKnownGood,
   type LastResolution,
@@ -37,6 +36,7 @@ import {
   type PullSecretSource,
   RegistryResolver,
   type Resolver,
+  type TrustPolicy,
   type Verdict,
   type WorkloadPolicies,
 } from './policy/index.ts';
@@ -96,7 +96,7 @@ export interface SharedCacheConfig {
 /** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
 export interface Components {
   /** Loads and compiles the policy (and the trust material it names); throws when invalid. */
-  loadPolicy(path: string | undefined): Promise<Evaluator>;
+  loadPolicy(path: string | undefined): Promise<TrustPolicy>;
   readonly resolver: Resolver;
   readonly pullSecrets: PullSecretSource;
   /**
@@ -115,7 +115,7 @@ export interface Components {
 
 /** What the webhook needs of src/kube's startKube. */
 export interface PolicyCrds {
-  readonly policies: PolicySource<Evaluator>;
+  readonly policies: PolicySource<TrustPolicy>;
   readonly pullSecrets: PullSecretSource;
   /** Break-glass exceptions (ImageTrustException objects). */
   readonly exceptions?: ExceptionSource;
@@ -175,7 +175,7 @@ export async function startServer(config: ServerConfig, components: Components):
   // With policy CRDs watched, a policy file applies only when one is named.
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
-  let evaluator: Evaluator | undefined = first;
+  let evaluator: TrustPolicy | undefined = first;
   let draining = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
@@ -391,7 +391,7 @@ function trackUnusedConnections(server: HttpsServer): () => void {
  * and Docker pull them (docker.io/library); `registries-conf` as CRI-O and Podman pull them, by
  * the aliases and unqualified-search registries of registries.conf.
  */
-export type ShortNameMode = 'docker' | 'registries-conf';
+export type ShortNameRules = 'docker' | 'registries-conf';
 
 /** Where the production components read registry configuration (`serve` flags). */
 export interface RegistrySettings {
@@ -399,7 +399,7 @@ export interface RegistrySettings {
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
   /** Default `docker`: a registries.conf given for mirrors alone must not change what short names mean. */
-  readonly shortNames?: ShortNameMode;
+  readonly shortNames?: ShortNameRules;
   /** Request budgets by registry (docker.io, host:port); registries without one are not metered. */
   readonly budgets?: ReadonlyMap<string, RegistryBudget>;
 }
@@ -443,7 +443,7 @@ export function productionComponents(
     processEnvironment(),
     new RegistrySession(settings.budgets === undefined ? {} : { budgets: settings.budgets }),
   ),
-): Components & { compilePolicy(text: string): Promise<Evaluator> } {
+): Components & { compilePolicy(text: string): Promise<TrustPolicy> } {
   const context: SystemContext = {
     ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),
     ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),

@@ -37,7 +37,7 @@ export interface SharedHit<T> {
 }
 
 /** A lease on one piece of work; release() when done (it expires by itself otherwise). */
-export interface Lease {
+export interface RecordLease {
   release(): void;
 }
 
@@ -55,7 +55,7 @@ export interface SharedCache {
    * The lease on `kind`/`key` for `ttlMs`, or `held` when another replica holds it (a store that
    * cannot be reached grants it: the caller then works alone).
    */
-  lease(kind: RecordKind, key: string, ttlMs: number): Promise<Lease | 'held'>;
+  lease(kind: RecordKind, key: string, ttlMs: number): Promise<RecordLease | 'held'>;
   /**
    * Waits for the holder of the lease to publish the record: the record, or undefined when the
    * lease ends without one, `waitMs` passes, or `signal` aborts.
@@ -70,7 +70,7 @@ export interface SharedCache {
   close(): Promise<void>;
 }
 
-const NO_LEASE: Lease = { release() {} };
+const NO_LEASE: RecordLease = { release() {} };
 
 /** No shared store: every replica on its own. */
 export const NO_SHARED_CACHE: SharedCache = {

@@ -7,9 +7,9 @@ import type { InstanceSelection } from '../image/signature/unparsed.ts';
 import { DOCKER_HUB_ANONYMOUS_BUDGET, type RegistryBudget } from '../image/transports/docker/index.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import { REPORT_APIS, type ReportApi } from '../kube/reports.ts';
-import type { Evaluator } from '../policy/index.ts';
+import type { TrustPolicy } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
-import type { RunningServer, ServerConfig, ShortNameMode } from '../server.ts';
+import type { RunningServer, ServerConfig, ShortNameRules } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { RotationSettings } from '../webhook/cert-rotation.ts';
 import type { Logger, LogLevel } from '../webhook/log.ts';
@@ -203,7 +203,7 @@ export interface ServeSettings {
   readonly watchPolicies: boolean;
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
-  readonly shortNames: ShortNameMode;
+  readonly shortNames: ShortNameRules;
   readonly authFilePath: string | undefined;
   /** Request budgets by registry (--registry-budget over the default). */
   readonly budgets: ReadonlyMap<string, RegistryBudget>;
@@ -265,7 +265,7 @@ function backgroundFlags(
   };
 }
 
-const SHORT_NAME_MODES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
+const SHORT_NAME_MODES: readonly ShortNameRules[] = ['docker', 'registries-conf'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -554,7 +554,7 @@ function curlExample(certPath: string, port: number): string {
  */
 function startBackground(
   kubeModule: typeof import('../kube/index.ts'),
-  kube: KubeIntegration<Evaluator>,
+  kube: KubeIntegration<TrustPolicy>,
   server: RunningServer,
   flags: BackgroundFlags,
   where: NonNullable<ServeSettings['kube']>,
@@ -655,7 +655,7 @@ ${formatFlags(flags)}
     const certificates =
       selfManaged === undefined ? undefined : new SecretCertificateSource(selfManaged.rotation.hosts, logger);
     // The controllers start once the listener is up, so a failing start leaves nothing running.
-    const crds = settings.watchPolicies ? Promise.withResolvers<KubeIntegration<Evaluator>>() : undefined;
+    const crds = settings.watchPolicies ? Promise.withResolvers<KubeIntegration<TrustPolicy>>() : undefined;
     const server = await startServer(
       {
         ...settings.config,
@@ -712,7 +712,7 @@ ${formatFlags(flags)}
             logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
         });
         crds.resolve(starting);
-        let synced: KubeIntegration<Evaluator> | undefined;
+        let synced: KubeIntegration<TrustPolicy> | undefined;
         starting.then(
           (s) => {
             synced = s;

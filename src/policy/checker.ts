@@ -20,7 +20,7 @@ import {
   parseVerdict,
 } from './records.ts';
 import { isAbsent, isTransient } from './resolver.ts';
-import type { CheckObserver, Evaluator, PullCredentials, Resolver, StaleNote, Verdict } from './types.ts';
+import type { CheckObserver, PullCredentials, Resolver, StaleNote, TrustPolicy, Verdict } from './types.ts';
 
 /** What a check is doing now; read by the caller to explain a missed deadline. */
 export interface CheckProgress {
@@ -44,7 +44,7 @@ export interface StaleSettings {
 export interface CheckerSettings {
   readonly resolver: Resolver;
   /** The policy in force, or undefined while none is loaded. */
-  readonly evaluator: () => Evaluator | undefined;
+  readonly evaluator: () => TrustPolicy | undefined;
   readonly verdicts: TtlCache<Verdict>;
   readonly digests: TtlCache<{ readonly digest: Digest }>;
   readonly resolutions: Coalescer<Digest>;
@@ -121,7 +121,7 @@ export class ImageChecker {
   // References each policy (by evaluator and policy hash) needs the image for: what lets
   // cached() skip the asynchronous decideWithoutImage question.
   readonly #needsImage = new WeakMap<
-    Evaluator,
+    TrustPolicy,
     { readonly policyHash: string; readonly refs: Set<string> }
   >();
 
@@ -179,7 +179,7 @@ export class ImageChecker {
     return verdict;
   }
 
-  #noteNeedsImage(evaluator: Evaluator, ref: DockerReference): void {
+  #noteNeedsImage(evaluator: TrustPolicy, ref: DockerReference): void {
     let needsImage = this.#needsImage.get(evaluator);
     if (needsImage?.policyHash !== evaluator.policyHash || needsImage.refs.size >= MAX_PARSED) {
       needsImage = { policyHash: evaluator.policyHash, refs: new Set() };
@@ -199,7 +199,7 @@ export class ImageChecker {
   // The reference (with its tag) is part of the key: scope lookup and identity matching depend
   // on it, so two names for one digest can have different verdicts. For an index, the platforms
   // select the instances judged (digest + platforms determine them), so they are part of it too.
-  #verdictKey(ref: DockerReference, digest: Digest, evaluator: Evaluator, scope: string): string {
+  #verdictKey(ref: DockerReference, digest: Digest, evaluator: TrustPolicy, scope: string): string {
     const { policyHash, trustHash } = evaluator;
     const known = this.#verdictKeys.get(ref);
     if (

@@ -113,7 +113,7 @@ export interface Resolver {
 }
 
 /** A loaded trust policy. Replaced as a whole when the policy or its keys change. */
-export interface Evaluator {
+export interface TrustPolicy {
   /** Hash of the policy document; differs between any two different policies. */
   readonly policyHash: string;
   /** Hash of the trust material the policy names (keys, CAs, Rekor keys). */

@@ -1,8 +1,6 @@
 export { checkDockerLogin, listDockerTags } from './api.ts';
 export {
-  type Descriptor,
   MANIFEST_ACCEPT,
-  MAX_MANIFEST_SIZE,
   type ManifestResult,
   RegistryClient,
 } from './client.ts';

@@ -9,6 +9,7 @@
 import type { Digest } from '../../digest.ts';
 import { Serializer, SingleFlight } from '../../single-flight.ts';
 import type { Challenge, TokenCache } from './auth.ts';
+import { RegistryGate } from './gate.ts';
 import { AgentPool } from './http.ts';
 
 /** A Map holding at most `max` entries; the least recently used one leaves first. */
@@ -68,70 +69,11 @@ export class Limiter {
 /**
  * A registry's request budget: at most `pulls` manifest reads (GET, what Docker Hub counts as
  * pulls) per `periodMs`, as a token bucket holding `pulls` tokens that refills evenly over the
- * period. Other requests (HEAD, blobs, pings) are not metered.
+ * period (its RegistryGate, gate.ts). Other requests (HEAD, blobs, pings) are not metered.
  */
 export interface RegistryBudget {
   readonly pulls: number;
   readonly periodMs: number;
-}
-
-/** The longest pause a Retry-After imposes on a registry. */
-export const MAX_PAUSE_MS = 10 * 60_000;
-
-/**
- * When requests to one registry may go: its budget of pulls, and the pause a `Retry-After`
- * asked for (which holds back every request to it). Times are performance.now() values.
- */
-export class RegistryGate {
-  readonly #budget: RegistryBudget | undefined;
-  /** Below zero: pulls already promised to waiting requests. */
-  #tokens: number;
-  #refilledAt: number;
-  #pausedUntil = 0;
-
-  constructor(budget: RegistryBudget | undefined, now = performance.now()) {
-    this.#budget = budget;
-    this.#tokens = budget?.pulls ?? 0;
-    this.#refilledAt = now;
-  }
-
-  /**
-   * When a request may go: at `at`, its pull taken, when that is by `latest`; otherwise nothing
-   * is taken, and `by` says what holds it back.
-   */
-  reserve(
-    pull: boolean,
-    now: number,
-    latest: number,
-  ):
-    | { readonly go: true; readonly at: number }
-    | { readonly go: false; readonly at: number; readonly by: 'pause' | 'budget' } {
-    const budget = pull ? this.#budget : undefined;
-    let budgetAt = now;
-    if (budget !== undefined) {
-      const msPerPull = budget.periodMs / budget.pulls;
-      this.#tokens = Math.min(budget.pulls, this.#tokens + (now - this.#refilledAt) / msPerPull);
-      this.#refilledAt = now;
-      if (this.#tokens < 1) budgetAt = now + (1 - this.#tokens) * msPerPull;
-    }
-    const at = Math.max(this.#pausedUntil, budgetAt);
-    if (at > latest) return { go: false, at, by: this.#pausedUntil >= budgetAt ? 'pause' : 'budget' };
-    if (budget !== undefined) this.#tokens -= 1;
-    return { go: true, at };
-  }
-
-  /** Gives back a pull reserved by a request that did not go. */
-  unreserve(pull: boolean): void {
-    if (pull && this.#budget !== undefined) this.#tokens += 1;
-  }
-
-  /**
-   * Holds back every request until `until` (a Retry-After), MAX_PAUSE_MS from `now` at most: a
-   * registry cannot shut itself out for longer by mistake. A pause never shortens another.
-   */
-  pause(until: number, now: number): void {
-    this.#pausedUntil = Math.max(this.#pausedUntil, Math.min(until, now + MAX_PAUSE_MS));
-  }
 }
 
 /**
@@ -166,7 +108,7 @@ export class RegistrySession {
   readonly tokens = new LruMap<string, TokenCache>(MAX_REGISTRIES);
   /** One limiter per registry host, so many clients cannot flood one registry. */
   readonly limiters = new LruMap<string, Limiter>(MAX_REGISTRIES);
-  /** Budgets and Retry-After pauses by registry host. */
+  /** Budgets and Retry-After pauses by registry host (gate.ts). */
   readonly #gates = new LruMap<string, RegistryGate>(MAX_REGISTRIES);
   readonly #budgets: ReadonlyMap<string, RegistryBudget>;
   /** Answered pings by host, scheme choice and TLS verification, with their expiry. */

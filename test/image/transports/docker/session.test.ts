@@ -2,17 +2,13 @@
 // bounded, and is released as a whole by close().
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MAX_PAUSE_MS, RegistryGate } from '../../../../src/image/transports/docker/gate.ts';
 import {
   DockerTransport,
   type RegistrySession as Session,
   sharedRegistrySession,
 } from '../../../../src/image/transports/docker/index.ts';
-import {
-  LruMap,
-  MAX_PAUSE_MS,
-  RegistryGate,
-  RegistrySession,
-} from '../../../../src/image/transports/docker/session.ts';
+import { LruMap, RegistrySession } from '../../../../src/image/transports/docker/session.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { syntheticImage } from '../../../helpers/synthetic-image.ts';
