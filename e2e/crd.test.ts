@@ -231,7 +231,7 @@ describe('the policy CRDs on kube-apiserver', () => {
     {
       name: 'keys on a reject requirement',
       spec: { default: [{ type: 'reject', keyData: 'YWJj' }] },
-      field: /spec\.default\[0\]: .*only for signedBy and sigstoreSigned/,
+      field: /spec\.default\[0\]: .*keys are only for signedBy, sigstoreSigned and sigstoreAttested/,
     },
     {
       name: 'a non-canonical dir scope',
@@ -244,13 +244,41 @@ describe('the policy CRDs on kube-apiserver', () => {
       field: /unknown field "spec\.default\[0\]\.keyPath"/,
     },
     {
+      name: 'notationSigned without a ca or signingAuthority bundle',
+      spec: {
+        default: [
+          {
+            type: 'notationSigned',
+            trustStore: { tsaData: 'YWJj' },
+            trustedIdentities: ['*'],
+            signatureVerification: { level: 'strict' },
+          },
+        ],
+      },
+      field: /spec\.default\[0\]: .*notationSigned needs a ca or signingAuthority certificate bundle/,
+    },
+    {
+      name: 'a notationSigned override that skips authenticity',
+      spec: {
+        default: [
+          {
+            type: 'notationSigned',
+            trustStore: { caData: 'YWJj' },
+            trustedIdentities: ['*'],
+            signatureVerification: { level: 'strict', override: { authenticity: 'skip' } },
+          },
+        ],
+      },
+      field: /spec\.default\[0\]\.signatureVerification\.override\.authenticity: Unsupported value: "skip"/,
+    },
+    {
       name: 'acceptDigestOnlySignatures on signedBy',
       spec: {
         default: [
           { type: 'signedBy', keyType: 'GPGKeys', keyData: 'YWJj', acceptDigestOnlySignatures: true },
         ],
       },
-      field: /spec\.default\[0\]: .*acceptDigestOnlySignatures are only for sigstoreSigned/,
+      field: /spec\.default\[0\]: .*acceptDigestOnlySignatures is only for sigstoreSigned/,
     },
     {
       name: 'an unknown mode',
@@ -321,6 +349,29 @@ describe('the policy CRDs on kube-apiserver', () => {
               subjectRegExp: 'https://github\\.com/example/.*',
             },
             trustedRootData: Buffer.from('{}').toString('base64'),
+          },
+        ],
+      }),
+    );
+  });
+
+  test('notationSigned is accepted with a trust store, identities and verification settings', async () => {
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      policy('ClusterImagePolicy', 'notation', {
+        default: [
+          {
+            type: 'notationSigned',
+            trustStore: {
+              caSecretRef: { name: 'notation', key: 'ca.pem' },
+              tsaData: Buffer.from('tsa').toString('base64'),
+            },
+            trustedIdentities: ['x509.subject: C=US, ST=WA, O=Acme'],
+            signatureVerification: {
+              level: 'permissive',
+              override: { revocation: 'skip' },
+              verifyTimestamp: 'afterCertExpiry',
+            },
           },
         ],
       }),

@@ -273,7 +273,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
     ) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
     const report = JSON.parse(reportConfigMap.data['report.json'] ?? '') as SyncReport;
     assert.equal(report.summary.copied, 1);
-    assert.deepEqual(report.images[0]?.signatures, { copied: 1, created: 0, referrers: 1 });
+    assert.deepEqual(report.images[0]?.signatures, { copied: 1, created: 0, referrers: 1, attestations: 0 });
     // The chart keeps this ConfigMap on uninstall; Helm adopts it on a reinstall only while its
     // ownership label is the chart's.
     const labels = reportConfigMap.metadata.labels;

@@ -26,6 +26,7 @@ function sigstore(): Required<SigstoreVerifier> {
   return {
     verify: async (...args) => (await load()).verify(...args),
     verifyReferrers: async (...args) => (await load()).verifyReferrers(...args),
+    verifyAttestations: async (...args) => (await load()).verifyAttestations(...args),
   };
 }
 
@@ -94,6 +95,11 @@ const commands: readonly CommandEntry[] = [
     name: 'logout',
     summary: 'Logout of a container registry',
     load: async () => (await import('./login.ts')).logoutCommand,
+  },
+  {
+    name: 'attest',
+    summary: 'Attach a signed in-toto attestation to an image, as cosign attest does',
+    load: async () => (await import('./attest.ts')).attestCommand(transportRegistryFor),
   },
   {
     name: 'generate-sigstore-key',

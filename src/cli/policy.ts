@@ -127,11 +127,27 @@ function printExplanation(e: Explanation, io: Io): void {
       `  requirement ${r.index} (${r.type}): ${r.allowed ? 'allowed' : `denied: ${r.reason}`}\n`,
     );
     for (const s of r.signatures ?? []) {
-      const what = s.accepted
-        ? `accepted (key ${s.keyIdentity ?? '?'}, ${s.digestOnly ? 'digest only, no identity: acceptDigestOnlySignatures' : `identity ${s.dockerReference ?? '?'}`})`
-        : `rejected: ${s.reason}`;
+      const signer =
+        s.format === 'notation'
+          ? `signer ${s.keyIdentity ?? '?'}`
+          : `key ${s.keyIdentity ?? '?'}, ${s.digestOnly ? 'digest only, no identity: acceptDigestOnlySignatures' : `identity ${s.dockerReference ?? '?'}`}`;
+      const what = s.accepted ? `accepted (${signer})` : `rejected: ${s.reason}`;
+      const envelope = s.envelope === undefined ? '' : ` ${s.envelope}`;
       const where = `${s.referrer === undefined ? '' : `, referrer ${s.referrer}`}${s.list === undefined ? '' : `, of list ${s.list}`}`;
-      io.stdout.write(`    signature ${s.index} (${s.format}${where}): ${what}\n`);
+      io.stdout.write(`    signature ${s.index} (${s.format}${envelope}${where}): ${what}\n`);
+      for (const w of s.warnings ?? []) io.stdout.write(`      logged: ${w}\n`);
+    }
+    for (const a of r.attestations ?? []) {
+      io.stdout.write(
+        `    attestation ${a.location}: ${a.verified ? `verified (signed by ${a.signer ?? '?'})${a.satisfied === undefined ? '' : a.satisfied ? ', conditions met' : ', conditions not met'}` : `rejected: ${a.reason}`}\n`,
+      );
+      for (const c of a.conditions ?? []) {
+        const saw = (c.observed ?? []).map((o) => `${o.path} = ${o.value}`).join(', ');
+        const result = c.result === 'error' ? `error (${c.code}): ${c.message}` : c.result;
+        io.stdout.write(
+          `      condition ${JSON.stringify(c.expression)}: ${result}${saw ? ` (saw ${saw})` : ''}\n`,
+        );
+      }
     }
     for (const p of r.probes ?? []) io.stdout.write(`    probed ${p}\n`);
   }

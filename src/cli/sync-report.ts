@@ -33,7 +33,7 @@ export interface JobOutcome {
   readonly error?: unknown;
 }
 
-const NO_SIGNATURES: SignatureCounts = { copied: 0, created: 0, referrers: 0 };
+const NO_SIGNATURES: SignatureCounts = { copied: 0, created: 0, referrers: 0, attestations: 0 };
 
 /** The innermost error code along the cause chain that says why (policy denial, registry error). */
 function errorCode(err: unknown): string | undefined {

@@ -71,6 +71,7 @@ export {
   type Verdict,
   VerificationCache,
 } from './signature/index.ts';
+export { compileNotationTrust, NotationError } from './signature/notation/index.ts';
 export { parsePublicKeyPem } from './signature/sigstore/index.ts';
 export { oneLine, truncate } from './text.ts';
 export { allTransports } from './transports/all.ts';

@@ -165,6 +165,12 @@ export interface ImageSource {
    */
   listReferrers?(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]>;
   /**
+   * Optional: the layers of cosign's attestation attachment of `digest` (the `sha256-<hex>.att`
+   * manifest: one DSSE envelope per layer), unread, with their annotations; empty when there is
+   * none. Their blobs are read with getBlob, bounded by the caller.
+   */
+  getAttestationLayers?(digest: Digest): Promise<ReferrerDescriptor[]>;
+  /**
    * Optional: a hint that `snapshot` lists the tags of the source's repository; a source that
    * reads tags beside the image (signature and referrer tags) may skip those the snapshot lacks.
    * Ignored when it names another repository.
@@ -229,6 +235,11 @@ export interface ImageDestination {
    * referrers API, or the `sha256-<hex>` tag-schema index where the registry has none).
    */
   putReferrer?(manifest: Uint8Array, descriptor: ReferrerDescriptor, subject: Digest): Promise<void>;
+  /**
+   * Optional: adds `layers` (DSSE envelopes, their blobs already put) to cosign's attestation
+   * attachment of `digest` (`sha256-<hex>.att`), keeping the layers already there.
+   */
+  putAttestationLayers?(layers: readonly ReferrerDescriptor[], digest: Digest): Promise<void>;
   /**
    * Optional: a hint that `snapshot` lists the tags of the destination's repository (a listing
    * with none: blobs are not worth looking for there). Ignored when it names another repository.

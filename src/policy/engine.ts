@@ -226,7 +226,8 @@ class PolicyEngine implements Evaluator {
         reference: this.#reference(ref),
         manifest: () => timed((s) => s.getManifest()),
         signatures: (wants?: SignatureWants) => timed((s) => s.getSignatures(undefined, wants)),
-        // Referrers are read only for sigstoreSigned requirements the attachments did not satisfy.
+        // Referrers are read for notationSigned requirements, and for sigstoreSigned ones the
+        // attachments did not satisfy.
         referrerSource: async () => {
           const s = await open();
           return s.listReferrers === undefined ? undefined : s;

@@ -198,9 +198,19 @@ describe('sync carries signatures to a mirror', () => {
       failed: 0,
       'not-attempted': 0,
     });
-    assert.deepEqual(byName['gpg:v1']?.signatures, { copied: 1, created: 0, referrers: 0 });
-    assert.deepEqual(byName['cosign:v1']?.signatures, { copied: 1, created: 0, referrers: 0 });
-    assert.deepEqual(byName['bundle:v1']?.signatures, { copied: 0, created: 0, referrers: 1 });
+    assert.deepEqual(byName['gpg:v1']?.signatures, { copied: 1, created: 0, referrers: 0, attestations: 0 });
+    assert.deepEqual(byName['cosign:v1']?.signatures, {
+      copied: 1,
+      created: 0,
+      referrers: 0,
+      attestations: 0,
+    });
+    assert.deepEqual(byName['bundle:v1']?.signatures, {
+      copied: 0,
+      created: 0,
+      referrers: 1,
+      attestations: 0,
+    });
     assert.equal(byName['gpg:v1']?.digest, digests.gpg);
     assert.equal(byName['gpg:v1']?.source, `docker://${f.origin.host}/team/gpg:v1`);
   });
@@ -468,7 +478,7 @@ describe('sync verifies on the way in and re-signs with the mirror keys', () => 
     const result = Object.fromEntries(report.images.map((i) => [i.destination.split('/').pop(), i]));
     assert.equal(result['gpg:v1']?.result, 'copied');
     assert.equal(result['cosign:v1']?.result, 'copied', JSON.stringify(result['cosign:v1']));
-    assert.deepEqual(result['gpg:v1']?.signatures, { copied: 0, created: 3, referrers: 0 });
+    assert.deepEqual(result['gpg:v1']?.signatures, { copied: 0, created: 3, referrers: 0, attestations: 0 });
     for (const bad of ['unsigned:v1', 'forged:v1']) {
       assert.equal(result[bad]?.result, 'rejected', JSON.stringify(result[bad]));
       assert.equal(result[bad]?.error?.code, 'SOURCE_REJECTED');

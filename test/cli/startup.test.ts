@@ -82,6 +82,8 @@ const heavy = [
   'sigstore',
   '@sigstore/verify',
   '@sigstore/sign',
+  // CEL: only a policy with sigstoreAttested conditions loads it.
+  '@bufbuild/cel',
   'fastify',
   '@kubernetes/client-node',
   'pino',

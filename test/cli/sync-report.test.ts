@@ -11,7 +11,7 @@ const copied: CopyResult = {
   mimeType: 'application/vnd.oci.image.manifest.v1+json',
   manifestDigest: digest,
   skipped: false,
-  signatures: { copied: 2, created: 1, referrers: 1 },
+  signatures: { copied: 2, created: 1, referrers: 1, attestations: 1 },
 };
 const job = (n: number, rest: Partial<JobOutcome> = {}): JobOutcome => ({
   source: `docker://origin.example/team/app:${n}`,

@@ -64,6 +64,29 @@ describe('loadPolicy', () => {
     assert.equal(edited.trustHash, rotated.trustHash);
   });
 
+  it('watches notationSigned trust store files and hashes them into the trust hash', async () => {
+    const [ca, tsa] = [join(dir, 'notation-ca.pem'), join(dir, 'notation-tsa.pem')];
+    await writeFile(ca, 'ca one');
+    await writeFile(tsa, 'tsa one');
+    const policy = JSON.stringify({
+      default: [
+        {
+          type: 'notationSigned',
+          trustStore: { caPath: ca, tsaPath: tsa },
+          trustedIdentities: ['*'],
+          signatureVerification: { level: 'strict' },
+        },
+      ],
+    });
+    await writeFile(join(dir, 'n.json'), policy);
+    const first = await loadPolicy(join(dir, 'n.json'), options);
+    assert.deepEqual(first.sources, [join(dir, 'n.json'), ca, tsa]);
+    await writeFile(tsa, 'tsa two');
+    const rotated = await loadPolicy(join(dir, 'n.json'), options);
+    assert.equal(rotated.policyHash, first.policyHash);
+    assert.notEqual(rotated.trustHash, first.trustHash);
+  });
+
   const failures: Array<[string, () => Promise<string>, string]> = [
     ['a missing policy file', async () => join(dir, 'absent.json'), 'POLICY_UNREADABLE'],
     [

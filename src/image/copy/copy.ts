@@ -33,7 +33,7 @@ import type {
   SignatureWants,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan, putBlobBytes } from './blobs.ts';
-import { attachReferrer, copyReferrers } from './referrers.ts';
+import { attachReferrer, copyAttestations, copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
 import {
   CopyError,
@@ -208,7 +208,7 @@ interface Session {
   readonly dest: ImageDestination;
   readonly options: CopyOptions;
   readonly parallel: number;
-  readonly counts: { copied: number; created: number; referrers: number };
+  readonly counts: { copied: number; created: number; referrers: number; attestations: number };
 }
 
 async function checkPolicy(s: Session, instanceDigest?: Digest): Promise<void> {
@@ -308,8 +308,10 @@ async function carryReferrers(
     mediaType: written.mimeType,
     size: written.manifest.byteLength,
   };
-  if (!s.options.removeSignatures)
+  if (!s.options.removeSignatures) {
     s.counts.referrers += await copyReferrers(s.src, s.dest, subject, s.options.progress);
+    s.counts.attestations += await copyAttestations(s.src, s.dest, subject, s.options.progress);
+  }
   const signers = s.options.referrerSigners ?? [];
   if (signers.length === 0) return;
   const identity = signingIdentity(s);
@@ -558,7 +560,7 @@ export async function copyImage(
           mimeType: m.mimeType,
           manifestDigest: wanted,
           skipped: true,
-          signatures: { copied: 0, created: 0, referrers: 0 },
+          signatures: { copied: 0, created: 0, referrers: 0, attestations: 0 },
         };
       }
     }
@@ -571,7 +573,7 @@ export async function copyImage(
         dest,
         options,
         parallel: threadSafe ? (options.parallelCopies ?? DEFAULT_PARALLEL) : 1,
-        counts: { copied: 0, created: 0, referrers: 0 },
+        counts: { copied: 0, created: 0, referrers: 0, attestations: 0 },
       };
       let written: ManifestBytes & { digest: Digest };
       if (!isListMIMEType(top.mimeType)) {

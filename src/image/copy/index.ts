@@ -1,5 +1,6 @@
 // The copy engine: what the CLI (and anything else that copies images) imports.
 export { copyImage } from './copy.ts';
+export { attachAttestation } from './referrers.ts';
 export { isTemporary, withRetry } from './retry.ts';
 export {
   type BlobKind,

@@ -130,13 +130,48 @@ async function copyOne(
 }
 
 /**
+ * Copies cosign's `.att` attestation attachment of `subject.sourceDigest`: each envelope blob
+ * streamed, the attachment written for the same digest. Returns how many were copied. An
+ * attestation names the digest in its signed statement, so when the copy wrote another digest they
+ * are skipped (they could not be verified for it), as are sources and destinations without them.
+ */
+export async function copyAttestations(
+  src: ImageSource,
+  dest: ImageDestination,
+  subject: ReferrerSubject,
+  progress: ProgressSink | undefined,
+): Promise<number> {
+  if (src.getAttestationLayers === undefined) return 0;
+  const layers = await src.getAttestationLayers(subject.sourceDigest);
+  if (layers.length === 0) return 0;
+  if (dest.putAttestationLayers === undefined) {
+    progress?.message(`Skipping ${layers.length} attestations: the destination cannot store them`);
+    return 0;
+  }
+  if (subject.digest !== subject.sourceDigest) {
+    progress?.message(
+      `Skipping ${layers.length} attestations: they name ${subject.sourceDigest}, the copy wrote ${subject.digest}`,
+    );
+    return 0;
+  }
+  for (const layer of layers) await copyBlob(src, dest, layer, 'blob', undefined, progress);
+  await dest.putAttestationLayers(layers, subject.digest);
+  return layers.length;
+}
+
+/**
  * Attaches `payload` to the manifest written as an OCI 1.1 artifact of `artifactType` (cosign v3's
  * layout for bundles: an empty config, the payload as the one layer).
  */
 export async function attachReferrer(
   dest: ImageDestination,
   subject: ReferrerSubject,
-  artifact: { readonly artifactType: string; readonly payload: Uint8Array },
+  artifact: {
+    readonly artifactType: string;
+    readonly payload: Uint8Array;
+    /** On the referrer manifest and its listing (cosign names a bundle's predicate type there). */
+    readonly annotations?: Readonly<Record<string, string>>;
+  },
 ): Promise<void> {
   if (dest.putReferrer === undefined) {
     throw new CopyError(
@@ -154,6 +189,7 @@ export async function attachReferrer(
       config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
       layers: [{ mediaType: artifact.artifactType, digest: layer.digest, size: layer.size }],
       subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      ...(artifact.annotations === undefined ? {} : { annotations: artifact.annotations }),
     }),
   );
   await dest.putReferrer(
@@ -163,7 +199,56 @@ export async function attachReferrer(
       digest: digestOf(manifest),
       size: manifest.byteLength,
       artifactType: artifact.artifactType,
+      ...(artifact.annotations === undefined ? {} : { annotations: artifact.annotations }),
     },
+    subject.digest,
+  );
+}
+
+/** cosign's `.att` layer media type and the annotations it writes on each layer. */
+const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
+
+/**
+ * Attaches a signed attestation to `subject` at `dest`: a DSSE envelope as a layer of cosign's
+ * `sha256-<hex>.att` attachment (what cosign v2 writes, and v3 still reads), or a sigstore bundle
+ * as an OCI 1.1 referrer (cosign v3's default), named by its predicate type either way.
+ */
+export async function attachAttestation(
+  dest: ImageDestination,
+  subject: ReferrerSubject,
+  attestation:
+    | { readonly format: 'att'; readonly envelope: Uint8Array; readonly predicateType: string }
+    | { readonly format: 'bundle'; readonly bundle: Uint8Array; readonly predicateType: string },
+): Promise<void> {
+  if (attestation.format === 'bundle') {
+    await attachReferrer(dest, subject, {
+      artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      payload: attestation.bundle,
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': attestation.predicateType,
+      },
+    });
+    return;
+  }
+  if (dest.putAttestationLayers === undefined) {
+    throw new CopyError(
+      'SIGNATURES_UNSUPPORTED',
+      `can not attach attestations to ${dest.reference.transport.name}:${dest.reference.stringWithinTransport()}`,
+    );
+  }
+  const layer = await putBlobBytes(dest, attestation.envelope, 'blob');
+  await dest.putAttestationLayers(
+    [
+      {
+        mediaType: DSSE_ENVELOPE,
+        ...layer,
+        annotations: {
+          'dev.cosignproject.cosign/signature': '',
+          predicateType: attestation.predicateType,
+        },
+      },
+    ],
     subject.digest,
   );
 }

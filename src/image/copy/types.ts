@@ -136,4 +136,6 @@ export interface SignatureCounts {
   readonly created: number;
   /** OCI 1.1 referrer artifacts (sigstore bundles, attestations) copied. */
   readonly referrers: number;
+  /** cosign `.att` attestations (DSSE envelopes) copied. */
+  readonly attestations: number;
 }

@@ -7,15 +7,26 @@ import type { Digest } from '../digest.ts';
 import { manifestDigest, matchesDigest, parseList } from '../manifest/index.ts';
 import { imageName } from '../transports/registry.ts';
 import type { ImageReference, ImageSource, ManifestBytes, Signature, SignatureWants } from '../types.ts';
+import {
+  type AttestationDiscovery,
+  describeFailure,
+  describeLocation,
+  type ImageFacts,
+  type JudgedAttestation,
+} from './attestation/index.ts';
 import { SignatureError } from './errors.ts';
 import type { GpgKeyring } from './gpg/openpgp.ts';
 import { identityMatches } from './identity.ts';
+import type { NotationAttempt, NotationTarget } from './notation/index.ts';
+import { type NotationVerifier, notationVerifier } from './notation-verifier.ts';
 import {
   type ByteSource,
+  type NotationSignedRequirement,
   type Policy,
   type PolicyRequirement,
   type SignedByRequirement,
   type SignedIdentity,
+  type SigstoreAttestedRequirement,
   type SigstoreSignedRequirement,
   verifiesSignatures,
 } from './policy-types.ts';
@@ -87,6 +98,15 @@ export interface SigstoreVerifier {
     digest: Digest,
     expectations: SignatureExpectations,
   ): Promise<ReferrerVerification>;
+  /**
+   * Optional: the attestations of `image.digest` in `source` that `requirement` trusts, each
+   * judged by its conditions (until one satisfies them all). Never throws for registry content.
+   */
+  verifyAttestations?(
+    requirement: SigstoreAttestedRequirement,
+    source: ImageSource,
+    image: ImageFacts,
+  ): Promise<AttestationDiscovery & { readonly judged: readonly JudgedAttestation[] }>;
 }
 
 export interface ReferrerVerification {
@@ -111,6 +131,13 @@ export type DenialCode =
   | 'SIGNED_BASE_LAYER_UNSUPPORTED'
   | 'SIGSTORE_NOT_CONFIGURED'
   | 'NO_SIGNATURE_VERIFICATION'
+  /** sigstoreAttested: no attestation of the predicate type was found (none, or none verified). */
+  | 'NO_ATTESTATION'
+  | 'ATTESTATION_REJECTED'
+  /** sigstoreAttested: verified attestations exist, but none satisfies every condition. */
+  | 'CONDITIONS_NOT_MET'
+  /** notationSigned on a transport that cannot list OCI referrers. */
+  | 'REFERRERS_UNSUPPORTED'
   | 'EVALUATION_FAILED';
 
 /** One signature considered by one requirement. */
@@ -119,7 +146,11 @@ export interface SignatureAttempt {
   readonly index: number;
   /** Set when the signature came from this OCI 1.1 referrer rather than signatures(). */
   readonly referrer?: string;
-  readonly format: Signature['format'];
+  readonly format: Signature['format'] | 'notation';
+  /** Notation: the envelope's media type (application/jose+json or application/cose). */
+  readonly envelope?: string;
+  /** Notation: failures of checks the verification level only logs. */
+  readonly warnings?: readonly string[];
   readonly accepted: boolean;
   readonly reason?: string;
   readonly code?: string;
@@ -138,12 +169,35 @@ export interface RequirementResult {
   readonly allowed: boolean;
   readonly code?: DenialCode;
   readonly reason?: string;
-  /** Signatures tried (signedBy, sigstoreSigned), in order, until one was accepted. */
+  /** Signatures tried (signedBy, sigstoreSigned, notationSigned), in order, until one was accepted. */
   readonly signatures?: readonly SignatureAttempt[];
   /** Signatures skipped as not of this requirement's kind. */
   readonly skipped?: { readonly otherFormat: number; readonly nonSignatureAttachments: number };
-  /** sigstoreSigned with referrers: what was probed, e.g. "tag sha256-….sig: no signatures". */
+  /** Referrers probed (sigstoreSigned, notationSigned), e.g. "tag sha256-….sig: no signatures". */
   readonly probes?: readonly string[];
+  /** sigstoreAttested: each attestation of the predicate type found, and what became of it. */
+  readonly attestations?: readonly AttestationAttempt[];
+}
+
+/** One attestation a sigstoreAttested requirement considered. */
+export interface AttestationAttempt {
+  /** `tag sha256-….att layer sha256:…` or `referrer sha256:…`. */
+  readonly location: string;
+  readonly verified: boolean;
+  /** Set when verified: the key source or certificate identity that signed it. */
+  readonly signer?: string;
+  /** Set when not verified. */
+  readonly reason?: string;
+  readonly code?: string;
+  /** Set when verified: each condition evaluated, in order, until one did not hold. */
+  readonly conditions?: readonly {
+    readonly expression: string;
+    readonly result: 'true' | 'false' | 'error';
+    readonly code?: string;
+    readonly message?: string;
+    readonly observed?: readonly { readonly path: string; readonly value: string }[];
+  }[];
+  readonly satisfied?: boolean;
 }
 
 /** A plain JSON-able account of one decision. */
@@ -191,6 +245,8 @@ export interface PolicyEvaluatorOptions {
   /** skopeo --require-signed: also deny when no requirement verified a signature. */
   readonly requireSigned?: boolean;
   readonly sigstore?: SigstoreVerifier;
+  /** Verifies notationSigned requirements; default: the built-in verifier reading files with readKeyFile. */
+  readonly notation?: NotationVerifier;
   /** Clock for signature/key expiry; default the system clock. */
   readonly now?: () => Date;
   /** Reads keyPath files; default fs.readFile with a size cap. */
@@ -306,6 +362,7 @@ export class PolicyEvaluator {
   readonly policy: Policy;
   readonly #requireSigned: boolean;
   readonly #sigstore: SigstoreVerifier | undefined;
+  readonly #notation: NotationVerifier;
   readonly #now: () => Date;
   readonly #readKeyFile: (path: string) => Promise<Uint8Array>;
   readonly #verifications: VerificationCache;
@@ -319,6 +376,7 @@ export class PolicyEvaluator {
     this.#readKeyFile = options.readKeyFile ?? defaultReadKeyFile;
     this.#verifications = options.verificationCache ?? new VerificationCache();
     this.#keyrings = options.keyringCache ?? new KeyringCache();
+    this.#notation = options.notation ?? notationVerifier({ readFile: this.#readKeyFile, now: this.#now });
   }
 
   /** Upstream IsRunningImageAllowed, with an explanation. Never throws for image or key problems. */
@@ -417,14 +475,26 @@ export class PolicyEvaluator {
           code: 'SIGSTORE_NOT_CONFIGURED',
           reason: 'sigstore verification not configured: sigstoreSigned requirements cannot be evaluated',
         };
+      case 'sigstoreAttested':
+        if (this.#sigstore?.verifyAttestations !== undefined) return undefined;
+        return {
+          allowed: false,
+          code: 'SIGSTORE_NOT_CONFIGURED',
+          reason: 'sigstore verification not configured: sigstoreAttested requirements cannot be evaluated',
+        };
       case 'signedBy':
         return undefined;
+      case 'notationSigned':
+        // Notation's skip level verifies nothing (the trust policy's way to exempt a scope).
+        return req.settings.level === 'skip' ? { allowed: true } : undefined;
       default:
         return { allowed: false, code: 'EVALUATION_FAILED', reason: 'unknown policy requirement type' };
     }
   }
 
   async #withImage(req: PolicyRequirement, view: ImageView): Promise<Outcome> {
+    if (req.type === 'sigstoreAttested') return this.#sigstoreAttested(req, view);
+    if (req.type === 'notationSigned') return this.#notationSigned(req, view);
     const own = await this.#signedOn(req, view);
     const instance = view.image.instance;
     if (own.allowed || instance === undefined) return own;
@@ -632,4 +702,160 @@ export class PolicyEvaluator {
       ? { ...outcome, code: 'SIGNATURE_REJECTED', reason, probes }
       : { ...outcome, reason, probes };
   }
+
+  /**
+   * Extension: an attestation of the instance's own digest (the digest judged), verified with the
+   * requirement's trust, for which every condition holds.
+   */
+  async #sigstoreAttested(req: SigstoreAttestedRequirement, view: ImageView): Promise<Outcome> {
+    const verify = this.#sigstore?.verifyAttestations?.bind(this.#sigstore);
+    const source = await view.referrerSource();
+    if (verify === undefined || source === undefined) {
+      return {
+        allowed: false,
+        code: 'SIGSTORE_NOT_CONFIGURED',
+        reason: `attestations cannot be read through the ${view.image.reference.transport.name} transport`,
+      };
+    }
+    const digest = manifestDigest((await view.manifest()).manifest);
+    const ref = view.image.reference;
+    const reference = ref.dockerReference()?.toString() ?? ref.policyConfigurationIdentity();
+    const found = await verify(req, source, { reference, digest });
+    const judged = new Map(found.judged.map((j) => [j.attestation, j]));
+    const attestations: AttestationAttempt[] = [
+      ...found.verified.map((a) => attestationAttempt(a.location, judged.get(a), a.signer)),
+      ...found.rejected.map((r) => ({
+        location: describeLocation(r.location),
+        verified: false,
+        reason: r.reason,
+        ...(r.code === undefined ? {} : { code: r.code }),
+      })),
+    ];
+    const probes = found.probes;
+    if (found.judged.some((j) => j.satisfied)) return { allowed: true, attestations, probes };
+    const what = `an attestation of type ${JSON.stringify(req.predicateType)}`;
+    let code: DenialCode;
+    let reason: string;
+    if (found.verified.length > 0) {
+      code = 'CONDITIONS_NOT_MET';
+      const failures = found.judged.flatMap((j) => describeFailure(j) ?? []);
+      const n = found.verified.length;
+      reason = `${what} was required with its conditions met: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? `; and ${failures.length - 3} more` : ''} (${n} verified, ${n === 1 ? 'it does' : 'none does'} not meet them)`;
+    } else if (found.rejected.length > 0) {
+      code = 'ATTESTATION_REJECTED';
+      const reasons = [...new Set(found.rejected.map((r) => r.reason))];
+      reason = `${what} was required; ${found.rejected.length} found, rejected: ${reasons.slice(0, 3).join('; ')}`;
+    } else {
+      code = 'NO_ATTESTATION';
+      reason = `${what} was required, but none exists`;
+    }
+    reason = `${reason}; probed: ${probes.join('; ')}`;
+    // An attestation that could not be read might have been the one: undecided, never cached.
+    if (found.incomplete && code !== 'CONDITIONS_NOT_MET') code = 'EVALUATION_FAILED';
+    return { allowed: false, code, reason, attestations, probes };
+  }
+
+  /**
+   * Extension: a Notation signature among the image's referrers. For an instance of a list, the
+   * list's own signatures count too: `notation sign` signs what a reference names, which for a
+   * multi-arch image is the index, and `notation verify` accepts that for every instance.
+   */
+  async #notationSigned(req: NotationSignedRequirement, view: ImageView): Promise<Outcome> {
+    const source = await view.referrerSource();
+    if (source === undefined) {
+      return {
+        allowed: false,
+        code: 'REFERRERS_UNSUPPORTED',
+        reason: `Notation signatures are OCI referrers, which the ${view.image.reference.transport.name} transport cannot list`,
+      };
+    }
+    const own = await view.manifest();
+    const targets: { target: NotationTarget; list?: Digest }[] = [
+      {
+        target: {
+          digest: manifestDigest(own.manifest),
+          size: own.manifest.byteLength,
+          mediaType: own.mimeType,
+        },
+      },
+    ];
+    const instance = view.image.instance;
+    const signatures: SignatureAttempt[] = [];
+    const probes: string[] = [];
+    let incomplete = false;
+    for (let i = 0; i < 2; i++) {
+      if (i === 1) {
+        if (instance === undefined) break;
+        const list = await instance.list.manifest();
+        targets.push({
+          target: { digest: instance.list.digest, size: list.manifest.byteLength, mediaType: list.mimeType },
+          list: instance.list.digest,
+        });
+      }
+      const { target, list } = targets[i]!;
+      const found = await this.#notation.verify(req, source, target);
+      incomplete ||= found.incomplete;
+      probes.push(...found.probes.map((p) => (list === undefined ? p : `list ${list} ${p}`)));
+      signatures.push(...found.attempts.map((a) => notationAttempt(a, signatures.length, list)));
+      if (found.accepted !== undefined) return { allowed: true, signatures, probes };
+    }
+    const rejected = signatures.filter((a) => !a.accepted);
+    const reason =
+      rejected.length === 0
+        ? `A Notation signature was required, but none exists (probed: ${probes.join('; ')})`
+        : `None of the Notation signatures were accepted, reasons: ${rejected.map((a) => `${a.referrer}: ${a.reason}`).join('; ')}`;
+    if (incomplete) return { allowed: false, code: 'EVALUATION_FAILED', reason, signatures, probes };
+    return {
+      allowed: false,
+      code: rejected.length === 0 ? 'NO_SIGNATURE' : 'SIGNATURE_REJECTED',
+      reason,
+      signatures,
+      probes,
+    };
+  }
+}
+
+function attestationAttempt(
+  location: Parameters<typeof describeLocation>[0],
+  judged: JudgedAttestation | undefined,
+  signer:
+    | { kind: 'key'; source: string }
+    | { kind: 'certificate'; emails: readonly string[]; uris: readonly string[] },
+): AttestationAttempt {
+  return {
+    location: describeLocation(location),
+    verified: true,
+    signer: signer.kind === 'key' ? signer.source : (signer.emails[0] ?? signer.uris[0] ?? 'certificate'),
+    ...(judged === undefined
+      ? {}
+      : {
+          satisfied: judged.satisfied,
+          conditions: judged.conditions.map((c) => ({
+            expression: c.expression,
+            result: c.outcome.holds ? ('true' as const) : c.outcome.kind,
+            ...(c.outcome.holds || c.outcome.code === undefined ? {} : { code: c.outcome.code }),
+            ...(c.outcome.holds || c.outcome.message === undefined ? {} : { message: c.outcome.message }),
+            ...(c.observed === undefined ? {} : { observed: c.observed }),
+          })),
+        }),
+  };
+}
+
+function notationAttempt(a: NotationAttempt, index: number, list: Digest | undefined): SignatureAttempt {
+  return {
+    index,
+    referrer: a.referrer,
+    format: 'notation',
+    accepted: a.accepted,
+    ...(a.envelope === undefined ? {} : { envelope: a.envelope }),
+    ...(a.reason === undefined ? {} : { reason: a.reason }),
+    ...(a.code === undefined ? {} : { code: a.code }),
+    ...(a.signature === undefined
+      ? {}
+      : {
+          keyIdentity: a.signature.signer,
+          ...(a.signature.warnings.length ? { warnings: a.signature.warnings } : {}),
+        }),
+    ...(list === undefined ? {} : { list }),
+  };
 }

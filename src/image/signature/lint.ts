@@ -1,6 +1,6 @@
 // Warnings for valid but risky policies: what `portcullis policy lint` reports beyond parse errors.
 import { domainRegexp, parseNamed } from '../reference/index.ts';
-import { extensionFields, type Policy, type PolicyRequirements } from './policy-types.ts';
+import { extensionFields, type Policy, type PolicyRequirements, verifiesSignatures } from './policy-types.ts';
 import { knownScopeValidators } from './scope-validation.ts';
 
 export type LintCode =
@@ -25,7 +25,7 @@ type Strength = 'accepts-anything' | 'verifies' | 'rejects';
 /** How strict a requirement list is: any reject wins, then any verification, else nothing. */
 function strength(reqs: PolicyRequirements): Strength {
   if (reqs.some((r) => r.type === 'reject' || r.type === 'signedBaseLayer')) return 'rejects';
-  if (reqs.some((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned')) return 'verifies';
+  if (reqs.some(verifiesSignatures)) return 'verifies';
   return 'accepts-anything';
 }
 

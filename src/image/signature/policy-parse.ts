@@ -5,6 +5,7 @@
 // or "empty"), and duplicate keys are rejected at every level.
 import { readFile } from 'node:fs/promises';
 import { anchoredNameRegexp, domainRegexp, parseNormalizedNamed } from '../reference/index.ts';
+import { parseSigstoreAttested } from './attestation-policy.ts';
 import { SignatureError } from './errors.ts';
 import {
   asArray,
@@ -19,6 +20,7 @@ import {
   ObjectReader,
   parseJson,
 } from './json.ts';
+import { parseNotationSigned } from './notation-policy.ts';
 import type {
   ByteSource,
   Policy,
@@ -29,6 +31,7 @@ import type {
   SigstoreFulcio,
   SigstorePki,
   SigstoreTrust,
+  SigstoreTrustFields,
 } from './policy-types.ts';
 import { scopeValidatorFor, type TransportLookup } from './scope-validation.ts';
 
@@ -108,6 +111,8 @@ const requirementTypes = [
   'signedBy',
   'signedBaseLayer',
   'sigstoreSigned',
+  'sigstoreAttested',
+  'notationSigned',
 ];
 
 function typeOf(obj: ObjectReader, kinds: readonly string[], what: string): string {
@@ -138,6 +143,10 @@ export function parseRequirement(node: JsonNode): PolicyRequirement {
     }
     case 'sigstoreSigned':
       return parseSigstoreSigned(obj);
+    case 'sigstoreAttested':
+      return parseSigstoreAttested(obj, parseSigstoreTrustFields);
+    case 'notationSigned':
+      return parseNotationSigned(obj, pathOrData);
     default:
       throw invalidValue(node, `unknown policy requirement type ${JSON.stringify(type)}`);
   }
@@ -233,7 +242,31 @@ function takeSources(
   return out;
 }
 
-function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
+/** The trust members a sigstore requirement may have (policy.json names). */
+const SIGSTORE_TRUST_KEYS = [
+  'keyPath',
+  'keyPaths',
+  'keyData',
+  'keyDatas',
+  'fulcio',
+  'pki',
+  'rekorPublicKeyPath',
+  'rekorPublicKeyPaths',
+  'rekorPublicKeyData',
+  'rekorPublicKeyDatas',
+  'trustedRootPath',
+  'trustedRootData',
+];
+
+/**
+ * The trust of a sigstoreSigned (or sigstoreAttested) requirement, with upstream's rules: exactly
+ * one trust root, Rekor keys as each root allows. `finish` ends the object with the requirement's
+ * own other members, before the cross-field checks (as upstream reports unknown fields first).
+ */
+function parseSigstoreTrustFields(
+  obj: ObjectReader,
+  finish: (trustKeys: readonly string[]) => void,
+): SigstoreTrustFields {
   const keySources = takeSources(obj, {
     path: 'keyPath',
     paths: 'keyPaths',
@@ -254,27 +287,7 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
     data: 'rekorPublicKeyData',
     datas: 'rekorPublicKeyDatas',
   });
-  const identity = obj.take('signedIdentity');
-  const acceptIndexSignatures = obj.take('acceptIndexSignatures');
-  const acceptDigestOnlySignatures = obj.take('acceptDigestOnlySignatures');
-  obj.finish([
-    'type',
-    'keyPath',
-    'keyPaths',
-    'keyData',
-    'keyDatas',
-    'fulcio',
-    'pki',
-    'rekorPublicKeyPath',
-    'rekorPublicKeyPaths',
-    'rekorPublicKeyData',
-    'rekorPublicKeyDatas',
-    'signedIdentity',
-    'trustedRootPath',
-    'trustedRootData',
-    'acceptIndexSignatures',
-    'acceptDigestOnlySignatures',
-  ]);
+  finish(SIGSTORE_TRUST_KEYS);
   const [trust, ...moreTrust] = trusts;
   if (trust === undefined || moreTrust.length > 0) {
     throw invalidValue(
@@ -303,13 +316,31 @@ function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
       'rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas are not supported for pki',
     );
   }
+  return { trust, rekorPublicKeys, ...(trustedRoot === undefined ? {} : { trustedRoot }) };
+}
+
+function parseSigstoreSigned(obj: ObjectReader): PolicyRequirement {
+  let identity: JsonNode | undefined;
+  let acceptIndexSignatures: JsonNode | undefined;
+  let acceptDigestOnlySignatures: JsonNode | undefined;
+  const trust = parseSigstoreTrustFields(obj, (trustKeys) => {
+    identity = obj.take('signedIdentity');
+    acceptIndexSignatures = obj.take('acceptIndexSignatures');
+    acceptDigestOnlySignatures = obj.take('acceptDigestOnlySignatures');
+    obj.finish([
+      'type',
+      ...trustKeys,
+      'signedIdentity',
+      'acceptIndexSignatures',
+      'acceptDigestOnlySignatures',
+    ]);
+  });
   return {
     type: 'sigstoreSigned',
-    trust,
-    rekorPublicKeys,
+    ...trust,
+    rekorPublicKeys: trust.rekorPublicKeys,
     signedIdentity:
       identity === undefined ? { type: 'matchRepoDigestOrExact' } : parseSignedIdentity(identity),
-    ...(trustedRoot === undefined ? {} : { trustedRoot }),
     ...optionalBoolean('acceptIndexSignatures', acceptIndexSignatures),
     ...optionalBoolean('acceptDigestOnlySignatures', acceptDigestOnlySignatures),
   };

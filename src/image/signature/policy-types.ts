@@ -1,4 +1,6 @@
 // The policy.json model (containers-policy.json(5)): plain data, discriminated by `type`.
+import type { CompiledCondition } from './cel/index.ts';
+import type { NotationSettings } from './notation/index.ts';
 
 /** How a signature's claimed docker reference must relate to the image (or to a fixed value). */
 export type SignedIdentity =
@@ -83,10 +85,47 @@ export type PolicyRequirement =
       readonly acceptDigestOnlySignatures?: boolean;
     }
   /** Parses, but (as upstream) evaluation always rejects. */
-  | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity };
+  | { readonly type: 'signedBaseLayer'; readonly baseLayerIdentity: SignedIdentity }
+  /**
+   * Portcullis extension: an in-toto attestation of `predicateType` about the image's digest,
+   * signed as a sigstoreSigned requirement's trust says, for which every condition holds.
+   */
+  | {
+      readonly type: 'sigstoreAttested';
+      readonly trust: SigstoreTrust;
+      readonly rekorPublicKeys: ByteSource | undefined;
+      readonly trustedRoot?: ByteSource & { readonly kind: 'path' | 'data' };
+      readonly predicateType: string;
+      /** CEL expressions, compiled when the policy is parsed; all must hold. */
+      readonly conditions: readonly CompiledCondition[];
+    }
+  /**
+   * Portcullis extension: a Notation (Notary Project) signature among the image's OCI 1.1
+   * referrers, verified under one Notation trust policy statement.
+   */
+  | {
+      readonly type: 'notationSigned';
+      readonly trustStore: NotationTrustStore;
+      readonly settings: NotationSettings;
+    };
 
+/** Certificate bundles (PEM or DER) per Notation trust store type. */
+export interface NotationTrustStore {
+  readonly ca: PathOrData | undefined;
+  readonly signingAuthority: PathOrData | undefined;
+  readonly tsa: PathOrData | undefined;
+}
+export type PathOrData = ByteSource & { readonly kind: 'path' | 'data' };
+
+export type NotationSignedRequirement = Extract<PolicyRequirement, { type: 'notationSigned' }>;
 export type SigstoreSignedRequirement = Extract<PolicyRequirement, { type: 'sigstoreSigned' }>;
 export type SignedByRequirement = Extract<PolicyRequirement, { type: 'signedBy' }>;
+export type SigstoreAttestedRequirement = Extract<PolicyRequirement, { type: 'sigstoreAttested' }>;
+/** The trust fields sigstoreSigned and sigstoreAttested share. */
+export type SigstoreTrustFields = Pick<
+  SigstoreSignedRequirement,
+  'trust' | 'rekorPublicKeys' | 'trustedRoot'
+>;
 
 /** A non-empty list: policy.json never allows an empty requirement list. */
 export type PolicyRequirements = readonly [PolicyRequirement, ...PolicyRequirement[]];
@@ -102,6 +141,8 @@ export interface Policy {
  * any of them does not load in Podman, skopeo or CRI-O (their parsers reject unknown fields).
  */
 export function extensionFields(req: PolicyRequirement): string[] {
+  if (req.type === 'sigstoreAttested') return ['type sigstoreAttested'];
+  if (req.type === 'notationSigned') return ['type notationSigned'];
   if (req.type === 'signedBy')
     return req.acceptIndexSignatures === undefined ? [] : ['acceptIndexSignatures'];
   if (req.type !== 'sigstoreSigned') return [];
@@ -122,7 +163,10 @@ export function verifiesSignatures(req: PolicyRequirement): boolean {
   switch (req.type) {
     case 'signedBy':
     case 'sigstoreSigned':
+    case 'sigstoreAttested':
       return true;
+    case 'notationSigned':
+      return req.settings.level !== 'skip';
     case 'insecureAcceptAnything':
     case 'reject':
     case 'signedBaseLayer':
@@ -148,7 +192,7 @@ export function policyFilePaths(policy: Policy): string[] {
     for (const req of reqs) {
       let found: readonly string[] = [];
       if (req.type === 'signedBy') found = sourcePaths(req.keys);
-      else if (req.type === 'sigstoreSigned') {
+      else if (req.type === 'sigstoreSigned' || req.type === 'sigstoreAttested') {
         const t = req.trust;
         const trust =
           t.kind === 'publicKeys'
@@ -157,6 +201,9 @@ export function policyFilePaths(policy: Policy): string[] {
               ? sourcePaths(t.fulcio.ca)
               : [...sourcePaths(t.pki.caRoots), ...sourcePaths(t.pki.caIntermediates)];
         found = [...trust, ...sourcePaths(req.rekorPublicKeys), ...sourcePaths(req.trustedRoot)];
+      } else if (req.type === 'notationSigned') {
+        const t = req.trustStore;
+        found = [...sourcePaths(t.ca), ...sourcePaths(t.signingAuthority), ...sourcePaths(t.tsa)];
       }
       for (const p of found) paths.add(p);
     }

@@ -2,8 +2,9 @@
 // policy requirement -> compiled (cached) trust root -> verification, with the evaluator's
 // digest and identity checks so rejections carry upstream's texts.
 import { readFile } from 'node:fs/promises';
+import { discoverAttestations, judgeAttestations } from './attestation/index.ts';
 import type { ReferrerVerification, SigstoreVerifier } from './evaluate.ts';
-import type { ByteSource, SigstoreSignedRequirement } from './policy-types.ts';
+import type { ByteSource, SigstoreTrustFields } from './policy-types.ts';
 import {
   DIGEST_ONLY_REASON,
   type DiscoveredSignature,
@@ -45,7 +46,7 @@ function pathOrData<K extends string>(
 }
 
 /** The upstream fields of a parsed requirement as the sigstore module's input. */
-function upstreamInput(req: SigstoreSignedRequirement): SigstoreRequirementInput {
+function upstreamInput(req: SigstoreTrustFields): SigstoreRequirementInput {
   const rekor = req.rekorPublicKeys === undefined ? {} : keyFields(req.rekorPublicKeys, 'rekorPublicKey');
   switch (req.trust.kind) {
     case 'publicKeys':
@@ -78,7 +79,7 @@ function upstreamInput(req: SigstoreSignedRequirement): SigstoreRequirementInput
 }
 
 /** The sigstore module's input for a parsed requirement, Portcullis extensions included. */
-export function sigstoreRequirementInput(req: SigstoreSignedRequirement): SigstoreRequirementInput {
+export function sigstoreRequirementInput(req: SigstoreTrustFields): SigstoreRequirementInput {
   const fulcio = req.trust.kind === 'fulcio' ? req.trust.fulcio : undefined;
   const root = req.trustedRoot;
   return withSigstoreExtensions(upstreamInput(req), {
@@ -178,6 +179,16 @@ export function sigstoreVerifier(
         ...(result.rejected.includes(DIGEST_ONLY_REASON) ? { advice: DIGEST_ONLY_ADVICE } : {}),
         incomplete: result.incomplete,
       };
+    },
+    async verifyAttestations(requirement, source, image) {
+      const trust = await trusts.get(sigstoreRequirementInput(requirement));
+      const found = await discoverAttestations(
+        source,
+        trust,
+        { digest: image.digest, predicateType: requirement.predicateType, ...now() },
+        (verified) => judgeAttestations(verified, requirement.conditions, image).some((j) => j.satisfied),
+      );
+      return { ...found, judged: judgeAttestations(found.verified, requirement.conditions, image) };
     },
   };
 }

@@ -34,10 +34,11 @@ type JsonRecord = Record<string, Json>;
 const isRecord = (v: unknown): v is JsonRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `<base>SecretRef` / `<base>ConfigMapRef` stand for `<base>Data`; `<base>Path` is what nodes use. */
-const REF_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot)(Secret|ConfigMap)Ref$/;
-const PATH_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot)Paths?$/;
+const REF_FIELD =
+  /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot|signingAuthority|tsa)(Secret|ConfigMap)Ref$/;
+const PATH_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot|signingAuthority|tsa)Paths?$/;
 /** Members of a requirement whose objects may hold key references too. */
-const NESTED_TRUST = new Set(['fulcio', 'pki']);
+const NESTED_TRUST = new Set(['fulcio', 'pki', 'trustStore']);
 
 const SPEC_FIELDS = new Set(['mode', 'namespaceSelector', 'default', 'transports']);
 
@@ -57,7 +58,7 @@ function keyRef(value: unknown, field: string): KeyRef {
   return { name, key };
 }
 
-/** Rewrites the key references of one object (a requirement, or its fulcio/pki member). */
+/** Rewrites the key references of one object (a requirement, or its fulcio/pki/trustStore member). */
 function resolveRefs(obj: JsonRecord, field: string, resolver: RefResolver, nested: boolean): JsonRecord {
   const out: JsonRecord = {};
   const put = (key: string, value: Json, from: string) => {

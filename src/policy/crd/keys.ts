@@ -1,6 +1,11 @@
 // Loads every key a compiled policy carries inline, so that a key that does not parse fails the
 // compile (the controller then keeps the last good version) instead of failing admissions later.
-import type { Policy, PolicyRequirement } from '../../image/index.ts';
+import {
+  compileNotationTrust,
+  NotationError,
+  type Policy,
+  type PolicyRequirement,
+} from '../../image/index.ts';
 
 type ByteSource =
   | Extract<PolicyRequirement, { type: 'signedBy' }>['keys']
@@ -10,7 +15,7 @@ type ByteSource =
 export interface InlineKeyLoaders {
   /** Loads a GPG keyring (signedBy keyData); rejects when it holds no usable key. */
   readonly gpg: (keyrings: readonly Uint8Array[]) => Promise<unknown>;
-  /** Parses one PEM public key (sigstoreSigned keys and Rekor keys); throws when it cannot. */
+  /** Parses one PEM public key (sigstoreSigned and sigstoreAttested keys, Rekor keys); throws when it cannot. */
   readonly sigstore: (pem: string, field: string) => unknown;
 }
 
@@ -29,11 +34,32 @@ export async function loadInlineKeys(policy: Policy, loaders: InlineKeyLoaders):
       if (req.type === 'signedBy') {
         const keys = inline(req.keys);
         if (keys.length > 0) await loaders.gpg(keys);
-      } else if (req.type === 'sigstoreSigned') {
+      } else if (req.type === 'sigstoreSigned' || req.type === 'sigstoreAttested') {
         const keys = req.trust.kind === 'publicKeys' ? inline(req.trust.keys) : [];
         for (const k of keys) loaders.sigstore(Buffer.from(k).toString('utf8'), `${field}.key`);
         for (const k of inline(req.rekorPublicKeys))
           loaders.sigstore(Buffer.from(k).toString('utf8'), `${field}.rekorPublicKey`);
+      } else if (req.type === 'notationSigned') {
+        const s = req.trustStore;
+        // Only a trust store held whole inline can be compiled now; files are read at evaluation.
+        if ([s.ca, s.signingAuthority, s.tsa].every((b) => b === undefined || b.kind === 'data')) {
+          try {
+            compileNotationTrust({
+              ...req.settings,
+              ca: inline(s.ca),
+              signingAuthority: inline(s.signingAuthority),
+              tsa: inline(s.tsa),
+            });
+          } catch (err) {
+            throw new NotationError(
+              'NOTATION_TRUST_INVALID',
+              `${field}.trustStore: ${(err as Error).message}`,
+              {
+                cause: err,
+              },
+            );
+          }
+        }
       }
     }
   }

@@ -111,7 +111,14 @@ const REKOR = [
 /** Portcullis extension: an offline sigstore trusted_root.json. */
 const TRUSTED_ROOT = ['trustedRootData', 'trustedRootSecretRef', 'trustedRootConfigMapRef'];
 const FULCIO_CA = ['fulcio.caData', 'fulcio.caSecretRef', 'fulcio.caConfigMapRef'];
-const SIGSTORE_ONLY = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT, 'acceptDigestOnlySignatures'];
+/** The trust fields sigstoreSigned and sigstoreAttested share. */
+const SIGSTORE_TRUST = ['keyDatas', 'fulcio', 'pki', ...REKOR, ...TRUSTED_ROOT];
+const SIGSTORE_TYPES = `self.type in ['sigstoreSigned', 'sigstoreAttested']`;
+/** Portcullis extension: the trust store types of a Notation trust policy statement. */
+const NOTATION_STORES = ['ca', 'signingAuthority', 'tsa'];
+const notationTrusted = [...sourceFields('ca'), ...sourceFields('signingAuthority')].map(
+  (f) => `trustStore.${f}`,
+);
 
 const requirementRules: Rule[] = [
   {
@@ -124,18 +131,36 @@ const requirementRules: Rule[] = [
     message: 'signedBy needs exactly one of keyData, keySecretRef, keyConfigMapRef',
   },
   {
-    rule: `self.type != 'sigstoreSigned' || ${count([...KEY, 'keyDatas', 'fulcio', 'pki'])} == 1`,
+    rule: `!(${SIGSTORE_TYPES}) || ${count([...KEY, 'keyDatas', 'fulcio', 'pki'])} == 1`,
     message:
-      'sigstoreSigned needs exactly one of keyData, keyDatas, keySecretRef, keyConfigMapRef, fulcio, pki',
+      'sigstoreSigned and sigstoreAttested need exactly one of keyData, keyDatas, keySecretRef, keyConfigMapRef, fulcio, pki',
   },
   {
-    rule: `self.type == 'sigstoreSigned' || (${none(SIGSTORE_ONLY)})`,
+    rule: `${SIGSTORE_TYPES} || (${none(SIGSTORE_TRUST)})`,
     message:
-      'keyDatas, fulcio, pki, rekorPublicKey*, trustedRoot* and acceptDigestOnlySignatures are only for sigstoreSigned',
+      'keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are only for sigstoreSigned and sigstoreAttested',
   },
   {
-    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none([...KEY, 'signedIdentity', 'acceptIndexSignatures'])})`,
-    message: 'keys, signedIdentity and acceptIndexSignatures are only for signedBy and sigstoreSigned',
+    rule: `self.type == 'sigstoreSigned' || !has(self.acceptDigestOnlySignatures)`,
+    message: 'acceptDigestOnlySignatures is only for sigstoreSigned',
+  },
+  {
+    rule: `self.type in ['signedBy', 'sigstoreSigned', 'sigstoreAttested'] || (${none(KEY)})`,
+    message: 'keys are only for signedBy, sigstoreSigned and sigstoreAttested',
+  },
+  {
+    rule: `self.type in ['signedBy', 'sigstoreSigned'] || (${none(['signedIdentity', 'acceptIndexSignatures'])})`,
+    message: 'signedIdentity and acceptIndexSignatures are only for signedBy and sigstoreSigned',
+  },
+  {
+    rule: `(self.type == 'sigstoreAttested') == has(self.predicateType)`,
+    message: 'predicateType is required for sigstoreAttested and forbidden for other types',
+    fieldPath: '.predicateType',
+  },
+  {
+    rule: `self.type == 'sigstoreAttested' || !has(self.conditions)`,
+    message: 'conditions are only for sigstoreAttested',
+    fieldPath: '.conditions',
   },
   {
     rule: `${count(REKOR)} <= 1`,
@@ -162,11 +187,80 @@ const requirementRules: Rule[] = [
     fieldPath: '.pki',
   },
   {
+    rule: `(self.type == 'notationSigned') == (has(self.trustedIdentities) && has(self.signatureVerification))`,
+    message:
+      'trustedIdentities and signatureVerification are required for notationSigned and forbidden for other types',
+  },
+  {
+    rule: `self.type == 'notationSigned' || !has(self.trustStore)`,
+    message: 'trustStore is only for notationSigned',
+    fieldPath: '.trustStore',
+  },
+  {
+    rule: `self.type != 'notationSigned' || self.signatureVerification.level == 'skip' || (has(self.trustStore) && ${count(notationTrusted)} >= 1)`,
+    message:
+      'notationSigned needs a ca or signingAuthority certificate bundle in trustStore (unless its level is skip)',
+  },
+  {
+    rule: `self.type != 'notationSigned' || (${none(['keyType', ...KEY, ...SIGSTORE_TRUST, 'acceptDigestOnlySignatures', 'signedIdentity', 'acceptIndexSignatures'])})`,
+    message: 'notationSigned takes only trustStore, trustedIdentities and signatureVerification',
+  },
+  {
     rule: `(self.type == 'signedBaseLayer') == has(self.baseLayerIdentity)`,
     message: 'baseLayerIdentity is required for signedBaseLayer and forbidden for other types',
     fieldPath: '.baseLayerIdentity',
   },
 ];
+
+const enforceOrLog = (extra: string[] = []): Schema => ({
+  type: 'string',
+  enum: ['enforce', 'log', ...extra],
+});
+
+/** notationSigned (Portcullis extension, not portable to Podman): a Notation trust policy statement. */
+function notationFields(): Schema {
+  return {
+    trustStore: {
+      type: 'object',
+      description:
+        'notationSigned: certificate bundles (PEM or DER) of the Notation trust store types ca, signingAuthority and tsa.',
+      properties: Object.fromEntries(
+        NOTATION_STORES.flatMap((s) => Object.entries(keySources(s, `The ${s} certificates`))),
+      ),
+      'x-kubernetes-validations': NOTATION_STORES.map((s) => ({
+        rule: `${count(sourceFields(s))} <= 1`,
+        message: `give at most one of ${sourceFields(s).join(', ')}`,
+      })),
+    },
+    trustedIdentities: {
+      type: 'array',
+      description:
+        'notationSigned: "*" or x509.subject patterns (C, ST and O at least) of the signing certificate.',
+      minItems: 1,
+      maxItems: 64,
+      items: str(1024),
+    },
+    signatureVerification: {
+      type: 'object',
+      description:
+        'notationSigned: the Notation verification level, its overrides, and when timestamps are verified.',
+      required: ['level'],
+      properties: {
+        level: { type: 'string', enum: ['strict', 'permissive', 'audit', 'skip'] },
+        override: {
+          type: 'object',
+          properties: {
+            authenticity: enforceOrLog(),
+            authenticTimestamp: enforceOrLog(),
+            expiry: enforceOrLog(),
+            revocation: enforceOrLog(['skip']),
+          },
+        },
+        verifyTimestamp: { type: 'string', enum: ['always', 'afterCertExpiry'] },
+      },
+    },
+  };
+}
 
 function requirement(): Schema {
   return {
@@ -177,7 +271,28 @@ function requirement(): Schema {
     properties: {
       type: {
         type: 'string',
-        enum: ['insecureAcceptAnything', 'reject', 'signedBy', 'sigstoreSigned', 'signedBaseLayer'],
+        enum: [
+          'insecureAcceptAnything',
+          'reject',
+          'signedBy',
+          'sigstoreSigned',
+          'signedBaseLayer',
+          'sigstoreAttested',
+          'notationSigned',
+        ],
+      },
+      predicateType: {
+        ...str(1024),
+        minLength: 1,
+        description:
+          'sigstoreAttested (Portcullis extension, not portable to Podman): the in-toto predicate type required, e.g. https://slsa.dev/provenance/v1.',
+      },
+      conditions: {
+        type: 'array',
+        maxItems: 64,
+        items: { type: 'string', maxLength: 4096 },
+        description:
+          'sigstoreAttested: CEL expressions over predicate, subject, predicateType, reference and digest; all must hold for one verified attestation. A condition that does not compile makes the policy Invalid, with the expression and its position.',
       },
       keyType: {
         type: 'string',
@@ -261,6 +376,7 @@ function requirement(): Schema {
           'Portcullis extension (not portable to Podman), sigstoreSigned only, weaker than signedIdentity: also accept a signature that binds only the manifest digest and names no reference (a cosign v3 bundle), which otherwise fails the identity check.',
       },
       baseLayerIdentity: identity(),
+      ...notationFields(),
     },
     'x-kubernetes-validations': requirementRules,
   };

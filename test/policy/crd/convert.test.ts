@@ -114,6 +114,32 @@ describe('specToPolicyJson', () => {
       },
     },
     {
+      name: 'notationSigned trust store refs (Secret, ConfigMap) become Data fields; the rest passes through',
+      spec: {
+        default: [
+          {
+            type: 'notationSigned',
+            trustStore: {
+              caSecretRef: { name: 'notation', key: 'ca.pem' },
+              tsaConfigMapRef: { name: 'tsa', key: 'root.pem' },
+            },
+            trustedIdentities: ['x509.subject: C=US, ST=WA, O=Acme'],
+            signatureVerification: { level: 'strict', override: { revocation: 'skip' } },
+          },
+        ],
+      },
+      want: {
+        default: [
+          {
+            type: 'notationSigned',
+            trustStore: { caData: b64('NOTATION CA'), tsaData: b64('TSA') },
+            trustedIdentities: ['x509.subject: C=US, ST=WA, O=Acme'],
+            signatureVerification: { level: 'strict', override: { revocation: 'skip' } },
+          },
+        ],
+      },
+    },
+    {
       name: 'values of the wrong type pass through for the parser to refuse',
       spec: { default: [1, { type: 'reject' }], transports: { docker: 5 } },
       want: { default: [1, { type: 'reject' }], transports: { docker: 5 } },
@@ -126,6 +152,8 @@ describe('specToPolicyJson', () => {
     'Secret/rekor/pub': 'REKOR',
     'Secret/pki/roots': 'ROOTS',
     'Secret/root/trusted_root.json': 'ROOT',
+    'Secret/notation/ca.pem': 'NOTATION CA',
+    'ConfigMap/tsa/root.pem': 'TSA',
   });
   for (const c of cases) {
     it(c.name, () => {

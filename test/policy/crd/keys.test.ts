@@ -11,6 +11,15 @@ const fixture = (name: string) =>
 const garbage = Buffer.from('-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n').toString(
   'base64',
 );
+const notationCa = readFileSync(
+  new URL('../../fixtures/notation/notation-go/TestTimestamp.crt', import.meta.url),
+).toString('base64');
+const notation = (caData: string) => ({
+  type: 'notationSigned',
+  trustStore: { caData },
+  trustedIdentities: ['*'],
+  signatureVerification: { level: 'strict' },
+});
 const loaders = { gpg: loadKeyring, sigstore: (pem: string, field: string) => parsePublicKeyPem(pem, field) };
 
 describe('loadInlineKeys', () => {
@@ -39,6 +48,21 @@ describe('loadInlineKeys', () => {
       name: 'a Rekor key that does not parse',
       requirement: { type: 'sigstoreSigned', keyData: fixture('cosign.pub'), rekorPublicKeyData: garbage },
       ok: false,
+    },
+    {
+      name: 'a notationSigned ca bundle (notation-go test data)',
+      requirement: notation(notationCa),
+      ok: true,
+    },
+    {
+      name: 'a notationSigned ca bundle that holds no certificate',
+      requirement: notation(garbage),
+      ok: false,
+    },
+    {
+      name: 'a notationSigned trust store file, left to evaluation',
+      requirement: { ...notation(notationCa), trustStore: { caPath: '/nonexistent' } },
+      ok: true,
     },
     {
       name: 'key files are left to evaluation',

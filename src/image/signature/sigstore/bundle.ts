@@ -7,7 +7,15 @@ import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { Verifier } from '@sigstore/verify';
 import type { Digest } from '../../digest.ts';
 import { SigstoreError } from './errors.ts';
-import { isJsonObject, type JsonObject, type JsonValue, parseStrictJson } from './json.ts';
+import {
+  type DsseEnvelope,
+  IN_TOTO_PAYLOAD_TYPE,
+  MAX_STATEMENT_DEPTH,
+  parseBoundedJson,
+  parseStatement,
+  subjectDigests,
+} from './intoto.ts';
+import { isJsonObject, type JsonValue, parseStrictJson } from './json.ts';
 import { parseSigstorePayload, type SigstorePayload } from './payload.ts';
 import type { SigstoreTrust } from './trust.ts';
 import {
@@ -26,8 +34,6 @@ export const BUNDLE_MEDIA_TYPES: readonly string[] = [
 ];
 /** Bundles are a few KiB; anything near this is not a signature. */
 export const MAX_BUNDLE_BYTES = 256 << 10;
-const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-const IN_TOTO_STATEMENT_TYPES = ['https://in-toto.io/Statement/v0.1', 'https://in-toto.io/Statement/v1'];
 /** The predicate of `cosign sign` statements: the only in-toto statement that is an image signature. */
 export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
 /** cosign's referrer annotation naming the statement's predicate type (unsigned: only a hint). */
@@ -87,16 +93,21 @@ function loadSigstoreJs(): Promise<SigstoreJs> {
   return sigstoreJs;
 }
 
-function parseBundle(js: SigstoreJs, bytes: Uint8Array): Bundle {
-  if (bytes.length > MAX_BUNDLE_BYTES) {
-    throw new SigstoreError(
-      'SIGSTORE_BUNDLE_TOO_LARGE',
-      `sigstore bundle: larger than ${MAX_BUNDLE_BYTES} bytes`,
-    );
+/**
+ * A bundle of at most `maxBytes`. Signature bundles (a few KiB) go through the strict parser;
+ * attestation bundles, which can hold an SBOM, through the bounded one (./intoto.ts).
+ */
+function parseBundle(js: SigstoreJs, bytes: Uint8Array, attestationCap?: number): Bundle {
+  const maxBytes = attestationCap ?? MAX_BUNDLE_BYTES;
+  if (bytes.length > maxBytes) {
+    throw new SigstoreError('SIGSTORE_BUNDLE_TOO_LARGE', `sigstore bundle: larger than ${maxBytes} bytes`);
   }
   let doc: JsonValue;
   try {
-    doc = parseStrictJson(bytes);
+    doc =
+      attestationCap === undefined
+        ? parseStrictJson(bytes)
+        : (parseBoundedJson(bytes, { maxBytes, maxDepth: 16 }, 'sigstore bundle') as JsonValue);
   } catch (err) {
     throw invalid((err as Error).message, err);
   }
@@ -212,21 +223,43 @@ function leafCertificate(bundle: Bundle): Uint8Array {
 }
 
 function statementSubjects(payload: Buffer): { digests: string[]; predicateType: string | undefined } {
-  let doc: JsonValue;
+  let statement: ReturnType<typeof parseStatement>;
   try {
-    doc = parseStrictJson(payload);
+    statement = parseStatement(payload, { maxBytes: MAX_BUNDLE_BYTES, maxDepth: MAX_STATEMENT_DEPTH });
   } catch (err) {
-    throw invalid(`in-toto statement: ${(err as Error).message}`, err);
+    throw invalid((err as Error).message, err);
   }
-  if (!isJsonObject(doc) || typeof doc._type !== 'string' || !IN_TOTO_STATEMENT_TYPES.includes(doc._type)) {
-    throw invalid('expected an in-toto statement');
+  return { digests: subjectDigests(statement), predicateType: statement.predicateType };
+}
+
+/**
+ * Verifies a bundle holding a DSSE envelope (an attestation) against the requirement's trust and
+ * returns the envelope with who signed it. The payload is not interpreted here.
+ */
+export async function verifyDsseBundle(
+  trust: SigstoreTrust,
+  bundleBytes: Uint8Array,
+  maxBytes: number,
+): Promise<{ readonly envelope: DsseEnvelope; readonly signer: SignerDescription }> {
+  const js = await loadSigstoreJs();
+  const bundle = parseBundle(js, bundleBytes, maxBytes);
+  const content = bundle.content;
+  if (content.$case !== 'dsseEnvelope') {
+    throw new SigstoreError(
+      'SIGSTORE_NOT_AN_ATTESTATION',
+      'sigstore bundle: a message signature, not a dsse attestation',
+    );
   }
-  if (!Array.isArray(doc.subject)) throw invalid('in-toto statement: expected a subject list');
-  const digests = doc.subject.flatMap((s) => {
-    const d = isJsonObject(s) && isJsonObject(s.digest) ? (s.digest as JsonObject).sha256 : undefined;
-    return typeof d === 'string' && /^[a-f0-9]{64}$/.test(d) ? [`sha256:${d}`] : [];
-  });
-  return { digests, predicateType: typeof doc.predicateType === 'string' ? doc.predicateType : undefined };
+  const signer = verifySignature(js, trust, bundle, undefined);
+  const e = content.dsseEnvelope;
+  return {
+    envelope: {
+      payloadType: e.payloadType,
+      payload: Buffer.from(e.payload),
+      signatures: e.signatures.map((s) => ({ keyid: s.keyid, sig: Buffer.from(s.sig) })),
+    },
+    signer,
+  };
 }
 
 /**

@@ -12,6 +12,8 @@ import { SigstoreError } from './errors.ts';
 
 export interface Tlv {
   readonly tag: number;
+  /** Offset of the tag byte: the whole encoding is buf[header, end). */
+  readonly header: number;
   /** Offsets of the contents within the buffer. */
   readonly start: number;
   readonly end: number;
@@ -35,7 +37,7 @@ export function readTlv(buf: Uint8Array, offset: number, limit = buf.length): Tl
     pos += n;
   }
   if (pos + len > limit) throw malformed('length beyond the enclosing value');
-  return { tag, start: pos, end: pos + len };
+  return { tag, header: offset, start: pos, end: pos + len };
 }
 
 export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
@@ -166,4 +168,88 @@ export function parseDerString(value: Uint8Array): string {
   const t = readTlv(value, 0);
   if (t.end !== value.length || ![0x0c, 0x16, 0x13].includes(t.tag)) throw malformed('expected a string');
   return new TextDecoder('utf-8', { fatal: true }).decode(value.subarray(t.start, t.end));
+}
+
+/** The bits of a KeyUsage extension value (RFC 5280 4.2.1.3), bit 0 (digitalSignature) first. */
+export function parseKeyUsage(value: Uint8Array): Set<number> {
+  const t = readTlv(value, 0);
+  if (t.tag !== 0x03 || t.end === t.start) throw malformed('expected a bit string');
+  const unused = value[t.start]!;
+  if (unused > 7) throw malformed('invalid bit string');
+  const bits = new Set<number>();
+  const bytes = value.subarray(t.start + 1, t.end);
+  for (let i = 0; i < bytes.length; i++) {
+    for (let b = 0; b < 8; b++) {
+      if (i === bytes.length - 1 && b >= 8 - unused) break;
+      if (bytes[i]! & (0x80 >> b)) bits.add(i * 8 + b);
+    }
+  }
+  return bits;
+}
+
+export interface NameAttribute {
+  readonly oid: string;
+  readonly value: string;
+}
+
+/**
+ * The subject of a DER certificate as RDNs, each a list of attributes (more than one: a
+ * multi-valued RDN). String values only (Printable, UTF8, IA5, Teletex as latin1, BMP); any other
+ * value type is an error.
+ */
+export function certificateSubject(der: Uint8Array): NameAttribute[][] {
+  const tbs = children(der, readTlv(der, 0))[0];
+  if (tbs === undefined || tbs.tag !== 0x30) throw malformed('missing tbsCertificate');
+  const fields = children(der, tbs);
+  // version [0] is optional; then serial, signature, issuer, validity, subject.
+  const subject = fields[fields[0]?.tag === 0xa0 ? 5 : 4];
+  if (subject?.tag !== 0x30) throw malformed('missing subject');
+  return children(der, subject).map((rdn) => {
+    if (rdn.tag !== 0x31) throw malformed('invalid relative distinguished name');
+    return children(der, rdn).map((atv) => {
+      const [type, value] = children(der, atv);
+      if (type?.tag !== 0x06 || value === undefined) throw malformed('invalid attribute');
+      return { oid: decodeOid(der.subarray(type.start, type.end)), value: nameString(der, value) };
+    });
+  });
+}
+
+function nameString(der: Uint8Array, t: Tlv): string {
+  const bytes = der.subarray(t.start, t.end);
+  switch (t.tag) {
+    case 0x0c:
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    case 0x13:
+    case 0x16:
+    case 0x14:
+      return latin1.decode(bytes);
+    case 0x1e: {
+      if (bytes.length % 2 !== 0) throw malformed('invalid BMPString');
+      let s = '';
+      for (let i = 0; i < bytes.length; i += 2) s += String.fromCharCode((bytes[i]! << 8) | bytes[i + 1]!);
+      return s;
+    }
+    default:
+      throw malformed(`unsupported attribute value type 0x${t.tag.toString(16)}`);
+  }
+}
+
+/** The signatureAlgorithm object identifier of a DER certificate. */
+export function certificateSignatureAlgorithm(der: Uint8Array): string {
+  const alg = children(der, readTlv(der, 0))[1];
+  const oid = alg?.tag === 0x30 ? children(der, alg)[0] : undefined;
+  if (oid?.tag !== 0x06) throw malformed('missing signature algorithm');
+  return decodeOid(der.subarray(oid.start, oid.end));
+}
+
+/** The issuer Name (whole TLV) and serial number (INTEGER contents) of a DER certificate. */
+export function certificateIssuerAndSerial(der: Uint8Array): { issuer: Uint8Array; serial: Uint8Array } {
+  const tbs = children(der, readTlv(der, 0))[0];
+  if (tbs === undefined || tbs.tag !== 0x30) throw malformed('missing tbsCertificate');
+  const fields = children(der, tbs);
+  const at = fields[0]?.tag === 0xa0 ? 1 : 0;
+  const serial = fields[at];
+  const issuer = fields[at + 2];
+  if (serial?.tag !== 0x02 || issuer?.tag !== 0x30) throw malformed('missing issuer or serial number');
+  return { issuer: der.subarray(issuer.header, issuer.end), serial: der.subarray(serial.start, serial.end) };
 }

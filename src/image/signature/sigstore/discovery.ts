@@ -2,10 +2,10 @@
 // attachment tag (through ImageSource.getSignatures) and sigstore bundles attached as OCI 1.1
 // referrers, optionally on the multi-arch index too. Every count and size is bounded, and when
 // nothing is accepted the result says what was probed and what was found.
-import { createHash } from 'node:crypto';
-import { type Digest, digestHex } from '../../digest.ts';
+import type { Digest } from '../../digest.ts';
 import { parseManifest } from '../../manifest/index.ts';
 import type { ImageSource, ReferrerDescriptor, Signature } from '../../types.ts';
+import { readReferrerBlob } from '../referrer-blob.ts';
 import {
   type AcceptedSigstoreBundle,
   ANNOTATION_BUNDLE_PREDICATE_TYPE,
@@ -15,7 +15,7 @@ import {
   MAX_BUNDLE_BYTES,
   verifySigstoreBundle,
 } from './bundle.ts';
-import { SigstoreError } from './errors.ts';
+import { SigstoreError, type SigstoreErrorCode } from './errors.ts';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import type { SigstoreTrust } from './trust.ts';
 import {
@@ -77,8 +77,8 @@ const MAX_SIGNATURE_PAYLOAD_BYTES = 64 << 10;
 /** The short reason discovery gives for a signature that binds only the digest. */
 export const DIGEST_ONLY_REASON = 'binds only the digest, names no reference for signedIdentity';
 
-/** Short words for why a signature was not accepted, for explanations. */
-function why(err: unknown): string {
+/** Short words for why a signature or attestation was not accepted, for explanations. */
+export function why(err: unknown): string {
   if (!(err instanceof SigstoreError)) return `error: ${err instanceof Error ? err.message : String(err)}`;
   switch (err.code) {
     case 'SIGSTORE_SIGNATURE_INVALID':
@@ -98,6 +98,13 @@ function why(err: unknown): string {
       return DIGEST_ONLY_REASON;
     case 'SIGSTORE_NOT_A_SIGNATURE':
       return err.message.replace(/^sigstore bundle: /, '');
+    case 'SIGSTORE_PAYLOAD_TYPE':
+    case 'SIGSTORE_STATEMENT_INVALID':
+    case 'SIGSTORE_STATEMENT_TOO_LARGE':
+    case 'SIGSTORE_STATEMENT_TOO_DEEP':
+    case 'SIGSTORE_PREDICATE_TYPE_MISMATCH':
+    case 'SIGSTORE_STATEMENT_SUBJECT_MISMATCH':
+      return err.message;
     default:
       return `rejected (${err.code}): ${err.message}`;
   }
@@ -109,39 +116,21 @@ function tally(reasons: readonly string[]): string {
   return [...counts].map(([r, n]) => (n === 1 ? r : `${n}× ${r}`)).join(', ');
 }
 
-async function readBlobCapped(
+/** A small blob of `source` read whole: its size bounded before and while reading, its digest checked. */
+export function readBlobCapped(
   source: ImageSource,
   descriptor: { digest: Digest; size: number },
   cap = MAX_BUNDLE_BYTES,
+  tooLarge: SigstoreErrorCode = 'SIGSTORE_BUNDLE_TOO_LARGE',
 ): Promise<Buffer> {
-  if (descriptor.size > cap) {
-    throw new SigstoreError(
-      'SIGSTORE_BUNDLE_TOO_LARGE',
-      `referrer blob of ${descriptor.size} bytes exceeds ${cap}`,
-    );
-  }
-  const { stream } = await source.getBlob({ digest: descriptor.digest, size: descriptor.size });
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      stream.destroy();
-      throw new SigstoreError('SIGSTORE_BUNDLE_TOO_LARGE', `referrer blob exceeds ${cap} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const bytes = Buffer.concat(chunks);
-  if (createHash('sha256').update(bytes).digest('hex') !== digestHex(descriptor.digest)) {
-    throw new SigstoreError(
-      'SIGSTORE_BUNDLE_INVALID',
-      `bundle blob does not match its digest ${descriptor.digest}`,
-    );
-  }
-  return bytes;
+  return readReferrerBlob(source, descriptor, cap, (failure, message) =>
+    failure === 'TOO_LARGE'
+      ? new SigstoreError(tooLarge, message)
+      : new SigstoreError('SIGSTORE_BUNDLE_INVALID', message),
+  );
 }
 
-async function referrerManifest(source: ImageSource, referrer: ReferrerDescriptor) {
+export async function referrerManifest(source: ImageSource, referrer: ReferrerDescriptor) {
   const { manifest, mimeType } = await source.getManifest(referrer.digest);
   const parsed = parseManifest(manifest, mimeType);
   if (parsed.kind !== 'oci')

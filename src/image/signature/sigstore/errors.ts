@@ -32,7 +32,23 @@ export type SigstoreErrorCode =
   | 'SIGSTORE_BUNDLE_TOO_LARGE'
   | 'SIGSTORE_PRIVATE_KEY_INVALID'
   | 'SIGSTORE_PASSPHRASE_WRONG'
-  | 'SIGSTORE_JSON_INVALID';
+  | 'SIGSTORE_JSON_INVALID'
+  /** A DSSE envelope that is not one (no payload, no signatures, bad base64). */
+  | 'SIGSTORE_ENVELOPE_INVALID'
+  /** A DSSE payload type other than in-toto's. */
+  | 'SIGSTORE_PAYLOAD_TYPE'
+  /** A DSSE payload that is not an in-toto statement. */
+  | 'SIGSTORE_STATEMENT_INVALID'
+  /** A statement (or the envelope or bundle holding it) over the size cap. */
+  | 'SIGSTORE_STATEMENT_TOO_LARGE'
+  /** A statement nested deeper than allowed. */
+  | 'SIGSTORE_STATEMENT_TOO_DEEP'
+  /** A verified attestation whose statement's subjects do not name the image's digest. */
+  | 'SIGSTORE_STATEMENT_SUBJECT_MISMATCH'
+  /** A verified statement of another predicate type than the one required. */
+  | 'SIGSTORE_PREDICATE_TYPE_MISMATCH'
+  /** A bundle that signs a message, not a DSSE statement: a signature, not an attestation. */
+  | 'SIGSTORE_NOT_AN_ATTESTATION';
 
 /** Every rejection of a sigstore signature; `code` says why, the message says exactly what. */
 export class SigstoreError extends BaseError<SigstoreErrorCode> {}

@@ -2,10 +2,12 @@
 
 export {
   type AcceptedSigstoreBundle,
+  ANNOTATION_BUNDLE_PREDICATE_TYPE,
   BUNDLE_MEDIA_TYPES,
   COSIGN_SIGN_PREDICATE_TYPE,
   isBundleMediaType,
   MAX_BUNDLE_BYTES,
+  verifyDsseBundle,
   verifySigstoreBundle,
 } from './bundle.ts';
 export {
@@ -15,8 +17,25 @@ export {
   type DiscoveryOptions,
   type DiscoveryResult,
   discoverSigstoreSignature,
+  readBlobCapped,
+  referrerManifest,
+  why,
 } from './discovery.ts';
 export { SigstoreError, type SigstoreErrorCode } from './errors.ts';
+export {
+  DSSE_ENVELOPE_MEDIA_TYPE,
+  type DsseEnvelope,
+  IN_TOTO_PAYLOAD_TYPE,
+  type InTotoStatement,
+  type InTotoSubject,
+  MAX_STATEMENT_DEPTH,
+  parseBoundedJson,
+  parseDsseEnvelope,
+  parseStatement,
+  preAuthEncoding,
+  requireInTotoPayload,
+  subjectDigests,
+} from './intoto.ts';
 export { parsePublicKeyPem } from './keys.ts';
 export { SIMPLE_SIGNING_MEDIA_TYPE, type SigstorePayload } from './payload.ts';
 export {
@@ -54,5 +73,6 @@ export {
   ANNOTATION_SIGNATURE,
   type SignerDescription,
   type SigstoreExpectations,
+  verifyAttachmentSigner,
   verifySigstoreSignature,
 } from './verify.ts';

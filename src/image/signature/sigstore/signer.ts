@@ -6,6 +6,7 @@ import { type Digest, digestHex } from '../../digest.ts';
 import { manifestDigest } from '../../manifest/index.ts';
 import type { DockerReference } from '../../reference/index.ts';
 import type { Signature } from '../../types.ts';
+import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from './intoto.ts';
 import { buildSigstorePayload, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import { decryptPrivateKey } from './privatekey.ts';
 import { ANNOTATION_SIGNATURE } from './verify.ts';
@@ -23,18 +24,13 @@ export interface SigstoreSigner {
     manifestDigest: Digest,
     dockerReference: string,
   ): { readonly artifactType: string; readonly bundle: Uint8Array };
+  /** A DSSE envelope (JSON) over an in-toto statement: what a cosign `.att` layer holds. */
+  signStatement(statement: Uint8Array): Buffer;
+  /** A sigstore bundle (v0.3, no transparency log) holding the signed statement, as cosign v3 attests. */
+  bundleStatement(statement: Uint8Array): Buffer;
 }
 
 export const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-
-/** DSSE's pre-authentication encoding: what a DSSE signature actually signs. */
-function pae(payloadType: string, body: Uint8Array): Buffer {
-  return Buffer.concat([
-    Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${body.length} `),
-    body,
-  ]);
-}
 
 export interface SignerOptions {
   /** Written as optional.creator; undefined writes `"optional": null` as cosign does. */
@@ -45,6 +41,26 @@ export interface SignerOptions {
 export function sigstoreSignerFromKey(privateKey: KeyObject, options: SignerOptions = {}): SigstoreSigner {
   const publicKeyPem = createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString();
   const algorithm = privateKey.asymmetricKeyType === 'ed25519' ? null : 'sha256';
+  const signedEnvelope = (statement: Uint8Array) => ({
+    payload: Buffer.from(statement).toString('base64'),
+    payloadType: IN_TOTO_PAYLOAD_TYPE,
+    signatures: [
+      {
+        sig: cryptoSign(algorithm, preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement), privateKey).toString(
+          'base64',
+        ),
+        keyid: '',
+      },
+    ],
+  });
+  const bundleStatement = (statement: Uint8Array) =>
+    Buffer.from(
+      JSON.stringify({
+        mediaType: BUNDLE_V03_MEDIA_TYPE,
+        verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [] },
+        dsseEnvelope: signedEnvelope(statement),
+      }),
+    );
   return {
     publicKeyPem,
     sign(manifestDigest, dockerReference) {
@@ -71,18 +87,10 @@ export function sigstoreSignerFromKey(privateKey: KeyObject, options: SignerOpti
           predicate: {},
         }),
       );
-      const sig = cryptoSign(algorithm, pae(IN_TOTO_PAYLOAD_TYPE, statement), privateKey);
-      const bundle = {
-        mediaType: BUNDLE_V03_MEDIA_TYPE,
-        verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [] },
-        dsseEnvelope: {
-          payload: statement.toString('base64'),
-          payloadType: IN_TOTO_PAYLOAD_TYPE,
-          signatures: [{ sig: sig.toString('base64'), keyid: '' }],
-        },
-      };
-      return { artifactType: BUNDLE_V03_MEDIA_TYPE, bundle: Buffer.from(JSON.stringify(bundle)) };
+      return { artifactType: BUNDLE_V03_MEDIA_TYPE, bundle: bundleStatement(statement) };
     },
+    signStatement: (statement) => Buffer.from(JSON.stringify(signedEnvelope(statement))),
+    bundleStatement,
   };
 }
 

@@ -247,6 +247,40 @@ function decodeSignature(text: string): Uint8Array {
 }
 
 /**
+ * The trust-specific checks of one cosign attachment, then its signature over `sig.payload` (the
+ * bytes signed: a simple-signing payload, or a DSSE envelope's pre-authentication encoding).
+ * Returns who signed; the payload itself is not interpreted.
+ */
+export function verifyAttachmentSigner(
+  trust: SigstoreTrust,
+  sig: Extract<Signature, { format: 'sigstore-json' }>,
+  now: Date,
+): { readonly signer: SignerDescription; readonly integratedTime?: number } {
+  const signature = decodeSignature(
+    requireAnnotation(sig, ANNOTATION_SIGNATURE, 'SIGSTORE_MISSING_SIGNATURE_ANNOTATION'),
+  );
+  let established: Established;
+  switch (trust.kind) {
+    case 'keys':
+      established = establishKeys(trust, sig, signature);
+      break;
+    case 'fulcio':
+      established = establishFulcio(trust, sig, signature);
+      break;
+    case 'pki':
+      established = establishPki(trust, sig, now);
+      break;
+    default:
+      throw new SigstoreError('SIGSTORE_TRUST_INVALID', 'unknown trust kind');
+  }
+  if (!established.signatureVerified && !verifyWithKey(established.key, sig.payload, signature)) {
+    throw new SigstoreError('SIGSTORE_SIGNATURE_INVALID', 'cryptographic signature verification failed');
+  }
+  const { signer, integratedTime } = established;
+  return integratedTime === undefined ? { signer } : { signer, integratedTime };
+}
+
+/**
  * Verifies one signature. Resolves with what was accepted; rejects with a SigstoreError whose code
  * says why. Never resolves for a signature that is not fully verified.
  */
@@ -267,28 +301,8 @@ export async function verifySigstoreSignature(
   if (sig.payload.length > MAX_PAYLOAD_BYTES) {
     throw new SigstoreError('SIGSTORE_PAYLOAD_INVALID', `payload larger than ${MAX_PAYLOAD_BYTES} bytes`);
   }
-  const signature = decodeSignature(
-    requireAnnotation(sig, ANNOTATION_SIGNATURE, 'SIGSTORE_MISSING_SIGNATURE_ANNOTATION'),
-  );
-  let established: Established;
-  switch (trust.kind) {
-    case 'keys':
-      established = establishKeys(trust, sig, signature);
-      break;
-    case 'fulcio':
-      established = establishFulcio(trust, sig, signature);
-      break;
-    case 'pki':
-      established = establishPki(trust, sig, expectations.now ?? new Date());
-      break;
-    default:
-      throw new SigstoreError('SIGSTORE_TRUST_INVALID', 'unknown trust kind');
-  }
-  if (!established.signatureVerified && !verifyWithKey(established.key, sig.payload, signature)) {
-    throw new SigstoreError('SIGSTORE_SIGNATURE_INVALID', 'cryptographic signature verification failed');
-  }
+  const { signer, integratedTime } = verifyAttachmentSigner(trust, sig, expectations.now ?? new Date());
   const payload = parseSigstorePayload(sig.payload);
   await checkPayloadBinding(payload, expectations);
-  const { signer, integratedTime } = established;
   return integratedTime === undefined ? { payload, signer } : { payload, signer, integratedTime };
 }

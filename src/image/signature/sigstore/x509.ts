@@ -60,6 +60,29 @@ function malformed(context: string, detail: string, cause?: unknown): SigstoreEr
   return new SigstoreError('SIGSTORE_CERTIFICATE_MALFORMED', `${context}: ${detail}`, { cause });
 }
 
+// Parsed certificates by DER (base64) for envelopes that carry DER chains (Notation): the same
+// signer chain arrives with every signature. Failures are not memoized.
+const parsedDer = new Map<string, Certificate>();
+const MAX_PARSED_DER = 1024;
+const MAX_PARSED_DER_BYTES = 16 << 10;
+
+/** A certificate parseCertificateDerCached has seen, by the standard base64 of its DER. */
+export function knownCertificate(base64: string): Certificate | undefined {
+  return parsedDer.get(base64);
+}
+
+/** parseCertificateDer, memoized for certificates of at most 16 KiB. */
+export function parseCertificateDerCached(der: Uint8Array, context: string): Certificate {
+  if (der.byteLength > MAX_PARSED_DER_BYTES) return parseCertificateDer(der, context);
+  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const known = parsedDer.get(key);
+  if (known !== undefined) return known;
+  const cert = parseCertificateDer(Uint8Array.from(der), context);
+  if (parsedDer.size >= MAX_PARSED_DER) parsedDer.delete(parsedDer.keys().next().value!);
+  parsedDer.set(key, cert);
+  return cert;
+}
+
 export function parseCertificateDer(der: Uint8Array, context: string): Certificate {
   let x509: X509Certificate;
   let extensions: Extension[];
@@ -136,12 +159,8 @@ function unhandledCritical(c: Certificate): string | undefined {
   return c.extensions.find((e) => e.critical && !HANDLED_CRITICAL.has(e.oid))?.oid;
 }
 
-function allowsCodeSigning(c: Certificate): boolean {
-  return (
-    c.extKeyUsage === undefined ||
-    c.extKeyUsage.includes(OID_CODE_SIGNING) ||
-    c.extKeyUsage.includes(OID_ANY_EKU)
-  );
+function allowsUsage(c: Certificate, usage: string): boolean {
+  return c.extKeyUsage === undefined || c.extKeyUsage.includes(usage) || c.extKeyUsage.includes(OID_ANY_EKU);
 }
 
 // Whether one certificate's signature verifies under another's key is a pure function of the two
@@ -150,7 +169,8 @@ function allowsCodeSigning(c: Certificate): boolean {
 const issuance = new Map<string, boolean>();
 const MAX_ISSUANCE_ENTRIES = 4096;
 
-function issuedBy(child: Certificate, parent: Certificate): boolean {
+/** True when `parent` issued `child` (names chain and the signature verifies); memoized. */
+export function issuedBy(child: Certificate, parent: Certificate): boolean {
   const key = `${child.x509.fingerprint256}/${parent.x509.fingerprint256}`;
   const known = issuance.get(key);
   if (known !== undefined) return known;
@@ -169,6 +189,8 @@ export interface ChainOptions {
   readonly roots: readonly Certificate[];
   readonly intermediates: readonly Certificate[];
   readonly at: Date;
+  /** The extended key usage the chain must allow (Go's VerifyOptions.KeyUsages); default codeSigning. */
+  readonly extKeyUsage?: string;
 }
 
 /**
@@ -184,10 +206,12 @@ export function verifyCertificateChain(leaf: Certificate, options: ChainOptions)
   }
   const critical = unhandledCritical(leaf);
   if (critical !== undefined) throw untrusted(`unhandled critical extension ${critical}`);
-  if (!allowsCodeSigning(leaf)) {
+  const usage = options.extKeyUsage ?? OID_CODE_SIGNING;
+  const usageName = usage === OID_CODE_SIGNING ? 'code signing' : usage;
+  if (!allowsUsage(leaf, usage)) {
     throw new SigstoreError(
       'SIGSTORE_CERTIFICATE_USAGE',
-      'verifying certificate: certificate does not allow code signing (extended key usage)',
+      `verifying certificate: certificate does not allow ${usageName} (extended key usage)`,
     );
   }
   let lastProblem = 'no path to a trusted root certificate';
@@ -215,8 +239,8 @@ export function verifyCertificateChain(leaf: Certificate, options: ChainOptions)
         lastProblem = 'path length constraint exceeded';
         return false;
       }
-      if (!allowsCodeSigning(parent)) {
-        lastProblem = 'an issuer does not allow code signing (extended key usage)';
+      if (!allowsUsage(parent, usage)) {
+        lastProblem = `an issuer does not allow ${usageName} (extended key usage)`;
         return false;
       }
       if (unhandledCritical(parent) !== undefined) {

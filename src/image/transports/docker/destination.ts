@@ -19,7 +19,12 @@ import type { RegistryClient } from './client.ts';
 import { clientFor, type Environment, registriesConfFor, signatureStorage } from './context.ts';
 import { DockerError } from './errors.ts';
 import { putReferrer } from './referrers.ts';
-import { deleteLookaside, writeLookaside, writeSigstoreAttachments } from './signatures.ts';
+import {
+  deleteLookaside,
+  writeAttachmentLayers,
+  writeLookaside,
+  writeSigstoreAttachments,
+} from './signatures.ts';
 import type { DockerImageReference } from './transport.ts';
 
 const SUPPORTED_MANIFESTS = [
@@ -197,6 +202,30 @@ export class DockerImageDestination implements ImageDestination {
         throw new DockerError(
           err.code,
           `writing referrer ${descriptor.digest} of ${subject} to ${this.physicalRef.name()}: ${err.message}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  async putAttestationLayers(layers: readonly ReferrerDescriptor[], digest: Digest): Promise<void> {
+    await this.#storePending();
+    const added = layers.map((l) => ({
+      mediaType: l.mediaType,
+      digest: l.digest,
+      size: l.size,
+      annotations: { ...l.annotations },
+    }));
+    try {
+      await this.client.session.attachmentWrites.run(`${this.blobScope}@${digest}`, () =>
+        writeAttachmentLayers(this.client, this.#repo, digest, 'att', added),
+      );
+    } catch (err) {
+      if (err instanceof DockerError) {
+        throw new DockerError(
+          err.code,
+          `writing attestations of ${digest} to ${this.physicalRef.name()}: ${err.message}`,
           { cause: err },
         );
       }

@@ -22,8 +22,11 @@ export const MAX_SIGSTORE_LAYERS = 128;
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 
-export function sigstoreAttachmentTag(digest: Digest): string {
-  return `${digest.replace(':', '-')}.sig`;
+/** cosign's attachment tags: `.sig` for signatures, `.att` for attestations. */
+export type AttachmentKind = 'sig' | 'att';
+
+export function sigstoreAttachmentTag(digest: Digest, kind: AttachmentKind = 'sig'): string {
+  return `${digest.replace(':', '-')}.${kind}`;
 }
 
 function fileUrlPath(url: string): string {
@@ -121,7 +124,7 @@ export async function deleteLookaside(base: string, ref: DockerReference, digest
   await writeLookaside(base, ref, digest, []);
 }
 
-interface AttachmentLayer {
+export interface AttachmentLayer {
   readonly mediaType: string;
   readonly digest: Digest;
   readonly size: number;
@@ -186,9 +189,10 @@ async function attachmentManifest(
   client: RegistryClient,
   repo: string,
   digest: Digest,
+  kind: AttachmentKind = 'sig',
 ): Promise<Uint8Array | undefined> {
   try {
-    const m = await client.getManifest(repo, sigstoreAttachmentTag(digest), [OCI_MANIFEST]);
+    const m = await client.getManifest(repo, sigstoreAttachmentTag(digest, kind), [OCI_MANIFEST]);
     if (m.mimeType !== OCI_MANIFEST) {
       throw new DockerError(
         'SIGNATURE_INVALID',
@@ -200,6 +204,16 @@ async function attachmentManifest(
     if (err instanceof DockerError && err.code === 'MANIFEST_UNKNOWN') return undefined;
     throw err;
   }
+}
+
+/** The layers of the `sha256-<hex>.att` manifest, unread (attestations can be many MiB each). */
+export async function readAttestationLayers(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+): Promise<AttachmentLayer[]> {
+  const manifest = await attachmentManifest(client, repo, digest, 'att');
+  return manifest === undefined ? [] : attachmentLayers(manifest, `attestations of ${digest}`).layers;
 }
 
 /** Every layer of the `sha256-<hex>.sig` manifest as a sigstore signature. */
@@ -251,20 +265,9 @@ export async function writeSigstoreAttachments(
   signatures: readonly Extract<Signature, { format: 'sigstore-json' }>[],
 ): Promise<void> {
   if (signatures.length === 0) return;
-  const what = `writing sigstore attachment of ${digest}`;
-  const existing = await attachmentManifest(client, repo, digest);
-  const layers: AttachmentLayer[] = existing === undefined ? [] : attachmentLayers(existing, what).layers;
+  const layers: AttachmentLayer[] = [];
   for (const sig of signatures) {
     const layerDigest = digestOf(sig.payload);
-    if (
-      layers.some(
-        (l) =>
-          l.mediaType === sig.mimeType &&
-          l.digest === layerDigest &&
-          sameAnnotations(l.annotations, sig.annotations),
-      )
-    )
-      continue;
     if ((await client.headBlob(repo, layerDigest)) === undefined) {
       await client.putBlob(
         repo,
@@ -279,6 +282,39 @@ export async function writeSigstoreAttachments(
       size: sig.payload.byteLength,
       annotations: { ...sig.annotations },
     });
+  }
+  await writeAttachmentLayers(client, repo, digest, 'sig', layers);
+}
+
+/**
+ * Adds layers (their blobs already in `repo`) to cosign's `.sig` or `.att` attachment manifest of
+ * `digest`: existing layers are kept, identical ones are not duplicated, the config's
+ * rootfs.diff_ids lists every layer digest.
+ */
+export async function writeAttachmentLayers(
+  client: RegistryClient,
+  repo: string,
+  digest: Digest,
+  kind: AttachmentKind,
+  added: readonly AttachmentLayer[],
+): Promise<void> {
+  if (added.length === 0) return;
+  const what = `writing sigstore attachment ${sigstoreAttachmentTag(digest, kind)}`;
+  const existing = await attachmentManifest(client, repo, digest, kind);
+  const layers: AttachmentLayer[] = existing === undefined ? [] : attachmentLayers(existing, what).layers;
+  for (const layer of added) {
+    if (
+      layers.some(
+        (l) =>
+          l.mediaType === layer.mediaType &&
+          l.digest === layer.digest &&
+          sameAnnotations(l.annotations, layer.annotations),
+      )
+    )
+      continue;
+    if (layers.length >= MAX_SIGSTORE_LAYERS)
+      throw new DockerError('TOO_LARGE', `${what}: more than ${MAX_SIGSTORE_LAYERS} layers`);
+    layers.push({ ...layer, annotations: { ...layer.annotations } });
   }
   // A zero-valued OCI image config, as Go marshals imgspecv1.Image{}, listing the layers.
   const config = Buffer.from(
@@ -306,7 +342,7 @@ export async function writeSigstoreAttachments(
   };
   await client.putManifest(
     repo,
-    sigstoreAttachmentTag(digest),
+    sigstoreAttachmentTag(digest, kind),
     Buffer.from(JSON.stringify(manifest)),
     OCI_MANIFEST,
   );

@@ -21,6 +21,7 @@ import { referrersTag } from './referrers.ts';
 import {
   MAX_LOOKASIDE_SIGNATURES,
   MAX_SIGNATURE_SIZE,
+  readAttestationLayers,
   readLookaside,
   readSigstoreAttachments,
   sigstoreAttachmentTag,
@@ -137,6 +138,22 @@ export class DockerImageSource implements ImageSource {
     } catch (err) {
       if (err instanceof DockerError)
         throw new DockerError(err.code, `${what}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** cosign's `sha256-<hex>.att` attachment: its layers, unread. */
+  async getAttestationLayers(digest: Digest): Promise<Descriptor[]> {
+    if (this.#knownAbsent(sigstoreAttachmentTag(digest, 'att'))) return [];
+    try {
+      return await readAttestationLayers(this.client, this.#repo, digest);
+    } catch (err) {
+      if (err instanceof DockerError)
+        throw new DockerError(
+          err.code,
+          `reading attestations of ${this.physicalRef.name()}@${digest}: ${err.message}`,
+          { cause: err },
+        );
       throw err;
     }
   }

@@ -3,64 +3,37 @@
 // referrers, limits, index-level signatures, and the explanation when nothing is accepted.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Digest } from '../../../../src/image/digest.ts';
 import type { ImageSource } from '../../../../src/image/index.ts';
 import { discoverSigstoreSignature } from '../../../../src/image/signature/sigstore/discovery.ts';
 import { buildSigstorePayload } from '../../../../src/image/signature/sigstore/payload.ts';
-import { compileSigstoreTrust, type SigstoreTrust } from '../../../../src/image/signature/sigstore/trust.ts';
-import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
-import { type DockerTestEnv, dockerTestEnv } from '../../../helpers/docker-env.ts';
-import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
-import { RegistryClient } from './oci.ts';
+import { discoveryRegistry } from './oci.ts';
 import { attestationBundle, keyBundle, signedAttachment } from './pki.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-const pem = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
+const _pem = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
 
-let registry: TestRegistry;
-let env: DockerTestEnv;
-let trust: SigstoreTrust;
 const trusted = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const unknown = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-const sources: ImageSource[] = [];
-
-before(async () => {
-  registry = await startRegistry();
-  env = await dockerTestEnv();
-  trust = await compileSigstoreTrust(
-    { keyData: Buffer.from(pem(trusted.publicKey)).toString('base64') },
-    () => Promise.reject(new Error('no files')),
-  );
-});
-after(async () => {
-  for (const s of sources) await s.close();
-  await registry.stop();
-  await env.cleanup();
-  await closeAllAgents();
-});
+const fixture = discoveryRegistry(trusted);
+const { state } = fixture;
 
 async function setup(repo: string) {
-  const client = new RegistryClient(registry.url, repo);
-  const digest = await client.pushImage('v1');
-  const source = await env.transport
-    .parseReference(`//${registry.host}/${repo}@${digest}`)
-    .newImageSource(env.ctx);
-  sources.push(source);
-  const name = `${registry.host}/${repo}`;
+  const pushed = await fixture.push(repo);
   // Bundles name no docker reference: these expectations accept that, as the policy opt-in does.
   const expectations = {
-    matchesManifestDigest: (d: Digest) => d === digest,
-    matchesDockerReference: (r: string) => r === name,
+    matchesManifestDigest: (d: Digest) => d === pushed.digest,
+    matchesDockerReference: (r: string) => r === pushed.name,
     acceptsDigestOnly: true,
   };
-  return { client, digest, source, name, expectations };
+  return { ...pushed, expectations };
 }
 
 describe('sigstore discovery', () => {
   test('explains an unsigned image: nothing at the tag, no referrers', async () => {
     const { digest, source, expectations } = await setup('discovery/unsigned');
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(result.accepted, undefined);
     assert.deepEqual(result.probes, [
       `tag ${digest.replace(':', '-')}.sig: no signatures`,
@@ -74,7 +47,7 @@ describe('sigstore discovery', () => {
       digest,
       signedAttachment(trusted.privateKey, buildSigstorePayload(digest, name, null)),
     );
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(result.accepted?.via, 'attachment');
   });
 
@@ -82,7 +55,7 @@ describe('sigstore discovery', () => {
     const { client, digest, source, name, expectations } = await setup('discovery/referrer');
     await client.pushAttachment(digest, signedAttachment(unknown, buildSigstorePayload(digest, name, null)));
     await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE);
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(result.accepted?.via, 'referrer-bundle');
     assert.match(result.probes[0]!, /\.sig: 1 signature \(signed by an unknown key\)$/);
   });
@@ -97,7 +70,7 @@ describe('sigstore discovery', () => {
       'application/spdx+json',
       entries,
     );
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(result.accepted, undefined);
     assert.equal(
       result.explanation,
@@ -111,12 +84,12 @@ describe('sigstore discovery', () => {
     for (let i = 0; i < 5; i++)
       entries = await client.pushReferrer(digest, keyBundle(unknown, digest, name), BUNDLE, entries);
     entries = await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE, entries);
-    const limited = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+    const limited = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations, {
       maxBundles: 3,
     });
     assert.equal(limited.accepted, undefined);
     assert.match(limited.explanation, /3× signed by an unknown key, 3× not examined \(limit reached\)/);
-    const all = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+    const all = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations, {
       maxBundles: 6,
     });
     assert.equal(all.accepted?.via, 'referrer-bundle');
@@ -126,7 +99,7 @@ describe('sigstore discovery', () => {
     const { client, digest, source, name, expectations } = await setup('discovery/digest-only');
     await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE);
     const strict = { ...expectations, acceptsDigestOnly: false };
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, strict);
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, strict);
     assert.equal(result.accepted, undefined);
     assert.deepEqual(result.rejected, ['binds only the digest, names no reference for signedIdentity']);
     assert.match(
@@ -148,7 +121,7 @@ describe('sigstore discovery', () => {
       manifest: annotations,
     });
     await client.pushReferrer(digest, bundle, BUNDLE, entries);
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, {
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, {
       matchesManifestDigest: (d: Digest) => d === digest,
       matchesDockerReference: () => true,
       acceptsDigestOnly: true,
@@ -171,7 +144,7 @@ describe('sigstore discovery', () => {
       entries = await client.pushReferrer(digest, bundle, BUNDLE, entries, { index: annotations });
     }
     await client.pushReferrer(digest, keyBundle(trusted.privateKey, digest, name), BUNDLE, entries);
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations, {
       maxBundles: 1,
     });
     assert.equal(result.accepted?.via, 'referrer-bundle');
@@ -181,7 +154,7 @@ describe('sigstore discovery', () => {
     const { client, digest, source, name, expectations } = await setup('discovery/oversized');
     const big = Buffer.concat([keyBundle(trusted.privateKey, digest, name), Buffer.alloc(300 << 10, 0x20)]);
     await client.pushReferrer(digest, big, BUNDLE);
-    const result = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const result = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(result.accepted, undefined);
     assert.match(result.explanation, /SIGSTORE_BUNDLE_TOO_LARGE/);
   });
@@ -197,14 +170,14 @@ describe('sigstore discovery', () => {
       listReferrers: () => Promise.reject(new Error('connection reset')),
       close: async () => {},
     };
-    const result = await discoverSigstoreSignature(failing, digest, undefined, trust, expectations);
+    const result = await discoverSigstoreSignature(failing, digest, undefined, state.trust, expectations);
     assert.equal(result.accepted, undefined);
     assert.equal(result.incomplete, true);
     assert.deepEqual(result.probes, [
       `tag ${digest.replace(':', '-')}.sig: no signatures`,
       'referrers: error: connection reset',
     ]);
-    const fine = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const fine = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(fine.incomplete, false);
   });
 
@@ -226,9 +199,9 @@ describe('sigstore discovery', () => {
       indexDigest,
       signedAttachment(trusted.privateKey, buildSigstorePayload(indexDigest, name, null)),
     );
-    const without = await discoverSigstoreSignature(source, digest, undefined, trust, expectations);
+    const without = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations);
     assert.equal(without.accepted, undefined);
-    const opted = await discoverSigstoreSignature(source, digest, undefined, trust, expectations, {
+    const opted = await discoverSigstoreSignature(source, digest, undefined, state.trust, expectations, {
       indexDigest,
     });
     assert.equal(opted.accepted?.via, 'attachment');

@@ -2,9 +2,14 @@
 // referrers with plain HTTP, independent of the docker transport under test.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { after, before } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { type Digest, parseDigest } from '../../../../src/image/digest.ts';
-import type { Signature } from '../../../../src/image/types.ts';
+import { compileSigstoreTrust, type SigstoreTrust } from '../../../../src/image/signature/sigstore/trust.ts';
+import { closeAllAgents } from '../../../../src/image/transports/docker/index.ts';
+import type { ImageSource, Signature } from '../../../../src/image/types.ts';
+import { type DockerTestEnv, dockerTestEnv } from '../../../helpers/docker-env.ts';
+import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 
 interface AttachmentLayer {
   mediaType: string;
@@ -175,4 +180,43 @@ export class RegistryClient {
       ),
     );
   }
+}
+
+/**
+ * A loopback registry and the real docker transport for discovery tests, started before and
+ * stopped after the file's tests: `trust` accepts `trusted`'s key; `push(repo)` pushes an image
+ * and opens a source on it by digest.
+ */
+export function discoveryRegistry(trusted: { publicKey: import('node:crypto').KeyObject }) {
+  let registry: TestRegistry;
+  let env: DockerTestEnv;
+  const sources: ImageSource[] = [];
+  const state = { trust: undefined as unknown as SigstoreTrust, host: '' };
+  before(async () => {
+    registry = await startRegistry();
+    env = await dockerTestEnv();
+    state.host = registry.host;
+    const pem = trusted.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    state.trust = await compileSigstoreTrust({ keyData: Buffer.from(pem).toString('base64') }, () =>
+      Promise.reject(new Error('no files')),
+    );
+  });
+  after(async () => {
+    for (const s of sources) await s.close();
+    await registry.stop();
+    await env.cleanup();
+    await closeAllAgents();
+  });
+  return {
+    state,
+    async push(repo: string) {
+      const client = new RegistryClient(registry.url, repo);
+      const digest = await client.pushImage('v1');
+      const source = await env.transport
+        .parseReference(`//${registry.host}/${repo}@${digest}`)
+        .newImageSource(env.ctx);
+      sources.push(source);
+      return { client, digest, source, name: `${registry.host}/${repo}` };
+    },
+  };
 }
