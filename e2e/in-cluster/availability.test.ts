@@ -117,7 +117,7 @@ describe('availability of the webhook during restarts', () => {
           ? true
           : undefined;
       },
-      120_000,
+      240_000,
       500,
     );
 
