@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eventually } from '../harness.ts';
 import type { NodeCluster } from '../node.ts';
 import { type BuiltImage, nodeCluster, portcullisImage } from './cluster.ts';
 import {
@@ -19,6 +18,7 @@ import {
   type Images,
   ok,
   podJson,
+  replacedPodsGone,
   testImages,
   testValues,
 } from './fixtures.ts';
@@ -93,33 +93,7 @@ describe('availability of the webhook during restarts', () => {
     await cluster?.stop();
   });
 
-  /** Waits until the Deployment's pods are its replicas alone: every replaced pod has exited. */
-  const replacedGone = () =>
-    eventually(
-      'every replaced pod gone',
-      async () => {
-        const pods = ok(
-          await cluster.kubectl([
-            'get',
-            'pods',
-            '-n',
-            releaseNs,
-            '-l',
-            'app.kubernetes.io/name=portcullis',
-            '-o',
-            'jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\\n"}{end}',
-          ]),
-          'webhook pods',
-        )
-          .split('\n')
-          .filter((line) => line.trim() !== '');
-        return pods.length === 3 && pods.every((line) => line.trim().split(' ').length === 1)
-          ? true
-          : undefined;
-      },
-      240_000,
-      500,
-    );
+  const replacedGone = () => replacedPodsGone(cluster, releaseNs);
 
   const assertNoneFailed = (counts: AdmissionCounts) => {
     assert.ok(counts.admitted > 0);

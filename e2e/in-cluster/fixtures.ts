@@ -325,6 +325,37 @@ export async function podPhase(cluster: NodeCluster, namespace: string, name: st
     .stdout;
 }
 
+/**
+ * Waits until no webhook pod in `namespace` is terminating. `rollout status` and `helm --wait`
+ * return once the new replicas are Ready; a replaced replica drains on (up to the chart's
+ * drainTimeout), answering on the API server's kept-alive connections, each at most once more.
+ */
+export async function replacedPodsGone(cluster: NodeCluster, namespace: string): Promise<void> {
+  await eventually(
+    'every replaced webhook pod gone',
+    async () => {
+      const pods = ok(
+        await cluster.kubectl([
+          'get',
+          'pods',
+          '-n',
+          namespace,
+          '-l',
+          'app.kubernetes.io/name=portcullis',
+          '-o',
+          'jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\\n"}{end}',
+        ]),
+        'webhook pods',
+      )
+        .split('\n')
+        .filter((line) => line.trim() !== '');
+      return pods.length > 0 && pods.every((line) => line.trim().split(' ').length === 1) ? true : undefined;
+    },
+    240_000,
+    500,
+  );
+}
+
 export async function waitRunning(cluster: NodeCluster, namespace: string, name: string): Promise<void> {
   await eventually(
     `pod ${namespace}/${name} Running`,

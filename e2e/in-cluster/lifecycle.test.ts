@@ -16,6 +16,7 @@ import {
   type Images,
   ok,
   podJson,
+  replacedPodsGone,
   testImages,
   testValues,
   waitRunning,
@@ -183,6 +184,9 @@ describe('a release over its life', () => {
         `${counts.failed} failed, ${counts.timedOut} timed out\n`,
     );
     assert.equal(counts.denied, 0, counts.errors.join('\n'));
+    // In force everywhere once the replaced replicas, which still answer in enforce mode on the
+    // connections the API server kept to them, have exited.
+    await replacedPodsGone(cluster, releaseNs);
     const warned = await cluster.kubectl(['apply', '-f', '-'], {
       input: podJson('unsigned-warn', appNs, unsigned),
     });
