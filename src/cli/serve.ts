@@ -703,12 +703,20 @@ ${formatFlags(flags)}
         ? `portcullis serve: policy CRDs: ${stop.message}\n`
         : `portcullis serve: ${stop}: finishing in-flight reviews\n`,
     );
-    await background?.stop();
+    // A step that fails is logged and the next one still runs: nothing may cut the drain short.
+    const step = async (context: string, run: () => Promise<void> | void) => {
+      try {
+        await run();
+      } catch (err) {
+        logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'shutdown');
+      }
+    };
+    await step('running pods', () => background?.stop());
     // A draining replica leads nothing: another one takes over policy status, reports and
     // certificate rotation now rather than after the drain.
-    await leadership?.release();
+    await step('leader election', () => leadership?.release());
     await server.close();
-    for (const s of stops) await s();
+    for (const s of stops) await step('controllers', s);
     return stop instanceof Error ? 1 : 0;
   },
 };
