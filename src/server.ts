@@ -69,6 +69,13 @@ export interface ServerConfig {
    * before it stops, so that the endpoint is gone from every kube-proxy first.
    */
   readonly shutdownDelayMs: number;
+  /**
+   * After the shutdown delay: how long to wait for clients to close their kept-alive connections
+   * before closing the ones left. 0 closes idle connections at once. An HTTP/1.1 server that
+   * closes an idle connection races a client sending on it, and the API server does not retry a
+   * POST cut so; waiting past the client's idle timeout (Go's is 90 s) leaves it no such race.
+   */
+  readonly drainTimeoutMs?: number;
   readonly cache: {
     readonly maxEntries: number;
     readonly allowedTtlMs: number;
@@ -128,8 +135,9 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   /**
-   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection, then stops
-   * accepting and finishes the reviews in flight.
+   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection, then up to
+   * drainTimeoutMs more until the clients have closed their connections, then stops accepting and
+   * finishes the reviews in flight.
    */
   close(): Promise<void>;
   /** The webhook's checks and pull secrets, for judging running pods as admissions are judged. */
@@ -355,6 +363,8 @@ export async function startServer(config: ServerConfig, components: Components):
       tlsSource.stop();
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      // Every connection still open closes after its next answer, or when its client lets it go.
+      await connectionsClosed(server, config.drainTimeoutMs ?? 0);
       closeUnused();
       // Reviews in flight are answered within the deadline; a connection still open past that is
       // cut rather than hold the exit until the kubelet's SIGKILL.
@@ -367,6 +377,16 @@ export async function startServer(config: ServerConfig, components: Components):
       logger.info('portcullis webhook stopped');
     },
   };
+}
+
+/** Resolves once the server has no open connection, or after `timeoutMs`. */
+async function connectionsClosed(server: HttpsServer, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const open = () =>
+    new Promise<number>((settle) => server.getConnections((err, count) => settle(err ? 0 : count)));
+  while (Date.now() < deadline && (await open()) > 0) {
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - Date.now()))));
+  }
 }
 
 /**

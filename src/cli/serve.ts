@@ -108,6 +108,11 @@ const flags = {
     metavar: 'DURATION',
     help: 'after SIGTERM, keep answering this long (each answer closing its connection) before the listener stops, so the endpoint is gone from every kube-proxy first; then in-flight reviews finish (default 2s; the Helm chart sets 10s) [PORTCULLIS_SHUTDOWN_DELAY]',
   },
+  'drain-timeout': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'after the shutdown delay, wait up to this long for clients to close their kept-alive connections (the API server closes an idle one after 90s) rather than close one a request may be on its way over; 0 closes them at once (default 0s; the Helm chart sets 95s) [PORTCULLIS_DRAIN_TIMEOUT]',
+  },
   mode: {
     type: 'string',
     metavar: 'MODE',
@@ -335,6 +340,11 @@ function durationFlag(pick: Pick, name: Parameters<Pick>[0], variable: string, f
 
 const HOUR_MS = 3_600_000;
 
+function drainTimeout(pick: Pick): number {
+  const text = pick('drain-timeout', 'DRAIN_TIMEOUT');
+  return text === undefined || text === '0' ? 0 : parseDuration('drain-timeout', text);
+}
+
 function shutdownDelay(pick: Pick): number {
   const text = pick('shutdown-delay', 'SHUTDOWN_DELAY');
   return text === undefined ? 2000 : parseDuration('shutdown-delay', text);
@@ -506,6 +516,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
       shutdownDelayMs: shutdownDelay(pick),
+      drainTimeoutMs: drainTimeout(pick),
       cache: {
         ...DEFAULT_CACHE_LIMITS,
         staleIfErrorMs: staleIfError(pick('stale-if-error', 'STALE_IF_ERROR')),
@@ -674,6 +685,7 @@ ${formatFlags(flags)}
     let stopped: Promise<string | Error> = terminated();
     let background: { stop(): Promise<void> } | undefined;
     const stops: (() => Promise<void> | void)[] = [];
+    let leadership: { release(): Promise<void> } | undefined;
     if (kube !== undefined) {
       const k = await import('../kube/index.ts');
       const api = k.kubeApi(kube.kubeconfig);
@@ -683,6 +695,7 @@ ${formatFlags(flags)}
         onError(err, 'leader election'),
       );
       leader.start();
+      leadership = leader;
       stops.push(() => leader.release());
       if (selfManaged !== undefined && certificates !== undefined) {
         const { planRotation } = await import('../webhook/cert-rotation.ts');
@@ -747,9 +760,20 @@ ${formatFlags(flags)}
         ? `portcullis serve: policy CRDs: ${stop.message}\n`
         : `portcullis serve: ${stop}: finishing in-flight reviews\n`,
     );
-    await background?.stop();
+    // A step that fails is logged and the next one still runs: nothing may cut the drain short.
+    const step = async (context: string, run: () => Promise<void> | void) => {
+      try {
+        await run();
+      } catch (err) {
+        logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'shutdown');
+      }
+    };
+    await step('running pods', () => background?.stop());
+    // A draining replica leads nothing: another one takes over policy status, reports and
+    // certificate rotation now rather than after the drain.
+    await step('leader election', () => leadership?.release());
     await server.close();
-    for (const s of stops) await s();
+    for (const s of stops) await step('controllers', s);
     return stop instanceof Error ? 1 : 0;
   },
 };
