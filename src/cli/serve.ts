@@ -1,5 +1,5 @@
 // `portcullis serve`: the admission webhook, from flags or PORTCULLIS_* environment variables.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS, DEFAULT_COMMAND_TIMEOUT_MS } from '../cache/index.ts';
@@ -651,8 +651,11 @@ ${formatFlags(flags)}
     const settings = resolveServeSettings(argv, io.env);
     const { selfManaged, kube } = settings;
     let tls = settings.tls;
+    // A certificate made for this run only, removed when it ends.
+    let generated: string | undefined;
     if (tls === undefined && selfManaged === undefined) {
       const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+      generated = dir;
       const pair = await writeSelfSignedCertificate(dir, ['localhost', hostname(), '127.0.0.1', '::1']);
       tls = { certPath: pair.certPath, keyPath: pair.keyPath };
       io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
@@ -774,6 +777,8 @@ ${formatFlags(flags)}
     await step('leader election', () => leadership?.release());
     await server.close();
     for (const s of stops) await step('controllers', s);
+    if (generated !== undefined)
+      await step('certificate', () => rm(generated, { recursive: true, force: true }));
     return stop instanceof Error ? 1 : 0;
   },
 };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -311,6 +312,10 @@ describe('portcullis serve', () => {
       const [code] = await once(child, 'exit');
       assert.equal(code, 0, stderr);
       assert.match(stderr, /SIGTERM: finishing in-flight reviews/);
+      // The certificate made for the run goes with it.
+      const written = /self-signed certificate written to (\/.*)\/tls\.crt/.exec(stderr)?.[1];
+      assert.ok(written !== undefined, stderr);
+      assert.equal(existsSync(written), false, `${written} left behind`);
     }
   });
 });
