@@ -287,6 +287,11 @@ export async function startServer(config: ServerConfig, components: Components):
   });
   await app.listen({ host: config.host, port: config.port });
   const closeUnused = trackUnusedConnections(app.server as HttpsServer);
+  // When a review last arrived (probes do not count: the kubelet sends them to the end).
+  let lastReviewAt = 0;
+  app.server.on('request', (request: { url?: string }) => {
+    if (request.url?.startsWith('/validate') || request.url?.startsWith('/mutate')) lastReviewAt = Date.now();
+  });
 
   // New connections get the new certificate; established ones keep theirs until they close.
   let served = tls;
@@ -364,7 +369,7 @@ export async function startServer(config: ServerConfig, components: Components):
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       // Every connection still open closes after its next answer, or when its client lets it go.
-      await connectionsClosed(server, config.drainTimeoutMs ?? 0);
+      await connectionsClosed(server, config.drainTimeoutMs ?? 0, () => lastReviewAt);
       closeUnused();
       // Reviews in flight are answered within the deadline; a connection still open past that is
       // cut rather than hold the exit until the kubelet's SIGKILL.
@@ -379,12 +384,27 @@ export async function startServer(config: ServerConfig, components: Components):
   };
 }
 
-/** Resolves once the server has no open connection, or after `timeoutMs`. */
-async function connectionsClosed(server: HttpsServer, timeoutMs: number): Promise<void> {
+/**
+ * While reviews keep arriving after the shutdown delay, the replica is still where traffic goes
+ * (every endpoint of the Service is terminating, as when all replicas are deleted at once, and
+ * kube-proxy falls back to the terminating ones): the drain goes on until none came for this long.
+ */
+const DRAIN_QUIET_MS = 2000;
+
+/**
+ * Resolves once the server has no open connection and no review arrived for DRAIN_QUIET_MS, or
+ * after `timeoutMs`.
+ */
+async function connectionsClosed(
+  server: HttpsServer,
+  timeoutMs: number,
+  lastReview: () => number,
+): Promise<void> {
+  if (timeoutMs <= 0) return;
   const deadline = Date.now() + timeoutMs;
   const open = () =>
     new Promise<number>((settle) => server.getConnections((err, count) => settle(err ? 0 : count)));
-  while (Date.now() < deadline && (await open()) > 0) {
+  while (Date.now() < deadline && ((await open()) > 0 || Date.now() - lastReview() < DRAIN_QUIET_MS)) {
     await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - Date.now()))));
   }
 }

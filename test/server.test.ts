@@ -257,6 +257,27 @@ describe('startServer shutdown with a drain timeout', () => {
     }
   });
 
+  it('while reviews keep arriving on new connections (every endpoint terminating), it keeps answering, and stops once they stop', async () => {
+    const server = await start(10_000);
+    const started = Date.now();
+    let stoppedAt = 0;
+    const closing = server.close().then(() => {
+      stoppedAt = Date.now();
+    });
+    const statuses: number[] = [];
+    // Well past the delay (300 ms): kube-proxy still sends this replica new connections.
+    while (Date.now() - started < 2500) {
+      statuses.push((await httpsRequest(`${server.url}/validate`, { ca, body: pod })).status);
+      await sleep(200);
+    }
+    const lastReview = Date.now();
+    await closing;
+    assert.ok(statuses.length >= 8, `${statuses.length} reviews`);
+    assert.deepEqual(new Set(statuses), new Set([200]));
+    // Two quiet seconds after the last review, not the drain timeout.
+    assert.ok(stoppedAt - lastReview < 4000, `stopped ${stoppedAt - lastReview} ms after the last review`);
+  });
+
   it('an idle connection its client keeps open is closed when the drain timeout ends', async () => {
     const server = await start(1000);
     const idle = await KeptAliveConnection.open(server.port, ca);
