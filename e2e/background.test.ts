@@ -92,7 +92,8 @@ describe('serve --verify-running', () => {
       ms,
     );
 
-  const serve = (interval: string) =>
+  // One identity for the processes of the tests below: each takes the Lease over at once.
+  const serve = (interval: string, identity = 'portcullis-background-0') =>
     startPortcullis(
       cluster,
       registry.work,
@@ -104,8 +105,7 @@ describe('serve --verify-running', () => {
         `--registries.d=${registry.registriesD}`,
         `--registries-conf=${registry.registriesConf}`,
       ],
-      // One identity for both processes: the second takes the Lease over at once.
-      { POD_NAMESPACE: 'portcullis-system', POD_NAME: 'portcullis-background-0' },
+      { POD_NAMESPACE: 'portcullis-system', POD_NAME: identity },
     );
   const metric = async (pattern: RegExp): Promise<number | undefined> => {
     const body = (await httpsRequest(`${portcullis.url}/metrics`, { ca: cluster.caPem })).body;
@@ -193,6 +193,23 @@ describe('serve --verify-running', () => {
     const metrics = await httpsRequest(`${portcullis.url}/metrics`, { ca: cluster.caPem });
     assert.match(metrics.body, /^portcullis_running_images\{result="fail"\} 1$/m);
     assert.match(metrics.body, /^portcullis_running_images\{result="pass"\} 2$/m);
+  });
+
+  test('a replica that does not hold the Lease keeps answering its probes and stops on SIGTERM', async () => {
+    const follower = await serve('1h', 'portcullis-background-follower');
+    try {
+      // Its verifier has nothing to do; the probes of the next seconds are answered at once.
+      for (let i = 0; i < 10; i++) {
+        const started = Date.now();
+        const health = await httpsRequest(`${follower.url}/healthz`, { ca: cluster.caPem, timeoutMs: 2000 });
+        assert.equal(health.status, 200);
+        assert.ok(Date.now() - started < 2000, `probe answered after ${Date.now() - started} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    } finally {
+      await follower.stop();
+    }
+    assert.match(follower.log(), /SIGTERM: finishing in-flight reviews/);
   });
 
   test('a signature deleted from the registry is noticed at the next scheduled scan', async () => {

@@ -1,20 +1,20 @@
-// The e2e harness: a real etcd and kube-apiserver on loopback, with a generated CA, an admin
-// kubeconfig and helpers to run kubectl and helm against them. Webhooks that run on the host are
+// The e2e harness's control plane: a real etcd and kube-apiserver on loopback, with a generated
+// CA, an admin kubeconfig and kubectl and helm acting with it. Webhooks that run on the host are
 // registered by `url:` (there is no kube-proxy and no in-cluster networking here); node.ts adds a
-// cluster with a node for what must run in pods.
+// cluster with a node for what must run in pods. The parts, as envtest splits them: binaries.ts,
+// processes.ts, ports.ts, pki.ts, kubeconfig.ts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { adminKubeconfig, createPki, type ServingCert, serviceAccountKubeconfig } from './pki.ts';
+import { join } from 'node:path';
+import { type Binaries, ensureBinaries } from './binaries.ts';
+import { adminKubeconfig, kubeClients, serviceAccountKubeconfig } from './kubeconfig.ts';
+import { createPki, type ServingCert } from './pki.ts';
+import { freePorts } from './ports.ts';
 import {
   type CommandOptions,
   type CommandResult,
-  freePorts,
   HarnessError,
   httpGet,
-  lastLines,
-  run,
   type Supervised,
   supervise,
   waitReady,
@@ -29,16 +29,6 @@ export {
   type HarnessErrorCode,
   run,
 } from './processes.ts';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const buildScript = join(repoRoot, 'e2e', 'tools', 'build.sh');
-
-export interface Binaries {
-  kubeApiserver: string;
-  kubectl: string;
-  etcd: string;
-  helm: string;
-}
 
 export interface WebhookRegistration {
   /** Names the configuration and its one webhook: a domain of three or more labels, e.g. check.e2e.example. */
@@ -94,49 +84,6 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Replaces built binaries, e.g. to prove how a component that cannot start is reported. */
   binaries?: Partial<Binaries>;
-}
-
-/** Builds (first run) or finds (cached) the binaries; see e2e/tools/build.sh. */
-export async function ensureBinaries(): Promise<Binaries> {
-  const pick = await buildBinaries(['kubernetes', 'etcd', 'helm']);
-  return {
-    kubeApiserver: pick('kube-apiserver'),
-    kubectl: pick('kubectl'),
-    etcd: pick('etcd'),
-    helm: pick('helm'),
-  };
-}
-
-/**
- * Builds (first run) or finds (cached) the binaries of `components` (build.sh's names) and returns
- * a lookup by binary name that fails for a binary build.sh did not report.
- */
-export async function buildBinaries(components: string[]): Promise<(binary: string) => string> {
-  const result = await run('bash', [buildScript, ...components], {
-    timeoutMs: 80 * 60_000,
-    stderrTo: process.stderr,
-  });
-  if (result.code !== 0) {
-    throw new HarnessError(
-      'E2E_BUILD_FAILED',
-      `building e2e binaries: ${lastLines(result.stderr, 25) || `build.sh exited with ${result.code}`}`,
-    );
-  }
-  const paths = new Map<string, string>();
-  for (const line of result.stdout.split('\n')) {
-    const at = line.indexOf('=');
-    if (at > 0) paths.set(line.slice(0, at), line.slice(at + 1));
-  }
-  return (name) => {
-    const path = paths.get(name);
-    if (path === undefined) {
-      throw new HarnessError(
-        'E2E_BUILD_FAILED',
-        `building e2e binaries: build.sh reported no path for ${name}`,
-      );
-    }
-    return path;
-  };
 }
 
 /**
@@ -277,29 +224,6 @@ export async function startCluster(options: StartOptions = {}): Promise<Cluster>
     await stop(true);
     throw error;
   }
-}
-
-export type KubeCommand = (args: string[], options?: CommandOptions) => Promise<CommandResult>;
-
-/** kubectl and helm acting with `kubeconfig`; helm keeps its cache and config in `helmHome`. */
-export function kubeClients(
-  binaries: { kubectl: string; helm: string },
-  kubeconfig: string,
-  helmHome: string,
-): { kubectl: KubeCommand; helm: KubeCommand } {
-  return {
-    kubectl: (args, opts = {}) => run(binaries.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], opts),
-    helm: (args, opts = {}) =>
-      run(binaries.helm, [`--kubeconfig=${kubeconfig}`, ...args], {
-        ...opts,
-        env: {
-          HELM_CACHE_HOME: join(helmHome, 'cache'),
-          HELM_CONFIG_HOME: join(helmHome, 'config'),
-          HELM_DATA_HOME: join(helmHome, 'data'),
-          ...opts.env,
-        },
-      }),
-  };
 }
 
 function webhookConfiguration(webhook: WebhookRegistration, caBundlePem: string): object {

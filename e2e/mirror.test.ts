@@ -258,17 +258,26 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
       if (previous === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = previous;
     }
-    const data = await cluster.kubectl([
-      'get',
-      'configmap',
-      'rel-portcullis-mirror-report',
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.data.report\\.json}',
-    ]);
-    const report = JSON.parse(data.stdout) as SyncReport;
+    const reportConfigMap = JSON.parse(
+      (
+        await cluster.kubectl([
+          'get',
+          'configmap',
+          'rel-portcullis-mirror-report',
+          '-n',
+          namespace,
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    ) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
+    const report = JSON.parse(reportConfigMap.data['report.json'] ?? '') as SyncReport;
     assert.equal(report.summary.copied, 1);
     assert.deepEqual(report.images[0]?.signatures, { copied: 1, created: 0, referrers: 1, attestations: 0 });
+    // The chart keeps this ConfigMap on uninstall; Helm adopts it on a reinstall only while its
+    // ownership label is the chart's.
+    const labels = reportConfigMap.metadata.labels;
+    assert.equal(labels['app.kubernetes.io/managed-by'], 'Helm');
+    assert.equal(labels['portcullis.dev/report'], 'sync');
   });
 });

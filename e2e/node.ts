@@ -10,8 +10,9 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBinaries, kubeClients } from './harness.ts';
+import { ensureNodeBinaries, type NodeBinaries } from './binaries.ts';
 import { buildScratchImages, pushOciImage } from './images.ts';
+import { clientKubeconfig, kubeClients } from './kubeconfig.ts';
 import { createPki, type Pki, type ServingCert } from './pki.ts';
 import {
   type CommandOptions,
@@ -29,17 +30,6 @@ const POD_CIDR = '10.244.0.0/24';
 const POD_GATEWAY = '10.244.0.1';
 const SERVICE_CIDR = '10.96.0.0/16';
 const REGISTRY_PORT = 5000;
-
-export interface NodeBinaries {
-  etcd: string;
-  kubeApiserver: string;
-  kubeControllerManager: string;
-  kubeScheduler: string;
-  kubelet: string;
-  kubeProxy: string;
-  kubectl: string;
-  helm: string;
-}
 
 /** What a test file needs to use a cluster another process started (see attachNodeCluster). */
 export interface NodeClusterInfo {
@@ -90,20 +80,6 @@ export interface NodeStartOptions {
   readyTimeoutMs?: number;
   /** Replaces built binaries, e.g. to prove how a component that cannot start is reported. */
   binaries?: Partial<NodeBinaries>;
-}
-
-export async function ensureNodeBinaries(): Promise<NodeBinaries> {
-  const pick = await buildBinaries(['kubernetes', 'etcd', 'helm', 'kubernetes-node']);
-  return {
-    etcd: pick('etcd'),
-    kubeApiserver: pick('kube-apiserver'),
-    kubeControllerManager: pick('kube-controller-manager'),
-    kubeScheduler: pick('kube-scheduler'),
-    kubelet: pick('kubelet'),
-    kubeProxy: pick('kube-proxy'),
-    kubectl: pick('kubectl'),
-    helm: pick('helm'),
-  };
 }
 
 /**
@@ -443,21 +419,6 @@ function controlPlaneServing(nodeIp: string, cert: { certPath: string; keyPath: 
     '--leader-elect=false',
     '--profiling=false',
   ];
-}
-
-function clientKubeconfig(
-  server: string,
-  caPath: string,
-  cert: { certPath: string; keyPath: string },
-): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'e2e', cluster: { server, 'certificate-authority': caPath } }],
-    users: [{ name: 'e2e', user: { 'client-certificate': cert.certPath, 'client-key': cert.keyPath } }],
-    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'e2e' } }],
-    'current-context': 'e2e',
-  });
 }
 
 function writeKubeconfigs(dir: string, server: string, pki: Pki, certs: NodeCerts) {

@@ -1,5 +1,5 @@
 // The certificates of an e2e cluster: a CA made with openssl, certificates it signs for servers and
-// clients, a service-account key, and kubeconfigs that use them.
+// clients, and a service-account key (kubeconfig.ts writes the kubeconfigs that use them).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -131,50 +131,4 @@ async function openssl(args: string[]): Promise<void> {
   if (result.code !== 0) {
     throw new HarnessError('E2E_CERT_FAILED', `openssl ${args[0]}: ${result.stderr.trim()}`);
   }
-}
-
-export function serviceAccountKubeconfig(
-  server: string,
-  pki: Pki,
-  user: string,
-  namespace: string,
-  token: string,
-): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'e2e',
-        cluster: { server, 'certificate-authority-data': Buffer.from(pki.caPem).toString('base64') },
-      },
-    ],
-    users: [{ name: user, user: { token } }],
-    contexts: [{ name: user, context: { cluster: 'e2e', user, namespace } }],
-    'current-context': user,
-  });
-}
-
-export function adminKubeconfig(server: string, pki: Pki): string {
-  const b64 = (pem: string) => Buffer.from(pem).toString('base64');
-  return JSON.stringify(
-    {
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'e2e', cluster: { server, 'certificate-authority-data': b64(pki.caPem) } }],
-      users: [
-        {
-          name: 'admin',
-          user: {
-            'client-certificate-data': b64(pki.admin.certPem),
-            'client-key-data': b64(pki.admin.keyPem),
-          },
-        },
-      ],
-      contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'admin' } }],
-      'current-context': 'e2e',
-    },
-    null,
-    2,
-  );
 }

@@ -4,7 +4,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 
 export type HarnessErrorCode =
   | 'E2E_BUILD_FAILED'
@@ -249,26 +248,6 @@ export function childEnv(): Record<string, string> {
   }
   env.NO_PROXY = '127.0.0.1,localhost';
   return env;
-}
-
-export async function freePorts(count: number): Promise<number[]> {
-  // Held open together so that the ports handed out differ from each other.
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => {
-      const server = createServer();
-      return new Promise<ReturnType<typeof createServer>>((settle, fail) => {
-        server.once('error', fail);
-        server.listen(0, '127.0.0.1', () => settle(server));
-      });
-    }),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('free port: no TCP address');
-    return address.port;
-  });
-  await Promise.all(servers.map((server) => new Promise((settle) => server.close(settle))));
-  return ports;
 }
 
 export interface TlsMaterial {

@@ -16,13 +16,15 @@ import {
   DockerTransport,
   imageCandidates,
   onRequest,
+  processEnvironment,
+  type RegistryBudget,
+  RegistrySession,
   registriesConfFor,
 } from './image/transports/docker/index.ts';
 import {
   type BackgroundObserver,
   createWorkloadPolicies,
   type DigestLookup,
-  type Evaluator,
   type ExceptionSource,
   type LastKnownGood,
   type LastResolution,
@@ -34,6 +36,7 @@ import {
   type PullSecretSource,
   RegistryResolver,
   type Resolver,
+  type TrustPolicy,
   type Verdict,
   type WorkloadPolicies,
 } from './policy/index.ts';
@@ -66,6 +69,13 @@ export interface ServerConfig {
    * before it stops, so that the endpoint is gone from every kube-proxy first.
    */
   readonly shutdownDelayMs: number;
+  /**
+   * After the shutdown delay: how long to wait for clients to close their kept-alive connections
+   * before closing the ones left. 0 closes idle connections at once. An HTTP/1.1 server that
+   * closes an idle connection races a client sending on it, and the API server does not retry a
+   * POST cut so; waiting past the client's idle timeout (Go's is 90 s) leaves it no such race.
+   */
+  readonly drainTimeoutMs?: number;
   readonly cache: {
     readonly maxEntries: number;
     readonly allowedTtlMs: number;
@@ -86,12 +96,14 @@ export interface SharedCacheConfig {
   readonly ca?: string;
   /** The key every replica signs and checks shared records with (at least 32 bytes). */
   readonly secret: Uint8Array;
+  /** Longest wait for one Redis command; default DEFAULT_REDIS_BOUNDS.commandTimeoutMs. */
+  readonly commandTimeoutMs?: number;
 }
 
 /** The parts a caller provides: the real ones in the CLI, fakes for faults in tests. */
 export interface Components {
   /** Loads and compiles the policy (and the trust material it names); throws when invalid. */
-  loadPolicy(path: string | undefined): Promise<Evaluator>;
+  loadPolicy(path: string | undefined): Promise<TrustPolicy>;
   readonly resolver: Resolver;
   readonly pullSecrets: PullSecretSource;
   /**
@@ -110,7 +122,7 @@ export interface Components {
 
 /** What the webhook needs of src/kube's startKube. */
 export interface PolicyCrds {
-  readonly policies: PolicySource<Evaluator>;
+  readonly policies: PolicySource<TrustPolicy>;
   readonly pullSecrets: PullSecretSource;
   /** Break-glass exceptions (ImageTrustException objects). */
   readonly exceptions?: ExceptionSource;
@@ -123,8 +135,9 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   /**
-   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection, then stops
-   * accepting and finishes the reviews in flight.
+   * Drains: keeps serving for shutdownDelayMs with every answer closing its connection, then up to
+   * drainTimeoutMs more until the clients have closed their connections, then stops accepting and
+   * finishes the reviews in flight.
    */
   close(): Promise<void>;
   /** The webhook's checks and pull secrets, for judging running pods as admissions are judged. */
@@ -149,6 +162,7 @@ async function openSharedCache(
     ...(config.password === undefined ? {} : { password: config.password }),
     ...(config.ca === undefined ? {} : { ca: config.ca }),
     ...DEFAULT_REDIS_BOUNDS,
+    ...(config.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: config.commandTimeoutMs }),
     onStateChange(state, reason) {
       metrics.sharedCacheEvent(state);
       if (state === 'unavailable')
@@ -169,7 +183,7 @@ export async function startServer(config: ServerConfig, components: Components):
   // With policy CRDs watched, a policy file applies only when one is named.
   const withFile = config.policyPath !== undefined || components.crds === undefined;
   const first = withFile ? await components.loadPolicy(config.policyPath) : undefined;
-  let evaluator: Evaluator | undefined = first;
+  let evaluator: TrustPolicy | undefined = first;
   let draining = false;
   // One set of caches for every policy: verdict keys carry the policy's hashes (for CRD
   // policies, every member's generation hash), so a change retires exactly its own entries.
@@ -212,6 +226,7 @@ export async function startServer(config: ServerConfig, components: Components):
             if (crds === undefined) throw new Error(crdsUnavailable());
             return crds.pullSecrets.secretsFor(context, signal);
           },
+          knownSecretsFor: (context) => crds?.pullSecrets.knownSecretsFor?.(context),
         };
   const workloads = createWorkloadPolicies({
     mode: config.mode,
@@ -272,6 +287,11 @@ export async function startServer(config: ServerConfig, components: Components):
   });
   await app.listen({ host: config.host, port: config.port });
   const closeUnused = trackUnusedConnections(app.server as HttpsServer);
+  // When a review last arrived (probes do not count: the kubelet sends them to the end).
+  let lastReviewAt = 0;
+  app.server.on('request', (request: { url?: string }) => {
+    if (request.url?.startsWith('/validate') || request.url?.startsWith('/mutate')) lastReviewAt = Date.now();
+  });
 
   // New connections get the new certificate; established ones keep theirs until they close.
   let served = tls;
@@ -348,6 +368,8 @@ export async function startServer(config: ServerConfig, components: Components):
       tlsSource.stop();
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      // Every connection still open closes after its next answer, or when its client lets it go.
+      await connectionsClosed(server, config.drainTimeoutMs ?? 0, () => lastReviewAt);
       closeUnused();
       // Reviews in flight are answered within the deadline; a connection still open past that is
       // cut rather than hold the exit until the kubelet's SIGKILL.
@@ -360,6 +382,31 @@ export async function startServer(config: ServerConfig, components: Components):
       logger.info('portcullis webhook stopped');
     },
   };
+}
+
+/**
+ * While reviews keep arriving after the shutdown delay, the replica is still where traffic goes
+ * (every endpoint of the Service is terminating, as when all replicas are deleted at once, and
+ * kube-proxy falls back to the terminating ones): the drain goes on until none came for this long.
+ */
+const DRAIN_QUIET_MS = 2000;
+
+/**
+ * Resolves once the server has no open connection and no review arrived for DRAIN_QUIET_MS, or
+ * after `timeoutMs`.
+ */
+async function connectionsClosed(
+  server: HttpsServer,
+  timeoutMs: number,
+  lastReview: () => number,
+): Promise<void> {
+  if (timeoutMs <= 0) return;
+  const deadline = Date.now() + timeoutMs;
+  const open = () =>
+    new Promise<number>((settle) => server.getConnections((err, count) => settle(err ? 0 : count)));
+  while (Date.now() < deadline && ((await open()) > 0 || Date.now() - lastReview() < DRAIN_QUIET_MS)) {
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - Date.now()))));
+  }
 }
 
 /**
@@ -384,7 +431,7 @@ function trackUnusedConnections(server: HttpsServer): () => void {
  * and Docker pull them (docker.io/library); `registries-conf` as CRI-O and Podman pull them, by
  * the aliases and unqualified-search registries of registries.conf.
  */
-export type ShortNameMode = 'docker' | 'registries-conf';
+export type ShortNameRules = 'docker' | 'registries-conf';
 
 /** Where the production components read registry configuration (`serve` flags). */
 export interface RegistrySettings {
@@ -392,7 +439,9 @@ export interface RegistrySettings {
   readonly registriesConfPath: string | undefined;
   readonly authFilePath: string | undefined;
   /** Default `docker`: a registries.conf given for mirrors alone must not change what short names mean. */
-  readonly shortNames?: ShortNameMode;
+  readonly shortNames?: ShortNameRules;
+  /** Request budgets by registry (docker.io, host:port); registries without one are not metered. */
+  readonly budgets?: ReadonlyMap<string, RegistryBudget>;
 }
 
 /** HEAD of the tag at each pull source of registries.conf (mirrors first), like a pull would. */
@@ -430,8 +479,11 @@ const keyLoaders = {
  */
 export function productionComponents(
   settings: RegistrySettings,
-  transport: DockerTransport = new DockerTransport(),
-): Components & { compilePolicy(text: string): Promise<Evaluator> } {
+  transport: DockerTransport = new DockerTransport(
+    processEnvironment(),
+    new RegistrySession(settings.budgets === undefined ? {} : { budgets: settings.budgets }),
+  ),
+): Components & { compilePolicy(text: string): Promise<TrustPolicy> } {
   const context: SystemContext = {
     ...(settings.registriesDirPath === undefined ? {} : { registriesDirPath: settings.registriesDirPath }),
     ...(settings.registriesConfPath === undefined ? {} : { registriesConfPath: settings.registriesConfPath }),

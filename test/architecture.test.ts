@@ -4,6 +4,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { requirementTypes } from '../src/image/signature/index.ts';
+import { policyCrd } from '../src/policy/crd/schema.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const src = join(root, 'src');
@@ -155,5 +157,52 @@ describe('architecture: dependency directions', () => {
       .filter(([, files]) => files.size > 1)
       .map(([pkg, files]) => `${pkg}: ${[...files].join(', ')}`);
     assert.deepEqual(shared, []);
+  });
+});
+
+describe('architecture: requirement types', () => {
+  const imageSide = 'src/image/signature/requirements';
+  const crdSide = 'src/policy/crd/requirements';
+  const shared: Record<string, readonly string[]> = {
+    [imageSide]: ['index.ts', 'types.ts', 'key-sources.ts', 'signatures.ts'],
+    [crdSide]: ['index.ts', 'types.ts'],
+  };
+  const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const registered = Object.keys(requirementTypes);
+
+  it('each registered type has one module in each requirement folder, and each module is registered', () => {
+    for (const dir of [imageSide, crdSide]) {
+      const modules = readdirSync(join(root, dir)).filter((f) => !shared[dir]!.includes(f));
+      assert.deepEqual(modules.sort(), registered.map((n) => `${kebab(n)}.ts`).sort(), dir);
+    }
+  });
+
+  it('outside the requirement folders, no code switches on a requirement type', () => {
+    const literal = new RegExp(`(\\.type\\s*[!=]==?\\s*|case\\s+)['"](${registered.join('|')})['"]`);
+    const naming = listTs(src)
+      .map((abs) => relative(root, abs))
+      .filter((f) => !under(f, imageSide) && !under(f, crdSide) && f !== 'src/policy/crd/schema.ts')
+      .filter((f) => literal.test(readFileSync(join(root, f), 'utf8')));
+    assert.deepEqual(naming, []);
+  });
+
+  it('the CRD schema offers exactly the registered types', () => {
+    const crd = JSON.stringify(policyCrd('ClusterImagePolicy'));
+    const offered = /"type":\{"type":"string","enum":(\[[^\]]*\])\}/.exec(
+      crd.slice(crd.indexOf('"default":{')),
+    );
+    assert.ok(offered, 'no requirement type enum in the CRD schema');
+    assert.deepEqual((JSON.parse(offered[1]!) as string[]).sort(), [...registered].sort());
+  });
+
+  it('only the registries and the signature barrel import a type module at run time', () => {
+    const typeModule = (p: string) =>
+      [imageSide, crdSide].some((d) => under(p, d) && !shared[d]!.some((s) => p === `${d}/${s}`));
+    const inFolders = (p: string) =>
+      under(p, imageSide) || under(p, crdSide) || p === 'src/image/signature/index.ts';
+    assert.deepEqual(
+      violations((i) => i.local && !i.typeOnly && typeModule(i.target) && !inFolders(i.file)),
+      [],
+    );
   });
 });

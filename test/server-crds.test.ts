@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DockerReference } from '../src/image/index.ts';
 import { type KubeIntegration, startKube } from '../src/kube/index.ts';
-import type { CheckObserver, Evaluator, PullCredentials } from '../src/policy/index.ts';
+import type { CheckObserver, PullCredentials, TrustPolicy } from '../src/policy/index.ts';
 import {
   type Components,
   type PolicyCrds,
@@ -95,8 +95,8 @@ async function readyz(server: RunningServer): Promise<number> {
 /** A started controller over `cluster`, compiling with `compile`. */
 async function kubeOver(
   cluster: FakeCluster,
-  compile: (text: string) => Promise<Evaluator> | Evaluator,
-): Promise<KubeIntegration<Evaluator>> {
+  compile: (text: string) => Promise<TrustPolicy> | TrustPolicy,
+): Promise<KubeIntegration<TrustPolicy>> {
   return startKube({
     api: cluster,
     compile,
@@ -124,7 +124,7 @@ function components(crds: Promise<PolicyCrds>, extra: Partial<Components> = {}):
 
 describe('startServer with policy CRDs: the real policy engine', () => {
   let cluster: FakeCluster;
-  let kube: KubeIntegration<Evaluator>;
+  let kube: KubeIntegration<TrustPolicy>;
   let server: RunningServer;
 
   before(async () => {
@@ -280,7 +280,7 @@ describe('startServer with policy CRDs: before and without the first sync', () =
 /** Evaluators that need the image, counting their evaluations, one per compiled policy text. */
 class CountingCompiler {
   readonly byText = new Map<string, FakeEvaluator[]>();
-  compile = (text: string): Evaluator => {
+  compile = (text: string): TrustPolicy => {
     const e = new FakeEvaluator();
     e.policyHash = createHash('sha256').update(text).digest('hex');
     this.byText.set(text, [...(this.byText.get(text) ?? []), e]);

@@ -142,3 +142,151 @@ describe('startServer over HTTPS', () => {
     await assert.rejects(httpsRequest(`${server.url}/healthz`, { ca }), { code: 'ECONNREFUSED' });
   });
 });
+
+/**
+ * One kept-alive HTTP/1.1 connection written to by hand, as the API server's Go client keeps one
+ * in its pool: the test decides when a request goes over it, as the client may at any moment.
+ */
+class KeptAliveConnection {
+  readonly #socket: ReturnType<typeof connect>;
+  #received = '';
+  #closed = false;
+  readonly closed: Promise<void>;
+
+  private constructor(socket: ReturnType<typeof connect>) {
+    this.#socket = socket;
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      this.#received += d;
+    });
+    socket.on('error', () => {});
+    this.closed = new Promise((settle) =>
+      socket.once('close', () => {
+        this.#closed = true;
+        settle();
+      }),
+    );
+  }
+
+  static async open(port: number, ca: Buffer): Promise<KeptAliveConnection> {
+    const socket = connect({ host: '127.0.0.1', port, ca });
+    await new Promise((r, j) => socket.once('secureConnect', r).once('error', j));
+    return new KeptAliveConnection(socket);
+  }
+
+  /** POSTs `body` and resolves with the status line and headers of the answer, or rejects when the connection ends first. */
+  async post(path: string, body: unknown): Promise<{ status: number; headers: string }> {
+    if (this.#closed) throw new Error('the server closed the connection');
+    const payload = JSON.stringify(body);
+    this.#received = '';
+    this.#socket.write(
+      `POST ${path} HTTP/1.1\r\nhost: webhook\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+    );
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const end = this.#received.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const headers = this.#received.slice(0, end);
+        const length = Number(/content-length: (\d+)/i.exec(headers)?.[1] ?? 0);
+        if (Buffer.byteLength(this.#received.slice(end + 4)) >= length) {
+          return { status: Number(headers.split(' ')[1]), headers: headers.toLowerCase() };
+        }
+      }
+      if (this.#closed) throw new Error('the server closed the connection before answering');
+      if (Date.now() > deadline) throw new Error('no answer within 5 s');
+      await sleep(10);
+    }
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+describe('startServer shutdown with a drain timeout', () => {
+  let dir: string;
+  let ca: Buffer;
+  const SHUTDOWN_DELAY_MS = 300;
+  const pod = review('', 'Pod', workload('', 'Pod', podSpec(['registry.example/team/app:1'])));
+
+  const start = (drainTimeoutMs: number) =>
+    startServer(serverConfig(dir, { shutdownDelayMs: SHUTDOWN_DELAY_MS, drainTimeoutMs, deadlineMs: 2000 }), {
+      async loadPolicy() {
+        return new FakeEvaluator();
+      },
+      resolver: new FakeResolver(),
+      pullSecrets: new FakePullSecrets(),
+    });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-drain-'));
+    ca = await readFile((await writeSelfSignedCertificate(dir, ['127.0.0.1'])).certPath);
+    await writeFile(join(dir, 'policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}');
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a review sent on an idle kept-alive connection after the shutdown delay is answered, and the server stops once its client closes', async () => {
+    const server = await start(10_000);
+    try {
+      const pooled = await KeptAliveConnection.open(server.port, ca);
+      const spare = await KeptAliveConnection.open(server.port, ca);
+      assert.equal((await pooled.post('/validate', pod)).status, 200);
+      const started = Date.now();
+      let stopped = false;
+      const closing = server.close().then(() => {
+        stopped = true;
+      });
+      // Past the delay, where an idle connection used to be closed under the client's feet.
+      await sleep(SHUTDOWN_DELAY_MS + 700);
+      const late = await pooled.post('/validate', pod);
+      assert.equal(late.status, 200);
+      assert.match(late.headers, /\nconnection: close/);
+      await pooled.closed;
+      // A connection dialled ahead and never used is the client's to use too.
+      const first = await spare.post('/validate', pod);
+      assert.equal(first.status, 200);
+      await spare.closed;
+      await closing;
+      assert.ok(Date.now() - started < 5000, `stopped ${Date.now() - started} ms after close()`);
+      assert.equal(stopped, true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('while reviews keep arriving on new connections (every endpoint terminating), it keeps answering, and stops once they stop', async () => {
+    const server = await start(10_000);
+    const started = Date.now();
+    let stoppedAt = 0;
+    const closing = server.close().then(() => {
+      stoppedAt = Date.now();
+    });
+    const statuses: number[] = [];
+    // Well past the delay (300 ms): kube-proxy still sends this replica new connections.
+    while (Date.now() - started < 2500) {
+      statuses.push((await httpsRequest(`${server.url}/validate`, { ca, body: pod })).status);
+      await sleep(200);
+    }
+    const lastReview = Date.now();
+    await closing;
+    assert.ok(statuses.length >= 8, `${statuses.length} reviews`);
+    assert.deepEqual(new Set(statuses), new Set([200]));
+    // Two quiet seconds after the last review, not the drain timeout.
+    assert.ok(stoppedAt - lastReview < 4000, `stopped ${stoppedAt - lastReview} ms after the last review`);
+  });
+
+  it('an idle connection its client keeps open is closed when the drain timeout ends', async () => {
+    const server = await start(1000);
+    const idle = await KeptAliveConnection.open(server.port, ca);
+    assert.equal((await idle.post('/validate', pod)).status, 200);
+    const started = Date.now();
+    await server.close();
+    await idle.closed;
+    const took = Date.now() - started;
+    assert.ok(took >= SHUTDOWN_DELAY_MS + 1000 - 50, `closed after ${took} ms`);
+    assert.ok(took < SHUTDOWN_DELAY_MS + 1000 + 2000, `closed after ${took} ms`);
+  });
+});

@@ -9,7 +9,7 @@ import type { NodeCluster } from '../node.ts';
 import { type BuiltImage, nodeCluster, portcullisImage } from './cluster.ts';
 import {
   type AdmissionCounts,
-  admissionStream,
+  admissionsDuring,
   appNamespace,
   chart,
   clusterImagePolicy,
@@ -18,6 +18,7 @@ import {
   type Images,
   ok,
   podJson,
+  replacedPodsGone,
   testImages,
   testValues,
 } from './fixtures.ts';
@@ -92,40 +93,33 @@ describe('availability of the webhook during restarts', () => {
     await cluster?.stop();
   });
 
-  // Measured on 2026-12-06: 4 failures in 614, then 2 in 1351. The API server keeps connections to
-  // a replica alive through its Service (kube-proxy's endpoint removal moves only new connections);
-  // the replica stops its server 2 s after SIGTERM (shutdownDelayMs), and a request arriving on
-  // such a connection then gets fastify's 503 while closing ("the server is currently unable to
-  // handle the request"), or a reset / broken pipe when it races the closing of idle connections.
-  // The fix belongs to the webhook's drain (src/server.ts): answer normally with `Connection: close`
-  // while draining, so the client reconnects to a ready replica, before closing.
-  test('no admission fails or times out while kubectl rollout restart replaces every replica', {
-    todo: 'issue 15: 503s from a closing replica on kept-alive connections',
-  }, async () => {
-    const stream = admissionStream(cluster, appNs, signed, RATE);
-    await sleep(3_000);
-    ok(
-      await cluster.kubectl(['rollout', 'restart', `deployment/${deployment}`, '-n', releaseNs]),
-      'rollout restart',
-    );
-    await rolledOut();
-    await sleep(5_000);
-    const counts = await stream.stop();
-    report('rollout restart', counts);
+  const replacedGone = () => replacedPodsGone(cluster, releaseNs);
+
+  const assertNoneFailed = (counts: AdmissionCounts) => {
     assert.ok(counts.admitted > 0);
     assert.deepEqual(
       { denied: counts.denied, failed: counts.failed, timedOut: counts.timedOut },
       { denied: 0, failed: 0, timedOut: 0 },
       counts.errors.join('\n'),
     );
+  };
+
+  // Counted until every replaced pod has exited, so the end of each drain is inside the count.
+  test('no admission fails or times out while kubectl rollout restart replaces every replica', async () => {
+    const counts = await admissionsDuring(cluster, appNs, signed, RATE, async () => {
+      ok(
+        await cluster.kubectl(['rollout', 'restart', `deployment/${deployment}`, '-n', releaseNs]),
+        'rollout restart',
+      );
+      await rolledOut();
+      await replacedGone();
+    });
+    report('rollout restart', counts);
+    assertNoneFailed(counts);
   });
 
-  // Measured on 2026-12-06: 0 failures in 202, then 2 in 469 under load 20-28, both 503s 10 and 16 s
-  // after the delete: the API object goes at once, the kubelet stops the container later with
-  // SIGTERM, and the replica's drain fails the same way as above.
-  test('no admission fails or times out while one replica is deleted with --grace-period=0', {
-    todo: 'issue 15: 503s from a closing replica on kept-alive connections',
-  }, async () => {
+  test('no admission fails or times out while one replica is deleted with --grace-period=0', async () => {
+    await replacedGone();
     const pod = ok(
       await cluster.kubectl([
         'get',
@@ -139,43 +133,43 @@ describe('availability of the webhook during restarts', () => {
       ]),
       'a webhook pod',
     );
-    const stream = admissionStream(cluster, appNs, signed, RATE);
-    await sleep(3_000);
-    ok(
-      await cluster.kubectl(['delete', 'pod', pod, '-n', releaseNs, '--grace-period=0', '--force']),
-      'delete --grace-period=0',
-    );
-    await sleep(2_000);
-    await rolledOut();
-    await sleep(5_000);
-    const counts = await stream.stop();
+    const counts = await admissionsDuring(cluster, appNs, signed, RATE, async () => {
+      ok(
+        await cluster.kubectl(['delete', 'pod', pod, '-n', releaseNs, '--grace-period=0', '--force']),
+        'delete --grace-period=0',
+      );
+      await sleep(2_000);
+      await rolledOut();
+      await replacedGone();
+    });
     report('one pod deleted with --grace-period=0', counts);
-    assert.ok(counts.admitted > 0);
-    assert.deepEqual(
-      { denied: counts.denied, failed: counts.failed, timedOut: counts.timedOut },
-      { denied: 0, failed: 0, timedOut: 0 },
-      counts.errors.join('\n'),
-    );
+    assertNoneFailed(counts);
   });
 
   test('with every replica deleted at once and failurePolicy Fail, the Deployment comes back by itself', async () => {
-    const stream = admissionStream(cluster, appNs, signed, RATE);
-    ok(
-      await cluster.kubectl([
-        'delete',
-        'pods',
-        '-n',
-        releaseNs,
-        '-l',
-        'app.kubernetes.io/name=portcullis',
-        '--wait=false',
-      ]),
-      'delete every replica',
+    const counts = await admissionsDuring(
+      cluster,
+      appNs,
+      signed,
+      RATE,
+      async () => {
+        ok(
+          await cluster.kubectl([
+            'delete',
+            'pods',
+            '-n',
+            releaseNs,
+            '-l',
+            'app.kubernetes.io/name=portcullis',
+            '--wait=false',
+          ]),
+          'delete every replica',
+        );
+        await sleep(2_000);
+        await rolledOut();
+      },
+      { leadMs: 0 },
     );
-    await sleep(2_000);
-    await rolledOut();
-    await sleep(5_000);
-    const counts = await stream.stop();
     // Refusals while no replica answers are what failurePolicy Fail means; the point is the return.
     report('every replica deleted at once', counts);
     const created = await cluster.kubectl(['apply', '-f', '-'], {

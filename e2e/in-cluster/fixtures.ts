@@ -9,6 +9,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type GnupgHome, gnupgHome } from '../../test/image/signature/gnupg.ts';
 import { type CommandResult, eventually, HarnessError, run } from '../harness.ts';
@@ -180,7 +181,7 @@ export async function testImages(cluster: NodeCluster): Promise<Images> {
     registriesD,
     push,
     pushGpgSigned: (repoTag) => signingCopy(repoTag, [`--sign-by=${gpgFingerprint}`]),
-    async pushCosignSigned(repoTag, registry = cluster.registry, dockerConfig) {
+    async pushCosignSigned(repoTag, registry = cluster.registry, dockerConfig, identity) {
       const pushed = await push(
         repoTag,
         registry,
@@ -194,6 +195,7 @@ export async function testImages(cluster: NodeCluster): Promise<Images> {
           `--key=${join(work, 'cosign.key')}`,
           '--tlog-upload=false',
           '--allow-http-registry',
+          ...(identity === undefined ? [] : [`--sign-container-identity=${identity}`]),
           pushed,
         ],
         {
@@ -323,6 +325,37 @@ export async function podPhase(cluster: NodeCluster, namespace: string, name: st
     .stdout;
 }
 
+/**
+ * Waits until no webhook pod in `namespace` is terminating. `rollout status` and `helm --wait`
+ * return once the new replicas are Ready; a replaced replica drains on (up to the chart's
+ * drainTimeout), answering on the API server's kept-alive connections, each at most once more.
+ */
+export async function replacedPodsGone(cluster: NodeCluster, namespace: string): Promise<void> {
+  await eventually(
+    'every replaced webhook pod gone',
+    async () => {
+      const pods = ok(
+        await cluster.kubectl([
+          'get',
+          'pods',
+          '-n',
+          namespace,
+          '-l',
+          'app.kubernetes.io/name=portcullis',
+          '-o',
+          'jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\\n"}{end}',
+        ]),
+        'webhook pods',
+      )
+        .split('\n')
+        .filter((line) => line.trim() !== '');
+      return pods.length > 0 && pods.every((line) => line.trim().split(' ').length === 1) ? true : undefined;
+    },
+    240_000,
+    500,
+  );
+}
+
 export async function waitRunning(cluster: NodeCluster, namespace: string, name: string): Promise<void> {
   await eventually(
     `pod ${namespace}/${name} Running`,
@@ -347,10 +380,39 @@ export interface AdmissionCounts {
 }
 
 /**
+ * Counts the admissions of `perSecond` dry-run Pod creations with `image` sent while `during` runs
+ * (from `leadMs` before it starts to `trailMs` after it ends); the stream stops however `during`
+ * ends, so a failing test leaves no timer sending requests.
+ */
+export async function admissionsDuring(
+  cluster: NodeCluster,
+  namespace: string,
+  image: string,
+  perSecond: number,
+  during: () => Promise<void>,
+  { leadMs = 3_000, trailMs = 5_000 }: { leadMs?: number; trailMs?: number } = {},
+): Promise<AdmissionCounts> {
+  const stream = admissionStream(cluster, namespace, image, perSecond);
+  const run = async () => {
+    await sleep(leadMs);
+    await during();
+    await sleep(trailMs);
+  };
+  // Stopped on both paths: the requests in flight settle before the test moves on.
+  const outcome = await run().then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  const counts = await stream.stop();
+  if (outcome !== undefined) throw outcome.err;
+  return counts;
+}
+
+/**
  * Sends `perSecond` dry-run Pod creations (so each one is admitted by the webhooks and none is
  * stored) with `image` to the API server until stop() is called; stop() waits for the answers.
  */
-export function admissionStream(
+function admissionStream(
   cluster: NodeCluster,
   namespace: string,
   image: string,

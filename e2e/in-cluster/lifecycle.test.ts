@@ -5,18 +5,18 @@
 // container's own message in the pod's status, and nothing is admitted meanwhile.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../harness.ts';
 import type { NodeCluster } from '../node.ts';
 import { type BuiltImage, nodeCluster, portcullisImage } from './cluster.ts';
 import {
-  admissionStream,
+  admissionsDuring,
   appNamespace,
   cosignSigned,
   helmInstall,
   type Images,
   ok,
   podJson,
+  replacedPodsGone,
   testImages,
   testValues,
   waitRunning,
@@ -166,19 +166,27 @@ describe('a release over its life', () => {
       input: podJson('unsigned-enforce', appNs, unsigned),
     });
     assert.match(denied.stderr, /denied the request/);
-    const stream = admissionStream(cluster, appNs, signed, 20);
-    await sleep(2_000);
-    ok(
-      await helmInstall(cluster, release, releaseNs, values('warn'), ['--wait', '--timeout=300s']),
-      'upgrade',
+    const counts = await admissionsDuring(
+      cluster,
+      appNs,
+      signed,
+      20,
+      async () => {
+        ok(
+          await helmInstall(cluster, release, releaseNs, values('warn'), ['--wait', '--timeout=300s']),
+          'upgrade',
+        );
+      },
+      { leadMs: 2_000, trailMs: 3_000 },
     );
-    await sleep(3_000);
-    const counts = await stream.stop();
     process.stderr.write(
       `e2e: helm upgrade to warn: ${counts.sent} sent, ${counts.admitted} admitted, ${counts.denied} denied, ` +
         `${counts.failed} failed, ${counts.timedOut} timed out\n`,
     );
     assert.equal(counts.denied, 0, counts.errors.join('\n'));
+    // In force everywhere once the replaced replicas, which still answer in enforce mode on the
+    // connections the API server kept to them, have exited.
+    await replacedPodsGone(cluster, releaseNs);
     const warned = await cluster.kubectl(['apply', '-f', '-'], {
       input: podJson('unsigned-warn', appNs, unsigned),
     });

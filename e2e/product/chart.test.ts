@@ -408,8 +408,10 @@ describe('helm chart against the real API server', () => {
     const pod = spec.template.spec;
     const args = pod.containers[0]?.args ?? [];
     assert.ok(args.includes('--shutdown-delay=10s'), args.join(' '));
-    // The grace period covers the drain (10 s) and a review answered at its deadline (9 s).
-    assert.ok(pod.terminationGracePeriodSeconds > 10 + 9, String(pod.terminationGracePeriodSeconds));
+    // Past the 90 s after which the API server's client closes an idle connection.
+    assert.ok(args.includes('--drain-timeout=95s'), args.join(' '));
+    // The grace period covers the delay (10 s), the drain (95 s) and a review answered at its deadline (9 s).
+    assert.ok(pod.terminationGracePeriodSeconds > 10 + 95 + 9, String(pod.terminationGracePeriodSeconds));
     assert.equal(pod.containers[0]?.readinessProbe.periodSeconds, 2);
     assert.deepEqual(pod.topologySpreadConstraints, [
       {

@@ -236,7 +236,8 @@ export async function startPortcullis(
       throw new Error(`portcullis serve exited with ${child.exitCode} before it was ready:\n${readLog()}`);
     }
     const ca = options.servingCert === false ? undefined : cluster.caPem;
-    const ready = await httpsRequest(`${url}/readyz`, { ca }).catch(() => undefined);
+    // A probe that hangs (a blocked event loop) counts as not ready, as the kubelet's would.
+    const ready = await httpsRequest(`${url}/readyz`, { ca, timeoutMs: 2000 }).catch(() => undefined);
     if (ready?.status === 200) break;
     if (Date.now() > deadline) {
       await stop();

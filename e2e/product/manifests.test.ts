@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { ensureBinaries, run } from '../harness.ts';
+import { ensureBinaries } from '../binaries.ts';
+import { run } from '../harness.ts';
 import { repoRoot } from './fixtures.ts';
 
 const committed = join(repoRoot, 'manifests', 'portcullis.yaml');

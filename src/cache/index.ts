@@ -80,10 +80,11 @@ export class Coalescer<V> {
 }
 
 export {
+  DEFAULT_COMMAND_TIMEOUT_MS,
   type KeyValueStore,
-  type Lease,
   NO_SHARED_CACHE,
   type RecordKind,
+  type RecordLease,
   type SharedCache,
   type SharedHit,
   sharedCache,

@@ -7,7 +7,7 @@
 // them after one; it reconnects in the background and takes TLS (`rediss://`) and ACL
 // credentials from the URL. A circuit breaker on top stops asking a failing server at all.
 import { Redis } from 'ioredis';
-import type { KeyValueStore } from './shared.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, type KeyValueStore } from './shared.ts';
 
 export interface RedisSettings {
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS. */
@@ -26,7 +26,7 @@ export interface RedisSettings {
 }
 
 export const DEFAULT_REDIS_BOUNDS = {
-  commandTimeoutMs: 100,
+  commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
   breakerFailures: 3,
   breakerOpenMs: 5000,
 } as const;

@@ -6,6 +6,15 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
  * A key-value store shared by the replicas (src/cache/redis.ts). Every method is bounded in
  * time and never throws: an unavailable store answers like an empty one.
  */
+/**
+ * How long one shared-cache command may take (serve --cache-timeout). Not 100 ms: the bound races
+ * the event loop as well as Redis, and an event loop busy verifying a storm of new images held
+ * replies 130-230 ms on a loaded 2-core machine, so a 100 ms bound opened the breaker in every
+ * such storm (test/bench/storm.bench.ts --cache-timeouts, docs/availability.md). A frozen Redis
+ * costs an admission at most three of these before the breaker opens.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+
 export interface KeyValueStore {
   /** The values of `keys` (undefined where absent or on failure). */
   get(keys: readonly string[]): Promise<readonly (string | undefined)[]>;
@@ -28,7 +37,7 @@ export interface SharedHit<T> {
 }
 
 /** A lease on one piece of work; release() when done (it expires by itself otherwise). */
-export interface Lease {
+export interface RecordLease {
   release(): void;
 }
 
@@ -46,7 +55,7 @@ export interface SharedCache {
    * The lease on `kind`/`key` for `ttlMs`, or `held` when another replica holds it (a store that
    * cannot be reached grants it: the caller then works alone).
    */
-  lease(kind: RecordKind, key: string, ttlMs: number): Promise<Lease | 'held'>;
+  lease(kind: RecordKind, key: string, ttlMs: number): Promise<RecordLease | 'held'>;
   /**
    * Waits for the holder of the lease to publish the record: the record, or undefined when the
    * lease ends without one, `waitMs` passes, or `signal` aborts.
@@ -61,7 +70,7 @@ export interface SharedCache {
   close(): Promise<void>;
 }
 
-const NO_LEASE: Lease = { release() {} };
+const NO_LEASE: RecordLease = { release() {} };
 
 /** No shared store: every replica on its own. */
 export const NO_SHARED_CACHE: SharedCache = {

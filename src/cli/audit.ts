@@ -8,15 +8,15 @@ import type { KubeApi, KubeObject, Watched, WatchedResource } from '../kube/type
 import { POLICY_API_VERSION, POLICY_KINDS, type PolicyKind, type PolicyObject } from '../policy/crd/types.ts';
 import type {
   CheckObserver,
-  Evaluator,
   ImageFinding,
   LastKnownGood,
   LastResolution,
   PullSecretSource,
+  TrustPolicy,
   Verdict,
 } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
-import type { ShortNameMode } from '../server.ts';
+import type { ShortNameRules } from '../server.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 
@@ -83,7 +83,7 @@ Flags:
 ${formatFlags(flags)}
 `;
 
-const SHORT_NAMES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
+const SHORT_NAMES: readonly ShortNameRules[] = ['docker', 'registries-conf'];
 
 function positiveNumber(name: string, text: string, max: number): number {
   const n = Number(text);
@@ -247,7 +247,7 @@ async function audit(argv: readonly string[], io: Io): Promise<number> {
   const useCrds = f.crds === true || f.shadow.length > 0 || f.policy === undefined;
   const timeoutMs = positiveNumber('timeout', f.timeout ?? '30', 600) * 1000;
   const concurrency = Math.floor(positiveNumber('concurrency', f.concurrency ?? '4', 64));
-  const shortNames = (f['short-names'] ?? 'docker') as ShortNameMode;
+  const shortNames = (f['short-names'] ?? 'docker') as ShortNameRules;
   if (!SHORT_NAMES.includes(shortNames)) {
     throw new CliError(
       'USAGE',
@@ -296,7 +296,7 @@ async function audit(argv: readonly string[], io: Io): Promise<number> {
     onError: () => {},
   });
   const controller = useCrds
-    ? new kube.PolicyController<Evaluator>({
+    ? new kube.PolicyController<TrustPolicy>({
         api,
         compile: components.compilePolicy,
         controllerNamespace: f['controller-namespace'] ?? 'portcullis-system',

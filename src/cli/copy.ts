@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { type CopyOptions, copyImage } from '../image/copy/index.ts';
 import { parseNormalizedNamed } from '../image/reference/index.ts';
-import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
+import type { SigstoreVerifier } from '../image/signature/requirements/sigstore-signed.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
 import { withGcPacing } from './gc-pacing.ts';

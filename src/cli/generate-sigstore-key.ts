@@ -14,7 +14,7 @@ const flags = {
 } as const;
 
 /** The first line of a passphrase file, as containers/common reads it. */
-export async function readPassphraseFile(path: string): Promise<Uint8Array> {
+async function readPassphraseFile(path: string): Promise<Uint8Array> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

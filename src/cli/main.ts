@@ -1,9 +1,9 @@
 // Composition root of the CLI: the only place that knows every command. Each command's module
 // graph is imported only when that command runs, so `--version` or `inspect` load a fraction of it.
 
-import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
+import type { SigstoreVerifier } from '../image/signature/requirements/sigstore-signed.ts';
 import { allTransports, transportRegistryFor } from '../image/transports/all.ts';
-import { expectShortLife } from '../image/transports/docker/http.ts';
+import { expectShortLife } from '../image/transports/docker/parser-tiering.ts';
 import { CliError } from './args.ts';
 import type { Command, Io } from './command.ts';
 

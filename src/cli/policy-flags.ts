@@ -2,8 +2,9 @@
 // before anything else of it is read (the copy engine's SourcePolicy hook).
 import type { SourcePolicy } from '../image/copy/index.ts';
 import { BaseError, type TransportRegistry } from '../image/index.ts';
-import { PolicyEvaluator, type SigstoreVerifier } from '../image/signature/evaluate.ts';
+import { PolicyEvaluator } from '../image/signature/evaluate.ts';
 import { readPolicyFile } from '../image/signature/policy-parse.ts';
+import type { SigstoreVerifier } from '../image/signature/requirements/sigstore-signed.ts';
 import type { FlagSpec } from './args.ts';
 import { defaultPolicyPath } from './policy.ts';
 

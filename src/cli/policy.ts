@@ -3,15 +3,11 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 // Direct module imports (not the signature barrel) keep the sigstore code out of this command's start-up.
-import {
-  describeEvaluatedInstance,
-  type Explanation,
-  PolicyEvaluator,
-  type SigstoreVerifier,
-} from '../image/signature/evaluate.ts';
+import { describeEvaluatedInstance, type Explanation, PolicyEvaluator } from '../image/signature/evaluate.ts';
 import { JsonError } from '../image/signature/json.ts';
 import { lintPolicy } from '../image/signature/lint.ts';
 import { readPolicyFile } from '../image/signature/policy-parse.ts';
+import type { SigstoreVerifier } from '../image/signature/requirements/sigstore-signed.ts';
 import {
   type ImagesToEvaluate,
   imagesToEvaluate,

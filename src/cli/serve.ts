@@ -1,14 +1,15 @@
 // `portcullis serve`: the admission webhook, from flags or PORTCULLIS_* environment variables.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CACHE_LIMITS } from '../cache/index.ts';
+import { DEFAULT_CACHE_LIMITS, DEFAULT_COMMAND_TIMEOUT_MS } from '../cache/index.ts';
 import type { InstanceSelection } from '../image/signature/unparsed.ts';
+import { DOCKER_HUB_ANONYMOUS_BUDGET, type RegistryBudget } from '../image/transports/docker/index.ts';
 import type { KubeIntegration } from '../kube/index.ts';
 import { REPORT_APIS, type ReportApi } from '../kube/reports.ts';
-import type { Evaluator } from '../policy/index.ts';
+import type { TrustPolicy } from '../policy/index.ts';
 import { DEFAULT_PLATFORMS, parsePlatforms } from '../policy/platforms.ts';
-import type { RunningServer, ServerConfig, ShortNameMode } from '../server.ts';
+import type { RunningServer, ServerConfig, ShortNameRules } from '../server.ts';
 import { MODES, type Mode } from '../webhook/admit.ts';
 import type { RotationSettings } from '../webhook/cert-rotation.ts';
 import type { Logger, LogLevel } from '../webhook/log.ts';
@@ -17,6 +18,8 @@ import { writeSelfSignedCertificate } from '../webhook/tls.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io } from './command.ts';
 import { parseDuration } from './transfer-flags.ts';
+
+const DEFAULT_CACHE_TIMEOUT = `${DEFAULT_COMMAND_TIMEOUT_MS}ms`;
 
 const flags = {
   policy: {
@@ -105,6 +108,11 @@ const flags = {
     metavar: 'DURATION',
     help: 'after SIGTERM, keep answering this long (each answer closing its connection) before the listener stops, so the endpoint is gone from every kube-proxy first; then in-flight reviews finish (default 2s; the Helm chart sets 10s) [PORTCULLIS_SHUTDOWN_DELAY]',
   },
+  'drain-timeout': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: 'after the shutdown delay, wait up to this long for clients to close their kept-alive connections (the API server closes an idle one after 90s) rather than close one a request may be on its way over; 0 closes them at once (default 0s; the Helm chart sets 95s) [PORTCULLIS_DRAIN_TIMEOUT]',
+  },
   mode: {
     type: 'string',
     metavar: 'MODE',
@@ -139,6 +147,16 @@ const flags = {
     type: 'string',
     metavar: 'FILE',
     help: 'a secret of at least 32 bytes every replica signs and checks shared records with, so that write access to Redis alone cannot admit an image [PORTCULLIS_CACHE_SECRET_FILE]',
+  },
+  'cache-timeout': {
+    type: 'string',
+    metavar: 'DURATION',
+    help: `longest wait for one command of the shared cache; after 3 timeouts in a row the replica stops asking it for 5 s (default ${DEFAULT_CACHE_TIMEOUT}) [PORTCULLIS_CACHE_TIMEOUT]`,
+  },
+  'registry-budget': {
+    type: 'list',
+    metavar: 'REGISTRY=PULLS/DURATION',
+    help: "at most PULLS manifest reads from REGISTRY (as images name it: docker.io, ghcr.io, host:port) per DURATION, waited for within the deadline, else failing at once (stale-if-error then answers); REGISTRY=unlimited lifts it; repeatable, or comma-separated (default docker.io=100/6h, Docker Hub's anonymous pull limit) [PORTCULLIS_REGISTRY_BUDGET]",
   },
   'cache-ca-file': {
     type: 'string',
@@ -190,8 +208,10 @@ export interface ServeSettings {
   readonly watchPolicies: boolean;
   readonly registriesDirPath: string | undefined;
   readonly registriesConfPath: string | undefined;
-  readonly shortNames: ShortNameMode;
+  readonly shortNames: ShortNameRules;
   readonly authFilePath: string | undefined;
+  /** Request budgets by registry (--registry-budget over the default). */
+  readonly budgets: ReadonlyMap<string, RegistryBudget>;
   /** --cache-url: read when serving (the files are read then). */
   readonly sharedCache:
     | {
@@ -199,6 +219,7 @@ export interface ServeSettings {
         readonly password: string | undefined;
         readonly secretFile: string;
         readonly caFile: string | undefined;
+        readonly commandTimeoutMs: number;
       }
     | undefined;
   /** --watch-policies or --tls-secret: where the replica runs (the Pod's namespace and name) and its API server. */
@@ -249,7 +270,7 @@ function backgroundFlags(
   };
 }
 
-const SHORT_NAME_MODES: readonly ShortNameMode[] = ['docker', 'registries-conf'];
+const SHORT_NAME_MODES: readonly ShortNameRules[] = ['docker', 'registries-conf'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -279,8 +300,33 @@ function platformsFlag(text: string): InstanceSelection {
   }
 }
 
+/** `--registry-budget` entries over the default (Docker Hub's anonymous limit for docker.io). */
+export function registryBudgets(entries: readonly string[]): Map<string, RegistryBudget> {
+  const budgets = new Map<string, RegistryBudget>([['docker.io', DOCKER_HUB_ANONYMOUS_BUDGET]]);
+  for (const entry of entries.flatMap((e) => e.split(',')).map((e) => e.trim())) {
+    if (entry === '') continue;
+    const m = /^([^=\s]+)=(?:unlimited|(\d+)\/(\S+))$/.exec(entry);
+    if (m === null || m[2] === '0') {
+      throw new CliError(
+        'USAGE',
+        `invalid --registry-budget ${JSON.stringify(entry)}: expected REGISTRY=PULLS/DURATION (e.g. docker.io=100/6h) or REGISTRY=unlimited`,
+      );
+    }
+    const registry = m[1]!;
+    if (m[2] === undefined) {
+      budgets.delete(registry);
+      continue;
+    }
+    const periodMs = parseDuration('registry-budget', m[3]!);
+    if (periodMs <= 0)
+      throw new CliError('USAGE', `invalid --registry-budget ${JSON.stringify(entry)}: empty period`);
+    budgets.set(registry, { pulls: Number(m[2]), periodMs });
+  }
+  return budgets;
+}
+
 type Pick = (
-  name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running'>,
+  name: Exclude<keyof typeof flags, 'watch-policies' | 'verify-running' | 'registry-budget'>,
   variable: string,
 ) => string | undefined;
 
@@ -293,6 +339,11 @@ function durationFlag(pick: Pick, name: Parameters<Pick>[0], variable: string, f
 }
 
 const HOUR_MS = 3_600_000;
+
+function drainTimeout(pick: Pick): number {
+  const text = pick('drain-timeout', 'DRAIN_TIMEOUT');
+  return text === undefined || text === '0' ? 0 : parseDuration('drain-timeout', text);
+}
 
 function shutdownDelay(pick: Pick): number {
   const text = pick('shutdown-delay', 'SHUTDOWN_DELAY');
@@ -413,6 +464,19 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
   if (cacheUrl === undefined && (cacheSecretFile !== undefined || cacheCaFile !== undefined)) {
     throw new CliError('USAGE', '--cache-secret-file and --cache-ca-file need --cache-url');
   }
+  const cacheTimeout = pick('cache-timeout', 'CACHE_TIMEOUT');
+  if (cacheUrl === undefined && cacheTimeout !== undefined) {
+    throw new CliError('USAGE', '--cache-timeout needs --cache-url');
+  }
+  const commandTimeoutMs = parseDuration('cache-timeout', cacheTimeout ?? DEFAULT_CACHE_TIMEOUT);
+  if (commandTimeoutMs < 1 || commandTimeoutMs > 5000) {
+    throw new CliError(
+      'USAGE',
+      `invalid --cache-timeout ${JSON.stringify(cacheTimeout)}: expected 1ms to 5s`,
+    );
+  }
+  const budgetEntries =
+    f['registry-budget'].length > 0 ? f['registry-budget'] : [env.PORTCULLIS_REGISTRY_BUDGET ?? ''];
   if (cacheUrl !== undefined && cacheSecretFile === undefined) {
     throw new CliError('USAGE', '--cache-url needs --cache-secret-file');
   }
@@ -452,6 +516,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
       shutdownDelayMs: shutdownDelay(pick),
+      drainTimeoutMs: drainTimeout(pick),
       cache: {
         ...DEFAULT_CACHE_LIMITS,
         staleIfErrorMs: staleIfError(pick('stale-if-error', 'STALE_IF_ERROR')),
@@ -464,6 +529,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
     authFilePath: pick('authfile', 'AUTHFILE'),
+    budgets: registryBudgets(budgetEntries),
     sharedCache:
       cacheUrl === undefined || cacheSecretFile === undefined
         ? undefined
@@ -472,6 +538,7 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
             password: env.PORTCULLIS_CACHE_PASSWORD || undefined,
             secretFile: cacheSecretFile,
             caFile: cacheCaFile,
+            commandTimeoutMs,
           },
     kube,
   };
@@ -498,7 +565,7 @@ function curlExample(certPath: string, port: number): string {
  */
 function startBackground(
   kubeModule: typeof import('../kube/index.ts'),
-  kube: KubeIntegration<Evaluator>,
+  kube: KubeIntegration<TrustPolicy>,
   server: RunningServer,
   flags: BackgroundFlags,
   where: NonNullable<ServeSettings['kube']>,
@@ -549,6 +616,7 @@ async function readSharedCache(
   return {
     url: settings.url,
     secret,
+    commandTimeoutMs: settings.commandTimeoutMs,
     ...(settings.password === undefined ? {} : { password: settings.password }),
     ...(settings.caFile === undefined
       ? {}
@@ -583,8 +651,11 @@ ${formatFlags(flags)}
     const settings = resolveServeSettings(argv, io.env);
     const { selfManaged, kube } = settings;
     let tls = settings.tls;
+    // A certificate made for this run only, removed when it ends.
+    let generated: string | undefined;
     if (tls === undefined && selfManaged === undefined) {
       const dir = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+      generated = dir;
       const pair = await writeSelfSignedCertificate(dir, ['localhost', hostname(), '127.0.0.1', '::1']);
       tls = { certPath: pair.certPath, keyPath: pair.keyPath };
       io.stderr.write(`portcullis serve: self-signed certificate written to ${pair.certPath}\n`);
@@ -598,7 +669,7 @@ ${formatFlags(flags)}
     const certificates =
       selfManaged === undefined ? undefined : new SecretCertificateSource(selfManaged.rotation.hosts, logger);
     // The controllers start once the listener is up, so a failing start leaves nothing running.
-    const crds = settings.watchPolicies ? Promise.withResolvers<KubeIntegration<Evaluator>>() : undefined;
+    const crds = settings.watchPolicies ? Promise.withResolvers<KubeIntegration<TrustPolicy>>() : undefined;
     const server = await startServer(
       {
         ...settings.config,
@@ -617,6 +688,7 @@ ${formatFlags(flags)}
     let stopped: Promise<string | Error> = terminated();
     let background: { stop(): Promise<void> } | undefined;
     const stops: (() => Promise<void> | void)[] = [];
+    let leadership: { release(): Promise<void> } | undefined;
     if (kube !== undefined) {
       const k = await import('../kube/index.ts');
       const api = k.kubeApi(kube.kubeconfig);
@@ -626,6 +698,7 @@ ${formatFlags(flags)}
         onError(err, 'leader election'),
       );
       leader.start();
+      leadership = leader;
       stops.push(() => leader.release());
       if (selfManaged !== undefined && certificates !== undefined) {
         const { planRotation } = await import('../webhook/cert-rotation.ts');
@@ -655,7 +728,7 @@ ${formatFlags(flags)}
             logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'policy CRDs'),
         });
         crds.resolve(starting);
-        let synced: KubeIntegration<Evaluator> | undefined;
+        let synced: KubeIntegration<TrustPolicy> | undefined;
         starting.then(
           (s) => {
             synced = s;
@@ -690,9 +763,22 @@ ${formatFlags(flags)}
         ? `portcullis serve: policy CRDs: ${stop.message}\n`
         : `portcullis serve: ${stop}: finishing in-flight reviews\n`,
     );
-    await background?.stop();
+    // A step that fails is logged and the next one still runs: nothing may cut the drain short.
+    const step = async (context: string, run: () => Promise<void> | void) => {
+      try {
+        await run();
+      } catch (err) {
+        logger.warn({ err: err instanceof Error ? err.message : String(err), context }, 'shutdown');
+      }
+    };
+    await step('running pods', () => background?.stop());
+    // A draining replica leads nothing: another one takes over policy status, reports and
+    // certificate rotation now rather than after the drain.
+    await step('leader election', () => leadership?.release());
     await server.close();
-    for (const s of stops) await s();
+    for (const s of stops) await step('controllers', s);
+    if (generated !== undefined)
+      await step('certificate', () => rm(generated, { recursive: true, force: true }));
     return stop instanceof Error ? 1 : 0;
   },
 };

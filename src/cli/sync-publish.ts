@@ -7,6 +7,8 @@ export async function publishSyncReport(target: string, report: SyncReport): Pro
   return applyReportConfigMap({
     target,
     data: reportConfigMapData(report, MAX_CONFIGMAP_DATA),
-    labels: { 'app.kubernetes.io/managed-by': 'portcullis', 'portcullis.dev/report': 'sync' },
+    // Only a label of our own: the chart creates this ConfigMap and keeps it across uninstalls, and
+    // Helm adopts it again on a reinstall only while `app.kubernetes.io/managed-by` says Helm.
+    labels: { 'portcullis.dev/report': 'sync' },
   });
 }

@@ -4,12 +4,12 @@ import { writeFile } from 'node:fs/promises';
 import type { CopyResult, SignatureCounts } from '../image/copy/index.ts';
 import { BaseError } from '../image/index.ts';
 
-export type ImageOutcome = 'copied' | 'skipped' | 'rejected' | 'failed' | 'not-attempted';
+export type SyncOutcome = 'copied' | 'skipped' | 'rejected' | 'failed' | 'not-attempted';
 
 export interface ImageReport {
   readonly source: string;
   readonly destination: string;
-  readonly result: ImageOutcome;
+  readonly result: SyncOutcome;
   /** The manifest digest written (or found, when skipped). */
   readonly digest?: string;
   readonly signatures: SignatureCounts;
@@ -20,7 +20,7 @@ export interface SyncReport {
   readonly apiVersion: 'portcullis.dev/sync-report/v1';
   readonly startedAt: string;
   readonly finishedAt: string;
-  readonly summary: Readonly<Record<ImageOutcome, number>> & { readonly images: number };
+  readonly summary: Readonly<Record<SyncOutcome, number>> & { readonly images: number };
   readonly images: readonly ImageReport[];
   /** Why no image could be planned (the source could not be listed or read). */
   readonly error?: ImageReport['error'];
@@ -79,7 +79,7 @@ export function buildSyncReport(
   planError?: unknown,
 ): SyncReport {
   const images = jobs.map(imageReport);
-  const count = (r: ImageOutcome) => images.filter((i) => i.result === r).length;
+  const count = (r: SyncOutcome) => images.filter((i) => i.result === r).length;
   return {
     apiVersion: 'portcullis.dev/sync-report/v1',
     startedAt: startedAt.toISOString(),

@@ -13,7 +13,7 @@ import {
   type TagSnapshot,
   type TransportRegistry,
 } from '../image/index.ts';
-import type { SigstoreVerifier } from '../image/signature/evaluate.ts';
+import type { SigstoreVerifier } from '../image/signature/requirements/sigstore-signed.ts';
 import { CliError, formatFlags, parseArgs } from './args.ts';
 import type { Command, Io, TransportsFor } from './command.ts';
 import { withGcPacing } from './gc-pacing.ts';

@@ -11,3 +11,12 @@ export class BaseError<Code extends string> extends Error {
     this.name = new.target.name;
   }
 }
+
+/**
+ * The fallback of an exhaustive `switch`: `value` has type `never` once every case is handled,
+ * so the compiler fails when a case is added without its branch. At run time (a value that did
+ * not come through a parser) it returns `fallback`, which must fail closed.
+ */
+export function unhandled<T>(_value: never, fallback: T): T {
+  return fallback;
+}

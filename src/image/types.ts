@@ -45,6 +45,11 @@ export interface SystemContext {
   readonly tmpDir?: string;
   /** Cancels network and file work in progress. */
   readonly signal?: AbortSignal;
+  /**
+   * When the caller stops waiting (a performance.now() time): registry waits (retries,
+   * Retry-After, request budgets) that would end later fail at once with a temporary error.
+   */
+  readonly deadline?: number;
   /** dir: transport: compress / decompress layers when writing. */
   readonly dirForceCompress?: boolean;
   readonly dirForceDecompress?: boolean;
@@ -249,4 +254,35 @@ export interface ImageDestination {
   commit(): Promise<void>;
   /** Releases resources; an uncommitted destination leaves nothing behind. */
   close(): Promise<void>;
+}
+
+/**
+ * An image as trust policy sees it before anything else is read (upstream UnparsedImage): what
+ * evaluation and the copy engine's policy check need; each getter is called at most once, lazily.
+ */
+export interface UnparsedImage {
+  readonly reference: ImageReference;
+  manifest(): Promise<ManifestBytes>;
+  signatures(wants?: SignatureWants): Promise<Signature[]>;
+  /**
+   * Optional: the source whose OCI 1.1 referrers may hold sigstore signatures (bundles, cosign
+   * oci-1-1 signatures); undefined when the transport cannot list referrers. Asked at most once,
+   * only by a sigstoreSigned requirement that signatures() did not satisfy.
+   */
+  referrerSource?(): Promise<ImageSource | undefined>;
+  /** Set when this image is an instance of a manifest list, chosen from it for a platform. */
+  readonly instance?: InstanceOfList;
+}
+
+/** Where an evaluated instance came from; its manifest() and signatures() are the instance's own. */
+export interface InstanceOfList {
+  /** The platform the instance was chosen for, `os/arch[/variant]`. */
+  readonly platform: string;
+  readonly digest: Digest;
+  /** The list (index) the reference names, which lists `digest`. */
+  readonly list: {
+    readonly digest: Digest;
+    manifest(): Promise<ManifestBytes>;
+    signatures(wants?: SignatureWants): Promise<Signature[]>;
+  };
 }

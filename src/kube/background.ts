@@ -151,7 +151,10 @@ export class BackgroundVerifier {
     } else if (p === undefined) {
       this.#pending = request;
     }
-    if (this.#running === undefined) this.#running = this.#loop();
+    // The loop starts on a later microtask, once #running holds it: a loop with nothing to await
+    // (this replica does not hold the Lease) would otherwise clear #running before it is set,
+    // and idle() would then await a settled promise forever, starving the event loop.
+    if (this.#running === undefined) this.#running = Promise.resolve().then(() => this.#loop());
   }
 
   #podsChanged(namespace: string): void {

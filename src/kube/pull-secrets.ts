@@ -1,23 +1,14 @@
 // A pod's registry credentials: the .dockerconfigjson of its imagePullSecrets, then of its
 // ServiceAccount's, from informers that cache only ServiceAccounts and pull-secret-typed Secrets
 // (fieldSelector on type), never the cluster's other Secrets.
+import type { PodCredentialContext, PullCredentials } from '../policy/index.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 import { type KubeApi, KubeError, type SecretObject, type ServiceAccountObject } from './types.ts';
 
 export const DOCKER_CONFIG_JSON = 'kubernetes.io/dockerconfigjson';
 export const DOCKER_CFG = 'kubernetes.io/dockercfg';
 
-/** The pod fields credentials depend on (the webhook's PodCredentialContext). */
-export interface PodCredentialContext {
-  readonly namespace: string;
-  readonly serviceAccountName: string;
-  readonly imagePullSecrets: readonly string[];
-}
-
-/** Structurally the webhook's PullCredentials: `.dockerconfigjson` documents, most specific first. */
-export interface PullCredentials {
-  readonly dockerConfigJson: readonly string[];
-}
+export type { PodCredentialContext, PullCredentials };
 
 /** Converts a legacy `.dockercfg` document (`{registry: {auth, ...}}`) to `.dockerconfigjson` form. */
 export function dockercfgToConfigJson(dockercfg: string): string {

@@ -152,9 +152,9 @@ export class KubeRest implements Rest {
           return;
         }
         const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
-        // readline re-emits the response's errors (a connection cut mid-watch): the response's own
-        // handler below settles the watch; unheard, the re-emitted one would crash the process.
-        lines.on('error', () => undefined);
+        // readline re-emits the response's error (a cut connection, or our own abort at shutdown)
+        // on the interface: unhandled there, it would end the process.
+        lines.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
         lines.on('line', (line) => {
           if (line.length > MAX_EVENT_BYTES) {
             req.destroy(

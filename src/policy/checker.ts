@@ -20,7 +20,7 @@ import {
   parseVerdict,
 } from './records.ts';
 import { isAbsent, isTransient } from './resolver.ts';
-import type { CheckObserver, Evaluator, PullCredentials, Resolver, StaleNote, Verdict } from './types.ts';
+import type { CheckObserver, PullCredentials, Resolver, StaleNote, TrustPolicy, Verdict } from './types.ts';
 
 /** What a check is doing now; read by the caller to explain a missed deadline. */
 export interface CheckProgress {
@@ -44,7 +44,7 @@ export interface StaleSettings {
 export interface CheckerSettings {
   readonly resolver: Resolver;
   /** The policy in force, or undefined while none is loaded. */
-  readonly evaluator: () => Evaluator | undefined;
+  readonly evaluator: () => TrustPolicy | undefined;
   readonly verdicts: TtlCache<Verdict>;
   readonly digests: TtlCache<{ readonly digest: Digest }>;
   readonly resolutions: Coalescer<Digest>;
@@ -121,7 +121,7 @@ export class ImageChecker {
   // References each policy (by evaluator and policy hash) needs the image for: what lets
   // cached() skip the asynchronous decideWithoutImage question.
   readonly #needsImage = new WeakMap<
-    Evaluator,
+    TrustPolicy,
     { readonly policyHash: string; readonly refs: Set<string> }
   >();
 
@@ -179,7 +179,7 @@ export class ImageChecker {
     return verdict;
   }
 
-  #noteNeedsImage(evaluator: Evaluator, ref: DockerReference): void {
+  #noteNeedsImage(evaluator: TrustPolicy, ref: DockerReference): void {
     let needsImage = this.#needsImage.get(evaluator);
     if (needsImage?.policyHash !== evaluator.policyHash || needsImage.refs.size >= MAX_PARSED) {
       needsImage = { policyHash: evaluator.policyHash, refs: new Set() };
@@ -199,7 +199,7 @@ export class ImageChecker {
   // The reference (with its tag) is part of the key: scope lookup and identity matching depend
   // on it, so two names for one digest can have different verdicts. For an index, the platforms
   // select the instances judged (digest + platforms determine them), so they are part of it too.
-  #verdictKey(ref: DockerReference, digest: Digest, evaluator: Evaluator, scope: string): string {
+  #verdictKey(ref: DockerReference, digest: Digest, evaluator: TrustPolicy, scope: string): string {
     const { policyHash, trustHash } = evaluator;
     const known = this.#verdictKeys.get(ref);
     if (
@@ -232,7 +232,7 @@ export class ImageChecker {
     let found: Digest | undefined;
     if (candidates.length > 1) {
       progress.stage = 'resolving the tag';
-      const chosen = await this.#firstPresent(image, candidates, credentials);
+      const chosen = await this.#firstPresent(image, candidates, credentials, deadlineAt);
       if (!('ref' in chosen)) return chosen;
       ({ ref, digest: found } = chosen);
     }
@@ -291,6 +291,7 @@ export class ImageChecker {
               signal,
               this.#s.observer,
               this.#s.platforms,
+              deadlineAt,
             );
           } catch (err) {
             verdict = errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
@@ -510,6 +511,7 @@ export class ImageChecker {
     image: string,
     candidates: readonly DockerReference[],
     credentials: PullCredentials,
+    deadlineAt: number,
   ): Promise<{ ref: DockerReference; digest: Digest } | Verdict> {
     const tried = candidates.map((c) => c.toString()).join(', ');
     if (candidates[0]!.digest !== undefined) {
@@ -523,7 +525,7 @@ export class ImageChecker {
         const key = this.#digestKey(ref, credentialScope(ref, credentials));
         const cached = this.#s.digests.get(key);
         this.#s.observer.cache('digest', cached !== undefined);
-        return { ref, digest: cached?.digest ?? (await this.#resolve(ref, key, credentials)) };
+        return { ref, digest: cached?.digest ?? (await this.#resolve(ref, key, credentials, deadlineAt)) };
       } catch (err) {
         if (!isAbsent(err)) {
           return errorVerdict(
@@ -579,7 +581,7 @@ export class ImageChecker {
       key,
       parseLastResolution,
     );
-    const flight = this.#resolve(ref, key, credentials);
+    const flight = this.#resolve(ref, key, credentials, deadlineAt);
     let failure: Failure;
     try {
       const digest = last === undefined ? await flight : await this.#unlessOutage(key, flight, deadlineAt);
@@ -593,8 +595,16 @@ export class ImageChecker {
     return { digest: last!.digest, staleTag: { at: last!.at, failure } };
   }
 
-  /** Resolves `ref`'s tag (cache key `key`) once across concurrent checks and replicas. */
-  #resolve(ref: DockerReference, key: string, credentials: PullCredentials): Promise<Digest> {
+  /**
+   * Resolves `ref`'s tag (cache key `key`) once across concurrent checks and replicas; the
+   * check that starts the flight lends it its deadline.
+   */
+  #resolve(
+    ref: DockerReference,
+    key: string,
+    credentials: PullCredentials,
+    deadlineAt: number,
+  ): Promise<Digest> {
     return this.#s.resolutions.run(key, async (signal) => {
       const { value, ttlMs } = await this.#onceAcrossReplicas(
         'digest',
@@ -605,7 +615,7 @@ export class ImageChecker {
           const started = performance.now();
           let digest: Digest;
           try {
-            digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer);
+            digest = await this.#s.resolver.resolve(ref, credentials, signal, this.#s.observer, deadlineAt);
           } catch (err) {
             this.#noteOutcome(key, isTransient(err));
             throw err;

@@ -52,6 +52,8 @@ export function credentialScope(ref: DockerReference, credentials: PullCredentia
 }
 
 /** No per-pod secrets: every admission uses the server's auth file only (until src/kube provides them). */
+const NO_CREDENTIALS: PullCredentials = Object.freeze({ dockerConfigJson: Object.freeze([]) });
 export const NO_PULL_SECRETS: PullSecretSource = {
-  secretsFor: async () => ({ dockerConfigJson: [] }),
+  secretsFor: async () => NO_CREDENTIALS,
+  knownSecretsFor: () => NO_CREDENTIALS,
 };

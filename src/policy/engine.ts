@@ -1,4 +1,4 @@
-// The real Evaluator: a policy.json loaded into the signature layer's PolicyEvaluator, judging
+// The TrustPolicy of a policy.json: loaded into the signature layer's PolicyEvaluator, judging
 // images through a transport (docker) with the admission's pull credentials.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import {
   BaseError,
   type Digest,
   type DockerReference,
+  decidedByPolicyAlone,
   describeEvaluatedInstance,
   evaluatedInstance,
   type ImageReference,
@@ -15,9 +16,10 @@ import {
   type InstanceSelection,
   imagesToEvaluate,
   type Policy,
+  type PolicyDecision,
   PolicyEvaluator,
-  type Verdict as PolicyVerdict,
   parsePolicy,
+  policyFilePaths,
   requirementsForImage,
   type SignatureWants,
   type SigstoreVerifier,
@@ -26,38 +28,18 @@ import {
 } from '../image/index.ts';
 import { DEFAULT_POLICY_JSON } from './default-policy.ts';
 import { isTransient, registryStatus } from './resolver.ts';
-import type { CheckObserver, Evaluator, PullCredentials, Verdict } from './types.ts';
+import type { CheckObserver, PullCredentials, TrustPolicy, Verdict } from './types.ts';
 
 export type PolicyLoadErrorCode = 'POLICY_UNREADABLE' | 'TRUST_UNREADABLE';
 
 export class PolicyLoadError extends BaseError<PolicyLoadErrorCode> {}
 
-export interface EngineOptions {
+export interface PolicyLoadOptions {
   /** The docker transport: images in pods are docker references. */
   readonly transport: ImageTransport;
   readonly sigstore: SigstoreVerifier;
   /** registries.conf, registries.d, auth file, TLS settings shared by every admission. */
   readonly context: SystemContext;
-}
-
-/** Every key/CA file a policy names (ByteSource path/paths anywhere in the model). */
-function trustPaths(policy: Policy): string[] {
-  const found = new Set<string>();
-  const walk = (node: unknown): void => {
-    if (typeof node !== 'object' || node === null || node instanceof Uint8Array) return;
-    if (Array.isArray(node)) {
-      for (const n of node) walk(n);
-      return;
-    }
-    const record = node as Record<string, unknown>;
-    if (record.kind === 'path' && typeof record.path === 'string') found.add(record.path);
-    if (record.kind === 'paths' && Array.isArray(record.paths))
-      for (const p of record.paths) found.add(String(p));
-    for (const value of Object.values(record)) walk(value);
-  };
-  walk(policy.default);
-  for (const scopes of policy.transports.values()) for (const reqs of scopes.values()) walk(reqs);
-  return [...found].sort();
 }
 
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -72,7 +54,7 @@ function describeInstance(instance: InstanceOfList): string {
   return describeEvaluatedInstance(evaluatedInstance(instance));
 }
 
-function toVerdict(verdict: PolicyVerdict, digest: Digest | undefined, instance?: InstanceOfList): Verdict {
+function toVerdict(verdict: PolicyDecision, digest: Digest | undefined, instance?: InstanceOfList): Verdict {
   if (!verdict.allowed) {
     const reason =
       instance === undefined ? verdict.reason : `${describeInstance(instance)}: ${verdict.reason}`;
@@ -126,20 +108,20 @@ function recordingFailures(source: ImageSource, onFailure: (err: unknown) => voi
 const NEEDS_IMAGE = Symbol('needs the image');
 const MAX_MEMOIZED = 10_000;
 
-class PolicyEngine implements Evaluator {
+class LoadedPolicy implements TrustPolicy {
   readonly policyHash: string;
   readonly trustHash: string;
   readonly sources: readonly string[];
   readonly #policy: Policy;
   readonly #evaluator: PolicyEvaluator;
-  readonly #options: EngineOptions;
+  readonly #options: PolicyLoadOptions;
   readonly #early = new Map<string, Verdict | typeof NEEDS_IMAGE>();
 
   constructor(
     policy: Policy,
     hashes: { policy: string; trust: string },
     sources: string[],
-    options: EngineOptions,
+    options: PolicyLoadOptions,
   ) {
     this.#policy = policy;
     this.policyHash = hashes.policy;
@@ -163,7 +145,7 @@ class PolicyEngine implements Evaluator {
     if (known !== undefined) return known === NEEDS_IMAGE ? undefined : known;
     const reference = this.#reference(ref);
     const { requirements } = requirementsForImage(this.#policy, reference);
-    const decided = requirements.every((r) => r.type === 'reject' || r.type === 'insecureAcceptAnything')
+    const decided = decidedByPolicyAlone(requirements)
       ? toVerdict(await this.#evaluator.evaluate(imageWithoutBytes(reference)), undefined)
       : undefined;
     if (this.#early.size >= MAX_MEMOIZED) this.#early.clear();
@@ -178,6 +160,7 @@ class PolicyEngine implements Evaluator {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict> {
     const started = performance.now();
     let fetching = 0;
@@ -185,6 +168,7 @@ class PolicyEngine implements Evaluator {
       ...this.#options.context,
       dockerConfigJson: credentials.dockerConfigJson,
       signal,
+      ...(deadline === undefined ? {} : { deadline }),
     };
     // Bytes come from name@digest (what was resolved and will be pinned), while scope and
     // identity use the name the pod gave, tag included.
@@ -270,7 +254,7 @@ class PolicyEngine implements Evaluator {
  * Loads `path` (or the embedded default policy) and hashes it and the trust material it names,
  * so a change to either yields a new generation of cache keys.
  */
-export async function loadPolicy(path: string | undefined, options: EngineOptions): Promise<Evaluator> {
+export async function loadPolicy(path: string | undefined, options: PolicyLoadOptions): Promise<TrustPolicy> {
   let text: Uint8Array | string;
   try {
     text = path === undefined ? DEFAULT_POLICY_JSON : await readFile(path);
@@ -288,23 +272,23 @@ export async function loadPolicy(path: string | undefined, options: EngineOption
  */
 export function loadPolicyText(
   text: string,
-  options: EngineOptions,
+  options: PolicyLoadOptions,
   prepare: (policy: Policy) => Promise<void>,
-): Promise<Evaluator> {
+): Promise<TrustPolicy> {
   return compile(text, options, undefined, prepare);
 }
 
 async function compile(
   text: Uint8Array | string,
-  options: EngineOptions,
+  options: PolicyLoadOptions,
   path: string | undefined,
   prepare: (policy: Policy) => Promise<void>,
-): Promise<Evaluator> {
+): Promise<TrustPolicy> {
   const policy = parsePolicy(text, {
     transports: { get: (name) => (name === options.transport.name ? options.transport : undefined) },
   });
   await prepare(policy);
-  const paths = trustPaths(policy);
+  const paths = policyFilePaths(policy);
   const trust = createHash('sha256');
   for (const p of paths) {
     try {
@@ -318,5 +302,5 @@ async function compile(
     }
   }
   const sources = path === undefined ? paths : [path, ...paths];
-  return new PolicyEngine(policy, { policy: sha256(text), trust: trust.digest('hex') }, sources, options);
+  return new LoadedPolicy(policy, { policy: sha256(text), trust: trust.digest('hex') }, sources, options);
 }

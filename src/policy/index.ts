@@ -1,15 +1,15 @@
 // The entry the webhook and the CLI import from the policy layer.
 export { type CheckerSettings, type CheckProgress, ImageChecker, type StaleSettings } from './checker.ts';
-export { combineEvaluators } from './crd/combine.ts';
+export { combinePolicies } from './crd/combine.ts';
 export { type InlineKeyLoaders, loadInlineKeys } from './crd/keys.ts';
 export type { ActivePolicy, PolicyChange, PolicySource } from './crd/source.ts';
 export { ANONYMOUS_SCOPE, credentialScope, NO_PULL_SECRETS, normalizeAuthKey } from './credentials.ts';
 export {
-  type EngineOptions,
   loadPolicy,
   loadPolicyText,
   PolicyLoadError,
   type PolicyLoadErrorCode,
+  type PolicyLoadOptions,
 } from './engine.ts';
 export {
   EXCEPTION_KIND,
@@ -47,7 +47,6 @@ export {
 } from './running.ts';
 export type {
   CheckObserver,
-  Evaluator,
   ExceptionNote,
   PodCredentialContext,
   PullCredentials,
@@ -55,6 +54,7 @@ export type {
   Resolver,
   Stage,
   StaleNote,
+  TrustPolicy,
   Verdict,
 } from './types.ts';
 export {

@@ -26,12 +26,14 @@ export class RegistryResolver implements Resolver {
     credentials: PullCredentials,
     signal: AbortSignal,
     observer: CheckObserver,
+    deadline?: number,
   ): Promise<Digest> {
     try {
       const digest = await this.#lookup(ref, {
         ...this.#context,
         dockerConfigJson: credentials.dockerConfigJson,
         signal,
+        ...(deadline === undefined ? {} : { deadline }),
       });
       observer.registryRequest('200');
       return digest;

@@ -70,6 +70,12 @@ export interface PullSecretSource {
    * that order. Secrets that do not exist are skipped; other failures throw.
    */
   secretsFor(context: PodCredentialContext, signal: AbortSignal): Promise<PullCredentials>;
+  /**
+   * What secretsFor would resolve to, when it is known without waiting (no API call, nothing
+   * pending); undefined otherwise. Lets a review whose verdicts are all cached be answered
+   * without a promise. Never throws.
+   */
+  knownSecretsFor?(context: PodCredentialContext): PullCredentials | undefined;
 }
 
 /** Latency stages reported to metrics. */
@@ -88,13 +94,15 @@ export interface CheckObserver {
 export interface Resolver {
   /**
    * The digest `ref` (which has a tag and no digest) points to. Throws on failure; errors with
-   * `temporary: true` are worth retrying.
+   * `temporary: true` are worth retrying. `deadline` (performance.now()): when the caller stops
+   * waiting; registry waits that would end later fail at once instead.
    */
   resolve(
     ref: DockerReference,
     credentials: PullCredentials,
     signal: AbortSignal,
     observer: CheckObserver,
+    deadline?: number,
   ): Promise<Digest>;
   /**
    * The fully-qualified references the node may pull for a pod's image string (short names
@@ -105,7 +113,7 @@ export interface Resolver {
 }
 
 /** A loaded trust policy. Replaced as a whole when the policy or its keys change. */
-export interface Evaluator {
+export interface TrustPolicy {
   /** Hash of the policy document; differs between any two different policies. */
   readonly policyHash: string;
   /** Hash of the trust material the policy names (keys, CAs, Rekor keys). */
@@ -122,7 +130,7 @@ export interface Evaluator {
    * its own digest). `ref` keeps its tag because signature identities are matched against it.
    * When `digest` is a manifest list, the instances `platforms` selects are judged instead (each
    * must pass); the verdict's digest stays `digest`. Returns denials as verdicts; throws only
-   * when it could not decide.
+   * when it could not decide. `deadline` as for Resolver.resolve.
    */
   evaluate(
     ref: DockerReference,
@@ -131,5 +139,6 @@ export interface Evaluator {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict>;
 }

@@ -3,10 +3,10 @@
 // `portcullis audit` all judge images through it, so they give the same verdicts and reasons.
 import type { SharedCache, TtlCache } from '../cache/index.ts';
 import { type CheckerSettings, type CheckProgress, ImageChecker } from './checker.ts';
-import { combineEvaluators } from './crd/combine.ts';
+import { combinePolicies } from './crd/combine.ts';
 import type { ActivePolicy, PolicySource } from './crd/source.ts';
 import { POLICY_MODES, type PolicyMode } from './crd/types.ts';
-import type { Evaluator, PullCredentials, PullSecretSource, Verdict } from './types.ts';
+import type { PullCredentials, PullSecretSource, TrustPolicy, Verdict } from './types.ts';
 
 /** ImageChecker's contract, as the webhook consumes it. */
 export interface ImageCheck {
@@ -44,14 +44,14 @@ export interface WorkloadPolicies {
 
 /** What the policy CRDs offer right now. */
 export type CrdPolicies =
-  | { readonly state: 'synced'; readonly policies: PolicySource<Evaluator> }
+  | { readonly state: 'synced'; readonly policies: PolicySource<TrustPolicy> }
   | { readonly state: 'unavailable'; readonly reason: string };
 
 export interface WorkloadPolicySettings {
   /** The mode of the policy file's refusals. */
   readonly mode: PolicyMode;
   /** The policy file's evaluator as loaded now; undefined when no policy file applies. */
-  readonly file: (() => Evaluator | undefined) | undefined;
+  readonly file: (() => TrustPolicy | undefined) | undefined;
   /** The policy CRDs; undefined when they are not watched. */
   readonly crds: (() => CrdPolicies) | undefined;
   /** Everything an ImageChecker needs but its evaluator: the caches every check shares. */
@@ -77,7 +77,7 @@ function refusing(code: string, reason: string): WorkloadCheck {
   return { mode: 'enforce', checker, fresh: checker, policies: 'policy CRDs', key: `refusing\0${reason}` };
 }
 
-const evaluatorKey = (mode: PolicyMode, e: Evaluator | undefined) =>
+const evaluatorKey = (mode: PolicyMode, e: TrustPolicy | undefined) =>
   e === undefined ? `${mode}\0none` : `${mode}\0${e.policyHash}\0${e.trustHash}`;
 
 export function createWorkloadPolicies(settings: WorkloadPolicySettings): WorkloadPolicies {
@@ -96,14 +96,16 @@ export function createWorkloadPolicies(settings: WorkloadPolicySettings): Worklo
       close: () => shared.close(),
     } satisfies SharedCache,
   };
-  const pair = (evaluator: () => Evaluator | undefined) => ({
+  const pair = (evaluator: () => TrustPolicy | undefined) => ({
     checker: new ImageChecker({ ...settings.caches, evaluator }),
     fresh: new ImageChecker({ ...fresh, evaluator }),
   });
   const file = settings.file;
   const filePair = file === undefined ? undefined : pair(file);
   // The check objects are made once per evaluator: an admission only looks them up.
-  let fileChecks: { readonly evaluator: Evaluator | undefined; readonly checks: WorkloadCheck[] } | undefined;
+  let fileChecks:
+    | { readonly evaluator: TrustPolicy | undefined; readonly checks: WorkloadCheck[] }
+    | undefined;
   const currentFileChecks = (): readonly WorkloadCheck[] => {
     if (file === undefined || filePair === undefined) return [];
     const evaluator = file();
@@ -114,12 +116,12 @@ export function createWorkloadPolicies(settings: WorkloadPolicySettings): Worklo
     }
     return fileChecks.checks;
   };
-  // combineEvaluators returns the same evaluator while a namespace's policies are unchanged.
-  const crdChecks = new WeakMap<Evaluator, WorkloadCheck>();
+  // combinePolicies returns the same evaluator while a namespace's policies are unchanged.
+  const crdChecks = new WeakMap<TrustPolicy, WorkloadCheck>();
   const crdCheck = (
     mode: PolicyMode,
-    combined: Evaluator,
-    policies: readonly ActivePolicy<Evaluator>[],
+    combined: TrustPolicy,
+    policies: readonly ActivePolicy<TrustPolicy>[],
   ): WorkloadCheck => {
     let check = crdChecks.get(combined);
     if (check === undefined) {
@@ -136,7 +138,7 @@ export function createWorkloadPolicies(settings: WorkloadPolicySettings): Worklo
     const out = [...fromFile];
     const crds = settings.crds();
     if (crds.state === 'unavailable') return [...out, refusing('POLICY_NOT_LOADED', crds.reason)];
-    let policies: readonly ActivePolicy<Evaluator>[];
+    let policies: readonly ActivePolicy<TrustPolicy>[];
     try {
       policies = crds.policies.policiesFor(namespace);
     } catch (err) {
@@ -144,7 +146,7 @@ export function createWorkloadPolicies(settings: WorkloadPolicySettings): Worklo
       return [...out, refusing('POLICY_NOT_LOADED', reason)];
     }
     for (const mode of POLICY_MODES) {
-      const combined = combineEvaluators(policies, mode);
+      const combined = combinePolicies(policies, mode);
       if (combined !== undefined) out.push(crdCheck(mode, combined, policies));
     }
     return out;

@@ -5,6 +5,7 @@ import {
   type ExceptionSource,
   exceptionFor,
   type ImageCheck,
+  type PodCredentialContext,
   type PullCredentials,
   type PullSecretSource,
   type Verdict,
@@ -247,18 +248,77 @@ interface PendingCheck {
 }
 
 /**
- * Judges every image of the request; images still undecided at `deadlineAt` (a
- * `performance.now()` time) get an error verdict saying what they were waiting for.
+ * The verdict each check gives each site, as far as it is known now (a break-glass exception, or
+ * the checker's cache), in check-major order; `complete` when none is missing. Duplicate images
+ * within a check are asked once.
  */
-async function judge(
+function knownVerdicts(
+  checks: readonly PolicyCheck[],
+  sites: readonly ImageSite[],
+  credentials: PullCredentials,
+  excepted: ReadonlyMap<string, Verdict> | undefined,
+): { readonly verdicts: (Verdict | undefined)[]; readonly complete: boolean } {
+  const verdicts: (Verdict | undefined)[] = [];
+  let complete = true;
+  for (const { checker } of checks) {
+    const first = verdicts.length;
+    for (let s = 0; s < sites.length; s++) {
+      const image = sites[s]!.image;
+      let verdict: Verdict | undefined;
+      let seen = false;
+      for (let earlier = 0; earlier < s && !seen; earlier++) {
+        if (sites[earlier]!.image === image) {
+          verdict = verdicts[first + earlier];
+          seen = true;
+        }
+      }
+      if (!seen) verdict = excepted?.get(image) ?? checker.cached?.(image, credentials);
+      if (verdict === undefined) complete = false;
+      verdicts.push(verdict);
+    }
+  }
+  return { verdicts, complete };
+}
+
+/**
+ * Judges every image of the request; images still undecided at `deadlineAt` (a
+ * `performance.now()` time) get an error verdict saying what they were waiting for. When the
+ * pull secrets and every verdict are known at once (the common case under load), the answer
+ * takes no promise, deadline ticket or abort controller.
+ */
+function judge(
   settings: AdmissionSettings,
   request: AdmissionRequest,
   sites: readonly ImageSite[],
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
   deadlineAt: number,
-): Promise<Outcome[]> {
+): Outcome[] | Promise<Outcome[]> {
   const checks = settings.checks(request.namespace);
   if (checks.length === 0) return [];
+  const context = { namespace: request.namespace, ...pod };
+  const excepted = exceptedImages(settings, request.namespace, sites);
+  const credentials = settings.pullSecrets.knownSecretsFor?.(context);
+  const known = credentials === undefined ? undefined : knownVerdicts(checks, sites, credentials, excepted);
+  if (known?.complete === true) {
+    return known.verdicts.map((verdict, i) => ({
+      site: sites[i % sites.length]!,
+      mode: checks[Math.floor(i / sites.length)]!.mode,
+      verdict: verdict!,
+    }));
+  }
+  return judgeLater(settings, sites, context, deadlineAt, checks, excepted, known?.verdicts);
+}
+
+/** judge() for reviews that must wait: on the pull secrets, or on verdicts not cached. */
+async function judgeLater(
+  settings: AdmissionSettings,
+  sites: readonly ImageSite[],
+  context: PodCredentialContext,
+  deadlineAt: number,
+  checks: readonly PolicyCheck[],
+  excepted: ReadonlyMap<string, Verdict> | undefined,
+  known: readonly (Verdict | undefined)[] | undefined,
+): Promise<Outcome[]> {
   const queue = deadlines(settings);
   const limit = queue.start(deadlineAt);
   const controller = new AbortController();
@@ -267,9 +327,7 @@ async function judge(
       checks.flatMap(({ mode }) => sites.map((site) => ({ site, mode, verdict })));
     let read: PullCredentials | typeof EXPIRED;
     try {
-      read = await limit.race(
-        settings.pullSecrets.secretsFor({ namespace: request.namespace, ...pod }, controller.signal),
-      );
+      read = await limit.race(settings.pullSecrets.secretsFor(context, controller.signal));
     } catch (err) {
       const reason = `reading pull secrets: ${(err as Error).message}`;
       return all({ kind: 'error', code: 'CREDENTIALS', reason });
@@ -283,21 +341,18 @@ async function judge(
     // Duplicate images within one request are checked once per policy check.
     const pending = checks.map(() => new Map<string, PendingCheck>());
     const done: Promise<void>[] = [];
-    const excepted = exceptedImages(settings, request.namespace, sites);
     for (const [i, { mode, checker }] of checks.entries()) {
-      for (const site of sites) {
+      for (const [s, site] of sites.entries()) {
         if (pending[i]!.has(site.image)) continue;
-        const exception = excepted?.get(site.image);
-        if (exception !== undefined) {
-          pending[i]!.set(site.image, { mode, progress: { stage: 'done' }, verdict: exception });
-          continue;
-        }
-        // Cached verdicts are taken without a promise per image: the common case under load.
-        const known = checker.cached?.(site.image, credentials);
-        const entry: PendingCheck = { mode, progress: { stage: known === undefined ? 'parsing' : 'done' } };
+        // What knownVerdicts found already is not asked again (nor counted again).
+        const found =
+          known?.[i * sites.length + s] ??
+          excepted?.get(site.image) ??
+          checker.cached?.(site.image, credentials);
+        const entry: PendingCheck = { mode, progress: { stage: found === undefined ? 'parsing' : 'done' } };
         pending[i]!.set(site.image, entry);
-        if (known !== undefined) {
-          entry.verdict = known;
+        if (found !== undefined) {
+          entry.verdict = found;
           continue;
         }
         done.push(
@@ -392,6 +447,12 @@ function imageNotes(
  * exception: each gets a warning, a log line and a count; each kind one audit annotation.
  */
 function admissionNotes(settings: AdmissionSettings, uid: string, outcomes: readonly Outcome[]): Notes {
+  if (
+    !outcomes.some(
+      ({ verdict: v }) => v.kind === 'allowed' && (v.stale !== undefined || v.exception !== undefined),
+    )
+  )
+    return NO_NOTES;
   const stale = imageNotes(outcomes, 'stale-if-error', (site, verdict) => {
     if (verdict.stale === undefined) return undefined;
     const { verifiedAt, resolvedAt, code, cause } = verdict.stale;
@@ -552,13 +613,14 @@ export async function admit(
         ]);
         break;
       case 'workload': {
-        outcomes = await judge(
+        const judged = judge(
           settings,
           request,
           extraction.sites,
           extraction.pod,
           started + settings.deadlineMs,
         );
+        outcomes = Array.isArray(judged) ? judged : await judged;
         const problems = outcomes
           .filter((o) => o.verdict.kind !== 'allowed')
           .map((o) => ({ mode: o.mode, text: describe(o) }));

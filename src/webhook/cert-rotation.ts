@@ -12,8 +12,8 @@
 //      (serving certificates never outlive their CA), so no replica can still serve one.
 import type { X509Certificate } from 'node:crypto';
 import {
+  certificateFingerprint,
   createCertificateAuthority,
-  fingerprint,
   isSelfSignedCa,
   issuedBy,
   issueServingCertificate,
@@ -72,7 +72,7 @@ const MAX_RECHECK_MS = 60 * 60_000;
 const MIN_RECHECK_MS = 100;
 
 const describe = (cert: X509Certificate) =>
-  `${fingerprint(cert).slice(0, 16)} (${cert.subject.replaceAll('\n', ', ')})`;
+  `${certificateFingerprint(cert).slice(0, 16)} (${cert.subject.replaceAll('\n', ', ')})`;
 
 /**
  * Checks the serving pair of `data` as a replica must before serving it: both keys present and
@@ -118,7 +118,7 @@ export function checkServingPair(data: SecretData, hosts: readonly string[], now
   if (now >= notAfter) {
     throw new WebhookError('TLS_INVALID', `tls.crt ${describe(leaf)} expired at ${notAfter.toISOString()}`);
   }
-  return { cert: certPem, key: keyPem, fingerprint: fingerprint(leaf), notAfter };
+  return { cert: certPem, key: keyPem, fingerprint: certificateFingerprint(leaf), notAfter };
 }
 
 interface TrustedCa {
@@ -217,7 +217,7 @@ export function planRotation(
   } catch (err) {
     problem = (err as Error).message;
   }
-  const signerReady = propagated(fingerprint(current.cert));
+  const signerReady = propagated(certificateFingerprint(current.cert));
   let issue: string | undefined;
   if (leaf === undefined) issue = problem;
   else if (!issuedBy(leaf, current.cert)) {
@@ -248,7 +248,7 @@ export function planRotation(
   return {
     write: unchanged ? undefined : next,
     caBundle: bundlePem,
-    cas: cas.map((c) => fingerprint(c.cert)),
+    cas: cas.map((c) => certificateFingerprint(c.cert)),
     notes,
     nextCheck: new Date(Math.max(t + MIN_RECHECK_MS, Math.min(...wakeUps))),
   };

@@ -257,5 +257,5 @@ export function uncoveredHosts(cert: X509Certificate, hosts: readonly string[]):
 }
 
 /** SHA-256 fingerprint, hex: what logs and tests name a certificate by. */
-export const fingerprint = (cert: X509Certificate): string =>
+export const certificateFingerprint = (cert: X509Certificate): string =>
   cert.fingerprint256.replaceAll(':', '').toLowerCase();

@@ -83,6 +83,32 @@ function specPath(keys: readonly string[]): SpecPath {
   };
 }
 
+/**
+ * A container's image in a pod spec. Its field path and JSON Pointer are built only when asked
+ * for (denials, patches, logs): an admitted review never needs them.
+ */
+class ContainerImage implements ImageSite {
+  readonly image: string;
+  readonly #spec: SpecPath;
+  readonly #list: string;
+  readonly #index: number;
+
+  constructor(image: string, spec: SpecPath, list: string, index: number) {
+    this.image = image;
+    this.#spec = spec;
+    this.#list = list;
+    this.#index = index;
+  }
+
+  get path(): string {
+    return `${this.#spec.field}${this.#list}[${this.#index}].image`;
+  }
+
+  get pointer(): string {
+    return `${this.#spec.pointer}${this.#list}/${this.#index}/image`;
+  }
+}
+
 function sitesOf(spec: unknown, path: SpecPath, lists: readonly string[]): ImageSite[] {
   const sites: ImageSite[] = [];
   const prefix = path.dotted;
@@ -97,10 +123,10 @@ function sitesOf(spec: unknown, path: SpecPath, lists: readonly string[]): Image
       const image = container?.image;
       // Controllers may leave the image to be defaulted later; an empty one runs nothing yet.
       if (image === undefined || image === null || image === '') continue;
-      const where = `${path.field}${list}[${i}].image`;
+      const site = new ContainerImage(image as string, path, list, i);
       if (typeof image !== 'string')
-        throw new InvalidObject(`${where}: expected a string, got ${typeof image}`);
-      sites.push({ image, path: where, pointer: `${path.pointer}${list}/${i}/image` });
+        throw new InvalidObject(`${site.path}: expected a string, got ${typeof image}`);
+      sites.push(site);
     }
   }
   return sites;

@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS, NO_SHARED_CACHE } from '../../src/cache/index.ts';
 import type { Digest } from '../../src/image/index.ts';
-import { type Evaluator, ImageChecker, NO_PULL_SECRETS, type Verdict } from '../../src/policy/index.ts';
+import { ImageChecker, NO_PULL_SECRETS, type TrustPolicy, type Verdict } from '../../src/policy/index.ts';
 import { type AdmissionSettings, admit } from '../../src/webhook/admit.ts';
 import { createLogger } from '../../src/webhook/log.ts';
 import { createMetrics } from '../../src/webhook/metrics.ts';
@@ -17,7 +17,7 @@ const CONCURRENCY = 16;
 
 function settings(): AdmissionSettings {
   const metrics = createMetrics();
-  const evaluator: Evaluator = {
+  const evaluator: TrustPolicy = {
     policyHash: 'p'.repeat(64),
     trustHash: 't'.repeat(64),
     sources: [],

@@ -77,3 +77,17 @@ export function realisticPodReview(
     },
   };
 }
+
+/** The same Pod with nothing but container names and images: the smallest review of three images. */
+export function smallPodReview(uid: string, images: readonly [app: string, proxy: string, migrate: string]) {
+  const full = realisticPodReview(uid, images);
+  const { kind, namespace, operation } = full.request;
+  const spec = {
+    initContainers: [{ name: 'migrate', image: images[2] }],
+    containers: [
+      { name: 'app', image: images[0] },
+      { name: 'proxy', image: images[1] },
+    ],
+  };
+  return { ...full, request: { uid, kind, namespace, operation, object: { spec } } };
+}

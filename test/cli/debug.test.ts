@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeAllAgents } from '../../src/image/index.ts';
-import { clearPingCache } from '../../src/image/transports/docker/client.ts';
+import { clearPingCache } from '../../src/image/transports/docker/ping.ts';
 import { runCli } from '../helpers/cli.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../helpers/docker-env.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';

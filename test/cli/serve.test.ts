@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -139,6 +140,32 @@ describe('serve settings', () => {
     assert.equal(window(['--stale-if-error=0']), 0);
   });
 
+  it("--registry-budget and PORTCULLIS_REGISTRY_BUDGET meter registries; docker.io at Docker Hub's anonymous limit by default", () => {
+    const budgets = (argv: string[], env: Record<string, string> = {}) =>
+      Object.fromEntries(resolveServeSettings(argv, env).budgets);
+    const hub = { pulls: 100, periodMs: 6 * 3_600_000 };
+    assert.deepEqual(budgets([]), { 'docker.io': hub });
+    assert.deepEqual(
+      budgets(['--registry-budget', 'ghcr.io=1000/1h', '--registry-budget=docker.io=200/6h']),
+      {
+        'docker.io': { pulls: 200, periodMs: 6 * 3_600_000 },
+        'ghcr.io': { pulls: 1000, periodMs: 3_600_000 },
+      },
+    );
+    assert.deepEqual(budgets([], { PORTCULLIS_REGISTRY_BUDGET: 'docker.io=unlimited,quay.io:443=50/30m' }), {
+      'quay.io:443': { pulls: 50, periodMs: 1_800_000 },
+    });
+  });
+
+  it('--cache-timeout and PORTCULLIS_CACHE_TIMEOUT bound each shared-cache command, 500 ms by default', () => {
+    const timeout = (argv: string[], env: Record<string, string> = {}) =>
+      resolveServeSettings(['--cache-url', 'redis://r:6379', '--cache-secret-file', '/s', ...argv], env)
+        .sharedCache?.commandTimeoutMs;
+    assert.equal(timeout([]), 500);
+    assert.equal(timeout(['--cache-timeout', '750ms']), 750);
+    assert.equal(timeout([], { PORTCULLIS_CACHE_TIMEOUT: '1s' }), 1000);
+  });
+
   const bad: Array<[string, string[], Record<string, string>]> = [
     ['--watch-policies without POD_NAMESPACE', ['--watch-policies'], {}],
     [
@@ -182,6 +209,15 @@ describe('serve settings', () => {
     ['a platform without an architecture', ['--platforms', 'linux'], {}],
     ['an unknown short-name mode', ['--short-names', 'crio'], {}],
     ['a stale-if-error window without a unit', ['--stale-if-error', '60'], {}],
+    ['a registry budget without a period', ['--registry-budget', 'docker.io=100'], {}],
+    ['a registry budget of no pulls', ['--registry-budget', 'docker.io=0/1h'], {}],
+    ['a registry budget without a registry', ['--registry-budget', '=10/1h'], {}],
+    ['a cache timeout without a cache', ['--cache-timeout', '1s'], {}],
+    [
+      'a cache timeout above 5 s',
+      ['--cache-url', 'redis://r', '--cache-secret-file', '/s', '--cache-timeout', '10s'],
+      {},
+    ],
   ];
   for (const [what, argv, env] of bad) {
     it(`rejects ${what} as a usage error`, () => {
@@ -276,6 +312,10 @@ describe('portcullis serve', () => {
       const [code] = await once(child, 'exit');
       assert.equal(code, 0, stderr);
       assert.match(stderr, /SIGTERM: finishing in-flight reviews/);
+      // The certificate made for the run goes with it.
+      const written = /self-signed certificate written to (\/.*)\/tls\.crt/.exec(stderr)?.[1];
+      assert.ok(written !== undefined, stderr);
+      assert.equal(existsSync(written), false, `${written} left behind`);
     }
   });
 });

@@ -8,10 +8,10 @@ export interface HttpsResult {
   readonly fingerprint: string;
 }
 
-/** `ca: undefined` accepts any certificate, as a kubelet's probe does. */
+/** `ca: undefined` accepts any certificate, as a kubelet's probe does; `timeoutMs` fails a slow answer. */
 export function httpsRequest(
   url: string,
-  options: { ca: string | Buffer | undefined; method?: string; body?: unknown },
+  options: { ca: string | Buffer | undefined; method?: string; body?: unknown; timeoutMs?: number },
 ): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
@@ -36,6 +36,11 @@ export function httpsRequest(
         res.on('error', reject);
       },
     );
+    if (options.timeoutMs !== undefined) {
+      req.setTimeout(options.timeoutMs, () =>
+        req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)),
+      );
+    }
     req.on('error', reject);
     req.end(payload);
   });

@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import type { PolicyController } from '../../src/kube/policy-controller.ts';
 import { dockercfgToConfigJson, KubePullSecrets } from '../../src/kube/pull-secrets.ts';
 import type { PolicySource } from '../../src/policy/crd/source.ts';
-import type { Evaluator, PullSecretSource } from '../../src/policy/index.ts';
+import type { PullSecretSource, TrustPolicy } from '../../src/policy/index.ts';
 import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
 
 const options = { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} };
@@ -129,8 +129,8 @@ describe('KubePullSecrets', () => {
 
 describe('the webhook contracts', () => {
   it('KubePullSecrets is a PullSecretSource and PolicyController a PolicySource of Evaluators (compile-time)', () => {
-    const sources: { pull: PullSecretSource; policies: PolicySource<Evaluator> } | undefined = undefined as
-      | { pull: KubePullSecrets; policies: PolicyController<Evaluator> }
+    const sources: { pull: PullSecretSource; policies: PolicySource<TrustPolicy> } | undefined = undefined as
+      | { pull: KubePullSecrets; policies: PolicyController<TrustPolicy> }
       | undefined;
     assert.equal(sources, undefined);
   });

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseNormalizedNamed, sigstoreVerifier } from '../../src/image/index.ts';
 import { DockerTransport } from '../../src/image/transports/docker/index.ts';
-import { type EngineOptions, loadPolicy } from '../../src/policy/index.ts';
+import { loadPolicy, type PolicyLoadOptions } from '../../src/policy/index.ts';
 
 describe('loadPolicy', () => {
   let dir: string;
-  const options: EngineOptions = {
+  const options: PolicyLoadOptions = {
     transport: new DockerTransport(),
     sigstore: sigstoreVerifier(),
     context: {},

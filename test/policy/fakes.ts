@@ -1,16 +1,16 @@
-// In-test Resolver/Evaluator/PullSecretSource: scriptable, counting, able to hang or throw — the
+// In-test Resolver/TrustPolicy/PullSecretSource: scriptable, counting, able to hang or throw — the
 // faults a real registry and policy cannot be made to produce on demand.
 import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache } from '../../src/cache/index.ts';
 import { type Digest, DockerError, type DockerReference, digestOf } from '../../src/image/index.ts';
 import {
   type CheckObserver,
-  type Evaluator,
   ImageChecker,
   type LastKnownGood,
   type LastResolution,
   type PullCredentials,
   type PullSecretSource,
   type Resolver,
+  type TrustPolicy,
   type Verdict,
 } from '../../src/policy/index.ts';
 
@@ -57,7 +57,7 @@ async function behave(behaviour: Behaviour, signal: AbortSignal): Promise<void> 
  * looking (like reject / insecureAcceptAnything scopes); `unsigned/` fail verification;
  * `unverified/` are admitted after looking, without a signature; anything else passes verification.
  */
-export class FakeEvaluator implements Evaluator {
+export class FakeEvaluator implements TrustPolicy {
   policyHash = 'policy-1';
   trustHash = 'trust-1';
   behaviour: Behaviour = 'ok';
@@ -106,6 +106,8 @@ export class FakeEvaluator implements Evaluator {
 export class FakePullSecrets implements PullSecretSource {
   behaviour: Behaviour = 'ok';
   documents: string[] = [];
+  /** Whether knownSecretsFor answers (as a source holding its secrets in memory does). */
+  known = false;
   requests: Array<{ namespace: string; serviceAccountName: string; imagePullSecrets: readonly string[] }> =
     [];
 
@@ -116,6 +118,10 @@ export class FakePullSecrets implements PullSecretSource {
     this.requests.push(context);
     await behave(this.behaviour, signal);
     return { dockerConfigJson: this.documents };
+  }
+
+  knownSecretsFor(): PullCredentials | undefined {
+    return this.known && this.behaviour === 'ok' ? { dockerConfigJson: this.documents } : undefined;
   }
 }
 

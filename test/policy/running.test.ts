@@ -7,12 +7,12 @@ import type { Digest } from '../../src/image/index.ts';
 import type { PolicyMode } from '../../src/policy/crd/types.ts';
 import {
   createWorkloadPolicies,
-  type Evaluator,
   type LastKnownGood,
   type LastResolution,
   type PullSecretSource,
   type RunningPod,
   scanRunning,
+  type TrustPolicy,
   type Verdict,
 } from '../../src/policy/index.ts';
 import { FakeEvaluator, FakePullSecrets, FakeResolver, silentObserver } from './fakes.ts';
@@ -29,7 +29,7 @@ function rig(
   const evaluator = options.evaluator ?? new FakeEvaluator();
   const policies = createWorkloadPolicies({
     mode: options.mode ?? 'enforce',
-    file: () => evaluator as Evaluator,
+    file: () => evaluator as TrustPolicy,
     crds: undefined,
     caches: {
       resolver,

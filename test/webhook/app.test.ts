@@ -644,3 +644,46 @@ describe('several policy checks, each in its own mode', () => {
     assert.equal(split.response.patch, undefined);
   });
 });
+
+describe('reviews whose verdicts are all cached', () => {
+  const OPEN = 'registry.example/open/x:1';
+  const hits = async (app: Parameters<typeof post>[0]) => {
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(
+      /^portcullis_cache_requests_total\{cache="verdict",result="hit"\} (\d+)$/m.exec(text)?.[1] ?? 0,
+    );
+  };
+  const pod = (images: string[], uid = 'uid-1') =>
+    review('', 'Pod', workload('', 'Pod', podSpec(images)), { uid });
+
+  it('are answered without waiting on the pull secrets when the source knows them', async () => {
+    const { app, pullSecrets } = appRig();
+    pullSecrets.known = true;
+    await post(app, '/validate', pod([SIGNED, UNSIGNED]));
+    const reads = pullSecrets.requests.length;
+    const { body } = await post(app, '/validate', pod([SIGNED, UNSIGNED], 'uid-2'));
+    assert.equal(body.response.allowed, false);
+    assert.match(
+      body.response.status.message,
+      /unsigned\/tool:2" at spec\.containers\[1\]\.image is not trusted/,
+    );
+    assert.equal(pullSecrets.requests.length, reads, 'secretsFor was not called again');
+  });
+
+  it('give the same answers, and count each cache hit once, either way', async () => {
+    const answers: unknown[] = [];
+    const counts: number[] = [];
+    for (const known of [false, true]) {
+      const { app, pullSecrets, resolver } = appRig();
+      pullSecrets.known = known;
+      await post(app, '/validate', pod([SIGNED]));
+      // SIGNED is cached, twice in the pod; UNSIGNED and OPEN are not yet.
+      const partly = await post(app, '/mutate', pod([SIGNED, SIGNED, UNSIGNED, OPEN], 'uid-2'));
+      const whole = await post(app, '/mutate', pod([SIGNED, OPEN], 'uid-3'));
+      answers.push([partly.body, whole.body, resolver.calls.length]);
+      counts.push(await hits(app));
+    }
+    assert.deepEqual(answers[1], answers[0]);
+    assert.deepEqual(counts, [counts[0], counts[0]]);
+  });
+});

@@ -9,8 +9,8 @@ import {
   type SecretData,
 } from '../../src/webhook/cert-rotation.ts';
 import {
+  certificateFingerprint,
   createCertificateAuthority,
-  fingerprint,
   issueServingCertificate,
 } from '../../src/webhook/certificates.ts';
 
@@ -55,7 +55,7 @@ describe('planRotation', () => {
     assert.ok(ca.ca && leaf.verify(ca.publicKey));
     assert.equal(leaf.checkHost('portcullis.portcullis.svc'), 'portcullis.portcullis.svc');
     assert.equal(leaf.checkIP('127.0.0.1'), '127.0.0.1');
-    assert.deepEqual(plan.cas, [fingerprint(ca)]);
+    assert.deepEqual(plan.cas, [certificateFingerprint(ca)]);
     assert.equal(plan.caBundle, data['ca.crt']?.toString());
     assert.doesNotThrow(() => checkServingPair(data, settings.hosts, T0));
     // Next look: when the serving certificate is due (90 s validity, renewed 30 s before).
@@ -100,7 +100,7 @@ describe('planRotation', () => {
         // Only the very first certificate, on an empty Secret, is signed by a CA nobody knew before.
         if (leaf.fingerprint256 !== cert(before, 'tls.crt').fingerprint256) {
           assert.ok(
-            inBundleSince.get(fingerprint(signer))! <= second - 5,
+            inBundleSince.get(certificateFingerprint(signer))! <= second - 5,
             `${second}: the signing CA has propagated`,
           );
         }

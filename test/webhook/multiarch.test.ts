@@ -8,10 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import { Coalescer, createTtlCache, NO_SHARED_CACHE } from '../../src/cache/index.ts';
 import type { Digest, InstanceSelection } from '../../src/image/index.ts';
 import {
-  type Evaluator,
   ImageChecker,
   NO_PULL_SECRETS,
   parsePlatforms,
+  type TrustPolicy,
   type Verdict,
 } from '../../src/policy/index.ts';
 import { productionComponents } from '../../src/server.ts';
@@ -28,7 +28,7 @@ type PolicyName = keyof MultiArchFixture['policies'];
 describe('webhook: multi-arch images', () => {
   let f: MultiArchFixture;
   let components: ReturnType<typeof productionComponents>;
-  const evaluators = new Map<PolicyName, Evaluator>();
+  const evaluators = new Map<PolicyName, TrustPolicy>();
   // One verdict cache for every app, as serve shares one across policies: keys must keep them apart.
   const verdicts = createTtlCache<Verdict>(1000);
 

@@ -12,7 +12,7 @@ import {
   productionComponents,
   type RunningServer,
   type ServerConfig,
-  type ShortNameMode,
+  type ShortNameRules,
   startServer,
 } from '../../src/server.ts';
 import type { LogDestination } from '../../src/webhook/log.ts';
@@ -49,7 +49,7 @@ export function serverConfig(work: string, overrides: Partial<ServerConfig> = {}
 export function realComponents(
   work: string,
   transport: DockerTransport,
-  shortNames: ShortNameMode = 'docker',
+  shortNames: ShortNameRules = 'docker',
 ): Components {
   return productionComponents(
     {

@@ -88,6 +88,9 @@ describe('stale-if-error against a real registry behind a fault proxy', () => {
       } finally {
         if (fault === 'refused') await proxy.accept();
         proxy.set({ kind: 'pass' });
+        // The registry asked for 30 s without requests, which the transport honours: start the
+        // next case afresh, as a restarted replica would.
+        if (name === '429') await fixture.env.transport.close();
       }
     });
   }

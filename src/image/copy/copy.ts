@@ -31,17 +31,12 @@ import type {
   Platform,
   Signature,
   SignatureWants,
+  UnparsedImage,
 } from '../types.ts';
 import { type CopiedBlob, copyBlob, type LayerPlan, putBlobBytes } from './blobs.ts';
 import { attachReferrer, copyAttestations, copyReferrers } from './referrers.ts';
 import { withRetry } from './retry.ts';
-import {
-  CopyError,
-  type CopyOptions,
-  type CopyResult,
-  type ProgressSink,
-  type UnparsedImage,
-} from './types.ts';
+import { CopyError, type CopyOptions, type CopyResult, type ProgressSink } from './types.ts';
 
 const DEFAULT_PARALLEL = 6;
 
@@ -203,10 +198,42 @@ function describe(ref: ImageReference): string {
   return `${ref.transport.name}:${ref.stringWithinTransport()}`;
 }
 
+/** The defaults of CopyOptions, applied once; what stays optional means "not asked for". */
+type Defaulted =
+  | 'sourceCtx'
+  | 'destCtx'
+  | 'signers'
+  | 'referrerSigners'
+  | 'removeSignatures'
+  | 'multiArch'
+  | 'preserveDigests'
+  | 'parallelCopies'
+  | 'retryTimes'
+  | 'retryDelayMs'
+  | 'skipExisting';
+type ResolvedCopyOptions = Omit<CopyOptions, Defaulted> & Required<Pick<CopyOptions, Defaulted>>;
+
+function resolveOptions(o: CopyOptions): ResolvedCopyOptions {
+  return {
+    ...o,
+    sourceCtx: o.sourceCtx ?? {},
+    destCtx: o.destCtx ?? {},
+    signers: o.signers ?? [],
+    referrerSigners: o.referrerSigners ?? [],
+    removeSignatures: o.removeSignatures ?? false,
+    multiArch: o.multiArch ?? 'system',
+    preserveDigests: o.preserveDigests ?? false,
+    parallelCopies: o.parallelCopies ?? DEFAULT_PARALLEL,
+    retryTimes: o.retryTimes ?? 0,
+    retryDelayMs: o.retryDelayMs ?? 0,
+    skipExisting: o.skipExisting ?? false,
+  };
+}
+
 interface Session {
   readonly src: ImageSource;
   readonly dest: ImageDestination;
-  readonly options: CopyOptions;
+  readonly options: ResolvedCopyOptions;
   readonly parallel: number;
   readonly counts: { copied: number; created: number; referrers: number; attestations: number };
 }
@@ -215,7 +242,6 @@ async function checkPolicy(s: Session, instanceDigest?: Digest): Promise<void> {
   if (s.options.policy === undefined) return;
   const image: UnparsedImage = {
     reference: s.src.reference,
-    ...(instanceDigest !== undefined ? { instanceDigest } : {}),
     manifest: () => s.src.getManifest(instanceDigest),
     signatures: (wants?: SignatureWants) => s.src.getSignatures(instanceDigest, wants),
   };
@@ -280,7 +306,7 @@ async function storeSignatures(
   manifest: Uint8Array,
   instanceDigest?: Digest,
 ): Promise<void> {
-  const signers = s.options.signers ?? [];
+  const signers = s.options.signers;
   const all = [...copied];
   if (signers.length > 0) {
     const identity = signingIdentity(s);
@@ -312,7 +338,7 @@ async function carryReferrers(
     s.counts.referrers += await copyReferrers(s.src, s.dest, subject, s.options.progress);
     s.counts.attestations += await copyAttestations(s.src, s.dest, subject, s.options.progress);
   }
-  const signers = s.options.referrerSigners ?? [];
+  const signers = s.options.referrerSigners;
   if (signers.length === 0) return;
   const identity = signingIdentity(s);
   for (const signer of signers) {
@@ -368,7 +394,7 @@ async function copySingle(
   const retry = <T>(fn: () => Promise<T>, siblings?: AbortSignal): Promise<T> => {
     const signals = [s.options.signal, siblings].filter((x) => x !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    return withRetry(fn, s.options.retryTimes ?? 0, s.options.retryDelayMs ?? 0, signal);
+    return withRetry(fn, s.options.retryTimes, s.options.retryDelayMs, signal);
   };
   const config = configInfo(m);
   const layerList = layerInfos(m);
@@ -501,10 +527,10 @@ async function copyList(
 /** True when the destination already holds `wanted` (upstream OptimizeDestinationImageAlreadyExists). */
 async function alreadyPresent(
   destRef: ImageReference,
-  options: CopyOptions,
+  options: ResolvedCopyOptions,
   wanted: Digest,
 ): Promise<boolean> {
-  const ctx = options.destCtx ?? {};
+  const ctx = options.destCtx;
   const listed = options.destinationTags;
   const named = destRef.dockerReference();
   if (
@@ -537,15 +563,16 @@ async function alreadyPresent(
 export async function copyImage(
   destRef: ImageReference,
   srcRef: ImageReference,
-  options: CopyOptions = {},
+  copyOptions: CopyOptions = {},
 ): Promise<CopyResult> {
-  const src = await srcRef.newImageSource(options.sourceCtx ?? {});
+  const options = resolveOptions(copyOptions);
+  const src = await srcRef.newImageSource(options.sourceCtx);
   if (options.sourceTags !== undefined) src.useTagSnapshot?.(options.sourceTags);
   try {
     const top = await src.getManifest();
     if (options.skipExisting) {
       let wanted = digestOf(top.manifest);
-      if (isListMIMEType(top.mimeType) && (options.multiArch ?? 'system') === 'system') {
+      if (isListMIMEType(top.mimeType) && options.multiArch === 'system') {
         wanted = chooseInstance(
           parseList(top.manifest, top.mimeType),
           options.sourceCtx?.platform,
@@ -564,7 +591,7 @@ export async function copyImage(
         };
       }
     }
-    const dest = await destRef.newImageDestination(options.destCtx ?? {});
+    const dest = await destRef.newImageDestination(options.destCtx);
     if (options.destinationTags !== undefined) dest.useTagSnapshot?.(options.destinationTags);
     try {
       const threadSafe = src.hasThreadSafeGetBlob && dest.hasThreadSafePutBlob;
@@ -572,14 +599,14 @@ export async function copyImage(
         src,
         dest,
         options,
-        parallel: threadSafe ? (options.parallelCopies ?? DEFAULT_PARALLEL) : 1,
+        parallel: threadSafe ? options.parallelCopies : 1,
         counts: { copied: 0, created: 0, referrers: 0, attestations: 0 },
       };
       let written: ManifestBytes & { digest: Digest };
       if (!isListMIMEType(top.mimeType)) {
         written = await copySingle(s, undefined, false);
       } else {
-        const mode = options.multiArch ?? 'system';
+        const mode = options.multiArch;
         if (mode === 'system') {
           const chosen = chooseInstance(
             parseList(top.manifest, top.mimeType),

@@ -16,5 +16,4 @@ export {
   type SignatureCounts,
   type Signer,
   type SourcePolicy,
-  type UnparsedImage,
 } from './types.ts';

@@ -5,10 +5,10 @@ import type { DockerReference } from '../reference/index.ts';
 import type {
   BlobInfo,
   ImageReference,
-  ManifestBytes,
   Signature,
   SystemContext,
   TagSnapshot,
+  UnparsedImage,
 } from '../types.ts';
 
 export type CopyErrorCode =
@@ -26,15 +26,6 @@ export type CopyErrorCode =
   | 'REFERRER_INVALID';
 
 export class CopyError extends BaseError<CopyErrorCode> {}
-
-/** An image as the policy sees it before anything else is read (upstream UnparsedImage). */
-export interface UnparsedImage {
-  readonly reference: ImageReference;
-  /** Set when this is one instance of a list. */
-  readonly instanceDigest?: Digest;
-  manifest(): Promise<ManifestBytes>;
-  signatures(): Promise<Signature[]>;
-}
 
 /** The policy hook: called for every image before its blobs are read; throws to reject. */
 export interface SourcePolicy {

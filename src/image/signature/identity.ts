@@ -1,6 +1,15 @@
-// signedIdentity semantics (upstream policy_reference_match.go): does the docker reference a
-// signature claims satisfy the policy, given the reference the image is known by?
-import { type DockerReference, parseNamed, parseNormalizedNamed } from '../reference/index.ts';
+// signedIdentity (upstream policy_reference_match.go and policy_config.go): its strict parse, and
+// whether the docker reference a signature claims satisfies it, given the reference the image is
+// known by.
+import { unhandled } from '../errors.ts';
+import {
+  anchoredNameRegexp,
+  type DockerReference,
+  domainRegexp,
+  parseNamed,
+  parseNormalizedNamed,
+} from '../reference/index.ts';
+import { asString, invalidValue, type JsonNode, ObjectReader, readType } from './json.ts';
 import type { SignedIdentity } from './policy-types.ts';
 
 function parseOrUndefined(s: string): DockerReference | undefined {
@@ -77,6 +86,90 @@ export function identityMatches(
       return intended !== undefined && matchRepoDigestOrExact(intended, signature);
     }
     default:
-      return false;
+      return unhandled(identity, false);
+  }
+}
+
+const identityTypes = [
+  'matchExact',
+  'matchRepoDigestOrExact',
+  'matchRepository',
+  'exactReference',
+  'exactRepository',
+  'remapIdentity',
+];
+
+const domainPrefix = new RegExp(`^${domainRegexp.source.slice(1, -1)}/`);
+
+/** Upstream validateIdentityRemappingPrefix: a bare domain, or a name that starts with a domain. */
+function validRemapPrefix(s: string): boolean {
+  return domainRegexp.test(s) || (anchoredNameRegexp.test(s) && domainPrefix.test(s));
+}
+
+export function parseSignedIdentity(node: JsonNode): SignedIdentity {
+  const obj = new ObjectReader(node, 'a signedIdentity object');
+  const type = readType(obj, identityTypes, 'policy reference match');
+  switch (type) {
+    case 'matchExact':
+    case 'matchRepoDigestOrExact':
+    case 'matchRepository':
+      obj.finish(['type']);
+      return { type };
+    case 'exactReference': {
+      const refNode = obj.required('dockerReference');
+      obj.finish(['type', 'dockerReference']);
+      const dockerReference = asString(refNode);
+      let isNameOnly: boolean;
+      try {
+        isNameOnly = parseNormalizedNamed(dockerReference).isNameOnly();
+      } catch (err) {
+        throw invalidValue(
+          refNode,
+          `invalid format of dockerReference ${JSON.stringify(dockerReference)}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      if (isNameOnly) {
+        throw invalidValue(
+          refNode,
+          `dockerReference ${JSON.stringify(dockerReference)} contains neither a tag nor digest`,
+        );
+      }
+      return { type, dockerReference };
+    }
+    case 'exactRepository': {
+      const repoNode = obj.required('dockerRepository');
+      obj.finish(['type', 'dockerRepository']);
+      const dockerRepository = asString(repoNode);
+      try {
+        parseNormalizedNamed(dockerRepository);
+      } catch (err) {
+        throw invalidValue(
+          repoNode,
+          `invalid format of dockerRepository ${JSON.stringify(dockerRepository)}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      return { type, dockerRepository };
+    }
+    case 'remapIdentity': {
+      const prefixNode = obj.required('prefix');
+      const signedPrefixNode = obj.required('signedPrefix');
+      obj.finish(['type', 'prefix', 'signedPrefix']);
+      const prefix = asString(prefixNode);
+      const signedPrefix = asString(signedPrefixNode);
+      if (!validRemapPrefix(prefix))
+        throw invalidValue(prefixNode, `prefix ${JSON.stringify(prefix)} is not valid`);
+      if (!validRemapPrefix(signedPrefix)) {
+        throw invalidValue(signedPrefixNode, `prefix ${JSON.stringify(signedPrefix)} is not valid`);
+      }
+      return { type, prefix, signedPrefix };
+    }
+    default:
+      throw invalidValue(node, `unknown policy reference match type ${JSON.stringify(type)}`);
   }
 }

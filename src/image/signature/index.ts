@@ -1,4 +1,5 @@
 // The signature layer: policy.json model, strict parser, evaluation, simple signing.
+export type { InstanceOfList, UnparsedImage } from '../types.ts';
 export { SignatureError, type SignatureErrorCode } from './errors.ts';
 export {
   type DenialCode,
@@ -6,17 +7,11 @@ export {
   type EvaluatedInstance,
   type Explanation,
   evaluatedInstance,
-  type InstanceOfList,
+  type PolicyDecision,
   PolicyEvaluator,
   type PolicyEvaluatorOptions,
   type RequirementResult,
-  SIGSTORE_SIGNATURE_MIME_TYPE,
   type SignatureAttempt,
-  type SignatureExpectations,
-  type SigstoreSignature,
-  type SigstoreVerifier,
-  type UnparsedImage,
-  type Verdict,
 } from './evaluate.ts';
 export {
   type GpgKeyring,
@@ -26,7 +21,7 @@ export {
   MAX_SIGNATURE_BYTES,
   signBlob,
 } from './gpg/openpgp.ts';
-export { identityMatches } from './identity.ts';
+export { identityMatches, parseSignedIdentity } from './identity.ts';
 export * from './json.ts';
 export { enclosingScopes, type LintCode, type LintWarning, lintPolicy } from './lint.ts';
 export {
@@ -38,15 +33,25 @@ export {
   serializePayload,
   type UntrustedPayload,
 } from './payload.ts';
-export {
-  type PolicyParseOptions,
-  parsePolicy,
-  parseRequirement,
-  parseSignedIdentity,
-  readPolicyFile,
-} from './policy-parse.ts';
+export { type PolicyParseOptions, parsePolicy, readPolicyFile } from './policy-parse.ts';
 export type * from './policy-types.ts';
-export { policyFilePaths, verifiesSignatures } from './policy-types.ts';
+export {
+  decidedByPolicyAlone,
+  parseRequirement,
+  policyFilePaths,
+  type RequirementTypes,
+  requirementType,
+  requirementTypes,
+  verifiesSignatures,
+} from './requirements/index.ts';
+export type { SignatureExpectations } from './requirements/signatures.ts';
+export {
+  type ReferrerVerification,
+  SIGSTORE_SIGNATURE_MIME_TYPE,
+  type SigstoreSignature,
+  type SigstoreVerifier,
+} from './requirements/sigstore-signed.ts';
+export type * from './requirements/types.ts';
 export { requirementsForImage, type ScopeMatch } from './scope.ts';
 export {
   knownScopeValidators,

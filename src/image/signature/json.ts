@@ -40,7 +40,7 @@ interface NodeBase {
   readonly column: number;
 }
 
-export interface JsonObject extends NodeBase {
+export interface JsonObjectNode extends NodeBase {
   readonly kind: 'object';
   /** Members in document order; keys are unique. */
   readonly members: ReadonlyMap<string, JsonNode>;
@@ -66,7 +66,7 @@ export interface JsonBoolean extends NodeBase {
 export interface JsonNull extends NodeBase {
   readonly kind: 'null';
 }
-export type JsonNode = JsonObject | JsonArray | JsonString | JsonNumber | JsonBoolean | JsonNull;
+export type JsonNode = JsonObjectNode | JsonArray | JsonString | JsonNumber | JsonBoolean | JsonNull;
 
 export interface JsonLimits {
   /** Bytes (or UTF-16 units for string input); default 4 MiB. */
@@ -258,7 +258,7 @@ class Parser {
     return Number.parseInt(hex, 16);
   }
 
-  object(pointer: string, depth: number, base: NodeBase): JsonObject {
+  object(pointer: string, depth: number, base: NodeBase): JsonObjectNode {
     if (depth > this.#maxDepth) {
       this.fail('JSON_TOO_DEEP', `nesting deeper than ${this.#maxDepth} levels`, pointer);
     }
@@ -379,7 +379,7 @@ export function invalidValue(node: JsonNode, detail: string, options?: { cause?:
   return new JsonError('JSON_INVALID_VALUE', detail, locationOf(node), options);
 }
 
-export function asObject(node: JsonNode, what = 'a JSON object'): JsonObject {
+export function asObject(node: JsonNode, what = 'a JSON object'): JsonObjectNode {
   if (node.kind !== 'object') throw wrongType(node, what);
   return node;
 }
@@ -426,12 +426,24 @@ export function asBase64Array(node: JsonNode): Uint8Array[] {
   return asArray(node, 'an array of base64 strings').items.map(asBase64);
 }
 
+/** The object's `type` member, which must be one of `kinds` (`what` names the family in errors). */
+export function readType(obj: ObjectReader, kinds: readonly string[], what: string): string {
+  const t = asString(obj.required('type'));
+  if (!kinds.includes(t)) {
+    throw invalidValue(
+      obj.node,
+      `unknown ${what} type ${JSON.stringify(t)}, expected one of ${kinds.join(', ')}`,
+    );
+  }
+  return t;
+}
+
 /**
  * Reads the members of one object: `take` each known key, then `finish` rejects the first
  * member nobody took. Keys listed in `required` must be present.
  */
 export class ObjectReader {
-  readonly node: JsonObject;
+  readonly node: JsonObjectNode;
   readonly #taken = new Set<string>();
 
   constructor(node: JsonNode, what = 'a JSON object') {

@@ -1,6 +1,8 @@
 // Warnings for valid but risky policies: what `portcullis policy lint` reports beyond parse errors.
 import { domainRegexp, parseNamed } from '../reference/index.ts';
-import { extensionFields, type Policy, type PolicyRequirements, verifiesSignatures } from './policy-types.ts';
+import type { Policy, PolicyRequirements } from './policy-types.ts';
+import { requirementType } from './requirements/index.ts';
+import type { Strength } from './requirements/types.ts';
 import { knownScopeValidators } from './scope-validation.ts';
 
 export type LintCode =
@@ -20,12 +22,11 @@ export interface LintWarning {
   readonly message: string;
 }
 
-type Strength = 'accepts-anything' | 'verifies' | 'rejects';
-
 /** How strict a requirement list is: any reject wins, then any verification, else nothing. */
 function strength(reqs: PolicyRequirements): Strength {
-  if (reqs.some((r) => r.type === 'reject' || r.type === 'signedBaseLayer')) return 'rejects';
-  if (reqs.some(verifiesSignatures)) return 'verifies';
+  const each = reqs.map((r) => requirementType(r).strength(r));
+  if (each.includes('rejects')) return 'rejects';
+  if (each.includes('verifies')) return 'verifies';
   return 'accepts-anything';
 }
 
@@ -96,31 +97,15 @@ export function lintPolicy(policy: Policy): LintWarning[] {
   }
   const checkRequirements = (reqs: PolicyRequirements, at: string) => {
     for (const [i, r] of reqs.entries()) {
-      if (r.type === 'sigstoreSigned' && r.acceptDigestOnlySignatures === true) {
-        warnings.push({
-          code: 'IDENTITY_NOT_CHECKED',
-          pointer: `${at}/${i}`,
-          message:
-            'acceptDigestOnlySignatures is weaker than signedIdentity: a signature that binds only the digest, made for any repository, admits the same image under this scope',
-        });
-      }
-      if (r.type === 'signedBaseLayer') {
-        warnings.push({
-          code: 'REQUIREMENT_ALWAYS_REJECTS',
-          pointer: `${at}/${i}`,
-          message: 'signedBaseLayer is not implemented and rejects every image',
-        });
-      } else if (extensionFields(r).length > 0) {
+      const type = requirementType(r);
+      for (const w of type.lint(r))
+        warnings.push({ code: w.code, pointer: `${at}/${i}`, message: w.message });
+      const extensions = type.extensionFields(r);
+      if (extensions.length > 0) {
         warnings.push({
           code: 'NOT_PORTABLE',
           pointer: `${at}/${i}`,
-          message: `${r.type} uses Portcullis extensions (${extensionFields(r).join(', ')}): Podman, skopeo and CRI-O reject this policy`,
-        });
-      } else if (r.type === 'signedBy' && r.keyType !== 'GPGKeys') {
-        warnings.push({
-          code: 'REQUIREMENT_ALWAYS_REJECTS',
-          pointer: `${at}/${i}`,
-          message: `signedBy keyType ${r.keyType} is not implemented and rejects every signature`,
+          message: `${r.type} uses Portcullis extensions (${extensions.join(', ')}): Podman, skopeo and CRI-O reject this policy`,
         });
       }
     }

@@ -2,9 +2,14 @@
 // policy requirement -> compiled (cached) trust root -> verification, with the evaluator's
 // digest and identity checks so rejections carry upstream's texts.
 import { readFile } from 'node:fs/promises';
+import { unhandled } from '../errors.ts';
 import { discoverAttestations, judgeAttestations } from './attestation/index.ts';
-import type { ReferrerVerification, SigstoreVerifier } from './evaluate.ts';
-import type { ByteSource, SigstoreTrustFields } from './policy-types.ts';
+import type { ByteSource } from './policy-types.ts';
+import type {
+  ReferrerVerification,
+  SigstoreTrustFields,
+  SigstoreVerifier,
+} from './requirements/sigstore-signed.ts';
 import {
   DIGEST_ONLY_REASON,
   type DiscoveredSignature,
@@ -28,7 +33,7 @@ function keyFields(source: ByteSource, prefix: 'key' | 'rekorPublicKey'): Sigsto
     case 'datas':
       return { [`${prefix}Datas`]: source.datas };
     default:
-      return {};
+      return unhandled(source, {});
   }
 }
 
@@ -74,7 +79,7 @@ function upstreamInput(req: SigstoreTrustFields): SigstoreRequirementInput {
       };
     }
     default:
-      return {};
+      return unhandled(req.trust, {});
   }
 }
 

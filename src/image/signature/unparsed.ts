@@ -20,8 +20,8 @@ import type {
   Platform,
   Signature,
   SystemContext,
+  UnparsedImage,
 } from '../types.ts';
-import type { UnparsedImage } from './evaluate.ts';
 
 export interface ClosableUnparsedImage extends UnparsedImage {
   /** Closes the source if it was opened; call once evaluation is done. */

@@ -1,9 +1,9 @@
-// The policies of one mode that apply to a namespace, as one Evaluator: every policy must admit
+// The policies of one mode that apply to a namespace, as one TrustPolicy: every policy must admit
 // (AND), the first denial or failure in key order decides otherwise. A policy that never compiled
 // is an `error` verdict for every image, so it can deny (enforce) or warn, never admit.
 import { createHash } from 'node:crypto';
 import type { Digest, DockerReference, InstanceSelection } from '../../image/index.ts';
-import type { CheckObserver, Evaluator, PullCredentials, Verdict } from '../types.ts';
+import type { CheckObserver, PullCredentials, TrustPolicy, Verdict } from '../types.ts';
 import type { ActivePolicy } from './source.ts';
 import type { PolicyMode } from './types.ts';
 
@@ -31,13 +31,13 @@ function failure(key: string, reason: string): Verdict {
   return { kind: 'error', code: 'POLICY_INVALID', reason: `${key}: no version in force: ${reason}` };
 }
 
-class CombinedEvaluator implements Evaluator {
+class CombinedPolicy implements TrustPolicy {
   readonly policyHash: string;
   readonly trustHash: string;
   readonly sources: readonly string[];
-  readonly #members: readonly ActivePolicy<Evaluator>[];
+  readonly #members: readonly ActivePolicy<TrustPolicy>[];
 
-  constructor(members: readonly ActivePolicy<Evaluator>[]) {
+  constructor(members: readonly ActivePolicy<TrustPolicy>[]) {
     this.#members = members;
     const policy = createHash('sha256');
     const trust = createHash('sha256');
@@ -74,6 +74,7 @@ class CombinedEvaluator implements Evaluator {
     signal: AbortSignal,
     observer: CheckObserver,
     platforms: InstanceSelection,
+    deadline?: number,
   ): Promise<Verdict> {
     const verdicts = await Promise.all(
       this.#members.map(
@@ -81,7 +82,7 @@ class CombinedEvaluator implements Evaluator {
           m.state === 'ready'
             ? attribute(
                 m.key,
-                await m.compiled.evaluate(ref, digest, credentials, signal, observer, platforms),
+                await m.compiled.evaluate(ref, digest, credentials, signal, observer, platforms, deadline),
               )
             : failure(m.key, m.reason),
       ),
@@ -90,17 +91,20 @@ class CombinedEvaluator implements Evaluator {
   }
 }
 
-const combined = new WeakMap<readonly ActivePolicy<Evaluator>[], Map<PolicyMode, Evaluator | undefined>>();
+const combined = new WeakMap<
+  readonly ActivePolicy<TrustPolicy>[],
+  Map<PolicyMode, TrustPolicy | undefined>
+>();
 
 /**
- * One Evaluator for the policies of `mode` among `policies` (what PolicySource.policiesFor gives),
+ * One TrustPolicy for the policies of `mode` among `policies` (what PolicySource.policiesFor gives),
  * or undefined when none has that mode. Memoized per policies array, so calling it on every
  * admission costs a lookup while the policies are unchanged.
  */
-export function combineEvaluators(
-  policies: readonly ActivePolicy<Evaluator>[],
+export function combinePolicies(
+  policies: readonly ActivePolicy<TrustPolicy>[],
   mode: PolicyMode,
-): Evaluator | undefined {
+): TrustPolicy | undefined {
   let byMode = combined.get(policies);
   if (byMode === undefined) {
     byMode = new Map();
@@ -108,7 +112,7 @@ export function combineEvaluators(
   }
   if (!byMode.has(mode)) {
     const members = policies.filter((p) => p.mode === mode);
-    byMode.set(mode, members.length === 0 ? undefined : new CombinedEvaluator(members));
+    byMode.set(mode, members.length === 0 ? undefined : new CombinedPolicy(members));
   }
   return byMode.get(mode);
 }

@@ -2,6 +2,7 @@
 // Kubernetes-only fields (key references, mode, selector) into policy.json text and hands that to
 // the same strict parser the file path uses, so both paths accept exactly the same policies.
 import { CrdError } from './errors.ts';
+import { crdRequirementType, keySourceBases, nestedKeySourceMembers } from './requirements/index.ts';
 import {
   type KeyRef,
   type LabelSelector,
@@ -33,12 +34,16 @@ type JsonRecord = Record<string, Json>;
 
 const isRecord = (v: unknown): v is JsonRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** `<base>SecretRef` / `<base>ConfigMapRef` stand for `<base>Data`; `<base>Path` is what nodes use. */
-const REF_FIELD =
-  /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot|signingAuthority|tsa)(Secret|ConfigMap)Ref$/;
-const PATH_FIELD = /^(key|rekorPublicKey|ca|caRoots|caIntermediates|trustedRoot|signingAuthority|tsa)Paths?$/;
+/**
+ * `<base>SecretRef` / `<base>ConfigMapRef` stand for `<base>Data`; `<base>Path` is what nodes use.
+ * The bases are every requirement type's (requirements/), whatever the requirement's own type:
+ * one that is misplaced is rewritten all the same and refused by the policy parser.
+ */
+const BASES = keySourceBases.join('|');
+const REF_FIELD = new RegExp(`^(${BASES})(Secret|ConfigMap)Ref$`);
+const PATH_FIELD = new RegExp(`^(${BASES})Paths?$`);
 /** Members of a requirement whose objects may hold key references too. */
-const NESTED_TRUST = new Set(['fulcio', 'pki', 'trustStore']);
+const NESTED_TRUST = nestedKeySourceMembers;
 
 const SPEC_FIELDS = new Set(['mode', 'namespaceSelector', 'default', 'transports']);
 
@@ -58,7 +63,7 @@ function keyRef(value: unknown, field: string): KeyRef {
   return { name, key };
 }
 
-/** Rewrites the key references of one object (a requirement, or its fulcio/pki/trustStore member). */
+/** Rewrites the key references of one object (a requirement, or its fulcio/pki member). */
 function resolveRefs(obj: JsonRecord, field: string, resolver: RefResolver, nested: boolean): JsonRecord {
   const out: JsonRecord = {};
   const put = (key: string, value: Json, from: string) => {
@@ -150,6 +155,12 @@ export function specToPolicyJson(spec: unknown, resolver: RefResolver): string {
 /** Reads a key file named by a policy.json path field (export to a CRD inlines it). */
 export type KeyFileReader = (path: string, field: string) => Uint8Array;
 
+/** Whether the requirement type `type` has `<base>Datas` for its own `base` (not: one file must hold all). */
+function dataLists(type: Json, base: string): boolean {
+  const keySources = crdRequirementType(type)?.keySources;
+  return keySources === undefined || !keySources.bases.includes(base) || keySources.dataLists;
+}
+
 function inlinePaths(obj: JsonRecord, field: string, read: KeyFileReader, nested: boolean): JsonRecord {
   const out: JsonRecord = {};
   for (const [k, v] of Object.entries(obj)) {
@@ -160,8 +171,7 @@ function inlinePaths(obj: JsonRecord, field: string, read: KeyFileReader, nested
       if (k.endsWith('Paths')) {
         if (!Array.isArray(v) || !v.every((p) => typeof p === 'string'))
           throw invalid(at, 'expected a list of paths');
-        if (obj.type === 'signedBy') {
-          // signedBy has no keyDatas: one keyring must hold every key.
+        if (!dataLists(obj.type, base)) {
           if (v.length !== 1)
             throw new CrdError('EXPORT_FAILED', `${at}: combine the keyrings into one file`, { field: at });
           out[`${base}Data`] = Buffer.from(read(v[0]!, at)).toString('base64');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PolicyEvaluator } from '../../../src/image/signature/evaluate.ts';
 import { parsePolicy } from '../../../src/image/signature/policy-parse.ts';
-import { policyFilePaths, verifiesSignatures } from '../../../src/image/signature/policy-types.ts';
+import { policyFilePaths, verifiesSignatures } from '../../../src/image/signature/requirements/index.ts';
 import { DockerTransport } from '../../../src/image/transports/docker/index.ts';
 
 const IDENTITY = 'x509.subject: C=US, ST=WA, O=Acme';

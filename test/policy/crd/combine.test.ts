@@ -5,16 +5,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseNormalizedNamed, sigstoreVerifier } from '../../../src/image/index.ts';
 import { DockerTransport } from '../../../src/image/transports/docker/index.ts';
-import { combineEvaluators } from '../../../src/policy/crd/combine.ts';
+import { combinePolicies } from '../../../src/policy/crd/combine.ts';
 import type { ActivePolicy } from '../../../src/policy/crd/source.ts';
 import type { PolicyMode } from '../../../src/policy/crd/types.ts';
-import { type Evaluator, loadPolicy } from '../../../src/policy/index.ts';
+import { loadPolicy, type TrustPolicy } from '../../../src/policy/index.ts';
 
 const ref = (s: string) => parseNormalizedNamed(s).tagNameOnly();
 
-describe('combineEvaluators: every applicable policy must admit', () => {
+describe('combinePolicies: every applicable policy must admit', () => {
   let dir: string;
-  const engines = new Map<string, Evaluator>();
+  const engines = new Map<string, TrustPolicy>();
   const policies: Record<string, unknown> = {
     acceptAll: { default: [{ type: 'insecureAcceptAnything' }] },
     rejectDockerHub: {
@@ -48,7 +48,7 @@ describe('combineEvaluators: every applicable policy must admit', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const ready = (name: string, mode: PolicyMode = 'enforce'): ActivePolicy<Evaluator> => ({
+  const ready = (name: string, mode: PolicyMode = 'enforce'): ActivePolicy<TrustPolicy> => ({
     key: `ClusterImagePolicy/${name}`,
     mode,
     state: 'ready',
@@ -59,7 +59,7 @@ describe('combineEvaluators: every applicable policy must admit', () => {
 
   const cases: {
     name: string;
-    members: () => ActivePolicy<Evaluator>[];
+    members: () => ActivePolicy<TrustPolicy>[];
     image: string;
     want: string | undefined;
   }[] = [
@@ -98,7 +98,7 @@ describe('combineEvaluators: every applicable policy must admit', () => {
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const v = await combineEvaluators(c.members(), 'enforce')!.decideWithoutImage(ref(c.image));
+      const v = await combinePolicies(c.members(), 'enforce')!.decideWithoutImage(ref(c.image));
       const got = v === undefined || v.kind === 'allowed' ? v?.kind : `${v.kind}:${v.reason.split(':')[0]}`;
       assert.equal(got, c.want);
     });
@@ -106,20 +106,20 @@ describe('combineEvaluators: every applicable policy must admit', () => {
 
   it('groups by mode; no policy of a mode gives undefined', () => {
     const members = [ready('acceptAll', 'warn'), ready('rejectDockerHub')];
-    assert.equal(combineEvaluators(members, 'audit'), undefined);
+    assert.equal(combinePolicies(members, 'audit'), undefined);
     assert.notEqual(
-      combineEvaluators(members, 'warn')?.policyHash,
-      combineEvaluators(members, 'enforce')?.policyHash,
+      combinePolicies(members, 'warn')?.policyHash,
+      combinePolicies(members, 'enforce')?.policyHash,
     );
   });
 
   it('is memoized per policies array, and a changed member changes the hash', () => {
     const members = [ready('acceptAll')];
-    assert.equal(combineEvaluators(members, 'enforce'), combineEvaluators(members, 'enforce'));
+    assert.equal(combinePolicies(members, 'enforce'), combinePolicies(members, 'enforce'));
     const changed = [{ ...ready('acceptAll'), hash: 'h-next' }];
     assert.notEqual(
-      combineEvaluators(changed, 'enforce')?.policyHash,
-      combineEvaluators(members, 'enforce')?.policyHash,
+      combinePolicies(changed, 'enforce')?.policyHash,
+      combinePolicies(members, 'enforce')?.policyHash,
     );
   });
 });

@@ -9,7 +9,7 @@ import { DockerImageReference } from './transport.ts';
 function asDocker(ref: ImageReference, what: string): DockerImageReference {
   if (!(ref instanceof DockerImageReference)) {
     throw new DockerError(
-      'NOT_SUPPORTED',
+      'OPERATION_NOT_POSSIBLE',
       `${what}: only docker:// references are supported, got ${ref.transport.name}:`,
     );
   }

@@ -1,6 +1,8 @@
 // WWW-Authenticate challenges and the Bearer token flow (Docker token spec, OAuth2 refresh tokens).
+import { createHash } from 'node:crypto';
 import { DockerError } from './errors.ts';
 import { type HttpClientOptions, readCapped, readPrefix, send } from './http.ts';
+import type { RegistrySession } from './session.ts';
 
 export interface Challenge {
   /** Lower-case scheme: "basic" or "bearer" (others are kept and ignored). */
@@ -166,4 +168,73 @@ export async function fetchToken(
       : DEFAULT_TOKEN_LIFETIME_S;
   const issuedAt = typeof o.issued_at === 'string' ? Date.parse(o.issued_at) : Number.NaN;
   return { token, expiresIn, issuedAt: Number.isNaN(issuedAt) ? undefined : issuedAt };
+}
+
+/** Scope strings of the token spec. */
+export function repositoryScope(repo: string, actions: string): string {
+  return `repository:${repo}:${actions}`;
+}
+
+/**
+ * Tokens are shared by every client of the same registry and identity, so a webhook opening a
+ * source per admission does not fetch a token each time. The key holds a hash, never a secret.
+ */
+export function tokenCacheFor(
+  session: RegistrySession,
+  registry: string,
+  credentials: TokenCredentials | undefined,
+): TokenCache {
+  const c = credentials;
+  const identity =
+    c === undefined
+      ? 'anonymous'
+      : createHash('sha256')
+          .update(`${c.username}\0${c.password}\0${c.identityToken ?? ''}`)
+          .digest('hex');
+  const key = `${registry}\n${identity}`;
+  let cache = session.tokens.get(key);
+  if (cache === undefined) {
+    cache = new TokenCache();
+    session.tokens.set(key, cache);
+  }
+  return cache;
+}
+
+/** What the Authorization header of a request is made from. */
+export interface Authorizer {
+  /** A bearer token given as is (`--registry-token`): used for every request, never refreshed. */
+  readonly registryToken: string | undefined;
+  /** The challenges of the registry's last 401 (the ping's, or a request's). */
+  readonly challenges: readonly Challenge[] | undefined;
+  readonly credentials: TokenCredentials | undefined;
+  readonly tokens: TokenCache;
+  readonly http: HttpClientOptions;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The Authorization header for `scopes` (a fresh token when `fresh`), or undefined for none. */
+export async function authorization(
+  from: Authorizer,
+  scopes: readonly string[],
+  fresh: boolean,
+): Promise<string | undefined> {
+  if (from.registryToken !== undefined) return `Bearer ${from.registryToken}`;
+  const challenges = from.challenges ?? [];
+  const bearer = challenges.find((c) => c.scheme === 'bearer');
+  const basic = challenges.find((c) => c.scheme === 'basic');
+  const creds = from.credentials;
+  if (bearer !== undefined) {
+    const key = [...scopes].sort().join(' ');
+    if (fresh) from.tokens.delete(key);
+    const cached = from.tokens.get(key);
+    if (cached !== undefined) return `Bearer ${cached}`;
+    // Runs inside request()'s retry loop; a temporary token failure retries the whole exchange.
+    const t = await fetchToken(bearer, scopes, creds, from.http, from.signal);
+    from.tokens.set(key, t.token, t.expiresIn, t.issuedAt);
+    return `Bearer ${t.token}`;
+  }
+  if (basic !== undefined && creds !== undefined) {
+    return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+  }
+  return undefined;
 }

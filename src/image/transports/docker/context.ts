@@ -105,6 +105,7 @@ export async function clientFor(
     ...(ctx.registryToken !== undefined ? { registryToken: ctx.registryToken } : {}),
     userAgent: ctx.userAgent ?? 'portcullis/0.1.0',
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+    ...(ctx.deadline !== undefined ? { deadline: ctx.deadline } : {}),
     session,
   };
   return new RegistryClient(options);

@@ -237,7 +237,7 @@ export class DockerImageDestination implements ImageDestination {
     const digest = instanceDigest ?? this.#manifestDigest;
     if (digest === undefined) {
       throw new DockerError(
-        'NOT_SUPPORTED',
+        'OPERATION_NOT_POSSIBLE',
         `writing signatures to ${this.physicalRef.name()}: the manifest must be written first`,
       );
     }
@@ -260,7 +260,7 @@ export class DockerImageDestination implements ImageDestination {
           break;
         default:
           throw new DockerError(
-            'NOT_SUPPORTED',
+            'OPERATION_NOT_POSSIBLE',
             `writing signatures: unknown format ${JSON.stringify((s as { format: unknown }).format)}`,
           );
       }
@@ -273,7 +273,7 @@ export class DockerImageDestination implements ImageDestination {
         await writeLookaside(this.#storage.lookasideWrite, this.physicalRef, digest, simple);
       } else {
         throw new DockerError(
-          'NOT_SUPPORTED',
+          'OPERATION_NOT_POSSIBLE',
           `writing signatures to ${this.physicalRef.name()}: no lookaside configured in registries.d`,
         );
       }
@@ -281,7 +281,7 @@ export class DockerImageDestination implements ImageDestination {
     if (sigstore.length > 0) {
       if (!this.#storage.useSigstoreAttachments) {
         throw new DockerError(
-          'NOT_SUPPORTED',
+          'OPERATION_NOT_POSSIBLE',
           `writing signatures to ${this.physicalRef.name()}: use-sigstore-attachments is disabled in registries.d`,
         );
       }

@@ -2,9 +2,16 @@
 // Every request of the docker transport passes through send(), which publishes it (see trace.ts).
 import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
 import type { Agent } from 'undici';
-import { DockerError } from './errors.ts';
+import {
+  bodyError,
+  DockerError,
+  type DockerErrorCode,
+  MAX_ERROR_BODY,
+  networkError,
+  registryError,
+} from './errors.ts';
+import { holdParserTierUp, releaseParserTierUp } from './parser-tiering.ts';
 import type { RequestEvent } from './trace.ts';
 
 export interface TlsSettings {
@@ -164,105 +171,12 @@ function describe(url: string): string {
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
-const timeoutCodes: ReadonlySet<string> = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/** Maps undici/network failures onto typed errors; the URL shown never carries a query string. */
-function networkError(err: unknown, method: string, url: string): DockerError {
-  if (err instanceof DockerError) return err;
-  const where = `${method} ${describe(url)}`;
-  if (err instanceof Error && timeoutCodes.has((err as { code?: unknown }).code as string)) {
-    return new DockerError('TIMEOUT', `${where}: ${err.message}`, { cause: err, temporary: true });
-  }
-  if (err instanceof Error && err.name === 'AbortError') {
-    return new DockerError('TIMEOUT', `${where}: aborted`, { cause: err });
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  const code = (err as { code?: unknown }).code;
-  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
-    // What OpenSSL says when the server speaks plain HTTP; skopeo says it in words too.
-    return new DockerError(
-      'TLS_ERROR',
-      `${where}: the registry answered in plain HTTP, not TLS (plain HTTP is used only with --tls-verify=false or insecure = true in registries.conf)`,
-      { cause: err },
-    );
-  }
-  if (
-    typeof code === 'string' &&
-    (tlsErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))
-  ) {
-    // A certificate problem will not go away by retrying.
-    return new DockerError('TLS_ERROR', `${where}: ${message}`, { cause: err });
-  }
-  return new DockerError('NETWORK', `${where}: ${message}`, { cause: err, temporary: true });
-}
-
-const tlsErrorCodes: ReadonlySet<string> = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'EPROTO',
-]);
-
-/** A failure while reading a response body: a timeout, or a body cut short. */
-export function bodyError(err: unknown, what: string): DockerError {
-  if (err instanceof DockerError) return err;
-  if (err instanceof Error && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT') {
-    return new DockerError('TIMEOUT', `${what}: ${err.message}`, { cause: err, temporary: true });
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new DockerError('SHORT_BODY', `${what}: body ended early: ${message}`, {
-    cause: err,
-    temporary: true,
-  });
-}
-
 export interface HttpClientOptions {
   /** The connection pools to send through. */
   readonly agents: AgentPool;
   readonly tls: TlsSettings;
   readonly timeouts?: Timeouts;
   readonly userAgent?: string;
-}
-
-// undici parses HTTP/1 with WebAssembly (one parser instance per process). After a few responses V8
-// re-compiles its large parse function with the optimising tier on a background thread, and a
-// process cannot exit while that compile runs: ~40 ms, longer than a whole `inspect`. A process
-// that says it is short-lived has the parser instantiated with a tier-up budget it never spends
-// (V8 reads the budget at instantiation), and then gets V8's default back: the flag hash is part of
-// every code cache check, so leaving it changed would make Node compile every module loaded later
-// from scratch. A user who sets the budget on the command line keeps it.
-const V8_DEFAULT_WASM_TIERING_BUDGET = 13_000_000;
-let parserTiering: 'optimise' | 'hold' | 'held' = 'optimise';
-
-/**
- * Tells the HTTP layer the process exits after a handful of requests (a CLI command, not a
- * server), so undici's parser is never handed to V8's optimising compiler.
- */
-export function expectShortLife(): void {
-  const own = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) =>
-    a.includes('wasm-tiering-budget'),
-  );
-  if (parserTiering === 'optimise' && !own) parserTiering = 'hold';
-}
-
-function holdParserTierUp(): boolean {
-  if (parserTiering !== 'hold') return false;
-  setFlagsFromString('--wasm-tiering-budget=2147483647');
-  return true;
-}
-
-/** After a response the parser exists, with its budget; V8's flags go back to their default. */
-function releaseParserTierUp(answered: boolean): void {
-  setFlagsFromString(`--wasm-tiering-budget=${V8_DEFAULT_WASM_TIERING_BUDGET}`);
-  if (answered) parserTiering = 'held';
 }
 
 export const REQUEST_CHANNEL = 'portcullis:registry:request';
@@ -316,7 +230,7 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
       });
     } catch (err) {
       if (holding) releaseParserTierUp(false);
-      const failure = networkError(err, req.method, url);
+      const failure = networkError(err, `${req.method} ${describe(url)}`);
       publishRequest(req.method, url, startedAt, { error: failure.code });
       throw failure;
     }
@@ -390,6 +304,21 @@ export async function readPrefix(body: Readable, limit: number): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
+/** The typed error of a non-2xx answer to `what` (errors.ts), reading at most MAX_ERROR_BODY of it. */
+export async function errorFromResponse(
+  res: HttpResponse,
+  what: string,
+  notFound?: DockerErrorCode,
+): Promise<DockerError> {
+  return registryError(res, await readPrefix(res.body, MAX_ERROR_BODY), what, notFound);
+}
+
+/** An absolute URL for messages: scheme, host and path, never the query (upload states, signed URLs). */
+export function describeUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
 /** Abandons a body; undici reports the abort as an error nobody needs to hear. */
 export function discard(body: Readable): void {
   body.on('error', () => {});
@@ -412,4 +341,9 @@ export async function drain(body: Readable): Promise<void> {
   } catch {
     // the response is already handled; a broken tail changes nothing
   }
+}
+
+/** The media type of a Content-Type header, without parameters. */
+export function mimeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim();
 }

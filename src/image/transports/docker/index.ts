@@ -1,8 +1,6 @@
 export { checkDockerLogin, listDockerTags } from './api.ts';
 export {
-  type Descriptor,
   MANIFEST_ACCEPT,
-  MAX_MANIFEST_SIZE,
   type ManifestResult,
   RegistryClient,
 } from './client.ts';
@@ -15,7 +13,13 @@ export {
 } from './context.ts';
 export { DockerImageDestination } from './destination.ts';
 export { DockerError, type DockerErrorCode, isManifestAbsent } from './errors.ts';
-export { closeAllAgents, RegistrySession, sharedRegistrySession } from './session.ts';
+export {
+  closeAllAgents,
+  DOCKER_HUB_ANONYMOUS_BUDGET,
+  type RegistryBudget,
+  RegistrySession,
+  sharedRegistrySession,
+} from './session.ts';
 export { DockerImageSource } from './source.ts';
 export { describeRequest, onRequest, REQUEST_CHANNEL, type RequestEvent } from './trace.ts';
 export { DockerImageReference, DockerTransport } from './transport.ts';

@@ -1,13 +1,15 @@
 // What the docker transport remembers about registries between requests, in one object: bearer
-// tokens, per-registry request limiters, pings (answered and under way), registries without the
-// referrers API, connection pools, where blobs were seen (cross-repository mount candidates), and
-// the manifests and attachments written (so that concurrent copies of one image share them).
+// tokens, per-registry request limiters and budgets, pings (answered and under way), registries
+// without the referrers API, connection pools, where blobs were seen (cross-repository mount
+// candidates), and the manifests and attachments written (so that concurrent copies of one image
+// share them).
 // A DockerTransport owns one; transports made without one share the process's, as every client
 // did before. Each map keeps its most recently used entries up to a cap, and close() releases it
 // all (the session stays usable: pools reopen on the next request).
 import type { Digest } from '../../digest.ts';
 import { Serializer, SingleFlight } from '../../single-flight.ts';
 import type { Challenge, TokenCache } from './auth.ts';
+import { RegistryGate } from './gate.ts';
 import { AgentPool } from './http.ts';
 
 /** A Map holding at most `max` entries; the least recently used one leaves first. */
@@ -64,6 +66,31 @@ export class Limiter {
   }
 }
 
+/**
+ * A registry's request budget: at most `pulls` manifest reads (GET, what Docker Hub counts as
+ * pulls) per `periodMs`, as a token bucket holding `pulls` tokens that refills evenly over the
+ * period (its RegistryGate, gate.ts). Other requests (HEAD, blobs, pings) are not metered.
+ */
+export interface RegistryBudget {
+  readonly pulls: number;
+  readonly periodMs: number;
+}
+
+/**
+ * Docker Hub's pull limit for anonymous clients: 100 pulls per 6 hours per IPv4 address or IPv6
+ * /64 subnet, a pull being a manifest GET (HEAD requests are not counted); 200 per 6 hours for
+ * authenticated Personal accounts, no limit on paid plans (docs.docker.com/docker-hub/usage/pulls).
+ */
+export const DOCKER_HUB_ANONYMOUS_BUDGET: RegistryBudget = { pulls: 100, periodMs: 6 * 3_600_000 };
+
+export interface SessionOptions {
+  /**
+   * Budgets by registry, named as image references name them (`docker.io`, `ghcr.io`,
+   * `host:port`); registries without one are not metered.
+   */
+  readonly budgets?: ReadonlyMap<string, RegistryBudget>;
+}
+
 export interface PingResult {
   readonly origin: string;
   readonly challenges: readonly Challenge[];
@@ -81,17 +108,17 @@ export class RegistrySession {
   readonly tokens = new LruMap<string, TokenCache>(MAX_REGISTRIES);
   /** One limiter per registry host, so many clients cannot flood one registry. */
   readonly limiters = new LruMap<string, Limiter>(MAX_REGISTRIES);
+  /** Budgets and Retry-After pauses by registry host (gate.ts). */
+  readonly #gates = new LruMap<string, RegistryGate>(MAX_REGISTRIES);
+  readonly #budgets: ReadonlyMap<string, RegistryBudget>;
   /** Answered pings by host, scheme choice and TLS verification, with their expiry. */
   readonly pings = new LruMap<string, { result: PingResult; expires: number }>(MAX_REGISTRIES);
   /**
-   * Pings under way: the parallel blob copies of a fresh client wait for one instead of each
-   * sending its own. Shared only under the same abort signal, so one caller's deadline cannot fail
-   * another. Entries leave when their ping settles.
+   * Pings under way, by the same key as `pings`: every client of a registry waits for the one
+   * under way instead of sending its own. A ping runs under no caller's signal (a caller that
+   * gives up stops waiting; the ping goes on for the others). Entries leave when it settles.
    */
-  readonly pingsInFlight = new Map<
-    string,
-    { signal: AbortSignal | undefined; result: Promise<PingResult> }
-  >();
+  readonly pingsInFlight = new Map<string, Promise<PingResult>>();
   /** Registries (host[:port]) seen answering the referrers API with the router's 404. */
   readonly withoutReferrersApi = new LruMap<string, true>(MAX_REGISTRIES);
   /**
@@ -106,6 +133,20 @@ export class RegistrySession {
   readonly attachmentWrites = new Serializer();
   /** Blobs seen per registry -> repositories holding them. */
   readonly #blobLocations = new LruMap<string, Set<string>>(MAX_KNOWN_LOCATIONS);
+
+  constructor(options: SessionOptions = {}) {
+    this.#budgets = options.budgets ?? new Map();
+  }
+
+  /** The gate of `registry` (host[:port] as references name it), created on first use. */
+  gate(registry: string): RegistryGate {
+    let gate = this.#gates.get(registry);
+    if (gate === undefined) {
+      gate = new RegistryGate(this.#budgets.get(registry));
+      this.#gates.set(registry, gate);
+    }
+    return gate;
+  }
 
   recordBlobLocation(registry: string, repo: string, digest: Digest): void {
     const key = `${registry}\n${digest}`;
@@ -125,6 +166,7 @@ export class RegistrySession {
   async close(): Promise<void> {
     this.tokens.clear();
     this.limiters.clear();
+    this.#gates.clear();
     this.pings.clear();
     this.withoutReferrersApi.clear();
     this.#blobLocations.clear();

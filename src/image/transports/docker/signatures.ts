@@ -46,7 +46,7 @@ export async function readLookaside(
 ): Promise<Uint8Array[]> {
   const scheme = new URL(base).protocol;
   if (scheme !== 'file:' && scheme !== 'http:' && scheme !== 'https:') {
-    throw new DockerError('NOT_SUPPORTED', `lookaside ${base}: unsupported scheme ${scheme}`);
+    throw new DockerError('OPERATION_NOT_POSSIBLE', `lookaside ${base}: unsupported scheme ${scheme}`);
   }
   const out: Uint8Array[] = [];
   let total = 0;
@@ -97,7 +97,7 @@ export async function writeLookaside(
 ): Promise<void> {
   if (new URL(base).protocol !== 'file:') {
     throw new DockerError(
-      'NOT_SUPPORTED',
+      'OPERATION_NOT_POSSIBLE',
       `writing signatures to ${base}: only file:// lookaside locations can be written`,
     );
   }

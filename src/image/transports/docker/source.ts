@@ -9,12 +9,13 @@ import type {
   BlobInfo,
   ImageSource,
   ManifestBytes,
+  ReferrerDescriptor,
   Signature,
   SignatureWants,
   SystemContext,
   TagSnapshot,
 } from '../../types.ts';
-import type { Descriptor, ManifestResult, RegistryClient } from './client.ts';
+import type { ManifestResult, RegistryClient } from './client.ts';
 import { clientFor, type Environment, registriesConfFor, signatureStorage } from './context.ts';
 import { DockerError } from './errors.ts';
 import { referrersTag } from './referrers.ts';
@@ -143,7 +144,7 @@ export class DockerImageSource implements ImageSource {
   }
 
   /** cosign's `sha256-<hex>.att` attachment: its layers, unread. */
-  async getAttestationLayers(digest: Digest): Promise<Descriptor[]> {
+  async getAttestationLayers(digest: Digest): Promise<ReferrerDescriptor[]> {
     if (this.#knownAbsent(sigstoreAttachmentTag(digest, 'att'))) return [];
     try {
       return await readAttestationLayers(this.client, this.#repo, digest);
@@ -159,7 +160,7 @@ export class DockerImageSource implements ImageSource {
   }
 
   /** OCI 1.1 referrers (or the `sha256-<hex>` tag schema on registries without the API). */
-  listReferrers(digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+  listReferrers(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]> {
     return this.client.listReferrers(this.#repo, digest, artifactType, undefined, {
       tagAbsent: this.#knownAbsent(referrersTag(digest)),
     });

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sigstoreVerifier } from '../../../../src/image/index.ts';
 import { DockerTransport } from '../../../../src/image/transports/docker/index.ts';
-import { type EngineOptions, loadPolicy } from '../../../../src/policy/index.ts';
+import { loadPolicy, type PolicyLoadOptions } from '../../../../src/policy/index.ts';
 import { GENERATOR, SLSA_V1 } from './helpers.ts';
 
 describe('sigstoreAttested in the webhook engine', () => {
   let dir: string;
-  const options: EngineOptions = {
+  const options: PolicyLoadOptions = {
     transport: new DockerTransport(),
     sigstore: sigstoreVerifier(),
     context: {},

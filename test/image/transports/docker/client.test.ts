@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nextLink, parseRetryAfter } from '../../../../src/image/transports/docker/client.ts';
+import { nextLink } from '../../../../src/image/transports/docker/client.ts';
+import { parseRetryAfter } from '../../../../src/image/transports/docker/errors.ts';
 
 describe('Link pagination header', () => {
   const table: [string | undefined, string | undefined][] = [

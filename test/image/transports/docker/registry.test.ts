@@ -6,13 +6,13 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { type Digest, digestOf, verifyingStream } from '../../../../src/image/index.ts';
-import { clearPingCache } from '../../../../src/image/transports/docker/client.ts';
 import {
   closeAllAgents,
   DockerError,
   type DockerImageSource,
   RegistryClient,
 } from '../../../../src/image/transports/docker/index.ts';
+import { clearPingCache } from '../../../../src/image/transports/docker/ping.ts';
 import { TAG_SNAPSHOT_MAX_AGE_MS } from '../../../../src/image/transports/docker/source.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { startFaultProxy } from '../../../helpers/fault-proxy.ts';

@@ -2,6 +2,7 @@
 // bounded, and is released as a whole by close().
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MAX_PAUSE_MS, RegistryGate } from '../../../../src/image/transports/docker/gate.ts';
 import {
   DockerTransport,
   type RegistrySession as Session,
@@ -23,6 +24,60 @@ describe('LruMap', () => {
     assert.equal(m.get('a'), 1);
     assert.equal(m.get('c'), 3);
     assert.equal(m.size, 2);
+  });
+});
+
+describe('RegistryGate', () => {
+  const FAR = Number.POSITIVE_INFINITY;
+
+  it('meters pulls as a token bucket: the budget at once, then one per period / pulls', () => {
+    const gate = new RegistryGate({ pulls: 3, periodMs: 3000 }, 0);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map(() => gate.reserve(true, 0, FAR)),
+      [
+        { go: true, at: 0 },
+        { go: true, at: 0 },
+        { go: true, at: 0 },
+        { go: true, at: 1000 },
+        { go: true, at: 2000 },
+      ],
+    );
+    assert.deepEqual(gate.reserve(false, 0, FAR), { go: true, at: 0 }, 'other requests are not metered');
+  });
+
+  it('takes nothing for a pull that cannot go by the latest time', () => {
+    const gate = new RegistryGate({ pulls: 1, periodMs: 1000 }, 0);
+    gate.reserve(true, 0, FAR);
+    assert.deepEqual(gate.reserve(true, 0, 500), { go: false, at: 1000, by: 'budget' });
+    assert.deepEqual(gate.reserve(true, 0, 500), { go: false, at: 1000, by: 'budget' });
+    assert.deepEqual(gate.reserve(true, 0, FAR), { go: true, at: 1000 });
+    gate.unreserve(true);
+    assert.deepEqual(gate.reserve(true, 0, FAR), { go: true, at: 1000 });
+  });
+
+  it('refills up to the budget and no further', () => {
+    const gate = new RegistryGate({ pulls: 2, periodMs: 1000 }, 0);
+    gate.reserve(true, 0, FAR);
+    gate.reserve(true, 0, FAR);
+    const later = 60_000;
+    assert.deepEqual(
+      [1, 2, 3].map(() => gate.reserve(true, later, FAR)),
+      [
+        { go: true, at: later },
+        { go: true, at: later },
+        { go: true, at: later + 500 },
+      ],
+    );
+  });
+
+  it('a pause holds back every request, never shortened by a shorter one, and never beyond its bound', () => {
+    const gate = new RegistryGate(undefined, 0);
+    gate.pause(5000, 0);
+    gate.pause(2000, 1000);
+    assert.deepEqual(gate.reserve(false, 1000, 3000), { go: false, at: 5000, by: 'pause' });
+    assert.deepEqual(gate.reserve(true, 1000, FAR), { go: true, at: 5000 });
+    gate.pause(Number.MAX_SAFE_INTEGER, 10_000);
+    assert.deepEqual(gate.reserve(false, 10_000, FAR), { go: true, at: 10_000 + MAX_PAUSE_MS });
   });
 });
 

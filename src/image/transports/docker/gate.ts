@@ -1,0 +1,122 @@
+// When a request to a registry may go: its request budget (manifest reads per period, a token
+// bucket) and the pause a `Retry-After` asked for, which holds back every request to it. The
+// session keeps one RegistryGate per registry (session.ts); the client passes it before every
+// request, its pings included, and a temporary failure's Retry-After pauses it. A wait that would
+// end after the caller stops waiting fails at once, with a temporary error.
+import { DockerError } from './errors.ts';
+import { describeUrl, type HttpMethod } from './http.ts';
+import type { Bounds, Sleep } from './retry.ts';
+import type { RegistryBudget } from './session.ts';
+
+/** The longest pause a Retry-After imposes on a registry. */
+export const MAX_PAUSE_MS = 10 * 60_000;
+
+/**
+ * When requests to one registry may go: its budget of pulls, and the pause a `Retry-After`
+ * asked for (which holds back every request to it). Times are performance.now() values.
+ */
+export class RegistryGate {
+  readonly #budget: RegistryBudget | undefined;
+  /** Below zero: pulls already promised to waiting requests. */
+  #tokens: number;
+  #refilledAt: number;
+  #pausedUntil = 0;
+
+  constructor(budget: RegistryBudget | undefined, now = performance.now()) {
+    this.#budget = budget;
+    this.#tokens = budget?.pulls ?? 0;
+    this.#refilledAt = now;
+  }
+
+  /**
+   * When a request may go: at `at`, its pull taken, when that is by `latest`; otherwise nothing
+   * is taken, and `by` says what holds it back.
+   */
+  reserve(
+    pull: boolean,
+    now: number,
+    latest: number,
+  ):
+    | { readonly go: true; readonly at: number }
+    | { readonly go: false; readonly at: number; readonly by: 'pause' | 'budget' } {
+    const budget = pull ? this.#budget : undefined;
+    let budgetAt = now;
+    if (budget !== undefined) {
+      const msPerPull = budget.periodMs / budget.pulls;
+      this.#tokens = Math.min(budget.pulls, this.#tokens + (now - this.#refilledAt) / msPerPull);
+      this.#refilledAt = now;
+      if (this.#tokens < 1) budgetAt = now + (1 - this.#tokens) * msPerPull;
+    }
+    const at = Math.max(this.#pausedUntil, budgetAt);
+    if (at > latest) return { go: false, at, by: this.#pausedUntil >= budgetAt ? 'pause' : 'budget' };
+    if (budget !== undefined) this.#tokens -= 1;
+    return { go: true, at };
+  }
+
+  /** Gives back a pull reserved by a request that did not go. */
+  unreserve(pull: boolean): void {
+    if (pull && this.#budget !== undefined) this.#tokens += 1;
+  }
+
+  /**
+   * Holds back every request until `until` (a Retry-After), MAX_PAUSE_MS from `now` at most: a
+   * registry cannot shut itself out for longer by mistake. A pause never shortens another.
+   */
+  pause(until: number, now: number): void {
+    this.#pausedUntil = Math.max(this.#pausedUntil, Math.min(until, now + MAX_PAUSE_MS));
+  }
+}
+
+/** A GET of a manifest: what Docker Hub counts as a pull, and what a registry budget meters. */
+export function isPull(method: HttpMethod, path: string): boolean {
+  return method === 'GET' && /\/v2\/.+\/manifests\/[^/?]+(\?|$)/.test(path);
+}
+
+/** A client's way through its registry's gate. */
+export interface GatePass {
+  readonly gate: RegistryGate;
+  readonly registry: string;
+  /** No request waits at the gate longer than this (the retry policy's total time). */
+  readonly maxWaitMs: number;
+  readonly sleep: Sleep;
+}
+
+/** A `Retry-After` on a temporary failure holds back every request to the registry. */
+export function noteRetryAfter(gate: RegistryGate, err: DockerError): void {
+  if (err.temporary && err.retryAfter !== undefined) {
+    const now = performance.now();
+    gate.pause(now + err.retryAfter * 1000, now);
+  }
+}
+
+/**
+ * Waits until the registry's gate lets a request to `url` go (a `Retry-After` pause, the
+ * budget's next pull), or fails at once when that is later than the caller waits.
+ */
+export async function passGate(pass: GatePass, pull: boolean, url: string, bounds: Bounds): Promise<void> {
+  const now = performance.now();
+  const latest = Math.min(bounds.deadline, now + pass.maxWaitMs);
+  const reserved = pass.gate.reserve(pull, now, latest);
+  if (!reserved.go) {
+    const seconds = Math.ceil((reserved.at - now) / 1000);
+    const what = describeUrl(url);
+    throw reserved.by === 'pause'
+      ? new DockerError(
+          'TOOMANYREQUESTS',
+          `${what}: ${pass.registry} asked to wait ${seconds} s (Retry-After), longer than the caller waits`,
+          { temporary: true, retryAfter: seconds },
+        )
+      : new DockerError(
+          'BUDGET_EXHAUSTED',
+          `${what}: the request budget for ${pass.registry} allows the next manifest read in ${seconds} s, later than the caller waits`,
+          { temporary: true, retryAfter: seconds },
+        );
+  }
+  if (reserved.at <= now) return;
+  try {
+    await pass.sleep(reserved.at - now, bounds.signal);
+  } catch (err) {
+    pass.gate.unreserve(pull);
+    throw err;
+  }
+}

@@ -1,0 +1,9 @@
+// insecureAcceptAnything in a policy CRD: no keys.
+import type { InsecureAcceptAnythingRequirement } from '../../../image/index.ts';
+import type { CrdRequirementType } from './types.ts';
+
+export const insecureAcceptAnythingCrd: CrdRequirementType<InsecureAcceptAnythingRequirement> = {
+  name: 'insecureAcceptAnything',
+  keySources: { bases: [], nested: [], dataLists: false },
+  loadInlineKeys: async () => {},
+};
