@@ -49,6 +49,18 @@ describe('Dockerfile', () => {
       assert.ok(existsSync(join(root, target)), `package.json exports ${target}, missing after the build`);
   });
 
+  it("bounds V8's young generation with Node options that keep the code-cache tag", async () => {
+    const options = /^ENV NODE_OPTIONS="?([^"\n]+)"?$/m.exec(dockerfile)?.[1];
+    assert.match(options ?? '', /--max-semi-space-size=\d+/);
+    const tag = async (nodeOptions: string) =>
+      (
+        await promisify(execFile)(process.execPath, ['-p', "require('node:v8').cachedDataVersionTag()"], {
+          env: { ...process.env, NODE_OPTIONS: nodeOptions },
+        })
+      ).stdout;
+    assert.equal(await tag(options ?? ''), await tag(''));
+  });
+
   it('runs as a non-root user and starts the webhook', () => {
     const user = /^USER\s+(\S+)/m.exec(dockerfile)?.[1];
     assert.ok(user !== undefined && !/^(0|root)(:|$)/.test(user), `USER ${user}`);

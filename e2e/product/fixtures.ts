@@ -167,6 +167,8 @@ process.on('exit', () => {
 export interface PortcullisOptions {
   /** false: no serving certificate from the harness CA (serve makes its own); /readyz is probed without verifying. */
   readonly servingCert?: boolean;
+  /** The bin/portcullis.js run (default this checkout's, which runs src/). */
+  readonly cli?: string;
 }
 
 /**
@@ -194,7 +196,7 @@ export async function startPortcullis(
   const child = spawn(
     process.execPath,
     [
-      join(repoRoot, 'bin', 'portcullis.js'),
+      options.cli ?? join(repoRoot, 'bin', 'portcullis.js'),
       'serve',
       `--listen=127.0.0.1:${port}`,
       ...tlsArgs,

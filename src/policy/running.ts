@@ -179,6 +179,21 @@ function scopeOf(image: string, credentials: PullCredentials): string {
 const ownerKey = (namespace: string, owner: WorkloadOwner, image: string) =>
   `${namespace}\0${owner.uid}\0${image}`;
 
+/** The pods of one owner running one image, within one credential context. */
+interface Unit {
+  readonly namespace: string;
+  readonly owner: WorkloadOwner;
+  readonly ownerNote: string | undefined;
+  readonly image: string;
+  pods: number;
+}
+
+/** The pods sharing one credential context: by image, then by owner. */
+interface Group {
+  readonly context: PodCredentialContext;
+  readonly images: Map<string, Map<string, Unit>>;
+}
+
 /**
  * Verifies the images of `pods` as the webhook would admit them now: the checks of each pod's
  * namespace, its pull secrets (then its ServiceAccount's). Never throws; failures are `error`
@@ -191,32 +206,18 @@ export async function scanRunning(
 ): Promise<RunningScan> {
   const budget = new Budget(options.concurrency);
   const checksOf = new Map<string, { checks: readonly WorkloadCheck[]; key: string }>();
-  const credentialsOf = new Map<string, Promise<PullCredentials | Verdict>>();
   const flights = new Map<string, Promise<ImageOutcome>>();
   const findings = new Map<string, ImageFinding>();
   let verified = 0;
-  const pending: Promise<void>[] = [];
 
-  const credentials = (pod: RunningPod): Promise<PullCredentials | Verdict> => {
-    const key = `${pod.namespace}\0${pod.serviceAccountName}\0${pod.imagePullSecrets.join('\0')}`;
-    let found = credentialsOf.get(key);
-    if (found === undefined) {
-      const context = {
-        namespace: pod.namespace,
-        serviceAccountName: pod.serviceAccountName,
-        imagePullSecrets: pod.imagePullSecrets,
-      };
-      found = policies.pullSecrets.secretsFor(context, options.signal ?? new AbortController().signal).catch(
-        (err: unknown): Verdict => ({
-          kind: 'error',
-          code: 'CREDENTIALS',
-          reason: `reading pull secrets: ${(err as Error).message}`,
-        }),
-      );
-      credentialsOf.set(key, found);
-    }
-    return found;
-  };
+  const credentials = (context: PodCredentialContext): Promise<PullCredentials | Verdict> =>
+    policies.pullSecrets.secretsFor(context, options.signal ?? new AbortController().signal).catch(
+      (err: unknown): Verdict => ({
+        kind: 'error',
+        code: 'CREDENTIALS',
+        reason: `reading pull secrets: ${(err as Error).message}`,
+      }),
+    );
 
   const verify = (image: string, checks: readonly WorkloadCheck[], creds: PullCredentials) =>
     budget.run(async () => {
@@ -253,49 +254,72 @@ export async function scanRunning(
     return flight;
   };
 
-  const record = (pod: RunningPod, image: string, o: ImageOutcome) => {
-    const key = ownerKey(pod.namespace, pod.owner, image);
+  const record = (unit: Unit, o: ImageOutcome) => {
+    const key = ownerKey(unit.namespace, unit.owner, unit.image);
     const old = findings.get(key);
     if (old !== undefined && !worse(o.result, old.result)) {
-      findings.set(key, { ...old, pods: old.pods + 1 });
+      findings.set(key, { ...old, pods: old.pods + unit.pods });
       return;
     }
     findings.set(key, {
-      namespace: pod.namespace,
-      owner: pod.owner,
-      image,
+      namespace: unit.namespace,
+      owner: unit.owner,
+      image: unit.image,
       ...o,
-      pods: (old?.pods ?? 0) + 1,
-      ownerNote: pod.ownerNote,
+      pods: (old?.pods ?? 0) + unit.pods,
+      ownerNote: unit.ownerNote,
     });
   };
 
+  // The pods are gathered first, so that while the registries answer a scan holds one entry per
+  // (credential context, image, owner), not a pending closure per pod.
+  const groups = new Map<string, Group>();
   for (const pod of pods) {
     if (options.signal?.aborted) break;
-    const omitted = pod.omittedImages;
-    pending.push(
-      credentials(pod).then(async (creds) => {
-        await Promise.all(
-          pod.images.map(async (image) => {
-            const o: ImageOutcome =
-              'kind' in creds
-                ? { result: 'error', mode: undefined, message: creds.reason, policies: '', digest: undefined }
-                : await outcome(image, pod.namespace, creds);
-            record(pod, image, o);
-          }),
-        );
-        if (omitted > 0) {
-          record(pod, `(${omitted} more images)`, {
-            result: 'error',
-            mode: undefined,
-            message: `the pod runs ${pod.images.length + omitted} distinct images: the first ${pod.images.length} are verified, ${omitted} are not`,
-            policies: '',
-            digest: undefined,
-          });
-        }
-      }),
-    );
+    const { namespace, owner, ownerNote, serviceAccountName, imagePullSecrets } = pod;
+    const key = `${namespace}\0${serviceAccountName}\0${imagePullSecrets.join('\0')}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { context: { namespace, serviceAccountName, imagePullSecrets }, images: new Map() };
+      groups.set(key, group);
+    }
+    for (const image of pod.images) {
+      let owners = group.images.get(image);
+      if (owners === undefined) {
+        owners = new Map();
+        group.images.set(image, owners);
+      }
+      const unit = owners.get(owner.uid);
+      if (unit === undefined) owners.set(owner.uid, { namespace, owner, ownerNote, image, pods: 1 });
+      else unit.pods++;
+    }
+    if (pod.omittedImages > 0) {
+      const image = `(${pod.omittedImages} more images)`;
+      record(
+        { namespace, owner, ownerNote, image, pods: 1 },
+        {
+          result: 'error',
+          mode: undefined,
+          message: `the pod runs ${pod.images.length + pod.omittedImages} distinct images: the first ${pod.images.length} are verified, ${pod.omittedImages} are not`,
+          policies: '',
+          digest: undefined,
+        },
+      );
+    }
   }
-  await Promise.all(pending);
+  await Promise.all(
+    [...groups.values()].map(async ({ context, images }) => {
+      const creds = await credentials(context);
+      await Promise.all(
+        [...images].map(async ([image, owners]) => {
+          const o: ImageOutcome =
+            'kind' in creds
+              ? { result: 'error', mode: undefined, message: creds.reason, policies: '', digest: undefined }
+              : await outcome(image, context.namespace, creds);
+          for (const unit of owners.values()) record(unit, o);
+        }),
+      );
+    }),
+  );
   return { findings: [...findings.values()], distinct: flights.size, verified };
 }

@@ -4,17 +4,17 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { buildCli } from '../../scripts/build.ts';
 import { closeAllAgents } from '../../src/image/transports/docker/index.ts';
 import { type SignedImage, signedImage } from '../bench/signed-image.ts';
 import { type DockerTestEnv, dockerTestEnv } from '../helpers/docker-env.ts';
+import { publishedCli } from '../helpers/published.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type GnupgHome, gnupgHome } from '../image/signature/gnupg.ts';
 
@@ -201,13 +201,7 @@ describe('CLI start-up: Node flags and the modules each command loads', () => {
 describe('CLI start-up: the published form (bin/ and the bundle, no src/)', () => {
   let published: string;
   before(async () => {
-    // The package's layout: bin/portcullis.js, dist/cli/ as `npm run build` writes it, node_modules.
-    const dir = join(work, 'package');
-    await mkdir(join(dir, 'bin'), { recursive: true });
-    await copyFile(bin, join(dir, 'bin/portcullis.js'));
-    await symlink(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(dir, 'node_modules'));
-    await buildCli(join(dir, 'dist'));
-    published = join(dir, 'bin/portcullis.js');
+    published = await publishedCli(join(work, 'package'));
   });
 
   const cases: [string, () => readonly string[]][] = [
@@ -265,6 +259,15 @@ describe('CLI start-up: the published form (bin/ and the bundle, no src/)', () =
       server.kill('SIGTERM');
       await exited;
     }
+  });
+
+  it('the bundle carries the API groups serve and audit call of the Kubernetes client, no other', async () => {
+    const dir = join(dirname(dirname(published)), 'dist', 'cli', 'chunks');
+    const texts = await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f), 'utf8')));
+    const imported = /(?:from|import\()\s*["']@kubernetes\/client-node/;
+    assert.ok(!texts.some((t) => imported.test(t)), 'imported from node_modules');
+    assert.ok(texts.some((t) => t.includes('ObservableCoreV1Api=class')));
+    assert.ok(!texts.some((t) => t.includes('ObservableStorageV1Api')), 'an API group nothing calls');
   });
 
   it('inspect through the bundle loads no package: undici is in the bundle', async () => {
