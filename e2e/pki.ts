@@ -1,6 +1,6 @@
 // The certificates of an e2e cluster: a CA made with openssl, certificates it signs for servers and
 // clients, and a service-account key (kubeconfig.ts writes the kubeconfigs that use them).
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError, run } from './processes.ts';
@@ -131,4 +131,36 @@ async function openssl(args: string[]): Promise<void> {
   if (result.code !== 0) {
     throw new HarnessError('E2E_CERT_FAILED', `openssl ${args[0]}: ${result.stderr.trim()}`);
   }
+}
+
+/** The PEM certificates of a bundle. */
+export const pemBlocks = (pem: string): string[] =>
+  pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+
+/**
+ * Reads a certificate Secret's data every second until stop(), collecting the fingerprints of
+ * every CA (ca.crt may hold several) and serving certificate (tls.crt) seen: how many rotations
+ * happened meanwhile. A failed read is skipped.
+ */
+export function watchCertificates(read: () => Promise<Record<string, string>>): {
+  stop(): Promise<{ cas: Set<string>; leafs: Set<string> }>;
+} {
+  const cas = new Set<string>();
+  const leafs = new Set<string>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const data = await read().catch(() => ({}) as Record<string, string>);
+      for (const pem of pemBlocks(data['ca.crt'] ?? '')) cas.add(new X509Certificate(pem).fingerprint256);
+      if (data['tls.crt'] !== undefined) leafs.add(new X509Certificate(data['tls.crt']).fingerprint256);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return {
+    async stop() {
+      watching = false;
+      await watcher;
+      return { cas, leafs };
+    },
+  };
 }

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments, stringify } from 'yaml';
 import { eventually } from '../harness.ts';
 import type { NodeCluster } from '../node.ts';
+import { watchCertificates } from '../pki.ts';
 import { type BuiltImage, nodeCluster, portcullisImage } from './cluster.ts';
 import {
   admissionsDuring,
@@ -47,10 +48,6 @@ interface Manifest {
   data?: Record<string, string>;
   spec?: { template: { spec: { containers: { name: string; image: string; args: string[] }[] } } };
 }
-
-/** The PEM certificates of a bundle. */
-const pemBlocks = (pem: string) =>
-  pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
 
 describe('kubectl apply -f manifests/portcullis.yaml on a node', () => {
   let cluster: NodeCluster;
@@ -226,24 +223,12 @@ describe('kubectl apply -f manifests/portcullis.yaml on a node', () => {
 
   test('CA and serving certificate rotate under 20 admissions a second with none failed; every replica serves the Secret', async () => {
     const signed = await images.pushCosignSigned('cosign/load:v1');
-    const cas = new Set<string>();
-    const leafs = new Set<string>();
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const data = await secretData().catch(() => ({}) as Record<string, string>);
-        for (const pem of pemBlocks(data['ca.crt'] ?? '')) cas.add(new X509Certificate(pem).fingerprint256);
-        if (data['tls.crt'] !== undefined) leafs.add(new X509Certificate(data['tls.crt']).fingerprint256);
-        await sleep(1000);
-      }
-    })();
+    const watch = watchCertificates(secretData);
     const counts = await admissionsDuring(cluster, appNs, signed, RATE, () => sleep(100_000), {
       leadMs: 0,
       trailMs: 0,
-    }).finally(() => {
-      watching = false;
-    });
-    await watcher;
+    }).finally(() => watch.stop());
+    const { cas, leafs } = await watch.stop();
     process.stderr.write(
       `e2e: manifests, certificate rotation: ${counts.sent} admissions sent at ${RATE}/s, ${counts.admitted} admitted, ` +
         `${counts.failed} failed, ${counts.timedOut} timed out; ${cas.size} CAs and ${leafs.size} serving certificates seen` +

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { startTcpBalancer, type TcpBalancer } from '../../test/helpers/tcp-balancer.ts';
 import { type Cluster, eventually, startCluster } from '../harness.ts';
+import { watchCertificates } from '../pki.ts';
 import { ok, type Portcullis, podJson, repoRoot, startPortcullis } from './fixtures.ts';
 
 const RELEASE = 'guard';
@@ -80,9 +81,6 @@ async function load(
   const outcomes = await Promise.all(pending);
   return { sent: outcomes.length, failures: outcomes.filter((o) => o.status !== 201) };
 }
-
-const pemBlocks = (pem: string) =>
-  pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
 
 describe('self-managed certificates behind the real API server', () => {
   let cluster: Cluster;
@@ -218,20 +216,9 @@ describe('self-managed certificates behind the real API server', () => {
   });
 
   test('CA and serving certificate rotate under 20 admissions a second with none failed', async () => {
-    const cas = new Set<string>();
-    const leafs = new Set<string>();
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const data = await secretData().catch(() => ({}) as Record<string, string>);
-        for (const pem of pemBlocks(data['ca.crt'] ?? '')) cas.add(new X509Certificate(pem).fingerprint256);
-        if (data['tls.crt'] !== undefined) leafs.add(new X509Certificate(data['tls.crt']).fingerprint256);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
-    const result = await load(api.createPod, 20, 40_000);
-    watching = false;
-    await watcher;
+    const watch = watchCertificates(secretData);
+    const result = await load(api.createPod, 20, 40_000).finally(() => watch.stop());
+    const { cas, leafs } = await watch.stop();
     console.log(
       `# ${result.sent} admissions in 40 s, ${result.failures.length} failed; ${cas.size} CAs and ${leafs.size} serving certificates seen`,
     );
