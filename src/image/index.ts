@@ -83,6 +83,8 @@ export { parsePublicKeyPem } from './signature/sigstore/index.ts';
 export { oneLine, truncate } from './text.ts';
 export { allTransports } from './transports/all.ts';
 export {
+  asBackgroundWork,
+  type BackgroundWork,
   checkDockerLogin,
   closeAllAgents,
   DockerError,

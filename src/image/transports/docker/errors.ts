@@ -53,6 +53,8 @@ export type ClientErrorCode =
   | 'BLOCKED'
   /** This process's own request budget for the registry is spent until after the deadline. */
   | 'BUDGET_EXHAUSTED'
+  /** Background work found the request budget down to the reserve it leaves to admissions. */
+  | 'BUDGET_RESERVED'
   | 'INSECURE_NOT_ALLOWED'
   | 'SIGNATURE_INVALID'
   | 'OPERATION_NOT_POSSIBLE';

@@ -2,7 +2,9 @@
 // bucket) and the pause a `Retry-After` asked for, which holds back every request to it. The
 // session keeps one RegistryGate per registry (session.ts); the client passes it before every
 // request, its pings included, and a temporary failure's Retry-After pauses it. A wait that would
-// end after the caller stops waiting fails at once, with a temporary error.
+// end after the caller stops waiting fails at once, with a temporary error. Background work
+// (asBackgroundWork) never waits for the budget and leaves its reserve to admissions.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { DockerError } from './errors.ts';
 import { describeUrl, type HttpMethod } from './http.ts';
 import type { Bounds, Sleep } from './retry.ts';
@@ -11,12 +13,17 @@ import type { RegistryBudget } from './session.ts';
 /** The longest pause a Retry-After imposes on a registry. */
 export const MAX_PAUSE_MS = 10 * 60_000;
 
+/** Whose request: an admission's may take the whole budget; background work leaves the reserve. */
+export type RequestPurpose = 'admission' | 'background';
+
 /**
  * When requests to one registry may go: its budget of pulls, and the pause a `Retry-After`
  * asked for (which holds back every request to it). Times are performance.now() values.
  */
 export class RegistryGate {
   readonly #budget: RegistryBudget | undefined;
+  /** Pulls a background request leaves in the bucket. */
+  readonly #reserve: number;
   /** Below zero: pulls already promised to waiting requests. */
   #tokens: number;
   #refilledAt: number;
@@ -24,28 +31,37 @@ export class RegistryGate {
 
   constructor(budget: RegistryBudget | undefined, now = performance.now()) {
     this.#budget = budget;
+    this.#reserve = budget?.reserve ?? 0;
     this.#tokens = budget?.pulls ?? 0;
     this.#refilledAt = now;
   }
 
   /**
    * When a request may go: at `at`, its pull taken, when that is by `latest`; otherwise nothing
-   * is taken, and `by` says what holds it back.
+   * is taken, and `by` says what holds it back. A background pull goes only while the bucket
+   * keeps its reserve after it, and never waits for the bucket to refill (`by: 'reserve'`, `at`
+   * when it could go).
    */
   reserve(
     pull: boolean,
     now: number,
     latest: number,
+    purpose: RequestPurpose = 'admission',
   ):
     | { readonly go: true; readonly at: number }
-    | { readonly go: false; readonly at: number; readonly by: 'pause' | 'budget' } {
+    | { readonly go: false; readonly at: number; readonly by: 'pause' | 'budget' | 'reserve' } {
     const budget = pull ? this.#budget : undefined;
     let budgetAt = now;
     if (budget !== undefined) {
       const msPerPull = budget.periodMs / budget.pulls;
       this.#tokens = Math.min(budget.pulls, this.#tokens + (now - this.#refilledAt) / msPerPull);
       this.#refilledAt = now;
-      if (this.#tokens < 1) budgetAt = now + (1 - this.#tokens) * msPerPull;
+      const floor = purpose === 'background' ? this.#reserve : 0;
+      if (this.#tokens < floor + 1) {
+        budgetAt = now + (floor + 1 - this.#tokens) * msPerPull;
+        if (purpose === 'background')
+          return { go: false, at: Math.max(this.#pausedUntil, budgetAt), by: 'reserve' };
+      }
     }
     const at = Math.max(this.#pausedUntil, budgetAt);
     if (at > latest) return { go: false, at, by: this.#pausedUntil >= budgetAt ? 'pause' : 'budget' };
@@ -72,6 +88,22 @@ export function isPull(method: HttpMethod, path: string): boolean {
   return method === 'GET' && /\/v2\/.+\/manifests\/[^/?]+(\?|$)/.test(path);
 }
 
+/** What background work met at the gates while it ran (asBackgroundWork). */
+export interface BackgroundWork {
+  /** Registries whose budget was down to its reserve, and when a background pull could go next (performance.now()). */
+  readonly reserved: Map<string, number>;
+}
+
+// The purpose travels with the asynchronous work rather than through every layer between a
+// background scan and the client (checker, policy, transport): what runs inside
+// asBackgroundWork, and what it starts, is background work.
+const backgroundWork = new AsyncLocalStorage<BackgroundWork>();
+
+/** Runs `run` as background work: its registry requests leave each budget's reserve to admissions. */
+export function asBackgroundWork<T>(work: BackgroundWork, run: () => Promise<T>): Promise<T> {
+  return backgroundWork.run(work, run);
+}
+
 /** A client's way through its registry's gate. */
 export interface GatePass {
   readonly gate: RegistryGate;
@@ -96,21 +128,36 @@ export function noteRetryAfter(gate: RegistryGate, err: DockerError): void {
 export async function passGate(pass: GatePass, pull: boolean, url: string, bounds: Bounds): Promise<void> {
   const now = performance.now();
   const latest = Math.min(bounds.deadline, now + pass.maxWaitMs);
-  const reserved = pass.gate.reserve(pull, now, latest);
+  const work = backgroundWork.getStore();
+  const reserved = pass.gate.reserve(pull, now, latest, work === undefined ? 'admission' : 'background');
   if (!reserved.go) {
     const seconds = Math.ceil((reserved.at - now) / 1000);
     const what = describeUrl(url);
-    throw reserved.by === 'pause'
-      ? new DockerError(
+    switch (reserved.by) {
+      case 'pause':
+        throw new DockerError(
           'TOOMANYREQUESTS',
           `${what}: ${pass.registry} asked to wait ${seconds} s (Retry-After), longer than the caller waits`,
           { temporary: true, retryAfter: seconds },
-        )
-      : new DockerError(
+        );
+      case 'budget':
+        throw new DockerError(
           'BUDGET_EXHAUSTED',
           `${what}: the request budget for ${pass.registry} allows the next manifest read in ${seconds} s, later than the caller waits`,
           { temporary: true, retryAfter: seconds },
         );
+      case 'reserve': {
+        const earliest = work?.reserved.get(pass.registry) ?? reserved.at;
+        work?.reserved.set(pass.registry, Math.min(earliest, reserved.at));
+        throw new DockerError(
+          'BUDGET_RESERVED',
+          `${what}: the request budget for ${pass.registry} is down to the manifest reads kept for admissions; background verification is put off`,
+          { temporary: true, retryAfter: seconds },
+        );
+      }
+      default:
+        throw new DockerError('BLOCKED', `${what}: held back at the gate of ${pass.registry}`);
+    }
   }
   if (reserved.at <= now) return;
   try {

@@ -74,6 +74,8 @@ export class Limiter {
 export interface RegistryBudget {
   readonly pulls: number;
   readonly periodMs: number;
+  /** Pulls background work leaves in the bucket for admissions (none when absent). */
+  readonly reserve?: number;
 }
 
 /**
