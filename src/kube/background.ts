@@ -2,8 +2,10 @@
 // images judged as the webhook judges them, results written as policy reports by the Lease
 // holder alone. Scans run again at once when policies or trust material change, on a schedule
 // (fresh: no cached verdict or tag is trusted, so a removed signature shows), and for pods that
-// appear or change; verifications have their own small budget so admissions come first.
-import { oneLine } from '../image/index.ts';
+// appear or change; verifications have their own small budget so admissions come first, and
+// leave each registry's request budget a reserve for admissions (skip results until the next
+// fresh scan when they find it there).
+import { asBackgroundWork, type BackgroundWork, oneLine } from '../image/index.ts';
 import type { WorkloadPolicies } from '../policy/index.ts';
 import {
   type BackgroundObserver,
@@ -67,7 +69,8 @@ type Request =
   | { readonly kind: 'full'; readonly fresh: boolean; readonly trigger: ScanTrigger }
   | { readonly kind: 'namespaces' };
 
-const EVENT_REASONS: Readonly<Record<RunningResult, string>> = {
+/** A skip says nothing new about an image: it raises no Event and is no result to compare with. */
+const EVENT_REASONS: Readonly<Record<Exclude<RunningResult, 'skip'>, string>> = {
   pass: 'ImageTrusted',
   fail: 'ImageNotTrusted',
   error: 'ImageNotVerified',
@@ -201,12 +204,15 @@ export class BackgroundVerifier {
     this.#dirty.clear();
     // A full scan starts a new memo, so outcomes of images no pod runs any more are dropped.
     const memo = full ? new Map<string, ImageOutcome>() : this.#memo;
-    const scan = await scanRunning(this.#s.policies, this.#pods.pods(namespaces), {
-      fresh: full && request.fresh,
-      concurrency: this.#s.concurrency,
-      known: this.#memo,
-      memo,
-    });
+    const work: BackgroundWork = { reserved: new Map() };
+    const scan = await asBackgroundWork(work, () =>
+      scanRunning(this.#s.policies, this.#pods.pods(namespaces), {
+        fresh: full && request.fresh,
+        concurrency: this.#s.concurrency,
+        known: this.#memo,
+        memo,
+      }),
+    );
     this.#memo = memo;
     const byNamespace = new Map<string, ImageFinding[]>();
     for (const f of scan.findings) {
@@ -226,7 +232,19 @@ export class BackgroundVerifier {
     }
     await this.#publish(scope);
     const trigger = request.kind === 'full' ? request.trigger : 'pods';
-    this.#s.observer.scan(trigger, (performance.now() - started) / 1000, scan.distinct, scan.verified);
+    const seconds = (performance.now() - started) / 1000;
+    this.#s.observer.scan(trigger, seconds, scan.distinct, scan.verified, scan.skipped);
+    if (scan.skipped > 0) {
+      const now = performance.now();
+      const registries = [...work.reserved].map(([registry, at]) => ({
+        registry,
+        nextPullInSeconds: Math.max(0, Math.ceil((at - now) / 1000)),
+      }));
+      this.#s.onInfo(
+        { trigger, skipped: scan.skipped, registries },
+        'verifications put off until the next fresh scan: the registry budget is down to the reserve kept for admissions',
+      );
+    }
     this.#s.observer.runningImages(this.#counts());
     if (scan.findings.some((f) => f.result === 'error')) this.#armRetry();
   }
@@ -241,7 +259,7 @@ export class BackgroundVerifier {
   }
 
   #counts(): Record<RunningResult, number> {
-    const counts: Record<RunningResult, number> = { pass: 0, fail: 0, error: 0 };
+    const counts: Record<RunningResult, number> = { pass: 0, fail: 0, error: 0, skip: 0 };
     for (const list of this.#findings.values()) for (const f of list) counts[f.result]++;
     return counts;
   }
@@ -262,15 +280,18 @@ export class BackgroundVerifier {
       if (desired.length === 0) this.#published.delete(ns);
       else this.#published.set(ns, knownResults(desired));
       for (const f of findings) {
+        const result = f.result;
+        if (result === 'skip') continue;
         const before = known.get(resultKey(f.owner.uid, f.image));
-        const changed = before === undefined ? f.result !== 'pass' : before.result !== f.result;
+        const changed =
+          before === undefined || before.result === 'skip' ? result !== 'pass' : before.result !== result;
         if (!changed) continue;
         if (events >= this.#s.maxEvents) {
           skipped++;
           continue;
         }
         events++;
-        this.#event(f, now);
+        this.#event(f, EVENT_REASONS[result], now);
       }
       for (const store of this.#stores) {
         try {
@@ -288,7 +309,7 @@ export class BackgroundVerifier {
     if (skipped > 0) this.#s.onInfo({ skipped }, 'results changed beyond the events allowed per scan');
   }
 
-  #event(f: ImageFinding, now: Date): void {
+  #event(f: ImageFinding, reason: string, now: Date): void {
     const stamp = now.toISOString();
     const body = {
       apiVersion: 'v1',
@@ -302,7 +323,7 @@ export class BackgroundVerifier {
         uid: f.owner.uid,
       },
       type: f.result === 'pass' ? 'Normal' : 'Warning',
-      reason: EVENT_REASONS[f.result],
+      reason,
       message: oneLine(`image ${JSON.stringify(f.image)}: ${f.message}`, 1024),
       source: { component: 'portcullis' },
       reportingComponent: 'portcullis',

@@ -177,9 +177,12 @@ class LoadedPolicy implements TrustPolicy {
     );
     // Whether any registry exchange failed in a way that may pass: the evaluator folds failures
     // into an undecided verdict, and only a transient one may be answered from a stale record.
+    // Background work held back by the budget's reserve keeps that code: it is put off, not failed.
     let transient = false;
+    let reserved = false;
     const noteFailure = (err: unknown) => {
       transient ||= isTransient(err);
+      reserved ||= (err as { code?: unknown } | null)?.code === 'BUDGET_RESERVED';
     };
     let source: Promise<ImageSource> | undefined;
     const open = () => {
@@ -237,7 +240,8 @@ class LoadedPolicy implements TrustPolicy {
       // In order, stopping at the first refusal: later instances are then never fetched.
       for (const one of chosen.images) {
         const verdict = toVerdict(await this.#evaluator.evaluate(one), digest, one.instance);
-        if (verdict.kind === 'error' && transient) return { ...verdict, transient };
+        if (verdict.kind === 'error' && transient)
+          return { ...verdict, transient, ...(reserved ? { code: 'BUDGET_RESERVED' } : {}) };
         if (verdict.kind !== 'allowed') return verdict;
         verdicts.push(verdict);
       }

@@ -30,14 +30,17 @@ export interface RunningPod extends PodCredentialContext {
 /** A pod's distinct images beyond this many are reported as one error instead of verified. */
 export const MAX_POD_IMAGES = 100;
 
-/** wg-policy result values this produces: fail for any denial (whatever the mode), error when undecided. */
-export type RunningResult = 'pass' | 'fail' | 'error';
+/**
+ * wg-policy result values this produces: fail for any denial (whatever the mode), error when
+ * undecided, skip when the registry budget was down to the reserve kept for admissions.
+ */
+export type RunningResult = 'pass' | 'fail' | 'error' | 'skip';
 
 export type ScanTrigger = 'start' | 'leader' | 'policy' | 'schedule' | 'pods' | 'retry';
 
 /** Where background verification reports what it did; every method must be cheap and never throw. */
 export interface BackgroundObserver {
-  scan(trigger: ScanTrigger, seconds: number, distinct: number, verified: number): void;
+  scan(trigger: ScanTrigger, seconds: number, distinct: number, verified: number, skipped: number): void;
   reportWrites(operation: 'apply' | 'delete' | 'event', count: number): void;
   /** Results (image per workload owner) by result, after every scan. */
   runningImages(counts: Readonly<Record<RunningResult, number>>): void;
@@ -76,7 +79,10 @@ export interface RunningScanOptions {
   readonly concurrency: number;
   /** Outcomes of earlier scans by key, reused when not fresh. */
   readonly known?: ReadonlyMap<string, ImageOutcome>;
-  /** Filled with this scan's outcomes (errors are never kept: they are tried again). */
+  /**
+   * Filled with this scan's outcomes (errors are never kept: they are tried again; skips are, so
+   * that only the next fresh scan spends the budget on them, and first).
+   */
   readonly memo?: Map<string, ImageOutcome>;
   readonly signal?: AbortSignal;
 }
@@ -85,14 +91,16 @@ export interface RunningScan {
   readonly findings: ImageFinding[];
   /** Distinct (image, policies, credential scope) keys seen. */
   readonly distinct: number;
-  /** How many of them were verified (not taken from the memo). */
+  /** How many of them were verified (not taken from the memo, not put off). */
   readonly verified: number;
+  /** How many of them were put off: their registry's budget was down to the admissions' reserve. */
+  readonly skipped: number;
 }
 
 const MESSAGE_MAX = 1024;
 
 const MODE_ORDER: readonly PolicyMode[] = ['enforce', 'warn', 'audit'];
-const RESULT_ORDER: readonly RunningResult[] = ['fail', 'error', 'pass'];
+const RESULT_ORDER: readonly RunningResult[] = ['fail', 'error', 'skip', 'pass'];
 const worse = (a: RunningResult, b: RunningResult) => RESULT_ORDER.indexOf(a) <= RESULT_ORDER.indexOf(b);
 
 /** How the webhook's per-check verdicts become one result. */
@@ -116,7 +124,12 @@ export function combineVerdicts(checks: readonly WorkloadCheck[], given: readonl
   if (refusing.length > 0) {
     const mode = MODE_ORDER.find((m) => refusing.some((r) => r.check.mode === m));
     return {
-      result: denied.length > 0 ? 'fail' : 'error',
+      result:
+        denied.length > 0
+          ? 'fail'
+          : errors.every((r) => r.verdict.kind === 'error' && r.verdict.code === 'BUDGET_RESERVED')
+            ? 'skip'
+            : 'error',
       mode,
       message: oneLine(refusing.map((r) => r.verdict.reason).join('; '), MESSAGE_MAX),
       policies: [...new Set(refusing.map((r) => r.check.policies))].join(','),
@@ -148,9 +161,14 @@ class Budget {
     this.#free = Math.max(1, size);
   }
 
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  /** `first`: ahead of those waiting already. */
+  async run<T>(work: () => Promise<T>, first = false): Promise<T> {
     if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else
+      await new Promise<void>((resolve) => {
+        if (first) this.#waiting.unshift(resolve);
+        else this.#waiting.push(resolve);
+      });
     try {
       // Pending I/O (admission reviews) runs before each background verification starts.
       await new Promise((resolve) => setImmediate(resolve));
@@ -209,6 +227,7 @@ export async function scanRunning(
   const flights = new Map<string, Promise<ImageOutcome>>();
   const findings = new Map<string, ImageFinding>();
   let verified = 0;
+  let skipped = 0;
 
   const credentials = (context: PodCredentialContext): Promise<PullCredentials | Verdict> =>
     policies.pullSecrets.secretsFor(context, options.signal ?? new AbortController().signal).catch(
@@ -219,16 +238,18 @@ export async function scanRunning(
       }),
     );
 
-  const verify = (image: string, checks: readonly WorkloadCheck[], creds: PullCredentials) =>
+  const verify = (image: string, checks: readonly WorkloadCheck[], creds: PullCredentials, first: boolean) =>
     budget.run(async () => {
-      verified++;
       const verdicts: Verdict[] = [];
       for (const check of checks) {
         const checker = options.fresh ? check.fresh : check.checker;
         verdicts.push(await checker.check(image, creds, { stage: 'parsing' }));
       }
-      return combineVerdicts(checks, verdicts);
-    });
+      const o = combineVerdicts(checks, verdicts);
+      if (o.result === 'skip') skipped++;
+      else verified++;
+      return o;
+    }, first);
 
   const outcome = (image: string, namespace: string, creds: PullCredentials): Promise<ImageOutcome> => {
     let checks = checksOf.get(namespace);
@@ -240,12 +261,13 @@ export async function scanRunning(
     const key = `${image}\0${checks.key}\0${scopeOf(image, creds)}`;
     let flight = flights.get(key);
     if (flight === undefined) {
-      const known = options.fresh ? undefined : options.known?.get(key);
+      const before = options.known?.get(key);
+      const known = options.fresh ? undefined : before;
       if (known !== undefined) options.memo?.set(key, known);
       flight =
         known !== undefined
           ? Promise.resolve(known)
-          : verify(image, checks.checks, creds).then((o) => {
+          : verify(image, checks.checks, creds, before?.result === 'skip').then((o) => {
               if (o.result !== 'error') options.memo?.set(key, o);
               return o;
             });
@@ -321,5 +343,5 @@ export async function scanRunning(
       );
     }),
   );
-  return { findings: [...findings.values()], distinct: flights.size, verified };
+  return { findings: [...findings.values()], distinct: flights.size, verified, skipped };
 }

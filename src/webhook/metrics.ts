@@ -134,7 +134,7 @@ function backgroundMetrics(registry: Registry): BackgroundObserver {
   counter(
     registry,
     'portcullis_background_verifications_total',
-    'Distinct (image, policies, credential scope) of running pods verified, by whether they were verified again (verified) or reused from the previous scan (reused).',
+    'Distinct (image, policies, credential scope) of running pods verified, by whether they were verified again (verified), reused from the previous scan (reused), or put off because the registry budget was down to the reserve kept for admissions (skipped).',
     ['outcome'],
     verifications,
   );
@@ -147,18 +147,19 @@ function backgroundMetrics(registry: Registry): BackgroundObserver {
   );
   const images = new Gauge({
     name: 'portcullis_running_images',
-    help: 'Images of running workloads (one per image per workload owner), by result of their last verification (pass, fail, error).',
+    help: 'Images of running workloads (one per image per workload owner), by result of their last verification (pass, fail, error, skip).',
     labelNames: ['result'],
     registers: [registry],
   });
   const add = (counts: Map<string, number>, key: string, n: number) =>
     counts.set(key, (counts.get(key) ?? 0) + n);
   return {
-    scan(trigger, seconds, distinct, verified) {
+    scan(trigger, seconds, distinct, verified, skipped) {
       bump(scans, trigger);
       scanSeconds.get('')!.observe(seconds);
       add(verifications, 'verified', verified);
-      add(verifications, 'reused', distinct - verified);
+      add(verifications, 'skipped', skipped);
+      add(verifications, 'reused', distinct - verified - skipped);
     },
     reportWrites(operation, count) {
       add(writes, operation, count);
