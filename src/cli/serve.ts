@@ -20,6 +20,8 @@ import type { Command, Io } from './command.ts';
 import { parseDuration } from './transfer-flags.ts';
 
 const DEFAULT_CACHE_TIMEOUT = `${DEFAULT_COMMAND_TIMEOUT_MS}ms`;
+/** A fifth of Docker Hub's anonymous 100 pulls per 6 hours: about 70 minutes of its refill. */
+const DEFAULT_BACKGROUND_RESERVE_PERCENT = 20;
 
 const flags = {
   policy: {
@@ -157,6 +159,11 @@ const flags = {
     type: 'list',
     metavar: 'REGISTRY=PULLS/DURATION',
     help: "at most PULLS manifest reads from REGISTRY (as images name it: docker.io, ghcr.io, host:port) per DURATION, waited for within the deadline, else failing at once (stale-if-error then answers); REGISTRY=unlimited lifts it; repeatable, or comma-separated (default docker.io=100/6h, Docker Hub's anonymous pull limit) [PORTCULLIS_REGISTRY_BUDGET]",
+  },
+  'background-budget-reserve': {
+    type: 'string',
+    metavar: 'PERCENT',
+    help: `share of each --registry-budget that verifications of running pods leave to admissions: they skip an image rather than take it, until the next fresh scan (default ${DEFAULT_BACKGROUND_RESERVE_PERCENT}, rounded up to whole pulls; 0 keeps none) [PORTCULLIS_BACKGROUND_BUDGET_RESERVE]`,
   },
   'cache-ca-file': {
     type: 'string',
@@ -300,9 +307,33 @@ function platformsFlag(text: string): InstanceSelection {
   }
 }
 
-/** `--registry-budget` entries over the default (Docker Hub's anonymous limit for docker.io). */
-export function registryBudgets(entries: readonly string[]): Map<string, RegistryBudget> {
-  const budgets = new Map<string, RegistryBudget>([['docker.io', DOCKER_HUB_ANONYMOUS_BUDGET]]);
+/** A --background-budget-reserve: a whole percentage. */
+function reservePercent(text: string): number {
+  const percent = Number(text);
+  if (!/^\d{1,3}$/.test(text) || percent > 100) {
+    throw new CliError(
+      'USAGE',
+      `invalid --background-budget-reserve ${JSON.stringify(text)}: expected a percentage between 0 and 100`,
+    );
+  }
+  return percent;
+}
+
+/**
+ * `--registry-budget` entries over the default (Docker Hub's anonymous limit for docker.io), each
+ * keeping `reserve` percent of its pulls (rounded up) for admissions.
+ */
+export function registryBudgets(
+  entries: readonly string[],
+  reserve = DEFAULT_BACKGROUND_RESERVE_PERCENT,
+): Map<string, RegistryBudget> {
+  const withReserve = (pulls: number, periodMs: number): RegistryBudget => ({
+    pulls,
+    periodMs,
+    reserve: Math.ceil((pulls * reserve) / 100),
+  });
+  const hub = DOCKER_HUB_ANONYMOUS_BUDGET;
+  const budgets = new Map<string, RegistryBudget>([['docker.io', withReserve(hub.pulls, hub.periodMs)]]);
   for (const entry of entries.flatMap((e) => e.split(',')).map((e) => e.trim())) {
     if (entry === '') continue;
     const m = /^([^=\s]+)=(?:unlimited|(\d+)\/(\S+))$/.exec(entry);
@@ -320,7 +351,7 @@ export function registryBudgets(entries: readonly string[]): Map<string, Registr
     const periodMs = parseDuration('registry-budget', m[3]!);
     if (periodMs <= 0)
       throw new CliError('USAGE', `invalid --registry-budget ${JSON.stringify(entry)}: empty period`);
-    budgets.set(registry, { pulls: Number(m[2]), periodMs });
+    budgets.set(registry, withReserve(Number(m[2]), periodMs));
   }
   return budgets;
 }
@@ -529,7 +560,13 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
     registriesConfPath: pick('registries-conf', 'REGISTRIES_CONF'),
     shortNames: oneOf('short-names', pick('short-names', 'SHORT_NAMES') ?? 'docker', SHORT_NAME_MODES),
     authFilePath: pick('authfile', 'AUTHFILE'),
-    budgets: registryBudgets(budgetEntries),
+    budgets: registryBudgets(
+      budgetEntries,
+      reservePercent(
+        pick('background-budget-reserve', 'BACKGROUND_BUDGET_RESERVE') ??
+          String(DEFAULT_BACKGROUND_RESERVE_PERCENT),
+      ),
+    ),
     sharedCache:
       cacheUrl === undefined || cacheSecretFile === undefined
         ? undefined

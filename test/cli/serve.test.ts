@@ -143,18 +143,35 @@ describe('serve settings', () => {
   it("--registry-budget and PORTCULLIS_REGISTRY_BUDGET meter registries; docker.io at Docker Hub's anonymous limit by default", () => {
     const budgets = (argv: string[], env: Record<string, string> = {}) =>
       Object.fromEntries(resolveServeSettings(argv, env).budgets);
-    const hub = { pulls: 100, periodMs: 6 * 3_600_000 };
+    const hub = { pulls: 100, periodMs: 6 * 3_600_000, reserve: 20 };
     assert.deepEqual(budgets([]), { 'docker.io': hub });
     assert.deepEqual(
       budgets(['--registry-budget', 'ghcr.io=1000/1h', '--registry-budget=docker.io=200/6h']),
       {
-        'docker.io': { pulls: 200, periodMs: 6 * 3_600_000 },
-        'ghcr.io': { pulls: 1000, periodMs: 3_600_000 },
+        'docker.io': { pulls: 200, periodMs: 6 * 3_600_000, reserve: 40 },
+        'ghcr.io': { pulls: 1000, periodMs: 3_600_000, reserve: 200 },
       },
     );
     assert.deepEqual(budgets([], { PORTCULLIS_REGISTRY_BUDGET: 'docker.io=unlimited,quay.io:443=50/30m' }), {
-      'quay.io:443': { pulls: 50, periodMs: 1_800_000 },
+      'quay.io:443': { pulls: 50, periodMs: 1_800_000, reserve: 10 },
     });
+  });
+
+  it('--background-budget-reserve and PORTCULLIS_BACKGROUND_BUDGET_RESERVE: the share of each budget left to admissions, at least 1 pull', () => {
+    const reserve = (argv: string[], env: Record<string, string> = {}) =>
+      resolveServeSettings(['--registry-budget', 'docker.io=7/1h', ...argv], env).budgets.get('docker.io')
+        ?.reserve;
+    assert.equal(reserve([]), 2);
+    assert.equal(reserve(['--background-budget-reserve', '50']), 4);
+    assert.equal(reserve(['--background-budget-reserve=1']), 1);
+    assert.equal(reserve([], { PORTCULLIS_BACKGROUND_BUDGET_RESERVE: '0' }), 0);
+    assert.equal(reserve(['--background-budget-reserve', '100']), 7);
+    for (const text of ['101', '-1', '20%', '2.5'])
+      assert.throws(
+        () => reserve(['--background-budget-reserve', text]),
+        (err: { code?: string }) => err.code === 'USAGE',
+        text,
+      );
   });
 
   it('--cache-timeout and PORTCULLIS_CACHE_TIMEOUT bound each shared-cache command, 500 ms by default', () => {
