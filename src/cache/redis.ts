@@ -1,11 +1,5 @@
-// The shared store on Redis. The only module importing ioredis.
-//
-// ioredis rather than node-redis because its options bound every command the way an admission
-// needs without wrapping each call: `commandTimeout` rejects a command a stalled (or SIGSTOPped)
-// server does not answer, `enableOfflineQueue: false` fails commands at once while disconnected
-// instead of queueing them until a reconnect, and `maxRetriesPerRequest: 0` stops it replaying
-// them after one; it reconnects in the background and takes TLS (`rediss://`) and ACL
-// credentials from the URL. A circuit breaker on top stops asking a failing server at all.
+// The shared store on Redis. The only module importing ioredis (why ioredis:
+// docs/availability.md). A circuit breaker on top stops asking a failing server at all.
 import { Redis } from 'ioredis';
 import { DEFAULT_COMMAND_TIMEOUT_MS, type KeyValueStore } from './shared.ts';
 
