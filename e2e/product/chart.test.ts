@@ -190,6 +190,7 @@ describe('helm chart against the real API server', () => {
       values: () => ({
         availability: {
           staleIfError: '30m',
+          backgroundBudgetReserve: 30,
           redis: {
             enabled: true,
             url: 'rediss://redis.cache.svc:6380/0',
