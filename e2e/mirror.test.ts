@@ -14,7 +14,7 @@ import type { SyncReport } from '../src/cli/sync-report.ts';
 import { closeAllAgents } from '../src/image/transports/docker/index.ts';
 import { productionComponents, type RunningServer, startServer } from '../src/server.ts';
 import { runCli } from '../test/helpers/cli.ts';
-import { dockerTestEnv, LOOPBACK_PLAIN_HTTP } from '../test/helpers/docker-env.ts';
+import { type DockerTestEnv, dockerTestEnv, LOOPBACK_PLAIN_HTTP } from '../test/helpers/docker-env.ts';
 import { type MirrorFixture, startMirrorFixture } from '../test/helpers/mirror-fixture.ts';
 import { type Cluster, eventually, startCluster } from './harness.ts';
 
@@ -35,6 +35,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
   let f: MirrorFixture;
   let server: RunningServer | undefined;
   const servers: RunningServer[] = [];
+  const envs: DockerTestEnv[] = [];
   let mirrorPrefix: string;
 
   /**
@@ -43,6 +44,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
    */
   async function serveWebhook(policy: object, registriesConf = ''): Promise<void> {
     const env = await dockerTestEnv();
+    envs.push(env);
     const policyPath = join(f.work, `webhook-policy-${servers.length}.json`);
     await writeFile(policyPath, JSON.stringify(policy));
     const confPath = join(f.work, `registries-${servers.length}.conf`);
@@ -110,6 +112,7 @@ describe('mirroring with signatures, admitted through kube-apiserver', () => {
 
   after(async () => {
     for (const s of servers) await s.close();
+    for (const env of envs) await env.cleanup();
     await cluster?.stop();
     await f?.stop();
     await closeAllAgents();

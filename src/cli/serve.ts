@@ -361,25 +361,23 @@ type Pick = (
   variable: string,
 ) => string | undefined;
 
-function durationFlag(pick: Pick, name: Parameters<Pick>[0], variable: string, fallback: number): number {
+/** A duration flag, `fallback` when unset: positive, or also 0 (`0`, `0s`) with `allowZero`. */
+function durationFlag(
+  pick: Pick,
+  name: Parameters<Pick>[0],
+  variable: string,
+  fallback: number,
+  { allowZero = false } = {},
+): number {
   const text = pick(name, variable);
-  const ms = text === undefined ? fallback : parseDuration(name, text);
-  if (ms <= 0)
+  if (text === undefined) return fallback;
+  const ms = text === '0' && allowZero ? 0 : parseDuration(name, text);
+  if (ms < 0 || (ms === 0 && !allowZero))
     throw new CliError('USAGE', `invalid --${name} ${JSON.stringify(text)}: expected a positive duration`);
   return ms;
 }
 
 const HOUR_MS = 3_600_000;
-
-function drainTimeout(pick: Pick): number {
-  const text = pick('drain-timeout', 'DRAIN_TIMEOUT');
-  return text === undefined || text === '0' ? 0 : parseDuration('drain-timeout', text);
-}
-
-function shutdownDelay(pick: Pick): number {
-  const text = pick('shutdown-delay', 'SHUTDOWN_DELAY');
-  return text === undefined ? 2000 : parseDuration('shutdown-delay', text);
-}
 
 /** The --tls-secret flags, checked against each other; undefined without --tls-secret. */
 function selfManagedTls(pick: Pick): SelfManagedTls | undefined {
@@ -446,11 +444,6 @@ function selfManagedTls(pick: Pick): SelfManagedTls | undefined {
       bundleDelayMs,
     },
   };
-}
-
-function staleIfError(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_CACHE_LIMITS.staleIfErrorMs;
-  return text === '0' ? 0 : parseDuration('stale-if-error', text);
 }
 
 /** Flags win over PORTCULLIS_* variables, which win over the defaults. */
@@ -546,11 +539,17 @@ export function resolveServeSettings(argv: readonly string[], env: Io['env']): S
       logLevel: oneOf('log-level', pick('log-level', 'LOG_LEVEL') ?? 'info', LOG_LEVELS),
       platforms: platformsFlag(pick('platforms', 'PLATFORMS') ?? DEFAULT_PLATFORMS),
       watchIntervalMs: 2000,
-      shutdownDelayMs: shutdownDelay(pick),
-      drainTimeoutMs: drainTimeout(pick),
+      shutdownDelayMs: durationFlag(pick, 'shutdown-delay', 'SHUTDOWN_DELAY', 2000, { allowZero: true }),
+      drainTimeoutMs: durationFlag(pick, 'drain-timeout', 'DRAIN_TIMEOUT', 0, { allowZero: true }),
       cache: {
         ...DEFAULT_CACHE_LIMITS,
-        staleIfErrorMs: staleIfError(pick('stale-if-error', 'STALE_IF_ERROR')),
+        staleIfErrorMs: durationFlag(
+          pick,
+          'stale-if-error',
+          'STALE_IF_ERROR',
+          DEFAULT_CACHE_LIMITS.staleIfErrorMs,
+          { allowZero: true },
+        ),
       },
     },
     tls: cert === undefined || key === undefined ? undefined : { certPath: cert, keyPath: key },

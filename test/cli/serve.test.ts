@@ -140,6 +140,27 @@ describe('serve settings', () => {
     assert.equal(window(['--stale-if-error=0']), 0);
   });
 
+  it('--drain-timeout and --shutdown-delay take 0 to turn them off; certificate durations do not', () => {
+    const server = (argv: string[], env: Record<string, string> = {}) =>
+      resolveServeSettings(argv, env).config;
+    assert.equal(server([]).drainTimeoutMs, 0);
+    assert.equal(server(['--drain-timeout', '95s']).drainTimeoutMs, 95_000);
+    assert.equal(server([], { PORTCULLIS_DRAIN_TIMEOUT: '1m30s' }).drainTimeoutMs, 90_000);
+    assert.equal(server(['--drain-timeout=0']).drainTimeoutMs, 0);
+    assert.equal(server(['--drain-timeout=0s']).drainTimeoutMs, 0);
+    assert.equal(server([]).shutdownDelayMs, 2000);
+    assert.equal(server(['--shutdown-delay', '0']).shutdownDelayMs, 0);
+    assert.equal(server(['--shutdown-delay', '500ms']).shutdownDelayMs, 500);
+    const tls = ['--tls-secret', 's', '--tls-hosts', 'h'];
+    assert.throws(
+      () => resolveServeSettings([...tls, '--tls-cert-validity', '0s'], { POD_NAMESPACE: 'ns' }),
+      {
+        code: 'USAGE',
+        message: /--tls-cert-validity "0s": expected a positive duration/,
+      },
+    );
+  });
+
   it("--registry-budget and PORTCULLIS_REGISTRY_BUDGET meter registries; docker.io at Docker Hub's anonymous limit by default", () => {
     const budgets = (argv: string[], env: Record<string, string> = {}) =>
       Object.fromEntries(resolveServeSettings(argv, env).budgets);
@@ -226,6 +247,8 @@ describe('serve settings', () => {
     ['a platform without an architecture', ['--platforms', 'linux'], {}],
     ['an unknown short-name mode', ['--short-names', 'crio'], {}],
     ['a stale-if-error window without a unit', ['--stale-if-error', '60'], {}],
+    ['a drain timeout without a unit', ['--drain-timeout', '95'], {}],
+    ['a negative shutdown delay', ['--shutdown-delay', '-1s'], {}],
     ['a registry budget without a period', ['--registry-budget', 'docker.io=100'], {}],
     ['a registry budget of no pulls', ['--registry-budget', 'docker.io=0/1h'], {}],
     ['a registry budget without a registry', ['--registry-budget', '=10/1h'], {}],
