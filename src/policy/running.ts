@@ -152,32 +152,44 @@ export function combineVerdicts(checks: readonly WorkloadCheck[], given: readonl
   };
 }
 
-/** Counts permits; waiters are served in arrival order. */
+/**
+ * Counts permits; waiters are served in arrival order, those asking to go `first` ahead of the
+ * rest. Permits are handed out after pending I/O (admission reviews) has run, so work asked for
+ * together is ordered as a whole.
+ */
 class Budget {
   #free: number;
   readonly #waiting: (() => void)[] = [];
+  #dispatching = false;
 
   constructor(size: number) {
     this.#free = Math.max(1, size);
   }
 
-  /** `first`: ahead of those waiting already. */
   async run<T>(work: () => Promise<T>, first = false): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else
-      await new Promise<void>((resolve) => {
-        if (first) this.#waiting.unshift(resolve);
-        else this.#waiting.push(resolve);
-      });
+    await new Promise<void>((resolve) => {
+      if (first) this.#waiting.unshift(resolve);
+      else this.#waiting.push(resolve);
+      this.#dispatch();
+    });
     try {
-      // Pending I/O (admission reviews) runs before each background verification starts.
-      await new Promise((resolve) => setImmediate(resolve));
       return await work();
     } finally {
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#free++;
-      else next();
+      this.#free++;
+      this.#dispatch();
     }
+  }
+
+  #dispatch(): void {
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    setImmediate(() => {
+      this.#dispatching = false;
+      while (this.#free > 0 && this.#waiting.length > 0) {
+        this.#free--;
+        this.#waiting.shift()!();
+      }
+    });
   }
 }
 

@@ -195,4 +195,66 @@ describe('scanRunning', () => {
     assert.equal(scan.verified, 12);
     assert.equal(most, 2);
   });
+
+  it('reports checks held back at the budget reserve as skip, keeps them until a fresh scan, which tries them first', async () => {
+    // What the engine answers when background work meets a registry budget's reserve.
+    class Reserved extends FakeEvaluator {
+      readonly held = new Set<string>();
+      override evaluate(...args: Parameters<FakeEvaluator['evaluate']>): Promise<Verdict> {
+        const [ref, digest] = args;
+        if (!this.held.has(ref.path)) return super.evaluate(...args);
+        this.evaluations.push(`${ref}@${digest}`);
+        return Promise.resolve({
+          kind: 'error',
+          code: 'BUDGET_RESERVED',
+          reason: 'held back',
+          transient: true,
+        });
+      }
+    }
+    const evaluator = new Reserved();
+    const { policies } = rig({ evaluator });
+    const images = ['registry.example/a:1', 'registry.example/b:1', 'registry.example/c:1'];
+    const pods = [pod('p', 'web', images)];
+    evaluator.held.add('b').add('c');
+    const memo = new Map();
+    const first = await scanRunning(policies, pods, { fresh: true, concurrency: 1, memo });
+    assert.deepEqual(first.findings.map((f) => `${f.image} ${f.result}`).sort(), [
+      'registry.example/a:1 pass',
+      'registry.example/b:1 skip',
+      'registry.example/c:1 skip',
+    ]);
+    assert.deepEqual([first.verified, first.skipped], [1, 2]);
+    assert.equal(memo.size, 3, 'skips are kept');
+
+    evaluator.held.clear();
+    evaluator.evaluations = [];
+    const reused = await scanRunning(policies, pods, {
+      fresh: false,
+      concurrency: 1,
+      known: memo,
+      memo: new Map(),
+    });
+    assert.equal(evaluator.evaluations.length, 0, 'a scan that is not fresh does not try them again');
+    assert.equal(reused.findings.filter((f) => f.result === 'skip').length, 2);
+
+    const fresh = await scanRunning(policies, pods, {
+      fresh: true,
+      concurrency: 1,
+      known: memo,
+      memo: new Map(),
+    });
+    assert.deepEqual(
+      evaluator.evaluations
+        .slice(0, 2)
+        .map((e) => e.split('@')[0])
+        .sort(),
+      ['registry.example/b:1', 'registry.example/c:1'],
+      'the images skipped last time go first',
+    );
+    assert.deepEqual(
+      fresh.findings.map((f) => f.result),
+      ['pass', 'pass', 'pass'],
+    );
+  });
 });
