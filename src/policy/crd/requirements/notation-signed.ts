@@ -86,7 +86,7 @@ export const notationSignedCrd: CrdRequirementType<NotationSignedRequirement> = 
   // Not portable to Podman: a Notation trust policy statement.
   schema: {
     members: [
-      { properties: { trustStore }, forOthers: onlyFor(undefined, true) },
+      { properties: { trustStore }, forOthers: onlyFor({ pointAt: true }) },
       { properties: statement, forOthers: requiredFor() },
     ],
     rules: [

@@ -55,11 +55,11 @@ export function owners(types: readonly string[]): Owners {
 }
 
 /**
- * Other types must not give any of the members: "`label` only for <owners>". `label` defaults to
+ * Other types must not give any of the members: "<label> only for <owners>". `label` defaults to
  * the members' names with "is"/"are"; `pointAt` reports the failure at the (single) member.
  */
 export const onlyFor =
-  (label?: string, pointAt = false): CrdMembers['forOthers'] =>
+  ({ label, pointAt = false }: { label?: string; pointAt?: boolean } = {}): CrdMembers['forOthers'] =>
   (o, fields) => ({
     rule: `${o.test} || ${fields.length === 1 ? none(fields) : `(${none(fields)})`}`,
     message: `${label ?? `${andList(fields)} ${fields.length === 1 ? 'is' : 'are'}`} only for ${o.names}`,
@@ -116,7 +116,7 @@ export const identity = (): Schema => ({
 /** The public keys of signedBy and of the sigstore types. */
 export const keyMembers: CrdMembers = {
   properties: keySources('key', 'The public key or GPG keyring'),
-  forOthers: onlyFor('keys are'),
+  forOthers: onlyFor({ label: 'keys are' }),
 };
 export const KEY_FIELDS = Object.keys(keyMembers.properties);
 

@@ -36,7 +36,7 @@ export const sigstoreAttestedCrd: CrdRequirementType<SigstoreAttestedRequirement
               'sigstoreAttested: CEL expressions over predicate, subject, predicateType, reference and digest; all must hold for one verified attestation. A condition that does not compile makes the policy Invalid, with the expression and its position.',
           },
         },
-        forOthers: onlyFor('conditions are', true),
+        forOthers: onlyFor({ label: 'conditions are', pointAt: true }),
       },
       keyMembers,
       sigstoreTrustMembers,

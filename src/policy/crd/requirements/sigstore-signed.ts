@@ -125,7 +125,7 @@ export const sigstoreTrustMembers: CrdMembers = {
       'Portcullis extension (not portable to Podman): a sigstore trusted_root.json, never fetched through TUF',
     ),
   },
-  forOthers: onlyFor('keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are'),
+  forOthers: onlyFor({ label: 'keyDatas, fulcio, pki, rekorPublicKey* and trustedRoot* are' }),
 };
 
 /** The rules over the sigstore trust fields (sigstoreAttested has them too). */
