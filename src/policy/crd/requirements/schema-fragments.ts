@@ -66,7 +66,10 @@ export const onlyFor =
     ...(pointAt ? { fieldPath: `.${fields[0]}` } : {}),
   });
 
-/** The owners must give every member, other types none (not all together, for several). */
+/**
+ * The owners must give every member and other types must not; with several members another type
+ * is refused only when it gives all of them (a part is left to the policy parser).
+ */
 export const requiredFor = (): CrdMembers['forOthers'] => (o, fields) => ({
   rule: `(${o.test}) == ${fields.length === 1 ? has(fields[0]!) : `(${fields.map(has).join(' && ')})`}`,
   message: `${andList(fields)} ${fields.length === 1 ? 'is' : 'are'} required for ${o.names} and forbidden for other types`,
