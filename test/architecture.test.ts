@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { requirementTypes } from '../src/image/signature/index.ts';
+import { crdRequirementType } from '../src/policy/crd/requirements/index.ts';
 import { policyCrd } from '../src/policy/crd/schema.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -165,7 +167,7 @@ describe('architecture: requirement types', () => {
   const crdSide = 'src/policy/crd/requirements';
   const shared: Record<string, readonly string[]> = {
     [imageSide]: ['index.ts', 'types.ts', 'key-sources.ts', 'signatures.ts'],
-    [crdSide]: ['index.ts', 'types.ts'],
+    [crdSide]: ['index.ts', 'types.ts', 'schema-fragments.ts'],
   };
   const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const registered = Object.keys(requirementTypes);
@@ -181,7 +183,7 @@ describe('architecture: requirement types', () => {
     const literal = new RegExp(`(\\.type\\s*[!=]==?\\s*|case\\s+)['"](${registered.join('|')})['"]`);
     const naming = listTs(src)
       .map((abs) => relative(root, abs))
-      .filter((f) => !under(f, imageSide) && !under(f, crdSide) && f !== 'src/policy/crd/schema.ts')
+      .filter((f) => !under(f, imageSide) && !under(f, crdSide))
       .filter((f) => literal.test(readFileSync(join(root, f), 'utf8')));
     assert.deepEqual(naming, []);
   });
@@ -193,6 +195,61 @@ describe('architecture: requirement types', () => {
     );
     assert.ok(offered, 'no requirement type enum in the CRD schema');
     assert.deepEqual((JSON.parse(offered[1]!) as string[]).sort(), [...registered].sort());
+  });
+
+  interface ObjectSchema {
+    readonly properties: Readonly<Record<string, unknown>>;
+  }
+  const crd = policyCrd('ClusterImagePolicy') as {
+    spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: ObjectSchema } } } }[] };
+  };
+  const policySpec = crd.spec.versions[0]!.schema.openAPIV3Schema.properties.spec;
+  const requirementSchema = (policySpec.properties.default as { items: ObjectSchema }).items;
+  const crdSchemaOf = (name: string) => {
+    const t = crdRequirementType(name);
+    assert.ok(t, `${name} has no CRD module`);
+    return t.schema;
+  };
+  const membersOf = (name: string) => crdSchemaOf(name).members.flatMap((m) => Object.keys(m.properties));
+
+  it("each type's CRD module supplies its schema: the requirement object has exactly their members", () => {
+    for (const name of registered) {
+      const schema = crdSchemaOf(name);
+      assert.ok(Array.isArray(schema.members) && Array.isArray(schema.rules), name);
+    }
+    const supplied = new Set(registered.flatMap(membersOf));
+    assert.deepEqual(Object.keys(requirementSchema.properties).sort(), ['type', ...supplied].sort());
+  });
+
+  it("each type's CRD schema has the Data members of its key sources", () => {
+    for (const name of registered) {
+      const t = crdRequirementType(name)!;
+      const members = Object.fromEntries(t.schema.members.flatMap((m) => Object.entries(m.properties)));
+      const holders = [
+        members,
+        ...t.keySources.nested.map((n) => members[n]?.properties as ObjectSchema['properties']),
+      ];
+      for (const base of t.keySources.bases)
+        assert.ok(
+          holders.some((h) => `${base}Data` in h),
+          `${name}: ${base}Data is in no member of its schema`,
+        );
+    }
+  });
+
+  it('the shared CRD schema (crd/schema.ts) names no requirement type and no member of one', () => {
+    // Names the policy object has for its own members (status.conditions) are not a type's.
+    const policyNames = new Set<string>();
+    JSON.stringify(crd, (_key, value: unknown) => {
+      if (isDeepStrictEqual(value, requirementSchema)) return undefined;
+      if (typeof value === 'object' && value !== null && 'properties' in value)
+        for (const n of Object.keys((value as ObjectSchema).properties)) policyNames.add(n);
+      return value;
+    });
+    const typeNames = [...registered, ...registered.flatMap(membersOf)].filter((n) => !policyNames.has(n));
+    const text = readFileSync(join(root, 'src/policy/crd/schema.ts'), 'utf8');
+    const named = text.match(new RegExp(`\\b(${typeNames.join('|')})\\b`, 'g')) ?? [];
+    assert.deepEqual([...new Set(named)], []);
   });
 
   it('only the registries and the signature barrel import a type module at run time', () => {

@@ -36,6 +36,7 @@ export {
   type InsecureAcceptAnythingRequirement,
   type InstanceSelection,
   identityMatches,
+  identityTypes,
   imagesToEvaluate,
   JsonError,
   type JsonErrorCode,

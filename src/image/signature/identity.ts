@@ -90,7 +90,8 @@ export function identityMatches(
   }
 }
 
-const identityTypes = [
+/** The `type`s a policy reference match (signedIdentity, baseLayerIdentity) may have. */
+export const identityTypes: readonly string[] = [
   'matchExact',
   'matchRepoDigestOrExact',
   'matchRepository',

@@ -21,7 +21,7 @@ export {
   MAX_SIGNATURE_BYTES,
   signBlob,
 } from './gpg/openpgp.ts';
-export { identityMatches, parseSignedIdentity } from './identity.ts';
+export { identityMatches, identityTypes, parseSignedIdentity } from './identity.ts';
 export * from './json.ts';
 export { enclosingScopes, type LintCode, type LintWarning, lintPolicy } from './lint.ts';
 export {

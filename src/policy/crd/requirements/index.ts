@@ -14,12 +14,13 @@ type CrdRequirementTypes = {
   readonly [K in PolicyRequirement['type']]: CrdRequirementType<Extract<PolicyRequirement, { type: K }>>;
 };
 
+// In the order the CRD schema offers them.
 const crdRequirementTypes: CrdRequirementTypes = {
   insecureAcceptAnything: insecureAcceptAnythingCrd,
   reject: rejectCrd,
   signedBy: signedByCrd,
-  signedBaseLayer: signedBaseLayerCrd,
   sigstoreSigned: sigstoreSignedCrd,
+  signedBaseLayer: signedBaseLayerCrd,
   sigstoreAttested: sigstoreAttestedCrd,
   notationSigned: notationSignedCrd,
 };
@@ -32,8 +33,11 @@ export function crdRequirementType(type: unknown): CrdRequirementType<PolicyRequ
 
 const all = Object.values(crdRequirementTypes) as CrdRequirementType<PolicyRequirement>[];
 
+/** Every type's CRD side, in registry order. */
+export const allCrdRequirementTypes: readonly CrdRequirementType<PolicyRequirement>[] = all;
+
 /** Every key-source base any type has, and every member that nests them. */
 export const keySourceBases: readonly string[] = [...new Set(all.flatMap((t) => t.keySources.bases))];
 export const nestedKeySourceMembers: ReadonlySet<string> = new Set(all.flatMap((t) => t.keySources.nested));
 
-export type { CrdRequirementType, InlineKeyLoaders } from './types.ts';
+export type { CrdRequirementType, InlineKeyLoaders, Rule, Schema } from './types.ts';
