@@ -102,6 +102,7 @@ export {
 } from './transports/registry.ts';
 export type {
   BlobInfo,
+  CallOptions,
   Credentials,
   ImageDestination,
   ImageReference,

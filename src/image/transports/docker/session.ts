@@ -7,7 +7,7 @@
 // did before. Each map keeps its most recently used entries up to a cap, and close() releases it
 // all (the session stays usable: pools reopen on the next request).
 import type { Digest } from '../../digest.ts';
-import { Serializer, SingleFlight } from '../../single-flight.ts';
+import { JoinedFlight, Serializer, SingleFlight } from '../../single-flight.ts';
 import type { Challenge, TokenCache } from './auth.ts';
 import { RegistryGate } from './gate.ts';
 import { AgentPool } from './http.ts';
@@ -115,10 +115,10 @@ export class RegistrySession {
   readonly pings = new LruMap<string, { result: PingResult; expires: number }>(MAX_REGISTRIES);
   /**
    * Pings under way, by the same key as `pings`: every client of a registry waits for the one
-   * under way instead of sending its own. A ping runs under no caller's signal (a caller that
-   * gives up stops waiting; the ping goes on for the others). Entries leave when it settles.
+   * under way instead of sending its own. A call that gives up stops waiting; the ping goes on
+   * for the others, and is aborted only when none waits. Entries leave when it settles.
    */
-  readonly pingsInFlight = new Map<string, Promise<PingResult>>();
+  readonly pingsInFlight = new JoinedFlight<PingResult>();
   /** Registries (host[:port]) seen answering the referrers API with the router's 404. */
   readonly withoutReferrersApi = new LruMap<string, true>(MAX_REGISTRIES);
   /**
