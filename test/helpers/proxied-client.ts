@@ -10,7 +10,11 @@ import {
 export function proxiedClient(
   host: string,
   session: RegistrySession,
-  options: { readonly deadlineInMs?: number; readonly signal?: AbortSignal } = {},
+  options: {
+    readonly deadlineInMs?: number;
+    readonly signal?: AbortSignal;
+    readonly maxConcurrency?: number;
+  } = {},
 ): RegistryClient {
   return new RegistryClient({
     registry: host,
@@ -19,6 +23,7 @@ export function proxiedClient(
     session,
     ...(options.deadlineInMs === undefined ? {} : { deadline: performance.now() + options.deadlineInMs }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
   });
 }
 

@@ -259,7 +259,7 @@ export class RegistryClient {
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
         await passGate(this.#gate, isPull(spec.method, spec.path), url, bounds);
-        const wait = this.#limiter.acquire();
+        const wait = this.#limiter.acquire(bounds.signal);
         if (wait !== undefined) await wait;
         let res: HttpResponse;
         try {

@@ -84,7 +84,7 @@ describe('per-call signal and deadline against a real registry behind a fault pr
   });
 
   const count = (kind: string) => seen.get(kind) ?? 0;
-  const client = (options: { deadlineInMs?: number } = {}) =>
+  const client = (options: { deadlineInMs?: number; maxConcurrency?: number } = {}) =>
     proxiedClient(proxy.host, session, { ...options, signal: new AbortController().signal });
 
   it(
@@ -108,6 +108,23 @@ describe('per-call signal and deadline against a real registry behind a fault pr
       assert.equal((await c.getManifest(SLOW, 'v1')).digest, image.manifestDigest);
     },
   );
+
+  it('a call waiting for a free request slot stops waiting when aborted', BOUNDED, async () => {
+    const c = client({ maxConcurrency: 1 });
+    await c.ping();
+    faults.slowDelayMs = 3000;
+    const busy = c.getManifest(SLOW, 'v1');
+    const controller = new AbortController();
+    const queued = timed(() => c.getManifest(FAST, 'v1', { signal: controller.signal }));
+    const next = c.getManifest(FAST, 'v1');
+    setTimeout(() => controller.abort(), 100);
+    const { error, ms } = await queued;
+    assert.equal(error?.code, 'TIMEOUT');
+    assert.ok(ms < 2000, `gave up after ${ms} ms, not when the slot was free`);
+    // The queue goes on: the call behind the abandoned one gets the slot in turn.
+    assert.equal((await busy).digest, image.manifestDigest);
+    assert.equal((await next).digest, image.manifestDigest);
+  });
 
   it(
     'a call whose signal has already aborted fails at once without reaching the registry',
