@@ -62,9 +62,9 @@ export interface SystemContext {
 }
 
 /**
- * How long one operation of a source or destination may take, on top of the SystemContext's
- * signal and deadline it was opened with: it stops when either signal aborts, at the earlier
- * deadline. Giving up on one operation leaves the source or destination usable.
+ * How long one read of an image source may take, on top of the SystemContext's signal and
+ * deadline it was opened with: it stops when either signal aborts, at the earlier deadline, and
+ * the source stays usable. Sources that read over a network honour it; local ones may ignore it.
  */
 export interface CallOptions {
   /** Aborts this operation only (a stream it returned is destroyed too). */
