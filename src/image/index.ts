@@ -105,6 +105,7 @@ export {
 } from './transports/registry.ts';
 export type {
   BlobInfo,
+  CallOptions,
   Credentials,
   ImageDestination,
   ImageReference,

@@ -61,6 +61,18 @@ export interface SystemContext {
   readonly dockerArchiveAdditionalTags?: readonly DockerReference[];
 }
 
+/**
+ * How long one read of an image source may take, on top of the SystemContext's signal and
+ * deadline it was opened with: it stops when either signal aborts, at the earlier deadline, and
+ * the source stays usable. Sources that read over a network honour it; local ones may ignore it.
+ */
+export interface CallOptions {
+  /** Aborts this operation only (a stream it returned is destroyed too). */
+  readonly signal?: AbortSignal;
+  /** When the caller stops waiting for this operation (a performance.now() time), as SystemContext.deadline. */
+  readonly deadline?: number;
+}
+
 /** A blob as manifests describe it. `size` is -1 when unknown. */
 export interface BlobInfo {
   readonly digest: Digest;
@@ -151,14 +163,17 @@ export interface ImageSource {
    * The manifest of the image, or of one instance of a list when `instanceDigest` is set.
    * Sources for digest references verify the bytes against the digest.
    */
-  getManifest(instanceDigest?: Digest): Promise<ManifestBytes>;
+  getManifest(instanceDigest?: Digest, call?: CallOptions): Promise<ManifestBytes>;
   /**
    * Optional: the top-level manifest's digest without transferring it (a registry HEAD), so
    * `sync` can skip images already present without counting as a pull.
    */
   getManifestDigest?(): Promise<Digest>;
-  /** A stream of the blob's bytes. The caller must verify the digest (see verifyingStream). */
-  getBlob(info: BlobInfo): Promise<{ readonly stream: Readable; readonly size: number }>;
+  /**
+   * A stream of the blob's bytes. The caller must verify the digest (see verifyingStream).
+   * `call` bounds the whole read: its abort also fails the stream.
+   */
+  getBlob(info: BlobInfo, call?: CallOptions): Promise<{ readonly stream: Readable; readonly size: number }>;
   /**
    * The signatures of the image (or of an instance); empty when there are none. `wants` says which
    * the caller will look at, so a source may skip fetching the others.
@@ -168,7 +183,7 @@ export interface ImageSource {
    * Optional: artifacts whose `subject` is `digest` (OCI referrers API or its tag-schema
    * fallback), filtered by `artifactType` when given; a bounded list, empty when there are none.
    */
-  listReferrers?(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]>;
+  listReferrers?(digest: Digest, artifactType?: string, call?: CallOptions): Promise<ReferrerDescriptor[]>;
   /**
    * Optional: the layers of cosign's attestation attachment of `digest` (the `sha256-<hex>.att`
    * manifest: one DSSE envelope per layer), unread, with their annotations; empty when there is

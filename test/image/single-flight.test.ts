@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Serializer, SingleFlight } from '../../src/image/single-flight.ts';
+import { type FlightWaiters, JoinedFlight, Serializer, SingleFlight } from '../../src/image/single-flight.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -80,5 +80,91 @@ describe('Serializer', () => {
     );
     assert.ok(order.indexOf('a end') < order.indexOf('b start'));
     assert.ok(order.indexOf('c start') < order.indexOf('a end'));
+  });
+});
+
+describe('JoinedFlight', () => {
+  /** Work that settles when the test says, remembering what it saw of its waiters. */
+  const controlled = () => {
+    let finish: (value: string) => void = () => {};
+    const seen: { waiters?: FlightWaiters; runs: number } = { runs: 0 };
+    const work = (waiters: FlightWaiters) => {
+      seen.runs++;
+      seen.waiters = waiters;
+      return new Promise<string>((resolve) => {
+        finish = resolve;
+      });
+    };
+    return { work, seen, finish: (value: string) => finish(value) };
+  };
+  const gaveUp = () => new Error('gave up');
+
+  it('a waiter that gives up stops waiting; the work goes on for the others', async () => {
+    const flight = new JoinedFlight<string>();
+    const { work, seen, finish } = controlled();
+    const impatient = new AbortController();
+    const first = flight.join('k', { signal: impatient.signal, deadline: 10 }, work, gaveUp);
+    const second = flight.join('k', { signal: new AbortController().signal, deadline: 20 }, work, gaveUp);
+    impatient.abort();
+    await assert.rejects(first, /gave up/);
+    assert.equal(seen.waiters?.signal.aborted, false);
+    finish('answer');
+    assert.equal(await second, 'answer');
+    assert.equal(seen.runs, 1);
+    assert.equal(flight.size, 0);
+  });
+
+  it('is aborted once every waiter gave up; the next caller starts it afresh', async () => {
+    const flight = new JoinedFlight<string>();
+    const { work, seen } = controlled();
+    const a = new AbortController();
+    const b = new AbortController();
+    const waits = [a, b].map((c) => flight.join('k', { signal: c.signal, deadline: 1 }, work, gaveUp));
+    a.abort();
+    assert.equal(seen.waiters?.signal.aborted, false);
+    b.abort();
+    await Promise.all(waits.map((w) => assert.rejects(w, /gave up/)));
+    assert.equal(seen.waiters?.signal.aborted, true);
+    void flight.join('k', { signal: undefined, deadline: 1 }, work, gaveUp);
+    assert.equal(seen.runs, 2);
+  });
+
+  it('a waiter without a signal keeps the work going', async () => {
+    const flight = new JoinedFlight<string>();
+    const { work, seen, finish } = controlled();
+    const a = new AbortController();
+    const waiting = flight.join('k', { signal: a.signal, deadline: 1 }, work, gaveUp);
+    const steady = flight.join('k', { signal: undefined, deadline: 1 }, work, gaveUp);
+    a.abort();
+    await assert.rejects(waiting, /gave up/);
+    assert.equal(seen.waiters?.signal.aborted, false);
+    finish('answer');
+    assert.equal(await steady, 'answer');
+  });
+
+  it("the work's deadline is the latest of the waiters still waiting", async () => {
+    const flight = new JoinedFlight<string>();
+    const { work, seen, finish } = controlled();
+    const late = new AbortController();
+    const first = flight.join('k', { signal: new AbortController().signal, deadline: 100 }, work, gaveUp);
+    assert.equal(seen.waiters?.deadline, 100);
+    const second = flight.join('k', { signal: late.signal, deadline: 300 }, work, gaveUp);
+    assert.equal(seen.waiters?.deadline, 300);
+    late.abort();
+    await assert.rejects(second, /gave up/);
+    assert.equal(seen.waiters?.deadline, 100);
+    finish('answer');
+    assert.equal(await first, 'answer');
+  });
+
+  it('a caller whose signal has already aborted does not start the work', async () => {
+    const flight = new JoinedFlight<string>();
+    const { work, seen } = controlled();
+    await assert.rejects(
+      flight.join('k', { signal: AbortSignal.abort(), deadline: 1 }, work, gaveUp),
+      /gave up/,
+    );
+    assert.equal(seen.runs, 0);
+    assert.equal(flight.size, 0);
   });
 });

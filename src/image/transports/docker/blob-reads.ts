@@ -3,9 +3,10 @@
 // blob reads; containers/image docker_image_src.go's GetBlob).
 import { Readable } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, verificationFailure } from '../../digest.ts';
+import type { CallOptions } from '../../types.ts';
 import { repositoryScope } from './auth.ts';
 import type { RegistryClient } from './client.ts';
-import { bodyError, DockerError } from './errors.ts';
+import { abortError, bodyError, DockerError } from './errors.ts';
 import { discard, type HttpResponse } from './http.ts';
 
 const MAX_BLOB_RESUMES = 5;
@@ -14,33 +15,45 @@ const MAX_BLOB_RESUMES = 5;
  * Streams a blob. The stream resumes with `Range` when a body breaks off. With `verify` it is
  * hashed as it flows and ends in DIGEST_MISMATCH instead of `end` when the bytes (or their count,
  * when `expectedSize` is given) do not match: one stage fewer than piping it through
- * verifyingStream. Without it the caller verifies.
+ * verifyingStream. Without it the caller verifies. The call's signal bounds the whole read: its
+ * abort destroys the stream with the abort error.
  */
 export async function getBlob(
   client: RegistryClient,
   repo: string,
   digest: Digest,
-  options: { readonly verify?: { readonly expectedSize?: number; readonly what: string } } = {},
+  options: { readonly verify?: { readonly expectedSize?: number; readonly what: string } } & CallOptions = {},
 ): Promise<{ stream: Readable; size: number }> {
   const path = `/v2/${repo}/blobs/${digest}`;
   const what = `reading blob ${digest} from ${client.registry}/${repo}`;
-  const first = await client.request({
-    method: 'GET',
-    path,
-    scopes: [repositoryScope(repo, 'pull')],
-    notFound: 'BLOB_UNKNOWN',
-  });
+  const bounds = client.bounds(options);
+  const first = await client.request(
+    {
+      method: 'GET',
+      path,
+      scopes: [repositoryScope(repo, 'pull')],
+      notFound: 'BLOB_UNKNOWN',
+    },
+    bounds,
+  );
+  if (bounds.signal?.aborted === true) {
+    discard(first.body);
+    throw abortError(what, bounds.signal.reason);
+  }
   const lengthHeader = Number(first.headers['content-length']);
   const size = Number.isSafeInteger(lengthHeader) ? lengthHeader : -1;
   const acceptsRanges = size >= 0;
   const resume = async (offset: number): Promise<HttpResponse> => {
-    const r = await client.request({
-      method: 'GET',
-      path,
-      headers: { range: `bytes=${offset}-` },
-      scopes: [repositoryScope(repo, 'pull')],
-      notFound: 'BLOB_UNKNOWN',
-    });
+    const r = await client.request(
+      {
+        method: 'GET',
+        path,
+        headers: { range: `bytes=${offset}-` },
+        scopes: [repositoryScope(repo, 'pull')],
+        notFound: 'BLOB_UNKNOWN',
+      },
+      bounds,
+    );
     if (r.status !== 206) {
       discard(r.body);
       throw new DockerError(
@@ -70,10 +83,17 @@ export async function getBlob(
       body.resume();
     },
     destroy(err, callback) {
+      bounds.signal?.removeEventListener('abort', aborted);
       discard(body);
       callback(err);
     },
   });
+  // Whatever the body is doing (flowing, paused, being resumed), the abort is what the reader hears.
+  const aborted = () => {
+    attempt++;
+    stream.destroy(abortError(what, bounds.signal?.reason));
+  };
+  bounds.signal?.addEventListener('abort', aborted, { once: true });
   const brokeOff = (err: unknown): void => {
     attempt++;
     discard(body);

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm, isDigest } from '../../digest.ts';
 import { guessMIMEType, MANIFEST_SIZE_MAX, manifestDigest } from '../../manifest/index.ts';
+import type { CallOptions } from '../../types.ts';
 import {
   type Authorizer,
   authorization,
@@ -38,6 +39,7 @@ import { ping } from './ping.ts';
 import { listReferrers } from './referrers.ts';
 import {
   type Bounds,
+  callBounds,
   DEFAULT_RETRY,
   type RetryPolicy,
   retryWhileTemporary,
@@ -70,10 +72,12 @@ export interface ClientOptions {
   readonly credentials?: TokenCredentials;
   readonly registryToken?: string;
   readonly userAgent?: string;
+  /** Aborts every call of the client; each call may add its own (CallOptions). */
   readonly signal?: AbortSignal;
   /**
    * When the caller stops waiting (a performance.now() time): a retry, a `Retry-After` or a spent
    * budget that would end later fails at once, with a temporary error, instead of being waited for.
+   * A call's own deadline may be earlier (CallOptions).
    */
   readonly deadline?: number;
   readonly timeouts?: Timeouts;
@@ -86,6 +90,11 @@ export interface ClientOptions {
   readonly uploadChunkSize?: number;
   /** Time source and sleeper, injectable for tests. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** How a manifest is read: the media types asked for, and the call's bounds. */
+export interface ManifestReadOptions extends CallOptions {
+  readonly accept?: readonly string[];
 }
 
 export interface ManifestResult {
@@ -137,6 +146,8 @@ export class RegistryClient {
   readonly #sleep: Sleep;
   readonly #retry: RetryPolicy;
   readonly #gate: GatePass;
+  /** The client's own signal and deadline, which bound every call. */
+  readonly #bounds: Bounds;
   #origin: string | undefined;
   #challenges: Challenge[] | undefined;
   #supportsSignatures = false;
@@ -156,6 +167,12 @@ export class RegistryClient {
       maxWaitMs: this.#retry.totalMs,
       sleep: this.#sleep,
     };
+    this.#bounds = { signal: opts.signal, deadline: opts.deadline ?? Number.POSITIVE_INFINITY };
+  }
+
+  /** The bounds of one call: the client's and the call's own, whichever ends first. */
+  bounds(call: CallOptions = {}): Bounds {
+    return callBounds(this.#bounds, call);
   }
 
   get #http() {
@@ -178,13 +195,17 @@ export class RegistryClient {
   }
 
   /** True when the registry advertised the X-Registry-Supports-Signatures extension. */
-  async supportsSignatureExtension(): Promise<boolean> {
-    await this.ping();
+  async supportsSignatureExtension(call: CallOptions = {}): Promise<boolean> {
+    await this.ping(call);
     return this.#supportsSignatures;
   }
 
   /** GET /v2/ once per client, through the session's shared pings (ping.ts). */
-  async ping(): Promise<void> {
+  ping(call: CallOptions = {}): Promise<void> {
+    return this.#ping(this.bounds(call));
+  }
+
+  async #ping(bounds: Bounds): Promise<void> {
     if (this.#origin !== undefined) return;
     this.#setPing(
       await ping({
@@ -193,8 +214,7 @@ export class RegistryClient {
         insecure: this.#opts.insecure,
         session: this.session,
         http: this.#http,
-        signal: this.#opts.signal,
-        deadline: this.#bounds.deadline,
+        bounds,
         gate: this.#gate,
         withRetry: (attempt, bounds) => this.#withRetry(attempt, bounds),
       }),
@@ -207,41 +227,39 @@ export class RegistryClient {
     this.#supportsSignatures = result.supportsSignatures;
   }
 
-  get #authorizer(): Authorizer {
+  #authorizer(signal: AbortSignal | undefined): Authorizer {
     return {
       registryToken: this.#opts.registryToken,
       challenges: this.#challenges,
       credentials: this.#opts.credentials,
       tokens: this.#tokens,
       http: this.#http,
-      signal: this.#opts.signal,
+      signal,
     };
   }
 
-  /** The caller's signal and deadline (performance.now(); none: no deadline). */
-  get #bounds(): Bounds {
-    return { signal: this.#opts.signal, deadline: this.#opts.deadline ?? Number.POSITIVE_INFINITY };
-  }
-
   /** Retries `attempt` while it fails temporarily (retry.ts), within `bounds`. */
-  #withRetry<T>(attempt: () => Promise<T>, bounds: Bounds = this.#bounds): Promise<T> {
+  #withRetry<T>(attempt: () => Promise<T>, bounds: Bounds): Promise<T> {
     return retryWhileTemporary(attempt, this.#retry, this.#sleep, bounds);
   }
 
-  /** One authenticated request; 401 refreshes the token once; temporary failures are retried. */
-  async request(spec: RequestSpec): Promise<HttpResponse> {
-    await this.ping();
+  /**
+   * One authenticated request within one call's `bounds` (from bounds()); 401 refreshes the
+   * token once; temporary failures are retried.
+   */
+  async request(spec: RequestSpec, bounds: Bounds): Promise<HttpResponse> {
+    await this.#ping(bounds);
     const replayable = !(spec.body instanceof Readable);
     const what = `${spec.method} ${this.#describe(spec.path)}`;
     const once = async (): Promise<HttpResponse> => {
       let fresh = false;
       for (;;) {
-        const auth = await authorization(this.#authorizer, spec.scopes, fresh);
+        const auth = await authorization(this.#authorizer(bounds.signal), spec.scopes, fresh);
         const headers: Record<string, string> = { ...spec.headers };
         if (auth !== undefined) headers.authorization = auth;
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#origin}${spec.path}`;
-        await passGate(this.#gate, isPull(spec.method, spec.path), url, this.#bounds);
-        const wait = this.#limiter.acquire();
+        await passGate(this.#gate, isPull(spec.method, spec.path), url, bounds);
+        const wait = this.#limiter.acquire(bounds.signal);
         if (wait !== undefined) await wait;
         let res: HttpResponse;
         try {
@@ -251,7 +269,7 @@ export class RegistryClient {
               url,
               headers,
               ...(spec.body !== undefined ? { body: spec.body } : {}),
-              ...(this.#opts.signal !== undefined ? { signal: this.#opts.signal } : {}),
+              ...(bounds.signal !== undefined ? { signal: bounds.signal } : {}),
               followRedirects: spec.followRedirects ?? true,
             },
             this.#http,
@@ -272,7 +290,7 @@ export class RegistryClient {
         throw err;
       }
     };
-    return replayable && spec.retry !== false ? this.#withRetry(once) : once();
+    return replayable && spec.retry !== false ? this.#withRetry(once, bounds) : once();
   }
 
   #describe(path: string): string {
@@ -281,22 +299,25 @@ export class RegistryClient {
   }
 
   /** Verifies that the credentials are accepted (`login`): GET /v2/ authenticated, no scope. */
-  async checkAuth(): Promise<void> {
-    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [] });
+  async checkAuth(call: CallOptions = {}): Promise<void> {
+    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [] }, this.bounds(call));
     await drain(res.body);
   }
 
   /** Resolves a tag (or digest) to a digest with HEAD; falls back to GET + hashing. */
-  async resolveDigest(repo: string, reference: string): Promise<Digest> {
+  async resolveDigest(repo: string, reference: string, call: CallOptions = {}): Promise<Digest> {
     const path = `/v2/${repo}/manifests/${reference}`;
-    const res = await this.request({
-      method: 'HEAD',
-      path,
-      headers: { accept: MANIFEST_ACCEPT.join(', ') },
-      scopes: [repositoryScope(repo, 'pull')],
-      notFound: 'MANIFEST_UNKNOWN',
-      accept: [405, 400],
-    });
+    const res = await this.request(
+      {
+        method: 'HEAD',
+        path,
+        headers: { accept: MANIFEST_ACCEPT.join(', ') },
+        scopes: [repositoryScope(repo, 'pull')],
+        notFound: 'MANIFEST_UNKNOWN',
+        accept: [405, 400],
+      },
+      this.bounds(call),
+    );
     await drain(res.body);
     const header = res.headers['docker-content-digest'];
     if (res.status === 200 && header !== undefined && isDigest(header)) {
@@ -308,26 +329,31 @@ export class RegistryClient {
       }
       return header;
     }
-    return (await this.getManifest(repo, reference)).digest;
+    return (await this.getManifest(repo, reference, call)).digest;
   }
 
   /** GETs a manifest (≤ 4 MiB); by-digest requests are verified, by-tag ones hashed. */
   async getManifest(
     repo: string,
     reference: string,
-    accept: readonly string[] = MANIFEST_ACCEPT,
+    options: ManifestReadOptions = {},
   ): Promise<ManifestResult> {
     const path = `/v2/${repo}/manifests/${reference}`;
     const what = `reading manifest ${reference} in ${this.registry}/${repo}`;
+    const accept = options.accept ?? MANIFEST_ACCEPT;
+    const bounds = this.bounds(options);
     const res = await this.#withRetry(async () => {
-      const r = await this.request({
-        method: 'GET',
-        path,
-        headers: { accept: accept.join(', ') },
-        scopes: [repositoryScope(repo, 'pull')],
-        notFound: 'MANIFEST_UNKNOWN',
-        retry: false,
-      });
+      const r = await this.request(
+        {
+          method: 'GET',
+          path,
+          headers: { accept: accept.join(', ') },
+          scopes: [repositoryScope(repo, 'pull')],
+          notFound: 'MANIFEST_UNKNOWN',
+          retry: false,
+        },
+        bounds,
+      );
       const length = Number(r.headers['content-length'] ?? Number.NaN);
       if (length > MANIFEST_SIZE_MAX) {
         discard(r.body);
@@ -338,7 +364,7 @@ export class RegistryClient {
       }
       const bytes = await readCapped(r.body, MANIFEST_SIZE_MAX, what);
       return { r, bytes };
-    });
+    }, bounds);
     const { r, bytes } = res;
     const served = mimeOf(r.headers['content-type']);
     if (served === 'text/html' || /^\s*</.test(bytes.toString('utf8', 0, 32))) {
@@ -367,14 +393,18 @@ export class RegistryClient {
     reference: string,
     manifest: Uint8Array,
     mimeType: string,
+    call: CallOptions = {},
   ): Promise<Digest> {
-    const res = await this.request({
-      method: 'PUT',
-      path: `/v2/${repo}/manifests/${reference}`,
-      headers: { 'content-type': mimeType },
-      body: manifest,
-      scopes: [repositoryScope(repo, 'pull,push')],
-    });
+    const res = await this.request(
+      {
+        method: 'PUT',
+        path: `/v2/${repo}/manifests/${reference}`,
+        headers: { 'content-type': mimeType },
+        body: manifest,
+        scopes: [repositoryScope(repo, 'pull,push')],
+      },
+      this.bounds(call),
+    );
     await drain(res.body);
     const expected = manifestDigest(manifest);
     const header = res.headers['docker-content-digest'];
@@ -387,24 +417,30 @@ export class RegistryClient {
     return expected;
   }
 
-  async deleteManifest(repo: string, digest: Digest): Promise<void> {
-    const res = await this.request({
-      method: 'DELETE',
-      path: `/v2/${repo}/manifests/${digest}`,
-      scopes: [repositoryScope(repo, '*')],
-      notFound: 'MANIFEST_UNKNOWN',
-    });
+  async deleteManifest(repo: string, digest: Digest, call: CallOptions = {}): Promise<void> {
+    const res = await this.request(
+      {
+        method: 'DELETE',
+        path: `/v2/${repo}/manifests/${digest}`,
+        scopes: [repositoryScope(repo, '*')],
+        notFound: 'MANIFEST_UNKNOWN',
+      },
+      this.bounds(call),
+    );
     await drain(res.body);
   }
 
   /** Size of a blob, or undefined when the repository does not have it. */
-  async headBlob(repo: string, digest: Digest): Promise<number | undefined> {
-    const res = await this.request({
-      method: 'HEAD',
-      path: `/v2/${repo}/blobs/${digest}`,
-      scopes: [repositoryScope(repo, 'pull')],
-      accept: [404],
-    });
+  async headBlob(repo: string, digest: Digest, call: CallOptions = {}): Promise<number | undefined> {
+    const res = await this.request(
+      {
+        method: 'HEAD',
+        path: `/v2/${repo}/blobs/${digest}`,
+        scopes: [repositoryScope(repo, 'pull')],
+        accept: [404],
+      },
+      this.bounds(call),
+    );
     await drain(res.body);
     if (res.status === 404) return undefined;
     const n = Number(res.headers['content-length']);
@@ -433,13 +469,14 @@ export class RegistryClient {
     scopes: readonly string[],
     notFound: DockerErrorCode,
     maxItems: number,
+    bounds: Bounds,
   ): Promise<string[]> {
     const items: string[] = [];
     let path: string | undefined = firstPath;
     for (let page = 0; path !== undefined; page++) {
       if (page >= MAX_TAG_PAGES)
         throw new DockerError('TOO_LARGE', `listing ${this.registry}: more than ${MAX_TAG_PAGES} pages`);
-      const res = await this.request({ method: 'GET', path, scopes, notFound });
+      const res = await this.request({ method: 'GET', path, scopes, notFound }, bounds);
       const body = await readCapped(res.body, MAX_TAGS_PAGE, `listing ${this.#describe(path)}`);
       let doc: Record<string, unknown>;
       try {
@@ -465,7 +502,10 @@ export class RegistryClient {
   }
 
   /** All tags, following Link pagination; `pageSize` asks for pages of that many (`n=`). */
-  listTags(repo: string, options: { pageSize?: number; maxTags?: number } = {}): Promise<string[]> {
+  listTags(
+    repo: string,
+    options: { readonly pageSize?: number; readonly maxTags?: number } & CallOptions = {},
+  ): Promise<string[]> {
     const maxTags = options.maxTags ?? 1_000_000;
     const query = options.pageSize === undefined ? '' : `?n=${options.pageSize}`;
     return this.#paginate(
@@ -474,16 +514,18 @@ export class RegistryClient {
       [repositoryScope(repo, 'pull')],
       'NAME_UNKNOWN',
       maxTags,
+      this.bounds(options),
     );
   }
 
-  catalog(maxRepositories = 1_000_000): Promise<string[]> {
+  catalog(maxRepositories = 1_000_000, call: CallOptions = {}): Promise<string[]> {
     return this.#paginate(
       '/v2/_catalog',
       'repositories',
       ['registry:catalog:*'],
       'OPERATION_NOT_POSSIBLE',
       maxRepositories,
+      this.bounds(call),
     );
   }
 

@@ -149,6 +149,19 @@ export function registryError(
   });
 }
 
+/**
+ * What an operation fails with when its caller's signal aborted (whatever the signal's reason):
+ * TIMEOUT, and not temporary, since the caller no longer waits.
+ */
+export function abortError(where: string, cause?: unknown): DockerError {
+  return new DockerError('TIMEOUT', `${where}: aborted`, cause === undefined ? {} : { cause });
+}
+
+/** An abort by a signal, as undici and Node report it (`abort()`, `AbortSignal.timeout()`). */
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+}
+
 const timeoutCodes: ReadonlySet<string> = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
@@ -161,9 +174,7 @@ export function networkError(err: unknown, where: string): DockerError {
   if (err instanceof Error && timeoutCodes.has((err as { code?: unknown }).code as string)) {
     return new DockerError('TIMEOUT', `${where}: ${err.message}`, { cause: err, temporary: true });
   }
-  if (err instanceof Error && err.name === 'AbortError') {
-    return new DockerError('TIMEOUT', `${where}: aborted`, { cause: err });
-  }
+  if (isAbort(err)) return abortError(where, err);
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown }).code;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
@@ -198,6 +209,7 @@ const tlsErrorCodes: ReadonlySet<string> = new Set([
 /** A failure while reading a response body: a timeout, or a body cut short. */
 export function bodyError(err: unknown, what: string): DockerError {
   if (err instanceof DockerError) return err;
+  if (isAbort(err)) return abortError(what, err);
   if (err instanceof Error && (err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT') {
     return new DockerError('TIMEOUT', `${what}: ${err.message}`, { cause: err, temporary: true });
   }

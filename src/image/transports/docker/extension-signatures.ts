@@ -2,6 +2,7 @@
 // integrated registry; containers/image docker_image_src.go and docker_image_dest.go).
 import { randomBytes } from 'node:crypto';
 import type { Digest } from '../../digest.ts';
+import type { CallOptions } from '../../types.ts';
 import { repositoryScope } from './auth.ts';
 import type { RegistryClient } from './client.ts';
 import { DockerError } from './errors.ts';
@@ -16,13 +17,17 @@ export async function extensionSignatures(
   digest: Digest,
   maxSignatures: number,
   maxBytes: number,
+  call: CallOptions = {},
 ): Promise<Uint8Array[]> {
-  const res = await client.request({
-    method: 'GET',
-    path: extensionSignaturesPath(repo, digest),
-    scopes: [repositoryScope(repo, 'pull')],
-    accept: [404],
-  });
+  const res = await client.request(
+    {
+      method: 'GET',
+      path: extensionSignaturesPath(repo, digest),
+      scopes: [repositoryScope(repo, 'pull')],
+      accept: [404],
+    },
+    client.bounds(call),
+  );
   if (res.status === 404) {
     await drain(res.body);
     return [];
@@ -67,6 +72,7 @@ export async function putExtensionSignatures(
   repo: string,
   digest: Digest,
   blobs: readonly Uint8Array[],
+  call: CallOptions = {},
 ): Promise<void> {
   const existing = await extensionSignatures(
     client,
@@ -74,7 +80,9 @@ export async function putExtensionSignatures(
     digest,
     Number.MAX_SAFE_INTEGER,
     MAX_SIGNATURE_LIST,
+    call,
   );
+  const bounds = client.bounds(call);
   for (const blob of blobs) {
     if (existing.some((e) => Buffer.compare(Buffer.from(e), Buffer.from(blob)) === 0)) continue;
     const body = JSON.stringify({
@@ -83,13 +91,16 @@ export async function putExtensionSignatures(
       type: 'atomic',
       content: Buffer.from(blob).toString('base64'),
     });
-    const res = await client.request({
-      method: 'PUT',
-      path: extensionSignaturesPath(repo, digest),
-      headers: { 'content-type': 'application/json' },
-      body,
-      scopes: [repositoryScope(repo, 'pull,push')],
-    });
+    const res = await client.request(
+      {
+        method: 'PUT',
+        path: extensionSignaturesPath(repo, digest),
+        headers: { 'content-type': 'application/json' },
+        body,
+        scopes: [repositoryScope(repo, 'pull,push')],
+      },
+      bounds,
+    );
     await drain(res.body);
     if (res.status !== 201) {
       throw new DockerError(

@@ -4,6 +4,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
 import type { Agent } from 'undici';
 import {
+  abortError,
   bodyError,
   DockerError,
   type DockerErrorCode,
@@ -230,7 +231,9 @@ export async function send(req: HttpRequest, options: HttpClientOptions): Promis
       });
     } catch (err) {
       if (holding) releaseParserTierUp(false);
-      const failure = networkError(err, `${req.method} ${describe(url)}`);
+      const where = `${req.method} ${describe(url)}`;
+      // The signal's reason may be anything; an abort is an abort.
+      const failure = req.signal?.aborted === true ? abortError(where, err) : networkError(err, where);
       publishRequest(req.method, url, startedAt, { error: failure.code });
       throw failure;
     }

@@ -4,7 +4,7 @@
 import type { Digest } from '../../digest.ts';
 import { isDigest } from '../../digest.ts';
 import { MANIFEST_SIZE_MAX } from '../../manifest/index.ts';
-import type { ReferrerDescriptor } from '../../types.ts';
+import type { CallOptions, ReferrerDescriptor } from '../../types.ts';
 import { repositoryScope } from './auth.ts';
 import type { RegistryClient } from './client.ts';
 import { DockerError, isManifestAbsent } from './errors.ts';
@@ -19,14 +19,22 @@ export function referrersTag(subject: Digest): string {
 }
 
 /** True when the registry serves the referrers API (it then indexes pushed subjects itself). */
-async function hasReferrersApi(client: RegistryClient, repo: string, subject: Digest): Promise<boolean> {
-  const res = await client.request({
-    method: 'GET',
-    path: `/v2/${repo}/referrers/${subject}`,
-    headers: { accept: OCI_INDEX },
-    scopes: [repositoryScope(repo, 'pull')],
-    accept: [404, 405, 400],
-  });
+async function hasReferrersApi(
+  client: RegistryClient,
+  repo: string,
+  subject: Digest,
+  call: CallOptions,
+): Promise<boolean> {
+  const res = await client.request(
+    {
+      method: 'GET',
+      path: `/v2/${repo}/referrers/${subject}`,
+      headers: { accept: OCI_INDEX },
+      scopes: [repositoryScope(repo, 'pull')],
+      accept: [404, 405, 400],
+    },
+    client.bounds(call),
+  );
   await drain(res.body);
   const type = String(res.headers['content-type'] ?? '')
     .split(';', 1)[0]!
@@ -34,9 +42,14 @@ async function hasReferrersApi(client: RegistryClient, repo: string, subject: Di
   return res.status === 200 && type === OCI_INDEX;
 }
 
-async function fallbackEntries(client: RegistryClient, repo: string, subject: Digest): Promise<unknown[]> {
+async function fallbackEntries(
+  client: RegistryClient,
+  repo: string,
+  subject: Digest,
+  call: CallOptions,
+): Promise<unknown[]> {
   try {
-    const m = await client.getManifest(repo, referrersTag(subject), [OCI_INDEX]);
+    const m = await client.getManifest(repo, referrersTag(subject), { ...call, accept: [OCI_INDEX] });
     const doc = JSON.parse(Buffer.from(m.manifest).toString('utf8')) as { manifests?: unknown };
     return Array.isArray(doc.manifests) ? doc.manifests : [];
   } catch (err) {
@@ -54,10 +67,11 @@ export async function putReferrer(
   manifest: Uint8Array,
   descriptor: ReferrerDescriptor,
   subject: Digest,
+  call: CallOptions = {},
 ): Promise<void> {
-  await client.putManifest(repo, descriptor.digest, manifest, descriptor.mediaType);
-  if (await hasReferrersApi(client, repo, subject)) return;
-  const entries = await fallbackEntries(client, repo, subject);
+  await client.putManifest(repo, descriptor.digest, manifest, descriptor.mediaType, call);
+  if (await hasReferrersApi(client, repo, subject, call)) return;
+  const entries = await fallbackEntries(client, repo, subject, call);
   if (entries.some((e) => (e as { digest?: unknown }).digest === descriptor.digest)) return;
   if (entries.length >= MAX_FALLBACK_REFERRERS) {
     throw new DockerError(
@@ -86,7 +100,7 @@ export async function putReferrer(
       'TOO_LARGE',
       `referrers index of ${subject}: larger than ${MANIFEST_SIZE_MAX} bytes`,
     );
-  await client.putManifest(repo, referrersTag(subject), index, OCI_INDEX);
+  await client.putManifest(repo, referrersTag(subject), index, OCI_INDEX, call);
 }
 
 /**
@@ -100,18 +114,21 @@ export async function listReferrers(
   digest: Digest,
   artifactType?: string,
   max = 1000,
-  options: { readonly tagAbsent?: boolean } = {},
+  options: { readonly tagAbsent?: boolean } & CallOptions = {},
 ): Promise<ReferrerDescriptor[]> {
   const query = artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(artifactType)}`;
   let index: Uint8Array | undefined;
   if (client.session.withoutReferrersApi.get(client.registry) === undefined) {
-    const res = await client.request({
-      method: 'GET',
-      path: `/v2/${repo}/referrers/${digest}${query}`,
-      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
-      scopes: [repositoryScope(repo, 'pull')],
-      accept: [404, 405, 400],
-    });
+    const res = await client.request(
+      {
+        method: 'GET',
+        path: `/v2/${repo}/referrers/${digest}${query}`,
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+        scopes: [repositoryScope(repo, 'pull')],
+        accept: [404, 405, 400],
+      },
+      client.bounds(options),
+    );
     const type = mimeOf(res.headers['content-type']);
     if (res.status === 200 && type === 'application/vnd.oci.image.index.v1+json') {
       index = await readCapped(res.body, MANIFEST_SIZE_MAX, `listing referrers of ${digest}`);
@@ -129,7 +146,10 @@ export async function listReferrers(
     if (options.tagAbsent === true) return [];
     try {
       index = (
-        await client.getManifest(repo, digest.replace(':', '-'), ['application/vnd.oci.image.index.v1+json'])
+        await client.getManifest(repo, digest.replace(':', '-'), {
+          ...options,
+          accept: ['application/vnd.oci.image.index.v1+json'],
+        })
       ).manifest;
     } catch (err) {
       if (isManifestAbsent(err)) return [];

@@ -1,7 +1,8 @@
 // Retries of the docker transport: exponential backoff with jitter while a failure is
 // temporary, within a policy's attempts and total time and the caller's deadline; a Retry-After
 // is waited out at the registry's gate (gate.ts) (go-containerregistry transport/retry.go).
-import { DockerError } from './errors.ts';
+import type { CallOptions } from '../../types.ts';
+import { abortError, DockerError } from './errors.ts';
 import { MAX_PAUSE_MS } from './gate.ts';
 
 export interface RetryPolicy {
@@ -29,7 +30,7 @@ export function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
       'abort',
       () => {
         clearTimeout(t);
-        reject(new DockerError('TIMEOUT', 'aborted while waiting to retry'));
+        reject(abortError('waiting to retry'));
       },
       { once: true },
     );
@@ -40,6 +41,25 @@ export function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
 export interface Bounds {
   readonly signal: AbortSignal | undefined;
   readonly deadline: number;
+}
+
+/**
+ * One call's bounds within its client's: aborted when either signal aborts, until the earlier
+ * deadline. A call without options gets the client's as they are.
+ */
+export function callBounds(client: Bounds, call: CallOptions): Bounds {
+  const deadline = Math.min(client.deadline, call.deadline ?? Number.POSITIVE_INFINITY);
+  const own = call.signal;
+  if (own === undefined || own === client.signal) {
+    return deadline === client.deadline ? client : { signal: client.signal, deadline };
+  }
+  return { signal: client.signal === undefined ? own : AbortSignal.any([client.signal, own]), deadline };
+}
+
+/** A failure caused by the caller's abort (a body cut off with the signal's reason) is the abort. */
+function asAbort(err: unknown): unknown {
+  if (err instanceof DockerError && err.code === 'TIMEOUT') return err;
+  return abortError(err instanceof Error ? err.message : String(err), err);
 }
 
 /**
@@ -59,8 +79,8 @@ export async function retryWhileTemporary<T>(
     try {
       return await attempt();
     } catch (err) {
-      if (!(err instanceof DockerError) || !err.temporary || i >= policy.attempts || bounds.signal?.aborted)
-        throw err;
+      if (bounds.signal?.aborted === true) throw asAbort(err);
+      if (!(err instanceof DockerError) || !err.temporary || i >= policy.attempts) throw err;
       const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (i - 1));
       // Retrying before the time a registry named only meets another refusal: the next
       // attempt waits at the gate for exactly that long.

@@ -7,8 +7,9 @@
 // did before. Each map keeps its most recently used entries up to a cap, and close() releases it
 // all (the session stays usable: pools reopen on the next request).
 import type { Digest } from '../../digest.ts';
-import { Serializer, SingleFlight } from '../../single-flight.ts';
+import { JoinedFlight, Serializer, SingleFlight } from '../../single-flight.ts';
 import type { Challenge, TokenCache } from './auth.ts';
+import { abortError } from './errors.ts';
 import { RegistryGate } from './gate.ts';
 import { AgentPool } from './http.ts';
 
@@ -43,6 +44,8 @@ export class LruMap<K, V> {
   }
 }
 
+const WAITING_FOR_A_SLOT = 'waiting for a free request slot';
+
 /** A small FIFO semaphore. */
 export class Limiter {
   #active = 0;
@@ -51,13 +54,29 @@ export class Limiter {
   constructor(max: number) {
     this.#max = max;
   }
-  /** Undefined when a slot was free (no extra await on the hot path), else a promise of one. */
-  acquire(): Promise<void> | undefined {
+  /**
+   * Undefined when a slot was free (no extra await on the hot path), else a promise of one, which
+   * fails (leaving the queue) when `signal` aborts first.
+   */
+  acquire(signal?: AbortSignal): Promise<void> | undefined {
     if (this.#active < this.#max) {
       this.#active++;
       return undefined;
     }
-    return new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (signal?.aborted === true) return Promise.reject(abortError(WAITING_FOR_A_SLOT));
+    return new Promise<void>((resolve, reject) => {
+      const granted = () => {
+        signal?.removeEventListener('abort', abandon);
+        resolve();
+      };
+      const abandon = () => {
+        const at = this.#waiting.indexOf(granted);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        reject(abortError(WAITING_FOR_A_SLOT));
+      };
+      signal?.addEventListener('abort', abandon, { once: true });
+      this.#waiting.push(granted);
+    });
   }
   release(): void {
     const next = this.#waiting.shift();
@@ -117,10 +136,10 @@ export class RegistrySession {
   readonly pings = new LruMap<string, { result: PingResult; expires: number }>(MAX_REGISTRIES);
   /**
    * Pings under way, by the same key as `pings`: every client of a registry waits for the one
-   * under way instead of sending its own. A ping runs under no caller's signal (a caller that
-   * gives up stops waiting; the ping goes on for the others). Entries leave when it settles.
+   * under way instead of sending its own. A call that gives up stops waiting; the ping goes on
+   * for the others, and is aborted only when none waits. Entries leave when it settles.
    */
-  readonly pingsInFlight = new Map<string, Promise<PingResult>>();
+  readonly pingsInFlight = new JoinedFlight<PingResult>();
   /** Registries (host[:port]) seen answering the referrers API with the router's 404. */
   readonly withoutReferrersApi = new LruMap<string, true>(MAX_REGISTRIES);
   /**

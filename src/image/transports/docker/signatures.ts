@@ -192,7 +192,9 @@ async function attachmentManifest(
   kind: AttachmentKind = 'sig',
 ): Promise<Uint8Array | undefined> {
   try {
-    const m = await client.getManifest(repo, sigstoreAttachmentTag(digest, kind), [OCI_MANIFEST]);
+    const m = await client.getManifest(repo, sigstoreAttachmentTag(digest, kind), {
+      accept: [OCI_MANIFEST],
+    });
     if (m.mimeType !== OCI_MANIFEST) {
       throw new DockerError(
         'SIGNATURE_INVALID',

@@ -7,6 +7,7 @@ import { pullSources } from '../../registries/registries-conf.ts';
 import type { SignatureStorage } from '../../registries/registries-d.ts';
 import type {
   BlobInfo,
+  CallOptions,
   ImageSource,
   ManifestBytes,
   ReferrerDescriptor,
@@ -79,13 +80,13 @@ export class DockerImageSource implements ImageSource {
     return s !== undefined && Date.now() - s.listedAt <= TAG_SNAPSHOT_MAX_AGE_MS && !s.tags.has(tag);
   }
 
-  async getManifest(instanceDigest?: Digest): Promise<ManifestBytes> {
+  async getManifest(instanceDigest?: Digest, call: CallOptions = {}): Promise<ManifestBytes> {
     if (instanceDigest !== undefined) {
-      const m = await this.client.getManifest(this.#repo, instanceDigest);
+      const m = await this.client.getManifest(this.#repo, instanceDigest, call);
       return { manifest: m.manifest, mimeType: m.mimeType };
     }
     if (this.#manifest === undefined) {
-      this.#manifest = await this.client.getManifest(this.#repo, this.reference.tagOrDigest());
+      this.#manifest = await this.client.getManifest(this.#repo, this.reference.tagOrDigest(), call);
     }
     return { manifest: this.#manifest.manifest, mimeType: this.#manifest.mimeType };
   }
@@ -97,8 +98,9 @@ export class DockerImageSource implements ImageSource {
   }
 
   /** The stream is verified against `info.digest` (and `info.size` when known) as it is read. */
-  async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {
+  async getBlob(info: BlobInfo, call: CallOptions = {}): Promise<{ stream: Readable; size: number }> {
     const { stream, size } = await this.client.getBlob(this.#repo, info.digest, {
+      ...call,
       verify: {
         what: `blob ${info.digest} from ${this.physicalRef.name()}`,
         ...(info.size >= 0 ? { expectedSize: info.size } : {}),
@@ -160,8 +162,13 @@ export class DockerImageSource implements ImageSource {
   }
 
   /** OCI 1.1 referrers (or the `sha256-<hex>` tag schema on registries without the API). */
-  listReferrers(digest: Digest, artifactType?: string): Promise<ReferrerDescriptor[]> {
+  listReferrers(
+    digest: Digest,
+    artifactType?: string,
+    call: CallOptions = {},
+  ): Promise<ReferrerDescriptor[]> {
     return this.client.listReferrers(this.#repo, digest, artifactType, undefined, {
+      ...call,
       tagAbsent: this.#knownAbsent(referrersTag(digest)),
     });
   }

@@ -3,6 +3,7 @@
 // (distribution-spec "Pushing blobs"; go-containerregistry remote's write.go).
 import { pipeline, Readable, Transform } from 'node:stream';
 import { type Digest, Digester, digestAlgorithm, isDigest } from '../../digest.ts';
+import type { CallOptions } from '../../types.ts';
 import { repositoryScope } from './auth.ts';
 import type { RegistryClient } from './client.ts';
 import { DockerError } from './errors.ts';
@@ -24,9 +25,10 @@ export async function putBlob(
   stream: Readable,
   expected: Digest | undefined,
   size: number,
-  options: { readonly streamVerified?: boolean } = {},
+  options: { readonly streamVerified?: boolean } & CallOptions = {},
 ): Promise<{ digest: Digest; size: number }> {
   const what = `writing blob to ${client.registry}/${repo}`;
+  const bounds = client.bounds(options);
   const scopes = [repositoryScope(repo, 'pull,push')];
   // When the source fails (a digest mismatch, a broken pull), that is the error to report, not
   // the aborted request it caused; listening from the start also covers a failure during POST.
@@ -34,12 +36,10 @@ export async function putBlob(
   stream.once('error', (err) => {
     sourceError = err;
   });
-  const start = await client.request({
-    method: 'POST',
-    path: `/v2/${repo}/blobs/uploads/`,
-    scopes,
-    accept: [202],
-  });
+  const start = await client.request(
+    { method: 'POST', path: `/v2/${repo}/blobs/uploads/`, scopes, accept: [202] },
+    bounds,
+  );
   await drain(start.body);
   let location = uploadLocation(client, start, what);
   const trusted = options.streamVerified === true && expected !== undefined;
@@ -77,13 +77,16 @@ export async function putBlob(
   try {
     if (expected !== undefined && size >= 0 && size <= MONOLITHIC_UPLOAD_MAX) {
       const url = withQuery(location, { digest: expected });
-      const res = await client.request({
-        method: 'PUT',
-        path: url,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-        body: metered,
-        scopes,
-      });
+      const res = await client.request(
+        {
+          method: 'PUT',
+          path: url,
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+          body: metered,
+          scopes,
+        },
+        bounds,
+      );
       await drain(res.body);
       bodyDone();
       checkStoredDigest(res, expected, what);
@@ -117,16 +120,19 @@ export async function putBlob(
       if (whole) {
         // One PATCH takes the stream as it is, without re-chunking it (as skopeo does), with a
         // Content-Length when the size is known so it is not sent chunked.
-        const patch = await client.request({
-          method: 'PATCH',
-          path: location,
-          headers: {
-            'content-type': 'application/octet-stream',
-            ...(direct ? { 'content-length': String(size) } : {}),
+        const patch = await client.request(
+          {
+            method: 'PATCH',
+            path: location,
+            headers: {
+              'content-type': 'application/octet-stream',
+              ...(direct ? { 'content-length': String(size) } : {}),
+            },
+            body: metered,
+            scopes,
           },
-          body: metered,
-          scopes,
-        });
+          bounds,
+        );
         await drain(patch.body);
         bodyDone();
         location = uploadLocation(client, patch, what);
@@ -137,13 +143,16 @@ export async function putBlob(
           if (next.done === true && !first) break;
           pending = next.done === true ? undefined : next.value;
         }
-        const patch = await client.request({
-          method: 'PATCH',
-          path: location,
-          headers: { 'content-type': 'application/octet-stream' },
-          body: Readable.from(chunk()),
-          scopes,
-        });
+        const patch = await client.request(
+          {
+            method: 'PATCH',
+            path: location,
+            headers: { 'content-type': 'application/octet-stream' },
+            body: Readable.from(chunk()),
+            scopes,
+          },
+          bounds,
+        );
         await drain(patch.body);
         location = uploadLocation(client, patch, what);
       }
@@ -154,13 +163,16 @@ export async function putBlob(
       if (size >= 0 && sent !== size) {
         throw new DockerError('SIZE_INVALID', `${what}: expected ${size} bytes, got ${sent}`);
       }
-      const res = await client.request({
-        method: 'PUT',
-        path: withQuery(location, { digest: actual }),
-        headers: { 'content-length': '0' },
-        body: '',
-        scopes,
-      });
+      const res = await client.request(
+        {
+          method: 'PUT',
+          path: withQuery(location, { digest: actual }),
+          headers: { 'content-length': '0' },
+          body: '',
+          scopes,
+        },
+        bounds,
+      );
       await drain(res.body);
       checkStoredDigest(res, actual, what);
       return { digest: actual, size: sent };
@@ -181,7 +193,11 @@ async function cancelUpload(
   scopes: readonly string[],
 ): Promise<void> {
   try {
-    const res = await client.request({ method: 'DELETE', path: location, scopes, accept: [404] });
+    // Within the client's bounds, not the call's: an aborted upload is still cleaned up.
+    const res = await client.request(
+      { method: 'DELETE', path: location, scopes, accept: [404] },
+      client.bounds(),
+    );
     await drain(res.body);
   } catch {
     // the registry expires abandoned uploads on its own
@@ -207,14 +223,18 @@ export async function mountBlob(
   repo: string,
   from: string,
   digest: Digest,
+  call: CallOptions = {},
 ): Promise<boolean> {
   const scopes = [repositoryScope(repo, 'pull,push'), repositoryScope(from, 'pull')];
-  const res = await client.request({
-    method: 'POST',
-    path: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
-    scopes,
-    accept: [202],
-  });
+  const res = await client.request(
+    {
+      method: 'POST',
+      path: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      scopes,
+      accept: [202],
+    },
+    client.bounds(call),
+  );
   await drain(res.body);
   if (res.status === 201) return true;
   // 202: the registry started an ordinary upload instead; abandon it.

@@ -4,14 +4,11 @@
 // registry budget meters manifest reads. Pings are shared by every client of a session.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import {
-  type DockerError,
-  RegistryClient,
-  RegistrySession,
-} from '../../../../src/image/transports/docker/index.ts';
+import { RegistryClient, RegistrySession } from '../../../../src/image/transports/docker/index.ts';
 import type { RegistryBudget } from '../../../../src/image/transports/docker/session.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
 import { type FaultProxy, startFaultProxy } from '../../../helpers/fault-proxy.ts';
+import { proxiedClient, timed } from '../../../helpers/proxied-client.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { syntheticImage } from '../../../helpers/synthetic-image.ts';
 
@@ -65,22 +62,7 @@ describe('rate limits against a real registry behind a fault proxy', () => {
 
   const count = (kind: string) => seen.get(kind) ?? 0;
   const client = (options: { deadlineInMs?: number; signal?: AbortSignal } = {}) =>
-    new RegistryClient({
-      registry: proxy.host,
-      insecure: true,
-      tls: { verify: false },
-      session,
-      ...(options.deadlineInMs === undefined ? {} : { deadline: performance.now() + options.deadlineInMs }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-  const timed = async <T>(work: () => Promise<T>) => {
-    const started = performance.now();
-    try {
-      return { value: await work(), ms: performance.now() - started };
-    } catch (err) {
-      return { error: err as DockerError, ms: performance.now() - started };
-    }
-  };
+    proxiedClient(proxy.host, session, options);
 
   describe('Retry-After', () => {
     it('is waited for when it ends before the deadline, without asking the registry meanwhile', async () => {
