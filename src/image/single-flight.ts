@@ -60,8 +60,9 @@ interface Flight<T> {
 
 /**
  * Work keyed by what it produces, shared by every caller that asks while it runs. A caller whose
- * signal aborts stops waiting (with `aborted()`), and the work goes on for the others; only when
- * no one waits any more is the work's own signal aborted, and the next caller starts afresh.
+ * signal aborts or whose deadline passes stops waiting (with `aborted()`), and the work goes on
+ * for the others; only when no one waits any more is the work's own signal aborted, and the next
+ * caller starts afresh.
  */
 export class JoinedFlight<T> {
   readonly #flights = new Map<string, Flight<T>>();
@@ -105,6 +106,8 @@ export class JoinedFlight<T> {
     const done = f.done!;
     return new Promise<T>((resolve, reject) => {
       const giveUp = () => {
+        signal?.removeEventListener('abort', giveUp);
+        clearTimeout(timer);
         f.waiting.delete(me);
         if (f.waiting.size === 0) {
           if (this.#flights.get(key) === f) this.#flights.delete(key);
@@ -113,9 +116,15 @@ export class JoinedFlight<T> {
         reject(aborted());
       };
       signal?.addEventListener('abort', giveUp, { once: true });
+      // A waiter stops at its own deadline even while the work runs on for a later one.
+      const timer = Number.isFinite(waiter.deadline)
+        ? setTimeout(giveUp, Math.max(0, waiter.deadline - performance.now()))
+        : undefined;
+      timer?.unref();
       const leave = () => {
         f.waiting.delete(me);
         signal?.removeEventListener('abort', giveUp);
+        clearTimeout(timer);
       };
       done.then(
         (value) => {
