@@ -283,9 +283,9 @@ function knownVerdicts(
 
 /**
  * Judges every image of the request; images still undecided at `deadlineAt()` (a
- * `performance.now()` time, asked only when a verdict must be waited for) get an error verdict saying what they were waiting for. When the
- * pull secrets and every verdict are known at once (the common case under load), the answer
- * takes no promise, deadline ticket or abort controller.
+ * `performance.now()` time, asked only when a verdict must be waited for) get an error verdict
+ * saying what they were waiting for. When the pull secrets and every verdict are known at once
+ * (the common case under load), the answer takes no promise, deadline ticket or abort controller.
  */
 function judge(
   settings: AdmissionSettings,
