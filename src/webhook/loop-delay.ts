@@ -40,8 +40,9 @@ export interface DeadlineMargin {
 export function loopDelayMargin(deadlineMs: number, report: (ms: number) => void): DeadlineMargin {
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   histogram.enable();
-  // A sample is the time between two ticks of the sampling timer: its interval plus the stall.
-  const currentStall = () => histogram.max / 1e6 - RESOLUTION_MS;
+  // A sample is the time between two ticks of the sampling timer: its interval plus the stall,
+  // counted in whole milliseconds (an idle loop's timers come a fraction of one late).
+  const currentStall = () => Math.floor(histogram.max / 1e6) - RESOLUTION_MS;
   const stalls: number[] = [];
   let longest = 0;
   report(marginFor(0, deadlineMs));
