@@ -51,7 +51,9 @@ describe('the deadline margin', () => {
     const rig = appRig({ deadlineMs: 2000 });
     try {
       const res = await rig.app.inject({ method: 'GET', url: '/metrics' });
-      assert.match(res.body, /^portcullis_deadline_margin_seconds 0\.05$/m);
+      const value = /^portcullis_deadline_margin_seconds (\S+)$/m.exec(res.body)?.[1];
+      // The floor, unless a window closed on a stall meanwhile; never above the cap.
+      assert.ok(Number(value) >= MARGIN_FLOOR_MS / 1000 && Number(value) <= 0.2, `margin ${value} s`);
     } finally {
       await rig.app.close();
     }
