@@ -44,7 +44,7 @@ export interface AdmissionSettings {
   readonly pullSecrets: PullSecretSource;
   /** The mode of refusals no policy made: invalid objects, unknown kinds, internal errors. */
   readonly mode: Mode;
-  /** The answer is given this long after the review arrived at the latest. */
+  /** The answer is given this long after the review arrived at the latest (reasons name it). */
   readonly deadlineMs: number;
   /** What to do with kinds that carry no known pod spec. */
   readonly unknownKinds: 'allow' | 'deny';
@@ -135,8 +135,9 @@ class ReviewDeadline {
 
 /**
  * The deadlines of one webhook's reviews on a single timer, instead of a timer per review. They
- * share one length, so they expire in arrival order: adding and cancelling are O(1), and the
- * timer only wakes for the earliest. It holds the process open only while a review waits.
+ * share one length, less a margin that moves slowly, so they expire in about arrival order: adding
+ * and cancelling are O(1) or close, and the timer only wakes for the earliest. It holds the
+ * process open only while a review waits.
  */
 class Deadlines {
   #queue: ReviewDeadline[] = [];
@@ -149,7 +150,7 @@ class Deadlines {
     const deadline = new ReviewDeadline(at);
     let i = this.#queue.length;
     this.#queue.push(deadline);
-    // Out of order only if reviews had different lengths: keep the queue sorted anyway.
+    // Out of order only when the margin grew since earlier reviews: keep the queue sorted.
     while (i > this.#head && this.#queue[i - 1]!.at > at) {
       this.#queue[i] = this.#queue[i - 1]!;
       this.#queue[--i] = deadline;
@@ -281,17 +282,17 @@ function knownVerdicts(
 }
 
 /**
- * Judges every image of the request; images still undecided at `deadlineAt` (a
- * `performance.now()` time) get an error verdict saying what they were waiting for. When the
- * pull secrets and every verdict are known at once (the common case under load), the answer
- * takes no promise, deadline ticket or abort controller.
+ * Judges every image of the request; images still undecided at `deadlineAt()` (a
+ * `performance.now()` time, asked only when a verdict must be waited for) get an error verdict
+ * saying what they were waiting for. When the pull secrets and every verdict are known at once
+ * (the common case under load), the answer takes no promise, deadline ticket or abort controller.
  */
 function judge(
   settings: AdmissionSettings,
   request: AdmissionRequest,
   sites: readonly ImageSite[],
   pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
-  deadlineAt: number,
+  deadlineAt: () => number,
 ): Outcome[] | Promise<Outcome[]> {
   const checks = settings.checks(request.namespace);
   if (checks.length === 0) return [];
@@ -306,7 +307,7 @@ function judge(
       verdict: verdict!,
     }));
   }
-  return judgeLater(settings, sites, context, deadlineAt, checks, excepted, known?.verdicts);
+  return judgeLater(settings, sites, context, deadlineAt(), checks, excepted, known?.verdicts);
 }
 
 /** judge() for reviews that must wait: on the pull secrets, or on verdicts not cached. */
@@ -565,16 +566,26 @@ function decide(
   }
 }
 
+/** When a review's clock started, and how long before its deadline it stops waiting. */
+export interface ReviewClock {
+  /** `performance.now()` when the request arrived (before its body was read). */
+  readonly arrivedAt: number;
+  /** How early the deadline fires, so the answer is written before it; read only by reviews that wait. */
+  readonly margin: { readonly ms: number };
+}
+
 /**
  * Answers one review. `mutate` adds a JSONPatch pinning verified digests, on Pods only. Never
- * throws; an unexpected failure denies in enforce mode and warns otherwise.
+ * throws; an unexpected failure denies in enforce mode and warns otherwise. Without `clock`, the
+ * deadline counts from the call and fires on time.
  */
 export async function admit(
   settings: AdmissionSettings,
   body: unknown,
   mutate: boolean,
+  clock?: ReviewClock,
 ): Promise<{ status: number; review: AdmissionReviewResponse }> {
-  const started = performance.now();
+  const started = clock?.arrivedAt ?? performance.now();
   let request: AdmissionRequest;
   try {
     request = parseReview(body);
@@ -618,7 +629,7 @@ export async function admit(
           request,
           extraction.sites,
           extraction.pod,
-          started + settings.deadlineMs,
+          () => started + settings.deadlineMs - (clock?.margin.ms ?? 0),
         );
         outcomes = Array.isArray(judged) ? judged : await judged;
         const problems = outcomes

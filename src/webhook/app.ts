@@ -1,6 +1,7 @@
 // The HTTP face of the webhook. The only module importing fastify; buildApp never listens.
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import { type AdmissionSettings, admit } from './admit.ts';
+import { loopDelayMargin } from './loop-delay.ts';
 import { rejection } from './review.ts';
 
 export interface AppOptions {
@@ -39,6 +40,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   const draining = options.draining ?? (() => false);
+  const margin = loopDelayMargin(admission.deadlineMs, (ms) => admission.metrics.deadlineMargin(ms / 1000));
+  app.addHook('onClose', async () => margin.stop());
+  // The clock starts when the request arrived, before its body was read: `elapsedTime` counts
+  // from there (fastify starts it with the route, as a logger is set), without a hook to run.
+  const clock = (reply: FastifyReply) => ({ arrivedAt: performance.now() - reply.elapsedTime, margin });
 
   // Whatever goes wrong before a review is read still gets an AdmissionReview-shaped answer.
   app.setErrorHandler((error: FastifyError, _request, reply) => {
@@ -55,12 +61,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   app.post('/validate', async (request, reply) => {
-    const { status, review } = await admit(admission, request.body, false);
+    const { status, review } = await admit(admission, request.body, false, clock(reply));
     if (draining()) void reply.header('connection', 'close');
     return reply.code(status).send(review);
   });
   app.post('/mutate', async (request, reply) => {
-    const { status, review } = await admit(admission, request.body, true);
+    const { status, review } = await admit(admission, request.body, true, clock(reply));
     if (draining()) void reply.header('connection', 'close');
     return reply.code(status).send(review);
   });

@@ -15,6 +15,8 @@ export interface Metrics extends CheckObserver {
   exceptionAdmission(namespace: string): void;
   /** The shared cache became unavailable or available again, or served a record failing its signature. */
   sharedCacheEvent(event: 'unavailable' | 'available' | 'tampered'): void;
+  /** How long before the answer deadline a review now stops waiting (loop-delay.ts). */
+  deadlineMargin(seconds: number): void;
   /** The text exposition format, and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
@@ -240,6 +242,11 @@ export function createMetrics(): Metrics & { readonly background: BackgroundObse
     ['namespace'],
     exceptionAdmissions,
   );
+  const margin = new Gauge({
+    name: 'portcullis_deadline_margin_seconds',
+    help: 'How long before the answer deadline a review stops waiting for verdicts: a floor plus twice the longest event-loop stall of the last seconds, at most a tenth of the deadline.',
+    registers: [registry],
+  });
   const background = backgroundMetrics(registry);
   const admissionSeries = admissionSeconds.get('')!;
   const admissionKey = labelKeys();
@@ -267,6 +274,9 @@ export function createMetrics(): Metrics & { readonly background: BackgroundObse
     },
     sharedCacheEvent(event) {
       bump(sharedCacheEvents, event);
+    },
+    deadlineMargin(seconds) {
+      margin.set(seconds);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -7,8 +7,8 @@
 // verified (unsigned and missing images are always refused; an admitted image, fresh or stale,
 // pins exactly the digest that was signed).
 // Reported: answers by outcome, latencies, faults injected, and the server's RSS, heap and open
-// file descriptors (sockets among them) at the start, every minute, at the end and after an idle
-// settle. Everything listens on 127.0.0.1 and stops by itself after the duration.
+// file descriptors (sockets among them) at the start, every minute (with its deadline margin), at
+// the end and after an idle settle. Everything listens on 127.0.0.1 and stops by itself after the duration.
 //
 //   node_modules/.bin/node test/bench/soak.bench.ts [--minutes 10] [--rate 100] [--phase-seconds 20]
 import { type ChildProcess, fork } from 'node:child_process';
@@ -205,6 +205,26 @@ function post(
   });
 }
 
+/** The server's deadline margin (portcullis_deadline_margin_seconds), in ms, from its /metrics. */
+function margin(port: number, ca: string | Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/metrics', agent: false, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+      });
+      res.on('end', () => {
+        const seconds = /^portcullis_deadline_margin_seconds ([0-9.e-]+)$/m.exec(text)?.[1];
+        resolve(seconds === undefined ? 'unknown' : `${(Number(seconds) * 1000).toFixed(0)} ms`);
+      });
+    });
+    req.setTimeout(DEADLINE_MS, () => req.destroy());
+    req.on('error', () => resolve('unknown'));
+    req.end();
+  });
+}
+
 /** The digest an admission pins for the image at `index` of the pod, if any. */
 function pinned(patch: string | undefined, index: number): string | undefined {
   if (patch === undefined) return undefined;
@@ -363,10 +383,10 @@ async function main(): Promise<void> {
       }
     }, 250);
     const minute = setInterval(() => {
-      void sample(child!).then((r) => {
+      void Promise.all([sample(child!), margin(port, fixture.ca)]).then(([r, m]) => {
         const t = ((performance.now() - started) / 60_000).toFixed(1);
         samples.push(
-          `  ${t.padStart(5)} min  ${describe(r)}  proxy sockets ${fixture.proxy.sockets()}  loadavg ${loadavg()[0]!.toFixed(1)}`,
+          `  ${t.padStart(5)} min  ${describe(r)}  proxy sockets ${fixture.proxy.sockets()}  loadavg ${loadavg()[0]!.toFixed(1)}  deadline margin ${m}`,
         );
       });
     }, 60_000);

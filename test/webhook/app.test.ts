@@ -210,7 +210,8 @@ describe('failures', () => {
       const { status, body } = await post(rig.app, '/validate', pod);
       const elapsed = Date.now() - started;
       assert.equal(status, 200);
-      assert.ok(elapsed >= 140 && elapsed < 1500, `answered after ${elapsed} ms`);
+      // The deadline fires up to a tenth early (loop-delay.ts), so the answer is out before it.
+      assert.ok(elapsed >= 130 && elapsed < 1500, `answered after ${elapsed} ms`);
       assert.equal(body.response.allowed, false);
       assert.match(
         body.response.status.message,
@@ -238,7 +239,7 @@ describe('failures', () => {
     await new Promise((r) => setTimeout(r, 200));
     const [a, b] = await Promise.all([first, timed()]);
     for (const { elapsed, body } of [a, b]) {
-      assert.ok(elapsed >= 390 && elapsed < 3000, `answered after ${elapsed} ms`);
+      assert.ok(elapsed >= 355 && elapsed < 3000, `answered after ${elapsed} ms`);
       assert.equal(body.response.allowed, false);
       assert.match(body.response.status.message, /no verdict within the 0\.4s deadline/);
     }
@@ -254,7 +255,7 @@ describe('failures', () => {
       const uncached = review('', 'Pod', workload('', 'Pod', podSpec([`${SIGNED}.${i}`])));
       const { body } = await post(rig.app, '/validate', uncached);
       const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 90 && elapsed < 1500, `review ${i} answered after ${elapsed} ms`);
+      assert.ok(elapsed >= 85 && elapsed < 1500, `review ${i} answered after ${elapsed} ms`);
       assert.match(body.response.status.message, /no verdict within the 0\.1s deadline/);
     }
   });

@@ -7,6 +7,7 @@ import { buildApp } from '../../src/webhook/app.ts';
 import { createLogger } from '../../src/webhook/log.ts';
 import { createMetrics } from '../../src/webhook/metrics.ts';
 import { DEFAULT_BODY_LIMIT } from '../../src/webhook/review.ts';
+import type { KeyPair } from '../../src/webhook/tls.ts';
 import { type CheckerRig, checkerRig, FakePullSecrets } from '../policy/fakes.ts';
 
 export interface AppRig extends CheckerRig {
@@ -22,6 +23,8 @@ export function appRig(
     /** Policy checks after the rig's own (CRD policies, in serve). */
     extraChecks?: readonly PolicyCheck[];
     exceptions?: ExceptionSource;
+    /** Serve HTTPS with this pair (then listen) instead of answering inject() only. */
+    tls?: KeyPair;
   } = {},
 ): AppRig {
   const metrics = createMetrics();
@@ -48,6 +51,7 @@ export function appRig(
     },
     ready: () => rig.evaluator !== undefined,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   return Object.assign(rig, { app, pullSecrets, logs: () => logged });
 }
