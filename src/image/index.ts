@@ -92,6 +92,7 @@ export {
   type DockerErrorCode,
   DockerImageReference,
   DockerTransport,
+  isBackgroundWork,
   listDockerTags,
   onRequest,
   REQUEST_CHANNEL,

@@ -6,6 +6,7 @@ import {
   DockerReference,
   DockerReferenceError,
   type InstanceSelection,
+  isBackgroundWork,
   isShortName,
   parseNormalizedNamed,
 } from '../image/index.ts';
@@ -94,6 +95,11 @@ const STALE_MARGIN_MS = 500;
  * wait for its result before doing the work themselves (a replica that died holding it).
  */
 const LEASE_MS = 5000;
+
+/** A verification background work gave up on, leaving the registry budget's reserve to admissions. */
+function heldForAdmissions(verdict: Verdict): boolean {
+  return verdict.kind === 'error' && verdict.code === 'BUDGET_RESERVED';
+}
 
 function seconds(since: number): number {
   return (performance.now() - since) / 1000;
@@ -275,40 +281,48 @@ export class ImageChecker {
       key,
       parseLastKnownGood,
     );
-    const flight = this.#s.evaluations.run(key, async (signal) => {
-      const { value: verdict, ttlMs } = await this.#onceAcrossReplicas(
-        'verdict',
-        key,
-        parseVerdict,
-        signal,
-        async () => {
-          let verdict: Verdict;
-          try {
-            verdict = await evaluator.evaluate(
-              ref,
-              digest,
-              credentials,
-              signal,
-              this.#s.observer,
-              this.#s.platforms,
-              deadlineAt,
-            );
-          } catch (err) {
-            verdict = errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
-          }
-          this.#noteOutcome(key, verdict.kind === 'error' && verdict.transient === true);
-          if (verdict.kind === 'allowed') {
-            verdict = { ...verdict, digest: verdict.digest ?? digest };
-            if (verdict.verified) this.#keep('last-good-verdict', key, { verdict, at: Date.now() });
-            return { value: verdict, ttlMs: this.#s.allowedTtlMs };
-          }
-          // Failures to decide are never kept, here or in the shared cache.
-          return { value: verdict, ttlMs: verdict.kind === 'denied' ? this.#s.deniedTtlMs : 0 };
-        },
-      );
-      this.#s.verdicts.set(key, verdict, ttlMs);
-      return verdict;
-    });
+    const verify = () =>
+      this.#s.evaluations.run(key, async (signal) => {
+        const { value: verdict, ttlMs } = await this.#onceAcrossReplicas(
+          'verdict',
+          key,
+          parseVerdict,
+          signal,
+          async () => {
+            let verdict: Verdict;
+            try {
+              verdict = await evaluator.evaluate(
+                ref,
+                digest,
+                credentials,
+                signal,
+                this.#s.observer,
+                this.#s.platforms,
+                deadlineAt,
+              );
+            } catch (err) {
+              verdict = errorVerdict(`verifying ${ref.toString()}@${digest}`, err);
+            }
+            this.#noteOutcome(key, verdict.kind === 'error' && verdict.transient === true);
+            if (verdict.kind === 'allowed') {
+              verdict = { ...verdict, digest: verdict.digest ?? digest };
+              if (verdict.verified) this.#keep('last-good-verdict', key, { verdict, at: Date.now() });
+              return { value: verdict, ttlMs: this.#s.allowedTtlMs };
+            }
+            // Failures to decide are never kept, here or in the shared cache.
+            return { value: verdict, ttlMs: verdict.kind === 'denied' ? this.#s.deniedTtlMs : 0 };
+          },
+        );
+        this.#s.verdicts.set(key, verdict, ttlMs);
+        return verdict;
+      });
+    // An admission may have joined a background verification that the budget's reserve held
+    // back: that refusal is not the admission's, which then verifies on its own (and may spend
+    // the reserve). Twice at most: another background verification may have started meanwhile.
+    const admission = !isBackgroundWork();
+    const flight = verify()
+      .then((v) => (admission && heldForAdmissions(v) ? verify() : v))
+      .then((v) => (admission && heldForAdmissions(v) ? verify() : v));
     if (lastKnownGood === undefined) {
       const verdict = await flight;
       return staleTag === undefined ? verdict : this.#staleTagged(verdict, key, staleTag);

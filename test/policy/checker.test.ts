@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseNormalizedNamed } from '../../src/image/index.ts';
+import { asBackgroundWork, parseNormalizedNamed } from '../../src/image/index.ts';
 import {
   ANONYMOUS_SCOPE,
   type CheckProgress,
@@ -363,6 +363,35 @@ describe('ImageChecker.cached', () => {
       assert.equal(rig.checker.cached(subject, none), undefined);
     });
   }
+});
+
+describe('ImageChecker: the registry budget reserve', () => {
+  const image = 'registry.example/team/app:1';
+
+  it('an admission that joined a background verification held back at the reserve verifies on its own', async () => {
+    const rig = checkerRig();
+    rig.evaluator!.behaviour = 'reserved';
+    rig.evaluator!.delayMs = 30;
+    const background = asBackgroundWork({ reserved: new Map() }, () =>
+      rig.checker.check(image, none, progress()),
+    );
+    await sleep(5);
+    const admission = await rig.checker.check(image, none, progress());
+    assert.equal(admission.kind, 'allowed', JSON.stringify(admission));
+    const put = await background;
+    assert.equal(put.kind === 'error' && put.code, 'BUDGET_RESERVED', JSON.stringify(put));
+    assert.equal(rig.evaluator!.evaluations.length, 2);
+  });
+
+  it('background work keeps its own refusal and is not repeated', async () => {
+    const rig = checkerRig();
+    rig.evaluator!.behaviour = 'reserved';
+    const put = await asBackgroundWork({ reserved: new Map() }, () =>
+      rig.checker.check(image, none, progress()),
+    );
+    assert.equal(put.kind === 'error' && put.code, 'BUDGET_RESERVED');
+    assert.equal(rig.evaluator!.evaluations.length, 1);
+  });
 });
 
 describe('credentialScope', () => {

@@ -1,7 +1,13 @@
 // In-test Resolver/TrustPolicy/PullSecretSource: scriptable, counting, able to hang or throw — the
 // faults a real registry and policy cannot be made to produce on demand.
 import { Coalescer, createTtlCache, NO_SHARED_CACHE, type SharedCache } from '../../src/cache/index.ts';
-import { type Digest, DockerError, type DockerReference, digestOf } from '../../src/image/index.ts';
+import {
+  type Digest,
+  DockerError,
+  type DockerReference,
+  digestOf,
+  isBackgroundWork,
+} from '../../src/image/index.ts';
 import {
   type CheckObserver,
   ImageChecker,
@@ -17,7 +23,7 @@ import {
 export const digestFor = (name: string): Digest => digestOf(`manifest of ${name}`);
 
 /** `unavailable`: fails as a registry answering 503 does (transiently). */
-export type Behaviour = 'ok' | 'hang' | 'throw' | 'unavailable';
+export type Behaviour = 'ok' | 'hang' | 'throw' | 'unavailable' | 'reserved';
 
 export class FakeResolver implements Resolver {
   calls: string[] = [];
@@ -83,6 +89,15 @@ export class FakeEvaluator implements TrustPolicy {
   ): Promise<Verdict> {
     this.evaluations.push(`${ref}@${digest}`);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.behaviour === 'reserved' && isBackgroundWork()) {
+      // What the engine answers when background work met a registry budget's reserve.
+      return {
+        kind: 'error',
+        code: 'BUDGET_RESERVED',
+        reason: 'budget held for admissions',
+        transient: true,
+      };
+    }
     if (this.behaviour === 'unavailable') {
       // What the engine answers when a registry exchange failed transiently mid-evaluation.
       return { kind: 'error', code: 'EVALUATION_FAILED', reason: 'status 503', transient: true };

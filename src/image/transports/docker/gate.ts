@@ -104,6 +104,11 @@ export function asBackgroundWork<T>(work: BackgroundWork, run: () => Promise<T>)
   return backgroundWork.run(work, run);
 }
 
+/** Whether the caller runs as background work (inside asBackgroundWork). */
+export function isBackgroundWork(): boolean {
+  return backgroundWork.getStore() !== undefined;
+}
+
 /** A client's way through its registry's gate. */
 export interface GatePass {
   readonly gate: RegistryGate;

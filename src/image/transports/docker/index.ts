@@ -13,7 +13,7 @@ export {
 } from './context.ts';
 export { DockerImageDestination } from './destination.ts';
 export { DockerError, type DockerErrorCode, isManifestAbsent } from './errors.ts';
-export { asBackgroundWork, type BackgroundWork } from './gate.ts';
+export { asBackgroundWork, type BackgroundWork, isBackgroundWork } from './gate.ts';
 export {
   closeAllAgents,
   DOCKER_HUB_ANONYMOUS_BUDGET,
