@@ -60,9 +60,11 @@ interface Flight<T> {
 
 /**
  * Work keyed by what it produces, shared by every caller that asks while it runs. A caller whose
- * signal aborts or whose deadline passes stops waiting (with `aborted()`), and the work goes on
- * for the others; only when no one waits any more is the work's own signal aborted, and the next
- * caller starts afresh.
+ * signal aborts stops waiting (with `aborted()`), and the work goes on for the others; only when
+ * no one waits any more is the work's own signal aborted, and the next caller starts afresh.
+ * The work runs to the latest deadline of its waiters, and a waiter stops at its own only by its
+ * signal: one that must answer by then races the wait against its own timer, as the webhook's
+ * review deadline does, whose answer then names what it was still waiting for.
  */
 export class JoinedFlight<T> {
   readonly #flights = new Map<string, Flight<T>>();
@@ -106,8 +108,6 @@ export class JoinedFlight<T> {
     const done = f.done!;
     return new Promise<T>((resolve, reject) => {
       const giveUp = () => {
-        signal?.removeEventListener('abort', giveUp);
-        clearTimeout(timer);
         f.waiting.delete(me);
         if (f.waiting.size === 0) {
           if (this.#flights.get(key) === f) this.#flights.delete(key);
@@ -116,15 +116,9 @@ export class JoinedFlight<T> {
         reject(aborted());
       };
       signal?.addEventListener('abort', giveUp, { once: true });
-      // A waiter stops at its own deadline even while the work runs on for a later one.
-      const timer = Number.isFinite(waiter.deadline)
-        ? setTimeout(giveUp, Math.max(0, waiter.deadline - performance.now()))
-        : undefined;
-      timer?.unref();
       const leave = () => {
         f.waiting.delete(me);
         signal?.removeEventListener('abort', giveUp);
-        clearTimeout(timer);
       };
       done.then(
         (value) => {
