@@ -31,13 +31,17 @@ export function crdRequirementType(type: unknown): CrdRequirementType<PolicyRequ
   return crdRequirementTypes[type as PolicyRequirement['type']] as CrdRequirementType<PolicyRequirement>;
 }
 
-const all = Object.values(crdRequirementTypes) as CrdRequirementType<PolicyRequirement>[];
-
 /** Every type's CRD side, in registry order. */
-export const allCrdRequirementTypes: readonly CrdRequirementType<PolicyRequirement>[] = all;
+export const allCrdRequirementTypes = Object.values(
+  crdRequirementTypes,
+) as readonly CrdRequirementType<PolicyRequirement>[];
 
 /** Every key-source base any type has, and every member that nests them. */
-export const keySourceBases: readonly string[] = [...new Set(all.flatMap((t) => t.keySources.bases))];
-export const nestedKeySourceMembers: ReadonlySet<string> = new Set(all.flatMap((t) => t.keySources.nested));
+export const keySourceBases: readonly string[] = [
+  ...new Set(allCrdRequirementTypes.flatMap((t) => t.keySources.bases)),
+];
+export const nestedKeySourceMembers: ReadonlySet<string> = new Set(
+  allCrdRequirementTypes.flatMap((t) => t.keySources.nested),
+);
 
 export type { CrdRequirementType, InlineKeyLoaders, Rule, Schema } from './types.ts';
