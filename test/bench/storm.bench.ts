@@ -15,6 +15,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import type { RunningServer, ServerConfig } from '../../src/server.ts';
+import { countRequest } from '../helpers/fault-proxy.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { type SignedRegistry, signedRegistry, webhookClient } from '../webhook/real-server.ts';
 import { podSpec, review, workload } from '../webhook/rig.ts';
@@ -40,9 +41,7 @@ async function storm(fixture: SignedRegistry, replicas: readonly RunningServer[]
   const clients = replicas.map((r) => webhookClient(r, fixture.ca));
   const kinds = new Map<string, number>();
   fixture.proxy.set(({ method, path }) => {
-    const kind =
-      path === '/v2/' ? 'ping' : `${method} ${path.includes('/manifests/') ? 'manifest' : 'other'}`;
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    countRequest(kinds, method, path);
     return { kind: 'pass' };
   });
   const before = fixture.proxy.forwarded();

@@ -136,3 +136,13 @@ export async function startFaultProxy(upstream: { host: string }): Promise<Fault
     },
   };
 }
+
+/**
+ * Counts a request the proxy sees in `seen` by its kind, `ping` (GET /v2/), `<METHOD> manifest`
+ * or `<METHOD> other`, and returns the kind.
+ */
+export function countRequest(seen: Map<string, number>, method: string, path: string): string {
+  const kind = path === '/v2/' ? 'ping' : `${method} ${path.includes('/manifests/') ? 'manifest' : 'other'}`;
+  seen.set(kind, (seen.get(kind) ?? 0) + 1);
+  return kind;
+}

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { DockerTransport, RegistrySession } from '../../../../src/image/transports/docker/index.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
-import { type FaultProxy, startFaultProxy } from '../../../helpers/fault-proxy.ts';
+import { countRequest, type FaultProxy, startFaultProxy } from '../../../helpers/fault-proxy.ts';
 import { proxiedClient, timed } from '../../../helpers/proxied-client.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { type SyntheticImage, syntheticImage } from '../../../helpers/synthetic-image.ts';
@@ -51,9 +51,7 @@ describe('per-call signal and deadline against a real registry behind a fault pr
     }
     proxy = await startFaultProxy(registry);
     proxy.set(({ method, path }) => {
-      const kind =
-        path === '/v2/' ? 'ping' : `${method} ${path.includes('/manifests/') ? 'manifest' : 'other'}`;
-      seen.set(kind, (seen.get(kind) ?? 0) + 1);
+      const kind = countRequest(seen, method, path);
       if (kind === 'ping' && faults.pingBurst.left > 0) {
         faults.pingBurst.left--;
         return { kind: 'status', status: 429, headers: { 'retry-after': faults.pingBurst.retryAfter } };

@@ -7,7 +7,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { RegistryClient, RegistrySession } from '../../../../src/image/transports/docker/index.ts';
 import type { RegistryBudget } from '../../../../src/image/transports/docker/session.ts';
 import { type DockerTestEnv, dockerTestEnv, putImage } from '../../../helpers/docker-env.ts';
-import { type FaultProxy, startFaultProxy } from '../../../helpers/fault-proxy.ts';
+import { countRequest, type FaultProxy, startFaultProxy } from '../../../helpers/fault-proxy.ts';
 import { proxiedClient, timed } from '../../../helpers/proxied-client.ts';
 import { startRegistry, type TestRegistry } from '../../../helpers/registry.ts';
 import { syntheticImage } from '../../../helpers/synthetic-image.ts';
@@ -35,9 +35,7 @@ describe('rate limits against a real registry behind a fault proxy', () => {
     }
     proxy = await startFaultProxy(registry);
     proxy.set(({ method, path }) => {
-      const kind =
-        path === '/v2/' ? 'ping' : `${method} ${path.includes('/manifests/') ? 'manifest' : 'other'}`;
-      seen.set(kind, (seen.get(kind) ?? 0) + 1);
+      const kind = countRequest(seen, method, path);
       if (kind === 'ping') return pingDelayMs > 0 ? { kind: 'delay', ms: pingDelayMs } : { kind: 'pass' };
       if (burst.left > 0) {
         burst.left--;
