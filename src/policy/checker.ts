@@ -174,10 +174,10 @@ export class ImageChecker {
     const scope = credentialScope(ref, credentials);
     let digest = ref.digest;
     if (digest === undefined) {
-      digest = this.#s.digests.get(this.#digestKey(ref, scope))?.digest;
+      digest = this.#s.digests.get(this.#digestKey(ref, scope), started)?.digest;
       if (digest === undefined) return undefined;
     }
-    const verdict = this.#s.verdicts.get(this.#verdictKey(ref, digest, evaluator, scope));
+    const verdict = this.#s.verdicts.get(this.#verdictKey(ref, digest, evaluator, scope), started);
     if (verdict === undefined) return undefined;
     if (ref.digest === undefined) this.#s.observer.cache('digest', true);
     this.#s.observer.cache('verdict', true);

@@ -14,6 +14,16 @@ describe('createTtlCache', () => {
     assert.equal(cache.get('short'), undefined);
     assert.deepEqual(cache.get('long'), { v: 2 });
   });
+  it('judges expiry at the time a reader gives', () => {
+    const cache = createTtlCache<{ v: number }>(10);
+    cache.set('k', { v: 1 }, 1000);
+    const now = performance.now();
+    assert.deepEqual(cache.get('k', now + 900), { v: 1 });
+    assert.equal(cache.get('k', now + 1100), undefined);
+    // An expired entry is dropped when read: the real clock does not bring it back.
+    assert.equal(cache.get('k'), undefined);
+    assert.equal(cache.size, 0);
+  });
   it('stores nothing for a ttl of zero', () => {
     const cache = createTtlCache<{ v: number }>(10);
     cache.set('k', { v: 1 }, 0);
