@@ -10,7 +10,7 @@ import {
   type PullSecretSource,
   type Verdict,
 } from '../policy/index.ts';
-import { extractImages, type ImageSite } from './images.ts';
+import { type Extraction, extractImages, type ImageSite, type PodIdentity } from './images.ts';
 import type { Logger } from './log.ts';
 import type { Decision, Metrics } from './metrics.ts';
 import {
@@ -282,32 +282,42 @@ function knownVerdicts(
 }
 
 /**
- * Judges every image of the request; images still undecided at `deadlineAt()` (a
- * `performance.now()` time, asked only when a verdict must be waited for) get an error verdict
- * saying what they were waiting for. When the pull secrets and every verdict are known at once
- * (the common case under load), the answer takes no promise, deadline ticket or abort controller.
+ * Judges every image of the request; images still undecided at the review's deadline (`started`
+ * plus the deadline, less `margin`) get an error verdict saying what they were waiting for. When
+ * the pull secrets and every verdict are known at once (the common case under load), the answer
+ * takes no promise, deadline ticket or abort controller.
  */
 function judge(
   settings: AdmissionSettings,
   request: AdmissionRequest,
   sites: readonly ImageSite[],
-  pod: { serviceAccountName: string; imagePullSecrets: readonly string[] },
-  deadlineAt: () => number,
+  pod: PodIdentity,
+  started: number,
+  margin: ReviewClock['margin'] | undefined,
 ): Outcome[] | Promise<Outcome[]> {
   const checks = settings.checks(request.namespace);
   if (checks.length === 0) return [];
-  const context = { namespace: request.namespace, ...pod };
+  const context: PodCredentialContext = {
+    namespace: request.namespace,
+    serviceAccountName: pod.serviceAccountName,
+    imagePullSecrets: pod.imagePullSecrets,
+  };
   const excepted = exceptedImages(settings, request.namespace, sites);
   const credentials = settings.pullSecrets.knownSecretsFor?.(context);
   const known = credentials === undefined ? undefined : knownVerdicts(checks, sites, credentials, excepted);
   if (known?.complete === true) {
-    return known.verdicts.map((verdict, i) => ({
-      site: sites[i % sites.length]!,
-      mode: checks[Math.floor(i / sites.length)]!.mode,
-      verdict: verdict!,
-    }));
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < known.verdicts.length; i++) {
+      outcomes.push({
+        site: sites[i % sites.length]!,
+        mode: checks[Math.floor(i / sites.length)]!.mode,
+        verdict: known.verdicts[i]!,
+      });
+    }
+    return outcomes;
   }
-  return judgeLater(settings, sites, context, deadlineAt(), checks, excepted, known?.verdicts);
+  const deadlineAt = started + settings.deadlineMs - (margin?.ms ?? 0);
+  return judgeLater(settings, sites, context, deadlineAt, checks, excepted, known?.verdicts);
 }
 
 /** judge() for reviews that must wait: on the pull secrets, or on verdicts not cached. */
@@ -501,6 +511,9 @@ function decide(
   problems: readonly Problem[],
   notes: Notes = NO_NOTES,
 ): Answer {
+  // The common answer, built without the spreads below.
+  if (problems.length === 0 && notes === NO_NOTES)
+    return { response: { uid, allowed: true }, decision: 'allowed', mode: settings.mode };
   const annotations =
     Object.keys(notes.annotations).length > 0 ? { auditAnnotations: notes.annotations } : {};
   if (problems.length === 0) {
@@ -574,17 +587,24 @@ export interface ReviewClock {
   readonly margin: { readonly ms: number };
 }
 
+/** What `admit` answers: the HTTP status and the AdmissionReview to send. */
+export interface Reviewed {
+  readonly status: number;
+  readonly review: AdmissionReviewResponse;
+}
+
 /**
  * Answers one review. `mutate` adds a JSONPatch pinning verified digests, on Pods only. Never
- * throws; an unexpected failure denies in enforce mode and warns otherwise. Without `clock`, the
- * deadline counts from the call and fires on time.
+ * throws or rejects; an unexpected failure denies in enforce mode and warns otherwise. Without
+ * `clock`, the deadline counts from the call and fires on time. The answer is given at once,
+ * without a promise, when nothing has to be waited for (every verdict cached, or no images).
  */
-export async function admit(
+export function admit(
   settings: AdmissionSettings,
   body: unknown,
   mutate: boolean,
   clock?: ReviewClock,
-): Promise<{ status: number; review: AdmissionReviewResponse }> {
+): Reviewed | Promise<Reviewed> {
   const started = clock?.arrivedAt ?? performance.now();
   let request: AdmissionRequest;
   try {
@@ -595,63 +615,99 @@ export async function admit(
     settings.logger.warn({ uid: salvageUid(body), err: message }, 'invalid admission review');
     return { status: 400, review: rejection(salvageUid(body), 400, message) };
   }
-  let answer: Answer;
-  let outcomes: Outcome[] = [];
+  let extraction: Extraction;
+  let judged: Outcome[] | Promise<Outcome[]>;
   try {
-    const extraction = extractImages(request);
-    switch (extraction.kind) {
-      case 'none':
-        answer = { response: { uid: request.uid, allowed: true }, decision: 'skipped', mode: settings.mode };
-        break;
-      case 'unsupported': {
-        const kind = truncate(extraction.what, KIND_ECHO_MAX);
-        const note = `portcullis: kind ${kind} is not a workload portcullis knows how to inspect`;
-        answer =
-          settings.unknownKinds === 'allow'
-            ? {
-                response: { uid: request.uid, allowed: true, warnings: boundedWarnings([note]) },
-                decision: 'skipped',
-                mode: settings.mode,
-              }
-            : decide(settings, request.uid, [
-                { mode: settings.mode, text: `${note}, and unknown kinds are denied` },
-              ]);
-        break;
-      }
-      case 'invalid':
-        answer = decide(settings, request.uid, [
-          { mode: settings.mode, text: `invalid object: ${extraction.message}` },
-        ]);
-        break;
-      case 'workload': {
-        const judged = judge(
-          settings,
-          request,
-          extraction.sites,
-          extraction.pod,
-          () => started + settings.deadlineMs - (clock?.margin.ms ?? 0),
-        );
-        outcomes = Array.isArray(judged) ? judged : await judged;
-        const problems = outcomes
-          .filter((o) => o.verdict.kind !== 'allowed')
-          .map((o) => ({ mode: o.mode, text: describe(o) }));
-        answer = decide(settings, request.uid, problems, admissionNotes(settings, request.uid, outcomes));
-        if (mutate && extraction.isPod && answer.response.allowed) {
-          const patch = pinningPatch(outcomes);
-          if (patch !== undefined)
-            answer = { ...answer, response: { ...answer.response, patchType: 'JSONPatch', patch } };
-        }
-        break;
-      }
-      default:
-        throw new WebhookError('INTERNAL', 'unexpected extraction result');
-    }
+    extraction = extractImages(request);
+    if (extraction.kind !== 'workload')
+      return finish(settings, request, started, imagelessAnswer(settings, request, extraction), NO_OUTCOMES);
+    judged = judge(settings, request, extraction.sites, extraction.pod, started, clock?.margin);
   } catch (err) {
-    settings.logger.error({ uid: request.uid, err }, 'admission failed');
-    answer = decide(settings, request.uid, [
-      { mode: settings.mode, text: `internal error: ${(err as Error).message}` },
-    ]);
+    return finish(settings, request, started, failure(settings, request, err), NO_OUTCOMES);
   }
+  const { isPod } = extraction;
+  const conclude = (outcomes: Outcome[]): Reviewed => {
+    let answer: Answer;
+    try {
+      answer = workloadAnswer(settings, request.uid, outcomes, mutate && isPod);
+    } catch (err) {
+      return finish(settings, request, started, failure(settings, request, err), NO_OUTCOMES);
+    }
+    return finish(settings, request, started, answer, outcomes);
+  };
+  if (Array.isArray(judged)) return conclude(judged);
+  return judged.then(conclude, (err: unknown) =>
+    finish(settings, request, started, failure(settings, request, err), NO_OUTCOMES),
+  );
+}
+
+const NO_OUTCOMES: readonly Outcome[] = Object.freeze([]);
+
+/** The answer for a review whose object runs no images (or cannot be read as a workload). */
+function imagelessAnswer(
+  settings: AdmissionSettings,
+  request: AdmissionRequest,
+  extraction: Exclude<Extraction, { kind: 'workload' }>,
+): Answer {
+  switch (extraction.kind) {
+    case 'none':
+      return { response: { uid: request.uid, allowed: true }, decision: 'skipped', mode: settings.mode };
+    case 'unsupported': {
+      const kind = truncate(extraction.what, KIND_ECHO_MAX);
+      const note = `portcullis: kind ${kind} is not a workload portcullis knows how to inspect`;
+      return settings.unknownKinds === 'allow'
+        ? {
+            response: { uid: request.uid, allowed: true, warnings: boundedWarnings([note]) },
+            decision: 'skipped',
+            mode: settings.mode,
+          }
+        : decide(settings, request.uid, [
+            { mode: settings.mode, text: `${note}, and unknown kinds are denied` },
+          ]);
+    }
+    case 'invalid':
+      return decide(settings, request.uid, [
+        { mode: settings.mode, text: `invalid object: ${extraction.message}` },
+      ]);
+    default:
+      throw new WebhookError('INTERNAL', 'unexpected extraction result');
+  }
+}
+
+/** The answer for the verdicts on a workload's images; `pin` adds the digest-pinning patch. */
+function workloadAnswer(
+  settings: AdmissionSettings,
+  uid: string,
+  outcomes: readonly Outcome[],
+  pin: boolean,
+): Answer {
+  const problems: Problem[] = [];
+  for (const o of outcomes)
+    if (o.verdict.kind !== 'allowed') problems.push({ mode: o.mode, text: describe(o) });
+  const answer = decide(settings, uid, problems, admissionNotes(settings, uid, outcomes));
+  if (!pin || !answer.response.allowed) return answer;
+  const patch = pinningPatch(outcomes);
+  return patch === undefined
+    ? answer
+    : { ...answer, response: { ...answer.response, patchType: 'JSONPatch', patch } };
+}
+
+/** What an unexpected failure answers: denied in enforce mode, warned otherwise. */
+function failure(settings: AdmissionSettings, request: AdmissionRequest, err: unknown): Answer {
+  settings.logger.error({ uid: request.uid, err }, 'admission failed');
+  return decide(settings, request.uid, [
+    { mode: settings.mode, text: `internal error: ${(err as Error).message}` },
+  ]);
+}
+
+/** Counts and logs an answer, and shapes it as the AdmissionReview to send. */
+function finish(
+  settings: AdmissionSettings,
+  request: AdmissionRequest,
+  started: number,
+  answer: Answer,
+  outcomes: readonly Outcome[],
+): Reviewed {
   const elapsed = (performance.now() - started) / 1000;
   settings.metrics.admission(answer.decision, answer.mode, elapsed);
   // Admissions that needed no attention are logged at debug: at thousands per second the
