@@ -19,7 +19,10 @@
 //                          fraction of autocannon's CPU, so the server gets more of the machine
 //     [--body realistic|small]   the review: a realistic Pod (3.6 KB) or containers with names
 //                          and images only
-//     [--kinds echo,cached,cold,echo-x2,cached-x2]   (default: the first three)
+//     [--kinds echo,cached,cold,echo-beside,echo-x2,cached-x2]   (default: the first three;
+//                          echo-beside: the echo served by a process that also runs an idle
+//                          portcullis, to tell the cost of its loaded code, heap and timers
+//                          from the cost of its request path)
 import { type ChildProcess, execFile, fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
@@ -49,7 +52,7 @@ interface AutocannonResult {
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-type Kind = 'echo' | 'cached' | 'cold';
+type Kind = 'echo' | 'cached' | 'cold' | 'echo-beside';
 /** `-x2`: two node:cluster processes sharing the port, to see how far the machine goes. */
 type Serving = Kind | `${Kind}-x2`;
 
@@ -106,12 +109,27 @@ async function generate(
   process.send?.({ result, cpuMicros: ownCpuMicros() - before });
 }
 
+/** Starts `portcullis serve` in this process (caches off for `cold`) and returns its port. */
+async function startPortcullis(kind: Kind, work: string): Promise<number> {
+  const environment = { env: {}, home: work, defaultLookaside: `file://${work}/lookaside` };
+  const cache =
+    kind === 'cold'
+      ? { maxEntries: 1, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0, staleIfErrorMs: 0 }
+      : DEFAULT_CACHE_LIMITS;
+  const server = await startServer(
+    serverConfig(work, { deadlineMs: 8000, logLevel: 'warn', cache }),
+    realComponents(work, new DockerTransport(environment)),
+  );
+  return server.port;
+}
+
 /** Child process: serves one kind of server from the prepared work directory. */
 async function serve(kind: Kind, work: string): Promise<void> {
   const certPath = join(work, 'tls.crt');
   const keyPath = join(work, 'tls.key');
   let port: number;
-  if (kind === 'echo') {
+  if (kind === 'echo-beside') await startPortcullis('cached', work);
+  if (kind === 'echo' || kind === 'echo-beside') {
     const app = Fastify({
       https: { cert: await readFile(certPath), key: await readFile(keyPath) },
       bodyLimit: 4 << 20,
@@ -122,18 +140,7 @@ async function serve(kind: Kind, work: string): Promise<void> {
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     port = (app.server.address() as { port: number }).port;
-  } else {
-    const environment = { env: {}, home: work, defaultLookaside: `file://${work}/lookaside` };
-    const cache =
-      kind === 'cached'
-        ? DEFAULT_CACHE_LIMITS
-        : { maxEntries: 1, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0, staleIfErrorMs: 0 };
-    const server = await startServer(
-      serverConfig(work, { deadlineMs: 8000, logLevel: 'warn', cache }),
-      realComponents(work, new DockerTransport(environment)),
-    );
-    port = server.port;
-  }
+  } else port = await startPortcullis(kind, work);
   process.on('SIGINT', () => process.exit(0));
   // CPU time is the figure a shared machine cannot distort: the parent asks before and after.
   process.on('message', () => {
@@ -367,6 +374,7 @@ async function main(): Promise<void> {
     [
       ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
       ['cached', 'portcullis cached, 16 connections', 16],
+      ['echo-beside', 'echo beside an idle portcullis, 16 conn.', 16],
       ['cold', 'portcullis cold (no caches), 1 connection', 1],
       ['echo-x2', 'echo, 2 cluster processes, 16 connections', 16],
       ['cached-x2', 'cached, 2 cluster processes, 16 conn.', 16],
