@@ -67,7 +67,10 @@ export class KubePullSecrets {
   }
 
   ready(): boolean {
-    return this.#all().every((i) => i.synced);
+    for (const caches of this.#caches.values()) {
+      if (!caches.serviceAccounts.synced || !caches.secrets.every((i) => i.synced)) return false;
+    }
+    return true;
   }
 
   /**
@@ -79,6 +82,24 @@ export class KubePullSecrets {
   async secretsFor(context: PodCredentialContext, _signal?: AbortSignal): Promise<PullCredentials> {
     if (!this.ready())
       throw new KubeError('NOT_SYNCED', 'reading pull secrets: the secret cache has not synced yet');
+    return this.#read(context);
+  }
+
+  /**
+   * secretsFor's answer without waiting, as the informers hold everything in memory: what lets an
+   * admission whose verdicts are cached be answered at once. Undefined before the first sync, or
+   * when a secret cannot be read (secretsFor then says why).
+   */
+  knownSecretsFor(context: PodCredentialContext): PullCredentials | undefined {
+    if (!this.ready()) return undefined;
+    try {
+      return this.#read(context);
+    } catch {
+      return undefined;
+    }
+  }
+
+  #read(context: PodCredentialContext): PullCredentials {
     const caches = this.#caches.get('') ?? this.#caches.get(context.namespace);
     if (caches === undefined) return { dockerConfigJson: [] };
     const sa = caches.serviceAccounts.get(context.serviceAccountName, context.namespace);

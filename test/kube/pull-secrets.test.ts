@@ -66,6 +66,8 @@ describe('KubePullSecrets', () => {
       const source = await started(recordedCluster());
       const got = await source.secretsFor({ namespace: 'team-a', ...c.pod });
       assert.deepEqual(got.dockerConfigJson, c.want());
+      // Known without waiting too, so a review whose verdicts are cached is answered at once.
+      assert.deepEqual(source.knownSecretsFor({ namespace: 'team-a', ...c.pod })?.dockerConfigJson, c.want());
     });
   }
 
@@ -92,12 +94,27 @@ describe('KubePullSecrets', () => {
     const source = new KubePullSecrets(cluster, options);
     running.push(source);
     void source.start();
-    await assert.rejects(
-      source.secretsFor({ namespace: 'team-a', serviceAccountName: 'builder', imagePullSecrets: [] }),
-      {
-        code: 'NOT_SYNCED',
-      },
-    );
+    const pod = { namespace: 'team-a', serviceAccountName: 'builder', imagePullSecrets: [] };
+    await assert.rejects(source.secretsFor(pod), { code: 'NOT_SYNCED' });
+    assert.equal(source.knownSecretsFor(pod), undefined, 'nothing is known before the first sync');
+  });
+
+  it('a secret that is not valid JSON: secretsFor says so, knownSecretsFor leaves it to secretsFor', async () => {
+    const cluster = recordedCluster();
+    const source = await started(cluster);
+    cluster.apply('secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'broken', namespace: 'team-a' },
+      type: 'kubernetes.io/dockercfg',
+      data: { '.dockercfg': Buffer.from('{not json').toString('base64') },
+    });
+    const pod = { namespace: 'team-a', serviceAccountName: 'default', imagePullSecrets: ['broken'] };
+    await assert.rejects(source.secretsFor(pod), {
+      code: 'API_ERROR',
+      message: 'reading pull secret team-a/broken: not valid JSON',
+    });
+    assert.equal(source.knownSecretsFor(pod), undefined);
   });
 
   it('restricted to namespaces (a Role in each): reads those, and gives nothing elsewhere', async () => {
