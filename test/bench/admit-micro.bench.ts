@@ -2,8 +2,11 @@
 // 3-container Pod review whose verdicts and digests are cached, next to JSON.parse of the same
 // body (which every server pays). The checker, caches, metrics and logger are the real ones; only
 // the evaluator and the resolver are stand-ins (after the first review they are never called).
+// Then the bytes admit() allocates per review, from V8's sampling heap profiler (every object
+// sampled, those collected since included), the parsed bodies made beforehand.
 //
 //   node_modules/.bin/node test/bench/admit-micro.bench.ts [--reviews N]
+import { Session } from 'node:inspector/promises';
 import { Writable } from 'node:stream';
 import { Coalescer, createTtlCache, DEFAULT_CACHE_LIMITS, NO_SHARED_CACHE } from '../../src/cache/index.ts';
 import type { Digest } from '../../src/image/index.ts';
@@ -82,3 +85,29 @@ console.log(
 console.log(
   `JSON.parse ${parse.toFixed(2)}  JSON.parse + admit ${both.toFixed(2)}  admit ${(both - parse).toFixed(2)}`,
 );
+
+/** Bytes allocated per call of admit() on pre-parsed bodies, all objects sampled. */
+async function allocatedBytes(count: number): Promise<number> {
+  const bodies = Array.from({ length: count }, () => JSON.parse(body) as unknown);
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 1,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    for (const parsed of bodies) await admit(admission, parsed, false);
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    let bytes = 0;
+    const add = (node: typeof profile.head): void => {
+      bytes += node.selfSize;
+      for (const child of node.children) add(child);
+    };
+    add(profile.head);
+    return bytes / count;
+  } finally {
+    session.disconnect();
+  }
+}
+console.log(`admit allocates ${(await allocatedBytes(2_000)).toFixed(0)} bytes per review`);
