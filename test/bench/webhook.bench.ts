@@ -19,7 +19,9 @@
 //                          fraction of autocannon's CPU, so the server gets more of the machine
 //     [--body realistic|small]   the review: a realistic Pod (3.6 KB) or containers with names
 //                          and images only
-//     [--kinds echo,cached,cold,echo-beside,echo-x2,cached-x2]   (default: the first three;
+//     [--kinds echo,cached,cold,cached-crds,echo-beside,echo-x2,cached-x2]   (default: the first
+//                          three; cached-crds: also watching the policy CRDs and pull secrets of
+//                          an in-memory cluster, as the chart runs it;
 //                          echo-beside: the echo served by a process that also runs an idle
 //                          portcullis, to tell the cost of its loaded code, heap and timers
 //                          from the cost of its request path)
@@ -35,10 +37,12 @@ import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import { DockerTransport } from '../../src/image/transports/docker/index.ts';
+import { startKube } from '../../src/kube/index.ts';
 import { startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { gnupgHome } from '../image/signature/gnupg.ts';
+import { FakeCluster } from '../kube/fake-cluster.ts';
 import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from '../webhook/real-server.ts';
 import { realisticPodReview, smallPodReview } from './pod-review.ts';
 
@@ -52,7 +56,7 @@ interface AutocannonResult {
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-type Kind = 'echo' | 'cached' | 'cold' | 'echo-beside';
+type Kind = 'echo' | 'cached' | 'cached-crds' | 'cold' | 'echo-beside';
 /** `-x2`: two node:cluster processes sharing the port, to see how far the machine goes. */
 type Serving = Kind | `${Kind}-x2`;
 
@@ -109,16 +113,31 @@ async function generate(
   process.send?.({ result, cpuMicros: ownCpuMicros() - before });
 }
 
-/** Starts `portcullis serve` in this process (caches off for `cold`) and returns its port. */
+/**
+ * Starts `portcullis serve` in this process (caches off for `cold`; for `cached-crds` also
+ * watching the policy CRDs and pull secrets of an in-memory cluster holding none, as the chart
+ * runs it) and returns its port.
+ */
 async function startPortcullis(kind: Kind, work: string): Promise<number> {
   const environment = { env: {}, home: work, defaultLookaside: `file://${work}/lookaside` };
   const cache =
     kind === 'cold'
       ? { maxEntries: 1, allowedTtlMs: 0, deniedTtlMs: 0, digestTtlMs: 0, staleIfErrorMs: 0 }
       : DEFAULT_CACHE_LIMITS;
+  const components = realComponents(work, new DockerTransport(environment));
+  const crds =
+    kind === 'cached-crds'
+      ? startKube({
+          api: new FakeCluster(),
+          compile: components.compilePolicy,
+          namespace: 'portcullis-system',
+          identity: 'bench-0',
+          onError: () => {},
+        })
+      : undefined;
   const server = await startServer(
     serverConfig(work, { deadlineMs: 8000, logLevel: 'warn', cache }),
-    realComponents(work, new DockerTransport(environment)),
+    crds === undefined ? components : { ...components, crds },
   );
   return server.port;
 }
@@ -374,6 +393,7 @@ async function main(): Promise<void> {
     [
       ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
       ['cached', 'portcullis cached, 16 connections', 16],
+      ['cached-crds', 'cached, policy CRDs watched, 16 conn.', 16],
       ['echo-beside', 'echo beside an idle portcullis, 16 conn.', 16],
       ['cold', 'portcullis cold (no caches), 1 connection', 1],
       ['echo-x2', 'echo, 2 cluster processes, 16 connections', 16],

@@ -8,7 +8,6 @@ import { promisify } from 'node:util';
 import { DEFAULT_CACHE_LIMITS } from '../../src/cache/index.ts';
 import type { DockerTransport } from '../../src/image/transports/docker/index.ts';
 import {
-  type Components,
   productionComponents,
   type RunningServer,
   type ServerConfig,
@@ -50,7 +49,7 @@ export function realComponents(
   work: string,
   transport: DockerTransport,
   shortNames: ShortNameRules = 'docker',
-): Components {
+): ReturnType<typeof productionComponents> {
   return productionComponents(
     {
       registriesDirPath: join(work, 'registries.d'),
