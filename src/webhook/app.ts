@@ -67,7 +67,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   // A review answered from the caches is sent at once, without awaiting a promise.
-  const review = (mutate: boolean) => (request: FastifyRequest, reply: FastifyReply) => {
+  const reviewRoute = (mutate: boolean) => (request: FastifyRequest, reply: FastifyReply) => {
     const send = ({ status, review }: Reviewed) => {
       if (draining()) void reply.header('connection', 'close');
       return reply.code(status).send(review);
@@ -75,8 +75,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const answer = admit(admission, request.body, mutate, clock(reply));
     return answer instanceof Promise ? answer.then(send) : send(answer);
   };
-  app.post('/validate', review(false));
-  app.post('/mutate', review(true));
+  app.post('/validate', reviewRoute(false));
+  app.post('/mutate', reviewRoute(true));
   app.get('/healthz', async () => 'ok\n');
   app.get('/readyz', async (_request, reply) =>
     options.ready() ? reply.send('ok\n') : reply.code(503).send('no trust policy loaded\n'),
