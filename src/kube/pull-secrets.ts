@@ -27,6 +27,8 @@ interface NamespaceCaches {
 export class KubePullSecrets {
   /** One set of caches for every namespace (key ''), or one per namespace RBAC grants. */
   readonly #caches = new Map<string, NamespaceCaches>();
+  /** Every informer of the caches, listed once: ready() is asked on every admission. */
+  readonly #informers: readonly Informer<ServiceAccountObject | SecretObject>[];
 
   /**
    * `namespaces` restricts the caches to those namespaces (for a Role per namespace instead of a
@@ -52,24 +54,19 @@ export class KubePullSecrets {
         ),
       });
     }
-  }
-
-  #all(): Informer<ServiceAccountObject | SecretObject>[] {
-    return [...this.#caches.values()].flatMap((c) => [c.serviceAccounts, ...c.secrets]);
+    this.#informers = [...this.#caches.values()].flatMap((c) => [c.serviceAccounts, ...c.secrets]);
   }
 
   async start(): Promise<void> {
-    await Promise.all(this.#all().map((i) => i.start()));
+    await Promise.all(this.#informers.map((i) => i.start()));
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#all().map((i) => i.stop()));
+    await Promise.all(this.#informers.map((i) => i.stop()));
   }
 
   ready(): boolean {
-    for (const caches of this.#caches.values()) {
-      if (!caches.serviceAccounts.synced || !caches.secrets.every((i) => i.synced)) return false;
-    }
+    for (const informer of this.#informers) if (!informer.synced) return false;
     return true;
   }
 
