@@ -623,21 +623,13 @@ export function admit(
       return finish(settings, request, started, imagelessAnswer(settings, request, extraction), NO_OUTCOMES);
     judged = judge(settings, request, extraction.sites, extraction.pod, started, clock?.margin);
   } catch (err) {
-    return finish(settings, request, started, failure(settings, request, err), NO_OUTCOMES);
+    return failed(settings, request, started, err);
   }
-  const { isPod } = extraction;
-  const conclude = (outcomes: Outcome[]): Reviewed => {
-    let answer: Answer;
-    try {
-      answer = workloadAnswer(settings, request.uid, outcomes, mutate && isPod);
-    } catch (err) {
-      return finish(settings, request, started, failure(settings, request, err), NO_OUTCOMES);
-    }
-    return finish(settings, request, started, answer, outcomes);
-  };
-  if (Array.isArray(judged)) return conclude(judged);
-  return judged.then(conclude, (err: unknown) =>
-    finish(settings, request, started, failure(settings, request, err), NO_OUTCOMES),
+  const pin = mutate && extraction.isPod;
+  if (Array.isArray(judged)) return concluded(settings, request, started, judged, pin);
+  return judged.then(
+    (outcomes) => concluded(settings, request, started, outcomes, pin),
+    (err: unknown) => failed(settings, request, started, err),
   );
 }
 
@@ -692,12 +684,35 @@ function workloadAnswer(
     : { ...answer, response: { ...answer.response, patchType: 'JSONPatch', patch } };
 }
 
-/** What an unexpected failure answers: denied in enforce mode, warned otherwise. */
-function failure(settings: AdmissionSettings, request: AdmissionRequest, err: unknown): Answer {
+/** The answer for a workload's verdicts, counted and logged; an unexpected failure as failed(). */
+function concluded(
+  settings: AdmissionSettings,
+  request: AdmissionRequest,
+  started: number,
+  outcomes: Outcome[],
+  pin: boolean,
+): Reviewed {
+  let answer: Answer;
+  try {
+    answer = workloadAnswer(settings, request.uid, outcomes, pin);
+  } catch (err) {
+    return failed(settings, request, started, err);
+  }
+  return finish(settings, request, started, answer, outcomes);
+}
+
+/** What an unexpected failure answers (denied in enforce mode, warned otherwise), counted and logged. */
+function failed(
+  settings: AdmissionSettings,
+  request: AdmissionRequest,
+  started: number,
+  err: unknown,
+): Reviewed {
   settings.logger.error({ uid: request.uid, err }, 'admission failed');
-  return decide(settings, request.uid, [
+  const answer = decide(settings, request.uid, [
     { mode: settings.mode, text: `internal error: ${(err as Error).message}` },
   ]);
+  return finish(settings, request, started, answer, NO_OUTCOMES);
 }
 
 /** Counts and logs an answer, and shapes it as the AdmissionReview to send. */
