@@ -264,6 +264,8 @@ export async function startServer(config: ServerConfig, components: Components):
   }
   const tlsSource = certificates;
   const tls = tlsSource.current() ?? selfSignedPair(['localhost']);
+  // When a review last arrived (probes do not count: the kubelet sends them to the end).
+  const activity = { lastReviewAt: Number.NEGATIVE_INFINITY };
   const app = buildApp({
     admission: {
       checks,
@@ -284,14 +286,10 @@ export async function startServer(config: ServerConfig, components: Components):
     bodyLimit: config.bodyLimit,
     tls,
     draining: () => draining,
+    activity,
   });
   await app.listen({ host: config.host, port: config.port });
   const closeUnused = trackUnusedConnections(app.server as HttpsServer);
-  // When a review last arrived (probes do not count: the kubelet sends them to the end).
-  let lastReviewAt = 0;
-  app.server.on('request', (request: { url?: string }) => {
-    if (request.url?.startsWith('/validate') || request.url?.startsWith('/mutate')) lastReviewAt = Date.now();
-  });
 
   // New connections get the new certificate; established ones keep theirs until they close.
   let served = tls;
@@ -369,7 +367,7 @@ export async function startServer(config: ServerConfig, components: Components):
       stopPolicyWatch();
       await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       // Every connection still open closes after its next answer, or when its client lets it go.
-      await connectionsClosed(server, config.drainTimeoutMs ?? 0, () => lastReviewAt);
+      await connectionsClosed(server, config.drainTimeoutMs ?? 0, () => activity.lastReviewAt);
       closeUnused();
       // Reviews in flight are answered within the deadline; a connection still open past that is
       // cut rather than hold the exit until the kubelet's SIGKILL.
@@ -401,11 +399,14 @@ async function connectionsClosed(
   lastReview: () => number,
 ): Promise<void> {
   if (timeoutMs <= 0) return;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   const open = () =>
     new Promise<number>((settle) => server.getConnections((err, count) => settle(err ? 0 : count)));
-  while (Date.now() < deadline && ((await open()) > 0 || Date.now() - lastReview() < DRAIN_QUIET_MS)) {
-    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - Date.now()))));
+  while (
+    performance.now() < deadline &&
+    ((await open()) > 0 || performance.now() - lastReview() < DRAIN_QUIET_MS)
+  ) {
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - performance.now()))));
   }
 }
 

@@ -4,7 +4,6 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  LogController,
 } from 'fastify';
 import { type AdmissionSettings, admit, type Reviewed } from './admit.ts';
 import { loopDelayMargin } from './loop-delay.ts';
@@ -20,7 +19,13 @@ export interface AppOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** True while shutting down: every answer then closes its connection. */
   readonly draining?: () => boolean;
+  /** Written at each review with when it arrived (`performance.now()`): shutdown waits for quiet. */
+  readonly activity?: { lastReviewAt: number };
 }
+
+/** When the request arrived, set on Node's request object before fastify sees it. */
+const ARRIVED = Symbol('portcullis.arrived');
+type Stamped = FastifyRequest['raw'] & { [ARRIVED]?: number };
 
 /**
  * Longer than the idle timeout of Go's HTTP client (90 s), which the API server uses: the client
@@ -30,13 +35,10 @@ const KEEP_ALIVE_TIMEOUT_MS = 95_000;
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { admission } = options;
+  // No logger for fastify: admit() logs one line per review, the error handler below logs what
+  // fails, and `serve` says where it listens. With a logger fastify would make a child logger
+  // and add response listeners for every request, which cost more than a cached review does.
   const app = Fastify({
-    loggerInstance: admission.logger,
-    // One line per admission comes from admit(); per-request framework lines would double it.
-    logController: new LogController({ disableRequestLogging: true }),
-    // No per-request child logger: admit() logs with the review uid, and a child per request
-    // (with redaction) costs more than a cached review.
-    childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // A request that reaches a closing server is still answered: the API server does not retry
@@ -48,9 +50,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const draining = options.draining ?? (() => false);
   const margin = loopDelayMargin(admission.deadlineMs, (ms) => admission.metrics.deadlineMargin(ms / 1000));
   app.addHook('onClose', async () => margin.stop());
-  // The clock starts when the request arrived, before its body was read: `elapsedTime` counts
-  // from there (fastify starts it with the route, as a logger is set), without a hook to run.
-  const clock = (reply: FastifyReply) => ({ arrivedAt: performance.now() - reply.elapsedTime, margin });
+  // The clock starts when the request arrived, before its body was read: stamped as Node emits
+  // the request, ahead of fastify's own listener, without a hook to run.
+  app.server.prependListener('request', (raw: Stamped) => {
+    raw[ARRIVED] = performance.now();
+  });
+  const activity = options.activity ?? { lastReviewAt: 0 };
+  const clock = (request: FastifyRequest) => {
+    const arrivedAt = (request.raw as Stamped)[ARRIVED] ?? performance.now();
+    activity.lastReviewAt = arrivedAt;
+    return { arrivedAt, margin };
+  };
 
   // Whatever goes wrong before a review is read still gets an AdmissionReview-shaped answer.
   app.setErrorHandler((error: FastifyError, _request, reply) => {
@@ -72,7 +82,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       if (draining()) void reply.header('connection', 'close');
       return reply.code(status).send(review);
     };
-    const answer = admit(admission, request.body, mutate, clock(reply));
+    const answer = admit(admission, request.body, mutate, clock(request));
     return answer instanceof Promise ? answer.then(send) : send(answer);
   };
   app.post('/validate', reviewRoute(false));
