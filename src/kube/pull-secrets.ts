@@ -19,6 +19,23 @@ export function dockercfgToConfigJson(dockercfg: string): string {
   return JSON.stringify({ auths: parsed });
 }
 
+/** Kept for a pull secret that holds no JSON: each read throws its own error about it. */
+const NOT_JSON = Symbol('not JSON');
+
+/** The config.json document of a pull secret; null when it has none. */
+function decodedDocument(secret: SecretObject): string | null | typeof NOT_JSON {
+  try {
+    if (secret.type === DOCKER_CONFIG_JSON) {
+      const v = secret.data?.['.dockerconfigjson'];
+      return v === undefined ? null : Buffer.from(v, 'base64').toString('utf8');
+    }
+    const v = secret.data?.['.dockercfg'];
+    return v === undefined ? null : dockercfgToConfigJson(Buffer.from(v, 'base64').toString('utf8'));
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 interface NamespaceCaches {
   readonly serviceAccounts: Informer<ServiceAccountObject>;
   readonly secrets: readonly Informer<SecretObject>[];
@@ -27,6 +44,11 @@ interface NamespaceCaches {
 export class KubePullSecrets {
   /** One set of caches for every namespace (key ''), or one per namespace RBAC grants. */
   readonly #caches = new Map<string, NamespaceCaches>();
+  /**
+   * Each cached Secret's document, decoded once: the informers replace a Secret's object when it
+   * changes, so an object seen before holds what was decoded from it.
+   */
+  readonly #decoded = new WeakMap<SecretObject, string | null | typeof NOT_JSON>();
   /** Every informer of the caches, listed once: ready() is asked on every admission. */
   readonly #informers: readonly Informer<ServiceAccountObject | SecretObject>[];
 
@@ -114,17 +136,15 @@ export class KubePullSecrets {
     for (const informer of secrets) {
       const secret = informer.get(name, namespace);
       if (secret === undefined) continue;
-      try {
-        if (secret.type === DOCKER_CONFIG_JSON) {
-          const v = secret.data?.['.dockerconfigjson'];
-          return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
-        }
-        const v = secret.data?.['.dockercfg'];
-        return v === undefined ? undefined : dockercfgToConfigJson(Buffer.from(v, 'base64').toString('utf8'));
-      } catch {
-        // No cause: JSON.parse errors quote the input, and the input holds credentials.
-        throw new KubeError('API_ERROR', `reading pull secret ${namespace}/${name}: not valid JSON`);
+      let document = this.#decoded.get(secret);
+      if (document === undefined) {
+        document = decodedDocument(secret);
+        this.#decoded.set(secret, document);
       }
+      // No cause: JSON.parse errors quote the input, and the input holds credentials.
+      if (document === NOT_JSON)
+        throw new KubeError('API_ERROR', `reading pull secret ${namespace}/${name}: not valid JSON`);
+      return document ?? undefined;
     }
     return undefined;
   }

@@ -16,7 +16,15 @@ export function normalizeAuthKey(key: string): string {
   return DOCKER_HUB_ALIASES.has(host) ? `docker.io${k.slice(host.length)}` : k;
 }
 
-function authEntries(document: string): Array<[string, unknown]> {
+/** One registry's entry of a config.json `auths`: the normalized key and the entry as JSON. */
+interface AuthEntry {
+  readonly key: string;
+  readonly json: string;
+  /** The scope of a repository only this entry applies to, computed when first needed. */
+  scope?: string;
+}
+
+function authEntries(document: string): readonly AuthEntry[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(document);
@@ -26,29 +34,62 @@ function authEntries(document: string): Array<[string, unknown]> {
   if (typeof parsed !== 'object' || parsed === null) return [];
   const auths = (parsed as { auths?: unknown }).auths;
   if (typeof auths !== 'object' || auths === null) return [];
-  return Object.entries(auths);
+  return Object.entries(auths).map(([key, value]) => ({
+    key: normalizeAuthKey(key),
+    json: JSON.stringify(value),
+  }));
 }
+
+/**
+ * The parsed entries of the documents seen last, by their text: every admission of a pod with
+ * pull secrets asks for the scope of each image, and the documents rarely change. Keyed by the
+ * whole text, so a changed secret is parsed afresh and never answered from an older version.
+ * Bounded in count and size; a document evicted or too large is parsed again when next seen.
+ */
+const parsedDocuments = new Map<string, readonly AuthEntry[]>();
+const PARSED_DOCUMENTS_MAX = 256;
+const PARSED_DOCUMENT_CHARS_MAX = 64 * 1024;
+
+function entriesOf(document: string): readonly AuthEntry[] {
+  if (document.length > PARSED_DOCUMENT_CHARS_MAX) return authEntries(document);
+  let entries = parsedDocuments.get(document);
+  if (entries === undefined) {
+    entries = authEntries(document);
+    if (parsedDocuments.size >= PARSED_DOCUMENTS_MAX) parsedDocuments.clear();
+    parsedDocuments.set(document, entries);
+  }
+  return entries;
+}
+
+const scopeOf = (material: string) => createHash('sha256').update(material).digest('hex').slice(0, 32);
 
 /**
  * A short hash of the credential entries that apply to `ref`'s repository (the host, or a
  * namespace of it), or ANONYMOUS_SCOPE when none does. Two admissions share cached verdicts only
  * when they would present the same credentials to the registry; secrets for other registries do
- * not split the cache.
+ * not split the cache. The hash covers `key NUL entry-JSON NUL` of each applying entry in order:
+ * it names cache records shared by replicas, so it must not change between versions.
  */
 export function credentialScope(ref: DockerReference, credentials: PullCredentials): string {
   if (credentials.dockerConfigJson.length === 0) return ANONYMOUS_SCOPE;
   const name = ref.name();
-  const hash = createHash('sha256');
-  let matched = false;
+  let first: AuthEntry | undefined;
+  let applying = 0;
+  let material = '';
   for (const document of credentials.dockerConfigJson) {
-    for (const [key, value] of authEntries(document)) {
-      const k = normalizeAuthKey(key);
+    for (const entry of entriesOf(document)) {
+      const k = entry.key;
       if (k !== ref.domain && name !== k && !name.startsWith(`${k}/`)) continue;
-      matched = true;
-      hash.update(`${k}\0${JSON.stringify(value)}\0`);
+      first ??= entry;
+      applying++;
+      material += `${k}\0${entry.json}\0`;
     }
   }
-  return matched ? hash.digest('hex').slice(0, 32) : ANONYMOUS_SCOPE;
+  if (first === undefined) return ANONYMOUS_SCOPE;
+  if (applying > 1) return scopeOf(material);
+  // The common case, one entry for the registry: its scope is hashed once per document.
+  first.scope ??= scopeOf(material);
+  return first.scope;
 }
 
 /** No per-pod secrets: every admission uses the server's auth file only (until src/kube provides them). */

@@ -117,6 +117,65 @@ describe('KubePullSecrets', () => {
     assert.equal(source.knownSecretsFor(pod), undefined);
   });
 
+  it('a rotated secret is read anew at once: no review gets the credentials it replaced', async () => {
+    const cluster = recordedCluster();
+    const source = await started(cluster);
+    const pod = { namespace: 'team-a', serviceAccountName: 'default', imagePullSecrets: ['rotating'] };
+    const config = (user: string) =>
+      JSON.stringify({
+        auths: { 'registry.example': { auth: Buffer.from(`${user}:pw`).toString('base64') } },
+      });
+    const put = (data: Record<string, string>, type = 'kubernetes.io/dockerconfigjson') =>
+      cluster.apply('secrets', {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'rotating', namespace: 'team-a' },
+        type,
+        data,
+      });
+    const settled = async (want: string[]) => {
+      for (let i = 0; i < 100; i++) {
+        const known = source.knownSecretsFor(pod)?.dockerConfigJson;
+        if (JSON.stringify(known) === JSON.stringify(want)) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(source.knownSecretsFor(pod)?.dockerConfigJson, want);
+    };
+    put({ '.dockerconfigjson': Buffer.from(config('alice')).toString('base64') });
+    await settled([config('alice')]);
+    // Read many times (decoded once), then rotated: the next read has the new credentials.
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual(source.knownSecretsFor(pod)?.dockerConfigJson, [config('alice')]);
+    put({ '.dockerconfigjson': Buffer.from(config('bob')).toString('base64') });
+    await settled([config('bob')]);
+    assert.deepEqual((await source.secretsFor(pod)).dockerConfigJson, [config('bob')]);
+    // A legacy secret broken, then fixed: the error does not outlive the version that caused it.
+    const legacyPod = { ...pod, imagePullSecrets: ['legacy-rotating'] };
+    const putLegacy = (text: string) =>
+      cluster.apply('secrets', {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'legacy-rotating', namespace: 'team-a' },
+        type: 'kubernetes.io/dockercfg',
+        data: { '.dockercfg': Buffer.from(text).toString('base64') },
+      });
+    putLegacy('{not json');
+    const broken = { message: 'reading pull secret team-a/legacy-rotating: not valid JSON' };
+    for (let i = 0; i < 100; i++) {
+      if ((await source.secretsFor(legacyPod).catch(() => undefined)) === undefined) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await assert.rejects(source.secretsFor(legacyPod), broken);
+    await assert.rejects(source.secretsFor(legacyPod), broken);
+    const entries = { 'registry.example': { auth: Buffer.from('carol:pw').toString('base64') } };
+    putLegacy(JSON.stringify(entries));
+    for (let i = 0; i < 100 && source.knownSecretsFor(legacyPod) === undefined; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(source.knownSecretsFor(legacyPod)?.dockerConfigJson, [
+      JSON.stringify({ auths: entries }),
+    ]);
+  });
+
   it('restricted to namespaces (a Role in each): reads those, and gives nothing elsewhere', async () => {
     const cluster = recordedCluster();
     const source = new KubePullSecrets(cluster, options, ['team-a']);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { asBackgroundWork, parseNormalizedNamed } from '../../src/image/index.ts';
 import {
@@ -416,6 +417,47 @@ describe('credentialScope', () => {
     const b = credentialScope(ref, { dockerConfigJson: [authFor('registry.example', 'bob')] });
     assert.notEqual(a, b);
     assert.doesNotMatch(a, /alice|YWxpY2U/);
+  });
+  // The scope names records other replicas (and other versions) read from the shared cache.
+  it('is the sha256 of `key NUL entry NUL` of each applying entry, in order', () => {
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
+    const host = authFor('registry.example', 'alice');
+    const team = authFor('registry.example/team', 'bob');
+    const entry = (doc: string) => JSON.stringify(Object.values(JSON.parse(doc).auths)[0]);
+    assert.equal(
+      credentialScope(ref, { dockerConfigJson: [host] }),
+      sha(`registry.example\0${entry(host)}\0`),
+    );
+    assert.equal(
+      credentialScope(ref, { dockerConfigJson: [host, authFor('other.example', 'x'), team] }),
+      sha(`registry.example\0${entry(host)}\0registry.example/team\0${entry(team)}\0`),
+    );
+    assert.equal(
+      credentialScope(ref, { dockerConfigJson: [team, host] }),
+      sha(`registry.example/team\0${entry(team)}\0registry.example\0${entry(host)}\0`),
+    );
+  });
+  it('parses a document once however many images ask, and follows a changed document at once', () => {
+    const doc = authFor('registry.example', `parse-once-${process.pid}`);
+    const parse = JSON.parse;
+    let parsed = 0;
+    JSON.parse = ((text: string, reviver?: Parameters<typeof parse>[1]) => {
+      if (text === doc) parsed++;
+      return parse(text, reviver);
+    }) as typeof JSON.parse;
+    let scopes: string[];
+    try {
+      scopes = ['registry.example/team/app:1', 'registry.example/team/db:2', 'registry.example/x:3'].map(
+        (image) => credentialScope(parseNormalizedNamed(image), { dockerConfigJson: [`${doc}`] }),
+      );
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(parsed, 1);
+    assert.equal(new Set(scopes).size, 1, 'one entry for the whole registry: one scope');
+    const rotated = authFor('registry.example', `parse-once-${process.pid}-rotated`);
+    assert.notEqual(credentialScope(ref, { dockerConfigJson: [rotated] }), scopes[0]);
+    assert.equal(credentialScope(ref, { dockerConfigJson: [doc] }), scopes[0]);
   });
   const keys: Array<[string, string]> = [
     ['https://index.docker.io/v1/', 'docker.io'],
