@@ -21,7 +21,8 @@
 //                          and images only
 //     [--kinds echo,cached,cold,cached-crds,echo-beside,echo-x2,cached-x2]   (default: the first
 //                          three; cached-crds: also watching the policy CRDs and pull secrets of
-//                          an in-memory cluster, as the chart runs it;
+//                          an in-memory cluster, as the chart runs it, which holds the pull
+//                          secret the review's pod names, for the images' registry;
 //                          echo-beside: the echo served by a process that also runs an idle
 //                          portcullis, to tell the cost of its loaded code, heap and timers
 //                          from the cost of its request path)
@@ -128,7 +129,7 @@ async function startPortcullis(kind: Kind, work: string): Promise<number> {
   const crds =
     kind === 'cached-crds'
       ? startKube({
-          api: new FakeCluster(),
+          api: await clusterWithPullSecret(work),
           compile: components.compilePolicy,
           namespace: 'portcullis-system',
           identity: 'bench-0',
@@ -140,6 +141,25 @@ async function startPortcullis(kind: Kind, work: string): Promise<number> {
     crds === undefined ? components : { ...components, crds },
   );
   return server.port;
+}
+
+/** An in-memory cluster holding the pull secret the review's pod names, for the policy's registry. */
+async function clusterWithPullSecret(work: string): Promise<FakeCluster> {
+  const policy = JSON.parse(await readFile(join(work, 'policy.json'), 'utf8')) as {
+    transports: { docker: Record<string, unknown> };
+  };
+  const [host] = Object.keys(policy.transports.docker);
+  const auth = Buffer.from('robot$shop+ci:0123456789abcdef0123456789abcdef').toString('base64');
+  const config = JSON.stringify({ auths: { [host!]: { auth } } });
+  const cluster = new FakeCluster();
+  cluster.apply('secrets', {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'registry-credentials', namespace: 'shop' },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
+  });
+  return cluster;
 }
 
 /** Child process: serves one kind of server from the prepared work directory. */
