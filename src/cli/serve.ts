@@ -258,14 +258,12 @@ function verifyInterval(text: string): number {
 function backgroundFlags(
   pick: (name: 'verify-interval' | 'verify-concurrency' | 'reports', variable: string) => string | undefined,
 ): BackgroundFlags {
-  const concurrencyText = pick('verify-concurrency', 'VERIFY_CONCURRENCY') ?? '2';
-  const concurrency = Number(concurrencyText);
-  if (!/^\d+$/.test(concurrencyText) || concurrency < 1 || concurrency > 64) {
-    throw new CliError(
-      'USAGE',
-      `invalid --verify-concurrency ${JSON.stringify(concurrencyText)}: expected a number between 1 and 64`,
-    );
-  }
+  const concurrency = wholeNumber(
+    'verify-concurrency',
+    pick('verify-concurrency', 'VERIFY_CONCURRENCY') ?? '2',
+    { min: 1, max: 64 },
+    'a number between 1 and 64',
+  );
   const reportsText = pick('reports', 'REPORTS') ?? 'wgpolicyk8s';
   const names = reportsText.split(',').map((r) => r.trim());
   const reports =
@@ -307,16 +305,28 @@ function platformsFlag(text: string): InstanceSelection {
   }
 }
 
+/** The whole number `--name` gives, within the bounds; `expected` says what it may be when it is not. */
+function wholeNumber(
+  name: string,
+  text: string,
+  bounds: { readonly min: number; readonly max: number },
+  expected: string,
+): number {
+  const value = Number(text);
+  if (!/^\d{1,9}$/.test(text) || value < bounds.min || value > bounds.max) {
+    throw new CliError('USAGE', `invalid --${name} ${JSON.stringify(text)}: expected ${expected}`);
+  }
+  return value;
+}
+
 /** A --background-budget-reserve: a whole percentage. */
 function reservePercent(text: string): number {
-  const percent = Number(text);
-  if (!/^\d{1,3}$/.test(text) || percent > 100) {
-    throw new CliError(
-      'USAGE',
-      `invalid --background-budget-reserve ${JSON.stringify(text)}: expected a percentage between 0 and 100`,
-    );
-  }
-  return percent;
+  return wholeNumber(
+    'background-budget-reserve',
+    text,
+    { min: 0, max: 100 },
+    'a percentage between 0 and 100',
+  );
 }
 
 /**
