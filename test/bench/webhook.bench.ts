@@ -17,6 +17,11 @@
 //     [--workers N]        autocannon worker threads in the generator process (0: its main thread)
 //     [--generator wrk]    load from wrk (C, Debian package) instead of autocannon: it needs a
 //                          fraction of autocannon's CPU, so the server gets more of the machine
+//     [--rate N]           autocannon sends N reviews/s in all instead of as many as it can: both
+//                          servers then face the same arrivals, and `cpu µs` compares their cost
+//                          per review without the feedback of a saturated loopback (a slower
+//                          server leaves the generator idle more, and each answer then also pays
+//                          for waking it)
 //     [--body realistic|small]   the review: a realistic Pod (3.6 KB) or containers with names
 //                          and images only
 //     [--kinds echo,cached,cold,cached-crds,echo-beside,echo-x2,cached-x2]   (default: the first
@@ -96,8 +101,10 @@ async function generate(
   connections: number,
   seconds: number,
   workers: number,
+  rate: number,
 ) {
   const options = {
+    ...(rate > 0 ? { overallRate: rate } : {}),
     url,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -313,7 +320,7 @@ async function load(
   connections: number,
   seconds: number,
   workers: number,
-  generator: { readonly wrk: boolean; readonly bodyFile: string },
+  generator: { readonly wrk: boolean; readonly bodyFile: string; readonly rate: number },
 ): Promise<Measured> {
   const answer = await post(port, body);
   if (!answer.includes('"allowed":true')) throw new Error(`bench: expected an admission, got ${answer}`);
@@ -339,6 +346,7 @@ async function load(
       String(connections),
       String(seconds),
       String(workers),
+      String(generator.rate),
     ],
     { stdio: 'inherit', env: { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0' } },
   );
@@ -408,7 +416,9 @@ async function main(): Promise<void> {
   const body = JSON.stringify(small ? smallPodReview(uid, images) : realisticPodReview(uid, images));
   const bodyFile = join(work, 'review.json');
   await writeFile(bodyFile, body);
-  const generator = { wrk: useWrk, bodyFile };
+  const rate = flag('--rate', 0);
+  if (rate > 0 && useWrk) throw new Error('bench: --rate needs autocannon (wrk has no fixed rate)');
+  const generator = { wrk: useWrk, bodyFile, rate };
   const runs = (
     [
       ['echo', 'bare fastify HTTPS echo, 16 connections', 16],
@@ -450,7 +460,7 @@ async function main(): Promise<void> {
   const bestCpu = (rs: Measured[]) => Math.min(...rs.map((r) => r.cpuMicrosPerRequest));
   console.log(
     `HTTPS, ${small ? 'small' : 'realistic'} 3-container Pod AdmissionReview (${body.length} bytes), median of ${rounds} alternating ${seconds} s rounds, ` +
-      `load generator: ${useWrk ? 'wrk, one thread' : `autocannon in its own process, ${workers > 0 ? `${workers} worker threads` : 'main thread'}`}, ` +
+      `load generator: ${useWrk ? 'wrk, one thread' : `autocannon in its own process, ${workers > 0 ? `${workers} worker threads` : 'main thread'}${rate > 0 ? `, ${rate} reviews/s` : ''}`}, ` +
       `loadavg ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} on ${availableParallelism()} cores`,
   );
   console.log(
@@ -479,8 +489,8 @@ async function main(): Promise<void> {
 
 const serving = process.argv[3] as Serving;
 if (process.argv[2] === '--load') {
-  const [url, bodyFile, connections, seconds, workers] = process.argv.slice(3);
-  await generate(url!, bodyFile!, Number(connections), Number(seconds), Number(workers));
+  const [url, bodyFile, connections, seconds, workers, rate] = process.argv.slice(3);
+  await generate(url!, bodyFile!, Number(connections), Number(seconds), Number(workers), Number(rate));
 } else if (process.argv[2] !== '--serve') await main();
 else if (serving.endsWith('-x2')) await serveClustered(serving.slice(0, -3) as Kind, process.argv[4]!);
 else await serve(serving as Kind, process.argv[4]!);
