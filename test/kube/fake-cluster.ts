@@ -26,6 +26,15 @@ export function fixture<T = Obj>(name: string): T {
 const objKey = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 const clone = <T>(v: T): T => structuredClone(v);
 
+/** Frozen all the way down: what a cache hands out must not be changed by its readers. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const child of Object.values(v)) deepFreeze(child);
+  }
+  return v;
+}
+
 class FakeWatched implements Watched<Obj> {
   readonly #cluster: FakeCluster;
   readonly #what: WatchedResource;
@@ -92,7 +101,7 @@ class FakeWatched implements Watched<Obj> {
 
   deliver(o: Obj, event: 'add' | 'update' | 'delete'): void {
     if (event === 'delete') this.#cache.delete(objKey(o));
-    else this.#cache.set(objKey(o), clone(o));
+    else this.#cache.set(objKey(o), deepFreeze(clone(o)));
     this.#emit(event, o);
   }
 
@@ -101,13 +110,14 @@ class FakeWatched implements Watched<Obj> {
     this.#cluster.watchers.delete(this);
   }
 
+  // The kept objects themselves, as the real list+watch cache gives them (readers may key memos
+  // by object), frozen so that a reader changing one fails the test instead of the next reader.
   list(): readonly Obj[] {
-    return [...this.#cache.values()].map(clone);
+    return [...this.#cache.values()];
   }
 
   get(name: string, namespace?: string): Obj | undefined {
-    const o = this.#cache.get(`${namespace ?? ''}/${name}`);
-    return o === undefined ? undefined : clone(o);
+    return this.#cache.get(`${namespace ?? ''}/${name}`);
   }
 }
 
