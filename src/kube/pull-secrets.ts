@@ -122,13 +122,17 @@ export class KubePullSecrets {
     const caches = this.#caches.get('') ?? this.#caches.get(context.namespace);
     if (caches === undefined) return { dockerConfigJson: [] };
     const sa = caches.serviceAccounts.get(context.serviceAccountName, context.namespace);
-    const names = [...context.imagePullSecrets, ...(sa?.imagePullSecrets ?? []).map((s) => s.name ?? '')];
     const documents: string[] = [];
-    for (const name of new Set(names)) {
-      if (name === '') continue;
+    const read: string[] = [];
+    // The pod's secrets first, then its ServiceAccount's, each once.
+    const add = (name: string) => {
+      if (name === '' || read.includes(name)) return;
+      read.push(name);
       const doc = this.#document(caches.secrets, name, context.namespace);
       if (doc !== undefined) documents.push(doc);
-    }
+    };
+    for (const name of context.imagePullSecrets) add(name);
+    for (const secret of sa?.imagePullSecrets ?? []) add(secret.name ?? '');
     return { dockerConfigJson: documents };
   }
 

@@ -74,23 +74,28 @@ export function credentialScope(ref: DockerReference, credentials: PullCredentia
   if (credentials.dockerConfigJson.length === 0) return ANONYMOUS_SCOPE;
   const name = ref.name();
   let first: AuthEntry | undefined;
-  let applying = 0;
-  let material = '';
+  // Built only when more than one entry applies (pod and ServiceAccount secrets for one host).
+  let material: string | undefined;
   for (const document of credentials.dockerConfigJson) {
     for (const entry of entriesOf(document)) {
-      const k = entry.key;
-      if (k !== ref.domain && name !== k && !name.startsWith(`${k}/`)) continue;
-      first ??= entry;
-      applying++;
-      material += `${k}\0${entry.json}\0`;
+      if (!appliesTo(entry.key, ref.domain, name)) continue;
+      if (first === undefined) first = entry;
+      else material = (material ?? scopeText(first)) + scopeText(entry);
     }
   }
   if (first === undefined) return ANONYMOUS_SCOPE;
-  if (applying > 1) return scopeOf(material);
+  if (material !== undefined) return scopeOf(material);
   // The common case, one entry for the registry: its scope is hashed once per document.
-  first.scope ??= scopeOf(material);
+  first.scope ??= scopeOf(scopeText(first));
   return first.scope;
 }
+
+/** Whether an entry keyed `key` (a host, or a host and namespace) covers the repository `name`. */
+function appliesTo(key: string, domain: string, name: string): boolean {
+  return key === domain || (name.startsWith(key) && (name.length === key.length || name[key.length] === '/'));
+}
+
+const scopeText = (entry: AuthEntry) => `${entry.key}\0${entry.json}\0`;
 
 /** No per-pod secrets: every admission uses the server's auth file only (until src/kube provides them). */
 const NO_CREDENTIALS: PullCredentials = Object.freeze({ dockerConfigJson: Object.freeze([]) });

@@ -403,6 +403,9 @@ describe('credentialScope', () => {
     ['a secret for the host', [authFor('registry.example', 'a')], 'scoped'],
     ['a secret for the repository namespace', [authFor('registry.example/team', 'a')], 'scoped'],
     ['a secret for another namespace', [authFor('registry.example/other', 'a')], 'anonymous'],
+    ['a secret whose key only begins the namespace', [authFor('registry.example/te', 'a')], 'anonymous'],
+    ['a secret for the repository itself', [authFor('registry.example/team/app', 'a')], 'scoped'],
+    ['a secret for a longer repository', [authFor('registry.example/team/app2', 'a')], 'anonymous'],
     ['a secret with a URL key', [authFor('https://registry.example/', 'a')], 'scoped'],
     ['malformed documents', ['{not json', '[]', '{"auths": 3}'], 'anonymous'],
   ];
