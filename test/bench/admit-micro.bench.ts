@@ -2,11 +2,11 @@
 // 3-container Pod review whose verdicts and digests are cached, next to JSON.parse of the same
 // body (which every server pays). The checker, caches, metrics and logger are the real ones; only
 // the evaluator and the resolver are stand-ins (after the first review they are never called).
-// Then the same with the pod's pull secret read from an in-memory cluster (the review names one
-// for the images' registry, as pods of private registries do): the credentials come from the
-// real informer-backed source, and each image's cache key carries their scope. Then the bytes
-// admit() allocates per review, from V8's sampling heap profiler (every object sampled, those
-// collected since included), the parsed bodies made beforehand.
+// Then the bytes admit() allocates per review, from V8's sampling heap profiler (every object
+// sampled, those collected since included), the parsed bodies made beforehand. Last, the CPU cost
+// again with the pod's pull secret read from an in-memory cluster (the review names one for the
+// images' registry, as pods of private registries do): the credentials come from the real
+// informer-backed source, and each image's cache key carries their scope.
 //
 //   node_modules/.bin/node test/bench/admit-micro.bench.ts [--reviews N]
 import { Session } from 'node:inspector/promises';
@@ -97,32 +97,6 @@ console.log(
   `JSON.parse ${parse.toFixed(2)}  JSON.parse + admit ${both.toFixed(2)}  admit ${(both - parse).toFixed(2)}`,
 );
 
-/** A cluster holding the review's pull secret, for registry.example, and its pull-secret source. */
-async function clusterPullSecrets(): Promise<KubePullSecrets> {
-  const cluster = new FakeCluster();
-  const auth = Buffer.from('robot$shop+ci:0123456789abcdef0123456789abcdef').toString('base64');
-  const config = { auths: { 'registry.example': { auth }, 'ghcr.io': { auth: 'b3RoZXI6b3RoZXI=' } } };
-  cluster.apply('secrets', {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'registry-credentials', namespace: 'shop' },
-    type: 'kubernetes.io/dockerconfigjson',
-    data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
-  });
-  const source = new KubePullSecrets(cluster, { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} });
-  await source.start();
-  return source;
-}
-const secrets = await clusterPullSecrets();
-const withSecret = settings(secrets);
-const scoped = await admit(withSecret, JSON.parse(body), false);
-if (!scoped.review.response.allowed)
-  throw new Error(`bench: expected an admission, got ${JSON.stringify(scoped)}`);
-const secretBoth = await cpuMicros(reviews, () => admit(withSecret, JSON.parse(body), false));
-console.log(
-  `with the pod's pull secret: JSON.parse + admit ${secretBoth.toFixed(2)}  admit ${(secretBoth - parse).toFixed(2)}`,
-);
-await secrets.stop();
 
 /** Bytes allocated per call of admit() on pre-parsed bodies, all objects sampled. */
 async function allocatedBytes(count: number): Promise<number> {
@@ -149,3 +123,30 @@ async function allocatedBytes(count: number): Promise<number> {
   }
 }
 console.log(`admit allocates ${(await allocatedBytes(2_000)).toFixed(0)} bytes per review`);
+
+/** A cluster holding the review's pull secret, for registry.example, and its pull-secret source. */
+async function clusterPullSecrets(): Promise<KubePullSecrets> {
+  const cluster = new FakeCluster();
+  const auth = Buffer.from('robot$shop+ci:0123456789abcdef0123456789abcdef').toString('base64');
+  const config = { auths: { 'registry.example': { auth }, 'ghcr.io': { auth: 'b3RoZXI6b3RoZXI=' } } };
+  cluster.apply('secrets', {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'registry-credentials', namespace: 'shop' },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
+  });
+  const source = new KubePullSecrets(cluster, { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} });
+  await source.start();
+  return source;
+}
+const secrets = await clusterPullSecrets();
+const withSecret = settings(secrets);
+const scoped = await admit(withSecret, JSON.parse(body), false);
+if (!scoped.review.response.allowed)
+  throw new Error(`bench: expected an admission, got ${JSON.stringify(scoped)}`);
+const secretBoth = await cpuMicros(reviews, () => admit(withSecret, JSON.parse(body), false));
+console.log(
+  `with the pod's pull secret: JSON.parse + admit ${secretBoth.toFixed(2)}  admit ${(secretBoth - parse).toFixed(2)}`,
+);
+await secrets.stop();
