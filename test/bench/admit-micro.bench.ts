@@ -97,7 +97,6 @@ console.log(
   `JSON.parse ${parse.toFixed(2)}  JSON.parse + admit ${both.toFixed(2)}  admit ${(both - parse).toFixed(2)}`,
 );
 
-
 /** Bytes allocated per call of admit() on pre-parsed bodies, all objects sampled. */
 async function allocatedBytes(count: number): Promise<number> {
   const bodies = Array.from({ length: count }, () => JSON.parse(body) as unknown);
