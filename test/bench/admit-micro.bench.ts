@@ -24,7 +24,7 @@ import {
 import { type AdmissionSettings, admit } from '../../src/webhook/admit.ts';
 import { createLogger } from '../../src/webhook/log.ts';
 import { createMetrics } from '../../src/webhook/metrics.ts';
-import { FakeCluster } from '../kube/fake-cluster.ts';
+import { FakeCluster, pullSecret } from '../kube/fake-cluster.ts';
 import { realisticPodReview } from './pod-review.ts';
 
 const CONCURRENCY = 16;
@@ -128,13 +128,7 @@ async function clusterPullSecrets(): Promise<KubePullSecrets> {
   const cluster = new FakeCluster();
   const auth = Buffer.from('robot$shop+ci:0123456789abcdef0123456789abcdef').toString('base64');
   const config = { auths: { 'registry.example': { auth }, 'ghcr.io': { auth: 'b3RoZXI6b3RoZXI=' } } };
-  cluster.apply('secrets', {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'registry-credentials', namespace: 'shop' },
-    type: 'kubernetes.io/dockerconfigjson',
-    data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
-  });
+  cluster.apply('secrets', pullSecret('shop', 'registry-credentials', JSON.stringify(config)));
   const source = new KubePullSecrets(cluster, { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} });
   await source.start();
   return source;

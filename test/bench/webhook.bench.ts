@@ -48,7 +48,7 @@ import { startServer } from '../../src/server.ts';
 import { writeSelfSignedCertificate } from '../../src/webhook/tls.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { gnupgHome } from '../image/signature/gnupg.ts';
-import { FakeCluster } from '../kube/fake-cluster.ts';
+import { FakeCluster, pullSecret } from '../kube/fake-cluster.ts';
 import { realComponents, serverConfig, skopeoPush, writeRegistriesD } from '../webhook/real-server.ts';
 import { realisticPodReview, smallPodReview } from './pod-review.ts';
 
@@ -157,15 +157,9 @@ async function clusterWithPullSecret(work: string): Promise<FakeCluster> {
   };
   const [host] = Object.keys(policy.transports.docker);
   const auth = Buffer.from('robot$shop+ci:0123456789abcdef0123456789abcdef').toString('base64');
-  const config = JSON.stringify({ auths: { [host!]: { auth } } });
   const cluster = new FakeCluster();
-  cluster.apply('secrets', {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'registry-credentials', namespace: 'shop' },
-    type: 'kubernetes.io/dockerconfigjson',
-    data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
-  });
+  const config = JSON.stringify({ auths: { [host!]: { auth } } });
+  cluster.apply('secrets', pullSecret('shop', 'registry-credentials', config));
   return cluster;
 }
 

@@ -2,6 +2,7 @@
 // status patches, Events and Leases, and an outage switch (what a restarting API server does to
 // watches). The e2e tests run the same controller against the real kube-apiserver.
 import { readFileSync } from 'node:fs';
+import { type DOCKER_CFG, DOCKER_CONFIG_JSON } from '../../src/kube/pull-secrets.ts';
 import type {
   KubeApi,
   KubeObject,
@@ -21,6 +22,26 @@ type Handler = (obj: Obj) => void;
 
 export function fixture<T = Obj>(name: string): T {
   return JSON.parse(readFileSync(new URL(`fixtures/${name}.json`, import.meta.url), 'utf8')) as T;
+}
+
+/**
+ * A pull secret as the API server stores it, `document` base64-encoded under its type's key: a
+ * config.json for `kubernetes.io/dockerconfigjson`, a legacy `.dockercfg` for the other type.
+ */
+export function pullSecret(
+  namespace: string,
+  name: string,
+  document: string,
+  type: typeof DOCKER_CONFIG_JSON | typeof DOCKER_CFG = DOCKER_CONFIG_JSON,
+): Obj {
+  const key = type === DOCKER_CONFIG_JSON ? '.dockerconfigjson' : '.dockercfg';
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type,
+    data: { [key]: Buffer.from(document).toString('base64') },
+  };
 }
 
 const objKey = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { PolicyController } from '../../src/kube/policy-controller.ts';
-import { dockercfgToConfigJson, KubePullSecrets } from '../../src/kube/pull-secrets.ts';
+import { DOCKER_CFG, dockercfgToConfigJson, KubePullSecrets } from '../../src/kube/pull-secrets.ts';
 import type { PolicySource } from '../../src/policy/crd/source.ts';
 import type { PullSecretSource, TrustPolicy } from '../../src/policy/index.ts';
-import { type FakeCluster, fixture, recordedCluster } from './fake-cluster.ts';
+import { type FakeCluster, fixture, pullSecret, recordedCluster } from './fake-cluster.ts';
 
 const options = { baseDelayMs: 5, maxDelayMs: 20, onError: () => {} };
 const running: KubePullSecrets[] = [];
@@ -102,13 +102,7 @@ describe('KubePullSecrets', () => {
   it('a secret that is not valid JSON: secretsFor says so, knownSecretsFor leaves it to secretsFor', async () => {
     const cluster = recordedCluster();
     const source = await started(cluster);
-    cluster.apply('secrets', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'broken', namespace: 'team-a' },
-      type: 'kubernetes.io/dockercfg',
-      data: { '.dockercfg': Buffer.from('{not json').toString('base64') },
-    });
+    cluster.apply('secrets', pullSecret('team-a', 'broken', '{not json', DOCKER_CFG));
     const pod = { namespace: 'team-a', serviceAccountName: 'default', imagePullSecrets: ['broken'] };
     await assert.rejects(source.secretsFor(pod), {
       code: 'API_ERROR',
@@ -125,52 +119,22 @@ describe('KubePullSecrets', () => {
       JSON.stringify({
         auths: { 'registry.example': { auth: Buffer.from(`${user}:pw`).toString('base64') } },
       });
-    const put = (data: Record<string, string>, type = 'kubernetes.io/dockerconfigjson') =>
-      cluster.apply('secrets', {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'rotating', namespace: 'team-a' },
-        type,
-        data,
-      });
-    const settled = async (want: string[]) => {
-      for (let i = 0; i < 100; i++) {
-        const known = source.knownSecretsFor(pod)?.dockerConfigJson;
-        if (JSON.stringify(known) === JSON.stringify(want)) return;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      assert.deepEqual(source.knownSecretsFor(pod)?.dockerConfigJson, want);
-    };
-    put({ '.dockerconfigjson': Buffer.from(config('alice')).toString('base64') });
-    await settled([config('alice')]);
+    const known = () => source.knownSecretsFor(pod)?.dockerConfigJson;
+    // The fake cluster delivers each change to the watches as it is applied.
+    cluster.apply('secrets', pullSecret('team-a', 'rotating', config('alice')));
     // Read many times (decoded once), then rotated: the next read has the new credentials.
-    for (let i = 0; i < 3; i++)
-      assert.deepEqual(source.knownSecretsFor(pod)?.dockerConfigJson, [config('alice')]);
-    put({ '.dockerconfigjson': Buffer.from(config('bob')).toString('base64') });
-    await settled([config('bob')]);
+    for (let i = 0; i < 3; i++) assert.deepEqual(known(), [config('alice')]);
+    cluster.apply('secrets', pullSecret('team-a', 'rotating', config('bob')));
+    assert.deepEqual(known(), [config('bob')]);
     assert.deepEqual((await source.secretsFor(pod)).dockerConfigJson, [config('bob')]);
     // A legacy secret broken, then fixed: the error does not outlive the version that caused it.
     const legacyPod = { ...pod, imagePullSecrets: ['legacy-rotating'] };
-    const putLegacy = (text: string) =>
-      cluster.apply('secrets', {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'legacy-rotating', namespace: 'team-a' },
-        type: 'kubernetes.io/dockercfg',
-        data: { '.dockercfg': Buffer.from(text).toString('base64') },
-      });
-    putLegacy('{not json');
+    cluster.apply('secrets', pullSecret('team-a', 'legacy-rotating', '{not json', DOCKER_CFG));
     const broken = { message: 'reading pull secret team-a/legacy-rotating: not valid JSON' };
-    for (let i = 0; i < 100; i++) {
-      if ((await source.secretsFor(legacyPod).catch(() => undefined)) === undefined) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
     await assert.rejects(source.secretsFor(legacyPod), broken);
     await assert.rejects(source.secretsFor(legacyPod), broken);
     const entries = { 'registry.example': { auth: Buffer.from('carol:pw').toString('base64') } };
-    putLegacy(JSON.stringify(entries));
-    for (let i = 0; i < 100 && source.knownSecretsFor(legacyPod) === undefined; i++)
-      await new Promise((r) => setTimeout(r, 10));
+    cluster.apply('secrets', pullSecret('team-a', 'legacy-rotating', JSON.stringify(entries), DOCKER_CFG));
     assert.deepEqual(source.knownSecretsFor(legacyPod)?.dockerConfigJson, [
       JSON.stringify({ auths: entries }),
     ]);
