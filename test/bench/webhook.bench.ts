@@ -123,8 +123,8 @@ async function generate(
 
 /**
  * Starts `portcullis serve` in this process (caches off for `cold`; for `cached-crds` also
- * watching the policy CRDs and pull secrets of an in-memory cluster holding none, as the chart
- * runs it) and returns its port.
+ * watching the policy CRDs and pull secrets of an in-memory cluster holding no policy and the
+ * review's pull secret, as the chart runs it) and returns its port.
  */
 async function startPortcullis(kind: Kind, work: string): Promise<number> {
   const environment = { env: {}, home: work, defaultLookaside: `file://${work}/lookaside` };
